@@ -1,0 +1,5 @@
+import sys
+
+from kmem.cli import main
+
+sys.exit(main())

@@ -1,0 +1,18 @@
+"""``kmem zoneinfo``: /proc/zoneinfo (the modelled lines) of a model machine."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._machine_args import add_machine_arguments, build_machine
+
+HELP = "print /proc/zoneinfo's modelled lines of a model machine (watermarks, protection)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_machine_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(build_machine(args).zoneinfo(), end="")
+    return 0

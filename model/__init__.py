@@ -1,0 +1,15 @@
+"""kmem.model — the reference model: a plain, obviously correct page allocator obeying kmem.spec.
+
+- :class:`Machine` (``model/machine.py``): zones, the page API under Pythonic names,
+  /proc output, ``Machine.from_proc``.
+- :mod:`kmem.model.api`: the same page API under the kernel's names
+  (``alloc_pages(m, gfp, order)``, ``__free_pages(m, page, order)``, ...).
+- :class:`Zone` (``model/zone.py``): one zone's buddy allocator (``free_area[]``).
+"""
+
+from . import api
+from .machine import Machine
+from .page import Page
+from .zone import Zone
+
+__all__ = ["Machine", "Page", "Zone", "api"]

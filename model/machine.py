@@ -1,0 +1,430 @@
+"""The reference model of one machine's page allocator (mm/page_alloc.c, 6.x).
+
+A :class:`Machine` is a single memory node: its zones (each a buddy allocator,
+:class:`~kmem.model.zone.Zone`), lazily created page descriptors, page contents,
+and a kernel log. The page API lives here under Pythonic names and in
+:mod:`kmem.model.api` under the kernel's. Every rule comes from :mod:`kmem.spec`:
+``gfp_zone``, the zonelist, the allocation passes and watermark checks, the
+buddy transitions. Each operation runs its checks before it changes anything,
+so an exception leaves the machine exactly as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kmem.spec import buddy, page_alloc, procfs, watermarks, x86_64_layout
+from kmem.spec import gfp as gfp_spec
+from kmem.spec import zones as zones_spec
+from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE
+from kmem.spec.errors import (
+    BadPageState,
+    BadRange,
+    BadVirtAddr,
+    FreeOrderMismatch,
+    GetPageOnFreePage,
+    InvalidArgument,
+    RefcountUnderflow,
+    TailPageFree,
+)
+from kmem.spec.x86_32_layout import maxmem, page_offset
+from kmem.spec.zones import MachineLayout, ZoneType
+
+from .freelists import free_list_class
+from .memory import PageContents
+from .page import Page
+from .zone import Zone
+
+GFP_ZERO = page_alloc.GFP_ZERO_BIT
+GFP_COMP = page_alloc.GFP_COMP_BIT
+GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
+GFP_MASK_LIMIT = 1 << 32  # gfp_t is 32 bits
+
+
+def _check_order(order: object) -> int:
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
+    return order
+
+
+def _check_gfp(gfp: object) -> int:
+    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
+        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
+    return gfp
+
+
+class Machine:
+    """One node of physical memory with its zones and the page API.
+
+    ``policy`` chooses among equally legal blocks: ``"lowest"`` (lowest address,
+    the canonical policy of the benchmark suite) or ``"linux"`` (the kernel's
+    list discipline). ``min_free_kbytes`` defaults to the kernel's boot value for
+    the machine's lowmem; ``lowmem_reserve_ratio`` to the kernel's defaults.
+    """
+
+    def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
+                 min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
+                 lowmem_reserve_ratio: tuple[int, ...] | None = None,
+                 comm: str = "kmem") -> None:
+        free_list_class(policy)  # validates the policy name
+        self.layout = layout
+        self.config = layout.config
+        self.policy = policy
+        self.comm = comm  # current->comm in log lines
+        self.zones: list[Zone] = [
+            Zone(span.ztype, idx, span.start_pfn, span.end_pfn, holes=span.holes,
+                 reserved=span.reserved, policy=policy)
+            for idx, span in enumerate(layout.zones)
+        ]
+        self.pages: dict[int, Page] = {}
+        self.memory = PageContents()
+        self.dmesg: list[str] = []
+        self.compound_heads: set[int] = set()  # head pfns of __GFP_COMP blocks
+        self._order_warned = False
+        self._zero_page: Page | None = None
+        self._direct_map_setup()
+        self.setup_watermarks(min_free_kbytes=min_free_kbytes,
+                              watermark_scale_factor=watermark_scale_factor,
+                              lowmem_reserve_ratio=lowmem_reserve_ratio)
+        for zone in self.zones:
+            if zone.ztype is not ZoneType.DEVICE:  # ZONE_DEVICE never holds buddy pages
+                zone.boot()
+
+    # -- presets -------------------------------------------------------------------------
+    @classmethod
+    def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
+               **kwargs: Any) -> Machine:
+        """An x86-32 machine (DMA < 16 MB, NORMAL to the lowmem limit, HIGHMEM above)."""
+        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem), **kwargs)
+
+    @classmethod
+    def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
+        """An x86-64 machine (DMA < 16 MB, DMA32 < 4 GB, NORMAL above, optional MOVABLE)."""
+        return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
+
+    @classmethod
+    def generic(cls, npages: int, **kwargs: Any) -> Machine:
+        """One NORMAL zone of ``npages`` pages from pfn 0 (the benchmark workloads' machine).
+
+        Pass ``min_free_kbytes=0`` for a MIN watermark of 0, so that the slow path
+        (``gfp_to_alloc_flags``) can take every page.
+        """
+        return cls(zones_spec.generic(npages), **kwargs)
+
+    # -- watermarks (setup_per_zone_wmarks, setup_per_zone_lowmem_reserve) ----------------
+    def setup_watermarks(self, *, min_free_kbytes: int | None = None,
+                         watermark_scale_factor: int = 10,
+                         lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
+        """Recompute every zone's watermarks and lowmem_reserve, as writing the sysctls
+        ``vm.min_free_kbytes``, ``vm.watermark_scale_factor`` or
+        ``vm.lowmem_reserve_ratio`` does."""
+        if min_free_kbytes is None:
+            min_free_kbytes = watermarks.default_min_free_kbytes(
+                self.layout.lowmem_pages * (PAGE_SIZE // 1024))
+        if lowmem_reserve_ratio is None:
+            lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
+        managed = [z.managed_pages for z in self.zones]
+        marks = watermarks.setup_per_zone_wmarks(
+            [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
+            watermark_scale_factor)
+        reserves = watermarks.setup_per_zone_lowmem_reserve(managed, lowmem_reserve_ratio)
+        self.min_free_kbytes = min_free_kbytes
+        self.watermark_scale_factor = watermark_scale_factor
+        self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
+        for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
+            zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
+            zone.lowmem_reserve = tuple(reserve)
+
+    # -- addresses ---------------------------------------------------------------------
+    def _direct_map_setup(self) -> None:
+        if self.layout.arch == "x86_32":
+            self.page_offset = page_offset(self.layout.vmsplit or "3G")
+            self.max_low_pfn = min(self.layout.max_pfn, maxmem(self.layout.vmsplit or "3G")
+                                   >> PAGE_SHIFT)
+        else:  # x86-64 (and the generic machine) map all memory
+            self.page_offset = x86_64_layout.PAGE_OFFSET
+            self.max_low_pfn = self.layout.max_pfn
+
+    def zone_of(self, pfn: int) -> Zone | None:
+        """The zone whose span holds ``pfn`` (``page_zone``), or None."""
+        for zone in self.zones:
+            if zone.start_pfn <= pfn < zone.end_pfn:
+                return zone
+        return None
+
+    def pfn_valid(self, pfn: object) -> bool:
+        """``pfn_valid``: the pfn has a struct page (it lies in a zone's span)."""
+        return isinstance(pfn, int) and not isinstance(pfn, bool) and self.zone_of(pfn) is not None
+
+    def is_highmem_pfn(self, pfn: int) -> bool:
+        """Not in the direct map (``PageHighMem``): at or above max_low_pfn."""
+        return pfn >= self.max_low_pfn
+
+    def virt_addr_valid(self, addr: object) -> bool:
+        """``virt_addr_valid(addr)``: a direct-map address of a valid, lowmem pfn."""
+        if isinstance(addr, bool) or not isinstance(addr, int) or addr < self.page_offset:
+            return False
+        pfn = (addr - self.page_offset) >> PAGE_SHIFT
+        return pfn < self.max_low_pfn and self.pfn_valid(pfn)
+
+    # -- page descriptors ----------------------------------------------------------------
+    def pfn_to_page(self, pfn: int) -> Page:
+        """``pfn_to_page``: the descriptor of ``pfn``, created on first use."""
+        page = self.pages.get(pfn)
+        if page is not None:
+            return page
+        zone = self.zone_of(pfn) if self.pfn_valid(pfn) else None
+        if zone is None:
+            raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
+                           f"max_pfn is {self.layout.max_pfn:#x})")
+        unmanaged = zone.is_reserved(pfn) or zone.is_hole(pfn)
+        refcount = 1 if unmanaged or pfn in zone.allocated else 0
+        page = self.pages[pfn] = Page(pfn, zone.ztype, refcount, reserved=unmanaged)
+        return page
+
+    def _own(self, page: object) -> Page:
+        if not isinstance(page, Page) or self.pages.get(page.pfn) is not page:
+            raise InvalidArgument(f"{page!r} is not a struct page of this machine")
+        return page
+
+    def page_address(self, page: Page) -> int:
+        """``page_address``: the direct-map address; a highmem page has one only while
+        kmapped (``page.virtual``), else 0 (NULL)."""
+        page = self._own(page)
+        if self.is_highmem_pfn(page.pfn):
+            return page.virtual or 0
+        return self.page_offset + (page.pfn << PAGE_SHIFT)
+
+    def virt_to_page(self, addr: int) -> Page:
+        """``virt_to_page`` for a direct-map address (others raise BadVirtAddr)."""
+        if not self.virt_addr_valid(addr):
+            raise BadVirtAddr(f"{addr!r} is not a direct-map address of this machine "
+                              f"(virt_addr_valid() is false)")
+        return self.pfn_to_page((addr - self.page_offset) >> PAGE_SHIFT)
+
+    def _block_of(self, zone: Zone, pfn: int) -> tuple[int, int] | None:
+        return zone.find_allocated(pfn)
+
+    def _is_compound_tail(self, zone: Zone, pfn: int) -> int | None:
+        """The head pfn if ``pfn`` is a tail page of a compound block (``PageTail``)."""
+        block = zone.find_allocated(pfn)
+        if block is not None and block[0] != pfn and block[0] in self.compound_heads:
+            return block[0]
+        return None
+
+    # -- allocation (__alloc_pages) ------------------------------------------------------
+    def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
+        """``alloc_pages(gfp, order)``: the first page of a 2**order block, or None.
+
+        order > MAX_PAGE_ORDER warns once (unless __GFP_NOWARN) and fails. A bad
+        zone-modifier combination raises :class:`~kmem.spec.errors.BadGfpZone`.
+        Otherwise the passes of :func:`kmem.spec.page_alloc.alloc_passes` walk the
+        zonelist; with nothing to reclaim, a request no pass satisfies fails with
+        the kernel's ``page allocation failure`` line in :attr:`dmesg`.
+        """
+        gfp = _check_gfp(gfp)
+        order = _check_order(order)
+        if order > MAX_PAGE_ORDER:
+            if not gfp & GFP_NOWARN and not self._order_warned:
+                self._order_warned = True  # WARN_ON_ONCE
+                self.dmesg.append(page_alloc.order_warning_line(order))
+            return None
+        highest = gfp_spec.gfp_zone(gfp, self.config)
+        highest_idx = self.config.idx(highest)
+        populated = set(self.layout.managed_zones())
+        zonelist = [self.zones[self.config.idx(zt)]
+                    for zt in gfp_spec.zonelist(self.config, highest, populated)]
+        for attempt in page_alloc.alloc_passes(gfp, order):
+            for zone in zonelist:
+                if page_alloc.zone_allows(self.zone_view(zone), order, attempt.alloc_flags,
+                                          highest_idx):
+                    pfn = zone.rmqueue_smallest(order)
+                    if pfn is not None:
+                        return self._prep_new_page(zone, pfn, order, gfp)
+        if not gfp & GFP_NOWARN:
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+        return None
+
+    def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
+        return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
+                                   zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+
+    def _prep_new_page(self, zone: Zone, pfn: int, order: int, gfp: int) -> Page:
+        """``prep_new_page``/``post_alloc_hook``: refcount 1, zeroing, compound setup."""
+        page = self.pfn_to_page(pfn)
+        page._refcount = 1
+        if gfp & GFP_ZERO:
+            self.memory.zero(pfn, 1 << order)
+        if order and gfp & GFP_COMP:
+            self.compound_heads.add(pfn)
+        return page
+
+    # -- freeing (___free_pages, put_page) ---------------------------------------------------
+    def free_pages(self, page: Page, order: int = 0) -> None:
+        """``__free_pages(page, order)``: drop one reference; free the block at zero.
+
+        With other references left on a non-compound block of order > 0, the tail
+        portions are freed now and only the first page stays (6.x ``___free_pages``).
+        """
+        page = self._own(page)
+        order = _check_order(order)
+        zone = self.zone_of(page.pfn)
+        assert zone is not None  # a descriptor exists only for valid pfns
+        if order > MAX_PAGE_ORDER:
+            raise InvalidArgument(f"order {order} > MAX_PAGE_ORDER ({MAX_PAGE_ORDER})")
+        head = self._is_compound_tail(zone, page.pfn)
+        if head is not None:
+            raise TailPageFree(f"pfn {page.pfn:#x} is a tail page of the compound block at "
+                               f"pfn {head:#x}: free the head page")
+        if page._refcount == 0:
+            raise RefcountUnderflow(f"pfn {page.pfn:#x} has refcount 0: it is free, never "
+                                    f"allocated, or a tail page (double free?)")
+        compound = page.pfn in self.compound_heads
+        if page._refcount == 1:
+            self._check_free_state(zone, page, order)
+            zone.check_free(page.pfn, order)
+            page._refcount = 0
+            self._release(zone, page.pfn, order)
+        elif not compound and order > 0:
+            zone.check_free(page.pfn, order)
+            page._refcount -= 1
+            zone.free_tail_portions(page.pfn, order)
+        else:
+            page._refcount -= 1
+
+    def _check_free_state(self, zone: Zone, page: Page, order: int) -> None:
+        """``free_pages_prepare``: a page with PG_reserved (or in a hole) is a bad page."""
+        if page.reserved:
+            raise BadPageState(f"BUG: Bad page state in process {self.comm}  pfn:{page.pfn:05x}: "
+                               f"PG_reserved is set (a reserved page is never freed)",
+                               "PAGE_FLAGS_CHECK_AT_FREE flag(s) set")
+
+    def _release(self, zone: Zone, pfn: int, order: int) -> None:
+        self.compound_heads.discard(pfn)
+        zone.free_one_page(pfn, order)
+
+    def get_page(self, page: Page) -> None:
+        """``get_page``: take a reference (on the head, for a compound tail)."""
+        page = self._own(page)
+        zone = self.zone_of(page.pfn)
+        assert zone is not None
+        head = self._is_compound_tail(zone, page.pfn)
+        target = self.pfn_to_page(head) if head is not None else page
+        if target._refcount <= 0:
+            raise GetPageOnFreePage(f"pfn {page.pfn:#x} has refcount 0: nobody holds it "
+                                    f"(free, or a tail page of a non-compound block)")
+        target._refcount += 1
+
+    def put_page(self, page: Page) -> None:
+        """``put_page``: drop a reference; at zero the whole block is freed (a compound
+        page at its order; a non-compound page only as order 0)."""
+        page = self._own(page)
+        zone = self.zone_of(page.pfn)
+        assert zone is not None
+        head = self._is_compound_tail(zone, page.pfn)
+        target = self.pfn_to_page(head) if head is not None else page
+        if target._refcount <= 0:
+            raise RefcountUnderflow(f"pfn {target.pfn:#x} has refcount 0 (put_page on a "
+                                    f"free page)")
+        if target._refcount > 1:
+            target._refcount -= 1
+            return
+        self._check_free_state(zone, target, 0)
+        held = zone.allocated.get(target.pfn)
+        if held is None:
+            raise BadPageState(f"pfn {target.pfn:#x} is not an allocated block",
+                               "nonzero _refcount")
+        if held > 0 and target.pfn not in self.compound_heads:
+            raise FreeOrderMismatch(
+                f"put_page on the last reference of a non-compound order-{held} block at pfn "
+                f"{target.pfn:#x}: the kernel would free only the first page and leak the "
+                f"rest; use __free_pages(page, {held})")
+        target._refcount = 0
+        self._release(zone, target.pfn, held)
+
+    def page_count(self, page: Page) -> int:
+        """``page_count``: the refcount of the page's folio (the head for a compound tail)."""
+        page = self._own(page)
+        zone = self.zone_of(page.pfn)
+        assert zone is not None
+        head = self._is_compound_tail(zone, page.pfn)
+        return self.pfn_to_page(head)._refcount if head is not None else page._refcount
+
+    # -- page contents -------------------------------------------------------------------
+    def read_page(self, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
+        self._check_pfn(pfn)
+        return self.memory.read(pfn, offset, length)
+
+    def write_page(self, pfn: int, offset: int, data: bytes) -> None:
+        self._check_pfn(pfn)
+        self.memory.write(pfn, offset, bytes(data))
+
+    def copy_page(self, dst_pfn: int, src_pfn: int) -> None:
+        self._check_pfn(dst_pfn)
+        self._check_pfn(src_pfn)
+        self.memory.copy(dst_pfn, src_pfn)
+
+    def _check_pfn(self, pfn: int) -> None:
+        if not self.pfn_valid(pfn):
+            raise BadRange(f"pfn {pfn!r} is not valid on this machine")
+
+    def zero_page(self) -> Page:
+        """ZERO_PAGE: one shared, always-zero page; taken from lowmem on first use and
+        marked reserved (the kernel's lives in the kernel image)."""
+        if self._zero_page is None:
+            page = self.alloc_pages(gfp_spec.GFP_KERNEL | GFP_ZERO | GFP_NOWARN, 0)
+            if page is None:
+                raise InvalidArgument("no lowmem page left for the zero page")
+            page.reserved = True
+            self._zero_page = page
+        return self._zero_page
+
+    # -- state and checking --------------------------------------------------------------
+    def zone(self, ztype: ZoneType) -> Zone:
+        return self.zones[self.config.idx(ztype)]
+
+    def state(self) -> tuple[buddy.ZoneState, ...]:
+        """The abstract state of every zone (for :mod:`kmem.spec.buddy`'s invariants)."""
+        return tuple(z.state() for z in self.zones)
+
+    def check_invariants(self) -> list[buddy.Violation]:
+        """Every buddy invariant of every zone; empty when the machine is well formed."""
+        out: list[buddy.Violation] = []
+        for zone in self.zones:
+            out.extend(buddy.check_invariants(zone.state()))
+        return out
+
+    @property
+    def free_pages_total(self) -> int:
+        return sum(z.free_pages for z in self.zones)
+
+    # -- /proc -----------------------------------------------------------------------------
+    def buddyinfo(self) -> str:
+        """/proc/buddyinfo, byte for byte (``frag_show``; populated zones only)."""
+        rows = [procfs.BuddyinfoRow(0, z.name, z.nr_free()) for z in self.zones
+                if z.present_pages]
+        return procfs.format_buddyinfo(rows)
+
+    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
+        return tuple(procfs.ZoneinfoZone(
+            node=0, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
+            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
+            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
+            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
+            protection=z.lowmem_reserve,
+            nr_free_pages=z.free_pages if z.present_pages else None,
+            node_unreclaimable=0 if z.present_pages else None,
+            start_pfn=z.start_pfn if z.present_pages else None) for z in self.zones)
+
+    def zoneinfo(self) -> str:
+        """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
+        return procfs.format_zoneinfo(self.zoneinfo_zones())
+
+    @classmethod
+    def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
+                  sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
+        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`)."""
+        from .from_proc import machine_from_proc
+
+        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)

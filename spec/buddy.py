@@ -1,0 +1,447 @@
+"""The buddy allocator: arithmetic, abstract state, invariants and transitions.
+
+Follows mm/page_alloc.c (``__free_one_page``, ``__rmqueue_smallest``, ``expand``,
+``buddy_merge_likely``), mm/internal.h (``__find_buddy_pfn``, ``page_is_buddy``)
+and mm/memblock.c (``__free_pages_memory``), Linux 6.x.
+
+The abstract state of one zone (:class:`ZoneState`) is the set of free blocks and
+the set of allocated blocks, each a ``(pfn, order)`` pair, plus the pages that are
+not the allocator's (holes: not present; reserved: present but never managed)
+and the counters the kernel keeps (``free_area[o].nr_free``, NR_FREE_PAGES).
+Invariants are predicates that return the violations they find (empty = holds).
+Transitions are pure functions from a state to the next state; each has a
+*delta* form over a lookup function, so an allocator with millions of pages can
+be checked step by step without materialising whole states.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+from .constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
+from .errors import InvalidArgument, KernelBug
+
+Block = tuple[int, int]  # (pfn, order): the 2**order pages starting at pfn
+Range = tuple[int, int]  # [start, end) pfn range
+IsFreeBlock = Callable[[int, int], bool]  # is (pfn, order) a free block of the zone?
+
+
+# --------------------------------------------------------------------------------------
+# Arithmetic
+# --------------------------------------------------------------------------------------
+
+def block_pages(order: int) -> int:
+    """Pages in a block of ``order``: ``1 << order``."""
+    return 2**order
+
+
+def is_aligned(pfn: int, order: int) -> bool:
+    """A block of ``order`` must start at a multiple of its size (natural alignment)."""
+    return pfn % 2**order == 0
+
+
+def find_buddy_pfn(pfn: int, order: int) -> int:
+    """``__find_buddy_pfn(pfn, order)`` (mm/internal.h): ``pfn ^ (1 << order)``."""
+    return pfn ^ (1 << order)
+
+
+def find_buddy_pfn_arith(pfn: int, order: int) -> int:
+    """The buddy in plain arithmetic: the other half of the aligned order+1 parent.
+
+    Equal to :func:`find_buddy_pfn` for every non-negative pfn (proved in kmem.proofs).
+    """
+    size = 2**order
+    if (pfn // size) % 2 == 0:
+        return pfn + size
+    return pfn - size
+
+
+def combined_pfn(pfn: int, order: int) -> int:
+    """Start of the merged block: ``buddy_pfn & pfn`` = ``pfn & ~(1 << order)``
+    (``__free_one_page``, mm/page_alloc.c)."""
+    return pfn & find_buddy_pfn(pfn, order)
+
+
+def combined_pfn_arith(pfn: int, order: int) -> int:
+    """:func:`combined_pfn` in plain arithmetic: clear the ``2**order`` digit of pfn (for
+    an aligned block, the start of its order+1 parent)."""
+    return pfn - (pfn // 2**order) % 2 * 2**order
+
+
+def expand(pfn: int, low: int, high: int) -> tuple[Block, ...]:
+    """``expand(zone, page, low, high, mt)`` (mm/page_alloc.c, 2.6.9+).
+
+    Splitting a free block of order ``high`` at ``pfn`` for a request of order
+    ``low``: the caller keeps the lower part (``pfn``, order ``low``); the upper
+    halves go back to the free lists, in the kernel's order: ``pfn + 2**(high-1)``
+    at order high-1 first, down to ``pfn + 2**low`` at order ``low``.
+    """
+    halves = []
+    for order in range(high - 1, low - 1, -1):
+        halves.append((pfn + 2**order, order))
+    return tuple(halves)
+
+
+def split_around(block: Block, pfn: int, order: int) -> tuple[Block, ...]:
+    """The free blocks left when the aligned block (pfn, order) is carved out of ``block``.
+
+    The generalisation of :func:`expand` to any aligned sub-block: at each level
+    below the free block's order, the half that does not hold ``pfn`` stays free.
+    For ``pfn == block[0]`` it equals ``expand(pfn, order, block[1])``.
+    """
+    start, high = block
+    rest = []
+    for level in range(high - 1, order - 1, -1):
+        size = 2**level
+        if pfn >= start + size:  # target is in the upper half: the lower half stays free
+            rest.append((start, level))
+            start += size
+        else:
+            rest.append((start + size, level))
+    return tuple(rest)
+
+
+def free_pages_memory_chunks(start: int, end: int) -> tuple[Block, ...]:
+    """``__free_pages_memory(start, end)`` (mm/memblock.c): how boot frees a pfn range.
+
+    Each chunk has ``order = min(MAX_PAGE_ORDER, __ffs(start))``, shrunk until it
+    fits before ``end``. The chunks are the range's canonical decomposition into
+    maximal naturally aligned blocks, ascending.
+    """
+    chunks = []
+    while start < end:
+        order = MAX_PAGE_ORDER
+        while order > 0 and start % 2**order != 0:
+            order -= 1
+        while start + 2**order > end:
+            order -= 1
+        chunks.append((start, order))
+        start += 2**order
+    return tuple(chunks)
+
+
+def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFreeBlock) -> bool:
+    """``buddy_merge_likely(pfn, buddy_pfn, page, order)`` (mm/page_alloc.c, 5.x+).
+
+    After merging stopped at ``order`` (``buddy_pfn`` is the buddy that was not
+    free), look one order up: if the order+1 block containing that buddy has its
+    own order+1 buddy free, the freed block goes to the *tail* of its list, so it
+    stays free longer and may yet merge. Never at order >= MAX_PAGE_ORDER - 1.
+    """
+    if order >= MAX_PAGE_ORDER - 1:
+        return False
+    higher_page_pfn = buddy_pfn & pfn
+    return is_free_block(find_buddy_pfn(higher_page_pfn, order + 1), order + 1)
+
+
+# --------------------------------------------------------------------------------------
+# Transition deltas (over a lookup function)
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FreeDelta:
+    """What ``__free_one_page`` does to the free lists when (pfn, order) is freed.
+
+    ``merged`` are the free buddies taken off their lists, in merge order; the
+    block ``result`` goes onto ``free_area[result order]``, at the tail when
+    ``to_tail`` (``buddy_merge_likely``), else at the head.
+    """
+
+    merged: tuple[Block, ...]
+    result: Block
+    to_tail: bool
+
+
+def free_one_page_delta(is_free_block: IsFreeBlock, pfn: int, order: int) -> FreeDelta:
+    """``__free_one_page`` (mm/page_alloc.c): merge with free buddies while below MAX_PAGE_ORDER.
+
+    ``is_free_block(p, o)`` must answer whether (p, o) is currently a free block of
+    *this zone* (the kernel's ``page_is_buddy``: PageBuddy, same order, same zone).
+    """
+    merged = []
+    buddy_pfn = find_buddy_pfn(pfn, order)
+    while order < MAX_PAGE_ORDER:
+        buddy_pfn = find_buddy_pfn(pfn, order)
+        if not is_free_block(buddy_pfn, order):
+            break
+        merged.append((buddy_pfn, order))
+        pfn = buddy_pfn & pfn
+        order += 1
+    to_tail = buddy_merge_likely(pfn, buddy_pfn, order, is_free_block)
+    return FreeDelta(tuple(merged), (pfn, order), to_tail)
+
+
+def rmqueue_smallest_order(nr_free: Callable[[int], int], order: int) -> int | None:
+    """The order ``__rmqueue_smallest`` takes a block from: the smallest order >= ``order``
+    whose free list is not empty, or None."""
+    for current in range(order, NR_PAGE_ORDERS):
+        if nr_free(current) > 0:
+            return current
+    return None
+
+
+def containing_free_block(is_free_block: IsFreeBlock, pfn: int, order: int) -> Block | None:
+    """The free block that wholly contains the aligned block (pfn, order), if any.
+
+    Free blocks are aligned and disjoint, so only the aligned ancestors of pfn can
+    contain it: at most NR_PAGE_ORDERS lookups.
+    """
+    for level in range(order, NR_PAGE_ORDERS):
+        start = pfn - pfn % 2**level
+        if is_free_block(start, level):
+            return (start, level)
+    return None
+
+
+# --------------------------------------------------------------------------------------
+# Abstract state
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ZoneState:
+    """The buddy allocator's abstract state for one zone.
+
+    ``holes`` are pfn ranges in the span with no memory (not present); ``reserved``
+    are present pages never handed to the allocator (present - managed).
+    ``nr_free`` and ``free_pages`` are the counters as the implementation keeps
+    them (``free_area[o].nr_free``, NR_FREE_PAGES); the invariants check them.
+    """
+
+    start_pfn: int
+    end_pfn: int
+    free: frozenset[Block] = frozenset()
+    allocated: frozenset[Block] = frozenset()
+    holes: tuple[Range, ...] = ()
+    reserved: tuple[Range, ...] = ()
+    nr_free: tuple[int, ...] = field(default=(0,) * NR_PAGE_ORDERS)
+    free_pages: int = 0
+
+    # -- derived ---------------------------------------------------------------------
+    @property
+    def managed_ranges(self) -> tuple[Range, ...]:
+        """The pfn ranges the allocator owns: the span minus holes and reserved ranges."""
+        return subtract_ranges((self.start_pfn, self.end_pfn), (*self.holes, *self.reserved))
+
+    @property
+    def managed_pages(self) -> int:
+        return sum(e - s for s, e in self.managed_ranges)
+
+    def is_free_block(self, pfn: int, order: int) -> bool:
+        return (pfn, order) in self.free
+
+    def counted(self) -> ZoneState:
+        """This state with ``nr_free``/``free_pages`` recomputed from the free set."""
+        return replace(self, nr_free=count_nr_free(self.free),
+                       free_pages=sum(2**o for _, o in self.free))
+
+
+def count_nr_free(free: Iterable[Block]) -> tuple[int, ...]:
+    """``free_area[o].nr_free`` for every order: blocks (not pages) per order."""
+    counts = [0] * NR_PAGE_ORDERS
+    for _, order in free:
+        counts[order] += 1
+    return tuple(counts)
+
+
+def subtract_ranges(span: Range, cut: Iterable[Range]) -> tuple[Range, ...]:
+    """``span`` minus the union of the ``cut`` ranges, as sorted disjoint ranges."""
+    pieces = [span]
+    for cs, ce in sorted(cut):
+        nxt = []
+        for s, e in pieces:
+            if ce <= s or cs >= e:
+                nxt.append((s, e))
+                continue
+            if s < cs:
+                nxt.append((s, cs))
+            if ce < e:
+                nxt.append((ce, e))
+        pieces = nxt
+    return tuple(p for p in pieces if p[0] < p[1])
+
+
+def boot_state(start_pfn: int, end_pfn: int, holes: tuple[Range, ...] = (),
+               reserved: tuple[Range, ...] = ()) -> ZoneState:
+    """The state after boot: every managed range freed by ``__free_pages_memory``."""
+    zs = ZoneState(start_pfn, end_pfn, holes=tuple(holes), reserved=tuple(reserved))
+    free = frozenset(b for s, e in zs.managed_ranges for b in free_pages_memory_chunks(s, e))
+    return replace(zs, free=free).counted()
+
+
+# --------------------------------------------------------------------------------------
+# Invariants: each returns the violations found (an empty list means it holds)
+# --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken invariant: its name and what exactly is wrong."""
+
+    invariant: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.invariant}: {self.detail}"
+
+
+def _blocks(zs: ZoneState) -> Iterator[tuple[str, Block]]:
+    for b in zs.free:
+        yield "free", b
+    for b in zs.allocated:
+        yield "allocated", b
+
+
+def inv_alignment_and_bounds(zs: ZoneState) -> list[Violation]:
+    """Every block has an order in 0..MAX_PAGE_ORDER, is naturally aligned, and lies
+    inside the zone's managed pages (no block crosses a zone edge, a hole or a
+    reserved range: ``bad_range()`` / ``page_is_buddy``'s same-zone rule)."""
+    out = []
+    managed = zs.managed_ranges
+    for kind, (pfn, order) in _blocks(zs):
+        if not 0 <= order <= MAX_PAGE_ORDER:
+            out.append(Violation("alignment", f"{kind} block at pfn {pfn:#x} has order {order}, "
+                                              f"outside 0..{MAX_PAGE_ORDER}"))
+            continue
+        if not is_aligned(pfn, order):
+            out.append(Violation("alignment", f"{kind} block pfn {pfn:#x} is not aligned to "
+                                              f"order {order} ({2**order} pages)"))
+        end = pfn + 2**order
+        if not any(s <= pfn and end <= e for s, e in managed):
+            out.append(Violation("bounds", f"{kind} block [{pfn:#x}, {end:#x}) is not inside the "
+                                           f"zone's managed pages {managed}"))
+    return out
+
+
+def inv_disjoint(zs: ZoneState) -> list[Violation]:
+    """No two blocks (free or allocated) share a page, and no page is both free and
+    allocated."""
+    out = []
+    spans = sorted((pfn, pfn + 2**order, kind) for kind, (pfn, order) in _blocks(zs)
+                   if 0 <= order <= MAX_PAGE_ORDER)
+    for (s1, e1, k1), (s2, e2, k2) in zip(spans, spans[1:], strict=False):
+        if s2 < e1:
+            out.append(Violation("disjoint", f"{k1} block [{s1:#x}, {e1:#x}) overlaps "
+                                             f"{k2} block [{s2:#x}, {e2:#x})"))
+    return out
+
+
+def inv_tiling(zs: ZoneState) -> list[Violation]:
+    """Free + allocated + reserved pages = the zone's present pages, exactly
+    (together with disjointness and bounds: every managed page is in exactly one block)."""
+    covered = sum(2**o for _, (_, o) in _blocks(zs) if 0 <= o <= MAX_PAGE_ORDER)
+    managed = zs.managed_pages
+    if covered != managed:
+        return [Violation("tiling", f"free + allocated blocks cover {covered} pages, but the zone "
+                                    f"manages {managed} pages")]
+    return []
+
+
+def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
+    """No two free buddies of the same order below MAX_PAGE_ORDER: ``__free_one_page``
+    always merges them."""
+    out = []
+    for pfn, order in zs.free:
+        if order < MAX_PAGE_ORDER:
+            buddy = find_buddy_pfn(pfn, order)
+            if pfn < buddy and (buddy, order) in zs.free:
+                out.append(Violation("maximal-coalescing",
+                                     f"free buddies {pfn:#x} and {buddy:#x} at order {order} "
+                                     f"were not merged"))
+    return out
+
+
+def inv_counters(zs: ZoneState) -> list[Violation]:
+    """``free_area[o].nr_free`` counts free blocks of order o; NR_FREE_PAGES counts their pages."""
+    out = []
+    expect = count_nr_free(zs.free)
+    if tuple(zs.nr_free) != expect:
+        out.append(Violation("counters", f"nr_free {tuple(zs.nr_free)} but the free blocks give "
+                                         f"{expect}"))
+    pages = sum(2**o for _, o in zs.free)
+    if zs.free_pages != pages:
+        out.append(Violation("counters", f"free_pages {zs.free_pages} but the free blocks hold "
+                                         f"{pages} pages"))
+    return out
+
+
+INVARIANTS: tuple[Callable[[ZoneState], list[Violation]], ...] = (
+    inv_alignment_and_bounds, inv_disjoint, inv_tiling, inv_maximal_coalescing, inv_counters,
+)
+
+
+def check_invariants(zs: ZoneState) -> list[Violation]:
+    """All buddy invariants of one zone; an empty list means the state is well formed."""
+    out: list[Violation] = []
+    for inv in INVARIANTS:
+        out.extend(inv(zs))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Transitions on whole states
+# --------------------------------------------------------------------------------------
+
+class IllegalTransition(KernelBug):
+    """A transition was asked of a state that does not allow it (e.g. freeing a block
+    that is not allocated)."""
+
+
+def is_legal_alloc_weak(zs: ZoneState, order: int, pfn: int) -> bool:
+    """The weak rule: any naturally aligned block of ``order`` whose pages are all free."""
+    return is_aligned(pfn, order) and containing_free_block(zs.is_free_block, pfn, order) is not None
+
+
+def is_legal_alloc_linux(zs: ZoneState, order: int, pfn: int) -> bool:
+    """The Linux rule (``__rmqueue_smallest``): ``pfn`` starts a free block of the smallest
+    order >= ``order`` that has any free block (which one is the free list's business)."""
+    source = rmqueue_smallest_order(lambda o: zs.nr_free[o], order)
+    return source is not None and (pfn, source) in zs.free
+
+
+def alloc_failure_legal(zs: ZoneState, order: int) -> bool:
+    """Within one zone, failing is legal only when no free block of order >= ``order`` exists."""
+    return all(o < order for _, o in zs.free)
+
+
+def alloc_next(zs: ZoneState, order: int, pfn: int) -> ZoneState:
+    """The state after the aligned block (pfn, order) is allocated.
+
+    The containing free block leaves its list; the parts around (pfn, order) go back
+    as free blocks (:func:`split_around`; for the Linux rule this is :func:`expand`).
+    """
+    if not 0 <= order <= MAX_PAGE_ORDER:
+        raise InvalidArgument(f"order {order} outside 0..{MAX_PAGE_ORDER}")
+    if not is_aligned(pfn, order):
+        raise IllegalTransition(f"pfn {pfn:#x} is not aligned to order {order}")
+    block = containing_free_block(zs.is_free_block, pfn, order)
+    if block is None:
+        raise IllegalTransition(f"block ({pfn:#x}, order {order}) is not wholly free")
+    free = (zs.free - {block}) | set(split_around(block, pfn, order))
+    return replace(zs, free=frozenset(free), allocated=zs.allocated | {(pfn, order)}).counted()
+
+
+def free_next(zs: ZoneState, pfn: int, order: int) -> ZoneState:
+    """The state after the allocated block (pfn, order) is freed (``__free_one_page``)."""
+    if (pfn, order) not in zs.allocated:
+        raise IllegalTransition(f"block ({pfn:#x}, order {order}) is not allocated")
+    delta = free_one_page_delta(zs.is_free_block, pfn, order)
+    free = (zs.free - set(delta.merged)) | {delta.result}
+    return replace(zs, free=frozenset(free), allocated=zs.allocated - {(pfn, order)}).counted()
+
+
+def free_tail_portions(pfn: int, order: int) -> tuple[Block, ...]:
+    """``___free_pages`` on a non-compound block whose first page is still referenced:
+    the tail portions freed at once, in the kernel's order (``while (order-- > 0)
+    free(page + (1 << order), order)``); only the first page stays allocated."""
+    return tuple((pfn + 2**o, o) for o in range(order - 1, -1, -1))
+
+
+def free_tails_next(zs: ZoneState, pfn: int, order: int) -> ZoneState:
+    """The state after ``___free_pages`` freed the tails of (pfn, order), keeping page pfn."""
+    if (pfn, order) not in zs.allocated:
+        raise IllegalTransition(f"block ({pfn:#x}, order {order}) is not allocated")
+    parts = free_tail_portions(pfn, order)
+    zs = replace(zs, allocated=(zs.allocated - {(pfn, order)}) | {(pfn, 0)} | set(parts))
+    for p, o in parts:
+        zs = free_next(zs, p, o)
+    return zs

@@ -1,0 +1,137 @@
+"""The allocation path across zones: passes, watermark checks, failure (mm/page_alloc.c, 6.x).
+
+``__alloc_pages`` first tries ``get_page_from_freelist`` against the LOW
+watermark (the fast path); ``__alloc_pages_slowpath`` retries with the flags of
+``gfp_to_alloc_flags`` (MIN watermark, with the ALLOC_MIN_RESERVE / NON_BLOCK
+discounts), then — when ``__gfp_pfmemalloc_flags`` allows it — with
+ALLOC_NO_WATERMARKS or ALLOC_OOM. Each pass walks the zonelist from
+``gfp_zone(gfp)`` downwards and takes the first zone whose watermark check
+passes and that has a block. There is no reclaim, compaction or OOM killer in
+kmem, so a request that no pass satisfies fails, and the kernel's warning is
+logged unless ``__GFP_NOWARN``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import gfp as _gfp
+from .alloc_flags import ALLOC_KSWAPD, ALLOC_NO_WATERMARKS, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK
+from .constants import MAX_PAGE_ORDER
+from .watermarks import zone_watermark_ok
+
+GFP_HIGHMEM_BIT = _gfp.__GFP_HIGHMEM
+GFP_ZERO_BIT = _gfp.__GFP_ZERO
+GFP_NOWARN_BIT = _gfp.__GFP_NOWARN
+GFP_COMP_BIT = _gfp.__GFP_COMP
+GFP_KSWAPD_RECLAIM_BIT = _gfp.__GFP_KSWAPD_RECLAIM
+
+
+@dataclass(frozen=True)
+class AllocPass:
+    """One ``get_page_from_freelist`` pass: its name and ALLOC_* flags."""
+
+    name: str
+    alloc_flags: int
+
+    @property
+    def wmark(self) -> int | None:
+        """The WMARK_* index checked, or None with ALLOC_NO_WATERMARKS."""
+        if self.alloc_flags & ALLOC_NO_WATERMARKS:
+            return None
+        return self.alloc_flags & ALLOC_WMARK_MASK
+
+
+def alloc_passes(gfp: int, order: int, *, pf_memalloc: bool = False, in_interrupt: bool = False,
+                 oom_victim: bool = False) -> tuple[AllocPass, ...]:
+    """The passes ``__alloc_pages`` makes for (gfp, order) when nothing can be reclaimed.
+
+    1. fast: ALLOC_WMARK_LOW (| ALLOC_KSWAPD from ``alloc_flags_nofragment``);
+    2. slow: ``gfp_to_alloc_flags(gfp, order)``;
+    3. reserves: ``__gfp_pfmemalloc_flags`` (ALLOC_NO_WATERMARKS or ALLOC_OOM), if any,
+       keeping ALLOC_KSWAPD (``__alloc_pages_slowpath``).
+    """
+    fast = ALLOC_WMARK_LOW | (ALLOC_KSWAPD if gfp & GFP_KSWAPD_RECLAIM_BIT else 0)
+    passes = [AllocPass("fast", fast),
+              AllocPass("slow", _gfp.gfp_to_alloc_flags(gfp, order))]
+    reserve = _gfp.gfp_pfmemalloc_flags(gfp, pf_memalloc=pf_memalloc, in_interrupt=in_interrupt,
+                                        oom_victim=oom_victim)
+    if reserve:
+        passes.append(AllocPass("reserves", reserve | (passes[1].alloc_flags & ALLOC_KSWAPD)))
+    return tuple(passes)
+
+
+@dataclass(frozen=True)
+class ZoneView:
+    """What the allocation path reads of a zone: its index, NR_FREE_PAGES, nr_free per
+    order, ``_watermark[]`` (+ boost) and ``lowmem_reserve[]``."""
+
+    zone_idx: int
+    free_pages: int
+    nr_free: tuple[int, ...]
+    watermark: tuple[int, ...]
+    lowmem_reserve: tuple[int, ...]
+    boost: int = 0
+
+
+def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: int) -> bool:
+    """``get_page_from_freelist``'s per-zone test: ALLOC_NO_WATERMARKS skips it; otherwise
+    ``zone_watermark_fast`` (= ``__zone_watermark_ok`` without boost, highatomic or CMA)
+    against ``wmark_pages(zone, alloc_flags & ALLOC_WMARK_MASK)``."""
+    if alloc_flags & ALLOC_NO_WATERMARKS:
+        return True
+    mark = zone.watermark[alloc_flags & ALLOC_WMARK_MASK] + zone.boost
+    return zone_watermark_ok(free_pages=zone.free_pages, order=order, mark=mark,
+                             lowmem_reserve=zone.lowmem_reserve[highest_zoneidx],
+                             alloc_flags=alloc_flags, nr_free=zone.nr_free)
+
+
+def has_block(zone: ZoneView, order: int) -> bool:
+    """``__rmqueue_smallest`` can succeed: some free block of order >= ``order``."""
+    return any(zone.nr_free[o] for o in range(order, len(zone.nr_free)))
+
+
+def choose_zone(zonelist: Sequence[ZoneView], order: int, alloc_flags: int,
+                highest_zoneidx: int) -> int | None:
+    """The position in ``zonelist`` where a pass succeeds: the first zone that passes
+    its watermark check and has a block; None if the pass fails."""
+    for pos, zone in enumerate(zonelist):
+        if zone_allows(zone, order, alloc_flags, highest_zoneidx) and has_block(zone, order):
+            return pos
+    return None
+
+
+def allocation_failure_legal(zonelist: Sequence[ZoneView], gfp: int, order: int,
+                             highest_zoneidx: int, **context: bool) -> bool:
+    """Availability: an allocation may fail only if order > MAX_PAGE_ORDER, or no pass
+    finds an allowed zone with a suitable block that passes its watermark."""
+    if order > MAX_PAGE_ORDER:
+        return True
+    return all(choose_zone(zonelist, order, p.alloc_flags, highest_zoneidx) is None
+               for p in alloc_passes(gfp, order, **context))
+
+
+def get_free_pages_gfp(gfp: int) -> int:
+    """``__get_free_pages`` (6.x): ``alloc_pages(gfp_mask & ~__GFP_HIGHMEM, order)``: the
+    highmem bit is silently stripped (2.6.2x-4.x had ``VM_BUG_ON`` here instead)."""
+    return gfp & ~GFP_HIGHMEM_BIT
+
+
+def _mode(gfp: int) -> str:
+    """``%#x`` as printk renders it: no ``0x`` prefix for 0."""
+    return f"{gfp:#x}" if gfp else "0"
+
+
+def warn_alloc_line(comm: str, order: int, gfp: int) -> str:
+    """The first line of ``warn_alloc`` (mm/page_alloc.c, 6.x) for a failed allocation:
+    ``"%s: page allocation failure: order:%u, mode:%#x(%pGg), nodemask=%*pbl"`` plus
+    ``cpuset_print_current_mems_allowed`` (no NUMA nodemask: ``(null)``; root cpuset)."""
+    return (f"{comm}: page allocation failure: order:{order}, mode:{_mode(gfp)}"
+            f"({_gfp.format_gfp(gfp)}), nodemask=(null),cpuset=/,mems_allowed=0")
+
+
+def order_warning_line(order: int) -> str:
+    """The ``WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp)`` report of ``__alloc_pages``."""
+    return (f"WARNING: mm/page_alloc.c: __alloc_pages_noprof: order {order} > "
+            f"MAX_PAGE_ORDER ({MAX_PAGE_ORDER})")
