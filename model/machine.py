@@ -203,15 +203,20 @@ class Machine:
                               f"(virt_addr_valid() is false)")
         return self.pfn_to_page((addr - self.page_offset) >> PAGE_SHIFT)
 
-    def _block_of(self, zone: Zone, pfn: int) -> tuple[int, int] | None:
-        return zone.find_allocated(pfn)
-
     def _is_compound_tail(self, zone: Zone, pfn: int) -> int | None:
         """The head pfn if ``pfn`` is a tail page of a compound block (``PageTail``)."""
         block = zone.find_allocated(pfn)
         if block is not None and block[0] != pfn and block[0] in self.compound_heads:
             return block[0]
         return None
+
+    def _folio(self, page: Page) -> tuple[Zone, Page]:
+        """The page's zone and the page whose refcount counts (``page_folio``): the head
+        of a compound block for a tail page, else the page itself."""
+        zone = self.zone_of(page.pfn)
+        assert zone is not None  # a descriptor exists only for valid pfns
+        head = self._is_compound_tail(zone, page.pfn)
+        return zone, (self.pfn_to_page(head) if head is not None else page)
 
     # -- allocation (__alloc_pages) ------------------------------------------------------
     def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
@@ -307,10 +312,7 @@ class Machine:
     def get_page(self, page: Page) -> None:
         """``get_page``: take a reference (on the head, for a compound tail)."""
         page = self._own(page)
-        zone = self.zone_of(page.pfn)
-        assert zone is not None
-        head = self._is_compound_tail(zone, page.pfn)
-        target = self.pfn_to_page(head) if head is not None else page
+        _, target = self._folio(page)
         if target._refcount <= 0:
             raise GetPageOnFreePage(f"pfn {page.pfn:#x} has refcount 0: nobody holds it "
                                     f"(free, or a tail page of a non-compound block)")
@@ -320,10 +322,7 @@ class Machine:
         """``put_page``: drop a reference; at zero the whole block is freed (a compound
         page at its order; a non-compound page only as order 0)."""
         page = self._own(page)
-        zone = self.zone_of(page.pfn)
-        assert zone is not None
-        head = self._is_compound_tail(zone, page.pfn)
-        target = self.pfn_to_page(head) if head is not None else page
+        zone, target = self._folio(page)
         if target._refcount <= 0:
             raise RefcountUnderflow(f"pfn {target.pfn:#x} has refcount 0 (put_page on a "
                                     f"free page)")
@@ -345,11 +344,7 @@ class Machine:
 
     def page_count(self, page: Page) -> int:
         """``page_count``: the refcount of the page's folio (the head for a compound tail)."""
-        page = self._own(page)
-        zone = self.zone_of(page.pfn)
-        assert zone is not None
-        head = self._is_compound_tail(zone, page.pfn)
-        return self.pfn_to_page(head)._refcount if head is not None else page._refcount
+        return self._folio(self._own(page))[1]._refcount
 
     # -- page contents -------------------------------------------------------------------
     def read_page(self, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
