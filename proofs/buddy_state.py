@@ -18,7 +18,7 @@ Python invariants and ``alloc_next``/``free_next`` on random concrete states.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import ModuleType, SimpleNamespace
@@ -28,10 +28,12 @@ import z3
 from kmem.spec import buddy as spec_buddy
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 
+from .core import Prover, Refuted, Unknown
 from .explore import paths
 
 Slot = tuple[int, int]
 Impl = ModuleType | SimpleNamespace
+StepsFn = Callable[["SymState", Impl], Iterable["Step"]]
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,11 @@ class Window:
                 cover[q].append((p, o))
         return {p: tuple(v) for p, v in cover.items()}
 
+    def is_root(self, slot: Slot) -> bool:
+        """No in-window slot contains this one."""
+        p, o = slot
+        return o == MAX_PAGE_ORDER or (p - p % 2 ** (o + 1), o + 1) not in self.slot_set
+
     def ancestors(self, slot: Slot) -> tuple[Slot, ...]:
         """The slot itself and every in-window slot above it."""
         p, o = slot
@@ -83,7 +90,7 @@ class Window:
 
 @dataclass
 class SymState:
-    """A symbolic zone state over a window."""
+    """A symbolic zone state over a window (a next state shares the untouched entries)."""
 
     window: Window
     free: dict[Slot, z3.BoolRef]
@@ -91,238 +98,290 @@ class SymState:
     managed: dict[int, z3.BoolRef]
     nr_free: list[z3.ArithRef]
     free_pages: z3.ArithRef
-    bad: z3.BoolRef = field(default_factory=lambda: z3.BoolVal(False))
 
     @classmethod
-    def fresh(cls, window: Window, tag: str, managed: dict[int, z3.BoolRef] | None = None
-              ) -> SymState:
+    def fresh(cls, window: Window, tag: str = "pre") -> SymState:
         def b(kind: str, s: Slot) -> z3.BoolRef:
             return z3.Bool(f"{tag}_{kind}_{s[0]}_{s[1]}")
 
-        if managed is None:
-            managed = {p: z3.Bool(f"{tag}_managed_{p}") for p in window.pages}
         return cls(window, {s: b("free", s) for s in window.slots},
-                   {s: b("alloc", s) for s in window.slots}, managed,
+                   {s: b("alloc", s) for s in window.slots},
+                   {p: z3.Bool(f"{tag}_managed_{p}") for p in window.pages},
                    [z3.Int(f"{tag}_nr_free_{o}") for o in range(NR_PAGE_ORDERS)],
                    z3.Int(f"{tag}_free_pages"))
 
     def is_free(self, slot: Slot) -> z3.BoolRef:
         return self.free.get(slot, z3.BoolVal(False))
 
-
-def invariants(st: SymState, impl: Impl = spec_buddy) -> dict[str, z3.BoolRef]:
-    """The spec's invariants over a symbolic state, one formula per ``inv_*``.
-
-    ``bad`` is set by a transition that produced a block that is not an aligned
-    in-window slot: such a state breaks ``inv_alignment_and_bounds``.
-    """
-    w = st.window
-    bounds = [z3.Implies(z3.Or(st.free[s], st.allocated[s]),
-                         z3.And([st.managed[q] for q in range(s[0], s[0] + 2 ** s[1])]))
-              for s in w.slots]
-    disjoint, tiling = [], []
-    for page, cover in w.covering.items():
-        blocks = [st.free[s] for s in cover] + [st.allocated[s] for s in cover]
-        disjoint.append(z3.AtMost(*blocks, 1))
-        tiling.append(z3.Implies(st.managed[page], z3.Or(blocks)))
-    coalesced = []
-    for s in w.slots:
-        p, o = s
-        if o < MAX_PAGE_ORDER:
-            b = (impl.find_buddy_pfn(p, o), o)
-            if p < b[0] and b in w.slot_set:
-                coalesced.append(z3.Not(z3.And(st.free[s], st.free[b])))
-    counters = [st.nr_free[o] == z3.Sum([z3.If(st.free[s], 1, 0) for s in w.slots if s[1] == o]
-                                        or [z3.IntVal(0)])
-                for o in range(NR_PAGE_ORDERS)]
-    counters.append(st.free_pages == z3.Sum([z3.If(st.free[s], 2 ** s[1], 0) for s in w.slots]))
-    return {
-        "alignment-and-bounds": z3.And(z3.Not(st.bad), *bounds),
-        "disjoint": z3.And(disjoint),
-        "tiling": z3.And(tiling),
-        "maximal-coalescing": z3.And(coalesced),
-        "counters": z3.And(counters),
-    }
+    def nonempty(self, order: int) -> z3.BoolRef:
+        """``free_area[order]`` has a block: with the counters invariant, ``nr_free[order] > 0``."""
+        return _any(self.free[s] for s in self.window.slots if s[1] == order)
 
 
-def _guarded_or(terms: Iterable[z3.BoolRef]) -> z3.BoolRef:
+def _any(terms: Iterable[z3.BoolRef]) -> z3.BoolRef:
     terms = list(terms)
     return z3.Or(terms) if terms else z3.BoolVal(False)
 
 
+class Derived:
+    """Bottom-up terms over a state's slot tree, shared with a base state where unchanged.
+
+    ``under(s)``: some block lies strictly inside slot s; ``covered(s)``: every managed
+    page of s lies in a block inside s; ``all_managed(s)``: every page of s is managed.
+    A step changes these only on the ancestors of the slots it touches.
+    """
+
+    def __init__(self, st: SymState, base: Derived | None = None,
+                 changed: frozenset[Slot] = frozenset()):
+        self.st, self.base, self.changed = st, base, changed
+        self._under: dict[Slot, z3.BoolRef] = {}
+        self._covered: dict[Slot, z3.BoolRef] = {}
+        self._managed: dict[Slot, z3.BoolRef] = {} if base is None else base._managed
+
+    def block(self, s: Slot) -> z3.BoolRef:
+        return z3.Or(self.st.free[s], self.st.allocated[s])
+
+    @staticmethod
+    def children(s: Slot) -> tuple[Slot, Slot]:
+        p, o = s
+        return (p, o - 1), (p + 2 ** (o - 1), o - 1)
+
+    def under(self, s: Slot) -> z3.BoolRef:
+        if self.base is not None and s not in self.changed:
+            return self.base.under(s)
+        if s not in self._under:
+            if s[1] == 0:
+                self._under[s] = z3.BoolVal(False)
+            else:
+                a, b = self.children(s)
+                self._under[s] = z3.Or(self.block(a), self.under(a), self.block(b), self.under(b))
+        return self._under[s]
+
+    def covered(self, s: Slot) -> z3.BoolRef:
+        if self.base is not None and s not in self.changed:
+            return self.base.covered(s)
+        if s not in self._covered:
+            if s[1] == 0:
+                term = z3.Or(self.block(s), z3.Not(self.st.managed[s[0]]))
+            else:
+                a, b = self.children(s)
+                term = z3.Or(self.block(s), z3.And(self.covered(a), self.covered(b)))
+            self._covered[s] = term
+        return self._covered[s]
+
+    def all_managed(self, s: Slot) -> z3.BoolRef:
+        if s not in self._managed:
+            if s[1] == 0:
+                self._managed[s] = self.st.managed[s[0]]
+            else:
+                a, b = self.children(s)
+                self._managed[s] = z3.And(self.all_managed(a), self.all_managed(b))
+        return self._managed[s]
+
+
+def invariants(st: SymState, impl: Impl = spec_buddy, counters: bool = True,
+               touched: Iterable[Slot] | None = None, derived: Derived | None = None
+               ) -> dict[str, list[z3.BoolRef]]:
+    """The spec's invariants over a symbolic state, per ``inv_*`` a list of instances.
+
+    Aligned blocks either nest or are disjoint, so the page-level rules become rules on
+    the slot tree: *disjoint* is "no slot is both free and allocated, and no block has
+    a block inside it"; *tiling* (with bounds) is "every managed page of each top-level
+    slot is covered"; *bounds* is "a block's pages are all managed". With ``touched``,
+    only the instances a step on those slots can change are returned (the others are
+    the same formulas over the same variables as in the pre-state).
+    """
+    w = st.window
+    d = derived or Derived(st)
+    if touched is None:
+        local, chain = list(w.slots), list(w.slots)
+    else:
+        local = sorted(set(touched))
+        chain = sorted({a for s in local for a in w.ancestors(s)})
+    out: dict[str, list[z3.BoolRef]] = {}
+    out["alignment-and-bounds"] = [z3.Implies(d.block(s), d.all_managed(s)) for s in local]
+    out["disjoint"] = [z3.Not(z3.And(st.free[s], st.allocated[s])) for s in local]
+    out["disjoint"] += [z3.Not(z3.And(d.block(s), d.under(s))) for s in chain if s[1] > 0]
+    out["tiling"] = [d.covered(s) for s in chain if w.is_root(s)]
+    pairs = set()
+    for s in local:
+        p, o = s
+        if o < MAX_PAGE_ORDER:
+            b = (impl.find_buddy_pfn(p, o), o)
+            if b in w.slot_set:
+                pairs.add((min(s, b), max(s, b)))
+    out["maximal-coalescing"] = [z3.Not(z3.And(st.free[a], st.free[b])) for a, b in sorted(pairs)]
+    if counters:
+        out["counters"] = [st.nr_free[o] == z3.Sum([z3.If(st.free[s], 1, 0) for s in w.slots
+                                                    if s[1] == o] or [z3.IntVal(0)])
+                           for o in range(NR_PAGE_ORDERS)]
+        out["counters"].append(
+            st.free_pages == z3.Sum([z3.If(st.free[s], 2 ** s[1], 0) for s in w.slots]))
+    return out
+
+
 @dataclass
 class Step:
-    """A transition's next state, the constraints tying it to the pre-state, and what
-    must hold of its result (alloc legality)."""
+    """One concrete choice of a transition (which block is freed; which order is requested
+    and which free block serves it), as guarded updates of the touched slots.
 
-    post: SymState
-    constraints: list[z3.BoolRef]
-    legal: z3.BoolRef
-    choice: dict[str, z3.ExprRef]
+    ``enabled`` is when the choice is possible; ``free_post``/``alloc_post`` give the
+    next value of every touched slot (the others keep theirs); ``nr_delta`` and
+    ``pages_delta`` are the counter updates the kernel makes (``nr_free++/--``,
+    ``__mod_zone_freepage_state``); ``bad`` holds when the spec produced a block that is
+    not an aligned in-window slot; ``legal`` is what must hold of an allocation.
+    """
+
+    label: str
+    enabled: z3.BoolRef
+    free_post: dict[Slot, z3.BoolRef]
+    alloc_post: dict[Slot, z3.BoolRef]
+    nr_delta: list[z3.ArithRef]
+    pages_delta: z3.ArithRef
+    bad: z3.BoolRef
+    legal: z3.BoolRef = field(default_factory=lambda: z3.BoolVal(True))
+    key: tuple = ()  # ("free", victim) / ("alloc", order, block) / ("alloc-fail", order) / ...
+
+    def post(self, pre: SymState) -> SymState:
+        """The next state: touched slots updated, everything else shared with ``pre``."""
+        return SymState(pre.window, {**pre.free, **self.free_post},
+                        {**pre.allocated, **self.alloc_post}, pre.managed,
+                        [n + d for n, d in zip(pre.nr_free, self.nr_delta, strict=True)],
+                        pre.free_pages + self.pages_delta)
+
+    def counters_follow(self, pre: SymState) -> z3.BoolRef:
+        """The kernel's counter updates equal the change in the recount: over the touched
+        slots, sum(new) - sum(old) == delta, per order and in pages. With the pre-state's
+        counters invariant this is exactly the post-state's counters invariant, since the
+        untouched slots contribute the same to both counts."""
+        per_order: list[list[z3.ArithRef]] = [[] for _ in range(NR_PAGE_ORDERS)]
+        pages: list[z3.ArithRef] = []
+        for s, new in self.free_post.items():
+            diff = z3.If(new, 1, 0) - z3.If(pre.free[s], 1, 0)
+            per_order[s[1]].append(diff)
+            pages.append(diff * 2 ** s[1])
+        conj = [z3.Sum(terms or [z3.IntVal(0)]) == d
+                for terms, d in zip(per_order, self.nr_delta, strict=True)]
+        conj.append(z3.Sum(pages or [z3.IntVal(0)]) == self.pages_delta)
+        return z3.And(conj)
 
 
-def _next_from_updates(pre: SymState, tag: str, removed: dict[Slot, list[z3.BoolRef]],
-                       added: dict[Slot, list[z3.BoolRef]], alloc_add: dict[Slot, list[z3.BoolRef]],
-                       alloc_del: dict[Slot, z3.BoolRef], bad: list[z3.BoolRef],
-                       pages_delta: z3.ArithRef) -> tuple[SymState, list[z3.BoolRef]]:
-    """The next state: ``free' = free - removed + added``, counters updated by deltas as
-    ``__del_page_from_free_list`` / ``__add_to_free_list`` do (not recounted)."""
+class _Updates:
+    """Accumulates the guarded removals and additions of one transition choice."""
+
+    def __init__(self, window: Window):
+        self.window = window
+        self.removed: dict[Slot, list[z3.BoolRef]] = {}
+        self.added: dict[Slot, list[z3.BoolRef]] = {}
+        self.bad: list[z3.BoolRef] = []
+
+    def _put(self, table: dict[Slot, list[z3.BoolRef]], slot: object, guard: z3.BoolRef) -> None:
+        if slot in self.window.slot_set:
+            table.setdefault(slot, []).append(guard)  # type: ignore[arg-type]
+        else:
+            self.bad.append(guard)
+
+    def remove(self, slot: object, guard: z3.BoolRef) -> None:
+        self._put(self.removed, slot, guard)
+
+    def add(self, slot: object, guard: z3.BoolRef) -> None:
+        self._put(self.added, slot, guard)
+
+    def free_post(self, pre: SymState) -> tuple[dict[Slot, z3.BoolRef], list[z3.ArithRef]]:
+        post, delta = {}, [[] for _ in range(NR_PAGE_ORDERS)]
+        for s in set(self.removed) | set(self.added):
+            rm, add = _any(self.removed.get(s, ())), _any(self.added.get(s, ()))
+            post[s] = z3.Or(z3.And(pre.free[s], z3.Not(rm)), add)
+            delta[s[1]] += [z3.If(rm, -1, 0), z3.If(add, 1, 0)]
+        return post, [z3.Sum(d) if d else z3.IntVal(0) for d in delta]
+
+
+def _path_guard(pre: SymState, answers: Iterable[tuple[object, bool]]) -> z3.BoolRef:
+    conds = [pre.free[q] if a else z3.Not(pre.free[q])  # type: ignore[index]
+             for q, a in answers if q in pre.window.slot_set]
+    return z3.And(conds) if conds else z3.BoolVal(True)
+
+
+def free_steps(pre: SymState, impl: Impl = spec_buddy) -> Iterable[Step]:
+    """``free_next`` of each allocated slot: merged by ``free_one_page_delta``, every path."""
     w = pre.window
-    post = SymState.fresh(w, tag, managed=pre.managed)
-    cons = []
-    nr_delta: list[list[z3.ArithRef]] = [[] for _ in range(NR_PAGE_ORDERS)]
-    for s in w.slots:
-        rm = _guarded_or(removed.get(s, ()))
-        add = _guarded_or(added.get(s, ()))
-        cons.append(post.free[s] == z3.Or(z3.And(pre.free[s], z3.Not(rm)), add))
-        nr_delta[s[1]].append(z3.If(rm, -1, 0))
-        nr_delta[s[1]].append(z3.If(add, 1, 0))
-        cons.append(post.allocated[s] == z3.Or(z3.And(pre.allocated[s],
-                                                      z3.Not(alloc_del.get(s, z3.BoolVal(False)))),
-                                               _guarded_or(alloc_add.get(s, ()))))
-    for o in range(NR_PAGE_ORDERS):
-        cons.append(post.nr_free[o] == pre.nr_free[o] + z3.Sum(nr_delta[o] or [z3.IntVal(0)]))
-    cons.append(post.free_pages == pre.free_pages + pages_delta)
-    post.bad = _guarded_or(bad)
-    return post, cons
+    for victim in w.slots:
+        up = _Updates(w)
+        for path in paths(lambda oracle, v=victim: impl.free_one_page_delta(oracle, *v),
+                          lambda q: q in w.slot_set):
+            guard = _path_guard(pre, path.answers)
+            for m in path.result.merged:
+                up.remove(m, guard)
+            up.add(path.result.result, guard)
+        free_post, nr_delta = up.free_post(pre)
+        yield Step(f"free {victim}", pre.allocated[victim], free_post,
+                   {victim: z3.BoolVal(False)}, nr_delta, z3.IntVal(2 ** victim[1]), _any(up.bad),
+                   key=("free", victim))
 
 
-def one_hot(choice: dict[Slot, z3.BoolRef]) -> z3.BoolRef:
-    return z3.PbEq([(v, 1) for v in choice.values()], 1)
-
-
-def alloc_step(pre: SymState, impl: Impl = spec_buddy, tag: str = "next") -> Step:
-    """``__rmqueue_smallest`` + ``alloc_next``: a request of order ``req`` takes a free block of
-    the smallest order >= req with ``nr_free > 0`` (any block on that list: which one is the
-    list's business) and splits it with ``expand``; failure leaves the state alone."""
+def alloc_steps(pre: SymState, impl: Impl = spec_buddy) -> Iterable[Step]:
+    """``__rmqueue_smallest`` then ``alloc_next``: a request of ``order`` is served by a free
+    block of the smallest order with ``nr_free > 0`` (each block on that list is one
+    choice) and split by ``expand``; a failed request must be legal (no free block of
+    order >= the request) and leaves the state alone."""
     w = pre.window
-    req = z3.Int("req")
-    src = {s: z3.Bool(f"src_{s[0]}_{s[1]}") for s in w.slots}
-    removed: dict[Slot, list[z3.BoolRef]] = {}
-    added: dict[Slot, list[z3.BoolRef]] = {}
-    alloc_add: dict[Slot, list[z3.BoolRef]] = {}
-    bad: list[z3.BoolRef] = []
-    pages: list[z3.ArithRef] = []
-    cons: list[z3.BoolRef] = [z3.And(0 <= req, req <= MAX_PAGE_ORDER)]
-    legal: list[z3.BoolRef] = []
-    any_src = z3.Or(list(src.values()))
     for order in range(NR_PAGE_ORDERS):
-        for path in paths(lambda nr_free, order=order: impl.rmqueue_smallest_order(nr_free, order),
+        for path in paths(lambda nr_free, o=order: impl.rmqueue_smallest_order(nr_free, o),
                           lambda o: isinstance(o, int) and 0 <= o < NR_PAGE_ORDERS):
-            guard = z3.And(req == order, *[pre.nr_free[o] > 0 if a else pre.nr_free[o] == 0
-                                           for o, a in path.answers])
+            guard = z3.And([pre.nonempty(o) if a else z3.Not(pre.nonempty(o))
+                            for o, a in path.answers]) if path.answers else z3.BoolVal(True)
             source = path.result
+            zero = [z3.IntVal(0)] * NR_PAGE_ORDERS
             if source is None:
-                # failure: legal only when no free block of order >= req exists
-                cons.append(z3.Implies(guard, z3.Not(any_src)))
-                legal.append(z3.Implies(guard, z3.And(
-                    [z3.Not(pre.free[s]) for s in w.slots if s[1] >= order])))
+                legal = z3.And([z3.Not(pre.free[s]) for s in w.slots if s[1] >= order])
+                yield Step(f"alloc order {order}: fails", guard, {}, {}, zero, z3.IntVal(0),
+                           z3.BoolVal(False), legal, key=("alloc-fail", order))
                 continue
             if not isinstance(source, int) or not order <= source <= MAX_PAGE_ORDER:
-                bad.append(guard)
+                yield Step(f"alloc order {order}: source order {source!r}", guard, {}, {}, zero,
+                           z3.IntVal(0), z3.BoolVal(True))
                 continue
-            # exactly one source block, of the source order, on its free list
-            cons.append(z3.Implies(guard, one_hot(src)))
-            for s, v in src.items():
-                if s[1] != source:
-                    cons.append(z3.Implies(guard, z3.Not(v)))
-                    continue
-                take = z3.And(guard, v)
-                cons.append(z3.Implies(take, pre.free[s]))
-                removed.setdefault(s, []).append(take)
-                got = (s[0], order)
-                alloc_add.setdefault(got, []).append(take)
-                # legality (is_legal_alloc_weak): aligned and wholly inside a free block
-                legal.append(z3.Implies(take, _guarded_or(pre.is_free(a)
-                                                          for a in w.ancestors(got))))
-                pages.append(z3.If(take, -(2**order), 0))
-                for half in impl.expand(s[0], order, source):
-                    if half in w.slot_set:
-                        added.setdefault(half, []).append(take)
-                    else:
-                        bad.append(take)
-    post, more = _next_from_updates(pre, tag, removed, added, alloc_add, {}, bad, z3.Sum(pages))
-    return Step(post, cons + more, z3.And(legal), {"req": req, **{f"src{s}": v for s, v in src.items()}})
+            for block in (s for s in w.slots if s[1] == source):
+                up = _Updates(w)
+                take = z3.BoolVal(True)
+                up.remove(block, take)
+                for half in impl.expand(block[0], order, source):
+                    up.add(half, take)
+                got = (block[0], order)
+                free_post, nr_delta = up.free_post(pre)
+                legal = _any(pre.is_free(a) for a in w.ancestors(got))
+                yield Step(f"alloc order {order} from free block {block}",
+                           z3.And(guard, pre.free[block]), free_post, {got: z3.BoolVal(True)},
+                           nr_delta, z3.IntVal(-(2**order)), _any(up.bad), legal,
+                           key=("alloc", order, block))
 
 
-def free_step(pre: SymState, impl: Impl = spec_buddy, tag: str = "next") -> Step:
-    """``free_next``: an allocated block is freed and merged by ``free_one_page_delta``."""
+def alloc_block_steps(pre: SymState, impl: Impl = spec_buddy) -> Iterable[Step]:
+    """``alloc_next`` of any aligned block whose pages are all free (the weak rule): the
+    free block ``containing_free_block`` finds leaves its list, ``split_around`` puts the
+    rest back."""
     w = pre.window
-    victim = {s: z3.Bool(f"victim_{s[0]}_{s[1]}") for s in w.slots}
-    cons: list[z3.BoolRef] = [one_hot(victim)]
-    removed: dict[Slot, list[z3.BoolRef]] = {}
-    added: dict[Slot, list[z3.BoolRef]] = {}
-    bad: list[z3.BoolRef] = []
-    pages = []
-
-    def can_be_free(q: object) -> bool:
-        return q in w.slot_set
-
-    for s, v in victim.items():
-        cons.append(z3.Implies(v, pre.allocated[s]))
-        pages.append(z3.If(v, 2 ** s[1], 0))
-        for path in paths(lambda oracle, s=s: impl.free_one_page_delta(oracle, s[0], s[1]),
-                          can_be_free):
-            guard = z3.And(v, *[pre.free[q] if a else z3.Not(pre.free[q])
-                                for q, a in path.answers if q in w.slot_set])
-            delta = path.result
-            for m in delta.merged:
-                if m in w.slot_set:
-                    removed.setdefault(m, []).append(guard)
-                else:
-                    bad.append(guard)
-            if delta.result in w.slot_set:
-                added.setdefault(delta.result, []).append(guard)
-            else:
-                bad.append(guard)
-    post, more = _next_from_updates(pre, tag, removed, added, {}, dict(victim), bad, z3.Sum(pages))
-    return Step(post, cons + more, z3.BoolVal(True), {f"victim{s}": v for s, v in victim.items()})
-
-
-def alloc_block_step(pre: SymState, impl: Impl = spec_buddy, tag: str = "next") -> Step:
-    """``alloc_next`` for any aligned block whose pages are all free (the weak rule): the
-    containing free block (``containing_free_block``) leaves its list and the parts
-    around the block (``split_around``) go back."""
-    w = pre.window
-    target = {s: z3.Bool(f"target_{s[0]}_{s[1]}") for s in w.slots}
-    cons: list[z3.BoolRef] = [one_hot(target)]
-    removed: dict[Slot, list[z3.BoolRef]] = {}
-    added: dict[Slot, list[z3.BoolRef]] = {}
-    alloc_add: dict[Slot, list[z3.BoolRef]] = {}
-    bad: list[z3.BoolRef] = []
-    pages = []
-    legal = []
-
-    def can_be_free(q: object) -> bool:
-        return q in w.slot_set
-
-    for s, v in target.items():
-        for path in paths(lambda oracle, s=s: impl.containing_free_block(oracle, s[0], s[1]),
-                          can_be_free):
-            guard = z3.And(v, *[pre.free[q] if a else z3.Not(pre.free[q])
-                                for q, a in path.answers if q in w.slot_set])
+    for target in w.slots:
+        for path in paths(lambda oracle, t=target: impl.containing_free_block(oracle, *t),
+                          lambda q: q in w.slot_set):
             block = path.result
-            if block is None:  # alloc_next raises: no transition
-                cons.append(z3.Not(guard))
+            if block is None:  # alloc_next raises IllegalTransition: no step
                 continue
-            if block not in w.slot_set:
-                bad.append(guard)
-                continue
-            removed.setdefault(block, []).append(guard)
-            alloc_add.setdefault(s, []).append(guard)
-            pages.append(z3.If(guard, -(2 ** s[1]), 0))
-            legal.append(z3.Implies(guard, _guarded_or(pre.is_free(a) for a in w.ancestors(s))))
-            for part in impl.split_around(block, s[0], s[1]):
-                if part in w.slot_set:
-                    added.setdefault(part, []).append(guard)
-                else:
-                    bad.append(guard)
-    post, more = _next_from_updates(pre, tag, removed, added, alloc_add, {}, bad, z3.Sum(pages))
-    return Step(post, cons + more, z3.And(legal), {f"target{s}": v for s, v in target.items()})
+            guard = _path_guard(pre, path.answers)
+            up = _Updates(w)
+            up.remove(block, z3.BoolVal(True))
+            for part in impl.split_around(block, *target):
+                up.add(part, z3.BoolVal(True))
+            free_post, nr_delta = up.free_post(pre)
+            legal = _any(pre.is_free(a) for a in w.ancestors(target))
+            yield Step(f"alloc block {target} out of free block {block}", guard, free_post,
+                       {target: z3.BoolVal(True)}, nr_delta, z3.IntVal(-(2 ** target[1])),
+                       _any(up.bad), legal, key=("alloc-block", target, block))
 
 
 def describe_state(model: z3.ModelRef, st: SymState) -> str:
-    """A state from a model: managed pages as ranges, free and allocated blocks."""
+    """A state from a model: managed pages as ranges, free and allocated blocks (the
+    counters are those blocks' counts, as the invariant requires)."""
     def on(b: z3.BoolRef) -> bool:
         return z3.is_true(model.eval(b, model_completion=True))
 
@@ -338,6 +397,49 @@ def describe_state(model: z3.ModelRef, st: SymState) -> str:
         ranges.append((run_start, st.window.end))
     free = sorted(s for s in st.window.slots if on(st.free[s]))
     alloc = sorted(s for s in st.window.slots if on(st.allocated[s]))
-    nr = [model.eval(n, model_completion=True) for n in st.nr_free]
-    return (f"managed {[(hex(a), hex(b)) for a, b in ranges]}, free {free}, allocated {alloc}, "
-            f"nr_free {nr}")
+    return f"managed {[(hex(a), hex(b)) for a, b in ranges]}, free {free}, allocated {alloc}"
+
+
+def prove_inductive(prover: Prover, window: Window, steps: StepsFn, impl: Impl = spec_buddy,
+                    what: str = "") -> int:
+    """For every state over ``window`` satisfying the invariants and every step that
+    ``steps`` enumerates, the next state satisfies them again and the step is legal.
+
+    One incremental solver holds the pre-state invariants; each step is checked under
+    push/pop. Returns the number of steps checked.
+    """
+    pre = SymState.fresh(window)
+    pre_terms = Derived(pre)
+    solver = z3.Solver()
+    for insts in invariants(pre, impl, counters=False, derived=pre_terms).values():
+        solver.add(*insts)
+    count = 0
+    for step in steps(pre, impl):
+        count += 1
+        post = step.post(pre)
+        touched = set(step.free_post) | set(step.alloc_post)
+        changed = frozenset(a for t in touched for a in window.ancestors(t))
+        terms = Derived(post, pre_terms, changed)
+        claims = [(name, inst)
+                  for name, insts in invariants(post, impl, False, touched, terms).items()
+                  for inst in insts]
+        claims += [("counters", step.counters_follow(pre)),
+                   ("alignment-and-bounds (a block that is not an aligned in-zone slot)",
+                    z3.Not(step.bad)),
+                   ("legal allocation", step.legal)]
+        solver.push()
+        solver.set("timeout", prover.remaining_ms())
+        solver.add(step.enabled, z3.Not(z3.And([c for _, c in claims])))
+        prover.queries += 1
+        answer = solver.check()
+        if answer == z3.sat:
+            model = solver.model()
+            broken = sorted({name for name, c in claims
+                             if z3.is_false(model.eval(c, model_completion=True))})
+            raise Refuted(f"{what} {window}: {step.label} breaks {', '.join(broken)}; "
+                          f"pre-state {describe_state(model, pre)}; "
+                          f"next state {describe_state(model, post)}")
+        if answer != z3.unsat:
+            raise Unknown(f"{step.label}: {solver.reason_unknown()}")
+        solver.pop()
+    return count

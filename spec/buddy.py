@@ -42,7 +42,12 @@ def is_aligned(pfn: int, order: int) -> bool:
 
 
 def find_buddy_pfn(pfn: int, order: int) -> int:
-    """``__find_buddy_pfn(pfn, order)`` (mm/internal.h): ``pfn ^ (1 << order)``."""
+    """``__find_buddy_pfn(pfn, order)`` (mm/internal.h): ``pfn ^ (1 << order)``.
+
+    pre: pfn >= 0 and 0 <= order <= 10
+    post: __return__ == find_buddy_pfn_arith(pfn, order)
+    post: find_buddy_pfn(__return__, order) == pfn
+    """
     return pfn ^ (1 << order)
 
 
@@ -50,6 +55,11 @@ def find_buddy_pfn_arith(pfn: int, order: int) -> int:
     """The buddy in plain arithmetic: the other half of the aligned order+1 parent.
 
     Equal to :func:`find_buddy_pfn` for every non-negative pfn (proved in kmem.proofs).
+
+    pre: pfn >= 0 and 0 <= order <= 10
+    post: __return__ >= 0
+    post: abs(__return__ - pfn) == 2**order
+    post: __return__ // 2 ** (order + 1) == pfn // 2 ** (order + 1)
     """
     size = 2**order
     if (pfn // size) % 2 == 0:
@@ -59,13 +69,22 @@ def find_buddy_pfn_arith(pfn: int, order: int) -> int:
 
 def combined_pfn(pfn: int, order: int) -> int:
     """Start of the merged block: ``buddy_pfn & pfn`` = ``pfn & ~(1 << order)``
-    (``__free_one_page``, mm/page_alloc.c)."""
+    (``__free_one_page``, mm/page_alloc.c).
+
+    pre: pfn >= 0 and 0 <= order <= 10
+    post: __return__ == combined_pfn_arith(pfn, order)
+    """
     return pfn & find_buddy_pfn(pfn, order)
 
 
 def combined_pfn_arith(pfn: int, order: int) -> int:
     """:func:`combined_pfn` in plain arithmetic: clear the ``2**order`` digit of pfn (for
-    an aligned block, the start of its order+1 parent)."""
+    an aligned block, the start of its order+1 parent).
+
+    pre: pfn >= 0 and 0 <= order <= 10
+    post: pfn - __return__ in (0, 2**order)
+    post: pfn % 2**order != 0 or __return__ % 2 ** (order + 1) == 0
+    """
     return pfn - (pfn // 2**order) % 2 * 2**order
 
 

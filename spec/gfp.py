@@ -248,6 +248,10 @@ def zones_shift(max_nr_zones: int) -> int:
     """ZONES_SHIFT (include/linux/page-flags-layout.h): bits needed for a zone index.
 
     0 for one zone, 1 for two, 2 for up to four, 3 for up to eight.
+
+    pre: 1 <= max_nr_zones <= 8
+    post: 2**__return__ >= max_nr_zones
+    post: __return__ == 0 or 2 ** (__return__ - 1) < max_nr_zones
     """
     if not 1 <= max_nr_zones <= 8:
         raise InvalidArgument(f"MAX_NR_ZONES must be 1..8, got {max_nr_zones}")

@@ -288,6 +288,9 @@ def watermark_threshold(mark: int, alloc_flags: int) -> int:
     and with ALLOC_NON_BLOCK as well a further quarter (GFP_ATOMIC: 3/8 of the mark
     is left); ALLOC_OOM takes off half. ALLOC_NON_BLOCK alone (GFP_NOWAIT) gets
     no discount. ALLOC_HIGHATOMIC changes nothing here.
+
+    pre: mark >= 0
+    post: 0 <= __return__ <= mark
     """
     _nonneg("mark", mark)
     wmin = mark

@@ -369,5 +369,10 @@ def check_invariants(lay: X86_32Layout) -> None:
 
 
 def region_of(vaddr: int, vmsplit: str = "3G", era: str | Era = Era.LINUX_2_6_11) -> Region:
-    """The area of the x86-32 kernel map ``vaddr`` is in (default 3G split, 2.6.11 formulas)."""
+    """The area of the x86-32 kernel map ``vaddr`` is in (default 3G split, 2.6.11 formulas).
+
+    pre: 0 <= vaddr < 2**32 and vmsplit in VMSPLIT_PAGE_OFFSET
+    pre: era in (Era.LINUX_2_6_11, Era.MODERN, "2.6.11", "modern")
+    post: __return__.start <= vaddr < __return__.end
+    """
     return layout(vmsplit, era).region_of(vaddr)

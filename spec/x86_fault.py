@@ -110,6 +110,10 @@ _FIELDS: tuple[tuple[str, int], ...] = (
 def decode(code: int) -> PfErrorCode:
     """Split a pushed error code into its bits (``enum x86_pf_error_code``).
 
+    pre: 0 <= code < 2**32 and code & ~KNOWN_BITS_MASK == 0
+    post: encode(__return__) == code
+    post: __return__.prot == (code % 2 == 1)
+
     Raises :class:`InvalidArgument` for a negative or over-wide code or one with
     bits the SDM leaves undefined.
     """

@@ -1,0 +1,194 @@
+"""The mutants: each replaces one spec function with a plausible bug, and names the
+obligation that must refute it with a counterexample (tests/quality checks that it does)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
+
+from kmem.spec import buddy, gfp, watermarks, x86_32_layout, x86_fault
+from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
+from kmem.spec.zones import ZoneType
+
+from .. import buddy_arith, buddy_invariants
+from .. import fault as fault_proofs
+from .. import gfp as gfp_proofs
+from ..core import Obligation
+
+
+def _with(module: object, **changes: object) -> SimpleNamespace:
+    """A namespace with every public name of ``module``, some of them replaced."""
+    ns = SimpleNamespace(**{k: v for k, v in vars(module).items() if not k.startswith("__")})
+    for k, v in changes.items():
+        setattr(ns, k, v)
+    return ns
+
+
+# --- buddy -------------------------------------------------------------------------------
+
+def buddy_ignores_alignment(pfn: int, order: int) -> int:
+    """The buddy is always the next block up: ``pfn + 2**order`` (forgets the lower buddy)."""
+    return pfn + 2**order
+
+
+def expand_keeps_upper(pfn: int, low: int, high: int) -> tuple[tuple[int, int], ...]:
+    """expand() that frees the lower halves while the caller keeps pfn: overlap."""
+    return tuple((pfn, order) for order in range(high - 1, low - 1, -1))
+
+
+def free_stops_at_order_2(is_free_block, pfn: int, order: int) -> buddy.FreeDelta:
+    """__free_one_page that never merges two order-2 buddies (a loop bound off by one)."""
+    merged = []
+    buddy_pfn = buddy.find_buddy_pfn(pfn, order)
+    while order < MAX_PAGE_ORDER and order != 2:
+        buddy_pfn = buddy.find_buddy_pfn(pfn, order)
+        if not is_free_block(buddy_pfn, order):
+            break
+        merged.append((buddy_pfn, order))
+        pfn = buddy_pfn & pfn
+        order += 1
+    return buddy.FreeDelta(tuple(merged), (pfn, order), False)
+
+
+def rmqueue_exact_order(nr_free: Callable[[int], int], order: int) -> int | None:
+    """__rmqueue_smallest that only looks at the requested order (never splits)."""
+    return order if nr_free(order) > 0 else None
+
+
+def rmqueue_skips_top(nr_free: Callable[[int], int], order: int) -> int | None:
+    """__rmqueue_smallest whose loop stops below MAX_PAGE_ORDER (``< MAX_PAGE_ORDER``)."""
+    for current in range(order, NR_PAGE_ORDERS - 1):
+        if nr_free(current) > 0:
+            return current
+    return None
+
+
+# --- gfp and watermarks ----------------------------------------------------------------
+
+def gfp_zone_table_flipped(config, *, bits_per_long: int = 64) -> gfp.GfpZoneTable:
+    """GFP_ZONE_TABLE with the MOVABLE|HIGHMEM entry (0xa) flipped to ZONE_NORMAL."""
+    zt = gfp.gfp_zone_table(config, bits_per_long=bits_per_long)
+    index, width = 0xA, zt.shift
+    slot_mask = (2**width - 1) << (index * width)
+    table = (zt.table & ~slot_mask) | (config.idx(ZoneType.NORMAL) << (index * width))
+    return replace(zt, table=table)
+
+
+def gfp_zone_with_flipped_table(mask: int, config) -> ZoneType:
+    """gfp_zone() reading the flipped table."""
+    zt = gfp_zone_table_flipped(config)
+    index = mask & gfp.GFP_ZONEMASK
+    if zt.is_bad(index):
+        return gfp.gfp_zone(mask, config)  # raises BadGfpZone as the spec does
+    return config.type_at(zt.slot(index))
+
+
+def zonelist_ascending(config, highest, populated=None) -> tuple[ZoneType, ...]:
+    """A zonelist built lowest zone first (falls back *up*: the classic mistake)."""
+    return tuple(reversed(gfp.zonelist(config, highest, populated)))
+
+
+def threshold_reversed(mark: int, alloc_flags: int) -> int:
+    """__zone_watermark_ok with the MIN_RESERVE discount added instead of taken off."""
+    wmin = mark
+    if alloc_flags & ALLOC_RESERVES:
+        if alloc_flags & ALLOC_MIN_RESERVE:
+            wmin += wmin // 2
+            if alloc_flags & ALLOC_NON_BLOCK:
+                wmin -= wmin // 4
+        if alloc_flags & ALLOC_OOM:
+            wmin -= wmin // 2
+    return wmin
+
+
+def threshold_oom_deeper(mark: int, alloc_flags: int) -> int:
+    """OOM victims get three quarters off: deeper than GFP_ATOMIC's 5/8."""
+    wmin = watermarks.watermark_threshold(mark, alloc_flags & ~ALLOC_OOM)
+    if alloc_flags & ALLOC_OOM:
+        wmin -= wmin * 3 // 4
+    return wmin
+
+
+# --- fault bits and layout -------------------------------------------------------------
+
+def decode_prot_inverted(code: int) -> x86_fault.PfErrorCode:
+    """decode() that reads bit 0 inverted (the slide's "set = not present")."""
+    rec = x86_fault.decode(code)
+    return replace(rec, prot=not rec.prot)
+
+
+def encode_prot_inverted(record: x86_fault.PfErrorCode) -> int:
+    """The matching encode(): the pair stays inverse, only the reading is wrong."""
+    return x86_fault.encode(replace(record, prot=not record.prot))
+
+
+def decode_drops_rmp(code: int) -> x86_fault.PfErrorCode:
+    """decode() that forgets bit 31 (RMP): decode/encode no longer inverse."""
+    return replace(x86_fault.decode(code), rmp=False)
+
+
+def layout_without_gap(vmsplit: str = "3G", era=x86_32_layout.Era.LINUX_2_6_11, **kw):
+    """The layout with the VMALLOC_OFFSET guard gap left out of the region list."""
+    lay = x86_32_layout.layout(vmsplit, era, **kw)
+    return replace(lay, regions=tuple(r for r in lay.regions if r.name != "vmalloc_offset_gap"))
+
+
+# --- the catalogue ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mutant:
+    """A broken variant, the obligation that must refute it, and how to build that
+    obligation against the broken variant."""
+
+    name: str
+    description: str
+    obligation: str
+    build: Callable[[], list[Obligation]]
+
+    def target(self) -> Obligation:
+        return next(ob for ob in self.build() if ob.name == self.obligation)
+
+
+MUTANTS: tuple[Mutant, ...] = (
+    Mutant("buddy-ignores-alignment", buddy_ignores_alignment.__doc__ or "",
+           "buddy.arith.involution",
+           lambda: buddy_arith.obligations(_with(buddy, find_buddy_pfn=buddy_ignores_alignment))),
+    Mutant("buddy-pair-ignores-alignment", buddy_ignores_alignment.__doc__ or "",
+           "buddy.arith.pair-is-parent",
+           lambda: buddy_arith.obligations(_with(buddy, find_buddy_pfn=buddy_ignores_alignment))),
+    Mutant("expand-frees-lower-halves", expand_keeps_upper.__doc__ or "",
+           "buddy.arith.expand-tiles",
+           lambda: buddy_arith.obligations(_with(buddy, expand=expand_keeps_upper))),
+    Mutant("free-stops-merging-at-order-2", free_stops_at_order_2.__doc__ or "",
+           "buddy.inductive.free",
+           lambda: buddy_invariants.obligations(_with(buddy, free_one_page_delta=free_stops_at_order_2))),
+    Mutant("rmqueue-never-splits", rmqueue_exact_order.__doc__ or "",
+           "buddy.inductive.alloc",
+           lambda: buddy_invariants.obligations(_with(buddy, rmqueue_smallest_order=rmqueue_exact_order))),
+    Mutant("alloc-block-expand-wrong", expand_keeps_upper.__doc__ or "",
+           "buddy.inductive.alloc",
+           lambda: buddy_invariants.obligations(_with(buddy, expand=expand_keeps_upper))),
+    Mutant("gfp-zone-table-entry-flipped", gfp_zone_table_flipped.__doc__ or "",
+           "gfp.zone-table-equals-rule",
+           lambda: gfp_proofs.obligations(_with(gfp, gfp_zone_table=gfp_zone_table_flipped,
+                                                gfp_zone=gfp_zone_with_flipped_table))),
+    Mutant("zonelist-ascends", zonelist_ascending.__doc__ or "", "gfp.zonelist-descends",
+           lambda: gfp_proofs.obligations(_with(gfp, zonelist=zonelist_ascending))),
+    Mutant("watermark-discount-reversed", threshold_reversed.__doc__ or "",
+           "watermark.discount-never-raises",
+           lambda: gfp_proofs.obligations(wm=_with(watermarks, watermark_threshold=threshold_reversed))),
+    Mutant("watermark-oom-deeper-than-atomic", threshold_oom_deeper.__doc__ or "",
+           "watermark.atomic-discount-largest",
+           lambda: gfp_proofs.obligations(wm=_with(watermarks, watermark_threshold=threshold_oom_deeper))),
+    Mutant("fault-prot-bit-read-inverted", decode_prot_inverted.__doc__ or "",
+           "fault.decode-reads-sdm",
+           lambda: fault_proofs.obligations(_with(x86_fault, decode=decode_prot_inverted,
+                                                  encode=encode_prot_inverted))),
+    Mutant("fault-decode-drops-rmp", decode_drops_rmp.__doc__ or "",
+           "fault.decode-encode-inverse",
+           lambda: fault_proofs.obligations(_with(x86_fault, decode=decode_drops_rmp))),
+    Mutant("layout-gap-missing", layout_without_gap.__doc__ or "", "layout.regions-partition",
+           lambda: fault_proofs.obligations(layout=_with(x86_32_layout, layout=layout_without_gap))),
+)
