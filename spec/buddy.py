@@ -95,6 +95,11 @@ def expand(pfn: int, low: int, high: int) -> tuple[Block, ...]:
     ``low``: the caller keeps the lower part (``pfn``, order ``low``); the upper
     halves go back to the free lists, in the kernel's order: ``pfn + 2**(high-1)``
     at order high-1 first, down to ``pfn + 2**low`` at order ``low``.
+
+    pre: 0 <= low <= high <= 10 and pfn >= 0 and pfn % 2**high == 0
+    post: [o for _, o in __return__] == list(range(high - 1, low - 1, -1))
+    post: sum(2**o for _, o in __return__) == 2**high - 2**low
+    post: all(p == pfn + 2**o for p, o in __return__)
     """
     halves = []
     for order in range(high - 1, low - 1, -1):

@@ -49,7 +49,7 @@ from .gfp_profiles import (
     GfpProfile,
     table_from_order,
 )
-from .zones import ZoneConfig, ZoneType
+from .zones import ZONE_CONFIGS, ZoneConfig, ZoneType  # noqa: F401  (ZONE_CONFIGS: gfp_zone's contract)
 
 # ---------------------------------------------------------------------------
 # Single bits (include/linux/gfp_types.h)
@@ -362,6 +362,11 @@ def gfp_zone(mask: int, config: ZoneConfig) -> ZoneType:
 
     Looks the zone-modifier bits up in GFP_ZONE_TABLE, exactly as the kernel
     does; a GFP_ZONE_BAD combination trips VM_BUG_ON and raises BadGfpZone.
+
+    pre: 0 <= mask < 2**32 and config in ZONE_CONFIGS.values()
+    raises: BadGfpZone
+    post: __return__ == gfp_zone_plain(mask, config)
+    post: config.has(__return__) and __return__ is not ZoneType.DEVICE
     """
     _check_mask(mask)
     zt = gfp_zone_table(config)
