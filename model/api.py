@@ -13,6 +13,11 @@ kernel's own arguments::
 
 Failures return None (NULL) or 0 as the kernel does; misuse raises a
 :class:`~kmem.spec.errors.KernelBug` subclass and leaves the machine unchanged.
+
+Python mangles ``__name`` inside a class body: there, ``api.__free_pages`` becomes
+``api._Class__free_pages``. In methods, bind the function at module level
+(``free_pages_of = api.__free_pages``) or use the Machine's own methods
+(``m.free_pages(page, order)``, ``m.alloc_pages(gfp, order)``).
 """
 
 from __future__ import annotations
