@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from kmem.spec import buddy, procfs
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from kmem.spec.errors import InvalidArgument
-from kmem.spec.zones import MachineLayout, ZoneSpan
+from kmem.spec.zones import MachineLayout, ZoneSpan, subtract_ranges
 
 if TYPE_CHECKING:
     from .machine import Machine
@@ -174,8 +174,8 @@ def machine_from_proc(cls: type[Machine], zoneinfo_text: str, buddyinfo_text: st
             raise InvalidArgument(f"zone {z.zone}: {free} free pages exceed managed {z.managed}")
         start, end = span.start_pfn, span.end_pfn
         blocks = place_free_blocks(start, end, row.nr_free)
-        leftover = list(buddy.subtract_ranges((start, end),
-                                              [(p, p + (1 << o)) for p, o in blocks]))
+        leftover = list(subtract_ranges(((start, end),),
+                                        [(p, p + (1 << o)) for p, o in blocks]))
         reserved, leftover = _take(leftover, z.present - z.managed)
         holes, leftover = _take(leftover, z.spanned - z.present)
         allocated = [b for s, e in leftover for b in buddy.free_pages_memory_chunks(s, e)]

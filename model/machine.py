@@ -73,9 +73,7 @@ class Machine:
         self.policy = policy
         self.comm = comm  # current->comm in log lines
         self.zones: list[Zone] = [
-            Zone(span.ztype, idx, span.start_pfn, span.end_pfn, holes=span.holes,
-                 reserved=span.reserved, policy=policy)
-            for idx, span in enumerate(layout.zones)
+            Zone(span, idx, policy=policy) for idx, span in enumerate(layout.zones)
         ]
         self.pages: dict[int, Page] = {}
         self.memory = PageContents()

@@ -17,7 +17,7 @@ from kmem.spec.errors import (
     InvalidArgument,
     UnalignedFree,
 )
-from kmem.spec.zones import ZoneType
+from kmem.spec.zones import ZoneSpan
 
 from .freelists import free_list_class
 
@@ -40,26 +40,22 @@ class Zone:
     handed out to its order (model bookkeeping the kernel leaves to the caller).
     """
 
-    def __init__(self, ztype: ZoneType, zone_idx: int, start_pfn: int, end_pfn: int, *,
-                 holes: tuple[tuple[int, int], ...] = (),
-                 reserved: tuple[tuple[int, int], ...] = (), policy: str = "lowest") -> None:
-        self.ztype = ztype
+    def __init__(self, span: ZoneSpan, zone_idx: int, *, policy: str = "lowest") -> None:
+        self.span = span  # spec.zones.ZoneSpan: start/end, holes, reserved
+        self.ztype = span.ztype
         self.zone_idx = zone_idx
-        self.name = ztype.kernel_name
-        self.start_pfn = start_pfn
-        self.end_pfn = end_pfn
-        self.holes = tuple(holes)
-        self.reserved = tuple(reserved)
+        self.name = span.ztype.kernel_name
+        self.start_pfn = span.start_pfn
+        self.end_pfn = span.end_pfn
         self.policy = policy
         list_class = free_list_class(policy)
         self.free_area = [FreeArea(list_class) for _ in range(NR_PAGE_ORDERS)]
         self.free_order: dict[int, int] = {}
         self.allocated: dict[int, int] = {}
         self.free_pages = 0  # NR_FREE_PAGES
-        self.managed_ranges = buddy.subtract_ranges((start_pfn, end_pfn), (*self.holes,
-                                                                            *self.reserved))
-        self.managed_pages = sum(e - s for s, e in self.managed_ranges)
-        self.present_pages = self.spanned_pages - sum(e - s for s, e in self.holes)
+        self.managed_ranges = span.managed_ranges()
+        self.managed_pages = span.managed_pages
+        self.present_pages = span.present_pages
         # set by the machine (spec.watermarks): _watermark[WMARK_*] and lowmem_reserve[]
         self.watermark: tuple[int, int, int, int] = (0, 0, 0, 0)
         self.lowmem_reserve: tuple[int, ...] = ()
@@ -73,14 +69,11 @@ class Zone:
     def spans(self, pfn: int) -> bool:
         return self.start_pfn <= pfn < self.end_pfn
 
-    def is_managed(self, pfn: int) -> bool:
-        return any(s <= pfn < e for s, e in self.managed_ranges)
-
     def is_hole(self, pfn: int) -> bool:
-        return any(s <= pfn < e for s, e in self.holes)
+        return self.span.contains(pfn) and not self.span.is_present(pfn)
 
     def is_reserved(self, pfn: int) -> bool:
-        return any(s <= pfn < e for s, e in self.reserved)
+        return self.span.is_reserved(pfn)
 
     def __repr__(self) -> str:
         return (f"<Zone {self.name} pfn [{self.start_pfn:#x}, {self.end_pfn:#x}) "
@@ -210,7 +203,7 @@ class Zone:
             start_pfn=self.start_pfn, end_pfn=self.end_pfn,
             free=frozenset(self.free_order.items()),
             allocated=frozenset(self.allocated.items()),
-            holes=self.holes, reserved=self.reserved,
+            holes=self.span.holes, reserved=self.span.reserved,
             nr_free=self.nr_free(), free_pages=self.free_pages)
 
     def find_allocated(self, pfn: int) -> tuple[int, int] | None:

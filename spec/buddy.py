@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 
 from .constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from .errors import InvalidArgument, KernelBug
+from .zones import subtract_ranges
 
 Block = tuple[int, int]  # (pfn, order): the 2**order pages starting at pfn
 Range = tuple[int, int]  # [start, end) pfn range
@@ -245,7 +246,7 @@ class ZoneState:
     @property
     def managed_ranges(self) -> tuple[Range, ...]:
         """The pfn ranges the allocator owns: the span minus holes and reserved ranges."""
-        return subtract_ranges((self.start_pfn, self.end_pfn), (*self.holes, *self.reserved))
+        return subtract_ranges(((self.start_pfn, self.end_pfn),), (*self.holes, *self.reserved))
 
     @property
     def managed_pages(self) -> int:
@@ -266,23 +267,6 @@ def count_nr_free(free: Iterable[Block]) -> tuple[int, ...]:
     for _, order in free:
         counts[order] += 1
     return tuple(counts)
-
-
-def subtract_ranges(span: Range, cut: Iterable[Range]) -> tuple[Range, ...]:
-    """``span`` minus the union of the ``cut`` ranges, as sorted disjoint ranges."""
-    pieces = [span]
-    for cs, ce in sorted(cut):
-        nxt = []
-        for s, e in pieces:
-            if ce <= s or cs >= e:
-                nxt.append((s, e))
-                continue
-            if s < cs:
-                nxt.append((s, cs))
-            if ce < e:
-                nxt.append((ce, e))
-        pieces = nxt
-    return tuple(p for p in pieces if p[0] < p[1])
 
 
 def boot_state(start_pfn: int, end_pfn: int, holes: tuple[Range, ...] = (),

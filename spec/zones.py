@@ -9,6 +9,7 @@ lists the configured zone types in enum order; indices are positions in it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -141,8 +142,8 @@ def _in_ranges(pfn: int, ranges: tuple[PfnRange, ...]) -> bool:
     return any(s <= pfn < e for s, e in ranges)
 
 
-def _subtract(base: tuple[PfnRange, ...], cut: tuple[PfnRange, ...]) -> tuple[PfnRange, ...]:
-    """Sorted ranges of ``base`` with every pfn of ``cut`` removed."""
+def subtract_ranges(base: tuple[PfnRange, ...], cut: Iterable[PfnRange]) -> tuple[PfnRange, ...]:
+    """Sorted ranges of ``base`` (sorted, disjoint) with every pfn of ``cut`` removed."""
     out: list[PfnRange] = []
     for s, e in base:
         cur = s
@@ -248,7 +249,7 @@ class ZoneSpan:
         """Sorted [s, e) ranges of managed pfns (what ``memblock_free_all`` frees)."""
         if self.start_pfn == self.end_pfn:
             return ()
-        return _subtract(((self.start_pfn, self.end_pfn),), self.holes + self.reserved)
+        return subtract_ranges(((self.start_pfn, self.end_pfn),), self.holes + self.reserved)
 
 
 ARCHES = ("x86_64", "x86_32", "generic")
@@ -351,7 +352,7 @@ def _layout(name: str, arch: str, config: ZoneConfig, bounds: dict[ZoneType, Pfn
     res_r = _norm_ranges("reserved", reserved)
     _check_ranges("holes", hole_r, 0, mem_end)
     _check_ranges("reserved", res_r, 0, mem_end)
-    memory = _subtract(((0, mem_end),), hole_r)
+    memory = subtract_ranges(((0, mem_end),), hole_r)
     if not memory:
         raise InvalidArgument("the holes cover all memory; expected at least one present page")
     node_start, node_end = memory[0][0], memory[-1][1]
@@ -466,7 +467,7 @@ def x86_64(mem_mb: int, *, movablecore_mb: int = 0, holes: object = (),
         return plain
     # find_usable_zone_for_movable: the highest zone whose arch range is non-empty
     movable_zone = max((zt for zt, (lo, hi) in bounds.items() if hi > lo), key=lambda z: z.value)
-    memory = _subtract(((0, max_pfn),), _norm_ranges("holes", holes))
+    memory = subtract_ranges(((0, max_pfn),), _norm_ranges("holes", holes))
     start = zone_movable_pfn(memory, movablecore_mb * MB // PAGE_SIZE,
                              max(bounds[movable_zone][0], memory[0][0]))
     if not start:
