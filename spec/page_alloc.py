@@ -118,17 +118,14 @@ def get_free_pages_gfp(gfp: int) -> int:
     return gfp & ~GFP_HIGHMEM_BIT
 
 
-def _mode(gfp: int) -> str:
-    """``%#x`` as printk renders it: no ``0x`` prefix for 0."""
-    return f"{gfp:#x}" if gfp else "0"
-
-
 def warn_alloc_line(comm: str, order: int, gfp: int) -> str:
     """The first line of ``warn_alloc`` (mm/page_alloc.c, 6.x) for a failed allocation:
     ``"%s: page allocation failure: order:%u, mode:%#x(%pGg), nodemask=%*pbl"`` plus
-    ``cpuset_print_current_mems_allowed`` (no NUMA nodemask: ``(null)``; root cpuset)."""
-    return (f"{comm}: page allocation failure: order:{order}, mode:{_mode(gfp)}"
-            f"({_gfp.format_gfp(gfp)}), nodemask=(null),cpuset=/,mems_allowed=0")
+    ``cpuset_print_current_mems_allowed`` (no NUMA nodemask: ``(null)``; root cpuset).
+    ``%pGg`` prints the flag names like ``show_gfp_flags`` but nothing at all for 0;
+    the kernel's ``%#x`` (lib/vsprintf.c ``number``) prints 0 as ``0x0``, unlike libc."""
+    return (f"{comm}: page allocation failure: order:{order}, mode:{gfp:#x}"
+            f"({_gfp.format_gfp_printk(gfp)}), nodemask=(null),cpuset=/,mems_allowed=0")
 
 
 def order_warning_line(order: int) -> str:

@@ -56,7 +56,8 @@ def test_warn_alloc_line_formats_mode_like_printk():
     assert page_alloc.warn_alloc_line("swapper/0", 3, 0x820) == (
         "swapper/0: page allocation failure: order:3, mode:0x820(GFP_ATOMIC), "
         "nodemask=(null),cpuset=/,mems_allowed=0")
-    assert "mode:0(none)" in page_alloc.warn_alloc_line("x", 0, 0)
+    # the kernel's %#x prints 0 as 0x0 (lib/vsprintf.c), and %pGg of 0 prints nothing
+    assert "mode:0x0(), nodemask" in page_alloc.warn_alloc_line("x", 0, 0)
 
 
 def test_lowmem_reserve_protects_dma32_from_kernel_fallback():
