@@ -129,6 +129,9 @@ def warn_alloc_line(comm: str, order: int, gfp: int) -> str:
 
 
 def order_warning_line(order: int) -> str:
-    """The ``WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp)`` report of ``__alloc_pages``."""
+    """A summary of the ``WARN_ON_ONCE_GFP(order > MAX_PAGE_ORDER, gfp)`` report of
+    ``__alloc_pages``. The kernel's own first line, ``WARNING: CPU: N PID: N at
+    mm/page_alloc.c:LINE __alloc_pages_noprof+0x.../0x...``, carries a CPU, a PID and
+    a source line that a model does not have, so kmem names the condition instead."""
     return (f"WARNING: mm/page_alloc.c: __alloc_pages_noprof: order {order} > "
             f"MAX_PAGE_ORDER ({MAX_PAGE_ORDER})")
