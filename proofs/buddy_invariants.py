@@ -10,9 +10,10 @@ invariants are proved for a 64-page window with all three transitions, and a
 6 (7) levels, and, because the managed pages are symbolic, every zone edge, hole
 and reserved range inside the window. (Free in a 128-page window takes about 17 s
 alone, which breaks the suite's budget.) Larger windows repeat the same local
-shapes at more positions; orders 8..10 and the MAX_PAGE_ORDER cap on merging are
-covered by the arithmetic obligations, not here (a window with two order-10
-blocks has 4,000+ slots, beyond the suite's 20-second budget).
+shapes at more positions; orders 8..10 are covered by the arithmetic obligations,
+and the MAX_PAGE_ORDER cap by :mod:`kmem.proofs.scaled` (the same claims with the
+constant rebound to 3 and 4), not here (a window with two order-10 blocks has
+4,000+ slots, beyond the suite's 20-second budget).
 """
 
 from __future__ import annotations

@@ -8,20 +8,21 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
-from . import buddy_arith, buddy_invariants, fault, gfp
+from . import buddy_arith, buddy_invariants, fault, gfp, scaled
 from .core import Obligation, Result, run_obligation
 
 DEFAULT_TIMEOUT_S = 60.0
 
 #: obligations known to take longest go first, so that the workers finish together
 _HEAVY_FIRST = ("buddy.inductive.free", "buddy.inductive.alloc-block", "buddy.inductive.alloc",
-                "fault.handler-total")
+                "buddy.small-scope.alloc-block", "buddy.small-scope.free", "fault.handler-total",
+                "buddy.small-scope.alloc")
 
 
 def all_obligations() -> list[Obligation]:
     """Every obligation of the suite, in report order."""
-    return [*buddy_arith.obligations(), *buddy_invariants.obligations(), *gfp.obligations(),
-            *fault.obligations()]
+    return [*buddy_arith.obligations(), *buddy_invariants.obligations(), *scaled.obligations(),
+            *gfp.obligations(), *fault.obligations()]
 
 
 def select(obligations: list[Obligation], pattern: str | None) -> list[Obligation]:

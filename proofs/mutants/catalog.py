@@ -9,10 +9,10 @@ from types import SimpleNamespace
 
 from kmem.spec import buddy, gfp, watermarks, x86_32_layout, x86_fault
 from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES
-from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
+from kmem.spec.constants import MAX_PAGE_ORDER
 from kmem.spec.zones import ZoneType
 
-from .. import buddy_arith, buddy_invariants
+from .. import buddy_arith, buddy_invariants, scaled
 from .. import fault as fault_proofs
 from .. import gfp as gfp_proofs
 from ..core import Obligation
@@ -57,9 +57,27 @@ def rmqueue_exact_order(nr_free: Callable[[int], int], order: int) -> int | None
     return order if nr_free(order) > 0 else None
 
 
+def free_merges_at_max(is_free_block, pfn: int, order: int) -> buddy.FreeDelta:
+    """__free_one_page whose merge loop runs while ``order <= MAX_PAGE_ORDER``: two free
+    order-MAX buddies merge into a block above the cap (reads the spec module's constant
+    when it runs, so the small-scope rebinding applies)."""
+    merged = []
+    buddy_pfn = buddy.find_buddy_pfn(pfn, order)
+    while order <= buddy.MAX_PAGE_ORDER:
+        buddy_pfn = buddy.find_buddy_pfn(pfn, order)
+        if not is_free_block(buddy_pfn, order):
+            break
+        merged.append((buddy_pfn, order))
+        pfn = buddy_pfn & pfn
+        order += 1
+    to_tail = buddy.buddy_merge_likely(pfn, buddy_pfn, order, is_free_block)
+    return buddy.FreeDelta(tuple(merged), (pfn, order), to_tail)
+
+
 def rmqueue_skips_top(nr_free: Callable[[int], int], order: int) -> int | None:
-    """__rmqueue_smallest whose loop stops below MAX_PAGE_ORDER (``< MAX_PAGE_ORDER``)."""
-    for current in range(order, NR_PAGE_ORDERS - 1):
+    """__rmqueue_smallest whose loop stops below MAX_PAGE_ORDER (``< MAX_PAGE_ORDER``): a
+    request fails while an order-MAX block is free (reads the spec module's constant)."""
+    for current in range(order, buddy.NR_PAGE_ORDERS - 1):
         if nr_free(current) > 0:
             return current
     return None
@@ -170,6 +188,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("alloc-block-expand-wrong", expand_keeps_upper.__doc__ or "",
            "buddy.inductive.alloc",
            lambda: buddy_invariants.obligations(_with(buddy, expand=expand_keeps_upper))),
+    Mutant("free-merges-past-the-cap", free_merges_at_max.__doc__ or "",
+           "buddy.small-scope.free",
+           lambda: scaled.obligations(_with(buddy, free_one_page_delta=free_merges_at_max))),
+    Mutant("rmqueue-skips-top-order", rmqueue_skips_top.__doc__ or "",
+           "buddy.small-scope.alloc",
+           lambda: scaled.obligations(_with(buddy, rmqueue_smallest_order=rmqueue_skips_top))),
     Mutant("gfp-zone-table-entry-flipped", gfp_zone_table_flipped.__doc__ or "",
            "gfp.zone-table-equals-rule",
            lambda: gfp_proofs.obligations(_with(gfp, gfp_zone_table=gfp_zone_table_flipped,
