@@ -68,3 +68,65 @@ def paths(run: Callable[[Callable[..., bool]], R],
             raise RuntimeError(f"more than {MAX_PATHS} paths: the function does not terminate "
                                "on every answer sequence")
     return out
+
+
+# --- lazily chosen inputs with any finite set of values -----------------------------------
+
+K = TypeVar("K", bound=Hashable)  # the name of a lazily chosen input
+
+
+@dataclass(frozen=True)
+class ChoicePath(Generic[K, R]):
+    """One run of :func:`choice_paths`: the inputs read, in the order of their first read,
+    each with the value given, and the result."""
+
+    reads: tuple[tuple[K, object], ...]
+    result: R
+
+
+def _run_choices(run: Callable[[Callable[[K, tuple], object]], R],
+                 prefix: tuple[tuple[K, int], ...],
+                 pending: list[tuple[tuple[K, int], ...]]) -> ChoicePath[K, R]:
+    """One run following ``prefix``; each new read queues its other values, depth first."""
+    chosen: dict[K, object] = {}
+    decisions: list[tuple[K, int]] = []
+
+    def choose(key: K, values: tuple) -> object:
+        if key in chosen:  # a second read of the same input sees the same value
+            return chosen[key]
+        if not values:
+            raise ValueError(f"input {key!r} offered no values")
+        i = len(decisions)
+        if i < len(prefix):
+            want_key, index = prefix[i]
+            if want_key != key:
+                raise RuntimeError(f"not deterministic: read {i} was {want_key!r} on an "
+                                   f"earlier run with the same answers, now {key!r}")
+        else:
+            index = 0
+            pending.extend((*decisions, (key, j)) for j in range(len(values) - 1, 0, -1))
+        decisions.append((key, index))
+        chosen[key] = values[index]
+        return values[index]
+
+    result = run(choose)
+    if len(decisions) < len(prefix):
+        raise RuntimeError("not deterministic: a run with the same answers read fewer inputs")
+    return ChoicePath(tuple(chosen.items()), result)
+
+
+def choice_paths(run: Callable[[Callable[[K, tuple], object]], R]) -> list[ChoicePath[K, R]]:
+    """Every path of ``run(choose)``, where ``choose(key, values)`` decides an input the
+    first time it is read on a path (later reads of ``key`` on that path get the same
+    value); each read is answered ``values[0]`` first and every other value on later
+    runs, depth first. For a deterministic ``run`` the paths partition the product of
+    the inputs' value sets: an assignment follows exactly the path whose reads it
+    agrees with, and the inputs that path never read cannot change its result."""
+    out: list[ChoicePath[K, R]] = []
+    pending: list[tuple[tuple[K, int], ...]] = [()]
+    while pending:
+        out.append(_run_choices(run, pending.pop(), pending))
+        if len(out) > MAX_PATHS:
+            raise RuntimeError(f"more than {MAX_PATHS} paths: the function does not terminate "
+                               "on every answer sequence")
+    return out

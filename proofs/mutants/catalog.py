@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
-from kmem.spec import buddy, gfp, watermarks, x86_32_layout, x86_fault
+from kmem.spec import buddy, fault_handler, gfp, watermarks, x86_32_layout, x86_fault
 from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES
 from kmem.spec.constants import MAX_PAGE_ORDER
+from kmem.spec.errors import KernelBug
 from kmem.spec.zones import ZoneType
 
 from .. import buddy_arith, buddy_invariants, scaled
@@ -153,6 +154,17 @@ def layout_without_gap(vmsplit: str = "3G", era=x86_32_layout.Era.LINUX_2_6_11, 
     return replace(lay, regions=tuple(r for r in lay.regions if r.name != "vmalloc_offset_gap"))
 
 
+def handler_no_mm_uaccess_oom(code: int, address: int, user_mode: bool, situation,
+                              arch=fault_handler.X86_32, era="modern"):
+    """handle_page_fault that, for a kernel thread (no mm) inside a user-access window
+    (SMAP on, EFLAGS.AC set) whose handle_mm_fault would report OOM, dereferences the
+    missing mm: it raises KernelBug for that one flag combination only."""
+    s = situation
+    if not s.has_mm and s.smap and s.eflags_ac and s.mm_fault is fault_handler.VmFault.OOM:
+        raise KernelBug("NULL mm dereferenced in the OOM path of a kernel-thread fault")
+    return fault_handler.handle_page_fault(code, address, user_mode, situation, arch, era)
+
+
 # --- the catalogue ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -215,4 +227,8 @@ MUTANTS: tuple[Mutant, ...] = (
            lambda: fault_proofs.obligations(_with(x86_fault, decode=decode_drops_rmp))),
     Mutant("layout-gap-missing", layout_without_gap.__doc__ or "", "layout.regions-partition",
            lambda: fault_proofs.obligations(layout=_with(x86_32_layout, layout=layout_without_gap))),
+    Mutant("fault-handler-raises-on-rare-flags", handler_no_mm_uaccess_oom.__doc__ or "",
+           "fault.handler-total",
+           lambda: fault_proofs.obligations(handler=_with(
+               fault_handler, handle_page_fault=handler_no_mm_uaccess_oom))),
 )
