@@ -144,8 +144,10 @@ class Machine:
             self.page_offset = x86_64_layout.PAGE_OFFSET
             self.max_low_pfn = self.layout.max_pfn
 
-    def zone_of(self, pfn: int) -> Zone | None:
-        """The zone whose span holds ``pfn`` (``page_zone``), or None."""
+    def zone_of(self, pfn: object) -> Zone | None:
+        """The zone whose span holds ``pfn`` (``page_zone``), or None (also for a non-int)."""
+        if isinstance(pfn, bool) or not isinstance(pfn, int):
+            return None
         for zone in self.zones:
             if zone.start_pfn <= pfn < zone.end_pfn:
                 return zone
@@ -153,7 +155,7 @@ class Machine:
 
     def pfn_valid(self, pfn: object) -> bool:
         """``pfn_valid``: the pfn has a struct page (it lies in a zone's span)."""
-        return isinstance(pfn, int) and not isinstance(pfn, bool) and self.zone_of(pfn) is not None
+        return self.zone_of(pfn) is not None
 
     def is_highmem_pfn(self, pfn: int) -> bool:
         """Not in the direct map (``PageHighMem``): at or above max_low_pfn."""
@@ -172,7 +174,7 @@ class Machine:
         page = self.pages.get(pfn)
         if page is not None:
             return page
-        zone = self.zone_of(pfn) if self.pfn_valid(pfn) else None
+        zone = self.zone_of(pfn)
         if zone is None:
             raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
                            f"max_pfn is {self.layout.max_pfn:#x})")
@@ -285,7 +287,7 @@ class Machine:
                                     f"allocated, or a tail page (double free?)")
         compound = page.pfn in self.compound_heads
         if page._refcount == 1:
-            self._check_free_state(zone, page, order)
+            self._check_free_state(page)
             zone.check_free(page.pfn, order)
             page._refcount = 0
             self._release(zone, page.pfn, order)
@@ -296,7 +298,7 @@ class Machine:
         else:
             page._refcount -= 1
 
-    def _check_free_state(self, zone: Zone, page: Page, order: int) -> None:
+    def _check_free_state(self, page: Page) -> None:
         """``free_pages_prepare``: a page with PG_reserved (or in a hole) is a bad page."""
         if page.reserved:
             raise BadPageState(f"BUG: Bad page state in process {self.comm}  pfn:{page.pfn:05x}: "
@@ -327,7 +329,7 @@ class Machine:
         if target._refcount > 1:
             target._refcount -= 1
             return
-        self._check_free_state(zone, target, 0)
+        self._check_free_state(target)
         held = zone.allocated.get(target.pfn)
         if held is None:
             raise BadPageState(f"pfn {target.pfn:#x} is not an allocated block",

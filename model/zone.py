@@ -133,18 +133,6 @@ class Zone:
                 return pfn
         return None
 
-    def take_block(self, pfn: int, order: int) -> None:
-        """Allocate the specific free aligned block (pfn, order) (used to place a real
-        machine's allocated memory); the rest of its free block stays free."""
-        block = buddy.containing_free_block(self.is_free_block, pfn, order)
-        if not buddy.is_aligned(pfn, order) or block is None:
-            raise BadPageState(f"block ({pfn:#x}, order {order}) is not wholly free in zone "
-                               f"{self.name}", "block not free")
-        self._del_from_free_list(*block)
-        for half, half_order in buddy.split_around(block, pfn, order):
-            self._add_to_free_list(half, half_order, to_tail=False)
-        self.allocated[pfn] = order
-
     # -- freeing ------------------------------------------------------------------------------
     def check_free(self, pfn: int, order: int) -> None:
         """The guards of ``__free_one_page`` (VM_BUG_ON: aligned, ``bad_range``), plus the
