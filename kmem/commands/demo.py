@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="zone size in pages (default 32)")
     parser.add_argument("--policy", choices=("lowest", "linux"), default="linux",
                         help="which free block is taken (default linux: the list head)")
+    parser.add_argument("--impl", choices=("model", "fast"), default="model",
+                        help="run on the reference model (default) or on kmem.fastimpl "
+                             "(needs the [fast] extra)")
 
 
 def zone_map(m: Machine, held: dict[str, tuple[int, int]]) -> str:
@@ -45,7 +48,12 @@ def free_area_lines(m: Machine) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    m = Machine.generic(args.pages, policy=args.policy, min_free_kbytes=0)
+    machine_cls, page_api = Machine, api
+    if getattr(args, "impl", "model") == "fast":
+        from kmem import fastimpl
+
+        machine_cls, page_api = fastimpl.Machine, fastimpl.api
+    m = machine_cls.generic(args.pages, policy=args.policy, min_free_kbytes=0)
     print(f"A zone of {args.pages} pages (pfn 0..{args.pages - 1}), policy {args.policy!r}; "
           f"allocations use {format_gfp(GFP_KERNEL)}. "
           "Each letter marks an allocated page, '.' a free one.\n")
@@ -54,15 +62,15 @@ def run(args: argparse.Namespace) -> int:
     held: dict[str, tuple[int, int]] = {}
     for label, order in SCRIPT:
         if order is not None:
-            page = api.alloc_pages(m, GFP_KERNEL, order)
+            page = page_api.alloc_pages(m, GFP_KERNEL, order)
             if page is None:
                 step = f"alloc_pages(order {order}) -> NULL"
             else:
-                held[label] = (api.page_to_pfn(m, page), order)
+                held[label] = (page_api.page_to_pfn(m, page), order)
                 step = f"{label} = alloc_pages(order {order}) -> pfn {held[label][0]}"
         else:
             pfn, held_order = held.pop(label)
-            api.__free_pages(m, api.pfn_to_page(m, pfn), held_order)
+            page_api.__free_pages(m, page_api.pfn_to_page(m, pfn), held_order)
             step = f"__free_pages({label}, order {held_order})"
         print(f"\n{step}\n{'':19}{zone_map(m, held)}")
         print("\n".join(free_area_lines(m)))

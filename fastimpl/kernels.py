@@ -1,0 +1,628 @@
+"""The compiled steps of fastimpl (numba ``@njit``), and nothing else.
+
+Each step works on one arena ``S`` (``arrays.py``) and mirrors a function of
+mm/page_alloc.c (6.x) as :mod:`kmem.spec.buddy` defines it: ``rmqueue_smallest``
+(``__rmqueue_smallest`` + ``expand``), ``free_one`` (``__free_one_page`` with
+``buddy_merge_likely``), the guards of ``__free_pages``/``put_page``/``get_page``
+as the model orders them, and ``alloc`` (``get_page_from_freelist``'s zonelist walk
+with the watermark test of :func:`kmem.spec.watermarks.zone_watermark_ok`, its
+thresholds precomputed per gfp mask from the spec in ``machine.py``).
+
+Every step validates before it mutates and returns 0, a pfn, or a negative error
+code (``E_*``; ``machine.py`` turns it into the model's exception), so a failed
+step leaves the arena as it was. Integer widths are explicit: bitmap words are
+uint64 and only ever combined with uint64; counters and pfns are int64.
+
+Environment: ``KMEM_NUMBA_BOUNDSCHECK=1`` compiles with ``boundscheck=True`` (and
+without the on-disk cache); ``NUMBA_DISABLE_JIT=1`` runs the same code as Python.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numba
+import numpy as np
+
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
+
+from .arrays import (
+    F_BUDDY,
+    F_COMP,
+    F_ORDER,
+    F_RESV,
+    H_ERR0,
+    H_ERR1,
+    H_ERRCODE,
+    H_ERRPFN,
+    H_FLG,
+    H_NPFN,
+    H_NXT,
+    H_NZONES,
+    H_POLICY,
+    H_PRV,
+    H_REF,
+    H_TAB,
+    MAX_LEVELS,
+    POLICY_LOWEST,
+    T_COMP,
+    T_NPASS,
+    T_NZL,
+    T_PASS,
+    T_PSTRIDE,
+    T_ZL,
+    TAB_ROWS,
+    TROW,
+    Z_BASE,
+    Z_END,
+    Z_FREE,
+    Z_HEAD,
+    Z_NBITS0,
+    Z_NLEV,
+    Z_NONEMPTY,
+    Z_NRFREE,
+    Z_OFF,
+    Z_START,
+    Z_TAIL,
+    ZONE0,
+    ZSTRIDE,
+)
+
+BOUNDSCHECK = os.environ.get("KMEM_NUMBA_BOUNDSCHECK", "") not in ("", "0")
+JIT_DISABLED = bool(numba.config.DISABLE_JIT)
+
+jit = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, nogil=True)
+
+if JIT_DISABLED:
+    def ctz(x):  # noqa: ANN001, ANN202 - the Python twin of LLVM's cttz
+        x = int(x)
+        return (x & -x).bit_length() - 1
+else:
+    from numba.cpython.unsafe.numbers import trailing_zeros as ctz
+
+ONE = np.uint64(1)
+ZERO64 = np.uint64(0)
+MAXO = MAX_PAGE_ORDER
+
+# -- error codes (negative returns); machine.py maps each to the model's exception -------
+E_TAIL = -1  # TailPageFree (M[H_ERR0] = head pfn)
+E_REF0 = -2  # RefcountUnderflow (__free_pages on refcount 0)
+E_RESERVED = -3  # BadPageState: PG_reserved
+E_UNALIGNED = -4  # UnalignedFree
+E_BADRANGE = -5  # BadRange: the block leaves the zone
+E_DOUBLE = -6  # BadPageState: already free (double free)
+E_NOTALLOC = -7  # BadPageState: not the start of an allocated block
+E_ORDER = -8  # FreeOrderMismatch (M[H_ERR0] = the order allocated)
+E_GETFREE = -9  # GetPageOnFreePage
+E_PUT_REF0 = -10  # RefcountUnderflow in put_page (M[H_ERR0] = the folio's pfn)
+E_PUT_NOTBLOCK = -11  # BadPageState in put_page: not an allocated block (M[H_ERR0] = pfn)
+E_PUT_ORDER = -12  # FreeOrderMismatch in put_page (M[H_ERR0] = pfn, H_ERR1 = order)
+E_PUT_RESERVED = -13  # BadPageState in put_page: PG_reserved (M[H_ERR0] = pfn)
+# batch-only conditions (checked in the compiled loop, raised by batch.py)
+E_NOPFN = -20  # BadRange: pfn_valid() is false
+E_ORDER_NEG = -21  # InvalidArgument: order < 0
+E_ORDER_BIG = -22  # InvalidArgument: __free_pages order > MAX_PAGE_ORDER
+E_BADREF = -23  # InvalidArgument: an operand refers to an op that returned no page
+E_BADROW = -24  # the alloc's gfp/order was rejected in Python (re-raised there)
+E_BADOP = -25  # InvalidArgument: unknown operation code
+
+OP_ALLOC = 1
+OP_FREE = 2
+OP_GET = 3
+OP_PUT = 4
+
+
+# ---------------------------------------------------------------------------------------
+# views and small helpers
+# ---------------------------------------------------------------------------------------
+
+@jit
+def _views(S):
+    M = S.view(np.int64)
+    n = M[H_NPFN]
+    r = M[H_REF]
+    f = M[H_FLG]
+    ref = S[r:r + (4 * n + 7) // 8].view(np.int32)
+    flg = S[f:f + (n + 7) // 8].view(np.uint8)
+    if M[H_POLICY] == POLICY_LOWEST:
+        nxt = ref[:0]
+        prv = ref[:0]
+    else:
+        a = M[H_NXT]
+        b = M[H_PRV]
+        nxt = S[a:a + (4 * n + 7) // 8].view(np.int32)
+        prv = S[b:b + (4 * n + 7) // 8].view(np.int32)
+    return M, ref, flg, nxt, prv
+
+
+@jit
+def zone_of(M, pfn):
+    """The index of the zone whose span holds ``pfn``, or -1 (``page_zone``/pfn_valid)."""
+    for z in range(M[H_NZONES]):
+        zb = ZONE0 + z * ZSTRIDE
+        if M[zb + Z_START] <= pfn < M[zb + Z_END]:
+            return z
+    return -1
+
+
+@jit
+def alloc_order(flg, pfn):
+    """The order of the allocated block starting at ``pfn``, or -1."""
+    f = flg[pfn]
+    if f & F_BUDDY:
+        return -1
+    return np.int64(f & F_ORDER) - 1
+
+
+# ---------------------------------------------------------------------------------------
+# per-order bitmaps with summary levels (policy "lowest"; buddy_bench.c's bm_*)
+# ---------------------------------------------------------------------------------------
+
+@jit
+def bm_set(S, M, zb, k, i):
+    """Set bit ``i`` of order ``k``; a word turning non-zero sets its summary bit."""
+    nl = M[zb + Z_NLEV + k]
+    for level in range(nl):
+        w = M[zb + Z_OFF + k * MAX_LEVELS + level] + (i >> 6)
+        old = S[w]
+        S[w] = old | (ONE << np.uint64(i & 63))
+        if old != ZERO64:
+            return
+        i >>= 6
+    M[zb + Z_NONEMPTY] |= np.int64(1) << k
+
+
+@jit
+def bm_clear(S, M, zb, k, i):
+    """Clear bit ``i`` of order ``k``; a word turning zero clears its summary bit."""
+    nl = M[zb + Z_NLEV + k]
+    for level in range(nl):
+        w = M[zb + Z_OFF + k * MAX_LEVELS + level] + (i >> 6)
+        new = S[w] & ~(ONE << np.uint64(i & 63))
+        S[w] = new
+        if new != ZERO64:
+            return
+        i >>= 6
+    M[zb + Z_NONEMPTY] &= ~(np.int64(1) << k)
+
+
+@jit
+def bm_test(S, M, zb, k, i):
+    w = S[M[zb + Z_OFF + k * MAX_LEVELS] + (i >> 6)]
+    return (w >> np.uint64(i & 63)) & ONE != ZERO64
+
+
+@jit
+def bm_first(S, M, zb, k):
+    """The lowest set bit of order ``k`` (the caller knows one is set): one ctz per level."""
+    i = np.int64(0)
+    for level in range(M[zb + Z_NLEV + k] - 1, -1, -1):
+        w = S[M[zb + Z_OFF + k * MAX_LEVELS + level] + i]
+        i = (i << 6) | np.int64(ctz(w))
+    return i
+
+
+# ---------------------------------------------------------------------------------------
+# free lists: the kernel's page_is_buddy / __add_to_free_list / __del_page_from_free_list
+# ---------------------------------------------------------------------------------------
+
+@jit
+def is_free_block(S, M, flg, zb, pfn, k):
+    """``page_is_buddy``: (pfn, k) is a free block of exactly order k in this zone."""
+    if pfn < M[zb + Z_START] or pfn >= M[zb + Z_END]:
+        return False
+    if M[H_POLICY] == POLICY_LOWEST:
+        i = pfn - M[zb + Z_BASE]
+        if i & ((np.int64(1) << k) - 1):
+            return False
+        return bm_test(S, M, zb, k, i >> k)
+    f = flg[pfn]
+    return (f & F_BUDDY) != 0 and np.int64(f & F_ORDER) == k + 1
+
+
+@jit
+def add_free(S, M, flg, nxt, prv, zb, pfn, k, tail):
+    """``__add_to_free_list`` (``list_add``, or ``list_add_tail`` when ``tail``)."""
+    M[zb + Z_NRFREE + k] += 1
+    M[zb + Z_FREE] += np.int64(1) << k
+    if M[H_POLICY] == POLICY_LOWEST:
+        bm_set(S, M, zb, k, (pfn - M[zb + Z_BASE]) >> k)
+        return
+    M[zb + Z_NONEMPTY] |= np.int64(1) << k
+    flg[pfn] = (flg[pfn] & np.uint8(~(F_ORDER | F_BUDDY) & 0xFF)) | np.uint8(F_BUDDY + k + 1)
+    p32 = np.int32(pfn)
+    if tail:
+        t = M[zb + Z_TAIL + k]
+        prv[pfn] = np.int32(t)
+        nxt[pfn] = np.int32(-1)
+        if t >= 0:
+            nxt[t] = p32
+        else:
+            M[zb + Z_HEAD + k] = pfn
+        M[zb + Z_TAIL + k] = pfn
+    else:
+        h = M[zb + Z_HEAD + k]
+        nxt[pfn] = np.int32(h)
+        prv[pfn] = np.int32(-1)
+        if h >= 0:
+            prv[h] = p32
+        else:
+            M[zb + Z_TAIL + k] = pfn
+        M[zb + Z_HEAD + k] = pfn
+
+
+@jit
+def del_free(S, M, flg, nxt, prv, zb, pfn, k):
+    """``__del_page_from_free_list``."""
+    M[zb + Z_NRFREE + k] -= 1
+    M[zb + Z_FREE] -= np.int64(1) << k
+    if M[H_POLICY] == POLICY_LOWEST:
+        bm_clear(S, M, zb, k, (pfn - M[zb + Z_BASE]) >> k)
+        return
+    if M[zb + Z_NRFREE + k] == 0:
+        M[zb + Z_NONEMPTY] &= ~(np.int64(1) << k)
+    flg[pfn] = flg[pfn] & np.uint8(~(F_ORDER | F_BUDDY) & 0xFF)
+    p = np.int64(prv[pfn])
+    n = np.int64(nxt[pfn])
+    if p >= 0:
+        nxt[p] = np.int32(n)
+    else:
+        M[zb + Z_HEAD + k] = n
+    if n >= 0:
+        prv[n] = np.int32(p)
+    else:
+        M[zb + Z_TAIL + k] = p
+
+
+@jit
+def rmqueue_smallest(S, M, flg, nxt, prv, zb, order):
+    """``__rmqueue_smallest``: the first block of the smallest non-empty order >= ``order``
+    (``"lowest"``: the lowest pfn; ``"linux"``: the list head), split by ``expand``
+    (upper halves to the list heads, high to low). Returns the pfn kept, or -1."""
+    m = M[zb + Z_NONEMPTY] >> order
+    if m == 0:
+        return np.int64(-1)
+    cur = order + np.int64(ctz(m))
+    if M[H_POLICY] == POLICY_LOWEST:
+        pfn = M[zb + Z_BASE] + (bm_first(S, M, zb, cur) << cur)
+    else:
+        pfn = M[zb + Z_HEAD + cur]
+    del_free(S, M, flg, nxt, prv, zb, pfn, cur)
+    for o in range(cur - 1, order - 1, -1):
+        add_free(S, M, flg, nxt, prv, zb, pfn + (np.int64(1) << o), o, False)
+    return pfn
+
+
+@jit
+def free_one(S, M, flg, nxt, prv, zb, pfn, order):
+    """``__free_one_page``: merge with free buddies below MAX_PAGE_ORDER, then add the block
+    at the head, or at the tail when ``buddy_merge_likely`` ("linux" only: for
+    "lowest" the end of the list does not matter)."""
+    buddy = pfn ^ (np.int64(1) << order)
+    while order < MAXO:
+        buddy = pfn ^ (np.int64(1) << order)
+        if not is_free_block(S, M, flg, zb, buddy, order):
+            break
+        del_free(S, M, flg, nxt, prv, zb, buddy, order)
+        pfn = pfn & buddy
+        order += 1
+    tail = False
+    if M[H_POLICY] != POLICY_LOWEST and order < MAXO - 1:
+        higher = buddy & pfn
+        tail = is_free_block(S, M, flg, zb, higher ^ (np.int64(1) << (order + 1)), order + 1)
+    add_free(S, M, flg, nxt, prv, zb, pfn, order, tail)
+
+
+@jit
+def containing_free_block(S, M, flg, zb, pfn):
+    """The head of the free block holding page ``pfn``, or -1 (spec
+    ``containing_free_block``)."""
+    for level in range(NR_PAGE_ORDERS):
+        start = pfn - pfn % (np.int64(1) << level)
+        if is_free_block(S, M, flg, zb, start, level):
+            return start
+    return np.int64(-1)
+
+
+@jit
+def find_allocated(M, flg, zb, pfn):
+    """The head pfn of the allocated block holding ``pfn``, or -1 (model
+    ``Zone.find_allocated``)."""
+    for level in range(NR_PAGE_ORDERS):
+        head = pfn - pfn % (np.int64(1) << level)
+        if head >= M[zb + Z_START] and alloc_order(flg, head) == level:
+            return head
+    return np.int64(-1)
+
+
+@jit
+def compound_tail_head(M, flg, zb, pfn):
+    """``PageTail``: the head pfn if ``pfn`` is a tail page of a compound block, else -1."""
+    if alloc_order(flg, pfn) >= 0:  # a block head is nobody's tail
+        return np.int64(-1)
+    head = find_allocated(M, flg, zb, pfn)
+    if head >= 0 and head != pfn and flg[head] & F_COMP:
+        return head
+    return np.int64(-1)
+
+
+# ---------------------------------------------------------------------------------------
+# the page API steps
+# ---------------------------------------------------------------------------------------
+
+@jit
+def alloc_core(S, M, ref, flg, nxt, prv, T, row, order):
+    """``get_page_from_freelist`` over the passes and zonelist of table row ``row``:
+    the first zone whose watermark test passes (``free_pages - (2**order - 1) >
+    threshold`` and, for order > 0, a free block of order >= ``order``, as
+    :func:`kmem.spec.watermarks.zone_watermark_ok`) and whose ``rmqueue_smallest``
+    succeeds gives the block; ``prep_new_page`` sets refcount 1 (and PG_head for
+    __GFP_COMP). Returns the pfn or -1."""
+    base = row * TROW
+    nzl = T[base + T_NZL]
+    for p in range(T[base + T_NPASS]):
+        pb = base + T_PASS + p * T_PSTRIDE
+        no_wmark = T[pb] != 0
+        for pos in range(nzl):
+            z = T[base + T_ZL + pos]
+            zb = ZONE0 + z * ZSTRIDE
+            if not no_wmark:
+                if M[zb + Z_FREE] - ((np.int64(1) << order) - 1) <= T[pb + 1 + pos]:
+                    continue
+                if order > 0 and (M[zb + Z_NONEMPTY] >> order) == 0:
+                    continue
+            pfn = rmqueue_smallest(S, M, flg, nxt, prv, zb, order)
+            if pfn >= 0:
+                ref[pfn] = np.int32(1)
+                f = (flg[pfn] & np.uint8(F_RESV)) | np.uint8(order + 1)
+                if T[base + T_COMP] != 0:
+                    f |= np.uint8(F_COMP)
+                flg[pfn] = f
+                return pfn
+    return np.int64(-1)
+
+
+@jit
+def check_free(S, M, flg, zb, pfn, order):
+    """``Zone.check_free``: aligned, inside the zone, the start of a block allocated at
+    this order. Returns 0 or an error code."""
+    if pfn & ((np.int64(1) << order) - 1):
+        return E_UNALIGNED
+    if not (M[zb + Z_START] <= pfn and pfn + (np.int64(1) << order) <= M[zb + Z_END]):
+        return E_BADRANGE
+    held = alloc_order(flg, pfn)
+    if held < 0:
+        if containing_free_block(S, M, flg, zb, pfn) >= 0:
+            return E_DOUBLE
+        return E_NOTALLOC
+    if held != order:
+        M[H_ERR0] = held
+        return E_ORDER
+    return 0
+
+
+@jit
+def free_core(S, M, ref, flg, nxt, prv, pfn, order):
+    """``__free_pages(page, order)`` for a valid pfn and 0 <= order <= MAX_PAGE_ORDER, with
+    the model's guards in the model's order; 6.x ``___free_pages`` frees the tail
+    portions at once when a non-compound block keeps other references."""
+    z = zone_of(M, pfn)
+    zb = ZONE0 + z * ZSTRIDE
+    head = compound_tail_head(M, flg, zb, pfn)
+    if head >= 0:
+        M[H_ERR0] = head
+        return E_TAIL
+    r = ref[pfn]
+    if r == 0:
+        return E_REF0
+    f = flg[pfn]
+    if r == 1:
+        if f & F_RESV:
+            return E_RESERVED
+        e = check_free(S, M, flg, zb, pfn, order)
+        if e != 0:
+            return e
+        ref[pfn] = np.int32(0)
+        flg[pfn] = f & np.uint8(F_RESV)
+        free_one(S, M, flg, nxt, prv, zb, pfn, order)
+        return 0
+    if not (f & F_COMP) and order > 0:
+        e = check_free(S, M, flg, zb, pfn, order)
+        if e != 0:
+            return e
+        ref[pfn] = r - np.int32(1)
+        flg[pfn] = (f & np.uint8(F_RESV)) | np.uint8(1)  # an order-0 block now
+        for o in range(order - 1, -1, -1):
+            free_one(S, M, flg, nxt, prv, zb, pfn + (np.int64(1) << o), o)
+        return 0
+    ref[pfn] = r - np.int32(1)
+    return 0
+
+
+@jit
+def folio_of(M, flg, pfn):
+    """``page_folio``: the compound head for a compound tail page, else the page."""
+    zb = ZONE0 + zone_of(M, pfn) * ZSTRIDE
+    head = compound_tail_head(M, flg, zb, pfn)
+    return head if head >= 0 else pfn
+
+
+@jit
+def get_core(M, ref, flg, pfn):
+    """``get_page``: take a reference on the folio (GetPageOnFreePage at refcount 0)."""
+    t = folio_of(M, flg, pfn)
+    if ref[t] <= 0:
+        return E_GETFREE
+    ref[t] += np.int32(1)
+    return 0
+
+
+@jit
+def put_core(S, M, ref, flg, nxt, prv, pfn):
+    """``put_page``: drop a reference on the folio; the last one frees the block (a
+    compound block at its order; otherwise only an order-0 block)."""
+    t = folio_of(M, flg, pfn)
+    M[H_ERR0] = t
+    r = ref[t]
+    if r <= 0:
+        return E_PUT_REF0
+    if r > 1:
+        ref[t] = r - np.int32(1)
+        return 0
+    f = flg[t]
+    if f & F_RESV:
+        return E_PUT_RESERVED
+    held = alloc_order(flg, t)
+    if held < 0:
+        return E_PUT_NOTBLOCK
+    if held > 0 and not (f & F_COMP):
+        M[H_ERR1] = held
+        return E_PUT_ORDER
+    ref[t] = np.int32(0)
+    flg[t] = f & np.uint8(F_RESV)
+    zb = ZONE0 + zone_of(M, t) * ZSTRIDE
+    free_one(S, M, flg, nxt, prv, zb, t, held)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# entry points: one call per page-API operation (the Python guards ran before)
+# ---------------------------------------------------------------------------------------
+
+@jit
+def k_alloc(S, row, order):
+    M, ref, flg, nxt, prv = _views(S)
+    t = M[H_TAB]
+    return alloc_core(S, M, ref, flg, nxt, prv, M[t:t + TAB_ROWS * TROW], row, order)
+
+
+@jit
+def k_free(S, pfn, order):
+    M, ref, flg, nxt, prv = _views(S)
+    return free_core(S, M, ref, flg, nxt, prv, pfn, order)
+
+
+@jit
+def k_get(S, pfn):
+    M, ref, flg, nxt, prv = _views(S)
+    return get_core(M, ref, flg, pfn)
+
+
+@jit
+def k_put(S, pfn):
+    M, ref, flg, nxt, prv = _views(S)
+    return put_core(S, M, ref, flg, nxt, prv, pfn)
+
+
+@jit
+def k_count(S, pfn):
+    """``page_count``: the refcount of the page's folio."""
+    M, ref, flg, nxt, prv = _views(S)
+    return np.int64(ref[folio_of(M, flg, pfn)])
+
+
+@jit
+def k_add_blocks(S, z, blocks):
+    """Put free blocks ``blocks[i] = (pfn, order)`` on the list tails, in order (boot's
+    ``__free_pages_memory`` chunks, FPI_TO_TAIL; ``Zone.load``)."""
+    M, ref, flg, nxt, prv = _views(S)
+    zb = ZONE0 + z * ZSTRIDE
+    for i in range(blocks.shape[0]):
+        add_free(S, M, flg, nxt, prv, zb, blocks[i, 0], blocks[i, 1], True)
+
+
+@jit
+def k_list(S, z, k, out):
+    """The pfns of ``free_area[k]`` of zone ``z`` in the order they would be handed out;
+    returns how many were written to ``out``."""
+    M, ref, flg, nxt, prv = _views(S)
+    zb = ZONE0 + z * ZSTRIDE
+    n = 0
+    if M[H_POLICY] == POLICY_LOWEST:
+        base = M[zb + Z_BASE]
+        nbits = M[zb + Z_NBITS0] >> k
+        w0 = M[zb + Z_OFF + k * MAX_LEVELS]
+        for i in range(nbits):
+            if (S[w0 + (i >> 6)] >> np.uint64(i & 63)) & ONE:
+                if n < out.shape[0]:
+                    out[n] = base + (i << k)
+                n += 1
+        return n
+    p = M[zb + Z_HEAD + k]
+    while p >= 0:
+        if n < out.shape[0]:
+            out[n] = p
+        n += 1
+        p = np.int64(nxt[p])
+    return n
+
+
+@jit
+def k_run(S, T, ops, res, stop_on_fail):
+    """``run_ops``: the operations ``ops[i] = (code, x, y)`` in order, inside compiled code.
+
+    OP_ALLOC (x = table row, y = order) -> res[i] = pfn or -1; OP_FREE (x = pfn, y =
+    order); OP_GET / OP_PUT (x = pfn). A negative pfn operand ``x`` means ``~j``: the
+    pfn op j of this batch returned. Returns the index of the first op that failed its
+    checks (its code in M[H_ERRCODE], its pfn in M[H_ERRPFN], details in M[H_ERR0/1]);
+    ``len(ops)`` when all ran.
+    A failing op changes nothing. With ``stop_on_fail`` a failed allocation ends the
+    batch after it (returns its index + 1)."""
+    M, ref, flg, nxt, prv = _views(S)
+    n = ops.shape[0]
+    npfn = M[H_NPFN]
+    M[H_ERRCODE] = 0
+    for i in range(n):
+        code = ops[i, 0]
+        x = ops[i, 1]
+        y = ops[i, 2]
+        if code == OP_ALLOC:
+            if x < 0:
+                M[H_ERRCODE] = E_BADROW
+                return i
+            res[i] = alloc_core(S, M, ref, flg, nxt, prv, T, x, y)
+            if stop_on_fail and res[i] < 0:
+                return i + 1
+            continue
+        if code != OP_FREE and code != OP_GET and code != OP_PUT:
+            M[H_ERRCODE] = E_BADOP
+            return i
+        pfn = x
+        if x < 0:
+            j = ~x
+            if j >= i or ops[j, 0] != OP_ALLOC or res[j] < 0:
+                M[H_ERR0] = j
+                M[H_ERRCODE] = E_BADREF
+                return i
+            pfn = res[j]
+        M[H_ERRPFN] = pfn
+        if pfn >= npfn or zone_of(M, pfn) < 0:
+            M[H_ERRCODE] = E_NOPFN
+            return i
+        res[i] = 0
+        if code == OP_FREE:
+            if y < 0:
+                e = E_ORDER_NEG
+            elif y > MAXO:
+                e = E_ORDER_BIG
+            else:
+                e = free_core(S, M, ref, flg, nxt, prv, pfn, y)
+        elif code == OP_GET:
+            e = get_core(M, ref, flg, pfn)
+        else:
+            e = put_core(S, M, ref, flg, nxt, prv, pfn)
+        if e != 0:
+            M[H_ERRCODE] = e
+            return i
+    return n
+
+
+@jit
+def k_fold_checksum(res, start, h):
+    """The benchmark checksum (spec.workloads.fnv_mix) over ``res[start:]`` values >= 0."""
+    prime = np.uint64(0x100000001B3)
+    for i in range(start, res.shape[0]):
+        p = res[i]
+        if p >= 0:
+            h = (h ^ np.uint64(p)) * prime
+    return h

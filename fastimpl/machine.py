@@ -1,0 +1,724 @@
+"""fastimpl's Machine: the model's constructors and page API over one arena.
+
+:class:`Machine` has the public surface of :class:`kmem.model.Machine` (the same
+constructors, methods, zones, /proc output, exceptions). Every operation runs its
+Python guards first, then exactly one compiled step (``kernels.py``); a step that
+finds a misuse returns an error code before it changes anything, and the code is
+raised here as the model's exception - so, as in the model, an error leaves the
+machine exactly as it was.
+
+The gfp decisions are the spec's (``gfp_zone``, ``zonelist``, ``alloc_passes``,
+``watermark_threshold``, ``lowmem_reserve``), evaluated once per distinct
+``(gfp, order)`` into a table row of the arena; the compiled step only compares
+NR_FREE_PAGES with the row's thresholds and walks the row's zonelist.
+
+Page handles (:class:`Page`) are small value objects: a machine and a pfn. Two
+handles of the same page compare equal (``==``) and hash alike, but may not be the
+same object - the model's pages are one object per pfn, compare them with ``==``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from kmem.spec import buddy, page_alloc, procfs, watermarks, x86_64_layout
+from kmem.spec import gfp as gfp_spec
+from kmem.spec import zones as zones_spec
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
+from kmem.spec.errors import (
+    BadPageState,
+    BadRange,
+    BadVirtAddr,
+    FreeOrderMismatch,
+    GetPageOnFreePage,
+    InvalidArgument,
+    KmemError,
+    RefcountUnderflow,
+    TailPageFree,
+    UnalignedFree,
+)
+from kmem.spec.memory import PageContents
+from kmem.spec.x86_32_layout import maxmem, page_offset
+from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
+
+from . import arrays as A
+from . import kernels as K
+
+GFP_ZERO = page_alloc.GFP_ZERO_BIT
+GFP_COMP = page_alloc.GFP_COMP_BIT
+GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
+GFP_MASK_LIMIT = 1 << 32
+
+
+def _check_order(order: object) -> int:
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
+    return int(order)
+
+
+def _check_gfp(gfp: object) -> int:
+    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
+        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
+    return int(gfp)
+
+
+def _entry(dispatcher: Any, *example: Any) -> Any:
+    """The compiled entry point of ``dispatcher`` for the example's argument types: the
+    C wrapper without numba's per-call type dispatch (about 150 ns less per call).
+    With NUMBA_DISABLE_JIT the plain Python function."""
+    if K.JIT_DISABLED:
+        return dispatcher
+    dispatcher.compile(tuple(numba_typeof(a) for a in example))
+    sig = dispatcher.signatures[-1]
+    return dispatcher.overloads[sig].entry_point
+
+
+def numba_typeof(value: Any) -> Any:
+    import numba
+
+    return numba.typeof(value)
+
+
+class Page:
+    """``struct page *``: a handle on one pfn of one machine; the descriptor itself lives
+    in the machine's arrays (refcount, order, flags)."""
+
+    __slots__ = ("pfn", "_m")
+
+    def __init__(self, m: Machine, pfn: int) -> None:
+        self.pfn = pfn
+        self._m = m
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is Page and other.pfn == self.pfn  # type: ignore[union-attr]
+                and other._m is self._m)  # type: ignore[union-attr]
+
+    def __hash__(self) -> int:
+        return hash((id(self._m), self.pfn))
+
+    @property
+    def refcount(self) -> int:
+        """``page_ref_count`` of this page (not of its folio)."""
+        return int(self._m._v.ref[self.pfn])
+
+    _refcount = refcount
+
+    @property
+    def zone(self) -> ZoneType | None:
+        z = self._m.zone_of(self.pfn)
+        return None if z is None else z.ztype
+
+    @property
+    def reserved(self) -> bool:
+        """PG_reserved."""
+        return bool(self._m._v.flg[self.pfn] & A.F_RESV)
+
+    @reserved.setter
+    def reserved(self, value: bool) -> None:
+        flg = self._m._v.flg
+        flg[self.pfn] = (flg[self.pfn] | A.F_RESV) if value else (flg[self.pfn] & ~A.F_RESV)
+
+    @property
+    def virtual(self) -> int | None:
+        """The kmap address of a highmem page while mapped."""
+        return self._m._virtual.get(self.pfn)
+
+    @virtual.setter
+    def virtual(self, value: int | None) -> None:
+        if value is None:
+            self._m._virtual.pop(self.pfn, None)
+        else:
+            self._m._virtual[self.pfn] = value
+
+    def __repr__(self) -> str:
+        zone = self.zone
+        name = zone.kernel_name if zone is not None else "-"
+        flags = " reserved" if self.reserved else ""
+        return f"<Page pfn {self.pfn:#x} zone {name} refcount {self.refcount}{flags}>"
+
+
+class FreeAreaView:
+    """``struct free_area`` of one zone and order, read from the arena."""
+
+    __slots__ = ("_zone", "_order")
+
+    def __init__(self, zone: Zone, order: int) -> None:
+        self._zone, self._order = zone, order
+
+    @property
+    def nr_free(self) -> int:
+        return int(self._zone._m._v.M[self._zone._zb + A.Z_NRFREE + self._order])
+
+    @property
+    def free_list(self) -> list[int]:
+        return self._zone.free_list_order(self._order)
+
+
+class _Allocated(Mapping[int, int]):
+    """A zone's allocated blocks (head pfn -> order), read from the descriptor flags."""
+
+    def __init__(self, zone: Zone) -> None:
+        self._zone = zone
+
+    def _heads(self) -> tuple[np.ndarray, np.ndarray]:
+        z = self._zone
+        flg = z._m._v.flg[z.start_pfn:z.end_pfn]
+        idx = np.nonzero(((flg & A.F_ORDER) != 0) & ((flg & A.F_BUDDY) == 0))[0]
+        return idx + z.start_pfn, (flg[idx] & A.F_ORDER).astype(np.int64) - 1
+
+    def __getitem__(self, pfn: int) -> int:
+        z = self._zone
+        if not (isinstance(pfn, int) and z.start_pfn <= pfn < z.end_pfn):
+            raise KeyError(pfn)
+        order = K.alloc_order(z._m._v.flg, pfn)
+        if order < 0:
+            raise KeyError(pfn)
+        return int(order)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(int(p) for p in self._heads()[0])
+
+    def __len__(self) -> int:
+        return len(self._heads()[0])
+
+    def items(self) -> Any:
+        heads, orders = self._heads()
+        return list(zip(heads.tolist(), orders.tolist(), strict=True))
+
+
+class Zone:
+    """One zone: the model's ``Zone`` attributes and views, backed by the arena."""
+
+    def __init__(self, m: Machine, span: ZoneSpan, zone_idx: int) -> None:
+        self._m = m
+        self._zb = A.zone_meta(zone_idx)
+        self.span = span
+        self.ztype = span.ztype
+        self.zone_idx = zone_idx
+        self.name = span.ztype.kernel_name
+        self.start_pfn = span.start_pfn
+        self.end_pfn = span.end_pfn
+        self.policy = m.policy
+        self.managed_ranges = span.managed_ranges()
+        self.managed_pages = span.managed_pages
+        self.present_pages = span.present_pages
+        self.watermark: tuple[int, int, int, int] = (0, 0, 0, 0)
+        self.lowmem_reserve: tuple[int, ...] = ()
+        self.watermark_boost = 0
+        self.free_area = [FreeAreaView(self, o) for o in range(NR_PAGE_ORDERS)]
+        self.allocated = _Allocated(self)
+
+    @property
+    def spanned_pages(self) -> int:
+        return self.end_pfn - self.start_pfn
+
+    @property
+    def free_pages(self) -> int:
+        """NR_FREE_PAGES."""
+        return int(self._m._v.M[self._zb + A.Z_FREE])
+
+    def spans(self, pfn: int) -> bool:
+        return self.start_pfn <= pfn < self.end_pfn
+
+    def is_hole(self, pfn: int) -> bool:
+        return self.span.contains(pfn) and not self.span.is_present(pfn)
+
+    def is_reserved(self, pfn: int) -> bool:
+        return self.span.is_reserved(pfn)
+
+    def is_free_block(self, pfn: int, order: int) -> bool:
+        """``page_is_buddy``: a free block of exactly this order, in this zone."""
+        v = self._m._v
+        if not (0 <= order <= MAX_PAGE_ORDER):
+            return False
+        return bool(K.is_free_block(v.S, v.M, v.flg, self._zb, pfn, order))
+
+    def nr_free(self) -> tuple[int, ...]:
+        base = self._zb + A.Z_NRFREE
+        return tuple(int(x) for x in self._m._v.M[base:base + NR_PAGE_ORDERS])
+
+    def free_list_order(self, order: int) -> list[int]:
+        """The pfns on ``free_area[order]`` in the order they would be handed out."""
+        n = self.free_area[order].nr_free
+        out = np.zeros(n, np.int64)
+        got = K.k_list(self._m._S, self.zone_idx, order, out)
+        assert got == n, (got, n)
+        return out.tolist()
+
+    def free_blocks(self) -> list[tuple[int, int]]:
+        return [(p, o) for o in range(NR_PAGE_ORDERS) for p in self.free_list_order(o)]
+
+    def state(self) -> buddy.ZoneState:
+        """The abstract state (:class:`kmem.spec.buddy.ZoneState`) for checking."""
+        return buddy.ZoneState(
+            start_pfn=self.start_pfn, end_pfn=self.end_pfn,
+            free=frozenset(self.free_blocks()),
+            allocated=frozenset(self.allocated.items()),
+            holes=self.span.holes, reserved=self.span.reserved,
+            nr_free=self.nr_free(), free_pages=self.free_pages)
+
+    def find_allocated(self, pfn: int) -> tuple[int, int] | None:
+        head = int(K.find_allocated(self._m._v.M, self._m._v.flg, self._zb, pfn))
+        if head < 0:
+            return None
+        return head, int(K.alloc_order(self._m._v.flg, head))
+
+    def load(self, free_blocks: list[tuple[int, int]],
+             allocated_blocks: list[tuple[int, int]]) -> None:
+        """Replace the zone's state with these free and allocated blocks (ascending, to
+        the list tails, as boot would). The caller checks the invariants afterwards."""
+        self._m._load_zone(self, free_blocks, allocated_blocks)
+
+    def __repr__(self) -> str:
+        return (f"<Zone {self.name} pfn [{self.start_pfn:#x}, {self.end_pfn:#x}) "
+                f"free {self.free_pages}/{self.managed_pages}>")
+
+
+class _CompoundHeads:
+    """The head pfns of __GFP_COMP blocks (the model's ``compound_heads`` set), read-only."""
+
+    def __init__(self, m: Machine) -> None:
+        self._m = m
+
+    def __contains__(self, pfn: object) -> bool:
+        v = self._m._v
+        return (isinstance(pfn, int) and 0 <= pfn < v.npfn
+                and bool(v.flg[pfn] & A.F_COMP))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(np.nonzero(self._m._v.flg & A.F_COMP)[0].tolist())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._m._v.flg & A.F_COMP))
+
+
+class Machine:
+    """One node of physical memory with its zones and the page API (fast twin of
+    :class:`kmem.model.Machine`; same constructors, arguments and behaviour)."""
+
+    def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
+                 min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
+                 lowmem_reserve_ratio: tuple[int, ...] | None = None,
+                 comm: str = "kmem") -> None:
+        self._S = A.build_arena(layout, policy)  # validates the policy
+        self._v = A.Views(self._S)
+        self.layout = layout
+        self.config = layout.config
+        self.policy = policy
+        self.comm = comm
+        self.zones: list[Zone] = [Zone(self, span, i) for i, span in enumerate(layout.zones)]
+        self.memory = PageContents()
+        self.dmesg: list[str] = []
+        self.compound_heads = _CompoundHeads(self)
+        self._virtual: dict[int, int] = {}
+        self._order_warned = False
+        self._zero_page: Page | None = None
+        self._rows: dict[tuple[int, int], int] = {}
+        self._populated = set(layout.managed_zones())
+        self._direct_map_setup()
+        self._mark_unmanaged()
+        self.setup_watermarks(min_free_kbytes=min_free_kbytes,
+                              watermark_scale_factor=watermark_scale_factor,
+                              lowmem_reserve_ratio=lowmem_reserve_ratio)
+        self._bind_kernels()
+        for zone in self.zones:
+            if zone.ztype is not ZoneType.DEVICE:  # ZONE_DEVICE never holds buddy pages
+                self._boot_zone(zone)
+
+    # -- presets -------------------------------------------------------------------------
+    @classmethod
+    def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
+               **kwargs: Any) -> Machine:
+        """An x86-32 machine (DMA < 16 MB, NORMAL to the lowmem limit, HIGHMEM above)."""
+        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem), **kwargs)
+
+    @classmethod
+    def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
+        """An x86-64 machine (DMA < 16 MB, DMA32 < 4 GB, NORMAL above, optional MOVABLE)."""
+        return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
+
+    @classmethod
+    def generic(cls, npages: int, **kwargs: Any) -> Machine:
+        """One NORMAL zone of ``npages`` pages from pfn 0 (the benchmark workloads' machine)."""
+        return cls(zones_spec.generic(npages), **kwargs)
+
+    @classmethod
+    def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
+                  sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
+        """Boot from a real machine's /proc (the placement of ``kmem.model.from_proc``,
+        which builds any machine class through its constructor and ``Zone.load``)."""
+        from kmem.model.from_proc import machine_from_proc  # off the hot path
+
+        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)
+
+    # -- boot --------------------------------------------------------------------------------
+    def _mark_unmanaged(self) -> None:
+        """Holes and reserved ranges: descriptors with refcount 1 and PG_reserved."""
+        v = self._v
+        for span in self.layout.zones:
+            for s, e in (*span.holes, *span.reserved):
+                v.ref[s:e] = 1
+                v.flg[s:e] = A.F_RESV
+
+    def _boot_zone(self, zone: Zone) -> None:
+        """``memblock_free_all``: ascending ``__free_pages_memory`` chunks, to the tails."""
+        chunks = [b for s, e in zone.managed_ranges
+                  for b in buddy.free_pages_memory_chunks(s, e)]
+        if chunks:
+            K.k_add_blocks(self._S, zone.zone_idx, np.array(chunks, np.int64).reshape(-1, 2))
+
+    def _load_zone(self, zone: Zone, free_blocks: list[tuple[int, int]],
+                   allocated_blocks: list[tuple[int, int]]) -> None:
+        v, zb = self._v, zone._zb
+        M = v.M
+        s, e = zone.start_pfn, zone.end_pfn
+        if self.policy == "lowest":
+            for k in range(NR_PAGE_ORDERS):
+                for level in range(int(M[zb + A.Z_NLEV + k])):
+                    off = int(M[zb + A.Z_OFF + k * A.MAX_LEVELS + level])
+                    nw = ((int(M[zb + A.Z_NBITS0]) >> k) + 63) >> 6
+                    for _ in range(level):
+                        nw = (nw + 63) >> 6
+                    v.S[off:off + nw] = 0
+        else:
+            M[zb + A.Z_HEAD:zb + A.Z_HEAD + NR_PAGE_ORDERS] = -1
+            M[zb + A.Z_TAIL:zb + A.Z_TAIL + NR_PAGE_ORDERS] = -1
+        M[zb + A.Z_NRFREE:zb + A.Z_NRFREE + NR_PAGE_ORDERS] = 0
+        M[zb + A.Z_FREE] = 0
+        M[zb + A.Z_NONEMPTY] = 0
+        v.flg[s:e] &= A.F_RESV
+        v.ref[s:e] = np.where(v.flg[s:e] & A.F_RESV, 1, 0).astype(np.int32)
+        if free_blocks:
+            K.k_add_blocks(self._S, zone.zone_idx,
+                           np.array(sorted(free_blocks), np.int64).reshape(-1, 2))
+        for pfn, order in allocated_blocks:
+            v.flg[pfn] = (v.flg[pfn] & A.F_RESV) | (order + 1)
+            v.ref[pfn] = 1
+
+    def _bind_kernels(self) -> None:
+        S = self._S
+        self._k_alloc = _entry(K.k_alloc, S, 0, 0)
+        self._k_free = _entry(K.k_free, S, 0, 0)
+        self._k_get = _entry(K.k_get, S, 0)
+        self._k_put = _entry(K.k_put, S, 0)
+        self._k_count = _entry(K.k_count, S, 0)
+
+    # -- watermarks (setup_per_zone_wmarks, setup_per_zone_lowmem_reserve) ----------------
+    def setup_watermarks(self, *, min_free_kbytes: int | None = None,
+                         watermark_scale_factor: int = 10,
+                         lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
+        """Recompute every zone's watermarks and lowmem_reserve (the vm sysctls)."""
+        if min_free_kbytes is None:
+            min_free_kbytes = watermarks.default_min_free_kbytes(
+                self.layout.lowmem_pages * (PAGE_SIZE // 1024))
+        if lowmem_reserve_ratio is None:
+            lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
+        managed = [z.managed_pages for z in self.zones]
+        marks = watermarks.setup_per_zone_wmarks(
+            [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
+            watermark_scale_factor)
+        reserves = watermarks.setup_per_zone_lowmem_reserve(managed, lowmem_reserve_ratio)
+        self.min_free_kbytes = min_free_kbytes
+        self.watermark_scale_factor = watermark_scale_factor
+        self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
+        for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
+            zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
+            zone.lowmem_reserve = tuple(reserve)
+        self._rows.clear()  # the thresholds changed
+
+    # -- the gfp decision table ----------------------------------------------------------
+    def _row(self, gfp: int, order: int) -> int:
+        """The table row for (gfp, order), computed from the spec on first use. Raises
+        what the model raises for the mask (BadGfpZone)."""
+        row = self._rows.get((gfp, order))
+        if row is not None:
+            return row
+        if len(self._rows) >= A.TAB_ROWS:
+            self._rows.clear()
+        row = len(self._rows)
+        self._v.table()[row] = self.decision_row(gfp, order)
+        self._rows[(gfp, order)] = row
+        return row
+
+    def decision_row(self, gfp: int, order: int) -> np.ndarray:
+        """One row of the gfp decision table (``arrays.T_*``): the zonelist of
+        ``gfp_zone(gfp)``, and per allocation pass (``alloc_passes``) whether it skips
+        the watermarks and, per zone, ``watermark_threshold(mark + boost, alloc_flags)
+        + lowmem_reserve[highest_zoneidx]``: the value NR_FREE_PAGES - (2**order - 1)
+        must exceed (``__zone_watermark_ok``). Order > MAX_PAGE_ORDER gets no pass."""
+        r = np.zeros(A.TROW, np.int64)
+        if order > MAX_PAGE_ORDER:
+            return r
+        highest = gfp_spec.gfp_zone(gfp, self.config)
+        hidx = self.config.idx(highest)
+        zl = [self.config.idx(zt)
+              for zt in gfp_spec.zonelist(self.config, highest, self._populated)]
+        passes = page_alloc.alloc_passes(gfp, order)
+        r[A.T_NPASS], r[A.T_NZL] = len(passes), len(zl)
+        r[A.T_COMP] = 1 if order and gfp & GFP_COMP else 0
+        r[A.T_ZL:A.T_ZL + len(zl)] = zl
+        for p, attempt in enumerate(passes):
+            pb = A.T_PASS + p * A.T_PSTRIDE
+            flags = attempt.alloc_flags
+            r[pb] = 1 if attempt.wmark is None else 0
+            if attempt.wmark is None:
+                continue
+            for pos, z in enumerate(zl):
+                zone = self.zones[z]
+                mark = zone.watermark[attempt.wmark] + zone.watermark_boost
+                r[pb + 1 + pos] = (watermarks.watermark_threshold(mark, flags)
+                                   + zone.lowmem_reserve[hidx])
+        return r
+
+    # -- addresses ---------------------------------------------------------------------
+    def _direct_map_setup(self) -> None:
+        if self.layout.arch == "x86_32":
+            self.page_offset = page_offset(self.layout.vmsplit or "3G")
+            self.max_low_pfn = min(self.layout.max_pfn, maxmem(self.layout.vmsplit or "3G")
+                                   >> PAGE_SHIFT)
+        else:
+            self.page_offset = x86_64_layout.PAGE_OFFSET
+            self.max_low_pfn = self.layout.max_pfn
+
+    def zone_of(self, pfn: object) -> Zone | None:
+        """The zone whose span holds ``pfn`` (``page_zone``), or None (also for a non-int)."""
+        if isinstance(pfn, bool) or not isinstance(pfn, int):
+            return None
+        for zone in self.zones:
+            if zone.start_pfn <= pfn < zone.end_pfn:
+                return zone
+        return None
+
+    def pfn_valid(self, pfn: object) -> bool:
+        return self.zone_of(pfn) is not None
+
+    def is_highmem_pfn(self, pfn: int) -> bool:
+        return pfn >= self.max_low_pfn
+
+    def virt_addr_valid(self, addr: object) -> bool:
+        if isinstance(addr, bool) or not isinstance(addr, int) or addr < self.page_offset:
+            return False
+        pfn = (addr - self.page_offset) >> PAGE_SHIFT
+        return pfn < self.max_low_pfn and self.pfn_valid(pfn)
+
+    # -- page descriptors ----------------------------------------------------------------
+    def pfn_to_page(self, pfn: int) -> Page:
+        """``pfn_to_page``: a handle on ``pfn`` (BadRange if ``pfn_valid`` is false)."""
+        if self.zone_of(pfn) is None:
+            raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
+                           f"max_pfn is {self.layout.max_pfn:#x})")
+        return Page(self, int(pfn))
+
+    def _own(self, page: object) -> Page:
+        if type(page) is not Page or page._m is not self:
+            raise InvalidArgument(f"{page!r} is not a struct page of this machine")
+        return page
+
+    def page_address(self, page: Page) -> int:
+        page = self._own(page)
+        if self.is_highmem_pfn(page.pfn):
+            return page.virtual or 0
+        return self.page_offset + (page.pfn << PAGE_SHIFT)
+
+    def virt_to_page(self, addr: int) -> Page:
+        if not self.virt_addr_valid(addr):
+            raise BadVirtAddr(f"{addr!r} is not a direct-map address of this machine "
+                              f"(virt_addr_valid() is false)")
+        return self.pfn_to_page((addr - self.page_offset) >> PAGE_SHIFT)
+
+    # -- allocation (__alloc_pages) ------------------------------------------------------
+    def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
+        """``alloc_pages(gfp, order)``: the first page of a 2**order block, or None."""
+        if type(gfp) is int and type(order) is int:
+            row = self._rows.get((gfp, order))
+            if row is not None:
+                pfn = self._k_alloc(self._S, row, order)
+                if pfn >= 0:
+                    if gfp & GFP_ZERO:
+                        self.memory.zero(pfn, 1 << order)
+                    return Page(self, pfn)
+                self._alloc_failed(gfp, order)
+                return None
+        gfp = _check_gfp(gfp)
+        order = _check_order(order)
+        row = self._row(gfp, order)
+        pfn = self._k_alloc(self._S, row, order)
+        if pfn < 0:
+            self._alloc_failed(gfp, order)
+            return None
+        if gfp & GFP_ZERO:
+            self.memory.zero(pfn, 1 << order)
+        return Page(self, pfn)
+
+    def _alloc_failed(self, gfp: int, order: int) -> None:
+        if gfp & GFP_NOWARN:
+            return
+        if order > MAX_PAGE_ORDER:
+            if not self._order_warned:
+                self._order_warned = True  # WARN_ON_ONCE
+                self.dmesg.append(page_alloc.order_warning_line(order))
+            return
+        self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+
+    def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
+        return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
+                                   zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+
+    # -- freeing and references -------------------------------------------------------
+    def free_pages(self, page: Page, order: int = 0) -> None:
+        """``__free_pages(page, order)``: drop one reference; free the block at zero."""
+        if type(page) is not Page or page._m is not self:
+            self._own(page)
+        if type(order) is not int:
+            order = _check_order(order)
+        elif order < 0:
+            _check_order(order)
+        if order > MAX_PAGE_ORDER:
+            raise InvalidArgument(f"order {order} > MAX_PAGE_ORDER ({MAX_PAGE_ORDER})")
+        rc = self._k_free(self._S, page.pfn, order)
+        if rc:
+            raise self._error(rc, page.pfn, order)
+
+    def get_page(self, page: Page) -> None:
+        """``get_page``: take a reference (on the head, for a compound tail)."""
+        page = self._own(page)
+        rc = self._k_get(self._S, page.pfn)
+        if rc:
+            raise self._error(rc, page.pfn, 0)
+
+    def put_page(self, page: Page) -> None:
+        """``put_page``: drop a reference; at zero the whole block is freed."""
+        page = self._own(page)
+        rc = self._k_put(self._S, page.pfn)
+        if rc:
+            raise self._error(rc, page.pfn, 0)
+
+    def page_count(self, page: Page) -> int:
+        """``page_count``: the refcount of the page's folio."""
+        return int(self._k_count(self._S, self._own(page).pfn))
+
+    def _error(self, rc: int, pfn: int, order: int) -> KmemError:
+        """The model's exception for error code ``rc`` of a step on ``pfn``."""
+        M = self._v.M
+        d0, d1 = int(M[A.H_ERR0]), int(M[A.H_ERR1])
+        if rc == K.E_TAIL:
+            return TailPageFree(f"pfn {pfn:#x} is a tail page of the compound block at "
+                                f"pfn {d0:#x}: free the head page")
+        if rc == K.E_REF0:
+            return RefcountUnderflow(f"pfn {pfn:#x} has refcount 0: it is free, never "
+                                     f"allocated, or a tail page (double free?)")
+        if rc in (K.E_RESERVED, K.E_PUT_RESERVED):
+            p = pfn if rc == K.E_RESERVED else d0
+            return BadPageState(f"BUG: Bad page state in process {self.comm}  pfn:{p:05x}: "
+                                f"PG_reserved is set (a reserved page is never freed)",
+                                "PAGE_FLAGS_CHECK_AT_FREE flag(s) set")
+        if rc == K.E_UNALIGNED:
+            return UnalignedFree(f"pfn {pfn:#x} is not aligned to order {order} "
+                                 f"({1 << order} pages)")
+        if rc == K.E_BADRANGE:
+            zone = self.zone_of(pfn)
+            assert zone is not None
+            return BadRange(f"block [{pfn:#x}, {pfn + (1 << order):#x}) is outside zone "
+                            f"{zone.name} [{zone.start_pfn:#x}, {zone.end_pfn:#x})")
+        if rc == K.E_DOUBLE:
+            return BadPageState(f"pfn {pfn:#x} is already free (double free)",
+                                "nonzero mapcount")
+        if rc == K.E_NOTALLOC:
+            return BadPageState(f"pfn {pfn:#x} does not start an allocated block",
+                                "nonzero _refcount")
+        if rc == K.E_ORDER:
+            return FreeOrderMismatch(f"block at pfn {pfn:#x} was allocated at order {d0}, "
+                                     f"freed at order {order}")
+        if rc == K.E_GETFREE:
+            return GetPageOnFreePage(f"pfn {pfn:#x} has refcount 0: nobody holds it "
+                                     f"(free, or a tail page of a non-compound block)")
+        if rc == K.E_PUT_REF0:
+            return RefcountUnderflow(f"pfn {d0:#x} has refcount 0 (put_page on a "
+                                     f"free page)")
+        if rc == K.E_PUT_NOTBLOCK:
+            return BadPageState(f"pfn {d0:#x} is not an allocated block", "nonzero _refcount")
+        if rc == K.E_PUT_ORDER:
+            return FreeOrderMismatch(
+                f"put_page on the last reference of a non-compound order-{d1} block at pfn "
+                f"{d0:#x}: the kernel would free only the first page and leak the "
+                f"rest; use __free_pages(page, {d1})")
+        raise AssertionError(f"unknown fastimpl error code {rc}")
+
+    # -- page contents -------------------------------------------------------------------
+    def read_page(self, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
+        self._check_pfn(pfn)
+        return self.memory.read(pfn, offset, length)
+
+    def write_page(self, pfn: int, offset: int, data: bytes) -> None:
+        self._check_pfn(pfn)
+        self.memory.write(pfn, offset, bytes(data))
+
+    def copy_page(self, dst_pfn: int, src_pfn: int) -> None:
+        self._check_pfn(dst_pfn)
+        self._check_pfn(src_pfn)
+        self.memory.copy(dst_pfn, src_pfn)
+
+    def _check_pfn(self, pfn: int) -> None:
+        if not self.pfn_valid(pfn):
+            raise BadRange(f"pfn {pfn!r} is not valid on this machine")
+
+    def zero_page(self) -> Page:
+        """ZERO_PAGE: one shared, always-zero page, taken from lowmem on first use."""
+        if self._zero_page is None:
+            page = self.alloc_pages(gfp_spec.GFP_KERNEL | GFP_ZERO | GFP_NOWARN, 0)
+            if page is None:
+                raise InvalidArgument("no lowmem page left for the zero page")
+            page.reserved = True
+            self._zero_page = page
+        return self._zero_page
+
+    # -- state and checking --------------------------------------------------------------
+    def zone(self, ztype: ZoneType) -> Zone:
+        return self.zones[self.config.idx(ztype)]
+
+    def state(self) -> tuple[buddy.ZoneState, ...]:
+        """The abstract state of every zone (for :mod:`kmem.spec.buddy`'s invariants)."""
+        return tuple(z.state() for z in self.zones)
+
+    def check_invariants(self) -> list[buddy.Violation]:
+        """Every buddy invariant of every zone; empty when the machine is well formed."""
+        out: list[buddy.Violation] = []
+        for zone in self.zones:
+            out.extend(buddy.check_invariants(zone.state()))
+        return out
+
+    @property
+    def free_pages_total(self) -> int:
+        return sum(z.free_pages for z in self.zones)
+
+    # -- /proc -----------------------------------------------------------------------------
+    def buddyinfo(self) -> str:
+        """/proc/buddyinfo, byte for byte (``frag_show``; populated zones only)."""
+        rows = [procfs.BuddyinfoRow(0, z.name, z.nr_free()) for z in self.zones
+                if z.present_pages]
+        return procfs.format_buddyinfo(rows)
+
+    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
+        return tuple(procfs.ZoneinfoZone(
+            node=0, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
+            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
+            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
+            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
+            protection=z.lowmem_reserve,
+            nr_free_pages=z.free_pages if z.present_pages else None,
+            node_unreclaimable=0 if z.present_pages else None,
+            start_pfn=z.start_pfn if z.present_pages else None) for z in self.zones)
+
+    def zoneinfo(self) -> str:
+        """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
+        return procfs.format_zoneinfo(self.zoneinfo_zones())
+
+    # -- sizes ---------------------------------------------------------------------------
+    def state_bytes(self) -> dict[str, int]:
+        """Bytes of the arena by part: free-block state (bitmaps or links), descriptors."""
+        return {"allocator": A.allocator_bytes(self._S),
+                "descriptors": A.descriptor_bytes(self._S),
+                "arena": int(self._S.nbytes)}

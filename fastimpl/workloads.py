@@ -1,0 +1,204 @@
+"""The benchmark suite's workloads (``kmem.spec.workloads``: a, b, c, d) on fastimpl, through
+the batch API (:func:`run_batch`) and through the per-operation page API
+(:func:`run_per_op`).
+
+The batch form builds each workload's operation array up front (the frees refer to
+the allocations by op index, ``batch.ref``), so the timed part is one ``run_ops``
+call, like the C reference's timed loop over its precomputed random numbers.
+Workload b decides what to free from the list of live blocks, which depends on
+which allocations failed: its array is built assuming every allocation succeeds,
+run with ``stop_on_failed_alloc``, and rebuilt from the true live list after a
+failure (rare). ``seconds`` is the time spent in the timed ``run_ops`` calls.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from kmem.spec.errors import InvalidArgument
+from kmem.spec.gfp import GFP_KERNEL
+from kmem.spec.workloads import DEFAULT_SEED, FNV_OFFSET, run_workload
+
+from . import kernels as K
+from .batch import OP_ALLOC, OP_FREE, run_ops
+from .machine import Machine, Page
+
+
+@dataclass
+class BatchResult:
+    workload: str
+    n: int
+    npages: int
+    ops: int  # as spec.workloads counts them (the timed part)
+    checksum: int
+    fails: int
+    seconds: float
+
+    @property
+    def checksum_hex(self) -> str:
+        return f"{self.checksum:016x}"
+
+
+@K.jit
+def splitmix_stream(seed, n):
+    """``n`` values of the splitmix64 stream (spec.workloads.splitmix64)."""
+    out = np.empty(n, np.uint64)
+    s = np.uint64(seed)
+    for i in range(n):
+        s = s + np.uint64(0x9E3779B97F4A7C15)
+        z = s
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        out[i] = z ^ (z >> np.uint64(31))
+    return out
+
+
+@K.jit
+def _mixed_order(r):
+    return np.int64(K.ctz((r & np.uint64(0x3FF)) | np.uint64(0x400)))
+
+
+@K.jit
+def _b_emit(R, pos, live_x, live_o, nlive, ops, gfp):
+    """Workload b's ops for R[pos:], assuming every allocation succeeds (live copies)."""
+    lx = live_x.copy()
+    lo = live_o.copy()
+    for k in range(R.shape[0] - pos):
+        r = R[pos + k]
+        if (r >> np.uint64(63)) == np.uint64(0) or nlive == 0:
+            order = _mixed_order(r)
+            ops[k, 0], ops[k, 1], ops[k, 2] = OP_ALLOC, gfp, order
+            lx[nlive], lo[nlive] = ~np.int64(k), order
+            nlive += 1
+        else:
+            idx = np.int64((r >> np.uint64(11)) % np.uint64(nlive))
+            ops[k, 0], ops[k, 1], ops[k, 2] = OP_FREE, lx[idx], lo[idx]
+            nlive -= 1
+            lx[idx], lo[idx] = lx[nlive], lo[nlive]
+    return R.shape[0] - pos
+
+
+@K.jit
+def _b_advance(R, pos, res, live_x, live_o, nlive):
+    """The true live list after the ops for R[pos:pos + len(res)] ran with results res."""
+    fails = 0
+    for k in range(res.shape[0]):
+        r = R[pos + k]
+        if (r >> np.uint64(63)) == np.uint64(0) or nlive == 0:
+            if res[k] >= 0:
+                live_x[nlive], live_o[nlive] = res[k], _mixed_order(r)
+                nlive += 1
+            else:
+                fails += 1
+        else:
+            idx = np.int64((r >> np.uint64(11)) % np.uint64(nlive))
+            nlive -= 1
+            live_x[idx], live_o[idx] = live_x[nlive], live_o[nlive]
+    return nlive, fails
+
+
+@K.jit
+def _shuffle(pfns, seed):
+    """Workload d's Fisher-Yates shuffle with one splitmix64 value per j."""
+    s = np.uint64(seed)
+    for j in range(pfns.shape[0] - 1, 0, -1):
+        s = s + np.uint64(0x9E3779B97F4A7C15)
+        z = s
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        k = np.int64((z ^ (z >> np.uint64(31))) % np.uint64(j + 1))
+        pfns[j], pfns[k] = pfns[k], pfns[j]
+
+
+def _fold(h: int, res: np.ndarray) -> int:
+    return int(K.k_fold_checksum(res, 0, np.uint64(h)))
+
+
+def _timed(m: Machine, ops: np.ndarray, **kw: bool) -> tuple[np.ndarray, float]:
+    t0 = time.perf_counter()
+    res = run_ops(m, ops, **kw)
+    return res, time.perf_counter() - t0
+
+
+def _fill_ops(count: int) -> np.ndarray:
+    ops = np.empty((count, 3), np.int64)
+    ops[:] = (OP_ALLOC, GFP_KERNEL, 0)
+    return ops
+
+
+def _free_ops(x: np.ndarray, orders: np.ndarray | int = 0) -> np.ndarray:
+    ops = np.empty((len(x), 3), np.int64)
+    ops[:, 0], ops[:, 1], ops[:, 2] = OP_FREE, x, orders
+    return ops
+
+
+def run_batch(m: Machine, name: str, *, n: int, seed: int = DEFAULT_SEED) -> BatchResult:
+    """Workload ``name`` on ``m`` (allocating with GFP_KERNEL) through ``run_ops``."""
+    npages = m.free_pages_total
+    h, fails = FNV_OFFSET, 0
+    if name == "a":
+        ops = np.empty((2 * n, 3), np.int64)
+        ops[0::2] = (OP_ALLOC, GFP_KERNEL, 0)
+        ops[1::2, 0], ops[1::2, 1], ops[1::2, 2] = OP_FREE, ~np.arange(0, 2 * n, 2), 0
+        res, secs = _timed(m, ops)
+        if (res[0::2] < 0).any():
+            raise InvalidArgument("workload a: an order-0 allocation failed")
+        return BatchResult(name, n, npages, 2 * n, _fold(h, res[0::2]), 0, secs)
+    if name == "b":
+        R = splitmix_stream(seed, n)
+        live_x = np.zeros(n, np.int64)
+        live_o = np.zeros(n, np.int64)
+        nlive, pos, secs = 0, 0, 0.0
+        while pos < n:
+            ops = np.empty((n - pos, 3), np.int64)
+            _b_emit(R, pos, live_x[:], live_o[:], nlive, ops, GFP_KERNEL)
+            res, t = _timed(m, ops, stop_on_failed_alloc=True)
+            secs += t
+            h = _fold(h, np.where(ops[:len(res), 0] == OP_ALLOC, res, -1))
+            nlive, f = _b_advance(R, pos, res, live_x, live_o, nlive)
+            fails += int(f)
+            pos += len(res)
+        if nlive:  # untimed drain
+            run_ops(m, _free_ops(live_x[:nlive], live_o[:nlive]))
+        return BatchResult(name, n, npages, n, h, fails, secs)
+    if name == "c":
+        ops = np.concatenate([_fill_ops(npages + 1), _free_ops(~np.arange(npages))])
+        res, secs = _timed(m, ops)
+        if (res[:npages] < 0).any() or res[npages] >= 0:
+            raise InvalidArgument(f"workload c: the fill did not take exactly {npages} pages")
+        return BatchResult(name, n, npages, 2 * npages + 1, _fold(h, res[:npages]), 1, secs)
+    if name == "d":
+        pfns = run_ops(m, _fill_ops(npages + 1))
+        if (pfns[:npages] < 0).any() or pfns[npages] >= 0:
+            raise InvalidArgument(f"workload d: the fill did not take exactly {npages} pages")
+        pfns = pfns[:npages].copy()
+        _shuffle(pfns, np.uint64(seed))
+        ops = np.concatenate([_free_ops(pfns), _fill_ops(npages)])
+        res, secs = _timed(m, ops)
+        refill = res[npages:]
+        if (refill < 0).any():
+            raise InvalidArgument("workload d: the refill failed on a fully free zone")
+        run_ops(m, _free_ops(refill))
+        return BatchResult(name, n, npages, 2 * npages, _fold(h, refill), 1, secs)
+    raise InvalidArgument(f"unknown workload {name!r}; expected a, b, c or d")
+
+
+def run_per_op(m: Machine, name: str, *, n: int, seed: int = DEFAULT_SEED) -> BatchResult:
+    """Workload ``name`` through the per-operation API (``m.alloc_pages``/``m.free_pages``,
+    one Python call each), driven by :func:`kmem.spec.workloads.run_workload`."""
+    alloc_pages, free_pages = m.alloc_pages, m.free_pages
+
+    def alloc(order: int) -> int | None:
+        page = alloc_pages(GFP_KERNEL, order)
+        return None if page is None else page.pfn
+
+    def free(pfn: int, order: int) -> None:
+        free_pages(Page(m, pfn), order)
+
+    npages = m.free_pages_total
+    t0 = time.perf_counter()
+    r = run_workload(name, alloc, free, n=n, npages=npages, seed=seed)
+    return BatchResult(name, n, npages, r.ops, r.checksum, r.fails, time.perf_counter() - t0)

@@ -1,0 +1,294 @@
+"""kmem.fastimpl: the page API under kernel names, the batch API, import hygiene, and the
+same logic with NUMBA_DISABLE_JIT=1 and with boundscheck=True (in subprocesses)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba")
+
+from kmem import fastimpl  # noqa: E402
+from kmem.fastimpl import OP_ALLOC, OP_FREE, OP_GET, OP_PUT, ref, run_ops  # noqa: E402
+from kmem.model import Machine as ModelMachine  # noqa: E402
+from kmem.model import api as mapi  # noqa: E402
+from kmem.spec import errors, gfp  # noqa: E402
+from kmem.spec.workloads import REFERENCE_CHECKSUMS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+fapi = fastimpl.api
+ZERO, NOWARN, COMP = gfp.__GFP_ZERO, gfp.__GFP_NOWARN, gfp.__GFP_COMP
+
+
+def both(make):
+    return make(ModelMachine), make(fastimpl.Machine)
+
+
+def test_api_names_match_the_model():
+    assert fapi.__all__ == mapi.__all__
+    for name in mapi.__all__:
+        assert callable(getattr(fapi, name))
+
+
+def test_kernel_named_api_gives_the_models_results():
+    mm, fm = both(lambda M: M.x86_32(1024))
+    for m, api in ((mm, mapi), (fm, fapi)):
+        addr = api.__get_free_pages(m, gfp.GFP_KERNEL, 2)
+        m.write_page(api.page_to_pfn(m, api.virt_to_page(m, addr)), 0, b"dirty")
+        api.free_pages(m, addr, 2)
+        z = api.get_zeroed_page(m, gfp.GFP_KERNEL)
+        hi = api.alloc_page(m, gfp.GFP_HIGHUSER_MOVABLE)
+        dma = api.__get_dma_pages(m, gfp.GFP_KERNEL, 1)
+        m.results = (addr, z, hi.pfn, api.page_address(m, hi), dma,
+                     api.page_zone(m, hi), api.page_count(m, hi),
+                     m.read_page(api.virt_to_page(m, z).pfn, 0, 5),
+                     api.virt_addr_valid(m, z), api.page_to_pfn(m, api.pfn_to_page(m, 7)))
+        api.free_page(m, 0)
+        api.__free_page(m, hi)
+        api.free_page(m, z)
+    assert fm.results == mm.results
+    assert fm.results[7] == bytes(5)  # __GFP_ZERO really zeroed the dirty page
+    assert fm.buddyinfo() == mm.buddyinfo() and fm.state() == mm.state()
+
+
+def test_misuse_raises_the_models_exception_and_changes_nothing():
+    m = fastimpl.Machine.generic(64, min_free_kbytes=0)
+    p = m.alloc_pages(gfp.GFP_KERNEL | COMP, 2)
+    m.alloc_pages(gfp.GFP_KERNEL, 0)
+    odd = m.alloc_pages(gfp.GFP_KERNEL, 0)
+    assert odd.pfn % 2
+    before = (m.state(), m.buddyinfo(), m.page_count(p))
+    cases = [
+        (errors.TailPageFree, lambda: m.free_pages(m.pfn_to_page(p.pfn + 1), 0)),
+        (errors.FreeOrderMismatch, lambda: m.free_pages(p, 1)),
+        (errors.UnalignedFree, lambda: m.free_pages(odd, 1)),
+        (errors.BadGfpZone, lambda: m.alloc_pages(gfp.__GFP_DMA | gfp.__GFP_DMA32, 0)),
+        (errors.InvalidArgument, lambda: m.alloc_pages(True, 0)),
+        (errors.InvalidArgument, lambda: m.free_pages(p, 11)),
+        (errors.InvalidArgument, lambda: m.free_pages(object(), 0)),
+        (errors.BadRange, lambda: m.pfn_to_page(64)),
+        (errors.GetPageOnFreePage, lambda: m.get_page(m.pfn_to_page(40))),
+        (errors.RefcountUnderflow, lambda: m.put_page(m.pfn_to_page(40))),
+        (errors.BadVirtAddr, lambda: fapi.free_pages(m, 0x1234, 0)),
+    ]
+    for exc, fn in cases:
+        with pytest.raises(exc):
+            fn()
+        assert (m.state(), m.buddyinfo(), m.page_count(p)) == before
+    with pytest.raises(errors.InvalidArgument):
+        fastimpl.Machine.generic(64, policy="fifo")
+
+
+def test_pages_are_handles_equal_by_pfn():
+    m = fastimpl.Machine.generic(64, min_free_kbytes=0)
+    other = fastimpl.Machine.generic(64, min_free_kbytes=0)
+    assert m.pfn_to_page(5) == m.pfn_to_page(5) and len({m.pfn_to_page(5), m.pfn_to_page(5)}) == 1
+    assert m.pfn_to_page(5) != other.pfn_to_page(5) and m.pfn_to_page(5) != 5
+    with pytest.raises(errors.InvalidArgument):
+        m.free_pages(other.alloc_pages(gfp.GFP_KERNEL, 0), 0)
+
+
+def test_big_machine_boots_lazily():
+    m = fastimpl.Machine.x86_64(64 * 1024, policy="lowest")  # 2**24 pages
+    assert m.free_pages_total == sum(z.managed_pages for z in m.zones)
+    sizes = m.state_bytes()
+    assert sizes["allocator"] / m.free_pages_total < 0.26
+    page = m.alloc_pages(gfp.GFP_KERNEL, 10)
+    assert m.zone_of(page.pfn).name == "Normal"
+
+
+def test_linux_policy_state_bytes_per_page():
+    m = fastimpl.Machine.generic(1 << 16, policy="linux")
+    sizes = m.state_bytes()
+    # links (8 B) + the PageBuddy/order byte shared with the descriptor flags
+    assert (sizes["allocator"] + m._v.npfn) / (1 << 16) <= 10
+
+
+# -- the batch API -------------------------------------------------------------------------
+
+def replay_per_op(m, ops):
+    """The model side of a batch: the same operations one call at a time."""
+    res = []
+    for code, x, y in ops.tolist():
+        if code == OP_ALLOC:
+            p = m.alloc_pages(x, y)
+            res.append(-1 if p is None else p.pfn)
+            continue
+        pfn = res[~x] if x < 0 else x
+        page = m.pfn_to_page(pfn)
+        if code == OP_FREE:
+            m.free_pages(page, y)
+        elif code == OP_GET:
+            m.get_page(page)
+        else:
+            m.put_page(page)
+        res.append(0)
+    return res
+
+
+@pytest.mark.parametrize("policy", ["lowest", "linux"])
+def test_batch_equals_per_op_model(policy):
+    """The model decides, one call at a time, what a random stream does (frees refer only to
+    allocations that succeeded); fastimpl then runs the whole stream as one batch."""
+    rng = np.random.default_rng(7)
+    masks = [gfp.GFP_KERNEL, gfp.GFP_ATOMIC, gfp.GFP_DMA | gfp.GFP_KERNEL, gfp.GFP_USER | ZERO,
+             gfp.GFP_KERNEL | COMP, gfp.GFP_NOWAIT, gfp.GFP_HIGHUSER_MOVABLE]
+    mm, fm = both(lambda M: M.x86_32(20, policy=policy))
+    fm.write_page(5000, 0, b"x")
+    mm.write_page(5000, 0, b"x")
+    ops, expect, live = [], [], []
+    for i in range(4000):
+        if not live or rng.random() < 0.7:
+            op = (OP_ALLOC, masks[rng.integers(len(masks))], int(rng.integers(0, 6)))
+            r = replay_per_op(mm, np.array([op], np.int64))[0]
+            if r >= 0:
+                live.append(i)
+        else:
+            j = live.pop(int(rng.integers(len(live))))
+            kind = OP_PUT if ops[j][2] == 0 or ops[j][1] & COMP else OP_FREE
+            op = (kind, ref(j), ops[j][2])
+            replay_per_op(mm, np.array([(kind, expect[j], ops[j][2])], np.int64))
+            r = 0
+        ops.append(op)
+        expect.append(r)
+    got = run_ops(fm, np.array(ops, np.int64))
+    assert got.tolist() == expect
+    assert -1 in expect  # low memory was reached
+    assert fm.state() == mm.state() and fm.dmesg == mm.dmesg
+    assert fm.read_page(5000, 0, 1) == mm.read_page(5000, 0, 1)
+
+
+def test_batch_stops_at_a_bad_op_with_the_models_exception():
+    m = fastimpl.Machine.generic(64, min_free_kbytes=0)
+    mm = ModelMachine.generic(64, min_free_kbytes=0)
+    ops = np.array([(OP_ALLOC, gfp.GFP_KERNEL, 1), (OP_GET, ref(0), 0), (OP_FREE, ref(0), 1),
+                    (OP_ALLOC, gfp.GFP_KERNEL, 0), (OP_FREE, ref(3), 1),  # pfn 1, order 1
+                    (OP_FREE, ref(3), 0)], np.int64)
+    with pytest.raises(errors.UnalignedFree) as info:
+        run_ops(m, ops)
+    assert info.value.batch_index == 4 and list(info.value.results) == [0, 0, 0, 1]
+    replay_per_op(mm, ops[:4])
+    assert m.state() == mm.state() and m.buddyinfo() == mm.buddyinfo()
+    for bad, exc in [((OP_ALLOC, gfp.__GFP_DMA | gfp.__GFP_DMA32, 0), errors.BadGfpZone),
+                     ((OP_ALLOC, -1, 0), errors.InvalidArgument),
+                     ((OP_FREE, 64, 0), errors.BadRange),
+                     ((OP_FREE, ref(5), 0), errors.InvalidArgument),
+                     ((OP_PUT, 40, 0), errors.RefcountUnderflow),
+                     ((OP_FREE, 2, 11), errors.InvalidArgument),
+                     ((9, 0, 0), errors.InvalidArgument)]:
+        with pytest.raises(exc) as info:
+            run_ops(m, np.array([(OP_ALLOC, gfp.GFP_KERNEL, 0), bad], np.int64))
+        assert info.value.batch_index == 1
+        assert m.state() != mm.state()  # op 0 ran
+        m.free_pages(m.pfn_to_page(int(info.value.results[0])), 0)
+        assert m.state() == mm.state()
+
+
+def test_batch_failures_log_like_the_model():
+    mm, fm = both(lambda M: M.generic(16, min_free_kbytes=0))
+    ops = np.array([(OP_ALLOC, gfp.GFP_KERNEL, 4), (OP_ALLOC, gfp.GFP_KERNEL, 12),
+                    (OP_ALLOC, gfp.GFP_KERNEL, 0), (OP_ALLOC, gfp.GFP_KERNEL | NOWARN, 0),
+                    (OP_ALLOC, gfp.GFP_KERNEL, 13)], np.int64)
+    assert list(run_ops(fm, ops)) == replay_per_op(mm, ops)
+    assert fm.dmesg == mm.dmesg and len(fm.dmesg) == 2
+
+
+@pytest.mark.parametrize("workload", "abcd")
+def test_workload_checksums_small(workload):
+    """Both ways in give the same checksum as the model (at 2**14 pages), and the reference
+    checksum is reproduced at 2**20 in tests/slow."""
+    from kmem.fastimpl.workloads import run_batch, run_per_op
+    from kmem.spec.workloads import run_workload
+
+    npages, n = 1 << 14, 20000
+    mm = ModelMachine.generic(npages, min_free_kbytes=0)
+    z = mm.zones[0]
+    expect = run_workload(workload, z.rmqueue_smallest, z.free_one_page, n=n, npages=npages)
+    a = run_batch(fastimpl.Machine.generic(npages, min_free_kbytes=0), workload, n=n)
+    b = run_per_op(fastimpl.Machine.generic(npages, min_free_kbytes=0), workload, n=n)
+    assert a.checksum == b.checksum == expect.checksum
+    assert a.ops == b.ops == expect.ops
+
+
+@pytest.mark.slow
+def test_reference_checksum_a_at_full_size_batch():
+    from kmem.fastimpl.workloads import run_batch
+
+    m = fastimpl.Machine.generic(1 << 20, min_free_kbytes=0)
+    assert run_batch(m, "a", n=10**6).checksum == REFERENCE_CHECKSUMS["a"]
+
+
+# -- environments ------------------------------------------------------------------------
+
+def _run(code, **env):
+    e = dict(os.environ, **env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=e, cwd=ROOT, timeout=600)
+
+
+def test_spec_and_model_do_not_import_numba():
+    r = _run("import sys, kmem.spec, kmem.model, kmem.model.api, kmem.spec.workloads\n"
+             "assert 'numba' not in sys.modules and 'numpy' not in sys.modules, 'imported'")
+    assert r.returncode == 0, r.stderr
+
+
+def test_missing_numba_names_the_fast_extra():
+    r = _run("import sys; sys.modules['numba'] = None\nimport kmem.fastimpl")
+    assert r.returncode != 0 and "kmem[fast]" in r.stderr
+
+
+EQUIV = ("import importlib.util, sys\n"
+         "s = importlib.util.spec_from_file_location('r', 'tests/fastimpl_replay.py')\n"
+         "r = importlib.util.module_from_spec(s); s.loader.exec_module(r)\n"
+         "from kmem.spec import zones\n"
+         "lay = zones.generic(200, holes=((3, 9),), reserved=((0, 3), (64, 65)))\n"
+         "for pol in ('lowest', 'linux'):\n"
+         "    r.replay(lambda M: M(lay, policy=pol, min_free_kbytes=4), {steps}, seed=11,"
+         " max_order=5, full_every=40)\n"
+         "    r.replay(lambda M: M.x86_32(64, policy=pol), {steps}, seed=12, full_every=60)\n"
+         "import kmem.fastimpl.kernels as K\n"
+         "print('jit disabled', K.JIT_DISABLED, 'boundscheck', K.BOUNDSCHECK)\n")
+
+
+def test_same_logic_without_jit():
+    """NUMBA_DISABLE_JIT=1: the kernels run as Python (what coverage and Python-level checks
+    see) and still match the model."""
+    r = _run(EQUIV.format(steps=150), NUMBA_DISABLE_JIT="1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "jit disabled True" in r.stdout
+
+
+def test_same_logic_with_boundscheck():
+    r = _run(EQUIV.format(steps=300), KMEM_NUMBA_BOUNDSCHECK="1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "boundscheck True" in r.stdout
+
+
+@pytest.mark.parametrize("policy", ["lowest", "linux"])
+def test_from_proc_boots_the_same_machine(policy):
+    src = ModelMachine.x86_64(1024)
+    for order in (0, 3, 5, 9):
+        for _ in range(7):
+            src.alloc_pages(gfp.GFP_KERNEL, order)
+    ctl = {"min_free_kbytes": src.min_free_kbytes,
+           "lowmem_reserve_ratio": src.lowmem_reserve_ratio}
+    mm = ModelMachine.from_proc(src.zoneinfo(), src.buddyinfo(), ctl, policy=policy)
+    fm = fastimpl.Machine.from_proc(src.zoneinfo(), src.buddyinfo(), ctl, policy=policy)
+    assert fm.state() == mm.state() and fm.buddyinfo() == mm.buddyinfo() == src.buddyinfo()
+    for mz, fz in zip(mm.zones, fm.zones, strict=True):
+        assert [fz.free_list_order(o) for o in range(11)] == \
+            [mz.free_list_order(o) for o in range(11)]
+    for order in (0, 4, 10):  # and they go on alike
+        a, b = mm.alloc_pages(gfp.GFP_KERNEL, order), fm.alloc_pages(gfp.GFP_KERNEL, order)
+        assert (a and a.pfn) == (b and b.pfn)
+
+
+def test_demo_runs_on_fastimpl():
+    out = {impl: subprocess.run([sys.executable, "-m", "kmem", "demo", "--impl", impl],
+                                capture_output=True, text=True, cwd=ROOT, timeout=300)
+           for impl in ("model", "fast")}
+    assert out["fast"].returncode == 0, out["fast"].stderr
+    assert out["fast"].stdout == out["model"].stdout
