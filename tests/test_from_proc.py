@@ -170,6 +170,7 @@ def test_place_free_blocks_respects_the_invariants():
 LIVE = Path("/proc/zoneinfo")
 
 
+@pytest.mark.live
 @pytest.mark.skipif(not (LIVE.exists() and Path("/proc/buddyinfo").exists()
                          and os.access("/proc/sys/vm/min_free_kbytes", os.R_OK)),
                     reason="needs a Linux /proc")
