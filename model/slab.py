@@ -560,6 +560,15 @@ class SlabAllocator:
             self._free_block(cache, batch)
         cache.ac.append(obj)
 
+    def drain_cpu_caches(self, cache: KmemCache) -> None:
+        """SLAB ``drain_cpu_caches`` / SLUB ``flush_all``: the per-CPU objects go back to
+        their slabs (empty slabs stay unless SLUB's min_partial says otherwise)."""
+        cache = self._check_live(cache)
+        if cache.kind == "slub":
+            self._flush_cpu_slab(cache)
+        else:
+            self._drain_ac(cache)
+
     # -- objects -----------------------------------------------------------------------
     def alloc(self, cache: KmemCache, gfp: int) -> int:
         """``kmem_cache_alloc(cache, gfp)``: an object's address, or 0 (NULL)."""
