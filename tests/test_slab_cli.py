@@ -23,7 +23,14 @@ def test_kmalloc_explains_the_class(capsys):
     assert "=> NULL" in capsys.readouterr().out
     assert main(["kmalloc", "40", "--allocator", "slab", "--gfp", "GFP_DMA"]) == 0
     assert "=> cache size-64(DMA)" in capsys.readouterr().out
-    assert main(["kmalloc", "x"]) == 2
+
+
+
+def test_bad_numbers_are_usage_errors(kmem_cli):
+    r = kmem_cli("kmalloc", "x")
+    assert r.returncode == 2 and "cannot read SIZE 'x'" in r.stderr
+    r = kmem_cli("slab", "--objects", "-1")
+    assert r.returncode == 2 and "--objects must be at least 0" in r.stderr
 
 
 def test_slabinfo_command(capsys):
@@ -34,6 +41,9 @@ def test_slabinfo_command(capsys):
     rows = S.parse_slabinfo(capsys.readouterr().out)
     assert [(r.name, r.num_objs, r.limit) for r in rows] == [("size-128", 62, 120)]
     assert main(["slabinfo", "--alloc", "bad"]) == 2
+    assert main(["slabinfo", "--alloc", "0x40x2", "--nonzero"]) == 0
+    assert [(r.name, r.active_objs) for r in S.parse_slabinfo(capsys.readouterr().out)] == \
+        [("kmalloc-64", 64)]
 
 
 def test_slab_picture(tmp_path, capsys):

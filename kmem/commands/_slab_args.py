@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from kmem.model import Machine
-from kmem.spec.errors import InvalidArgument
 from kmem.spec.gfp import parse_gfp
+
+from ._args import int_arg
 
 
 def add_slab_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,13 +16,11 @@ def add_slab_arguments(parser: argparse.ArgumentParser) -> None:
                              "lecture slides' era")
     parser.add_argument("--preset", choices=("x86_64", "x86_32"), default=None,
                         help="machine preset (default: x86_64 for slub, x86_32 for slab)")
-    parser.add_argument("--mem-mb", type=int, default=256, help="memory size in MB (default 256)")
+    parser.add_argument("--mem-mb", type=int_arg("--mem-mb", 32), default=256, help="memory size in MB (default 256)")
 
 
 def build_slab_machine(args: argparse.Namespace) -> Machine:
     preset = args.preset or ("x86_32" if args.allocator == "slab" else "x86_64")
-    if args.mem_mb < 32:
-        raise InvalidArgument("--mem-mb must be at least 32")
     if preset == "x86_32":
         return Machine.x86_32(args.mem_mb, slab=args.allocator)
     return Machine.x86_64(args.mem_mb, slab=args.allocator)

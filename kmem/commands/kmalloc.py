@@ -6,9 +6,9 @@ import argparse
 
 from kmem.spec import slab as S
 from kmem.spec.constants import PAGE_SIZE
-from kmem.spec.errors import InvalidArgument
 from kmem.spec.gfp import format_gfp
 
+from ._args import int_arg
 from ._slab_args import gfp_arg
 
 HELP = "explain which kmalloc cache (or the page allocator) serves a size"
@@ -21,19 +21,10 @@ DESCRIPTION = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("size", metavar="SIZE", help="bytes (decimal or 0x...)")
+    parser.add_argument("size", metavar="SIZE", type=int_arg("SIZE", 0),
+                        help="bytes (31, 0x1f, ...)")
     parser.add_argument("--gfp", default="GFP_KERNEL", help="gfp mask (default GFP_KERNEL)")
     parser.add_argument("--allocator", choices=("slub", "slab"), default="slub")
-
-
-def _size(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise InvalidArgument(f"SIZE must be a number, got {text!r}") from None
-    if value < 0:
-        raise InvalidArgument(f"SIZE must be >= 0, got {value}")
-    return value
 
 
 def explain_slub(size: int, gfp: int) -> list[str]:
@@ -86,7 +77,7 @@ def explain_slab(size: int, gfp: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    size = _size(args.size)
+    size = args.size
     gfp = gfp_arg(args.gfp)
     lines = explain_slub(size, gfp) if args.allocator == "slub" else explain_slab(size, gfp)
     print("\n".join(lines))

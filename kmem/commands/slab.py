@@ -10,6 +10,7 @@ from kmem.spec.constants import PAGE_SIZE
 from kmem.spec.errors import InvalidArgument
 from kmem.spec.gfp import GFP_KERNEL
 
+from ._args import int_arg
 from ._slab_args import add_slab_arguments, build_slab_machine
 
 HELP = "show one cache's slabs (full / partial / free), objects in use and colouring"
@@ -29,12 +30,12 @@ _LIST_TITLE = {("slab", "full"): "slabs_full", ("slab", "partial"): "slabs_parti
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_slab_arguments(parser)
-    parser.add_argument("--size", type=int, default=600, help="object size (default 600)")
-    parser.add_argument("--align", type=int, default=0, help="alignment (default 0)")
-    parser.add_argument("--objects", type=int, default=40, help="objects to allocate (40)")
-    parser.add_argument("--free-every", type=int, default=3,
+    parser.add_argument("--size", type=int_arg("--size", 0), default=600, help="object size (default 600)")
+    parser.add_argument("--align", type=int_arg("--align", 0), default=0, help="alignment (default 0)")
+    parser.add_argument("--objects", type=int_arg("--objects", 0), default=40, help="objects to allocate (40)")
+    parser.add_argument("--free-every", type=int_arg("--free-every", 0), default=3,
                         help="free every Nth object afterwards (default 3; 0: none)")
-    parser.add_argument("--free-first", type=int, default=0,
+    parser.add_argument("--free-first", type=int_arg("--free-first", 0), default=0,
                         help="then free the first N objects still held (empties slabs)")
     parser.add_argument("--svg", metavar="FILE", default=None, help="write an SVG picture")
 

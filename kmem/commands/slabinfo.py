@@ -7,6 +7,7 @@ import argparse
 from kmem.model import slab as K
 from kmem.spec.errors import InvalidArgument
 
+from ._args import read_int
 from ._slab_args import add_slab_arguments, build_slab_machine, gfp_arg
 
 HELP = "print /proc/slabinfo of a model machine (SLUB, or 2.6.11 SLAB)"
@@ -26,11 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_alloc(text: str) -> tuple[int, int]:
-    size, _, count = text.lower().partition("x")
-    try:
-        n, c = int(size, 0), int(count or "1")
-    except ValueError:
-        raise InvalidArgument(f"--alloc wants SIZE[xCOUNT], got {text!r}") from None
+    """``SIZE[xCOUNT]``: ``100x3``, ``0x40x2``; a lone ``0x40`` is a hex size."""
+    body = text.strip().lower()
+    head, sep, count = body.rpartition("x")
+    if not sep or head in ("", "0", "-0"):  # no count, or only the x of a 0x prefix
+        head, count = body, "1"
+    n, c = read_int(head, "--alloc SIZE"), read_int(count, "--alloc COUNT")
     if n < 0 or c < 0:
         raise InvalidArgument(f"--alloc wants sizes and counts >= 0, got {text!r}")
     return n, c
