@@ -46,6 +46,7 @@ from kmem.spec.errors import (
     CacheDestroyed,
     InvalidArgument,
     InvalidObjectPointer,
+    KmemError,
     NotSlabObject,
     SlabDoubleFree,
     WrongSlabCache,
@@ -385,7 +386,17 @@ class SlabAllocator:
 
     def _new_slab(self, cache: KmemCache, gfp: int) -> Slab | None:
         """SLUB ``new_slab``/``allocate_slab`` (oo, then the min-order fallback) or SLAB
-        ``cache_grow`` (colour, ``kmem_getpages``)."""
+        ``cache_grow`` (colour, ``kmem_getpages``). If the page allocator raises (e.g.
+        AllocationLivelock for an unsatisfiable __GFP_NOFAIL request), the log lines
+        written here are taken back, so the machine is unchanged."""
+        logged = len(self.m.dmesg)
+        try:
+            return self._grow(cache, gfp)
+        except KmemError:
+            del self.m.dmesg[logged:]
+            raise
+
+    def _grow(self, cache: KmemCache, gfp: int) -> Slab | None:
         m = self.m
         if cache.kind == "slub":
             lay = cache.layout
@@ -405,9 +416,10 @@ class SlabAllocator:
         else:
             lay = cache.layout
             assert isinstance(lay, spec.ClassicLayout)
-            colour, cache.colour_next = spec.next_colour(cache.colour_next, lay.colour)
+            colour, nxt = spec.next_colour(cache.colour_next, lay.colour)
             pgfp = (gfp & ~(_GFP_ZONEMASK | _GFP_ZERO | _GFP_COMP)) | lay.gfpflags
             page = m.alloc_pages(pgfp, lay.gfporder)
+            cache.colour_next = nxt  # cache_grow moves on even when kmem_getpages fails
             if page is None:
                 return None
             s = Slab(cache, page, m.page_address(page), lay.gfporder, lay.num,
@@ -660,8 +672,13 @@ class SlabAllocator:
     def _kmalloc_large(self, size: int, gfp: int) -> int:
         """``___kmalloc_large_node`` (6.12): compound pages at ``get_order(size)``."""
         gfp_spec.gfp_zone(gfp, self.m.config)  # BadGfpZone before any change
+        logged = len(self.m.dmesg)
         gfp = self._fix_gfp(gfp)
-        page = self.m.alloc_pages(gfp | _GFP_COMP, spec.get_order(size))
+        try:
+            page = self.m.alloc_pages(gfp | _GFP_COMP, spec.get_order(size))
+        except KmemError:
+            del self.m.dmesg[logged:]
+            raise
         if page is None:
             return 0
         self.large[page.pfn] = spec.get_order(size)

@@ -73,6 +73,15 @@ class FreeOrderMismatch(KernelBug):
     does not check this (it leaks or frees pages it does not own); kmem refuses it."""
 
 
+class AllocationLivelock(KmemError):
+    """A ``__GFP_NOFAIL`` request (with ``__GFP_DIRECT_RECLAIM``) that no pass can satisfy.
+
+    ``__alloc_pages_slowpath`` (mm/page_alloc.c, 6.12 lines 4560-4584) never returns
+    NULL for it: it retries for ever, waiting for reclaim or the OOM killer to free
+    memory. kmem has neither, so it refuses the request instead of hanging; the
+    machine is unchanged."""
+
+
 # -- slab misuse (mm/slub.c, mm/slab_common.c 6.12; mm/slab.c 2.6.11) --------------------
 
 class SlabError(KernelBug):

@@ -320,3 +320,21 @@ def test_slabinfo_counts_classic():
     assert K.kmem_cache_shrink(c) == 0
     row = next(r for r in S.parse_slabinfo(m.slab_allocator.slabinfo()) if r.name == "obj")
     assert (row.active_objs, row.num_slabs) == (0, 0)
+
+
+@pytest.mark.parametrize("kind", ["slub", "slab"])
+def test_unsatisfiable_nofail_growth_leaves_state_unchanged(kind):
+    from kmem.spec.errors import AllocationLivelock
+    from kmem.spec.gfp import __GFP_MEMALLOC, __GFP_NOFAIL, GFP_ATOMIC
+
+    m = Machine.x86_32(24, slab=kind)
+    c = K.kmem_cache_create(m, "full", 4096, 0, 0)
+    while K.kmem_cache_alloc(c, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN):
+        pass  # every page, reserves included
+    # the __GFP_HIGHMEM makes SLUB log its "Unexpected gfp" fix-up, which must be taken back
+    _unchanged(m, lambda: K.kmem_cache_alloc(c, GFP_KERNEL | __GFP_NOFAIL | __GFP_HIGHMEM),
+               AllocationLivelock)
+    if kind == "slub":
+        _unchanged(m, lambda: K.kmalloc(m, 16384, GFP_KERNEL | __GFP_NOFAIL | __GFP_HIGHMEM),
+                   AllocationLivelock)
+    assert m.check_invariants() == []
