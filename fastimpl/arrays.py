@@ -51,6 +51,7 @@ H_ERR0 = 8  # scratch: detail of the last error code (e.g. the head pfn of a tai
 H_ERR1 = 9
 H_ERRCODE = 10  # batch: the error code of the op that stopped the batch
 H_ERRPFN = 11  # batch: the pfn that op worked on
+H_NFAIL = 12  # batch: allocations that returned NULL
 
 ZONE0 = 16  # first zone meta block
 ZSTRIDE = 128
@@ -73,16 +74,16 @@ assert Z_OFF + NR_PAGE_ORDERS * MAX_LEVELS <= ZSTRIDE
 
 # -- gfp decision table: one row per distinct (gfp, order) ----------------------------
 TAB_ROWS = 256
-MAX_PASSES = 3  # fast, slow, reserves (spec.page_alloc.alloc_passes)
+MAX_PASSES = 4  # fast, slow, reserves, nofail (spec.page_alloc.alloc_passes)
 T_NPASS = 0
 T_NZL = 1  # zones in the zonelist
 T_COMP = 2  # __GFP_COMP with order > 0: mark the head compound
-T_ZL = 3  # NZMAX zone indices, highest first
+T_LIVELOCK = 3  # __GFP_NOFAIL that never fails: a NULL result is AllocationLivelock
+T_ZL = 4  # NZMAX zone indices, highest first
 T_PASS = T_ZL + NZMAX  # per pass: [no_watermarks, threshold per zonelist position]
 T_PSTRIDE = 1 + NZMAX
-TROW = T_PASS + MAX_PASSES * T_PSTRIDE
-assert TROW <= 32
-TROW = 32
+TROW = 40
+assert T_PASS + MAX_PASSES * T_PSTRIDE <= TROW
 
 # -- descriptor flags (uint8) ------------------------------------------------------------
 F_ORDER = 0x0F  # block order + 1 at a block head, 0 elsewhere

@@ -26,6 +26,8 @@ or writes them in between.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from kmem.spec.constants import MAX_PAGE_ORDER
@@ -33,7 +35,7 @@ from kmem.spec.errors import BadRange, InvalidArgument, KmemError
 
 from . import arrays as A
 from . import kernels as K
-from .machine import GFP_NOWARN, GFP_ZERO, Machine, _check_gfp, _check_order
+from .machine import GFP_ZERO, Machine, _check_gfp, _check_order
 
 OP_ALLOC = K.OP_ALLOC
 OP_FREE = K.OP_FREE
@@ -48,22 +50,31 @@ def ref(j: int) -> int:
     return ~j
 
 
-def _tables(m: Machine, ops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ops with each alloc's gfp replaced by its table row or -1, the table)."""
-    out = ops.copy()
-    is_alloc = ops[:, 0] == OP_ALLOC
-    if not is_alloc.any():
-        return out, np.zeros(A.TROW, np.int64)
-    keys, inverse = np.unique(ops[is_alloc, 1:3], axis=0, return_inverse=True)
-    table = np.zeros((len(keys), A.TROW), np.int64)
-    rows = np.arange(len(keys), dtype=np.int64)
-    for r, (gfp, order) in enumerate(keys.tolist()):
+def _tables(m: Machine, ops: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[int, Any]]:
+    """(the table row of every allocation, -1 where Python must raise; the table; the
+    side effects (``AllocPrep``) of the rows that have any)."""
+    rows = np.full(len(ops), -1, np.int64)
+    cap = 1024
+    while True:
+        keys = np.empty(cap, np.int64)
+        nk = int(K.k_alloc_keys(ops, rows, keys, np.full(4 * cap, -1, np.int64)))
+        if nk >= 0:
+            break
+        cap *= 8
+    table = np.zeros((max(nk, 1), A.TROW), np.int64)
+    lut = np.arange(nk, dtype=np.int64)
+    special: dict[int, Any] = {}
+    for r, key in enumerate(keys[:nk].tolist()):
+        gfp, order = key >> 4, key & 15
         try:
-            table[r] = m.decision_row(_check_gfp(gfp), _check_order(order))
+            table[r], prep = m.decision_row(gfp, order)
         except KmemError:
-            rows[r] = -1  # raised again, in order, when the loop reaches it
-    out[is_alloc, 1] = rows[inverse.ravel()]
-    return out, table.ravel()
+            lut[r] = -1  # raised again, in order, when the loop reaches it
+            continue
+        if prep.lines or prep.once_lines or prep.livelock_passes:
+            special[r] = prep
+    K.k_remap(ops, rows, lut)
+    return rows, table.ravel(), special
 
 
 def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False) -> np.ndarray:
@@ -78,32 +89,49 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False) 
     ops = np.ascontiguousarray(ops, dtype=np.int64)
     if ops.ndim != 2 or ops.shape[1] != 3:
         raise InvalidArgument(f"ops must have shape (n, 3), got {ops.shape}")
-    coded, table = _tables(m, ops)
+    rows, table, special = _tables(m, ops)
     res = np.zeros(len(ops), np.int64)
-    stop = int(K.k_run(m._S, table, coded, res, bool(stop_on_failed_alloc)))
-    _after(m, ops[:stop], res[:stop])
-    if m._v.M[A.H_ERRCODE] != 0:
-        exc = _batch_error(m, ops, stop)
+    stop = int(K.k_run(m._S, table, ops, rows, res, bool(stop_on_failed_alloc)))
+    M = m._v.M
+    rc = int(M[A.H_ERRCODE])
+    if special or M[A.H_NFAIL] or (m.memory.dirty_pages() and (ops[:stop, 1] & GFP_ZERO).any()):
+        _after(m, ops[:stop], rows[:stop], res[:stop], special)
+    if rc != 0:
+        exc = _batch_error(m, ops, rows, stop, special)
         exc.batch_index = stop  # type: ignore[attr-defined]
         exc.results = res[:stop].copy()  # type: ignore[attr-defined]
         raise exc
     return res if stop == len(ops) else res[:stop]
 
 
-def _after(m: Machine, ops: np.ndarray, res: np.ndarray) -> None:
-    """Page zeroing and dmesg lines of the allocations that ran, in order."""
+def _after(m: Machine, ops: np.ndarray, rows: np.ndarray, res: np.ndarray,
+           special: dict[int, Any]) -> None:
+    """What the model does around each allocation besides the walk, in op order: page
+    zeroing, the warnings before the walk, the reports of failures."""
     allocs = ops[:, 0] == OP_ALLOC
     if m.memory.dirty_pages():
         for i in np.nonzero(allocs & (res >= 0) & ((ops[:, 1] & GFP_ZERO) != 0))[0].tolist():
             m.memory.zero(int(res[i]), 1 << int(ops[i, 2]))
-    for i in np.nonzero(allocs & (res < 0) & ((ops[:, 1] & GFP_NOWARN) == 0))[0].tolist():
-        m._alloc_failed(int(ops[i, 1]), int(ops[i, 2]))
+    todo = allocs & (res < 0)
+    if special:
+        todo |= allocs & np.isin(rows, list(special))
+    for i in np.nonzero(todo)[0].tolist():
+        prep = special.get(int(rows[i]))
+        if prep is not None:
+            m._before_walk(prep)
+        if res[i] < 0:
+            m._alloc_failed(int(ops[i, 1]), int(ops[i, 2]))
 
 
-def _batch_error(m: Machine, ops: np.ndarray, i: int) -> KmemError:
+def _batch_error(m: Machine, ops: np.ndarray, rows: np.ndarray, i: int,
+                 special: dict[int, Any]) -> KmemError:
     code, x, y = (int(v) for v in ops[i])
     M = m._v.M
     rc, pfn = int(M[A.H_ERRCODE]), int(M[A.H_ERRPFN])
+    if rc == K.E_LIVELOCK:
+        prep = special[int(rows[i])]
+        m._before_walk(prep)
+        return m._livelock(x, y, prep)
     if rc == K.E_BADROW:
         try:
             m.decision_row(_check_gfp(x), _check_order(y))

@@ -36,6 +36,7 @@ from .arrays import (
     H_ERRCODE,
     H_ERRPFN,
     H_FLG,
+    H_NFAIL,
     H_NPFN,
     H_NXT,
     H_NZONES,
@@ -46,6 +47,7 @@ from .arrays import (
     MAX_LEVELS,
     POLICY_LOWEST,
     T_COMP,
+    T_LIVELOCK,
     T_NPASS,
     T_NZL,
     T_PASS,
@@ -105,6 +107,7 @@ E_ORDER_BIG = -22  # InvalidArgument: __free_pages order > MAX_PAGE_ORDER
 E_BADREF = -23  # InvalidArgument: an operand refers to an op that returned no page
 E_BADROW = -24  # the alloc's gfp/order was rejected in Python (re-raised there)
 E_BADOP = -25  # InvalidArgument: unknown operation code
+E_LIVELOCK = -26  # AllocationLivelock: a __GFP_NOFAIL allocation no pass can satisfy
 
 OP_ALLOC = 1
 OP_FREE = 2
@@ -558,10 +561,10 @@ def k_list(S, z, k, out):
 
 
 @jit
-def k_run(S, T, ops, res, stop_on_fail):
+def k_run(S, T, ops, rows, res, stop_on_fail):
     """``run_ops``: the operations ``ops[i] = (code, x, y)`` in order, inside compiled code.
 
-    OP_ALLOC (x = table row, y = order) -> res[i] = pfn or -1; OP_FREE (x = pfn, y =
+    OP_ALLOC (x = gfp, y = order; its table row in ``rows[i]``) -> res[i] = pfn or -1; OP_FREE (x = pfn, y =
     order); OP_GET / OP_PUT (x = pfn). A negative pfn operand ``x`` means ``~j``: the
     pfn op j of this batch returned. Returns the index of the first op that failed its
     checks (its code in M[H_ERRCODE], its pfn in M[H_ERRPFN], details in M[H_ERR0/1]);
@@ -572,17 +575,24 @@ def k_run(S, T, ops, res, stop_on_fail):
     n = ops.shape[0]
     npfn = M[H_NPFN]
     M[H_ERRCODE] = 0
+    M[H_NFAIL] = 0
     for i in range(n):
         code = ops[i, 0]
         x = ops[i, 1]
         y = ops[i, 2]
         if code == OP_ALLOC:
-            if x < 0:
+            row = rows[i]
+            if row < 0:
                 M[H_ERRCODE] = E_BADROW
                 return i
-            res[i] = alloc_core(S, M, ref, flg, nxt, prv, T, x, y)
-            if stop_on_fail and res[i] < 0:
-                return i + 1
+            res[i] = alloc_core(S, M, ref, flg, nxt, prv, T, row, y)
+            if res[i] < 0:
+                if T[row * TROW + T_LIVELOCK] != 0:
+                    M[H_ERRCODE] = E_LIVELOCK
+                    return i
+                M[H_NFAIL] += 1
+                if stop_on_fail:
+                    return i + 1
             continue
         if code != OP_FREE and code != OP_GET and code != OP_PUT:
             M[H_ERRCODE] = E_BADOP
@@ -615,6 +625,50 @@ def k_run(S, T, ops, res, stop_on_fail):
             M[H_ERRCODE] = e
             return i
     return n
+
+
+@jit
+def k_alloc_keys(ops, rows, keys, slots):
+    """Number the distinct (gfp, order) requests of a batch: ``rows[i]`` = the index in
+    ``keys`` of op i's key ``gfp * 16 + min(order, 11)`` (orders above MAX_PAGE_ORDER
+    behave alike), -1 for an out-of-range gfp or a negative order. ``slots`` is an empty
+    open-addressing table (-1s, a power of two, at least twice ``keys``). Returns the
+    number of keys, or -1 when more than ``len(keys)`` are distinct."""
+    mask = slots.shape[0] - 1
+    nk = 0
+    for i in range(ops.shape[0]):
+        if ops[i, 0] != OP_ALLOC:
+            continue
+        g = ops[i, 1]
+        o = ops[i, 2]
+        if g < 0 or g >= np.int64(1) << 32 or o < 0:
+            rows[i] = -1
+            continue
+        key = g * 16 + min(o, MAXO + 1)
+        h = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
+        while True:
+            s = slots[h]
+            if s < 0:
+                if nk == keys.shape[0]:
+                    return -1
+                keys[nk] = key
+                slots[h] = nk
+                rows[i] = nk
+                nk += 1
+                break
+            if keys[s] == key:
+                rows[i] = s
+                break
+            h = (h + 1) & mask
+    return nk
+
+
+@jit
+def k_remap(ops, rows, lut):
+    """rows[i] = lut[rows[i]] for the allocations (rows of -1 stay -1)."""
+    for i in range(ops.shape[0]):
+        if ops[i, 0] == OP_ALLOC and rows[i] >= 0:
+            rows[i] = lut[rows[i]]
 
 
 @jit

@@ -20,6 +20,7 @@ same object - the model's pages are one object per pfn, compare them with ``==``
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,8 +28,10 @@ import numpy as np
 from kmem.spec import buddy, page_alloc, procfs, watermarks, x86_64_layout
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import zones as zones_spec
+from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NOFRAGMENT, WMARK_MIN
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
+    AllocationLivelock,
     BadPageState,
     BadRange,
     BadVirtAddr,
@@ -80,6 +83,17 @@ def numba_typeof(value: Any) -> Any:
     import numba
 
     return numba.typeof(value)
+
+
+@dataclass(frozen=True)
+class AllocPrep:
+    """What an allocation request does besides walking the zonelist: dmesg lines before
+    the walk (every time; once per boot), and, for a __GFP_NOFAIL request that never
+    fails, the pass names of its AllocationLivelock."""
+
+    lines: tuple[str, ...]
+    once_lines: tuple[str, ...]
+    livelock_passes: tuple[str, ...]
 
 
 class Page:
@@ -302,7 +316,10 @@ class Machine:
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
-                 comm: str = "kmem") -> None:
+                 comm: str = "kmem", slab: str = "slub") -> None:
+        if slab not in ("slub", "slab"):
+            raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
+        self.slab = slab
         self._S = A.build_arena(layout, policy)  # validates the policy
         self._v = A.Views(self._S)
         self.layout = layout
@@ -315,8 +332,18 @@ class Machine:
         self.compound_heads = _CompoundHeads(self)
         self._virtual: dict[int, int] = {}
         self._order_warned = False
+        self._warned_once: set[str] = set()  # WARN_ON_ONCE sites already reported
+        self.clock_s = 0.0  # model time in seconds (see advance_clock)
+        self._warn_alloc_rs = page_alloc.RatelimitState()
+        self._normal_idx = (self.config.idx(ZoneType.NORMAL) if self.config.has(ZoneType.NORMAL)
+                            else 0)
+        self._has_dma = (self.config.has(ZoneType.DMA)
+                         and layout.zone(ZoneType.DMA).managed_pages > 0)
         self._zero_page: Page | None = None
+        # (gfp, order) -> table row, for requests without side effects before the walk;
+        # the others (dmesg warnings, __GFP_NOFAIL) -> (row, AllocPrep)
         self._rows: dict[tuple[int, int], int] = {}
+        self._special: dict[tuple[int, int], tuple[int, AllocPrep]] = {}
         self._populated = set(layout.managed_zones())
         self._direct_map_setup()
         self._mark_unmanaged()
@@ -331,9 +358,10 @@ class Machine:
     # -- presets -------------------------------------------------------------------------
     @classmethod
     def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
-               **kwargs: Any) -> Machine:
-        """An x86-32 machine (DMA < 16 MB, NORMAL to the lowmem limit, HIGHMEM above)."""
-        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem), **kwargs)
+               era: str = "modern", **kwargs: Any) -> Machine:
+        """An x86-32 machine (DMA < 16 MB, NORMAL to the lowmem limit of ``era``'s MAXMEM,
+        HIGHMEM above)."""
+        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
 
     @classmethod
     def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
@@ -427,38 +455,60 @@ class Machine:
         for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
             zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
             zone.lowmem_reserve = tuple(reserve)
-        self._rows.clear()  # the thresholds changed
+        if hasattr(self, "_rows"):
+            self._rows.clear()  # the thresholds changed
+            self._special.clear()
 
     # -- the gfp decision table ----------------------------------------------------------
-    def _row(self, gfp: int, order: int) -> int:
-        """The table row for (gfp, order), computed from the spec on first use. Raises
-        what the model raises for the mask (BadGfpZone)."""
-        row = self._rows.get((gfp, order))
+    def _prepare(self, gfp: int, order: int) -> tuple[int, AllocPrep | None]:
+        """The table row for (gfp, order) and its side effects (None: none), computed from
+        the spec on first use. Raises what the model raises for the mask (BadGfpZone)."""
+        key = (gfp, order)
+        row = self._rows.get(key)
         if row is not None:
-            return row
-        if len(self._rows) >= A.TAB_ROWS:
+            return row, None
+        special = self._special.get(key)
+        if special is not None:
+            return special
+        if len(self._rows) + len(self._special) >= A.TAB_ROWS:
             self._rows.clear()
-        row = len(self._rows)
-        self._v.table()[row] = self.decision_row(gfp, order)
-        self._rows[(gfp, order)] = row
-        return row
+            self._special.clear()
+        values, prep = self.decision_row(gfp, order)
+        row = len(self._rows) + len(self._special)
+        self._v.table()[row] = values
+        if prep.lines or prep.once_lines or prep.livelock_passes:
+            self._special[key] = (row, prep)
+            return row, prep
+        self._rows[key] = row
+        return row, None
 
-    def decision_row(self, gfp: int, order: int) -> np.ndarray:
-        """One row of the gfp decision table (``arrays.T_*``): the zonelist of
-        ``gfp_zone(gfp)``, and per allocation pass (``alloc_passes``) whether it skips
-        the watermarks and, per zone, ``watermark_threshold(mark + boost, alloc_flags)
-        + lowmem_reserve[highest_zoneidx]``: the value NR_FREE_PAGES - (2**order - 1)
-        must exceed (``__zone_watermark_ok``). Order > MAX_PAGE_ORDER gets no pass."""
+    def decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
+        """One row of the gfp decision table (``arrays.T_*``) and the request's side effects.
+
+        The row: the zonelist of ``gfp_zone(gfp)``, and per allocation pass
+        (``alloc_passes``, with ``alloc_flags_nofragment`` and the lowmem-only rule)
+        whether it skips the watermarks and, per zone, the value NR_FREE_PAGES -
+        (2**order - 1) must exceed (``zone_allows``/``__zone_watermark_ok``):
+        ``watermark_threshold(mark + boost, alloc_flags) + lowmem_reserve[highest]``,
+        or the lower unboosted one where ``zone_allows`` retries without the boost.
+        Order > MAX_PAGE_ORDER gets no pass (and no gfp checks, as in the model)."""
         r = np.zeros(A.TROW, np.int64)
         if order > MAX_PAGE_ORDER:
-            return r
+            return r, AllocPrep((), (), ())
         highest = gfp_spec.gfp_zone(gfp, self.config)
         hidx = self.config.idx(highest)
-        zl = [self.config.idx(zt)
-              for zt in gfp_spec.zonelist(self.config, highest, self._populated)]
-        passes = page_alloc.alloc_passes(gfp, order)
+        chain = gfp_spec.zonelist(self.config, highest, self._populated)
+        zl = [self.config.idx(zt) for zt in chain]
+        passes = page_alloc.alloc_passes(
+            gfp, order,
+            nofragment=bool(page_alloc.alloc_flags_nofragment(
+                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
+            lowmem_only=hidx < self._normal_idx)
+        if len(passes) > A.MAX_PASSES:
+            raise AssertionError(f"{len(passes)} passes; the table holds {A.MAX_PASSES}")
         r[A.T_NPASS], r[A.T_NZL] = len(passes), len(zl)
         r[A.T_COMP] = 1 if order and gfp & GFP_COMP else 0
+        r[A.T_LIVELOCK] = 1 if page_alloc.nofail_never_fails(gfp) else 0
         r[A.T_ZL:A.T_ZL + len(zl)] = zl
         for p, attempt in enumerate(passes):
             pb = A.T_PASS + p * A.T_PSTRIDE
@@ -468,16 +518,26 @@ class Machine:
                 continue
             for pos, z in enumerate(zl):
                 zone = self.zones[z]
+                reserve = zone.lowmem_reserve[hidx]
                 mark = zone.watermark[attempt.wmark] + zone.watermark_boost
-                r[pb + 1 + pos] = (watermarks.watermark_threshold(mark, flags)
-                                   + zone.lowmem_reserve[hidx])
-        return r
+                thr = watermarks.watermark_threshold(mark, flags) + reserve
+                if (order == 0 and flags & ALLOC_MIN_RESERVE and zone.watermark_boost
+                        and attempt.wmark == WMARK_MIN):
+                    thr = min(thr, watermarks.watermark_threshold(zone.watermark[WMARK_MIN],
+                                                                  flags) + reserve)
+                r[pb + 1 + pos] = thr
+        lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
+                 if gfp_spec.gfp_migratetype_warns(gfp) else ())
+        livelock = (tuple(p.name for p in passes) if page_alloc.nofail_never_fails(gfp)
+                    else ())
+        return r, AllocPrep(lines, page_alloc.nofail_warnings(gfp, order), livelock)
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
         if self.layout.arch == "x86_32":
             self.page_offset = page_offset(self.layout.vmsplit or "3G")
-            self.max_low_pfn = min(self.layout.max_pfn, maxmem(self.layout.vmsplit or "3G")
+            self.max_low_pfn = min(self.layout.max_pfn,
+                                   maxmem(self.layout.vmsplit or "3G", self.layout.era or "modern")
                                    >> PAGE_SHIFT)
         else:
             self.page_offset = x86_64_layout.PAGE_OFFSET
@@ -531,10 +591,12 @@ class Machine:
 
     # -- allocation (__alloc_pages) ------------------------------------------------------
     def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
-        """``alloc_pages(gfp, order)``: the first page of a 2**order block, or None."""
+        """``alloc_pages(gfp, order)``: the first page of a 2**order block, or None (see
+        :meth:`kmem.model.Machine.alloc_pages`: warnings, rate-limited failure reports,
+        AllocationLivelock for a __GFP_NOFAIL request no pass can satisfy)."""
         if type(gfp) is int and type(order) is int:
             row = self._rows.get((gfp, order))
-            if row is not None:
+            if row is not None:  # the hot path: no side effects before the walk
                 pfn = self._k_alloc(self._S, row, order)
                 if pfn >= 0:
                     if gfp & GFP_ZERO:
@@ -544,24 +606,60 @@ class Machine:
                 return None
         gfp = _check_gfp(gfp)
         order = _check_order(order)
-        row = self._row(gfp, order)
+        row, prep = self._prepare(gfp, order)
+        if prep is not None:
+            self._before_walk(prep)
         pfn = self._k_alloc(self._S, row, order)
         if pfn < 0:
+            if prep is not None and prep.livelock_passes:
+                raise self._livelock(gfp, order, prep)
             self._alloc_failed(gfp, order)
             return None
         if gfp & GFP_ZERO:
             self.memory.zero(pfn, 1 << order)
         return Page(self, pfn)
 
+    def _before_walk(self, prep: AllocPrep) -> None:
+        """``prepare_alloc_pages``' VM_WARN_ON (every time) and the __GFP_NOFAIL
+        WARN_ON_ONCEs, in the model's order."""
+        self.dmesg.extend(prep.lines)
+        for line in prep.once_lines:
+            if line not in self._warned_once:
+                self._warned_once.add(line)
+                self.dmesg.append(line)
+
+    @staticmethod
+    def _livelock(gfp: int, order: int, prep: AllocPrep) -> AllocationLivelock:
+        return AllocationLivelock(
+            f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
+            f"kernel would retry for ever waiting for reclaim or the OOM killer "
+            f"(kmem has neither). Passes tried: {', '.join(prep.livelock_passes)}")
+
     def _alloc_failed(self, gfp: int, order: int) -> None:
-        if gfp & GFP_NOWARN:
-            return
+        """A NULL return: the order warning (once) or ``warn_alloc`` (rate-limited)."""
         if order > MAX_PAGE_ORDER:
-            if not self._order_warned:
+            if not gfp & GFP_NOWARN and not self._order_warned:
                 self._order_warned = True  # WARN_ON_ONCE
                 self.dmesg.append(page_alloc.order_warning_line(order))
             return
-        self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+        show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
+            gfp, self._warn_alloc_rs, self.clock_s, has_managed_dma=self._has_dma)
+        if note is not None:
+            self.dmesg.append(note)
+        if show:
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+
+    def advance_clock(self, seconds: float) -> None:
+        """Let ``seconds`` of model time pass (``warn_alloc``'s rate limit looks at it)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
+        self.clock_s += seconds
+
+    @property
+    def slab_allocator(self) -> Any:
+        """The slab layer runs on :class:`kmem.model.Machine` only."""
+        raise InvalidArgument("the slab layer (kmem.model.slab) runs on kmem.model.Machine; "
+                              "kmem.fastimpl implements the page allocator only")
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),

@@ -17,7 +17,10 @@ MASKS = [gfp.GFP_KERNEL, gfp.GFP_ATOMIC, gfp.GFP_DMA | gfp.GFP_KERNEL,
          gfp.GFP_DMA32 | gfp.GFP_KERNEL, gfp.GFP_HIGHUSER_MOVABLE, gfp.GFP_NOWAIT,
          gfp.GFP_KERNEL | gfp.__GFP_COMP, gfp.GFP_USER | gfp.__GFP_ZERO,
          gfp.GFP_KERNEL | gfp.__GFP_NOWARN, gfp.GFP_ATOMIC | gfp.__GFP_MEMALLOC,
-         gfp.GFP_NOWAIT | gfp.__GFP_HIGH | gfp.__GFP_COMP, gfp.GFP_HIGHUSER | gfp.__GFP_NOWARN]
+         gfp.GFP_NOWAIT | gfp.__GFP_HIGH | gfp.__GFP_COMP, gfp.GFP_HIGHUSER | gfp.__GFP_NOWARN,
+         gfp.GFP_KERNEL | gfp.__GFP_NOFAIL, gfp.GFP_ATOMIC | gfp.__GFP_NOFAIL,
+         gfp.GFP_KERNEL | gfp.__GFP_MOVABLE | gfp.__GFP_RECLAIMABLE,
+         gfp.GFP_NOIO | gfp.__GFP_NOFAIL | gfp.__GFP_DMA]
 BAD_MASK = gfp.__GFP_DMA | gfp.__GFP_DMA32  # a GFP_ZONE_BAD combination
 
 
@@ -121,7 +124,10 @@ def replay(make: Callable[[type], Any], steps: int, seed: int, *, bad: float = 0
             assert a == b, (step, a, b)
             if a[0] == "ok" and mm.page_count(mm.pfn_to_page(held[i][0])) == 0:
                 held.pop(i)
-        else:  # look at something: counts, a random pfn, reserved pages
+        else:  # look at something: counts, a random pfn, reserved pages; let time pass
+            seconds = rng.choice([0, 0, 4, 11])
+            mm.advance_clock(seconds)
+            fm.advance_clock(seconds)
             pfn = rng.randrange(mm.layout.max_pfn + 2)
             a = outcome(count_at, mm, pfn)
             b = outcome(count_at, fm, pfn)

@@ -187,6 +187,21 @@ def test_batch_stops_at_a_bad_op_with_the_models_exception():
         assert m.state() == mm.state()
 
 
+def test_batch_livelock_and_warnings_like_the_model():
+    mm, fm = both(lambda M: M.generic(16, min_free_kbytes=0))
+    nofail = gfp.GFP_KERNEL | gfp.__GFP_NOFAIL
+    odd = gfp.GFP_KERNEL | gfp.__GFP_MOVABLE | gfp.__GFP_RECLAIMABLE
+    ops = np.array([(OP_ALLOC, odd, 0), (OP_ALLOC, nofail, 2), (OP_ALLOC, gfp.GFP_KERNEL, 3),
+                    (OP_ALLOC, nofail, 2), (OP_ALLOC, odd, 0)], np.int64)
+    with pytest.raises(errors.AllocationLivelock) as info:
+        run_ops(fm, ops)
+    assert info.value.batch_index == 3
+    with pytest.raises(errors.AllocationLivelock):
+        replay_per_op(mm, ops)
+    assert fm.dmesg == mm.dmesg and len(fm.dmesg) == 2
+    assert fm.state() == mm.state()
+
+
 def test_batch_failures_log_like_the_model():
     mm, fm = both(lambda M: M.generic(16, min_free_kbytes=0))
     ops = np.array([(OP_ALLOC, gfp.GFP_KERNEL, 4), (OP_ALLOC, gfp.GFP_KERNEL, 12),
