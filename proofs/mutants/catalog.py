@@ -14,7 +14,7 @@ from kmem.spec.constants import MAX_PAGE_ORDER
 from kmem.spec.errors import KernelBug
 from kmem.spec.zones import ZoneType
 
-from .. import buddy_arith, buddy_invariants, scaled
+from .. import buddy_arith, buddy_invariants, fastimpl_bitmap, scaled
 from .. import fault as fault_proofs
 from .. import gfp as gfp_proofs
 from .. import slab as slab_proofs
@@ -199,6 +199,39 @@ def next_colour_wraps_late(colour_next: int, colour: int) -> tuple[int, int]:
 
 # --- the catalogue ---------------------------------------------------------------------
 
+# --- fastimpl's bitmap steps ----------------------------------------------------------------
+
+class BitmapFirstTakesHighest(fastimpl_bitmap.BitmapSteps):
+    """bm_first that takes the highest set bit (a clz where the code needs a ctz): still a
+    free block of the right order, but not the lowest one."""
+
+    def bm_first(self, words: list, k: int):  # noqa: ANN201
+        w = words[k]
+        r = fastimpl_bitmap.bv(0)
+        for b in range(fastimpl_bitmap.W):
+            r = fastimpl_bitmap.z3.If(fastimpl_bitmap.z3.Extract(b, b, w) == 1,
+                                      fastimpl_bitmap.bv(b), r)
+        return r
+
+
+class BitmapSplitFreesLowerHalf(fastimpl_bitmap.BitmapSteps):
+    """expand's bit for the half at order o set at ``pfn >> o`` (the half the caller keeps)
+    instead of ``(pfn + 2**o) >> o``."""
+
+    def half_index(self, pfn, o: int):  # noqa: ANN001, ANN201
+        return fastimpl_bitmap.z3.LShR(pfn, o)
+
+
+class BitmapBuddyAbove(fastimpl_bitmap.BitmapSteps):
+    """free_one's buddy as the next block up, ``pfn + (1 << order)`` instead of
+    ``pfn ^ (1 << order)``: an upper half never merges with its lower buddy (and a
+    lower half may merge with a block of another parent)."""
+
+    @staticmethod
+    def buddy_pfn(pfn: int, order: int) -> int:
+        return pfn + (1 << order)
+
+
 @dataclass(frozen=True)
 class Mutant:
     """A broken variant, the obligation that must refute it, and how to build that
@@ -214,6 +247,15 @@ class Mutant:
 
 
 MUTANTS: tuple[Mutant, ...] = (
+    Mutant("bitmap-first-takes-highest", BitmapFirstTakesHighest.__doc__ or "",
+           "fastimpl.bitmap.alloc",
+           lambda: fastimpl_bitmap.obligations(BitmapFirstTakesHighest())),
+    Mutant("bitmap-split-frees-lower-half", BitmapSplitFreesLowerHalf.__doc__ or "",
+           "fastimpl.bitmap.alloc",
+           lambda: fastimpl_bitmap.obligations(BitmapSplitFreesLowerHalf())),
+    Mutant("bitmap-buddy-above", BitmapBuddyAbove.__doc__ or "",
+           "fastimpl.bitmap.free",
+           lambda: fastimpl_bitmap.obligations(BitmapBuddyAbove())),
     Mutant("buddy-ignores-alignment", buddy_ignores_alignment.__doc__ or "",
            "buddy.arith.involution",
            lambda: buddy_arith.obligations(_with(buddy, find_buddy_pfn=buddy_ignores_alignment))),
