@@ -132,18 +132,35 @@ def free_pages_memory_chunks(start: int, end: int) -> tuple[Block, ...]:
 
     Each chunk has ``order = min(MAX_PAGE_ORDER, __ffs(start))``, shrunk until it
     fits before ``end``. The chunks are the range's canonical decomposition into
-    maximal naturally aligned blocks, ascending.
+    maximal naturally aligned blocks, ascending. :func:`free_pages_memory_runs`
+    gives the same chunks grouped into runs.
     """
-    chunks = []
+    return tuple((pfn + i * 2**order, order)
+                 for pfn, order, count in free_pages_memory_runs(start, end)
+                 for i in range(count))
+
+
+def free_pages_memory_runs(start: int, end: int) -> tuple[tuple[int, int, int], ...]:
+    """The chunks of :func:`free_pages_memory_chunks` as runs ``(first_pfn, order, count)``.
+
+    ``__free_pages_memory`` (mm/memblock.c): a chunk has ``order = min(MAX_PAGE_ORDER,
+    __ffs(start))``, shrunk until it fits before ``end``. Once ``start`` is aligned to
+    MAX_PAGE_ORDER every chunk is a MAX_PAGE_ORDER block until fewer than
+    MAX_ORDER_NR_PAGES remain, so only that order repeats: a run is ``count``
+    consecutive chunks of one order, and a range of any size has at most
+    ``2 * MAX_PAGE_ORDER + 1`` runs (what lets a model boot terabytes in constant time).
+    """
+    runs: list[tuple[int, int, int]] = []
     while start < end:
         order = MAX_PAGE_ORDER
         while order > 0 and start % 2**order != 0:
             order -= 1
         while start + 2**order > end:
             order -= 1
-        chunks.append((start, order))
-        start += 2**order
-    return tuple(chunks)
+        count = (end - start) // 2**order if order == MAX_PAGE_ORDER else 1
+        runs.append((start, order, count))
+        start += count * 2**order
+    return tuple(runs)
 
 
 def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFreeBlock) -> bool:

@@ -112,3 +112,56 @@ def test_crosshair_honours_k_json_and_speaks_for_itself(kmem_cli, tmp_path):
     none = kmem_cli("prove", "--crosshair", "-k", "no-such-check")
     assert none.returncode == 2
     assert none.stderr == "kmem prove: error: no CrossHair check matches 'no-such-check'\n"
+
+
+# -- kmem demo -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pages", list(range(1, 16)))
+def test_demo_on_tiny_zones_shows_the_failures(kmem_cli, pages):
+    done = kmem_cli("demo", "--pages", str(pages))
+    assert done.returncode == 0 and done.stderr == ""
+    out = done.stdout
+    assert "-> NULL" in out and "page allocation failure: order:" in out
+    assert "nothing to free, the allocation of" in out
+    assert "allocation(s) failed: a zone of" in out
+    assert "buddy invariants: all hold" in out
+
+
+def test_demo_policies_differ_and_say_so(kmem_cli):
+    linux, lowest = kmem_cli("demo"), kmem_cli("demo", "--policy", "lowest")
+    assert linux.returncode == lowest.returncode == 0
+    assert linux.stdout != lowest.stdout
+    assert "F = alloc_pages(order 0) -> pfn 2" in linux.stdout
+    assert "F = alloc_pages(order 0) -> pfn 0" in lowest.stdout
+    assert "policy 'lowest' would take pfn 0" in linux.stdout
+    assert "policy 'linux' would take pfn 2" in lowest.stdout
+    for done in (linux, lowest):  # everything merges back at the end
+        assert done.stdout.rstrip().endswith(
+            "Node 0, zone   Normal      0      0      0      0      0      1      0      0"
+            "      0      0      0")
+
+
+@pytest.mark.parametrize("pages", ["0", "-4", "1025", "lots"])
+def test_demo_refuses_sizes_it_cannot_draw(kmem_cli, pages):
+    done = kmem_cli("demo", "--pages", pages)
+    assert done.returncode == 2 and done.stdout == "" and "kmem demo: error: " in done.stderr
+    no_traceback(done)
+
+
+# -- sizes ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--mem-mb", "99999999999"], "mem_mb 99999999999 is more than x86_64 can address: 2**52"),
+    (["--preset", "x86_32", "--mem-mb", "65537"], "is more than x86_32 can address: 2**36"),
+    (["--preset", "generic", "--pages", str(2**40 + 1)], "more than the generic machine can"),
+])
+def test_sizes_beyond_the_architecture_are_refused(kmem_cli, args, message):
+    done = kmem_cli("buddyinfo", *args, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("kmem buddyinfo: error: ") and message in done.stderr
+
+
+def test_largest_machine_boots_quickly(kmem_cli):
+    done = kmem_cli("buddyinfo", "--mem-mb", str(2**32), timeout=60)  # 4 PB
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.splitlines()[2].split()[-1] == str((2**52 - 2**32) // 2**22)
