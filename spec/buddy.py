@@ -42,6 +42,19 @@ def is_aligned(pfn: int, order: int) -> bool:
     return pfn % 2**order == 0
 
 
+def check_pfn_order(pfn: object, order: object) -> None:
+    """Refuse what the buddy arithmetic is not defined on: a pfn that is not an int >= 0,
+    an order outside 0..MAX_PAGE_ORDER. (A z3 bit-vector term, which the proofs pass
+    as a symbolic pfn, is let through: it has ``sexpr``.)"""
+    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_PAGE_ORDER:
+        raise InvalidArgument(f"order must be an int in 0..{MAX_PAGE_ORDER}, got {order!r}")
+    if isinstance(pfn, int) and not isinstance(pfn, bool):
+        if pfn < 0:
+            raise InvalidArgument(f"pfn must be an int >= 0, got {pfn!r}")
+    elif not hasattr(pfn, "sexpr"):
+        raise InvalidArgument(f"pfn must be an int >= 0, got {pfn!r}")
+
+
 def find_buddy_pfn(pfn: int, order: int) -> int:
     """``__find_buddy_pfn(pfn, order)`` (mm/internal.h): ``pfn ^ (1 << order)``.
 
@@ -49,6 +62,7 @@ def find_buddy_pfn(pfn: int, order: int) -> int:
     post: __return__ == find_buddy_pfn_arith(pfn, order)
     post: find_buddy_pfn(__return__, order) == pfn
     """
+    check_pfn_order(pfn, order)
     return pfn ^ (1 << order)
 
 
@@ -62,6 +76,7 @@ def find_buddy_pfn_arith(pfn: int, order: int) -> int:
     post: abs(__return__ - pfn) == 2**order
     post: __return__ // 2 ** (order + 1) == pfn // 2 ** (order + 1)
     """
+    check_pfn_order(pfn, order)
     size = 2**order
     if (pfn // size) % 2 == 0:
         return pfn + size

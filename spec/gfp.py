@@ -225,6 +225,13 @@ def _check_mask(mask: int) -> None:
                               f"(expected 0 <= mask < 0x100000000)")
 
 
+def _check_config(config: object) -> None:
+    if not isinstance(config, ZoneConfig):
+        raise InvalidArgument(f"config must be a ZoneConfig (one of kmem.spec.zones.ZONE_CONFIGS: "
+                              f"{', '.join(ZONE_CONFIGS)}), got {type(config).__name__} "
+                              f"{config!r}")
+
+
 def get_profile(profile: str | GfpProfile) -> GfpProfile:
     """The profile called ``profile`` (or ``profile`` itself)."""
     if isinstance(profile, GfpProfile):
@@ -369,6 +376,7 @@ def gfp_zone(mask: int, config: ZoneConfig) -> ZoneType:
     post: config.has(__return__) and __return__ is not ZoneType.DEVICE
     """
     _check_mask(mask)
+    _check_config(config)
     zt = gfp_zone_table(config)
     index = mask & GFP_ZONEMASK
     if zt.is_bad(index):
@@ -383,6 +391,7 @@ def gfp_zone_nodebug(mask: int, config: ZoneConfig) -> ZoneType:
     on x86).
     """
     _check_mask(mask)
+    _check_config(config)
     zt = gfp_zone_table(config)
     return config.type_at(zt.slot(mask & GFP_ZONEMASK))
 
@@ -395,6 +404,7 @@ def gfp_zone_plain(mask: int, config: ZoneConfig) -> ZoneType:
     MOVABLE is ZONE_MOVABLE; a zone that is configured out falls back to NORMAL.
     """
     _check_mask(mask)
+    _check_config(config)
     dma = mask & __GFP_DMA != 0
     highmem = mask & __GFP_HIGHMEM != 0
     dma32 = mask & __GFP_DMA32 != 0
@@ -427,6 +437,9 @@ def zonelist(config: ZoneConfig, highest: ZoneType,
     holds buddy pages and is never listed. With ``populated`` given, zones not in
     it are skipped (the kernel leaves empty zones out of the list).
     """
+    _check_config(config)
+    if not isinstance(highest, ZoneType):
+        raise InvalidArgument(f"highest must be a ZoneType, got {highest!r}")
     if not config.has(highest):
         raise InvalidArgument(f"ZONE_{highest.name} is not configured in {config.name}")
     if highest is ZoneType.DEVICE:
