@@ -62,7 +62,8 @@ def find_buddy_pfn(pfn: int, order: int) -> int:
     post: __return__ == find_buddy_pfn_arith(pfn, order)
     post: find_buddy_pfn(__return__, order) == pfn
     """
-    check_pfn_order(pfn, order)
+    if type(pfn) is not int or type(order) is not int or pfn < 0 or not 0 <= order <= MAX_PAGE_ORDER:
+        check_pfn_order(pfn, order)  # raises, or lets a proof's symbolic pfn through
     return pfn ^ (1 << order)
 
 
@@ -101,6 +102,7 @@ def combined_pfn_arith(pfn: int, order: int) -> int:
     post: pfn - __return__ in (0, 2**order)
     post: pfn % 2**order != 0 or __return__ % 2 ** (order + 1) == 0
     """
+    check_pfn_order(pfn, order)
     return pfn - (pfn // 2**order) % 2 * 2**order
 
 

@@ -165,3 +165,86 @@ def test_largest_machine_boots_quickly(kmem_cli):
     done = kmem_cli("buddyinfo", "--mem-mb", str(2**32), timeout=60)  # 4 PB
     assert done.returncode == 0 and done.stderr == ""
     assert done.stdout.splitlines()[2].split()[-1] == str((2**52 - 2**32) // 2**22)
+
+
+# -- --from-proc ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def proc_dir(tmp_path):
+    from .test_from_proc import REAL_BUDDYINFO, REAL_ZONEINFO, SYSCTLS
+    (tmp_path / "sys" / "vm").mkdir(parents=True)
+    (tmp_path / "zoneinfo").write_text(REAL_ZONEINFO)
+    (tmp_path / "buddyinfo").write_text(REAL_BUDDYINFO)
+    for name, text in SYSCTLS.items():
+        (tmp_path / "sys" / "vm" / name).write_text(text)
+    return tmp_path
+
+
+def test_from_proc_boots_with_progress_lines(kmem_cli, proc_dir):
+    from .test_from_proc import REAL_BUDDYINFO
+    done = kmem_cli("buddyinfo", "--from-proc", str(proc_dir),
+                    env={"KMEM_PROGRESS": "plain", "KMEM_PROGRESS_INTERVAL": "0"})
+    assert done.returncode == 0 and done.stdout == REAL_BUDDYINFO
+    err = done.stderr.splitlines()
+    assert err[0].startswith("kmem buddyinfo --from-proc: 0/2 steps done")
+    assert err[0].endswith(f"running reading {proc_dir}/zoneinfo, buddyinfo and sys/vm/*")
+    assert "running checking the watermarks and placing the free blocks" in done.stderr
+    assert err[-1].startswith("kmem buddyinfo --from-proc: 2/2 steps done")
+    quiet = kmem_cli("buddyinfo", "--from-proc", str(proc_dir),
+                     env={"KMEM_PROGRESS": "plain", "KMEM_PROGRESS_INTERVAL": "600"})
+    assert quiet.returncode == 0 and quiet.stderr == ""  # quick: no status line
+
+
+@pytest.mark.parametrize("extra", [["--preset", "x86_32"], ["--mem-mb", "8192"],
+                                   ["--pages", "64"], ["--vmsplit", "2G"],
+                                   ["--movablecore-mb", "512"]])
+def test_from_proc_refuses_preset_options(kmem_cli, proc_dir, extra):
+    done = kmem_cli("zoneinfo", "--from-proc", str(proc_dir), *extra)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"kmem zoneinfo: error: --from-proc boots the machine that {proc_dir} "
+                           f"describes, so {extra[0]} cannot apply; drop it (--min-free-kbytes "
+                           "does apply)\n")
+
+
+def test_from_proc_applies_min_free_kbytes_after_boot(kmem_cli, proc_dir):
+    from kmem.model import Machine
+
+    from .test_from_proc import REAL_BUDDYINFO, REAL_ZONEINFO, SYSCTLS
+    m = Machine.from_proc(REAL_ZONEINFO, REAL_BUDDYINFO, SYSCTLS, allow_free_mismatch=True)
+    m.setup_watermarks(min_free_kbytes=8192, lowmem_reserve_ratio=m.lowmem_reserve_ratio)
+    done = kmem_cli("zoneinfo", "--from-proc", str(proc_dir), "--min-free-kbytes", "8192")
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout == m.zoneinfo() and "min      68\n" not in done.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--preset", "generic", "--mem-mb", "64"], "--mem-mb applies to --preset x86_64 or x86_32 only"),
+    (["--pages", "64"], "--pages applies to --preset generic only, not x86_64"),
+    (["--preset", "x86_64", "--vmsplit", "2G"], "--vmsplit applies to --preset x86_32 only"),
+    (["--preset", "x86_32", "--movablecore-mb", "64"], "--movablecore-mb applies to --preset x86_64"),
+])
+def test_preset_options_that_do_not_apply_are_refused(kmem_cli, args, message):
+    done = kmem_cli("buddyinfo", *args)
+    assert done.returncode == 2 and done.stdout == "" and message in done.stderr
+
+
+def test_truncated_zoneinfo_says_truncated(kmem_cli, proc_dir):
+    from .test_from_proc import REAL_ZONEINFO
+    cut = REAL_ZONEINFO[:REAL_ZONEINFO.index("Node 0, zone    DMA32")]
+    (proc_dir / "zoneinfo").write_text(cut)
+    done = kmem_cli("buddyinfo", "--from-proc", str(proc_dir))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("kmem buddyinfo: error: node 0 has 1 zone block(s), but its protection "
+                           "lines have 5 entries, one per zone: the zoneinfo text looks truncated "
+                           "(the kernel prints every zone of every node); give the whole "
+                           "/proc/zoneinfo\n")
+    (proc_dir / "zoneinfo").write_text(REAL_ZONEINFO[:REAL_ZONEINFO.index("        managed")])
+    done = kmem_cli("buddyinfo", "--from-proc", str(proc_dir))
+    assert done.returncode == 2 and "the text looks truncated (it ends inside" in done.stderr
+
+
+def test_from_proc_with_a_binary_file(kmem_cli, proc_dir):
+    (proc_dir / "zoneinfo").write_bytes(b"\xff\xfe\x00garbage")
+    done = kmem_cli("buddyinfo", "--from-proc", str(proc_dir))
+    assert done.returncode == 2 and done.stderr.startswith("kmem buddyinfo: error: cannot read ")
+    no_traceback(done)
