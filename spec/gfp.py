@@ -621,7 +621,8 @@ def format_gfp_printk(mask: int, profile: str | GfpProfile = "modern") -> str:
 # Parsing
 # ---------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"^(?:0[xX][0-9a-fA-F]+|[0-9]+)$")
+#: a number as Python writes integer literals, in any base (0x1f, 31, 0o37, 0b11111, 1_000)
+_NUMBER = re.compile(r"^(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*)$")
 _NAME = re.compile(r"^_{0,3}[A-Za-z][A-Za-z0-9_]*$")
 _MODE = re.compile(r"^(0[xX][0-9a-fA-F]+)\s*\((.*)\)$")
 
@@ -654,8 +655,8 @@ def parse_gfp(text: str, profile: str | GfpProfile = "modern") -> int:
 
     Accepts every name of the profile (flags, composites, printed names), the
     underscore-less print names of 2.6.3x-4.5 (``GFP_ZERO`` for ``__GFP_ZERO``,
-    where no composite has that name), ``___GFP_*`` spellings, hex or decimal
-    numbers, ``none``, the kernel's ``0xcc0(GFP_KERNEL)`` form (both halves must
+    where no composite has that name), ``___GFP_*`` spellings, numbers in any base
+    Python reads (``0xcc0``, ``3264``, ``0o6300``, ``0b110011000000``), ``none``, the kernel's ``0xcc0(GFP_KERNEL)`` form (both halves must
     agree), and old names from :data:`OLD_NAME_ALIASES` that have a modern
     successor in this profile (``__GFP_WAIT`` -> ``__GFP_DIRECT_RECLAIM``). Names
     without one raise InvalidArgument saying what became of them.
@@ -682,7 +683,13 @@ def parse_gfp(text: str, profile: str | GfpProfile = "modern") -> int:
     for raw in stripped.split("|"):
         token = raw.strip()
         if _NUMBER.match(token):
-            value = int(token, 16) if token[:2] in ("0x", "0X") else int(token, 10)
+            try:
+                value = int(token, 0)
+            except ValueError:  # leading zeros ("0640") or a misplaced "_"
+                if not token.isdigit():
+                    raise InvalidArgument(f"cannot read {token!r} in gfp text {text!r}: "
+                                          "expected a number such as 0xcc0") from None
+                value = int(token, 10)
         elif _NAME.match(token):
             value = _lookup_name(token, prof)
         else:

@@ -248,3 +248,43 @@ def test_from_proc_with_a_binary_file(kmem_cli, proc_dir):
     done = kmem_cli("buddyinfo", "--from-proc", str(proc_dir))
     assert done.returncode == 2 and done.stderr.startswith("kmem buddyinfo: error: cannot read ")
     no_traceback(done)
+
+
+# -- one number reader; vmmap inputs ---------------------------------------------------------------
+
+@pytest.mark.parametrize("spelling", ["0b1100", "0o14", "12", "0xc", "0x0C", "1_2", "012"])
+def test_gfp_reads_every_base(kmem_cli, spelling):
+    done = kmem_cli("gfp", spelling)
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("mask: 0xc (modern numbering)\n")
+
+
+@pytest.mark.parametrize("spelling", ["0b111", "7", "0x7", "0o7", "07"])
+def test_decode_pf_reads_every_base(kmem_cli, spelling):
+    done = kmem_cli("decode-pf", spelling, "--address", "0b1000000000000")
+    assert done.returncode == 0 and done.stderr == ""
+    assert done.stdout.startswith("error code 0x7 = X86_PF_PROT|X86_PF_WRITE|X86_PF_USER\n")
+    assert "a fault at 0x1000 from user mode" in done.stdout
+
+
+def test_vmmap_bad_address_prints_nothing_but_the_error(kmem_cli):
+    done = kmem_cli("vmmap", "--addr", "0xZZ")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == ("kmem vmmap: error: cannot read address '0xZZ'; expected a number "
+                           "such as 31, 0x1f, 0o37 or 0b11111\n")
+    done = kmem_cli("vmmap", "--addr", "0x100000000")
+    assert (done.returncode, done.stdout) == (2, "") and "not in 0..0xffffffff" in done.stderr
+    done = kmem_cli("vmmap", "--addr", "0b11111111100000000000000000000000")
+    assert done.returncode == 0 and "0xff800000 is in pkmap" in done.stdout
+
+
+def test_vmmap_svg_needs_a_name(kmem_cli, tmp_path):
+    done = kmem_cli("vmmap", "--svg", "", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "kmem vmmap: error: --svg needs a file name, got ''\n"
+    assert list(tmp_path.iterdir()) == []
+    done = kmem_cli("vmmap", "--split", "all", "--svg", "x.svg", cwd=tmp_path)
+    assert done.returncode == 2 and "not --split all" in done.stderr
+    done = kmem_cli("vmmap", "--svg", str(tmp_path / "map.svg"))
+    assert done.returncode == 0 and done.stdout.endswith(f"\nwrote {tmp_path}/map.svg\n")
+    assert (tmp_path / "map.svg").read_text().startswith("<svg ")
