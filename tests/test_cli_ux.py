@@ -274,7 +274,7 @@ def test_vmmap_bad_address_prints_nothing_but_the_error(kmem_cli):
                            "such as 31, 0x1f, 0o37 or 0b11111\n")
     done = kmem_cli("vmmap", "--addr", "0x100000000")
     assert (done.returncode, done.stdout) == (2, "") and "not in 0..0xffffffff" in done.stderr
-    done = kmem_cli("vmmap", "--addr", "0b11111111100000000000000000000000")
+    done = kmem_cli("vmmap", "--era", "2.6.11", "--addr", "0b11111111100000000000000000000000")
     assert done.returncode == 0 and "0xff800000 is in pkmap" in done.stdout
 
 
