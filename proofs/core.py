@@ -115,7 +115,7 @@ class Obligation:
     """One named claim: ``check(prover)`` returns normally when the claim is proved.
 
     ``area`` groups obligations in the table (buddy, gfp, fault, layout, ...);
-    ``expect_refuted`` marks a claim known to be false (a seed-slide reading),
+    ``expect_refuted`` marks a claim known to be false (the lecture slides' reading of page-fault bits),
     whose refutation is the expected, successful result.
     """
 
