@@ -499,4 +499,13 @@ class Machine:
         """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`)."""
         from .from_proc import machine_from_proc
 
+        for what, text in (("zoneinfo_text", zoneinfo_text), ("buddyinfo_text", buddyinfo_text)):
+            if not isinstance(text, str):
+                raise InvalidArgument(
+                    f"{what} must be the file's text (a str), got {type(text).__name__}"
+                    + ("; decode the bytes first" if isinstance(text, bytes) else ""))
+        if not isinstance(sysctls, Mapping):
+            raise InvalidArgument(f"sysctls must be a mapping such as {{'min_free_kbytes': "
+                                  f"'67584'}}, got {type(sysctls).__name__}")
+
         return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)
