@@ -417,9 +417,10 @@ class Machine:
         return procfs.format_zoneinfo(self.zoneinfo_zones())
 
     @classmethod
-    def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
+    def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
                   sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
-        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`)."""
+        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`): the
+        texts as ``str`` or as the bytes read, LF or CRLF line endings."""
         from .from_proc import machine_from_proc
 
         return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)

@@ -288,3 +288,23 @@ def test_busy_machine_boots():
     normal = m.zones[2]
     assert normal.nr_free() == BUSY_NORMAL and len(normal.free_order) == sum(BUSY_NORMAL)
     assert api.alloc_pages(m, gfp.GFP_KERNEL, 4) is not None and m.check_invariants() == []
+
+
+def test_bytes_and_crlf_boot_the_same_machine():
+    want = Machine.from_proc(REAL_ZONEINFO, REAL_BUDDYINFO, SYSCTLS)
+    crlf = {k: v.replace("\n", "\r\n").encode() for k, v in SYSCTLS.items()}
+    for zi, bi, ctl in ((REAL_ZONEINFO.encode(), REAL_BUDDYINFO.encode(), SYSCTLS),
+                        (REAL_ZONEINFO.replace("\n", "\r\n"),
+                         REAL_BUDDYINFO.replace("\n", "\r\n").encode(), crlf)):
+        m = Machine.from_proc(zi, bi, ctl)
+        assert m.buddyinfo() == want.buddyinfo() and m.zoneinfo() == want.zoneinfo()
+
+
+def test_malformed_lines_are_reported_not_skipped():
+    bad = REAL_BUDDYINFO.replace("   1293 ", "   12x3 ").replace("      0      0", " 0 ? 0", 1)
+    with pytest.raises(procfs.ProcParseError) as exc:
+        Machine.from_proc(REAL_ZONEINFO, bad, SYSCTLS)
+    assert [n for n, _ in exc.value.problems] == [1, 3]
+    bad = REAL_ZONEINFO.replace("high     4413", "high     44 13")
+    with pytest.raises(procfs.ProcParseError, match="zoneinfo line 34: malformed line '        high"):
+        Machine.from_proc(bad, REAL_BUDDYINFO, SYSCTLS)
