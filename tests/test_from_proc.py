@@ -9,7 +9,7 @@ import pytest
 from kmem.model import Machine, api
 from kmem.model.from_proc import PlacementError, place_free_blocks, read_sysctls
 from kmem.spec import buddy, gfp, procfs
-from kmem.spec.errors import InvalidArgument
+from kmem.spec.errors import BadPageState, InvalidArgument
 
 SYSCTLS = {"min_free_kbytes": "67584\n", "lowmem_reserve_ratio": "256\t256\t32\t0\t0\n",
            "watermark_scale_factor": "10\n"}
@@ -308,3 +308,25 @@ def test_malformed_lines_are_reported_not_skipped():
     bad = REAL_ZONEINFO.replace("high     4413", "high     44 13")
     with pytest.raises(procfs.ProcParseError, match="zoneinfo line 34: malformed line '        high"):
         Machine.from_proc(bad, REAL_BUDDYINFO, SYSCTLS)
+
+
+def test_reserved_pages_after_from_proc_are_reserved_and_held():
+    m = Machine.from_proc(REAL_ZONEINFO, REAL_BUDDYINFO, SYSCTLS)
+    printed = {z.zone: z for z in procfs.parse_zoneinfo(REAL_ZONEINFO)}
+    for z in m.zones:
+        if not z.present_pages:
+            continue
+        reserved = [p for s, e in z.span.reserved for p in range(s, e)]
+        assert len(reserved) == printed[z.name].present - printed[z.name].managed
+        for pfn in reserved[:3] + reserved[-3:]:
+            page = api.pfn_to_page(m, pfn)
+            assert page.reserved and api.page_count(m, page) == 1, (z.name, pfn)
+            with pytest.raises(BadPageState, match="PG_reserved"):
+                api.__free_pages(m, page, 0)
+        for pfn in sorted(z.allocated)[:3]:
+            page = api.pfn_to_page(m, pfn)
+            assert not page.reserved and api.page_count(m, page) == 1
+        for pfn in sorted(z.free_order)[:3]:
+            assert api.page_count(m, api.pfn_to_page(m, pfn)) == 0
+    dma = m.zones[0]
+    assert dma.span.reserved[0][0] == 1 and api.pfn_to_page(m, 1).reserved
