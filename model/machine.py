@@ -500,4 +500,12 @@ class Machine:
         texts as ``str`` or as the bytes read, LF or CRLF line endings."""
         from .from_proc import machine_from_proc
 
+        for what, text in (("zoneinfo_text", zoneinfo_text), ("buddyinfo_text", buddyinfo_text)):
+            if not isinstance(text, (str, bytes)):
+                raise InvalidArgument(f"{what} must be the file's contents (a str or bytes), "
+                                      f"got {type(text).__name__}")
+        if not isinstance(sysctls, Mapping):
+            raise InvalidArgument(f"sysctls must be a mapping such as {{'min_free_kbytes': "
+                                  f"'67584'}}, got {type(sysctls).__name__}")
+
         return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)

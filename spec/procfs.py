@@ -87,7 +87,7 @@ def proc_text(data: str | bytes | bytearray | memoryview, source: str) -> list[s
     elif isinstance(data, str):
         text = data
     else:
-        raise InvalidArgument(f"{source}: expected the file's contents (str or bytes), "
+        raise InvalidArgument(f"{source} text must be a str or bytes (the file's contents), "
                               f"got {type(data).__name__}")
     lines = text.split("\n")
     return [line[:-1] if line.endswith("\r") else line for line in lines]
@@ -262,7 +262,10 @@ def parse_zoneinfo(text: str | bytes) -> tuple[ZoneinfoZone, ...]:
     Per-node stats, other vm stats, NUMA counters and pagesets are skipped. A line
     that starts like a modelled one (a header, ``pages free``, a watermark, ...) but
     does not parse in full is malformed; every malformed line is reported together
-    in one :class:`ProcParseError`, none is skipped.
+    in one :class:`ProcParseError`, none is skipped. The kernel prints every zone of
+    every node, populated or not (``zoneinfo_show``, mm/vmstat.c), each with one
+    protection entry per zone; a last block that stops early is reported as a
+    truncated text (and :func:`check_complete` finds a text cut between two zones).
     """
     zones: list[ZoneinfoZone] = []
     problems = _Problems("zoneinfo")
@@ -271,14 +274,16 @@ def parse_zoneinfo(text: str | bytes) -> tuple[ZoneinfoZone, ...]:
     cur_bad: set[str] = set()  # keys of this zone on malformed lines (reported already)
     skipping = False  # inside the block of an unknown zone name (reported already)
 
-    def finish() -> None:
+    def finish(last: bool = False) -> None:
         if cur is None:
             return
         missing = [k for k in _REQUIRED if k not in cur and k not in cur_bad]
         if missing or cur_bad:
             if missing:
+                hint = ("the text looks truncated (it ends inside this zone's block)" if last
+                        else "expected every modelled line")
                 problems.add(cur_line, f"zone {cur['zone']!r} lacks {', '.join(missing)}; "
-                                       f"expected every modelled line")
+                                       f"{hint}")
             return
         fields = dict(cur)
         fields.setdefault("boost", None)
@@ -344,7 +349,7 @@ def parse_zoneinfo(text: str | bytes) -> tuple[ZoneinfoZone, ...]:
                                      f" as the kernel prints it")
                 cur_bad.add(_FIELD_NAMES.get(km.group(1) or "", km.group(1) or "")
                             .removesuffix(":"))
-    finish()
+    finish(last=True)
     problems.raise_if_any()
     if not zones:
         raise ProcParseError("zoneinfo", 1, "no 'Node <n>, zone <name>' blocks")
@@ -412,6 +417,11 @@ def expected_watermarks(zones: Sequence[ZoneinfoZone], *, min_free_kbytes: int,
     for i, z in enumerate(zones):
         by_node.setdefault(z.node, []).append(i)
     for idxs in by_node.values():
+        if len(lowmem_reserve_ratio) > len(idxs):
+            raise InvalidArgument(f"vm.lowmem_reserve_ratio has {len(lowmem_reserve_ratio)} "
+                                  f"entries, one per zone of the kernel, but node "
+                                  f"{zones[idxs[0]].node} has only {len(idxs)} zone block(s): "
+                                  + TRUNCATED_HINT)
         if len(lowmem_reserve_ratio) != len(idxs):
             raise InvalidArgument(f"lowmem_reserve_ratio has {len(lowmem_reserve_ratio)} "
                                   f"entries, but node {zones[idxs[0]].node} has {len(idxs)} "
@@ -446,8 +456,29 @@ def check_zoneinfo(zones: Sequence[ZoneinfoZone], *, min_free_kbytes: int,
     return tuple(problems)
 
 
+TRUNCATED_HINT = ("the zoneinfo text looks truncated (the kernel prints every zone of every "
+                  "node); give the whole /proc/zoneinfo")
+
+
+def check_complete(zones: Sequence[ZoneinfoZone]) -> None:
+    """Refuse a zoneinfo cut between two zones: ``zoneinfo_show`` (mm/vmstat.c) prints
+    every zone of a node, populated or not, and each zone's protection line has one
+    entry per zone, so a node with fewer zone blocks than that was cut short."""
+    by_node: dict[int, list[ZoneinfoZone]] = {}
+    for z in zones:
+        by_node.setdefault(z.node, []).append(z)
+    for node, blocks in by_node.items():
+        width = max(len(z.protection) for z in blocks)
+        if width > len(blocks):
+            raise InvalidArgument(f"node {node} has {len(blocks)} zone block(s), but its "
+                                  f"protection lines have {width} entries, one per zone: "
+                                  + TRUNCATED_HINT)
+
+
 def verify_zoneinfo(zones: Sequence[ZoneinfoZone], **sysctls: object) -> None:
-    """Raise :class:`ZoneinfoMismatch` unless :func:`check_zoneinfo` finds nothing."""
+    """Raise :class:`ZoneinfoMismatch` unless :func:`check_zoneinfo` finds nothing
+    (and InvalidArgument for a truncated text: :func:`check_complete`)."""
+    check_complete(zones)
     problems = check_zoneinfo(zones, **sysctls)  # type: ignore[arg-type]
     if problems:
         raise ZoneinfoMismatch("recomputed watermarks differ from /proc/zoneinfo: "

@@ -583,9 +583,9 @@ def test_non_ascii_bytes_and_wrong_types_are_refused():
         parse_buddyinfo(b"Node 0, zone DMA 1 2\nNode 0, zone Normal 1 \xe9\n")
     assert exc.value.lineno == 2
     for bad in (None, 3, ["Node 0, zone DMA 1"]):
-        with pytest.raises(InvalidArgument, match="expected the file's contents"):
+        with pytest.raises(InvalidArgument, match="text must be a str or bytes"):
             parse_buddyinfo(bad)
-        with pytest.raises(InvalidArgument, match="expected the file's contents"):
+        with pytest.raises(InvalidArgument, match="text must be a str or bytes"):
             parse_zoneinfo(bad)
 
 
