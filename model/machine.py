@@ -14,9 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kmem.spec import buddy, page_alloc, procfs, watermarks, x86_64_layout
+from kmem.spec import buddy, migrate, page_alloc, procfs, watermarks, x86_64_layout
 from kmem.spec import gfp as gfp_spec
+from kmem.spec import pcp as pcp_spec
 from kmem.spec import zones as zones_spec
+from kmem.spec.alloc_flags import (
+    ALLOC_HIGHATOMIC,
+    ALLOC_NO_WATERMARKS,
+    ALLOC_NOFRAGMENT,
+    WMARK_HIGH,
+)
 from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
     BadPageState,
@@ -33,6 +40,7 @@ from kmem.spec.zones import MachineLayout, ZoneType
 
 from .freelists import free_list_class
 from .memory import PageContents
+from .mtzone import MtZone
 from .page import Page
 from .zone import Zone
 
@@ -46,6 +54,22 @@ def _check_order(order: object) -> int:
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
     return order
+
+
+def _check_path_options(policy: str, migratetypes: bool, nr_cpus: object,
+                        high_fraction: object) -> None:
+    if isinstance(nr_cpus, bool) or not isinstance(nr_cpus, int) or nr_cpus < 0:
+        raise InvalidArgument(f"nr_cpus must be an int >= 0, got {nr_cpus!r}")
+    if (isinstance(high_fraction, bool) or not isinstance(high_fraction, int)
+            or not (high_fraction == 0 or high_fraction >= pcp_spec.MIN_PERCPU_PAGELIST_HIGH_FRACTION)):
+        raise InvalidArgument(f"percpu_pagelist_high_fraction must be 0 or >= "
+                              f"{pcp_spec.MIN_PERCPU_PAGELIST_HIGH_FRACTION}, got {high_fraction!r}")
+    if (migratetypes or nr_cpus) and policy != "linux":
+        raise InvalidArgument(f"migratetypes and per-CPU lists follow the kernel's lists: they "
+                              f"need policy 'linux', got {policy!r}")
+    if nr_cpus and not migratetypes:
+        raise InvalidArgument("per-CPU lists are kept per migratetype: pass migratetypes=True "
+                              "with nr_cpus")
 
 
 def _check_gfp(gfp: object) -> int:
@@ -66,15 +90,28 @@ class Machine:
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
-                 comm: str = "kmem") -> None:
+                 comm: str = "kmem", migratetypes: bool = False, nr_cpus: int = 0,
+                 pageblock_order: int = migrate.PAGEBLOCK_ORDER,
+                 percpu_pagelist_high_fraction: int = 0) -> None:
         free_list_class(policy)  # validates the policy name
+        _check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
         self.layout = layout
         self.config = layout.config
         self.policy = policy
         self.comm = comm  # current->comm in log lines
-        self.zones: list[Zone] = [
-            Zone(span, idx, policy=policy) for idx, span in enumerate(layout.zones)
-        ]
+        # The kernel's whole allocation path (kmem.model.mtzone) or the bare buddy core
+        self.migratetypes = migratetypes
+        self.nr_cpus = nr_cpus  # per-CPU pagesets per zone; 0: none (frees go to the buddy)
+        self.cpu = 0  # the CPU the caller runs on (smp_processor_id())
+        self.percpu_pagelist_high_fraction = percpu_pagelist_high_fraction
+        self.last_failure: str | None = None  # the step of the slow path that gave up
+        if migratetypes:
+            self.zones: list[Zone] = [
+                MtZone(span, idx, policy=policy, pageblock_order=pageblock_order,
+                       nr_cpus=nr_cpus, is_memory=self._is_memory_pfn)
+                for idx, span in enumerate(layout.zones)]
+        else:
+            self.zones = [Zone(span, idx, policy=policy) for idx, span in enumerate(layout.zones)]
         self.pages: dict[int, Page] = {}
         self.memory = PageContents()
         self.dmesg: list[str] = []
@@ -133,6 +170,13 @@ class Machine:
         for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
             zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
             zone.lowmem_reserve = tuple(reserve)
+            if isinstance(zone, MtZone) and self.nr_cpus and zone.present_pages:
+                # setup_per_zone_wmarks -> zone_pcp_update(zone, 0)
+                zone.setup_pageset(self.nr_cpus, self.percpu_pagelist_high_fraction)
+
+    def _is_memory_pfn(self, pfn: int) -> bool:
+        """The pfn lies in a memory range (some zone spans it and it is not a hole)."""
+        return any(span.contains(pfn) and span.is_present(pfn) for span in self.layout.zones)
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
@@ -240,6 +284,8 @@ class Machine:
         populated = set(self.layout.managed_zones())
         zonelist = [self.zones[self.config.idx(zt)]
                     for zt in gfp_spec.zonelist(self.config, highest, populated)]
+        if self.migratetypes:
+            return self._alloc_path(gfp, order, zonelist, highest_idx)
         for attempt in page_alloc.alloc_passes(gfp, order):
             for zone in zonelist:
                 if page_alloc.zone_allows(self.zone_view(zone), order, attempt.alloc_flags,
@@ -252,8 +298,78 @@ class Machine:
         return None
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
+        if isinstance(zone, MtZone):
+            return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
+                                       zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
+                                       zone.nr_free_highatomic, zone.lists_mask(),
+                                       zone.pcp_mask(self.cpu))
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+
+    # -- the whole allocation path (migratetypes, pcp lists, highatomic) ------------------
+    def _alloc_path(self, gfp: int, order: int, zonelist: list[Zone],
+                    highest_idx: int) -> Page | None:
+        """``__alloc_pages`` with migratetypes: ``gfp_migratetype``, ALLOC_NOFRAGMENT on
+        the fast pass, then the slow path's passes; each pass is ``get_page_from_freelist``
+        (:meth:`_get_page_from_freelist`)."""
+        mt = gfp_spec.gfp_migratetype(gfp)
+        nofragment = bool(zonelist) and self._nofragment(zonelist[0])
+        self.last_failure = None
+        for attempt in page_alloc.alloc_passes(gfp, order):
+            flags = attempt.alloc_flags
+            if attempt.name == "fast" and nofragment:
+                flags |= ALLOC_NOFRAGMENT
+            got = self._get_page_from_freelist(zonelist, order, flags, highest_idx, mt)
+            if got is not None:
+                return self._prep_new_page(got[0], got[1], order, gfp)
+        self.last_failure = "nopage"
+        if not gfp & GFP_NOWARN:
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+        return None
+
+    def _nofragment(self, preferred: Zone) -> bool:
+        """``alloc_flags_nofragment`` for the preferred zone (single node)."""
+        has_dma32 = ZoneType.DMA32 in self.config.zones
+        dma32 = self.zones[self.config.idx(ZoneType.DMA32)] if has_dma32 else None
+        return migrate.alloc_flags_nofragment(
+            preferred.ztype is ZoneType.NORMAL, has_dma32, 1,
+            dma32 is not None and dma32.present_pages > 0)
+
+    def _get_page_from_freelist(self, zonelist: list[Zone], order: int, alloc_flags: int,
+                                highest_idx: int, mt: int) -> tuple[Zone, int] | None:
+        """``get_page_from_freelist``: the first zone whose watermark allows the request
+        (ZONE_BELOW_HIGH set when the HIGH mark fails) and whose ``rmqueue`` finds a block;
+        a high-order atomic allocation may then reserve its pageblock. With
+        ALLOC_NOFRAGMENT, a failed walk is retried without it."""
+        while True:
+            no_fallback = alloc_flags & ALLOC_NOFRAGMENT
+            for zone in zonelist:
+                assert isinstance(zone, MtZone)
+                view = self.zone_view(zone)
+                if not zone.below_high and page_alloc.zone_watermark_fast(
+                        view, order, WMARK_HIGH, alloc_flags & ~ALLOC_NO_WATERMARKS,
+                        highest_idx):
+                    pass
+                else:
+                    zone.below_high = True
+                    if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx):
+                        continue
+                pfn = zone.rmqueue(self.cpu, order, mt, alloc_flags)
+                if pfn is not None:
+                    if alloc_flags & ALLOC_HIGHATOMIC:
+                        zone.reserve_highatomic_pageblock(pfn, order)
+                    return zone, pfn
+            if not no_fallback:
+                return None
+            alloc_flags &= ~ALLOC_NOFRAGMENT
+
+    def drain_all_pages(self, zone: Zone | None = None) -> None:
+        """``drain_all_pages(zone)``: every CPU's pcp lists (of one zone, or all) back to
+        the buddy allocator."""
+        for z in ([zone] if zone is not None else self.zones):
+            if isinstance(z, MtZone):
+                for cpu in range(len(z.pcp)):
+                    z.drain_pages_zone(cpu)
 
     def _prep_new_page(self, zone: Zone, pfn: int, order: int, gfp: int) -> Page:
         """``prep_new_page``/``post_alloc_hook``: refcount 1, zeroing, compound setup."""
@@ -388,11 +504,18 @@ class Machine:
         out: list[buddy.Violation] = []
         for zone in self.zones:
             out.extend(buddy.check_invariants(zone.state()))
+            if isinstance(zone, MtZone):
+                out.extend(zone.pcp_violations())
         return out
 
     @property
     def free_pages_total(self) -> int:
         return sum(z.free_pages for z in self.zones)
+
+    @property
+    def pcp_pages_total(self) -> int:
+        """Pages parked on per-CPU lists (free to the page API, not in NR_FREE_PAGES)."""
+        return sum(p.count for z in self.zones if isinstance(z, MtZone) for p in z.pcp)
 
     # -- /proc -----------------------------------------------------------------------------
     def buddyinfo(self) -> str:

@@ -17,8 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import gfp as _gfp
-from .alloc_flags import ALLOC_KSWAPD, ALLOC_NO_WATERMARKS, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK
+from .alloc_flags import (
+    ALLOC_CMA,
+    ALLOC_HIGHATOMIC,
+    ALLOC_KSWAPD,
+    ALLOC_MIN_RESERVE,
+    ALLOC_NO_WATERMARKS,
+    ALLOC_NON_BLOCK,
+    ALLOC_OOM,
+    ALLOC_WMARK_LOW,
+    ALLOC_WMARK_MASK,
+)
 from .constants import MAX_PAGE_ORDER
+from .migrate import usable_types
+from .pcp import order_to_pindex, pcp_allowed_order
 from .watermarks import zone_watermark_ok
 
 GFP_HIGHMEM_BIT = _gfp.__GFP_HIGHMEM
@@ -73,31 +85,67 @@ class ZoneView:
     watermark: tuple[int, ...]
     lowmem_reserve: tuple[int, ...]
     boost: int = 0
+    # with migratetypes (kmem.spec.migrate): zone->nr_free_highatomic and, per order, a
+    # bit mask of the non-empty free_list[mt]; None: one migratetype in use
+    nr_free_highatomic: int = 0
+    free_lists: tuple[int, ...] | None = None
+    pcp_lists: int = 0  # bit mask of this CPU's non-empty pcp lists (by pindex)
 
 
 def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: int) -> bool:
     """``get_page_from_freelist``'s per-zone test: ALLOC_NO_WATERMARKS skips it; otherwise
-    ``zone_watermark_fast`` (= ``__zone_watermark_ok`` without boost, highatomic or CMA)
-    against ``wmark_pages(zone, alloc_flags & ALLOC_WMARK_MASK)``."""
+    :func:`zone_watermark_fast` against ``wmark_pages(zone, alloc_flags & ALLOC_WMARK_MASK)``
+    (a zone that passes its HIGH mark passes this too)."""
     if alloc_flags & ALLOC_NO_WATERMARKS:
         return True
-    mark = zone.watermark[alloc_flags & ALLOC_WMARK_MASK] + zone.boost
-    return zone_watermark_ok(free_pages=zone.free_pages, order=order, mark=mark,
+    return zone_watermark_fast(zone, order, alloc_flags & ALLOC_WMARK_MASK, alloc_flags,
+                               highest_zoneidx)
+
+
+def zone_watermark_fast(zone: ZoneView, order: int, wmark: int, alloc_flags: int,
+                        highest_zoneidx: int) -> bool:
+    """``zone_watermark_fast(z, order, wmark_pages(z, wmark), ...)``: ``__zone_watermark_ok``
+    against the boosted mark; an order-0 ALLOC_MIN_RESERVE request checking WMARK_MIN
+    of a boosted zone retries against the unboosted MIN mark."""
+    ok = zone_watermark_ok(free_pages=zone.free_pages, order=order,
+                           mark=zone.watermark[wmark] + zone.boost,
+                           lowmem_reserve=zone.lowmem_reserve[highest_zoneidx],
+                           alloc_flags=alloc_flags, nr_free=zone.nr_free,
+                           nr_free_highatomic=zone.nr_free_highatomic,
+                           free_lists=zone.free_lists)
+    if ok or order or not alloc_flags & ALLOC_MIN_RESERVE or not zone.boost or wmark != 0:
+        return ok
+    return zone_watermark_ok(free_pages=zone.free_pages, order=order, mark=zone.watermark[0],
                              lowmem_reserve=zone.lowmem_reserve[highest_zoneidx],
-                             alloc_flags=alloc_flags, nr_free=zone.nr_free)
+                             alloc_flags=alloc_flags, nr_free=zone.nr_free,
+                             nr_free_highatomic=zone.nr_free_highatomic,
+                             free_lists=zone.free_lists)
 
 
-def has_block(zone: ZoneView, order: int) -> bool:
-    """``__rmqueue_smallest`` can succeed: some free block of order >= ``order``."""
-    return any(zone.nr_free[o] for o in range(order, len(zone.nr_free)))
+def has_block(zone: ZoneView, order: int, migratetype: int | None = None,
+              alloc_flags: int = 0) -> bool:
+    """``rmqueue`` can succeed: some free block of order >= ``order``.
+
+    With migratetypes (``zone.free_lists`` and ``migratetype`` given): a block on a list
+    that ``rmqueue_buddy`` may use (:func:`kmem.spec.migrate.usable_types`), or a block
+    on this CPU's pcp list for (migratetype, order) (``zone.pcp_lists``)."""
+    if zone.free_lists is None or migratetype is None:
+        return any(zone.nr_free[o] for o in range(order, len(zone.nr_free)))
+    if pcp_allowed_order(order) and zone.pcp_lists >> order_to_pindex(migratetype, order) & 1:
+        return True
+    usable = usable_types(migratetype, bool(alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM)),
+                          bool(alloc_flags & ALLOC_NON_BLOCK), bool(alloc_flags & ALLOC_CMA))
+    mask = sum(1 << mt for mt in usable)
+    return any(zone.free_lists[o] & mask for o in range(order, len(zone.free_lists)))
 
 
 def choose_zone(zonelist: Sequence[ZoneView], order: int, alloc_flags: int,
-                highest_zoneidx: int) -> int | None:
+                highest_zoneidx: int, migratetype: int | None = None) -> int | None:
     """The position in ``zonelist`` where a pass succeeds: the first zone that passes
     its watermark check and has a block; None if the pass fails."""
     for pos, zone in enumerate(zonelist):
-        if zone_allows(zone, order, alloc_flags, highest_zoneidx) and has_block(zone, order):
+        if (zone_allows(zone, order, alloc_flags, highest_zoneidx)
+                and has_block(zone, order, migratetype, alloc_flags)):
             return pos
     return None
 
@@ -105,10 +153,12 @@ def choose_zone(zonelist: Sequence[ZoneView], order: int, alloc_flags: int,
 def allocation_failure_legal(zonelist: Sequence[ZoneView], gfp: int, order: int,
                              highest_zoneidx: int, **context: bool) -> bool:
     """Availability: an allocation may fail only if order > MAX_PAGE_ORDER, or no pass
-    finds an allowed zone with a suitable block that passes its watermark."""
+    finds an allowed zone with a suitable block that passes its watermark (with
+    migratetypes: a block its migratetype may use, or one on its pcp list)."""
     if order > MAX_PAGE_ORDER:
         return True
-    return all(choose_zone(zonelist, order, p.alloc_flags, highest_zoneidx) is None
+    mt = _gfp.gfp_migratetype(gfp) if any(z.free_lists is not None for z in zonelist) else None
+    return all(choose_zone(zonelist, order, p.alloc_flags, highest_zoneidx, mt) is None
                for p in alloc_passes(gfp, order, **context))
 
 
