@@ -22,10 +22,12 @@ from kmem.spec.alloc_flags import (
     ALLOC_HIGHATOMIC,
     ALLOC_NO_WATERMARKS,
     ALLOC_NOFRAGMENT,
+    ALLOC_WMARK_MASK,
     WMARK_HIGH,
 )
 from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
+    AllocationLivelock,
     BadPageState,
     BadRange,
     BadVirtAddr,
@@ -117,6 +119,11 @@ class Machine:
         self.dmesg: list[str] = []
         self.compound_heads: set[int] = set()  # head pfns of __GFP_COMP blocks
         self._order_warned = False
+        self._warned_once: set[str] = set()  # WARN_ON_ONCE sites already reported
+        self.clock_s = 0.0  # model time in seconds (see advance_clock)
+        self._warn_alloc_rs = page_alloc.RatelimitState()
+        self._normal_idx = (self.config.idx(ZoneType.NORMAL) if self.config.has(ZoneType.NORMAL)
+                            else 0)
         self._zero_page: Page | None = None
         self._direct_map_setup()
         self.setup_watermarks(min_free_kbytes=min_free_kbytes,
@@ -129,9 +136,13 @@ class Machine:
     # -- presets -------------------------------------------------------------------------
     @classmethod
     def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
-               **kwargs: Any) -> Machine:
-        """An x86-32 machine (DMA < 16 MB, NORMAL to the lowmem limit, HIGHMEM above)."""
-        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem), **kwargs)
+               era: str = "modern", **kwargs: Any) -> Machine:
+        """An x86-32 machine (DMA < 16 MB, NORMAL to the lowmem limit, HIGHMEM above).
+
+        The lowmem limit is MAXMEM of ``era`` (:func:`kmem.spec.x86_32_layout.maxmem`):
+        about 884 MB with the modern formula (default), 896 MB with ``era="2.6.11"``.
+        """
+        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
 
     @classmethod
     def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
@@ -182,7 +193,8 @@ class Machine:
     def _direct_map_setup(self) -> None:
         if self.layout.arch == "x86_32":
             self.page_offset = page_offset(self.layout.vmsplit or "3G")
-            self.max_low_pfn = min(self.layout.max_pfn, maxmem(self.layout.vmsplit or "3G")
+            self.max_low_pfn = min(self.layout.max_pfn,
+                                   maxmem(self.layout.vmsplit or "3G", self.layout.era or "modern")
                                    >> PAGE_SHIFT)
         else:  # x86-64 (and the generic machine) map all memory
             self.page_offset = x86_64_layout.PAGE_OFFSET
@@ -267,10 +279,16 @@ class Machine:
         """``alloc_pages(gfp, order)``: the first page of a 2**order block, or None.
 
         order > MAX_PAGE_ORDER warns once (unless __GFP_NOWARN) and fails. A bad
-        zone-modifier combination raises :class:`~kmem.spec.errors.BadGfpZone`.
+        zone-modifier combination raises :class:`~kmem.spec.errors.BadGfpZone`;
+        __GFP_MOVABLE|__GFP_RECLAIMABLE only warns (``gfp_migratetype``'s VM_WARN_ON).
         Otherwise the passes of :func:`kmem.spec.page_alloc.alloc_passes` walk the
         zonelist; with nothing to reclaim, a request no pass satisfies fails with
-        the kernel's ``page allocation failure`` line in :attr:`dmesg`.
+        the kernel's ``page allocation failure`` line in :attr:`dmesg` (rate-limited
+        to one per 10 s of :attr:`clock_s`; silent for __GFP_NOWARN, and for
+        __GFP_DMA on a machine without a managed DMA zone). A __GFP_NOFAIL request
+        that may reclaim never returns None: if even its extra pass fails, the kernel
+        would loop for ever, and kmem raises :class:`~kmem.spec.errors.AllocationLivelock`
+        with the machine unchanged.
         """
         gfp = _check_gfp(gfp)
         order = _check_order(order)
@@ -282,20 +300,55 @@ class Machine:
         highest = gfp_spec.gfp_zone(gfp, self.config)
         highest_idx = self.config.idx(highest)
         populated = set(self.layout.managed_zones())
-        zonelist = [self.zones[self.config.idx(zt)]
-                    for zt in gfp_spec.zonelist(self.config, highest, populated)]
+        chain = gfp_spec.zonelist(self.config, highest, populated)
+        zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
+        passes = page_alloc.alloc_passes(
+            gfp, order,
+            nofragment=bool(page_alloc.alloc_flags_nofragment(
+                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
+            lowmem_only=highest_idx < self._normal_idx)
+        # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
+        if gfp_spec.gfp_migratetype_warns(gfp):
+            self.dmesg.append(gfp_spec.gfp_migratetype_warning_line(gfp))
+        for line in page_alloc.nofail_warnings(gfp, order):
+            if line not in self._warned_once:  # WARN_ON_ONCE
+                self._warned_once.add(line)
+                self.dmesg.append(line)
         if self.migratetypes:
-            return self._alloc_path(gfp, order, zonelist, highest_idx)
-        for attempt in page_alloc.alloc_passes(gfp, order):
+            return self._alloc_path(gfp, order, zonelist, highest_idx, passes)
+        for attempt in passes:
             for zone in zonelist:
                 if page_alloc.zone_allows(self.zone_view(zone), order, attempt.alloc_flags,
                                           highest_idx):
                     pfn = zone.rmqueue_smallest(order)
                     if pfn is not None:
                         return self._prep_new_page(zone, pfn, order, gfp)
-        if not gfp & GFP_NOWARN:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+        if page_alloc.nofail_never_fails(gfp):
+            raise AllocationLivelock(
+                f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
+                f"kernel would retry for ever waiting for reclaim or the OOM killer "
+                f"(kmem has neither). Passes tried: "
+                f"{', '.join(p.name for p in passes)}")
+        self._warn_alloc(gfp, order)
         return None
+
+    def advance_clock(self, seconds: float) -> None:
+        """Let ``seconds`` of model time pass (jiffies): rate limits such as
+        ``warn_alloc``'s one report per 10 s look at this clock."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
+        self.clock_s += seconds
+
+    def _warn_alloc(self, gfp: int, order: int) -> None:
+        """``warn_alloc`` (mm/page_alloc.c): __GFP_NOWARN, the 10 s rate limit and the
+        missing-DMA rule may silence it (:func:`kmem.spec.page_alloc.warn_alloc_decision`)."""
+        has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
+        show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
+            gfp, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma)
+        if note is not None:
+            self.dmesg.append(note)
+        if show:
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         if isinstance(zone, MtZone):
@@ -307,33 +360,27 @@ class Machine:
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
 
     # -- the whole allocation path (migratetypes, pcp lists, highatomic) ------------------
-    def _alloc_path(self, gfp: int, order: int, zonelist: list[Zone],
-                    highest_idx: int) -> Page | None:
-        """``__alloc_pages`` with migratetypes: ``gfp_migratetype``, ALLOC_NOFRAGMENT on
-        the fast pass, then the slow path's passes; each pass is ``get_page_from_freelist``
+    def _alloc_path(self, gfp: int, order: int, zonelist: list[Zone], highest_idx: int,
+                    passes: tuple[page_alloc.AllocPass, ...]) -> Page | None:
+        """``__alloc_pages`` with migratetypes: ``gfp_migratetype``, then each pass of
+        :func:`kmem.spec.page_alloc.alloc_passes` (the fast one with ALLOC_NOFRAGMENT where
+        ``alloc_flags_nofragment`` sets it) is a ``get_page_from_freelist``
         (:meth:`_get_page_from_freelist`)."""
         mt = gfp_spec.gfp_migratetype(gfp)
-        nofragment = bool(zonelist) and self._nofragment(zonelist[0])
         self.last_failure = None
-        for attempt in page_alloc.alloc_passes(gfp, order):
-            flags = attempt.alloc_flags
-            if attempt.name == "fast" and nofragment:
-                flags |= ALLOC_NOFRAGMENT
-            got = self._get_page_from_freelist(zonelist, order, flags, highest_idx, mt)
+        for attempt in passes:
+            got = self._get_page_from_freelist(zonelist, order, attempt.alloc_flags,
+                                               highest_idx, mt)
             if got is not None:
                 return self._prep_new_page(got[0], got[1], order, gfp)
+        if page_alloc.nofail_never_fails(gfp):
+            raise AllocationLivelock(
+                f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
+                f"kernel would retry for ever waiting for reclaim or the OOM killer "
+                f"(kmem has neither). Passes tried: {', '.join(p.name for p in passes)}")
         self.last_failure = "nopage"
-        if not gfp & GFP_NOWARN:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+        self._warn_alloc(gfp, order)
         return None
-
-    def _nofragment(self, preferred: Zone) -> bool:
-        """``alloc_flags_nofragment`` for the preferred zone (single node)."""
-        has_dma32 = ZoneType.DMA32 in self.config.zones
-        dma32 = self.zones[self.config.idx(ZoneType.DMA32)] if has_dma32 else None
-        return migrate.alloc_flags_nofragment(
-            preferred.ztype is ZoneType.NORMAL, has_dma32, 1,
-            dma32 is not None and dma32.present_pages > 0)
 
     def _get_page_from_freelist(self, zonelist: list[Zone], order: int, alloc_flags: int,
                                 highest_idx: int, mt: int) -> tuple[Zone, int] | None:
@@ -346,11 +393,9 @@ class Machine:
             for zone in zonelist:
                 assert isinstance(zone, MtZone)
                 view = self.zone_view(zone)
-                if not zone.below_high and page_alloc.zone_watermark_fast(
-                        view, order, WMARK_HIGH, alloc_flags & ~ALLOC_NO_WATERMARKS,
-                        highest_idx):
-                    pass
-                else:
+                high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
+                if zone.below_high or not page_alloc.zone_allows(view, order, high_flags,
+                                                                  highest_idx):
                     zone.below_high = True
                     if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx):
                         continue

@@ -436,7 +436,9 @@ class MtZone(Zone):
         """``rmqueue``: pcp lists for their orders, else the buddy; the block is recorded
         as allocated (with the MOVABLE mark for ``prep_move_freepages_block``)."""
         pfn = None
-        if self.pcp and pcp_spec.pcp_allowed_order(order):
+        # gfp_migratetype() gives 3 (HIGHATOMIC) for MOVABLE|RECLAIMABLE; the kernel would
+        # then index the pcp list of (UNMOVABLE, order + 1). kmem takes the buddy path.
+        if self.pcp and pcp_spec.pcp_allowed_order(order) and mt < migrate.MIGRATE_PCPTYPES:
             pfn = self.rmqueue_pcplist(cpu, order, mt, alloc_flags)
         if pfn is None:
             pfn = self.rmqueue_buddy(order, mt, alloc_flags)

@@ -224,16 +224,6 @@ def boosted_watermark(boost: int, high_wmark: int, managed_pages: int, pageblock
     return min(boost + nr, max_boost)
 
 
-def alloc_flags_nofragment(preferred_is_normal: bool, has_dma32: bool, nr_online_nodes: int,
-                           dma32_populated: bool) -> bool:
-    """``alloc_flags_nofragment``'s ALLOC_NOFRAGMENT (mm/page_alloc.c): only with
-    CONFIG_ZONE_DMA32 (x86-64), when the preferred zone is ZONE_NORMAL and — on a
-    multi-node machine — its node's DMA32 zone is populated."""
-    if not has_dma32 or not preferred_is_normal:
-        return False
-    return not (nr_online_nodes > 1 and not dma32_populated)
-
-
 def usable_types(migratetype: int, alloc_flags_highatomic_or_oom: bool,
                  alloc_flags_highatomic_fallback: bool, alloc_flags_cma: bool) -> frozenset[int]:
     """The free lists ``rmqueue_buddy`` may take a block from for a request of
