@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kmem.spec import buddy, migrate, page_alloc, procfs, watermarks, x86_64_layout
+from kmem.spec import buddy, migrate, page_alloc, procfs, slowpath, watermarks, x86_64_layout
 from kmem.spec import gfp as gfp_spec
+from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
 from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import (
@@ -25,7 +26,7 @@ from kmem.spec.alloc_flags import (
     ALLOC_WMARK_MASK,
     WMARK_HIGH,
 )
-from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
     AllocationLivelock,
     BadPageState,
@@ -50,6 +51,7 @@ GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
 GFP_MASK_LIMIT = 1 << 32  # gfp_t is 32 bits
+SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
 
 
 def _check_order(order: object) -> int:
@@ -107,6 +109,8 @@ class Machine:
         self.cpu = 0  # the CPU the caller runs on (smp_processor_id())
         self.percpu_pagelist_high_fraction = percpu_pagelist_high_fraction
         self.last_failure: str | None = None  # the step of the slow path that gave up
+        # what reclaim, compaction and the OOM killer achieve (kmem has none of them)
+        self.outcomes = slowpath.Outcomes(reclaim_retry_wmark=None)
         if migratetypes:
             self.zones: list[Zone] = [
                 MtZone(span, idx, policy=policy, pageblock_order=pageblock_order,
@@ -362,25 +366,55 @@ class Machine:
     # -- the whole allocation path (migratetypes, pcp lists, highatomic) ------------------
     def _alloc_path(self, gfp: int, order: int, zonelist: list[Zone], highest_idx: int,
                     passes: tuple[page_alloc.AllocPass, ...]) -> Page | None:
-        """``__alloc_pages`` with migratetypes: ``gfp_migratetype``, then each pass of
-        :func:`kmem.spec.page_alloc.alloc_passes` (the fast one with ALLOC_NOFRAGMENT where
-        ``alloc_flags_nofragment`` sets it) is a ``get_page_from_freelist``
-        (:meth:`_get_page_from_freelist`)."""
+        """``__alloc_pages`` with migratetypes: ``gfp_migratetype``, the fast attempt with
+        the flags of the first pass of :func:`kmem.spec.page_alloc.alloc_passes`, then
+        ``__alloc_pages_slowpath`` as :func:`kmem.spec.slowpath.slowpath` walks it. Each
+        ``get_page`` step is :meth:`_get_page_from_freelist`; ``drain`` and ``unreserve``
+        steps act on the zones; reclaim, compaction and the OOM killer achieve what
+        :attr:`outcomes` says (by default nothing: no reclaim, no compaction, an OOM killer
+        that frees nothing). :attr:`last_failure` names the step that gave up."""
         mt = gfp_spec.gfp_migratetype(gfp)
-        self.last_failure = None
-        for attempt in passes:
-            got = self._get_page_from_freelist(zonelist, order, attempt.alloc_flags,
-                                               highest_idx, mt)
-            if got is not None:
-                return self._prep_new_page(got[0], got[1], order, gfp)
-        if page_alloc.nofail_never_fails(gfp):
+        got: list[tuple[Zone, int]] = []
+
+        def ask(step: slowpath.Step) -> bool:
+            if step.kind == "get_page":
+                found = self._get_page_from_freelist(zonelist, order, step.alloc_flags,
+                                                     highest_idx, mt)
+                if found is not None:
+                    got.append(found)
+                return found is not None
+            if step.kind == "drain":
+                self.drain_all_pages()
+            elif step.kind == "unreserve":
+                return self._unreserve_highatomic(zonelist, mt, step.force)
+            elif step.kind == "reclaim_retry_wmark":
+                return any(page_alloc.zone_allows(self.zone_view(z), order,
+                                                  (step.alloc_flags & ~ALLOC_WMARK_MASK
+                                                   & ~ALLOC_NO_WATERMARKS), highest_idx)
+                           for z in zonelist)
+            return False
+
+        ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
+        result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
+                                   outcomes=self.outcomes)
+        if got:
+            self.last_failure = None
+            return self._prep_new_page(got[0][0], got[0][1], order, gfp)
+        if result.loops:
             raise AllocationLivelock(
-                f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
-                f"kernel would retry for ever waiting for reclaim or the OOM killer "
-                f"(kmem has neither). Passes tried: {', '.join(p.name for p in passes)}")
-        self.last_failure = "nopage"
+                f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
+                f"or an OOM killer that keeps killing) and no attempt succeeds; kmem has no "
+                f"reclaim to wait for. Steps: {len(result.steps)}")
+        self.last_failure = result.gave_up
         self._warn_alloc(gfp, order)
         return None
+
+    def _unreserve_highatomic(self, zonelist: list[Zone], mt: int, force: bool) -> bool:
+        """``unreserve_highatomic_pageblock(ac, force)``: the first zone of the zonelist that
+        gives a HIGHATOMIC block back to ``mt``."""
+        return any(isinstance(z, MtZone) and z.unreserve_highatomic_pageblock(
+            mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE, force)
+            for z in zonelist)
 
     def _get_page_from_freelist(self, zonelist: list[Zone], order: int, alloc_flags: int,
                                 highest_idx: int, mt: int) -> tuple[Zone, int] | None:
@@ -578,7 +612,45 @@ class Machine:
             protection=z.lowmem_reserve,
             nr_free_pages=z.free_pages if z.present_pages else None,
             node_unreclaimable=0 if z.present_pages else None,
-            start_pfn=z.start_pfn if z.present_pages else None) for z in self.zones)
+            start_pfn=z.start_pfn if z.present_pages else None,
+            pagesets=self._pagesets(z)) for z in self.zones)
+
+    def _pagesets(self, zone: Zone) -> tuple[tuple[int, int, int, int, int], ...] | None:
+        """zoneinfo's pagesets of a populated zone with per-CPU lists: (cpu, count, high,
+        batch, vm stats threshold)."""
+        if not isinstance(zone, MtZone) or not zone.pcp or not zone.present_pages:
+            return None
+        threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)
+        return tuple((cpu, p.count, p.high, p.batch, threshold) for cpu, p in enumerate(zone.pcp))
+
+    def pagetypeinfo(self, *, cma: bool = True) -> str:
+        """/proc/pagetypeinfo (``pagetypeinfo_show``): free blocks per migratetype and order
+        and pageblocks per type, for a machine with ``migratetypes=True``. ``cma=False``
+        prints the columns of a kernel without CONFIG_CMA (kmem has no CMA pageblocks)."""
+        zones = [z for z in self.zones if z.present_pages]
+        if not all(isinstance(z, MtZone) for z in zones):
+            raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "
+                                  "buddy core keeps one free list per order)")
+        types = [mt for mt in range(migrate.MIGRATE_TYPES) if cma or mt != migrate.MIGRATE_CMA]
+        rows = []
+        for z in zones:
+            assert isinstance(z, MtZone)
+            counts = z.pageblock_counts(self._section_online)
+            rows.append(pagetypeinfo_spec.PagetypeinfoZone(
+                0, z.name, tuple(tuple(z.nr_free_mt(o, mt) for o in range(NR_PAGE_ORDERS))
+                                 for mt in types),
+                tuple(counts[mt] for mt in types)))
+        order = zones[0].pageblock_order if zones else migrate.PAGEBLOCK_ORDER
+        return pagetypeinfo_spec.format_pagetypeinfo(order, [rows], cma)
+
+    def _section_online(self, pfn: int) -> bool:
+        """``pfn_to_online_page`` finds a page: the pfn's memory section (128 MiB) holds
+        memory."""
+        start = pfn >> SECTION_PAGES_SHIFT << SECTION_PAGES_SHIFT
+        end = start + (1 << SECTION_PAGES_SHIFT)
+        return any(s < end and start < e for span in self.layout.zones
+                   for s, e in zones_spec.subtract_ranges(((span.start_pfn, span.end_pfn),),
+                                                          span.holes))
 
     def zoneinfo(self) -> str:
         """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""

@@ -616,6 +616,15 @@ class MtZone(Zone):
         self._add_mt(*delta.result, mt, to_tail=delta.to_tail)
 
     # -- views ---------------------------------------------------------------------------------
+    def pageblock_counts(self, online: Callable[[int], bool]) -> list[int]:
+        """``pagetypeinfo_showblockcount_print``: from the zone's first pfn in steps of
+        pageblock_nr_pages, the type of each pfn's pageblock where ``online(pfn)``."""
+        counts = [0] * MIGRATE_TYPES
+        for pfn in range(self.start_pfn, self.end_pfn, 1 << self.pageblock_order):
+            if online(pfn):
+                counts[self.get_pfnblock_migratetype(pfn)] += 1
+        return counts
+
     def state(self) -> buddy.ZoneState:
         return buddy.ZoneState(
             start_pfn=self.start_pfn, end_pfn=self.end_pfn,

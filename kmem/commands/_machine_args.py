@@ -21,6 +21,11 @@ def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
                         help="x86_64: size of ZONE_MOVABLE, like movablecore= (default 0)")
     parser.add_argument("--min-free-kbytes", type=int, default=None,
                         help="vm.min_free_kbytes (default: the kernel's boot value)")
+    parser.add_argument("--migratetypes", action="store_true",
+                        help="the kernel's whole allocation path: free lists per migratetype, "
+                             "pageblocks, fallback, highatomic (policy linux)")
+    parser.add_argument("--cpus", type=int, default=0,
+                        help="per-CPU page lists for this many CPUs (implies --migratetypes)")
     parser.add_argument("--from-proc", metavar="DIR", nargs="?", const="/proc",
                         help="boot the model from a real machine's /proc (zoneinfo, buddyinfo, "
                              "sys/vm/*); DIR defaults to /proc")
@@ -38,10 +43,19 @@ def build_machine(args: argparse.Namespace) -> Machine:
         except OSError as exc:
             raise InvalidArgument(f"cannot read {exc.filename}: {exc.strerror}") from None
         # a live /proc is read file by file: the free counts may move in between
-        return Machine.from_proc(zoneinfo, buddyinfo, sysctls, allow_free_mismatch=True)
-    kw = {"min_free_kbytes": args.min_free_kbytes}
+        return Machine.from_proc(zoneinfo, buddyinfo, sysctls, allow_free_mismatch=True,
+                                 **_path_options(args))
+    kw = {"min_free_kbytes": args.min_free_kbytes, **_path_options(args)}
     if args.preset == "x86_64":
         return Machine.x86_64(args.mem_mb, movablecore_mb=args.movablecore_mb, **kw)
     if args.preset == "x86_32":
         return Machine.x86_32(args.mem_mb, args.vmsplit, **kw)
     return Machine.generic(args.pages, **kw)
+
+
+def _path_options(args: argparse.Namespace) -> dict[str, object]:
+    """--migratetypes / --cpus: the whole allocation path (kmem.model.mtzone)."""
+    cpus = getattr(args, "cpus", 0)
+    if getattr(args, "migratetypes", False) or cpus:
+        return {"policy": "linux", "migratetypes": True, "nr_cpus": cpus}
+    return {}
