@@ -42,7 +42,7 @@ class BatchResult:
         return f"{self.checksum:016x}"
 
 
-@K.jit
+@K.jit_nrt
 def splitmix_stream(seed, n):
     """``n`` values of the splitmix64 stream (spec.workloads.splitmix64)."""
     out = np.empty(n, np.uint64)
@@ -61,7 +61,7 @@ def _mixed_order(r):
     return np.int64(K.ctz((r & np.uint64(0x3FF)) | np.uint64(0x400)))
 
 
-@K.jit
+@K.jit_nrt
 def _b_emit(R, pos, live_x, live_o, nlive, ops, gfp):
     """Workload b's ops for R[pos:], assuming every allocation succeeds (live copies)."""
     lx = live_x.copy()

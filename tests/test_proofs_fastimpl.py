@@ -28,6 +28,12 @@ def words_of(m):
     return words, int(M[zb + A.Z_NONEMPTY])
 
 
+def views(S):
+    """The arrays the compiled steps take ("lowest" has no links: empty ones)."""
+    v = A.Views(S)
+    return v.M, v.flg, v.ref[:0], v.ref[:0]
+
+
 def concrete(term):
     return z3.simplify(term).as_long()
 
@@ -57,7 +63,7 @@ def cross_check(npages, machines, orders_each, seed):
         for order in rng.sample(range(NR_PAGE_ORDERS), orders_each):
             found, pfn, post, post_ne = steps.rmqueue_smallest(list(zw), F.bv(ne), order)
             S = m._S.copy()
-            Mv, ref, flg, nxt, prv = K._views(S)
+            Mv, flg, nxt, prv = views(S)
             got = int(K.rmqueue_smallest(S, Mv, flg, nxt, prv, A.zone_meta(0), order))
             assert z3.is_true(z3.simplify(found)) == (got >= 0)
             after = Machine.__new__(Machine)
@@ -69,7 +75,7 @@ def cross_check(npages, machines, orders_each, seed):
         for page, order in rng.sample(held, min(len(held), 2 * orders_each)):
             post, post_ne = steps.free_one(list(zw), F.bv(ne), npages, page.pfn, order)
             S = m._S.copy()
-            Mv, ref, flg, nxt, prv = K._views(S)
+            Mv, flg, nxt, prv = views(S)
             K.free_one(S, Mv, flg, nxt, prv, A.zone_meta(0), page.pfn, order)
             after = Machine.__new__(Machine)
             after._S, after._v = S, A.Views(S)
