@@ -807,9 +807,18 @@ class Machine:
         return procfs.format_zoneinfo(self.zoneinfo_zones())
 
     @classmethod
-    def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
+    def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
                   sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
-        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`)."""
+        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`): the
+        texts as ``str`` or as the bytes read, LF or CRLF line endings."""
         from .from_proc import machine_from_proc
+
+        for what, text in (("zoneinfo_text", zoneinfo_text), ("buddyinfo_text", buddyinfo_text)):
+            if not isinstance(text, (str, bytes)):
+                raise InvalidArgument(f"{what} must be the file's contents (a str or bytes), "
+                                      f"got {type(text).__name__}")
+        if not isinstance(sysctls, Mapping):
+            raise InvalidArgument(f"sysctls must be a mapping such as {{'min_free_kbytes': "
+                                  f"'67584'}}, got {type(sysctls).__name__}")
 
         return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)

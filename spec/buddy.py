@@ -44,6 +44,19 @@ def is_aligned(pfn: int, order: int) -> bool:
     return pfn % 2**order == 0
 
 
+def check_pfn_order(pfn: object, order: object) -> None:
+    """Refuse what the buddy arithmetic is not defined on: a pfn that is not an int >= 0,
+    an order outside 0..MAX_PAGE_ORDER. (A z3 bit-vector term, which the proofs pass
+    as a symbolic pfn, is let through: it has ``sexpr``.)"""
+    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_PAGE_ORDER:
+        raise InvalidArgument(f"order must be an int in 0..{MAX_PAGE_ORDER}, got {order!r}")
+    if isinstance(pfn, int) and not isinstance(pfn, bool):
+        if pfn < 0:
+            raise InvalidArgument(f"pfn must be an int >= 0, got {pfn!r}")
+    elif not hasattr(pfn, "sexpr"):
+        raise InvalidArgument(f"pfn must be an int >= 0, got {pfn!r}")
+
+
 def find_buddy_pfn(pfn: int, order: int) -> int:
     """``__find_buddy_pfn(pfn, order)`` (mm/internal.h): ``pfn ^ (1 << order)``.
 
@@ -51,6 +64,8 @@ def find_buddy_pfn(pfn: int, order: int) -> int:
     post: __return__ == find_buddy_pfn_arith(pfn, order)
     post: find_buddy_pfn(__return__, order) == pfn
     """
+    if type(pfn) is not int or type(order) is not int or pfn < 0 or not 0 <= order <= MAX_PAGE_ORDER:
+        check_pfn_order(pfn, order)  # raises, or lets a proof's symbolic pfn through
     return pfn ^ (1 << order)
 
 
@@ -64,6 +79,7 @@ def find_buddy_pfn_arith(pfn: int, order: int) -> int:
     post: abs(__return__ - pfn) == 2**order
     post: __return__ // 2 ** (order + 1) == pfn // 2 ** (order + 1)
     """
+    check_pfn_order(pfn, order)
     size = 2**order
     if (pfn // size) % 2 == 0:
         return pfn + size
@@ -88,6 +104,7 @@ def combined_pfn_arith(pfn: int, order: int) -> int:
     post: pfn - __return__ in (0, 2**order)
     post: pfn % 2**order != 0 or __return__ % 2 ** (order + 1) == 0
     """
+    check_pfn_order(pfn, order)
     return pfn - (pfn // 2**order) % 2 * 2**order
 
 
@@ -134,18 +151,35 @@ def free_pages_memory_chunks(start: int, end: int) -> tuple[Block, ...]:
 
     Each chunk has ``order = min(MAX_PAGE_ORDER, __ffs(start))``, shrunk until it
     fits before ``end``. The chunks are the range's canonical decomposition into
-    maximal naturally aligned blocks, ascending.
+    maximal naturally aligned blocks, ascending. :func:`free_pages_memory_runs`
+    gives the same chunks grouped into runs.
     """
-    chunks = []
+    return tuple((pfn + i * 2**order, order)
+                 for pfn, order, count in free_pages_memory_runs(start, end)
+                 for i in range(count))
+
+
+def free_pages_memory_runs(start: int, end: int) -> tuple[tuple[int, int, int], ...]:
+    """The chunks of :func:`free_pages_memory_chunks` as runs ``(first_pfn, order, count)``.
+
+    ``__free_pages_memory`` (mm/memblock.c): a chunk has ``order = min(MAX_PAGE_ORDER,
+    __ffs(start))``, shrunk until it fits before ``end``. Once ``start`` is aligned to
+    MAX_PAGE_ORDER every chunk is a MAX_PAGE_ORDER block until fewer than
+    MAX_ORDER_NR_PAGES remain, so only that order repeats: a run is ``count``
+    consecutive chunks of one order, and a range of any size has at most
+    ``2 * MAX_PAGE_ORDER + 1`` runs (what lets a model boot terabytes in constant time).
+    """
+    runs: list[tuple[int, int, int]] = []
     while start < end:
         order = MAX_PAGE_ORDER
         while order > 0 and start % 2**order != 0:
             order -= 1
         while start + 2**order > end:
             order -= 1
-        chunks.append((start, order))
-        start += 2**order
-    return tuple(chunks)
+        count = (end - start) // 2**order if order == MAX_PAGE_ORDER else 1
+        runs.append((start, order, count))
+        start += count * 2**order
+    return tuple(runs)
 
 
 def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFreeBlock) -> bool:
