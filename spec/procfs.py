@@ -200,6 +200,8 @@ class ZoneinfoZone:
     nr_free_pages: int | None = None
     node_unreclaimable: int | None = None
     start_pfn: int | None = None
+    # the per-CPU pagesets (cpu, count, high, batch, vm stats threshold); None: not printed
+    pagesets: tuple[tuple[int, int, int, int, int], ...] | None = None
 
     @property
     def ztype(self) -> ZoneType:
@@ -222,11 +224,24 @@ def format_zoneinfo_zone(z: ZoneinfoZone) -> str:
     if z.populated:
         if z.nr_free_pages is not None:
             out.append(f"\n      {'nr_free_pages':<12} {z.nr_free_pages}")
+        if z.pagesets is not None:
+            out.append(format_pagesets(z.pagesets))
         if z.node_unreclaimable is not None:
             out.append(f"\n  node_unreclaimable:  {z.node_unreclaimable}")
         if z.start_pfn is not None:
             out.append(f"\n  start_pfn:           {z.start_pfn}")
     out.append("\n")
+    return "".join(out)
+
+
+def format_pagesets(pagesets: Sequence[tuple[int, int, int, int, int]]) -> str:
+    """``zoneinfo_show_print``'s pagesets section (mm/vmstat.c, 6.12): per online CPU its
+    pcp ``count``, ``high`` and ``batch``, then (CONFIG_SMP) the zone's
+    ``stat_threshold`` for that CPU."""
+    out = ["\n  pagesets"]
+    for cpu, count, high, batch, threshold in pagesets:
+        out.append(f"\n    cpu: {cpu}\n              count: {count}\n              high:  {high}"
+                   f"\n              batch: {batch}\n  vm stats threshold: {threshold}")
     return "".join(out)
 
 
