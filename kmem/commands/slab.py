@@ -1,4 +1,5 @@
-"""``kmem slab``: one cache's slabs drawn from the live model (the slides' figure 1.8)."""
+"""``kmem slab``: one cache's slabs drawn from the live model (as the lecture slides draw slabs;
+see the README's section on teaching material)."""
 
 from __future__ import annotations
 
