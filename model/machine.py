@@ -12,7 +12,7 @@ so an exception leaves the machine exactly as it was.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kmem.spec import (
     buddy,
@@ -55,6 +55,9 @@ from .memory import PageContents
 from .mtzone import MtZone
 from .page import Page
 from .zone import Zone
+
+if TYPE_CHECKING:
+    from .slab import SlabAllocator
 
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
@@ -154,7 +157,7 @@ class Machine:
             raise InvalidArgument(f"slab_cpus must be an int >= 1, got {slab_cpus!r}")
         self.slab = slab  # the slab allocator, built on first use (slab_allocator)
         self.slab_cpus = slab_cpus  # CPUs SLUB sizes its slabs for (min_objects)
-        self._slab: Any = None
+        self._slab: SlabAllocator | None = None
         self.layout = layout
         self.config = layout.config
         self.policy = policy
@@ -727,7 +730,7 @@ class Machine:
         return out
 
     @property
-    def slab_allocator(self) -> Any:
+    def slab_allocator(self) -> SlabAllocator:
         """The slab layer (:class:`kmem.model.slab.SlabAllocator`), made on first use: the
         kmalloc caches of SLUB (``slab="slub"``, slabs sized for ``slab_cpus`` CPUs) or
         classic SLAB (``slab="slab"``)."""

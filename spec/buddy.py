@@ -63,6 +63,9 @@ def find_buddy_pfn(pfn: int, order: int) -> int:
     pre: pfn >= 0 and 0 <= order <= 10
     post: __return__ == find_buddy_pfn_arith(pfn, order)
     post: find_buddy_pfn(__return__, order) == pfn
+
+    >>> find_buddy_pfn(8, 3), find_buddy_pfn(0, 3), find_buddy_pfn(12, 2)
+    (0, 8, 8)
     """
     if type(pfn) is not int or type(order) is not int or pfn < 0 or not 0 <= order <= MAX_PAGE_ORDER:
         check_pfn_order(pfn, order)  # raises, or lets a proof's symbolic pfn through
@@ -168,6 +171,11 @@ def free_pages_memory_runs(start: int, end: int) -> tuple[tuple[int, int, int], 
     MAX_ORDER_NR_PAGES remain, so only that order repeats: a run is ``count``
     consecutive chunks of one order, and a range of any size has at most
     ``2 * MAX_PAGE_ORDER + 1`` runs (what lets a model boot terabytes in constant time).
+
+    >>> free_pages_memory_runs(4, 5000)
+    ((4, 2, 1), (8, 3, 1), (16, 4, 1), (32, 5, 1), (64, 6, 1), (128, 7, 1), (256, 8, 1), (512, 9, 1), (1024, 10, 3), (4096, 9, 1), (4608, 8, 1), (4864, 7, 1), (4992, 3, 1))
+    >>> free_pages_memory_runs(0, 2**40)  # 4 PB of pages: one run
+    ((0, 10, 1073741824),)
     """
     runs: list[tuple[int, int, int]] = []
     while start < end:
