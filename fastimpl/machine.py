@@ -316,9 +316,21 @@ class Machine:
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
-                 comm: str = "kmem", slab: str = "slub") -> None:
+                 comm: str = "kmem", slab: str = "slub", slab_cpus: int = 1,
+                 migratetypes: bool = False, nr_cpus: int = 0,
+                 pageblock_order: int | None = None,
+                 percpu_pagelist_high_fraction: int = 0,
+                 nodes: tuple[MachineLayout, ...] = (),
+                 distances: tuple[tuple[int, ...], ...] | None = None,
+                 cpu_nodes: tuple[int, ...] | None = None) -> None:
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
+        if (migratetypes or nr_cpus or percpu_pagelist_high_fraction or nodes
+                or distances is not None or cpu_nodes is not None):
+            raise InvalidArgument(
+                "kmem.fastimpl implements the bare buddy core of one node (the model's "
+                "default): migratetypes, per-CPU lists (nr_cpus, "
+                "percpu_pagelist_high_fraction) and NUMA nodes run on kmem.model.Machine")
         self.slab = slab
         self._S = A.build_arena(layout, policy)  # validates the policy
         self._v = A.Views(self._S)

@@ -307,3 +307,10 @@ def test_demo_runs_on_fastimpl():
            for impl in ("model", "fast")}
     assert out["fast"].returncode == 0, out["fast"].stderr
     assert out["fast"].stdout == out["model"].stdout
+
+
+def test_model_options_beyond_the_bare_core_are_refused():
+    for kw in ({"migratetypes": True}, {"nr_cpus": 2}, {"nodes": (fastimpl.Machine.generic(
+            64).layout,)}):
+        with pytest.raises(errors.InvalidArgument, match="bare buddy core"):
+            fastimpl.Machine.generic(64, **kw)
