@@ -91,6 +91,7 @@ def per_call_ns(npages: int, calls: int = 200_000) -> dict[str, float]:
     from kmem.spec.gfp import GFP_KERNEL
 
     m = Machine.generic(npages, min_free_kbytes=0)
+    calls = min(calls, npages // 2)
     alloc, free = api.alloc_pages, api.__free_pages
     pages = [None] * calls
     t0 = time.perf_counter()
