@@ -28,6 +28,19 @@ Range = tuple[int, int]  # [start, end) pfn range
 IsFreeBlock = Callable[[int, int], bool]  # is (pfn, order) a free block of the zone?
 
 
+def order_cap(max_order: int | None = None) -> int:
+    """The top order of the allocator being described: ``max_order`` when given, else
+    ``MAX_PAGE_ORDER`` (include/linux/mmzone.h), read when called, so that a kernel
+    configured with another ``CONFIG_ARCH_FORCE_MAX_ORDER`` (or an allocator with larger
+    blocks) is described by the same functions. Every function below that depends on
+    the cap takes ``max_order=None`` and resolves it here."""
+    if max_order is None:
+        return MAX_PAGE_ORDER
+    if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 0:
+        raise InvalidArgument(f"max_order must be an int >= 0, got {max_order!r}")
+    return max_order
+
+
 # --------------------------------------------------------------------------------------
 # Arithmetic
 # --------------------------------------------------------------------------------------
@@ -127,16 +140,18 @@ def split_around(block: Block, pfn: int, order: int) -> tuple[Block, ...]:
     return tuple(rest)
 
 
-def free_pages_memory_chunks(start: int, end: int) -> tuple[Block, ...]:
+def free_pages_memory_chunks(start: int, end: int,
+                             max_order: int | None = None) -> tuple[Block, ...]:
     """``__free_pages_memory(start, end)`` (mm/memblock.c): how boot frees a pfn range.
 
     Each chunk has ``order = min(MAX_PAGE_ORDER, __ffs(start))``, shrunk until it
     fits before ``end``. The chunks are the range's canonical decomposition into
-    maximal naturally aligned blocks, ascending.
+    maximal naturally aligned blocks, ascending. ``max_order``: see :func:`order_cap`.
     """
     chunks = []
+    cap = order_cap(max_order)
     while start < end:
-        order = MAX_PAGE_ORDER
+        order = cap
         while order > 0 and start % 2**order != 0:
             order -= 1
         while start + 2**order > end:
@@ -146,15 +161,17 @@ def free_pages_memory_chunks(start: int, end: int) -> tuple[Block, ...]:
     return tuple(chunks)
 
 
-def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFreeBlock) -> bool:
+def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFreeBlock,
+                       max_order: int | None = None) -> bool:
     """``buddy_merge_likely(pfn, buddy_pfn, page, order)`` (mm/page_alloc.c, 5.x+).
 
     After merging stopped at ``order`` (``buddy_pfn`` is the buddy that was not
     free), look one order up: if the order+1 block containing that buddy has its
     own order+1 buddy free, the freed block goes to the *tail* of its list, so it
     stays free longer and may yet merge. Never at order >= MAX_PAGE_ORDER - 1.
+    ``max_order``: see :func:`order_cap`.
     """
-    if order >= MAX_PAGE_ORDER - 1:
+    if order >= order_cap(max_order) - 1:
         return False
     higher_page_pfn = buddy_pfn & pfn
     return is_free_block(find_buddy_pfn(higher_page_pfn, order + 1), order + 1)
@@ -178,41 +195,48 @@ class FreeDelta:
     to_tail: bool
 
 
-def free_one_page_delta(is_free_block: IsFreeBlock, pfn: int, order: int) -> FreeDelta:
+def free_one_page_delta(is_free_block: IsFreeBlock, pfn: int, order: int,
+                        max_order: int | None = None) -> FreeDelta:
     """``__free_one_page`` (mm/page_alloc.c): merge with free buddies while below MAX_PAGE_ORDER.
 
     ``is_free_block(p, o)`` must answer whether (p, o) is currently a free block of
     *this zone* (the kernel's ``page_is_buddy``: PageBuddy, same order, same zone).
+    ``max_order``: see :func:`order_cap`.
     """
     merged = []
+    cap = order_cap(max_order)
     buddy_pfn = find_buddy_pfn(pfn, order)
-    while order < MAX_PAGE_ORDER:
+    while order < cap:
         buddy_pfn = find_buddy_pfn(pfn, order)
         if not is_free_block(buddy_pfn, order):
             break
         merged.append((buddy_pfn, order))
         pfn = buddy_pfn & pfn
         order += 1
-    to_tail = buddy_merge_likely(pfn, buddy_pfn, order, is_free_block)
+    to_tail = buddy_merge_likely(pfn, buddy_pfn, order, is_free_block, cap)
     return FreeDelta(tuple(merged), (pfn, order), to_tail)
 
 
-def rmqueue_smallest_order(nr_free: Callable[[int], int], order: int) -> int | None:
+def rmqueue_smallest_order(nr_free: Callable[[int], int], order: int,
+                           max_order: int | None = None) -> int | None:
     """The order ``__rmqueue_smallest`` takes a block from: the smallest order >= ``order``
-    whose free list is not empty, or None."""
-    for current in range(order, NR_PAGE_ORDERS):
+    whose free list is not empty, or None. ``max_order``: see :func:`order_cap`."""
+    top = NR_PAGE_ORDERS if max_order is None else order_cap(max_order) + 1
+    for current in range(order, top):
         if nr_free(current) > 0:
             return current
     return None
 
 
-def containing_free_block(is_free_block: IsFreeBlock, pfn: int, order: int) -> Block | None:
+def containing_free_block(is_free_block: IsFreeBlock, pfn: int, order: int,
+                          max_order: int | None = None) -> Block | None:
     """The free block that wholly contains the aligned block (pfn, order), if any.
 
     Free blocks are aligned and disjoint, so only the aligned ancestors of pfn can
-    contain it: at most NR_PAGE_ORDERS lookups.
+    contain it: at most NR_PAGE_ORDERS lookups. ``max_order``: see :func:`order_cap`.
     """
-    for level in range(order, NR_PAGE_ORDERS):
+    top = NR_PAGE_ORDERS if max_order is None else order_cap(max_order) + 1
+    for level in range(order, top):
         start = pfn - pfn % 2**level
         if is_free_block(start, level):
             return (start, level)
@@ -241,6 +265,8 @@ class ZoneState:
     reserved: tuple[Range, ...] = ()
     nr_free: tuple[int, ...] = field(default=(0,) * NR_PAGE_ORDERS)
     free_pages: int = 0
+    #: the allocator's top order (None: MAX_PAGE_ORDER; see :func:`order_cap`)
+    max_order: int | None = None
 
     # -- derived ---------------------------------------------------------------------
     @property
@@ -257,23 +283,25 @@ class ZoneState:
 
     def counted(self) -> ZoneState:
         """This state with ``nr_free``/``free_pages`` recomputed from the free set."""
-        return replace(self, nr_free=count_nr_free(self.free),
+        return replace(self, nr_free=count_nr_free(self.free, self.max_order),
                        free_pages=sum(2**o for _, o in self.free))
 
 
-def count_nr_free(free: Iterable[Block]) -> tuple[int, ...]:
+def count_nr_free(free: Iterable[Block], max_order: int | None = None) -> tuple[int, ...]:
     """``free_area[o].nr_free`` for every order: blocks (not pages) per order."""
-    counts = [0] * NR_PAGE_ORDERS
+    counts = [0] * (NR_PAGE_ORDERS if max_order is None else order_cap(max_order) + 1)
     for _, order in free:
         counts[order] += 1
     return tuple(counts)
 
 
 def boot_state(start_pfn: int, end_pfn: int, holes: tuple[Range, ...] = (),
-               reserved: tuple[Range, ...] = ()) -> ZoneState:
+               reserved: tuple[Range, ...] = (), max_order: int | None = None) -> ZoneState:
     """The state after boot: every managed range freed by ``__free_pages_memory``."""
-    zs = ZoneState(start_pfn, end_pfn, holes=tuple(holes), reserved=tuple(reserved))
-    free = frozenset(b for s, e in zs.managed_ranges for b in free_pages_memory_chunks(s, e))
+    zs = ZoneState(start_pfn, end_pfn, holes=tuple(holes), reserved=tuple(reserved),
+                   max_order=max_order)
+    free = frozenset(b for s, e in zs.managed_ranges
+                     for b in free_pages_memory_chunks(s, e, max_order))
     return replace(zs, free=free).counted()
 
 
@@ -305,10 +333,11 @@ def inv_alignment_and_bounds(zs: ZoneState) -> list[Violation]:
     reserved range: ``bad_range()`` / ``page_is_buddy``'s same-zone rule)."""
     out = []
     managed = zs.managed_ranges
+    cap = order_cap(zs.max_order)
     for kind, (pfn, order) in _blocks(zs):
-        if not 0 <= order <= MAX_PAGE_ORDER:
+        if not 0 <= order <= cap:
             out.append(Violation("alignment", f"{kind} block at pfn {pfn:#x} has order {order}, "
-                                              f"outside 0..{MAX_PAGE_ORDER}"))
+                                              f"outside 0..{cap}"))
             continue
         if not is_aligned(pfn, order):
             out.append(Violation("alignment", f"{kind} block pfn {pfn:#x} is not aligned to "
@@ -324,8 +353,9 @@ def inv_disjoint(zs: ZoneState) -> list[Violation]:
     """No two blocks (free or allocated) share a page, and no page is both free and
     allocated."""
     out = []
+    cap = order_cap(zs.max_order)
     spans = sorted((pfn, pfn + 2**order, kind) for kind, (pfn, order) in _blocks(zs)
-                   if 0 <= order <= MAX_PAGE_ORDER)
+                   if 0 <= order <= cap)
     for (s1, e1, k1), (s2, e2, k2) in zip(spans, spans[1:], strict=False):
         if s2 < e1:
             out.append(Violation("disjoint", f"{k1} block [{s1:#x}, {e1:#x}) overlaps "
@@ -336,7 +366,8 @@ def inv_disjoint(zs: ZoneState) -> list[Violation]:
 def inv_tiling(zs: ZoneState) -> list[Violation]:
     """Free + allocated + reserved pages = the zone's present pages, exactly
     (together with disjointness and bounds: every managed page is in exactly one block)."""
-    covered = sum(2**o for _, (_, o) in _blocks(zs) if 0 <= o <= MAX_PAGE_ORDER)
+    cap = order_cap(zs.max_order)
+    covered = sum(2**o for _, (_, o) in _blocks(zs) if 0 <= o <= cap)
     managed = zs.managed_pages
     if covered != managed:
         return [Violation("tiling", f"free + allocated blocks cover {covered} pages, but the zone "
@@ -348,8 +379,9 @@ def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
     """No two free buddies of the same order below MAX_PAGE_ORDER: ``__free_one_page``
     always merges them."""
     out = []
+    cap = order_cap(zs.max_order)
     for pfn, order in zs.free:
-        if order < MAX_PAGE_ORDER:
+        if order < cap:
             buddy = find_buddy_pfn(pfn, order)
             if pfn < buddy and (buddy, order) in zs.free:
                 out.append(Violation("maximal-coalescing",
@@ -361,7 +393,7 @@ def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
 def inv_counters(zs: ZoneState) -> list[Violation]:
     """``free_area[o].nr_free`` counts free blocks of order o; NR_FREE_PAGES counts their pages."""
     out = []
-    expect = count_nr_free(zs.free)
+    expect = count_nr_free(zs.free, zs.max_order)
     if tuple(zs.nr_free) != expect:
         out.append(Violation("counters", f"nr_free {tuple(zs.nr_free)} but the free blocks give "
                                          f"{expect}"))
@@ -396,13 +428,14 @@ class IllegalTransition(KernelBug):
 
 def is_legal_alloc_weak(zs: ZoneState, order: int, pfn: int) -> bool:
     """The weak rule: any naturally aligned block of ``order`` whose pages are all free."""
-    return is_aligned(pfn, order) and containing_free_block(zs.is_free_block, pfn, order) is not None
+    return is_aligned(pfn, order) and \
+        containing_free_block(zs.is_free_block, pfn, order, zs.max_order) is not None
 
 
 def is_legal_alloc_linux(zs: ZoneState, order: int, pfn: int) -> bool:
     """The Linux rule (``__rmqueue_smallest``): ``pfn`` starts a free block of the smallest
     order >= ``order`` that has any free block (which one is the free list's business)."""
-    source = rmqueue_smallest_order(lambda o: zs.nr_free[o], order)
+    source = rmqueue_smallest_order(lambda o: zs.nr_free[o], order, zs.max_order)
     return source is not None and (pfn, source) in zs.free
 
 
@@ -417,11 +450,12 @@ def alloc_next(zs: ZoneState, order: int, pfn: int) -> ZoneState:
     The containing free block leaves its list; the parts around (pfn, order) go back
     as free blocks (:func:`split_around`; for the Linux rule this is :func:`expand`).
     """
-    if not 0 <= order <= MAX_PAGE_ORDER:
-        raise InvalidArgument(f"order {order} outside 0..{MAX_PAGE_ORDER}")
+    cap = order_cap(zs.max_order)
+    if not 0 <= order <= cap:
+        raise InvalidArgument(f"order {order} outside 0..{cap}")
     if not is_aligned(pfn, order):
         raise IllegalTransition(f"pfn {pfn:#x} is not aligned to order {order}")
-    block = containing_free_block(zs.is_free_block, pfn, order)
+    block = containing_free_block(zs.is_free_block, pfn, order, zs.max_order)
     if block is None:
         raise IllegalTransition(f"block ({pfn:#x}, order {order}) is not wholly free")
     free = (zs.free - {block}) | set(split_around(block, pfn, order))
@@ -432,7 +466,7 @@ def free_next(zs: ZoneState, pfn: int, order: int) -> ZoneState:
     """The state after the allocated block (pfn, order) is freed (``__free_one_page``)."""
     if (pfn, order) not in zs.allocated:
         raise IllegalTransition(f"block ({pfn:#x}, order {order}) is not allocated")
-    delta = free_one_page_delta(zs.is_free_block, pfn, order)
+    delta = free_one_page_delta(zs.is_free_block, pfn, order, zs.max_order)
     free = (zs.free - set(delta.merged)) | {delta.result}
     return replace(zs, free=frozenset(free), allocated=zs.allocated - {(pfn, order)}).counted()
 

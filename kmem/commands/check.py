@@ -1,0 +1,259 @@
+"""``kmem check -- COMMAND [ARGS]``: fuzz an allocator program against the spec."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shlex
+import sys
+import time
+
+from kmem.fuzz.adapters import ZoneConfig
+from kmem.fuzz.check import Checker, Finding, load_reproducer, save_finding
+from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SIZE
+from kmem.spec.errors import InvalidArgument
+
+HELP = "fuzz an allocator program (line protocol on stdin/stdout) against the spec"
+DESCRIPTION = (
+    "Run COMMAND (a program speaking kmem's line protocol, docs/line-protocol.md) on seeded "
+    "random operation streams and check every answer against the spec (kmem.spec.buddy), "
+    "accepting any legal choice and following it. Each finding (illegal result, crash, "
+    "hang, abort on out-of-memory, wrong free blocks with --dump) is shrunk to a short "
+    "reproducer and saved so that --replay shows it again. Exit status: 0 clean, 1 findings, "
+    "2 usage or setup error.")
+
+KIND_LABEL = {
+    "unaligned": "illegal result: not aligned",
+    "outside": "illegal result: outside the zone",
+    "overlap": "illegal result: overlaps a live block",
+    "not-free": "illegal result: not a free block",
+    "bad-failure": "illegal result: failed while a block of that order is free",
+    "not-linux": "illegal result: not the Linux rule's choice",
+    "misaligned": "illegal result: address off a page boundary",
+    "free-blocks": "free blocks differ from the spec's merged state",
+    "crash": "crash",
+    "oom-abort": "abort on ordinary out-of-memory",
+    "hang": "hang",
+    "protocol": "protocol error",
+}
+
+#: sanitizer settings for the program unless the user set their own: stop at the first report
+SANITIZER_ENV = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+                 "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1"}
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part, 0) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected page counts like 64,1000,4099, got "
+                                         f"{text!r}") from None
+    if not sizes or any(n <= 0 for n in sizes):
+        raise argparse.ArgumentTypeError(f"page counts must be positive, got {text!r}")
+    return sizes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rule", choices=("weak", "linux"), default="weak",
+                        help="weak (default): any aligned wholly free block; linux: also "
+                             "__rmqueue_smallest's choice of order")
+    parser.add_argument("--max-order", type=int, default=MAX_PAGE_ORDER,
+                        help=f"the allocator's top order, any value (default {MAX_PAGE_ORDER})")
+    parser.add_argument("--npages", type=_sizes, default=[64, 1000, 4099],
+                        help="zone sizes in pages, comma-separated; runs cycle through them "
+                             "(default 64,1000,4099)")
+    parser.add_argument("--reserved", type=int, default=0,
+                        help="pages at the start of the arena never handed out (metadata)")
+    parser.add_argument("--unit", choices=("pages", "bytes"), default="pages",
+                        help="whether the program answers page numbers or byte addresses")
+    parser.add_argument("--page-size", type=int, default=PAGE_SIZE,
+                        help=f"bytes per page with --unit bytes (default {PAGE_SIZE})")
+    parser.add_argument("--dump", action="store_true",
+                        help="ask the program for its free blocks after every operation and "
+                             "compare them with the spec's merged state")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="first seed (default: a random one, printed)")
+    parser.add_argument("--seeds", type=int, default=8, help="runs, one seed each (default 8)")
+    parser.add_argument("--ops", type=int, default=5000,
+                        help="operations per run (default 5000)")
+    parser.add_argument("--time", type=float, default=None,
+                        help="stop starting runs after this many seconds")
+    parser.add_argument("--timeout", type=float, default=2.0,
+                        help="seconds allowed per answer before it counts as a hang (default 2)")
+    parser.add_argument("--shrink-time", type=float, default=60.0,
+                        help="seconds allowed to shrink each finding (default 60)")
+    parser.add_argument("--no-shrink", action="store_true", help="report findings unshrunk")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="after a finding, run the remaining seeds (one report per kind)")
+    parser.add_argument("--save", default=".kmem-check", metavar="DIR",
+                        help="where reproducers are written (default .kmem-check)")
+    parser.add_argument("--replay", metavar="FILE",
+                        help="run the reproducer FILE once instead of random streams")
+    parser.add_argument("--quiet", action="store_true", help="no progress display")
+    parser.add_argument("program", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS]",
+                        help="the allocator program and its arguments")
+
+
+class Progress:
+    """One status line on stderr: rewritten in place on a terminal, a line per run otherwise."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def update(self, text: str, final: bool = False) -> None:
+        if self.quiet:
+            return
+        now = time.monotonic()
+        if self.tty:
+            if final or now - self.last > 0.2:
+                sys.stderr.write("\r\033[K" + text + ("\n" if final else ""))
+                sys.stderr.flush()
+                self.last = now
+        elif final:
+            print(text, file=sys.stderr, flush=True)
+
+
+def _command_line(program: list[str], path: str, args: argparse.Namespace) -> str:
+    extra = f" --timeout {args.timeout:g}" if args.timeout != 2.0 else ""
+    return f"kmem check --replay {shlex.quote(path)}{extra} -- {shlex.join(program)}"
+
+
+def print_finding(number: int, f: Finding, program: list[str], path: str | None,
+                  args: argparse.Namespace) -> None:
+    c = f.config
+    label = KIND_LABEL.get(f.kind, f.kind)
+    seed = f"seed {f.seed}, " if f.seed is not None else ""
+    print(f"FINDING {number}: {label} [{f.kind}]")
+    print(f"  {seed}zone of {c.describe()}, rule {f.rule}{', free-block dumps' if f.dump else ''}")
+    where = f"operation #{f.index}" if f.index >= 0 else "start-up"
+    print(f"  at {where}: {f.operation}")
+    print(f"  {f.message}")
+    for line in f.state:
+        print(f"  {line}")
+    if f.stderr.strip():
+        print("  the program's last stderr lines:")
+        for line in f.stderr.strip().splitlines()[-12:]:
+            print(f"    | {line}")
+    shrunk = f" (shrunk from {f.original_length})" if f.original_length is not None else ""
+    print(f"  reproducer: {len(f.stream)} operation(s){shrunk}:")
+    for i, op in enumerate(f.stream):
+        mark = "  <- here" if i == f.index else ""
+        print(f"    {i:4}  {op.text()}{mark}")
+    if f.transcript:
+        print("  what was sent and answered:")
+        for request, answer in f.transcript:
+            if request == "dump":
+                continue
+            print(f"    > {request:<28} < {answer or '(no answer)'}")
+        sent = "".join(r + "\\n" for r, _ in f.transcript)
+        print(f"  by hand: printf '{sent}' | {shlex.join(program)}")
+    if path is not None:
+        print(f"  replay: {_command_line(program, path, args)}")
+    print()
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    for key, value in SANITIZER_ENV.items():
+        env.setdefault(key, value)
+    return env
+
+
+def run(args: argparse.Namespace) -> int:
+    program = list(args.program)
+    if program and program[0] == "--":
+        program = program[1:]
+    if not program:
+        raise InvalidArgument("name the allocator program after --: kmem check -- ./driver")
+    for n in args.npages:
+        if not 0 <= args.reserved < n:
+            raise InvalidArgument(f"--reserved {args.reserved} must be below every zone size "
+                                  f"(--npages has {n})")
+    if args.timeout <= 0:
+        raise InvalidArgument("--timeout must be positive")
+
+    if args.replay:
+        config, rule, dump, ops = load_reproducer(args.replay)
+        checker = Checker(program, config=config, rule=rule, dump=dump, timeout=args.timeout,
+                          env=_env())
+        try:
+            finding = checker.replay(config, ops, record=True)
+        finally:
+            checker.close()
+        if finding is None:
+            print(f"replayed {len(ops)} operation(s) from {args.replay}: no finding")
+            return 0
+        print_finding(1, finding, program, args.replay, args)
+        return 1
+
+    seed0 = args.seed if args.seed is not None else random.randrange(2**32)
+    configs = [ZoneConfig(n, max_order=args.max_order, reserved=args.reserved, unit=args.unit,
+                          page_size=args.page_size) for n in args.npages]
+    print(f"kmem check: {shlex.join(program)}")
+    print(f"  rule {args.rule}, max order {args.max_order}, zones of "
+          f"{', '.join(str(n) for n in args.npages)} pages"
+          + (f", {args.reserved} reserved" if args.reserved else "")
+          + f", unit {args.unit}{', free-block dumps' if args.dump else ''}; seeds "
+          f"{seed0}..{seed0 + args.seeds - 1}, {args.ops} operations each")
+    checker = Checker(program, config=configs[0], rule=args.rule, dump=args.dump,
+                      timeout=args.timeout, env=_env())
+    progress = Progress(args.quiet)
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    total_ops = 0
+    started = time.monotonic()
+    runs = 0
+    run_time = 0.0
+    try:
+        for k in range(args.seeds):
+            if args.time is not None and time.monotonic() - started >= args.time:
+                break
+            seed = seed0 + k
+            config = configs[k % len(configs)]
+            run_start = time.monotonic()
+
+            def show(n: int, seed: int = seed, config: ZoneConfig = config,
+                     run_start: float = run_start, before: int = total_ops) -> None:
+                rate = n / max(time.monotonic() - run_start, 1e-9)
+                progress.update(f"  seed {seed} ({config.npages} pages): {n} ops, "
+                                f"{rate / 1000:.1f}k ops/s; total {before + n} ops, "
+                                f"{len(findings)} finding(s)")
+
+            finding, done = checker.run_seed(seed, config, args.ops, show)
+            runs += 1
+            total_ops += done
+            elapsed = time.monotonic() - run_start
+            run_time += elapsed
+            status = f"FINDING {finding.kind} at operation #{finding.index}" if finding \
+                else "clean"
+            progress.update(f"  seed {seed} ({config.npages} pages): {done} ops in "
+                            f"{elapsed:.2f} s, {status}", final=True)
+            if finding is None or finding.signature() in seen:
+                continue
+            seen.add(finding.signature())
+            if not args.no_shrink:
+                before = len(finding.stream)
+                t0 = time.monotonic()
+                finding = checker.shrink(finding, time_limit=args.shrink_time)
+                progress.update(f"  shrunk {before} -> {len(finding.stream)} operations in "
+                                f"{time.monotonic() - t0:.1f} s", final=True)
+            else:
+                finding = checker.replay(finding.config, finding.stream, seed, record=True) \
+                    or finding
+            findings.append(finding)
+            path = str(save_finding(finding, args.save))
+            print()
+            print_finding(len(findings), finding, program, path, args)
+            if not args.keep_going:
+                break
+    finally:
+        checker.close()
+    elapsed = time.monotonic() - started
+    verdict = f"{len(findings)} finding(s)" if findings else "no findings"
+    print(f"kmem check: {runs} run(s), {total_ops} operations checked in {run_time:.1f} s "
+          f"({total_ops / max(run_time, 1e-9) / 1000:.1f}k ops/s; {elapsed:.1f} s in all, "
+          f"shrinking included): {verdict}")
+    return 1 if findings else 0
