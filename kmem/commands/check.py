@@ -6,11 +6,13 @@ import argparse
 import os
 import random
 import shlex
-import sys
 import time
+from collections.abc import Callable
 
+from kmem.commands._args import int_arg, read_int, seconds_arg
 from kmem.fuzz.adapters import ZoneConfig
 from kmem.fuzz.check import Checker, Finding, load_reproducer, save_finding
+from kmem.progress import Progress
 from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SIZE
 from kmem.spec.errors import InvalidArgument
 
@@ -45,10 +47,9 @@ SANITIZER_ENV = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
 
 def _sizes(text: str) -> list[int]:
     try:
-        sizes = [int(part, 0) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected page counts like 64,1000,4099, got "
-                                         f"{text!r}") from None
+        sizes = [read_int(part, "page count") for part in text.split(",") if part.strip()]
+    except InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (page counts like 64,1000,4099)") from None
     if not sizes or any(n <= 0 for n in sizes):
         raise argparse.ArgumentTypeError(f"page counts must be positive, got {text!r}")
     return sizes
@@ -58,30 +59,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rule", choices=("weak", "linux"), default="weak",
                         help="weak (default): any aligned wholly free block; linux: also "
                              "__rmqueue_smallest's choice of order")
-    parser.add_argument("--max-order", type=int, default=MAX_PAGE_ORDER,
+    parser.add_argument("--max-order", type=int_arg("max order", 0), default=MAX_PAGE_ORDER,
                         help=f"the allocator's top order, any value (default {MAX_PAGE_ORDER})")
     parser.add_argument("--npages", type=_sizes, default=[64, 1000, 4099],
                         help="zone sizes in pages, comma-separated; runs cycle through them "
                              "(default 64,1000,4099)")
-    parser.add_argument("--reserved", type=int, default=0,
+    parser.add_argument("--reserved", type=int_arg("reserved pages", 0), default=0,
                         help="pages at the start of the arena never handed out (metadata)")
     parser.add_argument("--unit", choices=("pages", "bytes"), default="pages",
                         help="whether the program answers page numbers or byte addresses")
-    parser.add_argument("--page-size", type=int, default=PAGE_SIZE,
+    parser.add_argument("--page-size", type=int_arg("page size", 1), default=PAGE_SIZE,
                         help=f"bytes per page with --unit bytes (default {PAGE_SIZE})")
     parser.add_argument("--dump", action="store_true",
                         help="ask the program for its free blocks after every operation and "
                              "compare them with the spec's merged state")
-    parser.add_argument("--seed", type=int, default=None,
+    parser.add_argument("--seed", type=int_arg("seed", 0), default=None,
                         help="first seed (default: a random one, printed)")
-    parser.add_argument("--seeds", type=int, default=8, help="runs, one seed each (default 8)")
-    parser.add_argument("--ops", type=int, default=5000,
+    parser.add_argument("--seeds", type=int_arg("seeds", 1), default=8, help="runs, one seed each (default 8)")
+    parser.add_argument("--ops", type=int_arg("operations", 1), default=5000,
                         help="operations per run (default 5000)")
-    parser.add_argument("--time", type=float, default=None,
+    parser.add_argument("--time", type=seconds_arg("--time"), default=None,
                         help="stop starting runs after this many seconds")
-    parser.add_argument("--timeout", type=float, default=2.0,
+    parser.add_argument("--timeout", type=seconds_arg("--timeout"), default=2.0,
                         help="seconds allowed per answer before it counts as a hang (default 2)")
-    parser.add_argument("--shrink-time", type=float, default=60.0,
+    parser.add_argument("--shrink-time", type=seconds_arg("--shrink-time"), default=60.0,
                         help="seconds allowed to shrink each finding (default 60)")
     parser.add_argument("--no-shrink", action="store_true", help="report findings unshrunk")
     parser.add_argument("--keep-going", action="store_true",
@@ -95,34 +96,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the allocator program and its arguments")
 
 
-class Progress:
-    """One status line on stderr: rewritten in place on a terminal, a line per run otherwise."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-
-    def update(self, text: str, final: bool = False) -> None:
-        if self.quiet:
-            return
-        now = time.monotonic()
-        if self.tty:
-            if final or now - self.last > 0.2:
-                sys.stderr.write("\r\033[K" + text + ("\n" if final else ""))
-                sys.stderr.flush()
-                self.last = now
-        elif final:
-            print(text, file=sys.stderr, flush=True)
-
-
 def _command_line(program: list[str], path: str, args: argparse.Namespace) -> str:
     extra = f" --timeout {args.timeout:g}" if args.timeout != 2.0 else ""
     return f"kmem check --replay {shlex.quote(path)}{extra} -- {shlex.join(program)}"
 
 
 def print_finding(number: int, f: Finding, program: list[str], path: str | None,
-                  args: argparse.Namespace) -> None:
+                  args: argparse.Namespace, emit: Callable[[str], None] = print) -> None:
+    """The report of one finding, line by line through ``emit``."""
+    def print(text: str = "") -> None:  # noqa: A001 - every line goes through emit
+        emit(text)
+
     c = f.config
     label = KIND_LABEL.get(f.kind, f.kind)
     seed = f"seed {f.seed}, " if f.seed is not None else ""
@@ -172,8 +156,6 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= args.reserved < n:
             raise InvalidArgument(f"--reserved {args.reserved} must be below every zone size "
                                   f"(--npages has {n})")
-    if args.timeout <= 0:
-        raise InvalidArgument("--timeout must be positive")
 
     if args.replay:
         config, rule, dump, ops = load_reproducer(args.replay)
@@ -200,57 +182,62 @@ def run(args: argparse.Namespace) -> int:
           f"{seed0}..{seed0 + args.seeds - 1}, {args.ops} operations each")
     checker = Checker(program, config=configs[0], rule=args.rule, dump=args.dump,
                       timeout=args.timeout, env=_env())
-    progress = Progress(args.quiet)
     findings: list[Finding] = []
     seen: set[str] = set()
     total_ops = 0
     started = time.monotonic()
     runs = 0
     run_time = 0.0
-    try:
-        for k in range(args.seeds):
-            if args.time is not None and time.monotonic() - started >= args.time:
-                break
-            seed = seed0 + k
-            config = configs[k % len(configs)]
-            run_start = time.monotonic()
+    with Progress("kmem check", total=args.seeds, unit="runs",
+                  mode="off" if args.quiet else None) as progress:
+        try:
+            for k in range(args.seeds):
+                if args.time is not None and time.monotonic() - started >= args.time:
+                    progress.emit(f"  --time {args.time:g} s reached")
+                    break
+                seed = seed0 + k
+                config = configs[k % len(configs)]
+                run_start = time.monotonic()
+                progress.start(f"seed {seed} ({config.npages} pages)")
 
-            def show(n: int, seed: int = seed, config: ZoneConfig = config,
-                     run_start: float = run_start, before: int = total_ops) -> None:
-                rate = n / max(time.monotonic() - run_start, 1e-9)
-                progress.update(f"  seed {seed} ({config.npages} pages): {n} ops, "
-                                f"{rate / 1000:.1f}k ops/s; total {before + n} ops, "
-                                f"{len(findings)} finding(s)")
+                def show(n: int, seed: int = seed, config: ZoneConfig = config,
+                         run_start: float = run_start, before: int = total_ops) -> None:
+                    rate = n / max(time.monotonic() - run_start, 1e-9)
+                    progress.start(f"seed {seed} ({config.npages} pages): {n} ops, "
+                                   f"{rate / 1000:.1f}k ops/s; {before + n} ops in all, "
+                                   f"{len(findings)} finding(s)")
 
-            finding, done = checker.run_seed(seed, config, args.ops, show)
-            runs += 1
-            total_ops += done
-            elapsed = time.monotonic() - run_start
-            run_time += elapsed
-            status = f"FINDING {finding.kind} at operation #{finding.index}" if finding \
-                else "clean"
-            progress.update(f"  seed {seed} ({config.npages} pages): {done} ops in "
-                            f"{elapsed:.2f} s, {status}", final=True)
-            if finding is None or finding.signature() in seen:
-                continue
-            seen.add(finding.signature())
-            if not args.no_shrink:
-                before = len(finding.stream)
-                t0 = time.monotonic()
-                finding = checker.shrink(finding, time_limit=args.shrink_time)
-                progress.update(f"  shrunk {before} -> {len(finding.stream)} operations in "
-                                f"{time.monotonic() - t0:.1f} s", final=True)
-            else:
-                finding = checker.replay(finding.config, finding.stream, seed, record=True) \
-                    or finding
-            findings.append(finding)
-            path = str(save_finding(finding, args.save))
-            print()
-            print_finding(len(findings), finding, program, path, args)
-            if not args.keep_going:
-                break
-    finally:
-        checker.close()
+                finding, done = checker.run_seed(seed, config, args.ops, show)
+                runs += 1
+                total_ops += done
+                elapsed = time.monotonic() - run_start
+                run_time += elapsed
+                status = f"FINDING {finding.kind} at operation #{finding.index}" if finding \
+                    else "clean"
+                progress.emit(f"  seed {seed} ({config.npages} pages): {done} ops in "
+                              f"{elapsed:.2f} s, {status}")
+                progress.advance()
+                if finding is None or finding.signature() in seen:
+                    continue
+                seen.add(finding.signature())
+                if not args.no_shrink:
+                    before = len(finding.stream)
+                    t0 = time.monotonic()
+                    progress.start(f"shrinking {before} operations")
+                    finding = checker.shrink(finding, time_limit=args.shrink_time)
+                    progress.emit(f"  shrunk {before} -> {len(finding.stream)} operations in "
+                                  f"{time.monotonic() - t0:.1f} s ({checker.replays} replays)")
+                else:
+                    finding = checker.replay(finding.config, finding.stream, seed,
+                                             record=True) or finding
+                findings.append(finding)
+                path = str(save_finding(finding, args.save))
+                progress.emit("")
+                print_finding(len(findings), finding, program, path, args, progress.emit)
+                if not args.keep_going:
+                    break
+        finally:
+            checker.close()
     elapsed = time.monotonic() - started
     verdict = f"{len(findings)} finding(s)" if findings else "no findings"
     print(f"kmem check: {runs} run(s), {total_ops} operations checked in {run_time:.1f} s "
