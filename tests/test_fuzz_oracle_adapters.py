@@ -118,10 +118,7 @@ def test_a_merge_bug_is_caught_at_the_free_that_makes_it_whatever_the_rule():
     for rule in ("weak", "linux"):
         real: dict[int, int] = {0: 4}
 
-        def real_blocks():
-            return list(real.items())
-
-        o = ZoneOracle(0, 16, rule=rule, max_order=4, free_blocks=real_blocks)
+        o = ZoneOracle(0, 16, rule=rule, max_order=4, free_blocks=lambda r=real: list(r.items()))
         real.clear()
         real.update({1: 0, 2: 1, 4: 2, 8: 3})
         o.alloc(0, 0)
