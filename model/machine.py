@@ -68,11 +68,14 @@ class Machine:
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
-                 comm: str = "kmem", slab: str = "slub") -> None:
+                 comm: str = "kmem", slab: str = "slub", slab_cpus: int = 1) -> None:
         free_list_class(policy)  # validates the policy name
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
+        if isinstance(slab_cpus, bool) or not isinstance(slab_cpus, int) or slab_cpus < 1:
+            raise InvalidArgument(f"slab_cpus must be an int >= 1, got {slab_cpus!r}")
         self.slab = slab  # the slab allocator, built on first use (slab_allocator)
+        self.slab_cpus = slab_cpus  # CPUs SLUB sizes its slabs for (min_objects)
         self._slab: Any = None
         self.layout = layout
         self.config = layout.config
@@ -456,11 +459,12 @@ class Machine:
     @property
     def slab_allocator(self) -> Any:
         """The slab layer (:class:`kmem.model.slab.SlabAllocator`), made on first use: the
-        kmalloc caches of SLUB (``slab="slub"``) or classic SLAB (``slab="slab"``)."""
+        kmalloc caches of SLUB (``slab="slub"``, slabs sized for ``slab_cpus`` CPUs) or
+        classic SLAB (``slab="slab"``)."""
         if self._slab is None:
             from .slab import SlabAllocator
 
-            self._slab = SlabAllocator(self, self.slab)
+            self._slab = SlabAllocator(self, self.slab, nr_cpus=self.slab_cpus)
         return self._slab
 
     @property
@@ -494,5 +498,14 @@ class Machine:
                   sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
         """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`)."""
         from .from_proc import machine_from_proc
+
+        for what, text in (("zoneinfo_text", zoneinfo_text), ("buddyinfo_text", buddyinfo_text)):
+            if not isinstance(text, str):
+                raise InvalidArgument(
+                    f"{what} must be the file's text (a str), got {type(text).__name__}"
+                    + ("; decode the bytes first" if isinstance(text, bytes) else ""))
+        if not isinstance(sysctls, Mapping):
+            raise InvalidArgument(f"sysctls must be a mapping such as {{'min_free_kbytes': "
+                                  f"'67584'}}, got {type(sysctls).__name__}")
 
         return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)

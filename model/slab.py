@@ -18,7 +18,8 @@ Use it through the kernel's names, machine first::
     slab.kmem_cache_free(c, d); slab.kfree(m, p)
     print(m.slab_allocator.slabinfo())          # /proc/slabinfo
 
-One CPU. SLUB's per-CPU state is one CPU slab with its lockless freelist; the per-CPU
+One CPU. (``Machine(..., slab_cpus=N)`` only sizes SLUB's slabs as a kernel on N CPUs
+would: ``min_objects = 4 * (fls(N) + 1)``.) SLUB's per-CPU state is one CPU slab with its lockless freelist; the per-CPU
 partial lists (CONFIG_SLUB_CPU_PARTIAL), cache merging (kmem runs as with
 ``slab_nomerge``), random kmalloc caches, freelist randomisation and hardening, and the
 debug options (red zones, poisoning, tracking) are left out. SLAB's per-CPU state is one
@@ -135,7 +136,8 @@ class KmemCache:
         self.slabs: list[Slab] = []  # every slab, in the order they were made
         self.live: set[int] = set()  # objects handed out and not freed
         if self.kind == "slub":
-            lay = spec.slub_layout(object_size, align, flags, ctor=ctor is not None)
+            lay = spec.slub_layout(object_size, align, flags, ctor=ctor is not None,
+                                   nr_cpus=owner.nr_cpus)
             self.layout: spec.SlubLayout | spec.ClassicLayout = lay
             self.size, self.align, self.order, self.num = lay.size, lay.align, lay.order, lay.objects
             self.cpu_slab: Slab | None = None
@@ -206,10 +208,11 @@ class SlabAllocator:
     """The machine's slab allocator: its caches, the kmalloc caches and large kmallocs."""
 
     def __init__(self, m: Machine, kind: str = "slub", *,
-                 era: spec.SlabEra = spec.SLAB_ERA_2_6_11) -> None:
+                 era: spec.SlabEra = spec.SLAB_ERA_2_6_11, nr_cpus: int = 1) -> None:
         if kind not in ALLOCATORS:
             raise InvalidArgument(f"slab allocator must be one of {ALLOCATORS}, got {kind!r}")
         self.m = m
+        self.nr_cpus = nr_cpus  # SLUB's calculate_order: min_objects = 4 * (fls(nr_cpus) + 1)
         self.kind = kind
         self.era = era
         self.offslab_lim = spec.offslab_limit(era) if kind == "slab" else 0

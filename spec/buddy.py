@@ -55,13 +55,32 @@ def is_aligned(pfn: int, order: int) -> bool:
     return pfn % 2**order == 0
 
 
-def find_buddy_pfn(pfn: int, order: int) -> int:
+def check_pfn_order(pfn: object, order: object, max_order: int | None = None) -> None:
+    """Refuse what the buddy arithmetic is not defined on: a pfn that is not an int >= 0,
+    an order outside 0..MAX_PAGE_ORDER (or 0..``max_order``, see :func:`order_cap`). (A z3
+    bit-vector term, which the proofs pass as a symbolic pfn, is let through: it has
+    ``sexpr``.)"""
+    cap = order_cap(max_order)
+    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= cap:
+        raise InvalidArgument(f"order must be an int in 0..{cap}, got {order!r}")
+    if isinstance(pfn, int) and not isinstance(pfn, bool):
+        if pfn < 0:
+            raise InvalidArgument(f"pfn must be an int >= 0, got {pfn!r}")
+    elif not hasattr(pfn, "sexpr"):
+        raise InvalidArgument(f"pfn must be an int >= 0, got {pfn!r}")
+
+
+def find_buddy_pfn(pfn: int, order: int, max_order: int | None = None) -> int:
     """``__find_buddy_pfn(pfn, order)`` (mm/internal.h): ``pfn ^ (1 << order)``.
+    ``max_order``: see :func:`order_cap`.
 
     pre: pfn >= 0 and 0 <= order <= 10
     post: __return__ == find_buddy_pfn_arith(pfn, order)
     post: find_buddy_pfn(__return__, order) == pfn
     """
+    if type(pfn) is not int or type(order) is not int or pfn < 0 or not 0 <= order <= (
+            MAX_PAGE_ORDER if max_order is None else max_order):
+        check_pfn_order(pfn, order, max_order)  # raises, or lets a proof's symbolic pfn through
     return pfn ^ (1 << order)
 
 
@@ -75,6 +94,7 @@ def find_buddy_pfn_arith(pfn: int, order: int) -> int:
     post: abs(__return__ - pfn) == 2**order
     post: __return__ // 2 ** (order + 1) == pfn // 2 ** (order + 1)
     """
+    check_pfn_order(pfn, order)
     size = 2**order
     if (pfn // size) % 2 == 0:
         return pfn + size
@@ -99,6 +119,7 @@ def combined_pfn_arith(pfn: int, order: int) -> int:
     post: pfn - __return__ in (0, 2**order)
     post: pfn % 2**order != 0 or __return__ % 2 ** (order + 1) == 0
     """
+    check_pfn_order(pfn, order)
     return pfn - (pfn // 2**order) % 2 * 2**order
 
 
@@ -146,9 +167,27 @@ def free_pages_memory_chunks(start: int, end: int,
 
     Each chunk has ``order = min(MAX_PAGE_ORDER, __ffs(start))``, shrunk until it
     fits before ``end``. The chunks are the range's canonical decomposition into
-    maximal naturally aligned blocks, ascending. ``max_order``: see :func:`order_cap`.
+    maximal naturally aligned blocks, ascending. :func:`free_pages_memory_runs`
+    gives the same chunks grouped into runs. ``max_order``: see :func:`order_cap`.
     """
-    chunks = []
+    return tuple((pfn + i * 2**order, order)
+                 for pfn, order, count in free_pages_memory_runs(start, end, max_order)
+                 for i in range(count))
+
+
+def free_pages_memory_runs(start: int, end: int,
+                           max_order: int | None = None) -> tuple[tuple[int, int, int], ...]:
+    """The chunks of :func:`free_pages_memory_chunks` as runs ``(first_pfn, order, count)``.
+
+    ``__free_pages_memory`` (mm/memblock.c): a chunk has ``order = min(MAX_PAGE_ORDER,
+    __ffs(start))``, shrunk until it fits before ``end``. Once ``start`` is aligned to
+    MAX_PAGE_ORDER every chunk is a MAX_PAGE_ORDER block until fewer than
+    MAX_ORDER_NR_PAGES remain, so only that order repeats: a run is ``count``
+    consecutive chunks of one order, and a range of any size has at most
+    ``2 * MAX_PAGE_ORDER + 1`` runs (what lets a model boot terabytes in constant time).
+    ``max_order``: see :func:`order_cap`.
+    """
+    runs: list[tuple[int, int, int]] = []
     cap = order_cap(max_order)
     while start < end:
         order = cap
@@ -156,9 +195,10 @@ def free_pages_memory_chunks(start: int, end: int,
             order -= 1
         while start + 2**order > end:
             order -= 1
-        chunks.append((start, order))
-        start += 2**order
-    return tuple(chunks)
+        count = (end - start) // 2**order if order == cap else 1
+        runs.append((start, order, count))
+        start += count * 2**order
+    return tuple(runs)
 
 
 def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFreeBlock,
@@ -174,7 +214,7 @@ def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFr
     if order >= order_cap(max_order) - 1:
         return False
     higher_page_pfn = buddy_pfn & pfn
-    return is_free_block(find_buddy_pfn(higher_page_pfn, order + 1), order + 1)
+    return is_free_block(find_buddy_pfn(higher_page_pfn, order + 1, max_order), order + 1)
 
 
 # --------------------------------------------------------------------------------------
@@ -205,9 +245,9 @@ def free_one_page_delta(is_free_block: IsFreeBlock, pfn: int, order: int,
     """
     merged = []
     cap = order_cap(max_order)
-    buddy_pfn = find_buddy_pfn(pfn, order)
+    buddy_pfn = find_buddy_pfn(pfn, order, cap)
     while order < cap:
-        buddy_pfn = find_buddy_pfn(pfn, order)
+        buddy_pfn = find_buddy_pfn(pfn, order, cap)
         if not is_free_block(buddy_pfn, order):
             break
         merged.append((buddy_pfn, order))
@@ -382,7 +422,7 @@ def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
     cap = order_cap(zs.max_order)
     for pfn, order in zs.free:
         if order < cap:
-            buddy = find_buddy_pfn(pfn, order)
+            buddy = find_buddy_pfn(pfn, order, cap)
             if pfn < buddy and (buddy, order) in zs.free:
                 out.append(Violation("maximal-coalescing",
                                      f"free buddies {pfn:#x} and {buddy:#x} at order {order} "

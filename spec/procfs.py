@@ -95,6 +95,9 @@ _BUDDY_RE = re.compile(r"Node (\d+), zone +(\S+) +((?:\d+ +)*\d+) ?")
 
 def parse_buddyinfo(text: str) -> tuple[BuddyinfoRow, ...]:
     """Parse /proc/buddyinfo. Every row must have the same number of orders."""
+    if not isinstance(text, str):
+        raise InvalidArgument(f"buddyinfo text must be a str, got {type(text).__name__}"
+                              + ("; decode the bytes first" if isinstance(text, bytes) else ""))
     rows: list[BuddyinfoRow] = []
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
@@ -203,19 +206,28 @@ def _int(lineno: int, key: str, text: str) -> int:
 def parse_zoneinfo(text: str) -> tuple[ZoneinfoZone, ...]:
     """Parse a real /proc/zoneinfo, keeping the fields of :class:`ZoneinfoZone`.
 
-    Per-node stats, other vm stats, NUMA counters and pagesets are skipped.
+    Per-node stats, other vm stats, NUMA counters and pagesets are skipped. The
+    kernel prints every zone of every node, populated or not (``zoneinfo_show``,
+    mm/vmstat.c), each with one protection entry per zone; a last block that stops
+    early is reported as a truncated text (and :func:`check_complete` finds a text
+    cut between two zones).
     """
+    if not isinstance(text, str):
+        raise InvalidArgument(f"zoneinfo text must be a str, got {type(text).__name__}"
+                              + ("; decode the bytes first" if isinstance(text, bytes) else ""))
     zones: list[ZoneinfoZone] = []
     cur: dict[str, object] | None = None
     cur_line = 0
 
-    def finish() -> None:
+    def finish(last: bool = False) -> None:
         if cur is None:
             return
         missing = [k for k in _REQUIRED if k not in cur]
         if missing:
+            hint = ("; the text looks truncated (it ends inside this zone's block)" if last
+                    else "; expected every modelled line")
             raise ProcParseError("zoneinfo", cur_line, f"zone {cur['zone']!r} lacks "
-                                 f"{', '.join(missing)}; expected every modelled line")
+                                 f"{', '.join(missing)}{hint}")
         fields = dict(cur)
         fields.setdefault("boost", None)
         fields.setdefault("cma", None)
@@ -253,7 +265,7 @@ def parse_zoneinfo(text: str) -> tuple[ZoneinfoZone, ...]:
                     raise ProcParseError("zoneinfo", lineno, "protection repeated")
                 parts = [p.strip() for p in m.group(1).split(",")]
                 cur["protection"] = tuple(_int(lineno, "protection", p) for p in parts)
-    finish()
+    finish(last=True)
     if not zones:
         raise ProcParseError("zoneinfo", 1, "no 'Node <n>, zone <name>' blocks")
     return tuple(zones)
@@ -274,6 +286,8 @@ def config_from_zoneinfo(zones: Sequence[ZoneinfoZone], node: int = 0) -> ZoneCo
 
 def parse_sysctl_ints(text: str, name: str = "sysctl") -> tuple[int, ...]:
     """A /proc/sys value printed by ``proc_dointvec``: integers separated by tabs."""
+    if not isinstance(text, str):
+        raise InvalidArgument(f"{name} text must be a str, got {type(text).__name__}")
     parts = text.split()
     if not parts:
         raise ProcParseError(name, 1, "empty; expected at least one integer")
@@ -315,6 +329,11 @@ def expected_watermarks(zones: Sequence[ZoneinfoZone], *, min_free_kbytes: int,
     for i, z in enumerate(zones):
         by_node.setdefault(z.node, []).append(i)
     for idxs in by_node.values():
+        if len(lowmem_reserve_ratio) > len(idxs):
+            raise InvalidArgument(f"vm.lowmem_reserve_ratio has {len(lowmem_reserve_ratio)} "
+                                  f"entries, one per zone of the kernel, but node "
+                                  f"{zones[idxs[0]].node} has only {len(idxs)} zone block(s): "
+                                  + TRUNCATED_HINT)
         if len(lowmem_reserve_ratio) != len(idxs):
             raise InvalidArgument(f"lowmem_reserve_ratio has {len(lowmem_reserve_ratio)} "
                                   f"entries, but node {zones[idxs[0]].node} has {len(idxs)} "
@@ -349,8 +368,29 @@ def check_zoneinfo(zones: Sequence[ZoneinfoZone], *, min_free_kbytes: int,
     return tuple(problems)
 
 
+TRUNCATED_HINT = ("the zoneinfo text looks truncated (the kernel prints every zone of every "
+                  "node); give the whole /proc/zoneinfo")
+
+
+def check_complete(zones: Sequence[ZoneinfoZone]) -> None:
+    """Refuse a zoneinfo cut between two zones: ``zoneinfo_show`` (mm/vmstat.c) prints
+    every zone of a node, populated or not, and each zone's protection line has one
+    entry per zone, so a node with fewer zone blocks than that was cut short."""
+    by_node: dict[int, list[ZoneinfoZone]] = {}
+    for z in zones:
+        by_node.setdefault(z.node, []).append(z)
+    for node, blocks in by_node.items():
+        width = max(len(z.protection) for z in blocks)
+        if width > len(blocks):
+            raise InvalidArgument(f"node {node} has {len(blocks)} zone block(s), but its "
+                                  f"protection lines have {width} entries, one per zone: "
+                                  + TRUNCATED_HINT)
+
+
 def verify_zoneinfo(zones: Sequence[ZoneinfoZone], **sysctls: object) -> None:
-    """Raise :class:`ZoneinfoMismatch` unless :func:`check_zoneinfo` finds nothing."""
+    """Raise :class:`ZoneinfoMismatch` unless :func:`check_zoneinfo` finds nothing
+    (and InvalidArgument for a truncated text: :func:`check_complete`)."""
+    check_complete(zones)
     problems = check_zoneinfo(zones, **sysctls)  # type: ignore[arg-type]
     if problems:
         raise ZoneinfoMismatch("recomputed watermarks differ from /proc/zoneinfo: "

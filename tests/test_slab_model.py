@@ -43,6 +43,12 @@ def test_default_is_slub_and_lazy():
     assert m.slab_allocator.kind == "slub"
     with pytest.raises(InvalidArgument):
         Machine.x86_64(64, slab="slob")
+    with pytest.raises(InvalidArgument):
+        Machine.x86_64(64, slab_cpus=0)
+    two = Machine.x86_64(64, slab_cpus=2).slab_allocator.kmalloc_cache(1000, GFP_KERNEL)
+    assert (two.num, two.order) == (16, 2)  # min_objects 12 on two CPUs, as a real 2-CPU box
+    one = Machine.x86_64(64).slab_allocator.kmalloc_cache(1000, GFP_KERNEL)
+    assert (one.num, one.order) == (8, 1)
 
 
 def test_kmalloc_every_class_boundary_slub():

@@ -18,6 +18,8 @@ from kmem.spec.x86_fault import (
     segfault_line,
 )
 
+from ._args import read_int
+
 HELP = "decode an x86 page-fault error code: bits, the kernel's #PF lines, the slide's misreading"
 DESCRIPTION = (
     "Decode the error code the CPU pushes on a page fault (#PF): each bit with its "
@@ -35,10 +37,8 @@ _BY_NAME["HLAT"] = 1 << 7
 def parse_code(text: str) -> int:
     """A number in any base Python accepts, or names (PROT, X86_PF_WRITE, P, W/R ...) joined by |."""
     text = text.strip()
-    try:
-        return int(text, 0)
-    except ValueError:
-        pass
+    if text.lstrip("+-")[:1].isdigit():  # a number: the CLI's one number reader
+        return read_int(text, "error code")
     code = 0
     for part in text.split("|"):
         name = part.strip().upper().removeprefix("X86_PF_")
@@ -107,10 +107,6 @@ def render(code: int, address: int, user_mode: bool | None = None, bits: int = 6
 
 def run(args: argparse.Namespace) -> int:
     code = parse_code(args.code)
-    try:
-        address = int(args.address, 0)
-    except ValueError:
-        raise InvalidArgument(f"cannot read address {args.address!r}; expected a number "
-                              "such as 0xc0001000") from None
+    address = read_int(args.address, "address")
     print("\n".join(render(code, address, args.user_mode, args.bits)))
     return 0
