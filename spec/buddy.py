@@ -70,17 +70,24 @@ def check_pfn_order(pfn: object, order: object, max_order: int | None = None) ->
         raise InvalidArgument(f"pfn must be an int >= 0, got {pfn!r}")
 
 
-def find_buddy_pfn(pfn: int, order: int, max_order: int | None = None) -> int:
+def find_buddy_pfn(pfn: int, order: int) -> int:
     """``__find_buddy_pfn(pfn, order)`` (mm/internal.h): ``pfn ^ (1 << order)``.
-    ``max_order``: see :func:`order_cap`.
 
     pre: pfn >= 0 and 0 <= order <= 10
     post: __return__ == find_buddy_pfn_arith(pfn, order)
     post: find_buddy_pfn(__return__, order) == pfn
     """
-    if type(pfn) is not int or type(order) is not int or pfn < 0 or not 0 <= order <= (
-            MAX_PAGE_ORDER if max_order is None else max_order):
-        check_pfn_order(pfn, order, max_order)  # raises, or lets a proof's symbolic pfn through
+    if type(pfn) is not int or type(order) is not int or pfn < 0 or not 0 <= order <= MAX_PAGE_ORDER:
+        check_pfn_order(pfn, order)  # raises, or lets a proof's symbolic pfn through
+    return pfn ^ (1 << order)
+
+
+def find_buddy_pfn_capped(pfn: int, order: int, max_order: int | None = None) -> int:
+    """:func:`find_buddy_pfn` for an allocator whose top order is ``max_order`` (see
+    :func:`order_cap`), which may be above MAX_PAGE_ORDER: orders up to it are accepted."""
+    if max_order is None or order <= MAX_PAGE_ORDER:
+        return find_buddy_pfn(pfn, order)
+    check_pfn_order(pfn, order, max_order)
     return pfn ^ (1 << order)
 
 
@@ -214,7 +221,7 @@ def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFr
     if order >= order_cap(max_order) - 1:
         return False
     higher_page_pfn = buddy_pfn & pfn
-    return is_free_block(find_buddy_pfn(higher_page_pfn, order + 1, max_order), order + 1)
+    return is_free_block(find_buddy_pfn_capped(higher_page_pfn, order + 1, max_order), order + 1)
 
 
 # --------------------------------------------------------------------------------------
@@ -245,9 +252,9 @@ def free_one_page_delta(is_free_block: IsFreeBlock, pfn: int, order: int,
     """
     merged = []
     cap = order_cap(max_order)
-    buddy_pfn = find_buddy_pfn(pfn, order, cap)
+    buddy_pfn = find_buddy_pfn_capped(pfn, order, cap)
     while order < cap:
-        buddy_pfn = find_buddy_pfn(pfn, order, cap)
+        buddy_pfn = find_buddy_pfn_capped(pfn, order, cap)
         if not is_free_block(buddy_pfn, order):
             break
         merged.append((buddy_pfn, order))
@@ -422,7 +429,7 @@ def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
     cap = order_cap(zs.max_order)
     for pfn, order in zs.free:
         if order < cap:
-            buddy = find_buddy_pfn(pfn, order, cap)
+            buddy = find_buddy_pfn_capped(pfn, order, cap)
             if pfn < buddy and (buddy, order) in zs.free:
                 out.append(Violation("maximal-coalescing",
                                      f"free buddies {pfn:#x} and {buddy:#x} at order {order} "
