@@ -191,7 +191,7 @@ class ZoneOracle:
             self._fail("bad-free", "the block is not allocated at that order (allocated: "
                                    f"{'nothing' if held is None else f'order {held}'}); this is "
                                    f"a misuse of the oracle, not a fault of the allocator")
-        delta = buddy.free_one_page_delta(self._is_free, pfn, order, self.max_order)
+        delta = buddy.free_one_page_delta(self._is_free, pfn, order, max_order=self.max_order)
         del self.allocated[pfn]
         for p, o in delta.merged:
             self._del(p, o)
@@ -237,7 +237,7 @@ class ZoneOracle:
         """The shadow as a :class:`kmem.spec.buddy.ZoneState`."""
         return buddy.ZoneState(self.start_pfn, self.end_pfn, frozenset(self.free_blocks.items()),
                                frozenset(self.allocated.items()), self.holes, self.reserved,
-                               tuple(self.nr_free), self.free_pages, self.max_order)
+                               tuple(self.nr_free), self.free_pages, max_order=self.max_order)
 
 
 __all__ = ["OracleViolation", "RULES", "ZoneOracle", "fmt_block"]

@@ -89,6 +89,10 @@ class KernelList:
         """``list_first_entry``; the caller checks the list is not empty."""
         return self._next[_HEAD]
 
+    def last(self) -> int:
+        """``list_last_entry``; the caller checks the list is not empty."""
+        return self._prev[_HEAD]
+
     def __len__(self) -> int:
         return len(self._next) - 1
 

@@ -39,13 +39,14 @@ SYSCTL_NAMES = ("min_free_kbytes", "lowmem_reserve_ratio", "watermark_scale_fact
 
 def read_sysctls(sysctls: Mapping[str, object]) -> dict[str, Any]:
     """Normalise ``{"min_free_kbytes": "67584\\n", "vm.lowmem_reserve_ratio": ...}``:
-    keys with or without ``vm.``, values as ints, int sequences or /proc/sys text."""
+    keys with or without ``vm.``, values as ints, int sequences or /proc/sys text (str or
+    bytes)."""
     out: dict[str, Any] = {}
     for key, value in sysctls.items():
         name = key.removeprefix("vm.").removeprefix("/proc/sys/vm/")
         if name not in SYSCTL_NAMES:
             raise InvalidArgument(f"unknown sysctl {key!r}; expected {', '.join(SYSCTL_NAMES)}")
-        if isinstance(value, str):
+        if isinstance(value, (str, bytes)):
             ints = procfs.parse_sysctl_ints(value, f"vm.{name}")
         elif isinstance(value, int) and not isinstance(value, bool):
             ints = (value,)
@@ -162,8 +163,8 @@ def _take(ranges: list[tuple[int, int]], npages: int) -> tuple[tuple[tuple[int, 
     return tuple(taken), rest
 
 
-def machine_from_proc(cls: type[Machine], zoneinfo_text: str, buddyinfo_text: str,
-                      sysctls: Mapping[str, object], *, node: int = 0, policy: str = "lowest",
+def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
+                      buddyinfo_text: str | bytes, sysctls: Mapping[str, object], *, node: int = 0, policy: str = "lowest",
                       allow_free_mismatch: bool = False, **kwargs: Any) -> Machine:
     """Boot ``cls`` as the machine whose /proc texts are given (see the module docstring).
 

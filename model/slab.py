@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import slab as spec
+from kmem.spec.buddy import Violation
 from kmem.spec.constants import PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
     BadCacheArgs,
@@ -760,12 +761,12 @@ class SlabAllocator:
                   if id(s.cache) not in seen}
         return self.caches + list(leaked.values())
 
-    def check_invariants(self) -> list[spec.Violation]:
+    def check_invariants(self) -> list[Violation]:
         """Every slab invariant of every cache (:func:`kmem.spec.slab.check_cache`), slabs
         pairwise disjoint and each an allocated block of the page allocator, and every large
         kmalloc an allocated compound block."""
         views = [c.view() for c in self.all_caches()]
-        out: list[spec.Violation] = []
+        out: list[Violation] = []
         for v in views:
             out.extend(spec.check_cache(v))
         out.extend(spec.check_disjoint(views))
@@ -777,7 +778,7 @@ class SlabAllocator:
         out.extend(spec.check_slab_pages(views, allocated))
         for pfn, order in self.large.items():
             if not allocated(pfn, order) or pfn not in self.m.compound_heads:
-                out.append(spec.Violation("large-kmalloc", f"large kmalloc at pfn {pfn:#x} "
+                out.append(Violation("large-kmalloc", f"large kmalloc at pfn {pfn:#x} "
                                                            f"order {order} is not an allocated "
                                                            f"compound block"))
         return out

@@ -623,6 +623,13 @@ def format_gfp(mask: int, profile: str | GfpProfile = "modern") -> str:
     order; an entry whose bits are all set prints its name (``|`` between names)
     and its bits are cleared, so composites win over their parts. Leftover bits
     print as ``0x%lx``, after a ``|`` only if a name was printed before.
+
+    >>> format_gfp(0x100cca)
+    'GFP_HIGHUSER_MOVABLE'
+    >>> format_gfp(0xdc0)
+    'GFP_KERNEL|__GFP_ZERO'
+    >>> format_gfp(0)
+    'none'
     """
     _check_mask(mask)
     prof = get_profile(profile)
@@ -693,6 +700,13 @@ def parse_gfp(text: str, profile: str | GfpProfile = "modern") -> int:
     agree), and old names from :data:`OLD_NAME_ALIASES` that have a modern
     successor in this profile (``__GFP_WAIT`` -> ``__GFP_DIRECT_RECLAIM``). Names
     without one raise InvalidArgument saying what became of them.
+
+    >>> hex(parse_gfp("GFP_KERNEL|__GFP_ZERO"))
+    '0xdc0'
+    >>> parse_gfp("0b1100") == parse_gfp("0xc") == parse_gfp("12")
+    True
+    >>> hex(parse_gfp("0xcc0(GFP_KERNEL)"))
+    '0xcc0'
     """
     if not isinstance(text, str):
         raise InvalidArgument(f"gfp text must be a str, got {type(text).__name__}")

@@ -288,3 +288,12 @@ def test_vmmap_svg_needs_a_name(kmem_cli, tmp_path):
     done = kmem_cli("vmmap", "--svg", str(tmp_path / "map.svg"))
     assert done.returncode == 0 and done.stdout.endswith(f"\nwrote {tmp_path}/map.svg\n")
     assert (tmp_path / "map.svg").read_text().startswith("<svg ")
+
+
+def test_prove_out_of_time_says_how_to_give_more(kmem_cli):
+    pytest.importorskip("z3")
+    done = kmem_cli("prove", "-k", "inductive.free", "--timeout", "0.5", "-j", "1")
+    assert done.returncode == 1 and done.stderr == ""
+    assert "buddy.inductive.free  unknown" in done.stdout
+    assert ("budget is wall time, so a busy machine can use it up: give more, e.g. kmem prove "
+            "--timeout 2)") in done.stdout

@@ -36,9 +36,9 @@ def test_page_api_masks_with_order(fn):
 
 
 @pytest.mark.parametrize(("zoneinfo", "buddyinfo", "sysctls", "message"), [
-    (None, "", {}, "zoneinfo_text must be the file's text \\(a str\\), got NoneType"),
-    (b"Node 0", "", {}, "got bytes; decode the bytes first"),
-    ("", b"Node 0", {}, "buddyinfo_text must be the file's text"),
+    (None, "", {}, "zoneinfo_text must be the file's contents \\(a str or bytes\\), got "
+                   "NoneType"),
+    ("", 3, {}, "buddyinfo_text must be the file's contents"),
     ("", "", None, "sysctls must be a mapping"),
     ("", "", [("min_free_kbytes", 1)], "sysctls must be a mapping"),
 ])
@@ -48,9 +48,11 @@ def test_from_proc_inputs(zoneinfo, buddyinfo, sysctls, message):
 
 
 def test_procfs_parsers_want_text():
-    with pytest.raises(InvalidArgument, match="zoneinfo text must be a str, got bytes; decode"):
-        procfs.parse_zoneinfo(b"Node 0, zone DMA\n")
-    with pytest.raises(InvalidArgument, match="buddyinfo text must be a str, got NoneType"):
+    # bytes are read as the kernel's ASCII (issue 12); anything else is refused
+    with pytest.raises(InvalidArgument, match="zoneinfo text must be a str or bytes"):
+        procfs.parse_zoneinfo(["Node 0, zone DMA\n"])
+    with pytest.raises(InvalidArgument, match="buddyinfo text must be a str or bytes .*, got "
+                                              "NoneType"):
         procfs.parse_buddyinfo(None)
     with pytest.raises(InvalidArgument, match="vm.min_free_kbytes text must be a str"):
         procfs.parse_sysctl_ints(5, "vm.min_free_kbytes")

@@ -34,6 +34,11 @@ def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-free-kbytes", type=int_arg("--min-free-kbytes", 0), default=None,
                         help="vm.min_free_kbytes (default: the kernel's boot value; with "
                              "--from-proc: set after boot, as writing the sysctl does)")
+    parser.add_argument("--migratetypes", action="store_true",
+                        help="the kernel's whole allocation path: free lists per migratetype, "
+                             "pageblocks, fallback, highatomic (policy linux)")
+    parser.add_argument("--cpus", type=int_arg("--cpus", 0), default=0,
+                        help="per-CPU page lists for this many CPUs (implies --migratetypes)")
     parser.add_argument("--from-proc", metavar="DIR", nargs="?", const="/proc",
                         help="boot the model from a real machine's /proc (zoneinfo, buddyinfo, "
                              "sys/vm/*); DIR defaults to /proc")
@@ -85,7 +90,8 @@ def _boot_from_proc(args: argparse.Namespace) -> Machine:
         progress.advance()
         progress.start("checking the watermarks and placing the free blocks in the model")
         # a live /proc is read file by file: the free counts may move in between
-        machine = Machine.from_proc(zoneinfo, buddyinfo, sysctls, allow_free_mismatch=True)
+        machine = Machine.from_proc(zoneinfo, buddyinfo, sysctls, allow_free_mismatch=True,
+                                    **_path_options(args))
         progress.advance()
     return machine
 
@@ -100,10 +106,18 @@ def build_machine(args: argparse.Namespace) -> Machine:
                                      watermark_scale_factor=machine.watermark_scale_factor,
                                      lowmem_reserve_ratio=machine.lowmem_reserve_ratio)
         return machine
-    kw = {"min_free_kbytes": args.min_free_kbytes}
+    kw = {"min_free_kbytes": args.min_free_kbytes, **_path_options(args)}
     if preset == "x86_64":
         return Machine.x86_64(_value(args, "mem_mb"),
                               movablecore_mb=_value(args, "movablecore_mb"), **kw)
     if preset == "x86_32":
         return Machine.x86_32(_value(args, "mem_mb"), _value(args, "vmsplit"), **kw)
     return Machine.generic(_value(args, "pages"), **kw)
+
+
+def _path_options(args: argparse.Namespace) -> dict[str, object]:
+    """--migratetypes / --cpus: the whole allocation path (kmem.model.mtzone)."""
+    cpus = getattr(args, "cpus", 0)
+    if getattr(args, "migratetypes", False) or cpus:
+        return {"policy": "linux", "migratetypes": True, "nr_cpus": cpus}
+    return {}

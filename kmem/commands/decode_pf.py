@@ -97,7 +97,7 @@ def render(code: int, address: int, user_mode: bool | None = None, bits: int = 6
             lines.append(f"  (error {reported:x}, not {code:x}: sanitize_error_code sets "
                          "X86_PF_PROT for a user fault on a kernel address)")
     lines.append("")
-    lines.append("what the lecture slide (figure 1.2) would have said -- inverted on all three:")
+    lines.append("what the lecture slides' table of these bits says -- set and not set swapped on all three:")
     for row, truth in zip(SLIDE_TABLE, real_reading(code), strict=True):
         v = 1 if code & 2**row.bit else 0
         said = row.slide_set if v else row.slide_clear

@@ -1,4 +1,5 @@
-"""``kmem vmmap``: the x86-32 kernel virtual memory map (the seed's figure 1.1), as a table or SVG."""
+"""``kmem vmmap``: the x86-32 kernel virtual memory map (as classic lecture slides draw it), as a
+table or SVG."""
 
 from __future__ import annotations
 
@@ -109,7 +110,11 @@ def text_width(text: str, font_size: float = SVG_FONT_SIZE) -> float:
 
 def exact_size(size: int) -> str:
     """A size with the largest unit that states it exactly: ``896 MB``, ``114680 KB
-    (111.9921875 MB)`` (above 1 MB also in MB, with every decimal)."""
+    (111.9921875 MB)`` (above 1 MB also in MB, with every decimal).
+
+    >>> exact_size(896 * 2**20), exact_size(114680 * 1024), exact_size(4096)
+    ('896 MB', '114680 KB (111.9921875 MB)', '4 KB')
+    """
     for unit, name in ((1 << 30, "GB"), (MB, "MB"), (1 << 10, "KB")):
         if size >= unit and size % unit == 0:
             text = f"{size // unit} {name}"
