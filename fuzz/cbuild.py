@@ -62,11 +62,12 @@ def sanitizers_work() -> bool:
 
 def build(sources: Sequence[str | Path], out_dir: str | Path, name: str, *,
           defines: Sequence[str] = (), flags: Sequence[str] = ("-O1",),
-          include: Sequence[str | Path] = ()) -> Path:
+          include: Sequence[str | Path] = (), depends: Sequence[str | Path] = ()) -> Path:
     """Compile ``sources`` into ``out_dir/name-<hash>`` (reused when it exists).
 
     ``defines`` are ``NAME`` or ``NAME=VALUE`` (passed as ``-D``); ``include`` are
-    ``-I`` folders. Raises :class:`BuildError` with the compiler's output on failure.
+    ``-I`` folders; ``depends`` are files the sources include (hashed, not compiled).
+    Raises :class:`BuildError` with the compiler's output on failure.
     """
     cc = compiler()
     if cc is None:
@@ -75,7 +76,7 @@ def build(sources: Sequence[str | Path], out_dir: str | Path, name: str, *,
     digest.update(cc.encode())
     for arg in (*defines, "|", *flags, "|", *map(str, include)):
         digest.update(arg.encode() + b"\0")
-    for src in sources:
+    for src in (*sources, *depends):
         digest.update(Path(src).read_bytes())
     out = Path(out_dir) / f"{name}-{digest.hexdigest()[:16]}"
     if out.exists():
