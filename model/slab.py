@@ -68,7 +68,6 @@ _GFP_ZERO = gfp_spec.__GFP_ZERO
 _GFP_NOWARN = gfp_spec.__GFP_NOWARN
 _GFP_COMP = gfp_spec.__GFP_COMP
 _GFP_DMA = gfp_spec.__GFP_DMA
-_GFP_ZONEMASK = gfp_spec.GFP_ZONEMASK
 _BATCHREFILL_LIMIT = 16  # mm/slab.c 2.6.11
 _SHRINK_PROMOTE_MAX = 32  # mm/slub.c 6.12
 
@@ -160,6 +159,16 @@ class KmemCache:
 
     def __repr__(self) -> str:
         return f"<kmem_cache {self.name} size {self.size} ({self.kind})>"
+
+    def growth_requests(self, gfp: int) -> list[tuple[int, int]]:
+        """The page allocations ``(gfp, order)`` a new slab tries, in order: SLUB's ``oo``
+        then ``min`` attempt (after the gfp fix-up), SLAB's one ``kmem_getpages``."""
+        lay = self.layout
+        if isinstance(lay, spec.SlubLayout):
+            fixed = gfp & ~spec.GFP_SLAB_BUG_MASK
+            first, fallback = spec.slub_new_slab_gfp(fixed, lay)
+            return [(first, lay.order), (fallback, lay.min_order)]
+        return [(spec.classic_grow_gfp(gfp, lay), lay.gfporder)]
 
     # -- counters -------------------------------------------------------------------------
     def slabinfo_row(self) -> spec.SlabinfoRow:
@@ -421,8 +430,7 @@ class SlabAllocator:
             lay = cache.layout
             assert isinstance(lay, spec.ClassicLayout)
             colour, nxt = spec.next_colour(cache.colour_next, lay.colour)
-            pgfp = (gfp & ~(_GFP_ZONEMASK | _GFP_ZERO | _GFP_COMP)) | lay.gfpflags
-            page = m.alloc_pages(pgfp, lay.gfporder)
+            page = m.alloc_pages(spec.classic_grow_gfp(gfp, lay), lay.gfporder)
             cache.colour_next = nxt  # cache_grow moves on even when kmem_getpages fails
             if page is None:
                 return None
