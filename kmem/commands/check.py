@@ -118,8 +118,16 @@ def print_finding(number: int, f: Finding, program: list[str], path: str | None,
     for line in f.state:
         print(f"  {line}")
     if f.stderr.strip():
-        print("  the program's last stderr lines:")
-        for line in f.stderr.strip().splitlines()[-12:]:
+        lines = f.stderr.strip().splitlines()
+        report = next((i for i, line in enumerate(lines)
+                       if "Sanitizer:" in line or "runtime error:" in line), None)
+        if report is not None:  # a sanitizer report: its head (the error and the stack)
+            print("  the sanitizer's report (head):")
+            shown = lines[report:report + 14]
+        else:
+            print("  the program's last stderr lines:")
+            shown = lines[-12:]
+        for line in shown:
             print(f"    | {line}")
     shrunk = f" (shrunk from {f.original_length})" if f.original_length is not None else ""
     print(f"  reproducer: {len(f.stream)} operation(s){shrunk}:")
@@ -241,6 +249,6 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.monotonic() - started
     verdict = f"{len(findings)} finding(s)" if findings else "no findings"
     print(f"kmem check: {runs} run(s), {total_ops} operations checked in {run_time:.1f} s "
-          f"({total_ops / max(run_time, 1e-9) / 1000:.1f}k ops/s; {elapsed:.1f} s in all, "
+          f"({total_ops / max(run_time, 1e-9):,.0f} ops/s; {elapsed:.1f} s in all, "
           f"shrinking included): {verdict}")
     return 1 if findings else 0
