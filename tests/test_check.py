@@ -75,9 +75,9 @@ def test_crash_and_hang_are_reported_with_the_last_requests(alloc_bin):
         a.reset()  # restarts the program
         assert a.alloc(0) is not None
     with SubprocessAllocator([alloc_bin("HANG")], ZoneConfig(64, max_order=6),
-                             timeout=0.3) as a:
+                             timeout=1.0) as a:
         t = time.monotonic()
-        with pytest.raises(AllocatorHung, match="within 0.3 s"):
+        with pytest.raises(AllocatorHung, match="within 1 s"):
             a.alloc(0)  # splits the order-6 block for order 0: the planted endless loop
         assert time.monotonic() - t < 5 and not a.alive
 
@@ -164,7 +164,7 @@ def test_what_the_weak_rule_cannot_see(alloc_bin):
 
 def test_a_hang_is_a_finding(alloc_bin):
     config = ZoneConfig(64, max_order=6)
-    checker = Checker([alloc_bin("HANG")], config=config, timeout=0.3)
+    checker = Checker([alloc_bin("HANG")], config=config, timeout=1.0)
     try:
         finding = first_finding(checker, config, seeds=[0])
         assert finding is not None and finding.kind == "hang"
