@@ -476,20 +476,24 @@ class SlabAllocator:
     def _slub_alloc(self, cache: KmemCache, gfp: int) -> int:
         c = cache.cpu_slab
         if c is None or not c.free:
-            if c is not None:  # a CPU slab without free objects just becomes a full slab
+            # ___slab_alloc: a CPU slab without free objects just becomes a full slab (on no
+            # list); the next comes from the node partial list (get_partial: its first
+            # slab) or new_slab. The old one is let go only once the new one is there, so
+            # that a new_slab that raises leaves everything as it was.
+            if cache.partial:
+                new: Slab | None = cache.partial.pop(0)
+            else:
+                new = self._new_slab(cache, gfp)
+            if c is not None:
                 c.list = "full"
                 cache.cpu_slab = None
-            if cache.partial:
-                c = cache.partial.pop(0)  # get_partial: the first slab of the node list
-            else:
-                c = self._new_slab(cache, gfp)
-                if c is None:
-                    if not gfp & _GFP_NOWARN:
-                        self._slab_oom(cache, gfp)
-                    return 0
-            c.list = "cpu"
-            c.inuse = c.num  # frozen: the whole freelist belongs to the CPU
-            cache.cpu_slab = c
+            if new is None:
+                if not gfp & _GFP_NOWARN:
+                    self._slab_oom(cache, gfp)
+                return 0
+            new.list = "cpu"
+            new.inuse = new.num  # frozen: the whole freelist belongs to the CPU
+            cache.cpu_slab = c = new
         return c.object(c.free.pop())
 
     def _slab_oom(self, cache: KmemCache, gfp: int) -> None:
