@@ -200,6 +200,8 @@ class Machine:
         self._warn_alloc_rs = page_alloc.RatelimitState()
         self._normal_idx = (self.config.idx(ZoneType.NORMAL) if self.config.has(ZoneType.NORMAL)
                             else 0)
+        self._movable_idx = (self.config.idx(ZoneType.MOVABLE)
+                             if self.config.has(ZoneType.MOVABLE) else len(self.config.zones) - 1)
         self._zero_page: Page | None = None
         self._direct_map_setup()
         self.setup_watermarks(min_free_kbytes=min_free_kbytes,
@@ -268,6 +270,8 @@ class Machine:
         for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
             zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
             zone.lowmem_reserve = tuple(reserve)
+            if isinstance(zone, MtZone):
+                zone.movable_idx = self._movable_idx
             if isinstance(zone, MtZone) and self.nr_cpus and zone.present_pages:
                 # setup_per_zone_wmarks -> zone_pcp_update(zone, 0)
                 split = numa.nr_split_cpus(self.cpu_nodes.count(zone.node), 0, self.nr_cpus)
@@ -515,9 +519,12 @@ class Machine:
             elif step.kind == "unreserve":
                 return self._unreserve_highatomic(zonelist, mt, step.force)
             elif step.kind == "reclaim_retry_wmark":
+                # __zone_watermark_ok(zone, order, min_wmark_pages(zone), ..., available):
+                # free + reclaimable pages (kmem reclaims nothing) at MIN, no boost retry
                 return any(page_alloc.zone_allows(self.zone_view(z), order,
                                                   (step.alloc_flags & ~ALLOC_WMARK_MASK
-                                                   & ~ALLOC_NO_WATERMARKS), highest_idx)
+                                                   & ~ALLOC_NO_WATERMARKS), highest_idx,
+                                                  boost_retry=False)
                            for z in zonelist)
             return False
 
