@@ -96,7 +96,7 @@ def _check_nodes(layouts: tuple[MachineLayout, ...]) -> None:
     first = layouts[0]
     if first.arch == "x86_32":
         raise InvalidArgument("kmem models NUMA on x86-64 and generic machines, not x86-32")
-    spans = []
+    spans: list[tuple[int, int, int]] = []
     for nid, node in enumerate(layouts):
         if node.config != first.config:
             raise InvalidArgument(f"node {nid} has zones {node.config.zones}, node 0 "
@@ -800,7 +800,8 @@ class Machine:
                 z.node, z.name, tuple(tuple(z.nr_free_mt(o, mt) for o in range(NR_PAGE_ORDERS))
                                  for mt in types),
                 tuple(counts[mt] for mt in types)))
-        order = zones[0].pageblock_order if zones else migrate.PAGEBLOCK_ORDER
+        order = (zones[0].pageblock_order if zones and isinstance(zones[0], MtZone)
+                 else migrate.PAGEBLOCK_ORDER)
         return pagetypeinfo_spec.format_pagetypeinfo(order, rows, cma)
 
     def _section_online(self, pfn: int) -> bool:

@@ -165,7 +165,7 @@ class MtZone(Zone):
     def list_nonempty(self, order: int, mt: int) -> bool:
         return len(self.free_area[order].free_lists[mt]) > 0  # type: ignore[attr-defined]
 
-    def free_list_order(self, order: int, mt: int | None = None) -> list[int]:  # type: ignore[override]
+    def free_list_order(self, order: int, mt: int | None = None) -> list[int]:
         """The pfns on ``free_area[order].free_list[mt]`` (all types, in type order, when
         ``mt`` is None), head first."""
         lists = self.free_area[order].free_lists  # type: ignore[attr-defined]
