@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kmem.model.zone import Zone
 from kmem.spec.constants import MAX_PAGE_ORDER
 from kmem.spec.errors import KmemError
 from kmem.spec.zones import ZoneSpan, ZoneType
@@ -256,8 +257,7 @@ class _Live:
         self.failures = 0
 
 
-def _model_zone(config: ZoneConfig):  # -> kmem.model.zone.Zone
-    from kmem.model.zone import Zone
+def _model_zone(config: ZoneConfig) -> Zone:
 
     span = ZoneSpan(ZoneType.NORMAL, 0, config.npages, reserved=config.reserved_ranges)
     zone = Zone(span, ZoneType.NORMAL.value, policy="linux")
