@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
-from kmem import commands
+from kmem import __version__, commands
 from kmem.spec.errors import KmemError
+
+#: the exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kmem",
         description="Executable reference model of Linux physical memory management.",
     )
+    parser.add_argument("--version", action="version", version=f"kmem {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
@@ -30,13 +35,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; its exit status: 0 ok, 1 a check failed, 2 bad input, 130 Ctrl-C."""
     try:
-        return int(args._run(args) or 0)
-    except KmemError as exc:
-        print(f"kmem {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        args = build_parser().parse_args(argv)
+        try:
+            return int(args._run(args) or 0)
+        except KmemError as exc:
+            print(f"kmem {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:
+        # Ctrl-C: stop quietly (no traceback), with the status a shell gives SIGINT
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
+        # the reader went away (kmem ... | head): stop writing, and let the interpreter's
+        # final flush of stdout not complain either
+        # (the recipe of Python's signal module documentation)
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 0
 
 

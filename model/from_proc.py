@@ -17,8 +17,8 @@ managed pages and the sysctls; a difference from what the kernel printed raises
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from kmem.spec import buddy, procfs
@@ -73,39 +73,76 @@ def place_free_blocks(start: int, end: int, counts: Sequence[int]) -> list[tuple
     available aligned chunk that fits, where its buddy is not already a free block
     of the same order (order MAX_PAGE_ORDER never merges). Raises PlacementError
     when the counts do not fit.
+
+    The rule, one block at a time: take the lowest available chunk of the block's
+    order whose buddy is not a placed block of that order; if there is none, split
+    the lowest chunk of the smallest larger order that has one (``expand``: the block
+    takes its low end, the upper halves become available chunks). This function
+    computes the same placement a whole order at a time, in O(n log n) for n blocks:
+
+    - at the start of order o's turn the available order-o chunks are exactly the
+      range's own aligned chunks of that order (splits for higher orders only leave
+      chunks of higher orders), none of them the buddy of another (the range's
+      decomposition is maximal) nor of a block placed by a split (whose buddy is the
+      split's own upper half), so they all fit: the lowest ones are taken first;
+    - every further block comes from a split, and a split's order-o upper half is
+      the buddy of the block just placed, so it never fits: the rest of the turn is
+      splits only. The splits consume order-(o+1) regions in a fixed sequence: the
+      available order-(o+1) chunks ascending, then those of order o+2 ascending (each
+      two regions, low one first), and so on up; the unused end of the last chunk
+      split stays available as its maximal aligned chunks.
     """
+    if len(counts) > NR_PAGE_ORDERS:
+        raise InvalidArgument(f"{len(counts)} orders; kmem models {NR_PAGE_ORDERS}")
     # pool[o]: sorted starts of available aligned chunks of order o
     pool: list[list[int]] = [[] for _ in range(NR_PAGE_ORDERS)]
     for pfn, order in buddy.free_pages_memory_chunks(start, end):
-        bisect.insort(pool[order], pfn)
-    placed: set[tuple[int, int]] = set()
+        pool[order].append(pfn)
     out: list[tuple[int, int]] = []
-
-    def fits(pfn: int, order: int) -> bool:
-        return order == MAX_PAGE_ORDER or (buddy.find_buddy_pfn(pfn, order), order) not in placed
-
     for order in range(len(counts) - 1, -1, -1):
-        for _ in range(counts[order]):
-            spot = None
-            for pfn in pool[order]:
-                if fits(pfn, order):
-                    spot = (pfn, order)
+        want = counts[order]
+        if want < 0:
+            raise InvalidArgument(f"negative count {want} of order-{order} blocks")
+        own = pool[order]
+        take = min(want, len(own))
+        out.extend(zip(own[:take], repeat(order)))
+        rest = own[take:]
+        need = want - take  # blocks that need a split, one order-(order+1) region each
+        if need:
+            region = 1 << (order + 1)
+            regions: list[int] = []  # order-(order+1) region starts, in consumption order
+            half = 1 << order
+            halves: list[int] = []  # their upper halves: available, but never fit this order
+            tail: list[tuple[int, int]] = []
+            for bigger in range(order + 1, NR_PAGE_ORDERS):
+                per = 1 << (bigger - order - 1)  # regions per chunk of this order
+                chunks = pool[bigger]
+                whole = min(len(chunks), need // per)
+                for chunk in chunks[:whole]:
+                    regions.extend(range(chunk, chunk + (1 << bigger), region))
+                    halves.extend(range(chunk + half, chunk + (1 << bigger), region))
+                need -= whole * per
+                pool[bigger] = chunks[whole:]
+                if need and pool[bigger]:  # part of one more chunk: its low regions
+                    chunk = pool[bigger].pop(0)
+                    used = chunk + need * region
+                    regions.extend(range(chunk, used, region))
+                    halves.extend(range(chunk + half, used, region))
+                    tail = list(buddy.free_pages_memory_chunks(used, chunk + (1 << bigger)))
+                    need = 0
+                if not need:
                     break
-            if spot is not None:
-                pool[order].remove(spot[0])
-            else:
-                bigger = next((o for o in range(order + 1, NR_PAGE_ORDERS) if pool[o]), None)
-                if bigger is None:
-                    raise PlacementError(
-                        f"cannot place {counts[order]} free blocks of order {order} in "
-                        f"pfn [{start:#x}, {end:#x}) with the higher orders placed: the "
-                        f"counts do not fit this zone without breaking maximal coalescing")
-                chunk = pool[bigger].pop(0)
-                for half, half_order in buddy.expand(chunk, order, bigger):
-                    bisect.insort(pool[half_order], half)
-                spot = (chunk, order)
-            placed.add(spot)
-            out.append(spot)
+            if need:
+                raise PlacementError(
+                    f"cannot place {want} free blocks of order {order} in "
+                    f"pfn [{start:#x}, {end:#x}) with the higher orders placed: the "
+                    f"counts do not fit this zone without breaking maximal coalescing")
+            out.extend(zip(regions, repeat(order)))
+            rest.extend(halves)
+            rest.sort()
+            for pfn, o in tail:  # lower pools are empty here: the tail is all they hold
+                pool[o].append(pfn)
+        pool[order] = rest
     return out
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from multiprocessing import get_context
 
 from . import buddy_arith, buddy_invariants, fault, gfp, scaled
@@ -37,41 +38,101 @@ def _run_named(name: str, timeout_s: float) -> Result:
     return run_obligation(ob, timeout_s)
 
 
+def _worker_init() -> None:
+    # Ctrl-C reaches every process of the terminal's foreground group: the workers
+    # leave it to the parent, which stops them (no traceback from each worker)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_suite(pattern: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-              jobs: int | None = None) -> tuple[list[Result], float]:
+              jobs: int | None = None, *,
+              on_result: Callable[[Result], None] | None = None,
+              on_running: Callable[[list[str]], None] | None = None,
+              ) -> tuple[list[Result], float]:
     """Run the selected obligations (``jobs`` processes; default: one per CPU) and return
-    their results in report order with the total wall time."""
+    their results in report order with the total wall time.
+
+    ``on_result(result)`` is called as each obligation finishes (in finishing order),
+    ``on_running(names)`` whenever the set of obligations being worked on changes.
+    An exception in the caller's thread (Ctrl-C) stops the workers at once.
+    """
     chosen = select(all_obligations(), pattern)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(chosen) or 1))
+    report = on_result or (lambda _r: None)
+    running = on_running or (lambda _names: None)
     started = time.perf_counter()
+    results: dict[str, Result] = {}
     if jobs == 1:
-        results = {ob.name: run_obligation(ob, timeout_s) for ob in chosen}
+        for ob in chosen:
+            running([ob.name])
+            results[ob.name] = run_obligation(ob, timeout_s)
+            report(results[ob.name])
     else:
-        order = sorted(chosen, key=lambda ob: next(
-            (i for i, h in enumerate(_HEAVY_FIRST) if ob.name == h), len(_HEAVY_FIRST)))
-        with ProcessPoolExecutor(jobs, mp_context=get_context("fork")) as pool:
-            futures = {ob.name: pool.submit(_run_named, ob.name, timeout_s) for ob in order}
-            results = {name: f.result() for name, f in futures.items()}
+        order = [ob.name for ob in sorted(chosen, key=lambda ob: next(
+            (i for i, h in enumerate(_HEAVY_FIRST) if ob.name == h), len(_HEAVY_FIRST)))]
+        pool = get_context("fork").Pool(jobs, initializer=_worker_init)
+        try:
+            # one task at a time per worker, taken in submission order: the running
+            # obligations are the first ``jobs`` unfinished ones
+            pending = {name: pool.apply_async(_run_named, (name, timeout_s)) for name in order}
+            waiting = list(order)
+            shown: list[str] = []
+            while waiting:
+                if waiting[:jobs] != shown:
+                    shown = waiting[:jobs]
+                    running(shown)
+                finished = [name for name in waiting if pending[name].ready()]
+                if not finished:
+                    pending[waiting[0]].wait(0.1)
+                    continue
+                for name in finished:
+                    waiting.remove(name)
+                    results[name] = pending[name].get()
+                    report(results[name])
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     return [results[ob.name] for ob in chosen], time.perf_counter() - started
+
+
+def table_width(names: list[str]) -> int:
+    """The width of the obligation column for these names."""
+    return max([len(n) for n in names] + [10])
+
+
+def format_header(width: int) -> str:
+    """The table's heading and rule."""
+    return f"{'obligation':<{width}}  {'result':<26}  {'time':>8}\n" + "-" * (width + 38)
+
+
+def format_row(r: Result, width: int) -> str:
+    """One obligation's row, with its counterexample or detail underneath."""
+    lines = [f"{r.name:<{width}}  {r.status.value:<26}  {r.seconds:>7.2f}s"]
+    if r.counterexample:
+        lines.append(f"    counterexample: {r.counterexample}")
+    if r.detail:
+        lines.append(f"    {r.detail}")
+    return "\n".join(lines)
+
+
+def format_summary(results: list[Result], total_s: float, width: int) -> str:
+    """The rule and the closing line: how many hold, the wall time, what failed."""
+    failed = [r for r in results if not r.ok]
+    return ("-" * (width + 38) + "\n"
+            f"{len(results) - len(failed)} of {len(results)} obligations hold "
+            f"({sum(r.status.name == 'EXPECTED_REFUTATION' for r in results)} expected "
+            f"refutations) in {total_s:.2f}s wall time"
+            + (f"; FAILED: {', '.join(r.name for r in failed)}" if failed else ""))
 
 
 def format_table(results: list[Result], total_s: float) -> str:
     """The report: one row per obligation, counterexamples under their row, and a summary."""
-    width = max([len(r.name) for r in results] + [10])
-    lines = [f"{'obligation':<{width}}  {'result':<26}  {'time':>8}", "-" * (width + 38)]
-    for r in results:
-        lines.append(f"{r.name:<{width}}  {r.status.value:<26}  {r.seconds:>7.2f}s")
-        if r.counterexample:
-            lines.append(f"    counterexample: {r.counterexample}")
-        if r.detail:
-            lines.append(f"    {r.detail}")
-    failed = [r for r in results if not r.ok]
-    lines.append("-" * (width + 38))
-    lines.append(f"{len(results) - len(failed)} of {len(results)} obligations hold "
-                 f"({sum(r.status.name == 'EXPECTED_REFUTATION' for r in results)} expected "
-                 f"refutations) in {total_s:.2f}s wall time"
-                 + (f"; FAILED: {', '.join(r.name for r in failed)}" if failed else ""))
-    return "\n".join(lines)
+    width = table_width([r.name for r in results])
+    return "\n".join([format_header(width), *(format_row(r, width) for r in results),
+                      format_summary(results, total_s, width)])
 
 
 def to_json(results: list[Result], total_s: float) -> str:

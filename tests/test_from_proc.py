@@ -170,6 +170,7 @@ def test_place_free_blocks_respects_the_invariants():
 LIVE = Path("/proc/zoneinfo")
 
 
+@pytest.mark.live
 @pytest.mark.skipif(not (LIVE.exists() and Path("/proc/buddyinfo").exists()
                          and os.access("/proc/sys/vm/min_free_kbytes", os.R_OK)),
                     reason="needs a Linux /proc")
@@ -187,3 +188,103 @@ def test_live_machine():
     for ours, theirs in zip(procfs.parse_zoneinfo(m.zoneinfo()), printed, strict=True):
         for key in ("min", "low", "high", "spanned", "present", "managed", "protection"):
             assert getattr(ours, key) == getattr(theirs, key), (theirs.zone, key)
+
+
+def _place_one_at_a_time(start, end, counts):
+    """The placement rule read literally, one block at a time (slow): the oracle for
+    place_free_blocks, which computes it a whole order at a time."""
+    pool = [[] for _ in range(len(counts))]
+    for pfn, order in buddy.free_pages_memory_chunks(start, end):
+        pool[order].append(pfn)
+    placed, out = set(), []
+    top = len(counts) - 1
+    for order in range(top, -1, -1):
+        for _ in range(counts[order]):
+            spot = next((p for p in sorted(pool[order])
+                         if order == top or (buddy.find_buddy_pfn(p, order), order) not in placed),
+                        None)
+            if spot is not None:
+                pool[order].remove(spot)
+            else:
+                bigger = next((o for o in range(order + 1, len(counts)) if pool[o]), None)
+                if bigger is None:
+                    return None
+                spot = min(pool[bigger])
+                pool[bigger].remove(spot)
+                for half, half_order in buddy.expand(spot, order, bigger):
+                    pool[half_order].append(half)
+            placed.add((spot, order))
+            out.append((spot, order))
+    return out
+
+
+def _random_counts(rng, start, end):
+    """Counts of a plausible free state: each boot chunk kept free, split (one or both
+    halves recursed into) or allocated."""
+    counts = [0] * 11
+
+    def visit(pfn, order):
+        r = rng.random()
+        if r < 0.3:
+            counts[order] += 1
+        elif r >= 0.45 and order:
+            visit(pfn, order - 1)
+            if rng.random() < 0.5:
+                visit(pfn + (1 << (order - 1)), order - 1)
+
+    for pfn, order in buddy.free_pages_memory_chunks(start, end):
+        visit(pfn, order)
+    return counts
+
+
+def test_place_free_blocks_matches_the_rule_one_block_at_a_time():
+    rng = random.Random(12)
+    placed = failed = 0
+    for _ in range(400):
+        start = rng.randrange(0, 5000)
+        end = start + rng.randrange(1, 1 << rng.randrange(1, 14))
+        counts = (_random_counts(rng, start, end) if rng.random() < 0.8
+                  else [rng.randrange(0, 1 + (20 >> min(o, 4))) for o in range(11)])
+        want = _place_one_at_a_time(start, end, counts)
+        if want is None:
+            failed += 1
+            with pytest.raises(PlacementError, match=r"cannot place \d+ free blocks of order"):
+                place_free_blocks(start, end, counts)
+        else:
+            placed += 1
+            assert place_free_blocks(start, end, counts) == want, (start, end, counts)
+    assert placed > 250 and failed > 20  # both outcomes exercised
+
+
+def test_place_free_blocks_rejects_bad_counts():
+    with pytest.raises(InvalidArgument, match="negative count"):
+        place_free_blocks(0, 1024, [1, -1, 0])
+    with pytest.raises(InvalidArgument, match="12 orders"):
+        place_free_blocks(0, 1024, [0] * 12)
+
+
+#: Normal of a busy 24 GiB machine (the report in issue 12): about 50,000 free blocks.
+BUSY_NORMAL = (8878, 14750, 8320, 6466, 2604, 2204, 954, 895, 500, 344, 1416)
+
+
+def busy_machine_proc() -> tuple[str, str, dict]:
+    """/proc texts of a 24 GiB x86-64 machine whose Normal zone holds BUSY_NORMAL."""
+    m = Machine.x86_64(mem_mb=24576)
+    free = sum(n << o for o, n in enumerate(BUSY_NORMAL))
+    zones = [z if z.zone != "Normal" else
+             procfs.ZoneinfoZone(**{**z.__dict__, "free": free, "nr_free_pages": free})
+             for z in m.zoneinfo_zones()]
+    rows = [procfs.BuddyinfoRow(0, z.name, BUSY_NORMAL if z.name == "Normal" else z.nr_free())
+            for z in m.zones if z.present_pages]
+    return (procfs.format_zoneinfo(zones), procfs.format_buddyinfo(rows),
+            {"min_free_kbytes": m.min_free_kbytes})
+
+
+def test_busy_machine_boots():
+    zoneinfo, buddyinfo, ctl = busy_machine_proc()
+    m = Machine.from_proc(zoneinfo, buddyinfo, ctl)
+    assert m.buddyinfo() == buddyinfo
+    assert m.zoneinfo() == zoneinfo
+    normal = m.zones[2]
+    assert normal.nr_free() == BUSY_NORMAL and len(normal.free_order) == sum(BUSY_NORMAL)
+    assert api.alloc_pages(m, gfp.GFP_KERNEL, 4) is not None and m.check_invariants() == []

@@ -27,11 +27,11 @@ from kmem.proofs.mutants.catalog import MUTANTS, _with  # noqa: E402
 from kmem.spec import buddy  # noqa: E402
 from kmem.spec.errors import InvalidArgument  # noqa: E402
 
-pytestmark = pytest.mark.proof
-
-#: (scaled MAX_PAGE_ORDER, window): the obligations' own scales
-SCALES = [(mo, w) for mo, windows in scaled.SCALES for w in windows]
-IDS = [f"max{mo}-{s}-{e}" for mo, (s, e) in SCALES]
+#: (scaled MAX_PAGE_ORDER, window): the obligations' own scales; the first runs in the
+#: fast tier, the others under ``proof``
+SCALES = [pytest.param(mo, w, id=f"max{mo}-{w[0]}-{w[1]}",
+                       marks=() if i == 0 else pytest.mark.proof)
+          for i, (mo, w) in enumerate((mo, w) for mo, windows in scaled.SCALES for w in windows)]
 
 
 # --- concrete states against the encoding ------------------------------------------------
@@ -94,7 +94,7 @@ def _random_states(seed: int, window: Window, n: int = 14) -> list[buddy.ZoneSta
     return out
 
 
-@pytest.mark.parametrize(("max_order", "bounds"), SCALES, ids=IDS)
+@pytest.mark.parametrize(("max_order", "bounds"), SCALES)
 def test_scaled_encoding_matches_spec_on_random_states(max_order, bounds):
     with scaled.scaled_max_order(max_order):
         w = Window(*bounds)
@@ -128,7 +128,7 @@ def test_scaled_encoding_matches_spec_on_random_states(max_order, bounds):
                         buddy.alloc_next(zs, order, block[0]))
 
 
-@pytest.mark.parametrize(("max_order", "bounds"), SCALES, ids=IDS)
+@pytest.mark.parametrize(("max_order", "bounds"), SCALES)
 def test_scaled_alloc_block_matches_alloc_next(max_order, bounds):
     with scaled.scaled_max_order(max_order):
         w = Window(*bounds)
@@ -252,6 +252,7 @@ def test_scaled_obligations_are_in_the_suite_with_their_scales_in_the_claim():
     assert {"buddy.small-scope.free", "buddy.small-scope.alloc"} <= targets
 
 
+@pytest.mark.proof
 def test_scaled_obligations_hold_in_worker_processes_and_in_process():
     results, _ = suite.run_suite("small-scope", timeout_s=120, jobs=2)
     assert [(r.name, r.status) for r in results] == [
