@@ -212,11 +212,14 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
 
     CheckFailure.hook = note
     bulk_budget = 0.0  # seconds of bulk running owed to keep the share
+    per_example = 0.5  # seconds, measured as we go: sizes the Hypothesis batches
     while time.monotonic() < deadline:
         t_phase = time.monotonic()
         if stateful:
             _seed_hypothesis(rng.getrandbits(64))
-            s = settings(max_examples=batch, stateful_step_count=step_count, deadline=None,
+            left = deadline - time.monotonic()
+            n = max(2, min(batch, int(min(15.0, 0.4 * left) / per_example)))
+            s = settings(max_examples=n, stateful_step_count=step_count, deadline=None,
                          database=db, suppress_health_check=list(HealthCheck),
                          print_blob=False, report_multiple_bugs=False)
             machine_mod.EVENTS.clear()
@@ -230,6 +233,8 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
                          "trace": _trace_to_json(trace)}
                 return Failure("stateful", text, entry, time.monotonic() - start,
                                detected=first[0] if first else None)
+            ran = counter["examples"] - prog.examples
+            per_example = max(0.05, (time.monotonic() - t_phase) / max(1, ran))
             prog.examples = counter["examples"]
             prog.steps = counter["steps"]
             prog.events.update(machine_mod.EVENTS)
@@ -277,46 +282,25 @@ def _worker_main(worker: int, seed: int, deadline_s: float, impl_names: list[str
 # -- the campaign ---------------------------------------------------------------------------
 
 class Display:
-    """Live progress: a rich panel on a terminal (when rich is installed), else one plain
-    line every few seconds."""
+    """Live progress through :class:`kmem.progress.Progress`: a live line on a terminal
+    (with rich), plain status lines on stderr every ``KMEM_PROGRESS_INTERVAL`` seconds
+    elsewhere, nothing with ``KMEM_PROGRESS=off``."""
 
-    def __init__(self, stream: Any = None, interval: float = 5.0) -> None:
-        self.stream = stream or sys.stdout
-        self.interval = interval
-        self.last = 0.0
-        self.live: Any = None
-        if getattr(self.stream, "isatty", lambda: False)():
-            try:
-                from rich.live import Live
+    def __init__(self, out: Any = None) -> None:
+        from kmem.progress import Progress as Bar
 
-                self.live = Live(auto_refresh=False)
-                self.live.start()
-            except ImportError:
-                self.live = None
+        self.bar = Bar("kmem fuzz", unit="examples", out=out)
+        self.bar.__enter__()
 
-    def update(self, elapsed: float, total: Progress, workers: int, force: bool = False) -> None:
+    def update(self, elapsed: float, total: Progress, workers: int) -> None:
         rate = total.checked_ops / elapsed if elapsed > 0 else 0.0
-        line = (f"[{elapsed:6.1f}s] workers {workers}  examples {total.examples}  steps "
-                f"{total.steps}  bulk ops {total.bulk_ops}  checked ops {total.checked_ops} "
-                f"({rate:,.0f}/s)  events {len(total.events)}")
-        if self.live is not None:
-            from rich.table import Table
-
-            t = Table(title="kmem fuzz", show_header=False)
-            for k, v in (("elapsed", f"{elapsed:.1f} s"), ("workers", workers),
-                         ("examples", total.examples), ("state-machine steps", total.steps),
-                         ("bulk operations", total.bulk_ops),
-                         ("checked operations", f"{total.checked_ops} ({rate:,.0f}/s)"),
-                         ("distinct events", len(total.events))):
-                t.add_row(k, str(v))
-            self.live.update(t, refresh=True)
-        elif force or time.monotonic() - self.last >= self.interval:
-            self.last = time.monotonic()
-            print(line, file=self.stream, flush=True)
+        self.bar.done = total.examples
+        self.bar.start(f"{workers} worker(s), {total.steps} steps, {total.bulk_ops} bulk ops, "
+                       f"{total.checked_ops} checked ({rate:,.0f}/s), "
+                       f"{len(total.events)} events")
 
     def close(self) -> None:
-        if self.live is not None:
-            self.live.stop()
+        self.bar.close()
 
 
 def save_failure(failure: Failure, corpus: str | Path | None) -> str | None:
@@ -376,7 +360,6 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
         display.close()
     elapsed = time.monotonic() - t0
     t = total()
-    display.update(elapsed, t, workers, force=True) if display.live is None else None
     res = CampaignResult(seed, elapsed, t.examples, t.steps, t.bulk_ops, t.checked_ops,
                          len(t.events), names, failure)
     if failure is not None:

@@ -11,7 +11,7 @@ from kmem.fuzz.configs import MachineConfig
 from kmem.fuzz.impls import fast_available
 from kmem.fuzz.machine import RULES, DifferentialMachine
 
-SETTINGS = settings(max_examples=25, stateful_step_count=30, deadline=None,
+SETTINGS = settings(max_examples=15, stateful_step_count=25, deadline=None,
                     suppress_health_check=list(HealthCheck))
 
 
