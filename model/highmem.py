@@ -63,7 +63,8 @@ _STATE: weakref.WeakKeyDictionary[Machine, _HighmemState] = weakref.WeakKeyDicti
 def _state(m: Machine) -> _HighmemState:
     st = _STATE.get(m)
     if st is None:
-        lay = layout(m.layout.vmsplit or "3G") if m.layout.arch == "x86_32" else None
+        lay = (layout(m.layout.vmsplit or "3G", m.layout.era or "modern")
+               if m.layout.arch == "x86_32" else None)
         n = lay.last_pkmap if lay is not None else 0
         st = _STATE[m] = _HighmemState(lay, [0] * n, [None] * n)
     return st

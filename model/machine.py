@@ -17,8 +17,10 @@ from typing import Any
 from kmem.spec import buddy, page_alloc, procfs, watermarks, x86_64_layout
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import zones as zones_spec
+from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
 from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
+    AllocationLivelock,
     BadPageState,
     BadRange,
     BadVirtAddr,
@@ -80,6 +82,11 @@ class Machine:
         self.dmesg: list[str] = []
         self.compound_heads: set[int] = set()  # head pfns of __GFP_COMP blocks
         self._order_warned = False
+        self._warned_once: set[str] = set()  # WARN_ON_ONCE sites already reported
+        self.clock_s = 0.0  # model time in seconds (see advance_clock)
+        self._warn_alloc_rs = page_alloc.RatelimitState()
+        self._normal_idx = (self.config.idx(ZoneType.NORMAL) if self.config.has(ZoneType.NORMAL)
+                            else 0)
         self._zero_page: Page | None = None
         self._direct_map_setup()
         self.setup_watermarks(min_free_kbytes=min_free_kbytes,
@@ -92,9 +99,13 @@ class Machine:
     # -- presets -------------------------------------------------------------------------
     @classmethod
     def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
-               **kwargs: Any) -> Machine:
-        """An x86-32 machine (DMA < 16 MB, NORMAL to the lowmem limit, HIGHMEM above)."""
-        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem), **kwargs)
+               era: str = "modern", **kwargs: Any) -> Machine:
+        """An x86-32 machine (DMA < 16 MB, NORMAL to the lowmem limit, HIGHMEM above).
+
+        The lowmem limit is MAXMEM of ``era`` (:func:`kmem.spec.x86_32_layout.maxmem`):
+        about 884 MB with the modern formula (default), 896 MB with ``era="2.6.11"``.
+        """
+        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
 
     @classmethod
     def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
@@ -138,7 +149,8 @@ class Machine:
     def _direct_map_setup(self) -> None:
         if self.layout.arch == "x86_32":
             self.page_offset = page_offset(self.layout.vmsplit or "3G")
-            self.max_low_pfn = min(self.layout.max_pfn, maxmem(self.layout.vmsplit or "3G")
+            self.max_low_pfn = min(self.layout.max_pfn,
+                                   maxmem(self.layout.vmsplit or "3G", self.layout.era or "modern")
                                    >> PAGE_SHIFT)
         else:  # x86-64 (and the generic machine) map all memory
             self.page_offset = x86_64_layout.PAGE_OFFSET
@@ -223,10 +235,16 @@ class Machine:
         """``alloc_pages(gfp, order)``: the first page of a 2**order block, or None.
 
         order > MAX_PAGE_ORDER warns once (unless __GFP_NOWARN) and fails. A bad
-        zone-modifier combination raises :class:`~kmem.spec.errors.BadGfpZone`.
+        zone-modifier combination raises :class:`~kmem.spec.errors.BadGfpZone`;
+        __GFP_MOVABLE|__GFP_RECLAIMABLE only warns (``gfp_migratetype``'s VM_WARN_ON).
         Otherwise the passes of :func:`kmem.spec.page_alloc.alloc_passes` walk the
         zonelist; with nothing to reclaim, a request no pass satisfies fails with
-        the kernel's ``page allocation failure`` line in :attr:`dmesg`.
+        the kernel's ``page allocation failure`` line in :attr:`dmesg` (rate-limited
+        to one per 10 s of :attr:`clock_s`; silent for __GFP_NOWARN, and for
+        __GFP_DMA on a machine without a managed DMA zone). A __GFP_NOFAIL request
+        that may reclaim never returns None: if even its extra pass fails, the kernel
+        would loop for ever, and kmem raises :class:`~kmem.spec.errors.AllocationLivelock`
+        with the machine unchanged.
         """
         gfp = _check_gfp(gfp)
         order = _check_order(order)
@@ -238,18 +256,53 @@ class Machine:
         highest = gfp_spec.gfp_zone(gfp, self.config)
         highest_idx = self.config.idx(highest)
         populated = set(self.layout.managed_zones())
-        zonelist = [self.zones[self.config.idx(zt)]
-                    for zt in gfp_spec.zonelist(self.config, highest, populated)]
-        for attempt in page_alloc.alloc_passes(gfp, order):
+        chain = gfp_spec.zonelist(self.config, highest, populated)
+        zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
+        passes = page_alloc.alloc_passes(
+            gfp, order,
+            nofragment=bool(page_alloc.alloc_flags_nofragment(
+                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
+            lowmem_only=highest_idx < self._normal_idx)
+        # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
+        if gfp_spec.gfp_migratetype_warns(gfp):
+            self.dmesg.append(gfp_spec.gfp_migratetype_warning_line(gfp))
+        for line in page_alloc.nofail_warnings(gfp, order):
+            if line not in self._warned_once:  # WARN_ON_ONCE
+                self._warned_once.add(line)
+                self.dmesg.append(line)
+        for attempt in passes:
             for zone in zonelist:
                 if page_alloc.zone_allows(self.zone_view(zone), order, attempt.alloc_flags,
                                           highest_idx):
                     pfn = zone.rmqueue_smallest(order)
                     if pfn is not None:
                         return self._prep_new_page(zone, pfn, order, gfp)
-        if not gfp & GFP_NOWARN:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+        if page_alloc.nofail_never_fails(gfp):
+            raise AllocationLivelock(
+                f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
+                f"kernel would retry for ever waiting for reclaim or the OOM killer "
+                f"(kmem has neither). Passes tried: "
+                f"{', '.join(p.name for p in passes)}")
+        self._warn_alloc(gfp, order)
         return None
+
+    def advance_clock(self, seconds: float) -> None:
+        """Let ``seconds`` of model time pass (jiffies): rate limits such as
+        ``warn_alloc``'s one report per 10 s look at this clock."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
+        self.clock_s += seconds
+
+    def _warn_alloc(self, gfp: int, order: int) -> None:
+        """``warn_alloc`` (mm/page_alloc.c): __GFP_NOWARN, the 10 s rate limit and the
+        missing-DMA rule may silence it (:func:`kmem.spec.page_alloc.warn_alloc_decision`)."""
+        has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
+        show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
+            gfp, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma)
+        if note is not None:
+            self.dmesg.append(note)
+        if show:
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),

@@ -150,7 +150,7 @@ def _swap(m: Machine) -> _Swap:
 
 def _arch_for(m: Machine) -> FaultArch:
     if m.layout.arch == "x86_32":
-        return FaultArch.x86_32(m.layout.vmsplit or "3G")
+        return FaultArch.x86_32(m.layout.vmsplit or "3G", m.layout.era or "modern")
     return X86_64
 
 
@@ -164,7 +164,7 @@ def vmalloc(m: Machine, npages: int) -> int:
         raise InvalidArgument("vmalloc faults exist only on x86-32 (x86-64 pre-populates)")
     if type(npages) is not int or npages <= 0:
         raise InvalidArgument(f"npages must be a positive int, got {npages!r}")
-    lay = layout(m.layout.vmsplit or "3G")
+    lay = layout(m.layout.vmsplit or "3G", m.layout.era or "modern")
     im = _INIT_MM.setdefault(m, _InitMm(next_addr=lay.vmalloc_start))
     start = im.next_addr
     if start + (npages + 1) * PAGE_SIZE > lay.vmalloc_end:

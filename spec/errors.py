@@ -71,3 +71,12 @@ class BadPageState(KernelBug):
 class FreeOrderMismatch(KernelBug):
     """``__free_pages(page, order)`` with an order other than the one allocated. The kernel
     does not check this (it leaks or frees pages it does not own); kmem refuses it."""
+
+
+class AllocationLivelock(KmemError):
+    """A ``__GFP_NOFAIL`` request (with ``__GFP_DIRECT_RECLAIM``) that no pass can satisfy.
+
+    ``__alloc_pages_slowpath`` (mm/page_alloc.c, 6.12 lines 4560-4584) never returns
+    NULL for it: it retries for ever, waiting for reclaim or the OOM killer to free
+    memory. kmem has neither, so it refuses the request instead of hanging; the
+    machine is unchanged."""

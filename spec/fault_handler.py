@@ -201,14 +201,17 @@ class FaultArch:
             raise InvalidArgument(f"TASK_SIZE_MAX {self.task_size_max:#x} out of range")
 
     @staticmethod
-    def x86_32(vmsplit: str = "3G", era: str | Era = Era.LINUX_2_6_11) -> FaultArch:
+    def x86_32(vmsplit: str = "3G", era: str | Era = Era.MODERN) -> FaultArch:
         """The x86-32 arch for a VMSPLIT, with the vmalloc range of :mod:`x86_32_layout`."""
         lay = layout(vmsplit, era)
         return FaultArch(32, lay.task_size, lay.vmalloc_start, lay.vmalloc_end)
 
 
-#: x86-32, 3G/1G split, 2.6.11 layout: TASK_SIZE 0xC0000000, vmalloc 0xF8800000..0xFF7FE000
+#: x86-32, 3G/1G split, modern layout (the default everywhere): TASK_SIZE 0xC0000000,
+#: vmalloc 0xF73FE000..0xFF5FE000 (see :mod:`kmem.spec.x86_32_layout`)
 X86_32 = FaultArch.x86_32("3G")
+#: x86-32, 3G/1G split, 2.6.11 layout: TASK_SIZE 0xC0000000, vmalloc 0xF8800000..0xFF7FE000
+X86_32_2611 = FaultArch.x86_32("3G", Era.LINUX_2_6_11)
 #: x86-64 4-level paging: TASK_SIZE_MAX = (1 << 47) - PAGE_SIZE
 X86_64 = FaultArch(64, (1 << 47) - PAGE_SIZE)
 

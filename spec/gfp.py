@@ -41,7 +41,7 @@ from .alloc_flags import (
     ALLOC_WMARK_MIN,
 )
 from .constants import MAX_PAGE_ORDER
-from .errors import BadGfpZone, InvalidArgument, KernelBug
+from .errors import BadGfpZone, InvalidArgument
 from .gfp_profiles import (
     OLD_PROFILES,
     PRINT_ORDER_5X,
@@ -468,30 +468,47 @@ def gfp_zonelist(mask: int) -> int:
 MIGRATE_UNMOVABLE = 0
 MIGRATE_MOVABLE = 1
 MIGRATE_RECLAIMABLE = 2
+MIGRATE_PCPTYPES = 3  # the number of types on the per-cpu lists
+MIGRATE_HIGHATOMIC = MIGRATE_PCPTYPES
 MIGRATETYPE_NAMES = {MIGRATE_UNMOVABLE: "MIGRATE_UNMOVABLE", MIGRATE_MOVABLE: "MIGRATE_MOVABLE",
-                     MIGRATE_RECLAIMABLE: "MIGRATE_RECLAIMABLE"}
+                     MIGRATE_RECLAIMABLE: "MIGRATE_RECLAIMABLE",
+                     MIGRATE_HIGHATOMIC: "MIGRATE_HIGHATOMIC"}
 
 
-class BadGfpMigratetype(KernelBug):
-    """gfp_migratetype(): __GFP_MOVABLE and __GFP_RECLAIMABLE are both set."""
+def gfp_migratetype_warns(mask: int) -> bool:
+    """The condition of ``VM_WARN_ON((gfp_flags & GFP_MOVABLE_MASK) == GFP_MOVABLE_MASK)``
+    in ``gfp_migratetype()`` (include/linux/gfp.h, 6.12 line 25): both __GFP_MOVABLE and
+    __GFP_RECLAIMABLE set. A warning with CONFIG_DEBUG_VM (``VM_WARN_ON`` is ``WARN_ON``,
+    include/linux/mmdebug.h), nothing without it; never a BUG."""
+    _check_mask(mask)
+    return mask & GFP_MOVABLE_MASK == GFP_MOVABLE_MASK
 
 
 def gfp_migratetype(mask: int, *, group_by_mobility_disabled: bool = False) -> int:
-    """``gfp_migratetype()`` (include/linux/gfp.h): the free list an allocation uses.
+    """``gfp_migratetype()`` (include/linux/gfp.h, 6.12 lines 23-37): the free list an
+    allocation uses.
 
     ``(mask & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT``: 0 UNMOVABLE, 1 MOVABLE,
-    2 RECLAIMABLE. Both bits set is a caller bug (the kernel's VM_WARN_ON; without
-    CONFIG_DEBUG_VM it would yield 3, MIGRATE_HIGHATOMIC) and raises
-    BadGfpMigratetype. With grouping by mobility disabled everything is UNMOVABLE.
+    2 RECLAIMABLE. Both bits set is a caller bug that the kernel only *warns* about
+    (:func:`gfp_migratetype_warns`, a VM_WARN_ON) and then computes 3 =
+    MIGRATE_HIGHATOMIC (the kernel's own BUILD_BUG_ON at line 29 pins this value):
+    the result is 3, no exception. The model logs the warning in ``m.dmesg``
+    (:func:`gfp_migratetype_warning_line`). With grouping by mobility disabled
+    everything is UNMOVABLE.
     """
     _check_mask(mask)
-    if mask & GFP_MOVABLE_MASK == GFP_MOVABLE_MASK:
-        raise BadGfpMigratetype(
-            f"gfp_migratetype({mask:#x}): __GFP_MOVABLE and __GFP_RECLAIMABLE are both set; "
-            f"expected at most one (VM_WARN_ON in gfp_migratetype, include/linux/gfp.h)")
     if group_by_mobility_disabled:
         return MIGRATE_UNMOVABLE
     return (mask & GFP_MOVABLE_MASK) >> GFP_MOVABLE_SHIFT
+
+
+def gfp_migratetype_warning_line(mask: int) -> str:
+    """A summary of the WARN_ON report of :func:`gfp_migratetype_warns` (the kernel's own
+    ``WARNING: CPU: N PID: N at include/linux/gfp.h:25 ...`` carries a CPU, PID and
+    caller that a model does not have, so kmem names the condition)."""
+    return (f"WARNING: include/linux/gfp.h: gfp_migratetype({mask:#x}): __GFP_MOVABLE and "
+            f"__GFP_RECLAIMABLE both set (VM_WARN_ON); migratetype "
+            f"{MIGRATE_HIGHATOMIC} (MIGRATE_HIGHATOMIC) used")
 
 
 def gfpflags_allow_blocking(mask: int) -> bool:
@@ -506,14 +523,20 @@ def gfpflags_allow_blocking(mask: int) -> bool:
 
 
 def gfp_to_alloc_flags(mask: int, order: int, *, rt_task: bool = False, in_task: bool = True,
-                       cma: bool = True) -> int:
+                       cma: bool = True, highatomic_needs_min_reserve: bool = True) -> int:
     """``gfp_to_alloc_flags(gfp_mask, order)`` (mm/page_alloc.c, 6.3+): the slow path's flags.
 
     * ALLOC_WMARK_MIN | ALLOC_CPUSET, plus __GFP_HIGH and __GFP_KSWAPD_RECLAIM
       copied as ALLOC_MIN_RESERVE and ALLOC_KSWAPD (equal values by BUILD_BUG_ON).
     * Without __GFP_DIRECT_RECLAIM: ALLOC_NON_BLOCK unless __GFP_NOMEMALLOC, and then
-      for order > 0 also ALLOC_HIGHATOMIC; with ALLOC_MIN_RESERVE, ALLOC_CPUSET is
-      dropped (cpusets are ignored rather than failing an atomic allocation).
+      ALLOC_HIGHATOMIC for ``order > 0 && (alloc_flags & ALLOC_MIN_RESERVE)``
+      (6.12.117 mm/page_alloc.c line 4104; commit 6a204d4b14c9 "mm/page_alloc: only
+      set ALLOC_HIGHATOMIC for __GPF_HIGH allocations", mainline 6.17, backported to
+      the 6.12.y, 6.6.y and 6.1.y stable series). ``highatomic_needs_min_reserve=False``
+      is the 6.3-6.16 rule of commit 1ebbb21811b7 (any non-blocking order > 0
+      request, GFP_NOWAIT included). :func:`kmem.spec.kernel.kernel` picks it by version.
+      With ALLOC_MIN_RESERVE, ALLOC_CPUSET is dropped (cpusets are ignored rather
+      than failing an atomic allocation).
     * Otherwise an RT or deadline task (``rt_or_dl_task(current)``) in task context
       gets ALLOC_MIN_RESERVE.
     * ``gfp_to_alloc_flags_cma``: with CONFIG_CMA (``cma``), movable requests get
@@ -528,13 +551,23 @@ def gfp_to_alloc_flags(mask: int, order: int, *, rt_task: bool = False, in_task:
     if not (mask & __GFP_DIRECT_RECLAIM):
         if not (mask & __GFP_NOMEMALLOC):
             alloc_flags |= ALLOC_NON_BLOCK
-            if order > 0:
+            if order > 0 and (alloc_flags & ALLOC_MIN_RESERVE
+                              or not highatomic_needs_min_reserve):
                 alloc_flags |= ALLOC_HIGHATOMIC
         if alloc_flags & ALLOC_MIN_RESERVE:
             alloc_flags &= ~ALLOC_CPUSET
     elif rt_task and in_task:
         alloc_flags |= ALLOC_MIN_RESERVE
-    if cma and mask & GFP_MOVABLE_MASK == __GFP_MOVABLE:
+    return gfp_to_alloc_flags_cma(mask, alloc_flags, cma=cma)
+
+
+def gfp_to_alloc_flags_cma(mask: int, alloc_flags: int, *, cma: bool = True) -> int:
+    """``gfp_to_alloc_flags_cma()`` (mm/page_alloc.c, 6.12 line 3402): with CONFIG_CMA
+    (``cma``), a request whose :func:`gfp_migratetype` is MIGRATE_MOVABLE gets ALLOC_CMA.
+    Used by ``prepare_alloc_pages`` (the fast pass), ``gfp_to_alloc_flags`` (the slow
+    pass) and the reserves pass of ``__alloc_pages_slowpath``."""
+    _check_mask(mask)
+    if cma and gfp_migratetype(mask) == MIGRATE_MOVABLE:
         alloc_flags |= ALLOC_CMA
     return alloc_flags
 

@@ -8,7 +8,9 @@ ALLOC_NO_WATERMARKS or ALLOC_OOM. Each pass walks the zonelist from
 ``gfp_zone(gfp)`` downwards and takes the first zone whose watermark check
 passes and that has a block. There is no reclaim, compaction or OOM killer in
 kmem, so a request that no pass satisfies fails, and the kernel's warning is
-logged unless ``__GFP_NOWARN``.
+logged unless ``__GFP_NOWARN`` (rate-limited as ``warn_alloc`` is). A
+``__GFP_NOFAIL`` request that may reclaim never fails: it gets one more pass
+(:func:`alloc_passes`), and if even that fails the kernel would loop for ever.
 """
 
 from __future__ import annotations
@@ -17,15 +19,32 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from . import gfp as _gfp
-from .alloc_flags import ALLOC_KSWAPD, ALLOC_NO_WATERMARKS, ALLOC_WMARK_LOW, ALLOC_WMARK_MASK
+from .alloc_flags import (
+    ALLOC_CPUSET,
+    ALLOC_KSWAPD,
+    ALLOC_MIN_RESERVE,
+    ALLOC_NO_WATERMARKS,
+    ALLOC_NOFRAGMENT,
+    ALLOC_OOM,
+    ALLOC_WMARK_LOW,
+    ALLOC_WMARK_MASK,
+    ALLOC_WMARK_MIN,
+    WMARK_MIN,
+)
 from .constants import MAX_PAGE_ORDER
 from .watermarks import zone_watermark_ok
+from .zones import ZoneConfig, ZoneType
 
 GFP_HIGHMEM_BIT = _gfp.__GFP_HIGHMEM
 GFP_ZERO_BIT = _gfp.__GFP_ZERO
 GFP_NOWARN_BIT = _gfp.__GFP_NOWARN
 GFP_COMP_BIT = _gfp.__GFP_COMP
 GFP_KSWAPD_RECLAIM_BIT = _gfp.__GFP_KSWAPD_RECLAIM
+GFP_NOFAIL_BIT = _gfp.__GFP_NOFAIL
+GFP_DMA_BIT = _gfp.__GFP_DMA
+
+#: include/linux/mmzone.h: orders above this are "costly" (no OOM kill, __GFP_NOFAIL warns)
+PAGE_ALLOC_COSTLY_ORDER = 3
 
 
 @dataclass(frozen=True)
@@ -43,23 +62,88 @@ class AllocPass:
         return self.alloc_flags & ALLOC_WMARK_MASK
 
 
+def alloc_flags_nofragment(gfp: int, preferred: ZoneType | None, config: ZoneConfig) -> int:
+    """``alloc_flags_nofragment(zone, gfp_mask)`` (mm/page_alloc.c, 6.12 lines 3370-3399):
+    ALLOC_KSWAPD for __GFP_KSWAPD_RECLAIM, and ALLOC_NOFRAGMENT when CONFIG_ZONE_DMA32 is
+    set (``config`` has ZONE_DMA32) and the preferred zone (the first of the zonelist)
+    is ZONE_NORMAL. (On more than one node the DMA32 zone must be populated too; kmem
+    models one node.) Without migratetypes ALLOC_NOFRAGMENT changes no choice of the
+    model; it is part of the pass's flags all the same."""
+    flags = ALLOC_KSWAPD if gfp & GFP_KSWAPD_RECLAIM_BIT else 0
+    if config.has(ZoneType.DMA32) and preferred is ZoneType.NORMAL:
+        flags |= ALLOC_NOFRAGMENT
+    return flags
+
+
+def nofail_never_fails(gfp: int) -> bool:
+    """``__alloc_pages_slowpath`` (6.12 lines 4560-4584): a __GFP_NOFAIL request that may
+    direct-reclaim never returns NULL (it loops with ``goto retry``) and so never reaches
+    ``warn_alloc``; without __GFP_DIRECT_RECLAIM it "still return[s] NULL"."""
+    return bool(gfp & GFP_NOFAIL_BIT) and bool(gfp & _gfp.__GFP_DIRECT_RECLAIM)
+
+
 def alloc_passes(gfp: int, order: int, *, pf_memalloc: bool = False, in_interrupt: bool = False,
-                 oom_victim: bool = False) -> tuple[AllocPass, ...]:
+                 oom_victim: bool = False, cma: bool = True, cpuset: bool = False,
+                 nofragment: bool = False, lowmem_only: bool = False,
+                 highatomic_needs_min_reserve: bool = True) -> tuple[AllocPass, ...]:
     """The passes ``__alloc_pages`` makes for (gfp, order) when nothing can be reclaimed.
 
-    1. fast: ALLOC_WMARK_LOW (| ALLOC_KSWAPD from ``alloc_flags_nofragment``);
-    2. slow: ``gfp_to_alloc_flags(gfp, order)``;
+    1. fast (``__alloc_pages_noprof`` + ``prepare_alloc_pages``, 6.12 lines 4768-4852):
+       ALLOC_WMARK_LOW, | ALLOC_CPUSET when cpusets are enabled and the caller is not a
+       task without a nodemask (``cpuset``), | ALLOC_CMA from ``gfp_to_alloc_flags_cma``
+       (movable requests, CONFIG_CMA = ``cma``), | ``alloc_flags_nofragment``
+       (ALLOC_KSWAPD, and ALLOC_NOFRAGMENT when ``nofragment``, see
+       :func:`alloc_flags_nofragment`);
+    2. slow: ``gfp_to_alloc_flags(gfp, order)`` (line 4336);
     3. reserves: ``__gfp_pfmemalloc_flags`` (ALLOC_NO_WATERMARKS or ALLOC_OOM), if any,
-       keeping ALLOC_KSWAPD (``__alloc_pages_slowpath``).
+       with ALLOC_CMA and the slow pass's ALLOC_KSWAPD (lines 4455-4457);
+    4. for __GFP_NOFAIL with __GFP_DIRECT_RECLAIM only: the pass that keeps the request
+       alive. ``__alloc_pages_may_oom`` (lines 3660-3740) gives ALLOC_NO_WATERMARKS
+       ("nofail-oom") unless it bails out first: order > PAGE_ALLOC_COSTLY_ORDER,
+       __GFP_RETRY_MAYFAIL or __GFP_THISNODE, a request for lowmem only
+       (``highest_zoneidx < ZONE_NORMAL``, ``lowmem_only``), or an OOM victim that
+       already had ALLOC_OOM or __GFP_NOMEMALLOC (line 4540). Then ``nopage`` gives
+       ALLOC_MIN_RESERVE ("nofail": half the min watermark, lines 4572-4579) and loops.
+       (kmem assumes ``out_of_memory`` makes progress, as it does whenever a task can be
+       killed, so the ``WARN_ON_ONCE_GFP(__GFP_NOFAIL)`` of line 3725 is not reached.)
     """
-    fast = ALLOC_WMARK_LOW | (ALLOC_KSWAPD if gfp & GFP_KSWAPD_RECLAIM_BIT else 0)
-    passes = [AllocPass("fast", fast),
-              AllocPass("slow", _gfp.gfp_to_alloc_flags(gfp, order))]
+    fast = ALLOC_WMARK_LOW | (ALLOC_CPUSET if cpuset else 0)
+    fast = _gfp.gfp_to_alloc_flags_cma(gfp, fast, cma=cma)
+    fast |= ALLOC_KSWAPD if gfp & GFP_KSWAPD_RECLAIM_BIT else 0
+    fast |= ALLOC_NOFRAGMENT if nofragment else 0
+    slow = _gfp.gfp_to_alloc_flags(gfp, order, cma=cma,
+                                   highatomic_needs_min_reserve=highatomic_needs_min_reserve)
+    passes = [AllocPass("fast", fast), AllocPass("slow", slow)]
     reserve = _gfp.gfp_pfmemalloc_flags(gfp, pf_memalloc=pf_memalloc, in_interrupt=in_interrupt,
                                         oom_victim=oom_victim)
     if reserve:
-        passes.append(AllocPass("reserves", reserve | (passes[1].alloc_flags & ALLOC_KSWAPD)))
+        passes.append(AllocPass("reserves", _gfp.gfp_to_alloc_flags_cma(gfp, reserve, cma=cma)
+                                | (slow & ALLOC_KSWAPD)))
+    if nofail_never_fails(gfp):
+        may_oom = (order <= PAGE_ALLOC_COSTLY_ORDER
+                   and not gfp & (_gfp.__GFP_RETRY_MAYFAIL | _gfp.__GFP_THISNODE)
+                   and not lowmem_only
+                   and not (oom_victim and (reserve & ALLOC_OOM or gfp & _gfp.__GFP_NOMEMALLOC)))
+        passes.append(AllocPass("nofail-oom", ALLOC_NO_WATERMARKS) if may_oom
+                      else AllocPass("nofail", ALLOC_WMARK_MIN | ALLOC_MIN_RESERVE))
     return tuple(passes)
+
+
+def nofail_warnings(gfp: int, order: int) -> tuple[str, ...]:
+    """The ``WARN_ON_ONCE`` checks at the top of ``__alloc_pages_slowpath`` for __GFP_NOFAIL
+    (6.12 lines 4304-4321), as kmem summary lines: order > 1, and no
+    __GFP_DIRECT_RECLAIM. (The PF_MEMALLOC check needs a task state kmem does not model.)
+    The kernel prints them once per boot (WARN_ON_ONCE)."""
+    if not gfp & GFP_NOFAIL_BIT:
+        return ()
+    out = []
+    if order > 1:
+        out.append(f"WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL with "
+                   f"order {order} > 1 (WARN_ON_ONCE(order > 1))")
+    if not gfp & _gfp.__GFP_DIRECT_RECLAIM:
+        out.append("WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL without "
+                   "__GFP_DIRECT_RECLAIM (WARN_ON_ONCE(!can_direct_reclaim))")
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -75,16 +159,34 @@ class ZoneView:
     boost: int = 0
 
 
-def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: int) -> bool:
+def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: int, *,
+                boost_retry: bool = True) -> bool:
     """``get_page_from_freelist``'s per-zone test: ALLOC_NO_WATERMARKS skips it; otherwise
-    ``zone_watermark_fast`` (= ``__zone_watermark_ok`` without boost, highatomic or CMA)
-    against ``wmark_pages(zone, alloc_flags & ALLOC_WMARK_MASK)``."""
+    ``zone_watermark_fast`` (mm/page_alloc.c, 6.12 lines 3286-3331) against
+    ``wmark_pages(zone, alloc_flags & ALLOC_WMARK_MASK)`` = ``_watermark[i] + boost``.
+
+    When that fails, an order-0 request with ALLOC_MIN_RESERVE checked against the MIN
+    watermark while a boost is set tries once more against the unboosted
+    ``_watermark[WMARK_MIN]`` (lines 3324-3329: "Ignore watermark boosting for
+    __GFP_HIGH order-0 allocations"). ``boost_retry=False`` leaves that retry out
+    (kernels before it, or the 5.x-6.2 form keyed on __GFP_ATOMIC, which has no modern
+    bit). The order-0 shortcut of lines 3301-3312 compares against the undiscounted mark
+    and so never passes where ``__zone_watermark_ok`` fails (kmem has no highatomic or
+    CMA pages to subtract)."""
     if alloc_flags & ALLOC_NO_WATERMARKS:
         return True
-    mark = zone.watermark[alloc_flags & ALLOC_WMARK_MASK] + zone.boost
-    return zone_watermark_ok(free_pages=zone.free_pages, order=order, mark=mark,
-                             lowmem_reserve=zone.lowmem_reserve[highest_zoneidx],
-                             alloc_flags=alloc_flags, nr_free=zone.nr_free)
+    wmark = alloc_flags & ALLOC_WMARK_MASK
+    reserve = zone.lowmem_reserve[highest_zoneidx]
+    if zone_watermark_ok(free_pages=zone.free_pages, order=order,
+                         mark=zone.watermark[wmark] + zone.boost, lowmem_reserve=reserve,
+                         alloc_flags=alloc_flags, nr_free=zone.nr_free):
+        return True
+    if (boost_retry and order == 0 and alloc_flags & ALLOC_MIN_RESERVE and zone.boost
+            and wmark == WMARK_MIN):
+        return zone_watermark_ok(free_pages=zone.free_pages, order=order,
+                                 mark=zone.watermark[WMARK_MIN], lowmem_reserve=reserve,
+                                 alloc_flags=alloc_flags, nr_free=zone.nr_free)
+    return False
 
 
 def has_block(zone: ZoneView, order: int) -> bool:
@@ -104,12 +206,79 @@ def choose_zone(zonelist: Sequence[ZoneView], order: int, alloc_flags: int,
 
 def allocation_failure_legal(zonelist: Sequence[ZoneView], gfp: int, order: int,
                              highest_zoneidx: int, **context: bool) -> bool:
-    """Availability: an allocation may fail only if order > MAX_PAGE_ORDER, or no pass
-    finds an allowed zone with a suitable block that passes its watermark."""
+    """Availability: an allocation may return NULL only if order > MAX_PAGE_ORDER, or no
+    pass finds an allowed zone with a suitable block that passes its watermark and the
+    request is not a __GFP_NOFAIL one that may reclaim (:func:`nofail_never_fails`: the
+    kernel loops instead of failing; kmem raises
+    :class:`~kmem.spec.errors.AllocationLivelock`)."""
     if order > MAX_PAGE_ORDER:
         return True
+    if nofail_never_fails(gfp):
+        return False
     return all(choose_zone(zonelist, order, p.alloc_flags, highest_zoneidx) is None
                for p in alloc_passes(gfp, order, **context))
+
+
+# ---------------------------------------------------------------------------
+# warn_alloc's rate limit (lib/ratelimit.c ___ratelimit) and silence rules
+# ---------------------------------------------------------------------------
+
+#: ``static DEFINE_RATELIMIT_STATE(nopage_rs, 10*HZ, 1)`` in warn_alloc (6.12 line 3613):
+#: one report per 10 s (not the DEFAULT_RATELIMIT_INTERVAL 5 s / DEFAULT_RATELIMIT_BURST 10
+#: of include/linux/ratelimit_types.h)
+WARN_ALLOC_RATELIMIT_INTERVAL_S = 10.0
+WARN_ALLOC_RATELIMIT_BURST = 1
+
+
+@dataclass(frozen=True)
+class RatelimitState:
+    """``struct ratelimit_state``: interval (seconds), burst, and the window's begin,
+    printed and missed counts (``begin`` None: not started, the kernel's ``begin == 0``)."""
+
+    interval: float = WARN_ALLOC_RATELIMIT_INTERVAL_S
+    burst: int = WARN_ALLOC_RATELIMIT_BURST
+    begin: float | None = None
+    printed: int = 0
+    missed: int = 0
+
+
+def ratelimit(state: RatelimitState, now: float,
+              func: str = "warn_alloc") -> tuple[bool, RatelimitState, str | None]:
+    """``___ratelimit(rs, func)`` (lib/ratelimit.c, 6.12): may this call print?
+
+    Returns (allowed, the new state, the ``"%s: %d callbacks suppressed"`` line printed
+    when a window with misses has expired, or None). A zero interval always allows.
+    """
+    if not state.interval:
+        return True, state, None
+    begin, printed, missed, note = state.begin, state.printed, state.missed, None
+    if begin is None:
+        begin = now
+    if begin + state.interval < now:  # time_is_before_jiffies(rs->begin + rs->interval)
+        if missed:
+            note = f"{func}: {missed} callbacks suppressed"
+            missed = 0
+        begin, printed = now, 0
+    if state.burst and state.burst > printed:
+        return True, RatelimitState(state.interval, state.burst, begin, printed + 1, missed), note
+    return False, RatelimitState(state.interval, state.burst, begin, printed, missed + 1), note
+
+
+def warn_alloc_decision(gfp: int, state: RatelimitState, now: float, *,
+                        has_managed_dma: bool) -> tuple[bool, RatelimitState, str | None]:
+    """``warn_alloc`` (6.12 lines 3608-3620): ``(gfp & __GFP_NOWARN) || !__ratelimit(&nopage_rs)
+    || ((gfp & __GFP_DMA) && !has_managed_dma())`` means silence. The rate limit is
+    consulted (and consumed) before the DMA test; __GFP_NOWARN never touches it.
+    ``has_managed_dma``: some ZONE_DMA has managed pages (false without CONFIG_ZONE_DMA).
+    Returns (print the report, new rate-limit state, "callbacks suppressed" line or None)."""
+    if gfp & GFP_NOWARN_BIT:
+        return False, state, None
+    allowed, state, note = ratelimit(state, now)
+    if not allowed:
+        return False, state, note
+    if gfp & GFP_DMA_BIT and not has_managed_dma:
+        return False, state, note
+    return True, state, note
 
 
 def get_free_pages_gfp(gfp: int) -> int:

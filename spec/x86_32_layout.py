@@ -73,14 +73,24 @@ def page_offset(vmsplit: str = "3G") -> int:
         ) from None
 
 
-def maxmem(vmsplit: str = "3G") -> int:
+def maxmem(vmsplit: str = "3G", era: str | Era = "modern", *, pae: bool = False) -> int:
     """MAXMEM, the most physical memory the direct map can hold, in bytes.
 
-    2.6.11 include/asm-i386/page.h: ``MAXMEM = -__PAGE_OFFSET - __VMALLOC_RESERVE``
-    (896 MB for the 3G/1G split). Physical memory below this is lowmem (DMA and
-    NORMAL); memory above it is ZONE_HIGHMEM.
+    The one source of this number: the zone presets, ``Machine.x86_32`` and
+    :func:`layout` all take it from here (via :func:`compute`).
+
+    * ``era="modern"``: arch/x86/include/asm/pgtable_32_areas.h
+      ``#define MAXMEM (VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE)`` (6.12;
+      ``__VMALLOC_RESERVE`` is 128 MB, arch/x86/mm/init_32.c). VMALLOC_END sits
+      below the PKMAP window, the LDT remap and the CPU entry area, so with the
+      3G split and no PAE MAXMEM is 0x373FE000 (about 884 MB), not 896 MB.
+    * ``era="2.6.11"``: include/asm-i386/page.h
+      ``MAXMEM = -__PAGE_OFFSET - __VMALLOC_RESERVE``: 896 MB for the 3G split.
+
+    Physical memory below MAXMEM is lowmem (DMA and NORMAL); memory above it is
+    ZONE_HIGHMEM.
     """
-    return ADDRESS_SPACE_END - page_offset(vmsplit) - VMALLOC_RESERVE
+    return layout(vmsplit, era, pae=pae).maxmem
 
 
 def _align_down(x: int, a: int) -> int:
@@ -102,7 +112,7 @@ class LayoutConfig:
     """
 
     vmsplit: str = "3G"
-    era: Era = Era.LINUX_2_6_11
+    era: Era = Era.MODERN
     pae: bool = False
     highmem: bool = True
     mem_mb: int | None = None
@@ -235,11 +245,15 @@ def _check_vaddr(vaddr: int) -> None:
         raise InvalidArgument(f"virtual address {vaddr!r} is not in 0..0xffffffff")
 
 
-def layout(vmsplit: str = "3G", era: str | Era = Era.LINUX_2_6_11, *, pae: bool = False,
+def layout(vmsplit: str = "3G", era: str | Era = Era.MODERN, *, pae: bool = False,
            highmem: bool = True, mem_mb: int | None = None, fixmap_pages: int | None = None,
            fixmap_boot_pages: int | None = None,
            cpu_entry_area_pages: int = 40) -> X86_32Layout:
-    """Compute the kernel virtual memory map (see :class:`LayoutConfig` for the inputs)."""
+    """Compute the kernel virtual memory map (see :class:`LayoutConfig` for the inputs).
+
+    ``era`` defaults to the modern kernel; ``"2.6.11"`` gives the classic formulas.
+    (:func:`kmem.spec.kernel.x86_32_era` maps a version string to the era.)
+    """
     era = era_of(era)
     cfg = LayoutConfig(vmsplit, era, pae, highmem, mem_mb, fixmap_pages, fixmap_boot_pages,
                        cpu_entry_area_pages)
@@ -368,8 +382,8 @@ def check_invariants(lay: X86_32Layout) -> None:
             raise KernelBug(f"required area {required} missing")
 
 
-def region_of(vaddr: int, vmsplit: str = "3G", era: str | Era = Era.LINUX_2_6_11) -> Region:
-    """The area of the x86-32 kernel map ``vaddr`` is in (default 3G split, 2.6.11 formulas).
+def region_of(vaddr: int, vmsplit: str = "3G", era: str | Era = Era.MODERN) -> Region:
+    """The area of the x86-32 kernel map ``vaddr`` is in (default 3G split, modern formulas).
 
     pre: 0 <= vaddr < 2**32 and vmsplit in VMSPLIT_PAGE_OFFSET
     pre: era in (Era.LINUX_2_6_11, Era.MODERN, "2.6.11", "modern")

@@ -9,6 +9,7 @@ lists the configured zone types in enum order; indices are positions in it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -269,6 +270,8 @@ class MachineLayout:
     config: ZoneConfig
     zones: tuple[ZoneSpan, ...]
     vmsplit: str | None = None
+    #: x86-32 only: whose MAXMEM formula set the end of lowmem ("modern" or "2.6.11")
+    era: str | None = None
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
@@ -370,22 +373,26 @@ def _layout(name: str, arch: str, config: ZoneConfig, bounds: dict[ZoneType, Pfn
 
 
 def x86_32(mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
-           holes: object = (), reserved: object = ()) -> MachineLayout:
+           holes: object = (), reserved: object = (), era: str = "modern") -> MachineLayout:
     """An x86-32 machine with ``mem_mb`` MB of RAM from physical address 0.
 
     Follows arch/x86/mm/init_32.c ``find_low_pfn_range`` and arch/x86/mm/init.c
     ``zone_sizes_init``: ``max_low_pfn = min(max_pfn, MAXMEM_PFN)`` with MAXMEM
-    from the VMSPLIT (896 MB for 3G/1G); DMA is [0, 16 MB), NORMAL [16 MB,
-    max_low_pfn), HIGHMEM [max_low_pfn, max_pfn). Without CONFIG_HIGHMEM
-    (``highmem=False``) memory above MAXMEM is ignored (the kernel prints
-    "Warning only 896MB will be used."). Without PAE at most 4 GB is used
+    from :func:`kmem.spec.x86_32_layout.maxmem` for the VMSPLIT and ``era``
+    (modern, the default: ``VMALLOC_END - PAGE_OFFSET - __VMALLOC_RESERVE``,
+    0x373FE000 = about 884 MB for 3G/1G; ``era="2.6.11"``: 896 MB); DMA is
+    [0, 16 MB), NORMAL [16 MB, max_low_pfn), HIGHMEM [max_low_pfn, max_pfn).
+    Without CONFIG_HIGHMEM (``highmem=False``) memory above MAXMEM is ignored
+    (the kernel prints "Warning only ...MB will be used."). Without PAE at most 4 GB is used
     (MAX_NONPAE_PFN; "Warning: only 4GB will be used."): larger ``mem_mb`` is
     trimmed the same way. ``holes`` and ``reserved`` are global pfn ranges.
     """
-    from .x86_32_layout import maxmem  # late: that module may grow to import this one
+    from .x86_32_layout import era_of, maxmem  # late: that module may grow to import this one
+
+    era = era_of(era).value
 
     max_pfn = min(_mb_to_pfn("mem_mb", mem_mb), MAX_NONPAE_PFN)
-    maxmem_pfn = maxmem(vmsplit) // PAGE_SIZE
+    maxmem_pfn = maxmem(vmsplit, era) // PAGE_SIZE
     if not highmem:
         max_pfn = min(max_pfn, maxmem_pfn)
     max_low_pfn = min(max_pfn, maxmem_pfn)
@@ -395,8 +402,10 @@ def x86_32(mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
         ZoneType.NORMAL: (dma_end, max_low_pfn),
         ZoneType.HIGHMEM: (max_low_pfn, max_pfn),
     }
-    name = f"x86_32-{mem_mb}M-{vmsplit}" + ("" if highmem else "-nohighmem")
-    return _layout(name, "x86_32", X86_32_CONFIG, bounds, max_pfn, holes, reserved, vmsplit)
+    name = (f"x86_32-{mem_mb}M-{vmsplit}" + ("" if highmem else "-nohighmem")
+            + ("" if era == "modern" else f"-{era}"))
+    lay = _layout(name, "x86_32", X86_32_CONFIG, bounds, max_pfn, holes, reserved, vmsplit)
+    return dataclasses.replace(lay, era=era)
 
 
 def zone_movable_pfn(memory: tuple[PfnRange, ...], movablecore_pages: int,

@@ -82,7 +82,7 @@ def test_parse_code_names():
 
 
 def test_vmmap_3g_table(capsys):
-    rc, out, _ = run(capsys, "vmmap", "--split", "3G")
+    rc, out, _ = run(capsys, "vmmap", "--split", "3G", "--era", "2.6.11")
     assert rc == 0
     lines = out.splitlines()
     assert lines[0] == ("x86-32 kernel virtual memory map: VMSPLIT_3G (PAGE_OFFSET 0xc0000000), "
@@ -115,11 +115,11 @@ def test_vmmap_all_splits(capsys):
 
 
 def test_vmmap_addr(capsys):
-    rc, out, _ = run(capsys, "vmmap", "--addr", "0xc0801000")
+    rc, out, _ = run(capsys, "vmmap", "--addr", "0xc0801000", "--era", "2.6.11")
     assert rc == 0
     assert "0xc0801000 is in lowmem [0xc0000000, 0xf8000000)" in out
     assert "__pa = 0x00801000, virt_to_page -> pfn 0x801" in out
-    rc, out, _ = run(capsys, "vmmap", "--addr", "0xff801000")
+    rc, out, _ = run(capsys, "vmmap", "--addr", "0xff801000", "--era", "2.6.11")
     assert "0xff801000 is in pkmap" in out and "PKMAP_NR = 1" in out
     assert "virt_addr_valid: no" in out
 
@@ -145,7 +145,7 @@ def test_vmmap_errors(capsys, argv, msg):
 
 def test_vmmap_svg(capsys, tmp_path):
     path = tmp_path / "map.svg"
-    rc, out, _ = run(capsys, "vmmap", "--split", "1G", "--svg", str(path))
+    rc, out, _ = run(capsys, "vmmap", "--split", "1G", "--era", "2.6.11", "--svg", str(path))
     assert rc == 0 and f"wrote {path}" in out
     root = ET.parse(path).getroot()
     ns = "{http://www.w3.org/2000/svg}"

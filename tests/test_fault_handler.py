@@ -352,6 +352,9 @@ def test_invalid_inputs():
 
 def test_fault_arch_from_layout():
     assert (X86_32.task_size_max, X86_32.vmalloc_start, X86_32.vmalloc_end) == \
+        (0xC0000000, 0xF7BFE000, 0xFF3FE000)  # modern (default)
+    old = FaultArch.x86_32("3G", "2.6.11")
+    assert (old.task_size_max, old.vmalloc_start, old.vmalloc_end) == \
         (0xC0000000, 0xF8800000, 0xFF7FE000)
     one_g = FaultArch.x86_32("1G")
     assert one_g.task_size_max == 0x40000000

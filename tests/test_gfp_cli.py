@@ -55,7 +55,7 @@ def test_bad_zone_is_reported_not_fatal(capsys):
 def test_bad_migratetype_reported(capsys):
     rc, out, _ = run(capsys, "0x18")
     assert rc == 0
-    assert "migratetype: BAD: gfp_migratetype(0x18)" in out
+    assert "migratetype: 3 MIGRATE_HIGHATOMIC (WARNING: __GFP_MOVABLE and __GFP_RECLAIMABLE" in out
 
 
 def test_unknown_bits_listed(capsys):

@@ -27,8 +27,8 @@ VMSPLITS = [("3G", 0xC0000000, 896), ("3G_OPT", 0xB0000000, 1152), ("2G", 0x8000
 @pytest.mark.parametrize("split,offset,lowmem_mb", VMSPLITS)
 def test_vmsplit_page_offset_and_lowmem(split, offset, lowmem_mb):
     assert page_offset(split) == offset
-    assert maxmem(split) == lowmem_mb * MB
-    lay = layout(split)
+    assert maxmem(split, "2.6.11") == lowmem_mb * MB
+    lay = layout(split, "2.6.11")
     assert lay.page_offset == lay.task_size == offset
     assert lay.maxmem == lowmem_mb * MB
     assert lay.high_memory == offset + lowmem_mb * MB
@@ -140,7 +140,7 @@ def test_invariants_everywhere(split, era, pae, highmem, mem_mb):
 def test_check_invariants_detects_broken_layouts():
     import dataclasses
 
-    lay = layout("3G")
+    lay = layout("3G", "2.6.11")
     r = list(lay.regions)
     with pytest.raises(KernelBug, match="starts at"):
         check_invariants(dataclasses.replace(lay, regions=tuple(r[1:])))
@@ -158,7 +158,7 @@ def test_check_invariants_detects_broken_layouts():
     (0xFFFFEFFF, "fixmap"), (0xFFFFF000, "fix_hole"), (0xFFFFFFFF, "fix_hole"),
 ])
 def test_region_of(vaddr, name):
-    assert region_of(vaddr).name == name
+    assert region_of(vaddr, "3G", "2.6.11").name == name
 
 
 def test_region_of_rejects_out_of_range():
@@ -168,7 +168,7 @@ def test_region_of_rejects_out_of_range():
 
 
 def test_address_conversions():
-    lay = layout("3G")
+    lay = layout("3G", "2.6.11")
     assert lay.pa(0xC0000000) == 0
     assert lay.pa(0xC0123456) == 0x123456
     assert lay.va(0x123456) == 0xC0123456
@@ -189,13 +189,13 @@ def test_address_conversions():
 
 @given(st.integers(0, 896 * MB - 1))
 def test_pa_va_round_trip(paddr):
-    lay = layout("3G")
+    lay = layout("3G", "2.6.11")
     assert lay.pa(lay.va(paddr)) == paddr
     assert lay.region_of(lay.va(paddr)).name == "lowmem"
 
 
 def test_pkmap_slots():
-    lay = layout("3G")
+    lay = layout("3G", "2.6.11")
     assert lay.pkmap_addr(0) == 0xFF800000
     assert lay.pkmap_addr(1023) == 0xFFBFF000
     assert lay.pkmap_nr(0xFFBFF123) == 1023
@@ -211,10 +211,10 @@ def test_layout_rejects_bad_configuration():
     with pytest.raises(InvalidArgument, match="unknown era"):
         layout("3G", "2.4")
     with pytest.raises(InvalidArgument, match="mem_mb"):
-        layout("3G", mem_mb=0)
+        layout("3G", "2.6.11", mem_mb=0)
     with pytest.raises(InvalidArgument, match="fixmap"):
-        layout("3G", fixmap_pages=10, fixmap_boot_pages=5)
+        layout("3G", "2.6.11", fixmap_pages=10, fixmap_boot_pages=5)
     with pytest.raises(InvalidArgument, match="cpu_entry_area"):
         layout("3G", "modern", cpu_entry_area_pages=-1)
     with pytest.raises(InvalidArgument, match="no room for vmalloc"):
-        layout("3G", fixmap_pages=20000, fixmap_boot_pages=30000)
+        layout("3G", "2.6.11", fixmap_pages=20000, fixmap_boot_pages=30000)

@@ -466,7 +466,7 @@ def test_layout_from_zoneinfo_keeps_the_counts():
 
 
 def test_x86_32_sample_with_highmem():
-    layout = x86_32(1024)
+    layout = x86_32(1024, era="2.6.11")  # the 896 MB lowmem of the 2.6.11 formula
     lowmem_kb = layout.lowmem_pages * 4
     mfk = default_min_free_kbytes(lowmem_kb)
     assert mfk == 3831  # int_sqrt(917504 * 16): 3831**2 = 14676561 <= 14680064 < 3832**2

@@ -108,7 +108,7 @@ def test_layout_rejects_overlapping_zones():
 
 
 def test_layout_queries():
-    m = x86_32(1024, reserved=((0, 1),), holes=((0x9F, 0x100),))
+    m = x86_32(1024, reserved=((0, 1),), holes=((0x9F, 0x100),), era="2.6.11")
     assert m.zone(Z.DMA).managed_pages == 4096 - 97 - 1
     assert m.pfn_to_zone(0) is Z.DMA  # reserved but present
     assert m.pfn_to_zone(0x9F) is None  # hole
@@ -125,7 +125,7 @@ def test_layout_queries():
 
 
 def test_x86_32_1gb_3g():
-    m = x86_32(1024)
+    m = x86_32(1024, era="2.6.11")
     assert m.vmsplit == "3G" and m.arch == "x86_32"
     assert spans(m) == [(Z.DMA, 0, 4096), (Z.NORMAL, 4096, 229376),
                         (Z.HIGHMEM, 229376, 262144), (Z.MOVABLE, 0, 0)]
@@ -137,14 +137,14 @@ def test_x86_32_1gb_3g():
     (229376, Z.HIGHMEM), (262143, Z.HIGHMEM), (262144, None), (10**9, None),
 ])
 def test_x86_32_pfn_to_zone_boundaries(pfn, zone):
-    assert x86_32(1024).pfn_to_zone(pfn) is zone
+    assert x86_32(1024, era="2.6.11").pfn_to_zone(pfn) is zone
 
 
 @pytest.mark.parametrize("vmsplit,lowmem_mb", [
     ("3G", 896), ("3G_OPT", 1152), ("2G", 1920), ("2G_OPT", 2048), ("1G", 2944),
 ])
 def test_x86_32_lowmem_limit_per_vmsplit(vmsplit, lowmem_mb):
-    m = x86_32(4096, vmsplit)
+    m = x86_32(4096, vmsplit, era="2.6.11")
     limit = lowmem_mb * 256
     assert m.zone(Z.NORMAL).end_pfn == limit
     assert m.zone(Z.HIGHMEM).start_pfn == limit
@@ -163,7 +163,7 @@ def test_x86_32_small_memory_has_no_highmem():
 
 
 def test_x86_32_without_highmem_ignores_memory_above_maxmem():
-    m = x86_32(2048, highmem=False)
+    m = x86_32(2048, highmem=False, era="2.6.11")
     assert m.max_pfn == 229376
     assert m.zone(Z.HIGHMEM).spanned_pages == 0
     assert m.pfn_to_zone(229376) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kmem.spec.alloc_flags import format_alloc_flags
-from kmem.spec.errors import BadGfpZone, KernelBug
+from kmem.spec.errors import BadGfpZone
 from kmem.spec.gfp import (
     MIGRATETYPE_NAMES,
     PROFILES,
@@ -13,6 +13,7 @@ from kmem.spec.gfp import (
     format_gfp,
     get_profile,
     gfp_migratetype,
+    gfp_migratetype_warns,
     gfp_to_alloc_flags,
     gfp_zone,
     gfp_zone_nodebug,
@@ -84,11 +85,12 @@ def run(args: argparse.Namespace) -> int:
     out += _zone_lines(modern, args.config or ["x86_64", "x86_32"])
     alloc = gfp_to_alloc_flags(modern, args.order)
     out.append(f"alloc_flags (order {args.order}): {alloc:#x} {format_alloc_flags(alloc)}")
-    try:
-        mt = gfp_migratetype(modern)
-        out.append(f"migratetype: {mt} {MIGRATETYPE_NAMES[mt]}")
-    except KernelBug as exc:
-        out.append(f"migratetype: BAD: {exc}")
+    mt = gfp_migratetype(modern)
+    line = f"migratetype: {mt} {MIGRATETYPE_NAMES[mt]}"
+    if gfp_migratetype_warns(modern):
+        line += (" (WARNING: __GFP_MOVABLE and __GFP_RECLAIMABLE both set: VM_WARN_ON in "
+                 "gfp_migratetype, include/linux/gfp.h)")
+    out.append(line)
     blocking = gfpflags_allow_blocking(modern)
     out.append("may block: " + ("yes (__GFP_DIRECT_RECLAIM)" if blocking
                                 else "no (no __GFP_DIRECT_RECLAIM)"))

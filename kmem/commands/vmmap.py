@@ -20,8 +20,8 @@ HELP = "the x86-32 kernel virtual memory map for a VMSPLIT: table, one address, 
 DESCRIPTION = (
     "Print the areas of the x86-32 kernel's address space from PAGE_OFFSET to 4 GB "
     "(direct map, VMALLOC_OFFSET gap, vmalloc, PKMAP, fixmap, ...) with addresses in hex "
-    "and sizes in MB, using the 2.6.11 formulas (the figure's era; default) or the modern "
-    "ones. --split all compares every VMSPLIT option; --addr names the area of an address; "
+    "and sizes in MB, using the modern formulas (default) or those of 2.6.11 (the figure's "
+    "era; --era 2.6.11 or --kernel 2.6.11). --split all compares every VMSPLIT option; --addr names the area of an address; "
     "--svg FILE draws the map."
 )
 
@@ -29,8 +29,8 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="3G", choices=[*VMSPLIT_PAGE_OFFSET, "all"],
                         help="CONFIG_VMSPLIT_* option (default: 3G), or 'all' for a summary")
-    parser.add_argument("--era", default=Era.LINUX_2_6_11.value, choices=[e.value for e in Era],
-                        help="whose formulas: 2.6.11 (default) or modern")
+    parser.add_argument("--era", default=Era.MODERN.value, choices=[e.value for e in Era],
+                        help="whose formulas: modern (default) or 2.6.11")
     parser.add_argument("--pae", action="store_true", help="CONFIG_X86_PAE (LAST_PKMAP 512)")
     parser.add_argument("--no-highmem", dest="highmem", action="store_false",
                         help="without CONFIG_HIGHMEM (no PKMAP window)")
