@@ -68,8 +68,12 @@ class Machine:
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
-                 comm: str = "kmem") -> None:
+                 comm: str = "kmem", slab: str = "slub") -> None:
         free_list_class(policy)  # validates the policy name
+        if slab not in ("slub", "slab"):
+            raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
+        self.slab = slab  # the slab allocator, built on first use (slab_allocator)
+        self._slab: Any = None
         self.layout = layout
         self.config = layout.config
         self.policy = policy
@@ -352,7 +356,10 @@ class Machine:
             page._refcount -= 1
 
     def _check_free_state(self, page: Page) -> None:
-        """``free_pages_prepare``: a page with PG_reserved (or in a hole) is a bad page."""
+        """``free_pages_prepare``: a page with PG_reserved (or in a hole) is a bad page, and
+        so is a page of a slab (its page type / PG_slab)."""
+        if self._slab is not None:
+            self._slab.check_page_free(page)
         if page.reserved:
             raise BadPageState(f"BUG: Bad page state in process {self.comm}  pfn:{page.pfn:05x}: "
                                f"PG_reserved is set (a reserved page is never freed)",
@@ -437,11 +444,24 @@ class Machine:
         return tuple(z.state() for z in self.zones)
 
     def check_invariants(self) -> list[buddy.Violation]:
-        """Every buddy invariant of every zone; empty when the machine is well formed."""
+        """Every buddy invariant of every zone (and, once the slab layer is in use, every
+        slab invariant); empty when the machine is well formed."""
         out: list[buddy.Violation] = []
         for zone in self.zones:
             out.extend(buddy.check_invariants(zone.state()))
+        if self._slab is not None:
+            out.extend(self._slab.check_invariants())
         return out
+
+    @property
+    def slab_allocator(self) -> Any:
+        """The slab layer (:class:`kmem.model.slab.SlabAllocator`), made on first use: the
+        kmalloc caches of SLUB (``slab="slub"``) or classic SLAB (``slab="slab"``)."""
+        if self._slab is None:
+            from .slab import SlabAllocator
+
+            self._slab = SlabAllocator(self, self.slab)
+        return self._slab
 
     @property
     def free_pages_total(self) -> int:
