@@ -93,9 +93,11 @@ class Trace:
 
 
 def execute(impl: Impl, config: MachineConfig, ops: Sequence[O.Op],
-            checkpoint: int = DEFAULT_CHECKPOINT) -> Trace:
+            checkpoint: int = DEFAULT_CHECKPOINT,
+            expected: Sequence[int] | None = None) -> Trace:
     """Run ``ops`` on a fresh machine of ``impl``; fingerprint every ``checkpoint`` ops
-    and at the end; check the spec's invariants there."""
+    and at the end; check the spec's invariants there. An implementation with a batch
+    API runs through it when ``expected`` (the lane leader's results) is given."""
     m = impl.build(config)
     batch = getattr(m, "run_stream", None)
     cps: list[tuple[int, Any]] = []
@@ -116,7 +118,10 @@ def execute(impl: Impl, config: MachineConfig, ops: Sequence[O.Op],
         if not ops:
             check(0)
     else:
-        ex = O.Executor(m)
+        if impl.batch is not None and expected is not None:
+            ex: O.Executor = O.BatchExecutor(m, impl.batch[0], impl.batch[1], expected)
+        else:
+            ex = O.Executor(m)
         for start in range(0, len(ops), checkpoint):
             ex.run(ops[start:start + checkpoint])
             check(len(ex.results))
@@ -152,7 +157,8 @@ def diverges(impls: Sequence[Impl], config: MachineConfig, ops: Sequence[O.Op]) 
     """Why the implementations of one lane disagree on ``ops`` (or break an invariant), or
     None. Fingerprints are compared only at the end of ``ops``."""
     n = max(len(ops), 1)
-    traces = [execute(i, config, ops, checkpoint=n) for i in impls]
+    lead = execute(impls[0], config, ops, checkpoint=n)
+    traces = [lead] + [execute(i, config, ops, n, lead.results) for i in impls[1:]]
     for impl, t in zip(impls, traces, strict=True):
         v = _violation(t)
         if v:
@@ -195,7 +201,8 @@ def run_stream(config: MachineConfig, ops: Sequence[O.Op],
     ops = list(ops)
     report = Report(ops=len(ops))
     for policy, group in lanes(resolve(impls)).items():
-        traces = [execute(i, config, ops, checkpoint) for i in group]
+        lead = execute(group[0], config, ops, checkpoint)
+        traces = [lead] + [execute(i, config, ops, checkpoint, lead.results) for i in group[1:]]
         found: tuple[int, str, list[Impl]] | None = None
         for impl, t in zip(group, traces, strict=True):
             v = _violation(t)

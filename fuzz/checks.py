@@ -20,7 +20,9 @@ from typing import Any
 
 from kmem.spec import buddy, page_alloc
 from kmem.spec import gfp as gfp_spec
+from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
+from kmem.spec.zones import ZoneType
 
 
 class Divergence(AssertionError):
@@ -82,10 +84,12 @@ def _hexish(v: Any) -> str:
 class Prediction:
     """The spec's verdict on an allocation before it runs."""
 
-    zone_idx: int | None  # None: no pass finds a zone, the request must fail
+    zone_idx: int | None  # None: no pass finds a zone, the request must fail (or, for
+    # __GFP_NOFAIL that may reclaim, raise AllocationLivelock: the kernel would loop)
     depth: int  # position of that zone in the zonelist (0 = the preferred zone)
     pass_name: str  # "fast", "slow", "reserves" (or "" on failure)
     bad_gfp: bool = False  # gfp_zone() hits GFP_ZONE_BAD: BadGfpZone must be raised
+    livelock: bool = False  # no pass serves a __GFP_NOFAIL request: AllocationLivelock
 
 
 def zone_views(m: Any, states: Sequence[buddy.ZoneState]) -> list[page_alloc.ZoneView]:
@@ -107,15 +111,20 @@ def expected_zone(m: Any, states: Sequence[buddy.ZoneState], gfp: int,
     except BadGfpZone:
         return Prediction(None, 0, "", bad_gfp=True)
     hi = m.config.idx(highest)
-    zl = [m.config.idx(zt) for zt in
-          gfp_spec.zonelist(m.config, highest, set(m.layout.managed_zones()))]
+    types = gfp_spec.zonelist(m.config, highest, set(m.layout.managed_zones()))
+    zl = [m.config.idx(zt) for zt in types]
     views = zone_views(m, states)
     chain = [views[i] for i in zl]
-    for p in page_alloc.alloc_passes(gfp, order):
+    normal = (m.config.idx(ZoneType.NORMAL) if m.config.has(ZoneType.NORMAL)
+              else 0)  # as the model: no ZONE_NORMAL, no lowmem-only rule
+    nofrag = page_alloc.alloc_flags_nofragment(gfp, types[0] if types else None, m.config)
+    passes = page_alloc.alloc_passes(gfp, order, nofragment=bool(nofrag & ALLOC_NOFRAGMENT),
+                                     lowmem_only=hi < normal)
+    for p in passes:
         pos = page_alloc.choose_zone(chain, order, p.alloc_flags, hi)
         if pos is not None:
             return Prediction(zl[pos], pos, p.name)
-    return Prediction(None, 0, "")
+    return Prediction(None, 0, "", livelock=page_alloc.nofail_never_fails(gfp))
 
 
 def block_legal(rule: str, zs: buddy.ZoneState, order: int, pfn: int) -> str | None:

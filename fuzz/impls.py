@@ -50,6 +50,10 @@ class Impl:
     policy: str
     build_fn: Builder = field(compare=False, repr=False)
     rule: str = "linux"
+    #: a batch API, if any: ``(run_ops, (OP_ALLOC, OP_FREE, OP_GET, OP_PUT))`` as in
+    #: :mod:`kmem.fastimpl.batch`; the bulk runner then drives the machine through it
+    batch: tuple[Any, tuple[int, int, int, int]] | None = field(default=None, compare=False,
+                                                                repr=False)
 
     def build(self, config: MachineConfig) -> Any:
         return self.build_fn(config, self.policy)
@@ -93,9 +97,14 @@ def _fast(policy: str) -> Impl:
     if not fast_available():
         raise InvalidArgument("implementation 'fast' is not available: kmem.fastimpl has no "
                               "Machine (is numba installed? pip install 'kmem[fast]')")
+    from dataclasses import replace
+
     from kmem import fastimpl
 
-    return machine_class_impl("fast", fastimpl.Machine, policy)  # type: ignore[attr-defined]
+    impl = machine_class_impl("fast", fastimpl.Machine, policy)  # type: ignore[attr-defined]
+    codes = (fastimpl.OP_ALLOC, fastimpl.OP_FREE, fastimpl.OP_GET,  # type: ignore[attr-defined]
+             fastimpl.OP_PUT)  # type: ignore[attr-defined]
+    return replace(impl, batch=(fastimpl.run_ops, codes))  # type: ignore[attr-defined]
 
 
 def _mutant(name: str, policy: str) -> Impl:

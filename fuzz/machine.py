@@ -87,7 +87,11 @@ def event(text: str) -> None:
 
 RULES = ("alloc", "alloc_zeroed", "get_free_pages", "free", "free_by_address", "get", "put",
          "write", "double_free", "wrong_order_free", "inner_page_free", "bad_address_free",
-         "bad_pfn", "reserved_free", "foreign_page", "touch_free_page", "fill", "drain")
+         "bad_pfn", "reserved_free", "foreign_page", "touch_free_page", "fill", "drain",
+         "exhaust", "reuse_zeroed")
+
+#: the most allocations one ``exhaust`` step makes (in each lane)
+EXHAUST_LIMIT = 400
 
 
 @dataclass
@@ -275,6 +279,12 @@ class DifferentialMachine(RuleBasedStateMachine):
                                  f"raised; got {_fmt(outcomes[0])}")
             self._settle(lane, what, None)
             return
+        if pred.livelock:
+            if outcomes[0] != ("raise", "AllocationLivelock"):
+                raise Divergence(f"{what}: no pass can serve this __GFP_NOFAIL request, so "
+                                 f"AllocationLivelock must be raised; got {_fmt(outcomes[0])}")
+            self._settle(lane, what, None)
+            return
         if kind == "raise":
             raise Divergence(f"{what}: raised {pfn} on a valid request")
         if pfn is None:
@@ -349,6 +359,42 @@ class DifferentialMachine(RuleBasedStateMachine):
                 self._alloc(lane, gfp, order)
                 if len(lane.held) == before:
                     break
+
+    @precondition(lambda self: self.on("exhaust"))
+    @rule(gfp=gfp_masks(bad_zones=False, arbitrary=False), order=orders(beyond=0))
+    def exhaust(self, gfp: int, order: int) -> None:
+        """Allocate until the request fails, at ``order`` and then at each smaller order
+        (at most ``EXHAUST_LIMIT`` blocks): right down to the watermark, the
+        lowmem_reserve and the fallback zones, where the allocation passes decide."""
+        self._record("exhaust", gfp=gfp, order=order)
+        for lane in self.lanes:
+            budget = EXHAUST_LIMIT
+            for o in range(order, -1, -1):
+                while budget > 0:
+                    budget -= 1
+                    before = len(lane.held)
+                    self._alloc(lane, gfp, o)
+                    if len(lane.held) == before:
+                        break
+            if budget <= 0:
+                event("exhaust: stopped at the limit")
+
+    @precondition(lambda self: self.holding("reuse_zeroed"))
+    @rule(i=st.integers(0, 2**16), byte=st.integers(1, 255))
+    def reuse_zeroed(self, i: int, byte: int) -> None:
+        """Dirty a held block, free it, then ask for zeroed memory of its order: the
+        pages that come back (often the same ones) must read as zeros."""
+        self._record("reuse_zeroed", i=i, byte=byte)
+        for lane in self.lanes:
+            h = lane.pick(i)
+            if h is None or h.refs != 1:
+                continue
+            order = h.order
+            for m in lane.machines:
+                for p in range(h.pfn, h.pfn + min(1 << order, 64)):
+                    m.write_page(p, 0, bytes([byte]) * 16)
+            self._free(lane, h, "__free_pages")
+            self._alloc(lane, g.GFP_KERNEL | ZERO, order)
 
     # -- freeing -----------------------------------------------------------------------------
     def _free(self, lane: Lane, h: Held, how: str) -> None:

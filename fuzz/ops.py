@@ -41,7 +41,7 @@ FAIL, NOOP, OK, NOT_ZERO, CRASH = -1, -2, -3, -4, -9
 ERRORS: tuple[type[BaseException], ...] = (
     E.BadGfpZone, E.BadRange, E.UnalignedFree, E.RefcountUnderflow, E.GetPageOnFreePage,
     E.TailPageFree, E.BadVirtAddr, E.BadPageState, E.FreeOrderMismatch, E.KernelBug,
-    E.InvalidArgument, E.KmemError)
+    E.InvalidArgument, E.AllocationLivelock, E.KmemError)
 
 ZERO = g.__GFP_ZERO
 COMP = g.__GFP_COMP
@@ -131,7 +131,7 @@ class Executor:
         if kind == FREE:
             if entry is None:
                 return NOOP
-            page, pfn, order, compound, refs = entry
+            page, pfn, order, compound, refs = entry[:5]
             m.free_pages(page, order)
             if refs == 1:
                 del self.slots[slot]
@@ -189,7 +189,7 @@ class Executor:
             return OK
         if entry is None:
             return NOOP
-        page, pfn, order, compound, refs = entry
+        page, pfn, order, compound, refs = entry[:5]
         if bad == BAD_TAIL:
             if not order:
                 return NOOP
@@ -294,3 +294,117 @@ def stream_chunks(seed: int, npages: int) -> Iterator[tuple[str, list[Op]]]:
             name = "b"
         n = {"a": 2000, "b": 20000, "mix": 5000}.get(name, 0)
         yield f"{name}(seed={s})", workload_stream(name, s, n, npages)
+
+
+class BatchExecutor(Executor):
+    """:class:`Executor` over an implementation's batch API (``kmem.fastimpl.run_ops``):
+    runs of ALLOC/FREE/GET/PUT go to the compiled loop as one array, with ``~j``
+    operands for pages allocated earlier in the same array; writes, zeroed allocations
+    and misuse go through the page API one by one. An exception stops a batch at its
+    index; the stream goes on after that operation.
+
+    Which slots are filled is decided while translating, from ``expected`` (the
+    results of the lane's first implementation): where this implementation differs,
+    the comparison of results reports that operation, the first divergence."""
+
+    def __init__(self, m: Any, run_ops: Any, codes: tuple[int, int, int, int],
+                 expected: Sequence[int]) -> None:
+        super().__init__(m)
+        self.run_ops = run_ops
+        self.codes = dict(zip((ALLOC, FREE, GET, PUT), codes, strict=True))
+        self.expected = expected
+
+    def run(self, ops: Sequence[Op]) -> list[int]:
+        import numpy as np
+
+        i = 0
+        while i < len(ops):
+            saved = ({k: list(v) for k, v in self.slots.items()}, dict(self.ghosts))
+            rows: list[tuple[int, int, int]] = []
+            kinds: list[tuple[int, int | None]] = []  # per op: (stream index, row or None)
+            j = i
+            while j < len(ops) and ops[j][0] in self.codes:
+                kinds.append((j, self._translate(ops[j], len(self.results) + j - i, rows)))
+                j += 1
+            if j == i:  # not batchable: one step through the page API
+                self.results.append(self.step(ops[i]))
+                i += 1
+                continue
+            err: BaseException | None = None
+            try:
+                res = [int(r) for r in self.run_ops(self.m, np.array(rows, np.int64)
+                                                    .reshape(-1, 3))] if rows else []
+            except E.KmemError as exc:
+                err, res = exc, [int(r) for r in getattr(exc, "results", [])]
+            if err is not None:  # undo, then book only what ran
+                self.slots, self.ghosts = saved
+                self._ghost_rows = {}
+                stop_row = len(res)
+                stop = next(k for k, r in kinds if r == stop_row)
+                kinds = []
+                rows = []
+                for k in range(i, stop):
+                    kinds.append((k, self._translate(ops[k], len(self.results) + k - i,
+                                                     rows)))
+            for _k, r in kinds:
+                self.results.append(NOOP if r is None else
+                                    (res[r] if res[r] >= 0 else FAIL)
+                                    if rows[r][0] == self.codes[ALLOC] else OK)
+            self._bind(res)
+            if err is not None:
+                self.results.append(error_code(err))
+                i = stop + 1
+            else:
+                i = j
+        return self.results
+
+    def _expect(self, k: int) -> int:
+        return self.expected[k] if k < len(self.expected) else OK
+
+    def _translate(self, op: Sequence[int], k: int,
+                   rows: list[tuple[int, int, int]]) -> int | None:
+        """Append the batch row of stream op ``k`` (None: a no-op) and do its slot
+        bookkeeping as if it had the expected result."""
+        kind, slot = op[0], op[1]
+        entry = self.slots.get(slot)
+        want = self._expect(k)
+        if kind == ALLOC:
+            if entry is not None or want == NOOP:
+                return None
+            rows.append((self.codes[ALLOC], op[2], op[3]))
+            if want >= 0:  # [page, pfn, order, compound, refs, batch row]
+                self.slots[slot] = [None, -1, op[3], bool(op[3] and op[2] & COMP), 1,
+                                    len(rows) - 1]
+            return len(rows) - 1
+        if entry is None or want == NOOP:
+            return None
+        x = entry[1] if entry[1] >= 0 else ~entry[5]
+        rows.append((self.codes[kind], x, entry[2] if kind == FREE else 0))
+        if want == OK:
+            if kind == GET:
+                entry[4] += 1
+            elif entry[4] == 1:
+                del self.slots[slot]
+                self.ghosts[slot] = (entry[1], entry[2])  # pfn bound in _bind
+                self._ghost_rows = getattr(self, "_ghost_rows", {})
+                self._ghost_rows[slot] = entry[5] if entry[1] < 0 else None
+            else:
+                entry[4] -= 1
+                if kind == FREE and entry[2] and not entry[3]:
+                    entry[2] = 0
+        return len(rows) - 1
+
+    def _bind(self, res: list[int]) -> None:
+        """Replace batch-row references by the pfns the batch returned."""
+        for entry in self.slots.values():
+            if entry[1] < 0 and len(entry) > 5 and entry[5] is not None \
+                    and entry[5] < len(res) and res[entry[5]] >= 0:
+                entry[1] = res[entry[5]]
+            if entry[1] >= 0 and entry[0] is None:
+                entry[0] = self.m.pfn_to_page(entry[1])
+            if len(entry) > 5:
+                entry[5] = None
+        for slot, row in list(getattr(self, "_ghost_rows", {}).items()):
+            if row is not None and row < len(res) and res[row] >= 0:
+                self.ghosts[slot] = (res[row], self.ghosts[slot][1])
+        self._ghost_rows = {}

@@ -31,7 +31,9 @@ from .configs import MachineConfig
 COMPOSITES = (g.GFP_KERNEL, g.GFP_ATOMIC, g.GFP_NOWAIT, g.GFP_NOIO, g.GFP_NOFS, g.GFP_USER,
               g.GFP_HIGHUSER, g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL_ACCOUNT, g.GFP_DMA,
               g.GFP_DMA32, g.GFP_DMA | g.GFP_KERNEL, g.GFP_DMA32 | g.GFP_KERNEL,
-              g.GFP_TRANSHUGE, g.GFP_TRANSHUGE_LIGHT, g.GFP_KERNEL | g.__GFP_MOVABLE)
+              g.GFP_TRANSHUGE, g.GFP_TRANSHUGE_LIGHT, g.GFP_KERNEL | g.__GFP_MOVABLE,
+              g.GFP_KERNEL | g.__GFP_COMP, g.GFP_HIGHUSER_MOVABLE | g.__GFP_COMP,
+              g.GFP_KERNEL | g.__GFP_ZERO, g.GFP_ATOMIC | g.__GFP_COMP)
 MODIFIERS = (g.__GFP_ZERO, g.__GFP_COMP, g.__GFP_NOWARN, g.__GFP_HIGH, g.__GFP_MEMALLOC,
              g.__GFP_NOMEMALLOC, g.__GFP_NORETRY, g.__GFP_NOFAIL, g.__GFP_RECLAIMABLE)
 SINGLE_BITS = tuple(1 << b for b in range(24))
@@ -88,7 +90,7 @@ def _generic(draw: st.DrawFn, max_pages: int) -> MachineConfig:
         cand = draw(_ranges(0, npages, 2))
         reserved = tuple(r for r in cand
                          if not any(r[0] < h[1] and h[0] < r[1] for h in holes))
-    mfk = draw(st.sampled_from([0, 0, 4, 16, 64, None]))
+    mfk = draw(st.sampled_from([0, 4, 16, 64, 256, None]))
     return MachineConfig("generic", npages, holes=holes, reserved=reserved, min_free_kbytes=mfk)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kmem.model.machine import GFP_COMP, GFP_NOWARN, GFP_ZERO, Machine
+from kmem.model.machine import GFP_COMP, GFP_ZERO, Machine
 from kmem.model.zone import Zone
 from kmem.spec import buddy, page_alloc
 from kmem.spec import gfp as gfp_spec
@@ -140,67 +140,67 @@ def _check_free_no_align(self: Zone, pfn: int, order: int) -> None:
         raise BadPageState(f"pfn {pfn:#x} does not start an allocated block", "")
 
 
-def _free_one_page_any_order(self: Zone, pfn: int, order: int) -> None:
-    """free_one_page trusting the caller's order (no FreeOrderMismatch)."""
+def _check_free_any_order(self: Zone, pfn: int, order: int) -> None:
+    """check_free trusting the caller's order (no FreeOrderMismatch): the block is
+    freed at the order the caller names."""
+    if not 0 <= order <= MAX_PAGE_ORDER:
+        raise InvalidArgument(f"order {order} outside 0..{MAX_PAGE_ORDER}")
     if pfn % (1 << order):
         raise UnalignedFree(f"pfn {pfn:#x} not aligned to order {order}")
+    if not (self.start_pfn <= pfn and pfn + (1 << order) <= self.end_pfn):
+        raise BadRange(f"block at {pfn:#x} outside the zone")
     if pfn not in self.allocated:
         raise BadPageState(f"pfn {pfn:#x} does not start an allocated block", "")
+
+
+def _free_one_page_any_order(self: Zone, pfn: int, order: int) -> None:
+    self.check_free(pfn, order)
     del self.allocated[pfn]
     self._merge_in(pfn, order)
 
 
 # -- machine-level copies ------------------------------------------------------------------
 
-def _alloc_pages_with(allows: Callable[[Machine, Any, int, int, int], bool],
-                      reverse: bool = False) -> Callable[..., Any]:
-    """Copy of Machine.alloc_pages with a pluggable per-zone watermark test."""
-    def alloc_pages(self: Machine, gfp: int, order: int = 0) -> Any:
-        if order > MAX_PAGE_ORDER:
-            if not gfp & GFP_NOWARN and not self._order_warned:
-                self._order_warned = True
-                self.dmesg.append(page_alloc.order_warning_line(order))
-            return None
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        highest_idx = self.config.idx(highest)
-        populated = set(self.layout.managed_zones())
-        zonelist = [self.zones[self.config.idx(zt)]
-                    for zt in gfp_spec.zonelist(self.config, highest, populated)]
-        if reverse:
-            zonelist.reverse()
-        for attempt in page_alloc.alloc_passes(gfp, order):
-            for zone in zonelist:
-                if allows(self, zone, order, attempt.alloc_flags, highest_idx):
-                    pfn = zone.rmqueue_smallest(order)
-                    if pfn is not None:
-                        return self._prep_new_page(zone, pfn, order, gfp)
-        if not gfp & GFP_NOWARN:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
-        return None
-    return alloc_pages
+def _with_spec_patched(method: str, module: Any, attr: str,
+                       make: Callable[[Callable[..., Any]], Callable[..., Any]]
+                       ) -> Callable[..., Any]:
+    """The model's own ``method``, run with one spec function replaced by a buggy copy
+    (``make(original)``) for the duration of the call, so the mutant follows every
+    other change of the model."""
+    def wrapped(self: Machine, *args: Any, **kwargs: Any) -> Any:
+        original = getattr(module, attr)
+        setattr(module, attr, make(original))
+        try:
+            return getattr(Machine, method)(self, *args, **kwargs)
+        finally:
+            setattr(module, attr, original)
+    return wrapped
 
 
-def _allows_ok(m: Machine, zone: Any, order: int, flags: int, hi: int) -> bool:
-    return page_alloc.zone_allows(m.zone_view(zone), order, flags, hi)
+def _discount_twice(original: Callable[..., bool]) -> Callable[..., bool]:
+    def zone_allows(zone: Any, order: int, alloc_flags: int, highest_zoneidx: int) -> bool:
+        if alloc_flags & ALLOC_MIN_RESERVE and not alloc_flags & ALLOC_NO_WATERMARKS:
+            mark = zone.watermark[alloc_flags & ALLOC_WMARK_MASK] + zone.boost
+            mark -= mark // 2  # ... and zone_watermark_ok discounts again
+            return zone_watermark_ok(free_pages=zone.free_pages, order=order, mark=mark,
+                                     lowmem_reserve=zone.lowmem_reserve[highest_zoneidx],
+                                     alloc_flags=alloc_flags, nr_free=zone.nr_free)
+        return original(zone, order, alloc_flags, highest_zoneidx)
+    return zone_allows
 
 
-def _allows_discount_twice(m: Machine, zone: Any, order: int, flags: int, hi: int) -> bool:
-    if flags & ALLOC_NO_WATERMARKS:
-        return True
-    mark = zone.watermark[flags & ALLOC_WMARK_MASK] + zone.watermark_boost
-    if flags & ALLOC_MIN_RESERVE:
-        mark -= mark // 2  # ... and zone_watermark_ok discounts again
-    return zone_watermark_ok(free_pages=zone.free_pages, order=order, mark=mark,
-                             lowmem_reserve=zone.lowmem_reserve[hi], alloc_flags=flags,
-                             nr_free=zone.nr_free())
+def _no_reserve(original: Callable[..., bool]) -> Callable[..., bool]:
+    def zone_allows(zone: Any, order: int, alloc_flags: int, highest_zoneidx: int) -> bool:
+        zone = page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free,
+                                   zone.watermark, (0,) * len(zone.lowmem_reserve), zone.boost)
+        return original(zone, order, alloc_flags, highest_zoneidx)
+    return zone_allows
 
 
-def _allows_no_reserve(m: Machine, zone: Any, order: int, flags: int, hi: int) -> bool:
-    if flags & ALLOC_NO_WATERMARKS:
-        return True
-    mark = zone.watermark[flags & ALLOC_WMARK_MASK] + zone.watermark_boost
-    return zone_watermark_ok(free_pages=zone.free_pages, order=order, mark=mark,
-                             lowmem_reserve=0, alloc_flags=flags, nr_free=zone.nr_free())
+def _upwards(original: Callable[..., Any]) -> Callable[..., Any]:
+    def zonelist(*args: Any, **kwargs: Any) -> Any:
+        return tuple(reversed(original(*args, **kwargs)))
+    return zonelist
 
 
 def _prep_zero_first_only(self: Machine, zone: Zone, pfn: int, order: int, gfp: int) -> Any:
@@ -291,18 +291,23 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("unaligned_free_accepted",
            "__free_one_page's VM_BUG_ON(pfn & ((1 << order) - 1)) removed",
            zone_overrides={"check_free": _check_free_no_align}),
-    Mutant("free_order_trusted",
-           "the block is freed at the caller's order, not the allocated one",
-           zone_overrides={"free_one_page": _free_one_page_any_order}),
+    Mutant("free_order_unchecked",
+           "__free_pages frees at the caller's order, not the allocated one (no "
+           "FreeOrderMismatch)",
+           zone_overrides={"check_free": _check_free_any_order,
+                           "free_one_page": _free_one_page_any_order}),
     Mutant("watermark_discount_twice",
            "ALLOC_MIN_RESERVE's min/2 discount applied twice",
-           machine_overrides={"alloc_pages": _alloc_pages_with(_allows_discount_twice)}),
+           machine_overrides={"alloc_pages": _with_spec_patched(
+               "alloc_pages", page_alloc, "zone_allows", _discount_twice)}),
     Mutant("lowmem_reserve_ignored",
            "zone_watermark_ok without lowmem_reserve[highest_zoneidx]",
-           machine_overrides={"alloc_pages": _alloc_pages_with(_allows_no_reserve)}),
+           machine_overrides={"alloc_pages": _with_spec_patched(
+               "alloc_pages", page_alloc, "zone_allows", _no_reserve)}),
     Mutant("zonelist_upwards",
            "the zonelist is walked from the lowest zone up (DMA first)",
-           machine_overrides={"alloc_pages": _alloc_pages_with(_allows_ok, reverse=True)}),
+           machine_overrides={"alloc_pages": _with_spec_patched(
+               "alloc_pages", gfp_spec, "zonelist", _upwards)}),
     Mutant("refcount_not_checked_on_free",
            "__free_pages frees the block although other references remain",
            machine_overrides={"free_pages": _free_pages_ignoring_refs}),
