@@ -39,6 +39,11 @@ from .configs import STANDARD_CONFIGS, MachineConfig
 from .impls import resolve
 
 
+class TimeUp(BaseException):
+    """Raised inside a state-machine step when the campaign's time is up (a BaseException,
+    so that Hypothesis does not take it for a failure of the test)."""
+
+
 @dataclass
 class Failure:
     kind: str  # "stateful" or "bulk"
@@ -116,7 +121,8 @@ def _seed_hypothesis(seed: int) -> None:
 
 
 def limit_shrinking(seconds: float) -> None:
-    """Bound the time Hypothesis spends shrinking one failure (its own limit is 5 min)."""
+    """Bound the time Hypothesis spends shrinking one failure (its own limit is 5 min;
+    0 skips shrinking altogether)."""
     try:
         from hypothesis.internal.conjecture import engine
 
@@ -175,7 +181,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     """``bulk_share``: the part of the time the bulk runner gets (the rest: the state
     machine)."""
     """Run phases until ``deadline`` (time.monotonic()); return the first failure."""
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
     from hypothesis.stateful import run_state_machine_as_test
 
     from . import machine as machine_mod
@@ -193,6 +199,9 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
 
     def counting_settle(self: Any, *a: Any, **kw: Any) -> None:
         counter["steps"] += 1
+        now = time.monotonic()
+        if (now > deadline and not first) or now > deadline + shrink_seconds + 10:
+            raise TimeUp  # a Hypothesis batch cannot be stopped otherwise
         orig_settle(self, *a, **kw)
 
     def counting_init(self: Any) -> None:
@@ -204,9 +213,15 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     limit_shrinking(shrink_seconds)
     first: list[float] = []
 
-    def note(_: Any) -> None:
+    failing_trace: list[tuple[str, dict[str, Any]]] = []
+
+    def note(exc: Any) -> None:
+        """Every failing check: remember when the first came, and the trace of the
+        latest (after shrinking, Hypothesis replays the minimal example last)."""
         if not first:
             first.append(time.monotonic() - start)
+        failing_trace[:] = list(cls.last_trace)
+        failing_trace.append(("# failed here", {"error": str(exc)[:300]}))
 
     from .checks import Divergence as CheckFailure
 
@@ -219,26 +234,40 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             _seed_hypothesis(rng.getrandbits(64))
             left = deadline - time.monotonic()
             n = max(2, min(batch, int(min(15.0, 0.4 * left) / per_example)))
+            phases = [p for p in Phase if shrink_seconds > 0 or p is not Phase.shrink]
             s = settings(max_examples=n, stateful_step_count=step_count, deadline=None,
                          database=db, suppress_health_check=list(HealthCheck),
-                         print_blob=False, report_multiple_bugs=False)
+                         print_blob=False, report_multiple_bugs=False, phases=phases)
             machine_mod.EVENTS.clear()
+            examples_before = counter["examples"]
             try:
-                run_state_machine_as_test(cls, settings=s)
+                try:
+                    run_state_machine_as_test(cls, settings=s)
+                finally:
+                    prog.examples, prog.steps = counter["examples"], counter["steps"]
+                    prog.events.update(machine_mod.EVENTS)
+                    report(prog)
+            except TimeUp:
+                if not first:
+                    break
+                exc: BaseException = AssertionError(failing_trace[-1][1]["error"])
+                trace = failing_trace[:-1]  # not shrunk: time ran out
+                text = (f"state-machine failure (not shrunk, time ran out): {exc}\n\n"
+                        f"Runnable reproducer:\n\n{stateful_reproducer(impl_names, trace)}")
+                entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
+                         "trace": _trace_to_json(trace)}
+                return Failure("stateful", text, entry, time.monotonic() - start,
+                               detected=first[0])
             except Exception as exc:  # the minimal failing example was just replayed
-                trace = list(cls.last_trace)
+                trace = list(cls.last_trace) or failing_trace[:-1]
                 text = (f"state-machine failure ({type(exc).__name__}): {exc}\n\n"
                         f"Runnable reproducer:\n\n{stateful_reproducer(impl_names, trace)}")
                 entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
                          "trace": _trace_to_json(trace)}
                 return Failure("stateful", text, entry, time.monotonic() - start,
                                detected=first[0] if first else None)
-            ran = counter["examples"] - prog.examples
+            ran = counter["examples"] - examples_before
             per_example = max(0.05, (time.monotonic() - t_phase) / max(1, ran))
-            prog.examples = counter["examples"]
-            prog.steps = counter["steps"]
-            prog.events.update(machine_mod.EVENTS)
-            report(prog)
         if stateful:
             spent = time.monotonic() - t_phase
             bulk_budget += spent * bulk_share / max(1e-9, 1.0 - bulk_share) if bulk else 0.0

@@ -51,7 +51,7 @@ from kmem.model import api
 from kmem.spec import buddy
 from kmem.spec import errors as E
 from kmem.spec import gfp as g
-from kmem.spec.constants import PAGE_SIZE
+from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SIZE
 
 from .checks import (
     Divergence,
@@ -91,7 +91,7 @@ RULES = ("alloc", "alloc_zeroed", "get_free_pages", "free", "free_by_address", "
          "exhaust", "reuse_zeroed")
 
 #: the most allocations one ``exhaust`` step makes (in each lane)
-EXHAUST_LIMIT = 400
+EXHAUST_LIMIT = 64
 
 
 @dataclass
@@ -363,13 +363,13 @@ class DifferentialMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.on("exhaust"))
     @rule(gfp=gfp_masks(bad_zones=False, arbitrary=False), order=orders(beyond=0))
     def exhaust(self, gfp: int, order: int) -> None:
-        """Allocate until the request fails, at ``order`` and then at each smaller order
-        (at most ``EXHAUST_LIMIT`` blocks): right down to the watermark, the
-        lowmem_reserve and the fallback zones, where the allocation passes decide."""
+        """Allocate until the request fails, from MAX_PAGE_ORDER down to order 0 (at most
+        ``EXHAUST_LIMIT`` blocks; ``order`` is only recorded): right down to the
+        watermark, the lowmem_reserve and the fallback zones, where the passes decide."""
         self._record("exhaust", gfp=gfp, order=order)
         for lane in self.lanes:
             budget = EXHAUST_LIMIT
-            for o in range(order, -1, -1):
+            for o in range(max(order, MAX_PAGE_ORDER), -1, -1):
                 while budget > 0:
                     budget -= 1
                     before = len(lane.held)
