@@ -92,6 +92,10 @@ RULES = ("alloc", "alloc_zeroed", "get_free_pages", "free", "free_by_address", "
 
 #: the most allocations one ``exhaust`` step makes (in each lane)
 EXHAUST_LIMIT = 64
+#: masks whose limits differ: ALLOC_MIN_RESERVE (GFP_ATOMIC), lowmem_reserve from the
+#: highest zone down (GFP_HIGHUSER_MOVABLE), the plain and the DMA-only case
+EXHAUST_MASKS = (g.GFP_ATOMIC, g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL, g.GFP_KERNEL | g.GFP_DMA,
+                 g.GFP_NOWAIT, g.GFP_USER | g.__GFP_HIGH)
 
 
 @dataclass
@@ -361,23 +365,28 @@ class DifferentialMachine(RuleBasedStateMachine):
                     break
 
     @precondition(lambda self: self.on("exhaust"))
-    @rule(gfp=gfp_masks(bad_zones=False, arbitrary=False), order=orders(beyond=0))
+    @rule(gfp=st.one_of(st.sampled_from(EXHAUST_MASKS), gfp_masks(bad_zones=False,
+                                                                  arbitrary=False)),
+          order=orders(beyond=0))
     def exhaust(self, gfp: int, order: int) -> None:
         """Allocate until the request fails, from MAX_PAGE_ORDER down to order 0 (at most
-        ``EXHAUST_LIMIT`` blocks; ``order`` is only recorded): right down to the
-        watermark, the lowmem_reserve and the fallback zones, where the passes decide."""
+        ``EXHAUST_LIMIT`` blocks a mask), with ``gfp`` and then with each of
+        ``EXHAUST_MASKS``: right down to the watermarks (with and without
+        ALLOC_MIN_RESERVE), the lowmem_reserve and the fallback zones."""
         self._record("exhaust", gfp=gfp, order=order)
         for lane in self.lanes:
-            budget = EXHAUST_LIMIT
-            for o in range(max(order, MAX_PAGE_ORDER), -1, -1):
-                while budget > 0:
-                    budget -= 1
-                    before = len(lane.held)
-                    self._alloc(lane, gfp, o)
-                    if len(lane.held) == before:
-                        break
-            if budget <= 0:
-                event("exhaust: stopped at the limit")
+            for mask in (gfp, *EXHAUST_MASKS):  # then every kind of limit in turn
+                budget = EXHAUST_LIMIT
+                for o in range(max(order, MAX_PAGE_ORDER), -1, -1):
+                    while budget > 0:
+                        budget -= 1
+                        before = len(lane.held)
+                        self._alloc(lane, mask, o)
+                        if len(lane.held) == before:
+                            break
+                if budget <= 0:
+                    event("exhaust: stopped at the limit")
+                    break
 
     @precondition(lambda self: self.holding("reuse_zeroed"))
     @rule(i=st.integers(0, 2**16), byte=st.integers(1, 255))
@@ -499,12 +508,14 @@ class DifferentialMachine(RuleBasedStateMachine):
             self._check_count(lane, h)
 
     @precondition(lambda self: self.holding("put"))
-    @rule(i=st.integers(0, 2**16))
-    def put(self, i: int) -> None:
-        """``put_page`` on a held page."""
-        self._record("put", i=i)
+    @rule(i=st.integers(0, 2**16), compound_first=st.booleans())
+    def put(self, i: int, compound_first: bool = False) -> None:
+        """``put_page`` on a held page (with ``compound_first``, on a compound one if the
+        lane holds any: its last reference frees the whole block)."""
+        self._record("put", i=i, compound_first=compound_first)
         for lane in self.lanes:
-            h = lane.pick(i)
+            compound = [h for h in lane.held if h.compound] if compound_first else []
+            h = compound[i % len(compound)] if compound else lane.pick(i)
             if h is not None:
                 self._free(lane, h, "put_page")
 
