@@ -12,8 +12,10 @@
   sharing one Hypothesis example database, a regression corpus).
 - :mod:`kmem.fuzz.impls`: the implementations under test by name (``model``, ``fast``,
   ``mutant:NAME``, ``module:attr``, or registered extras).
-- :mod:`kmem.fuzz.oracle`: :class:`~kmem.fuzz.oracle.ZoneOracle`, the spec's shadow of one
-  zone for checking any buddy allocator step by step.
+- :mod:`kmem.fuzz.oracle`: :class:`~kmem.fuzz.oracle.ZoneOracle`, a step-by-step oracle
+  for any buddy allocator over one zone: feed it every allocation and free the
+  allocator makes, and it raises :class:`~kmem.fuzz.oracle.OracleViolation` at the first
+  step the spec does not allow.
 - :mod:`kmem.fuzz.pytest_plugin`: an opt-in pytest plugin (``-p kmem.fuzz.pytest_plugin``).
 
 Importing this package imports nothing heavy; the sub-modules that need Hypothesis say so.

@@ -39,13 +39,14 @@ SYSCTL_NAMES = ("min_free_kbytes", "lowmem_reserve_ratio", "watermark_scale_fact
 
 def read_sysctls(sysctls: Mapping[str, object]) -> dict[str, Any]:
     """Normalise ``{"min_free_kbytes": "67584\\n", "vm.lowmem_reserve_ratio": ...}``:
-    keys with or without ``vm.``, values as ints, int sequences or /proc/sys text."""
+    keys with or without ``vm.``, values as ints, int sequences or /proc/sys text (str or
+    bytes)."""
     out: dict[str, Any] = {}
     for key, value in sysctls.items():
         name = key.removeprefix("vm.").removeprefix("/proc/sys/vm/")
         if name not in SYSCTL_NAMES:
             raise InvalidArgument(f"unknown sysctl {key!r}; expected {', '.join(SYSCTL_NAMES)}")
-        if isinstance(value, str):
+        if isinstance(value, (str, bytes)):
             ints = procfs.parse_sysctl_ints(value, f"vm.{name}")
         elif isinstance(value, int) and not isinstance(value, bool):
             ints = (value,)
@@ -162,28 +163,70 @@ def _take(ranges: list[tuple[int, int]], npages: int) -> tuple[tuple[tuple[int, 
     return tuple(taken), rest
 
 
-def machine_from_proc(cls: type[Machine], zoneinfo_text: str, buddyinfo_text: str,
-                      sysctls: Mapping[str, object], *, node: int = 0, policy: str = "lowest",
+def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
+                      buddyinfo_text: str | bytes, sysctls: Mapping[str, object], *,
+                      node: int | None = None, policy: str = "lowest",
                       allow_free_mismatch: bool = False, **kwargs: Any) -> Machine:
     """Boot ``cls`` as the machine whose /proc texts are given (see the module docstring).
 
+    Every node of the texts becomes a node of the model (``node=None``, the default; the
+    watermarks are checked across all nodes, as ``__setup_per_zone_wmarks`` shares
+    ``min_free_kbytes`` among them), or only node ``node`` as a one-node machine.
     ``allow_free_mismatch``: /proc/zoneinfo's ``pages free`` and the pages in
     /proc/buddyinfo are read at different instants on a live machine; by default a
     difference is an error, with this flag the buddyinfo counts win.
     """
-    zones = [z for z in procfs.parse_zoneinfo(zoneinfo_text) if z.node == node]
-    if not zones:
+    parsed = procfs.parse_zoneinfo(zoneinfo_text)
+    nodes = sorted({z.node for z in parsed}) if node is None else [node]
+    all_zones = [z for z in parsed if z.node in nodes]
+    if not all_zones:
         raise InvalidArgument(f"no zones of node {node} in the zoneinfo text")
-    rows = {r.zone: r for r in procfs.parse_buddyinfo(buddyinfo_text) if r.node == node}
+    verify_zones = list(parsed)  # the watermarks are shared over every node of the text
+    if nodes != list(range(len(nodes))) and node is None:
+        raise InvalidArgument(f"nodes {nodes} in the zoneinfo text; kmem numbers nodes from 0 "
+                              f"without gaps")
+    buddy_rows = procfs.parse_buddyinfo(buddyinfo_text)
     ctl = read_sysctls(sysctls)
     ratios = ctl.get("lowmem_reserve_ratio")
     if ratios is None:
-        ratios = procfs.lowmem_reserve_ratio_for(procfs.config_from_zoneinfo(zones, node))
+        ratios = procfs.lowmem_reserve_ratio_for(procfs.config_from_zoneinfo(all_zones, nodes[0]))
     wsf = ctl.get("watermark_scale_factor", 10)
-    procfs.verify_zoneinfo(zones, min_free_kbytes=ctl["min_free_kbytes"],
+    procfs.verify_zoneinfo(verify_zones, min_free_kbytes=ctl["min_free_kbytes"],
                            lowmem_reserve_ratio=ratios, watermark_scale_factor=wsf)
-    shape = procfs.layout_from_zoneinfo(zones, node)
+    layouts, placements = [], []
+    for nid in nodes:
+        zones = [z for z in all_zones if z.node == nid]
+        rows = {r.zone: r for r in buddy_rows if r.node == nid}
+        layout, node_placements = _node_from_proc(zones, rows, nid, allow_free_mismatch)
+        layouts.append(layout)
+        placements.extend(node_placements)
+    m = cls(layouts[0], policy=policy, min_free_kbytes=ctl["min_free_kbytes"],
+            watermark_scale_factor=wsf, lowmem_reserve_ratio=tuple(ratios),
+            nodes=tuple(layouts[1:]), **kwargs)
+    for zone, (blocks, allocated) in zip(m.zones, placements, strict=True):
+        if zone.present_pages:
+            zone.load(blocks, allocated)
+    if len(nodes) < len({z.node for z in parsed}):
+        # one node of several: its watermarks were shared with the other nodes, so keep
+        # the printed (verified) values rather than the one-node recomputation
+        for zone, z in zip(m.zones, all_zones, strict=True):
+            boost = z.boost or 0
+            zone.watermark = (z.min - boost, z.low - boost, z.high - boost,
+                              (z.promo if z.promo is not None else z.high) - boost)
+            zone.lowmem_reserve = tuple(z.protection)
+    problems = m.check_invariants()
+    if problems:  # the placement is ours: a violation here is a kmem bug
+        raise AssertionError("from_proc built an inconsistent machine: "
+                             + "; ".join(map(str, problems[:5])))
+    return m
 
+
+def _node_from_proc(zones: list[procfs.ZoneinfoZone], rows: dict[str, procfs.BuddyinfoRow],
+                    node: int, allow_free_mismatch: bool
+                    ) -> tuple[MachineLayout, list[tuple[list[tuple[int, int]],
+                                                         list[tuple[int, int]]]]]:
+    """One node's layout and, per zone, its placed free blocks and allocated blocks."""
+    shape = procfs.layout_from_zoneinfo(zones, node)
     spans: list[ZoneSpan] = []
     placements: list[tuple[list[tuple[int, int]], list[tuple[int, int]]]] = []
     for z, span in zip(zones, shape.zones, strict=True):
@@ -218,16 +261,6 @@ def machine_from_proc(cls: type[Machine], zoneinfo_text: str, buddyinfo_text: st
         allocated = [b for s, e in leftover for b in buddy.free_pages_memory_chunks(s, e)]
         spans.append(ZoneSpan(span.ztype, start, end, holes, reserved))
         placements.append((blocks, allocated))
-
     layout = MachineLayout(f"from-proc-node{node}", shape.arch, shape.config, tuple(spans),
                            shape.vmsplit)
-    m = cls(layout, policy=policy, min_free_kbytes=ctl["min_free_kbytes"],
-            watermark_scale_factor=wsf, lowmem_reserve_ratio=tuple(ratios), **kwargs)
-    for zone, (blocks, allocated) in zip(m.zones, placements, strict=True):
-        if zone.present_pages:
-            zone.load(blocks, allocated)
-    problems = m.check_invariants()
-    if problems:  # the placement is ours: a violation here is a kmem bug
-        raise AssertionError("from_proc built an inconsistent machine: "
-                             + "; ".join(map(str, problems[:5])))
-    return m
+    return layout, placements

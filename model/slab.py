@@ -18,7 +18,8 @@ Use it through the kernel's names, machine first::
     slab.kmem_cache_free(c, d); slab.kfree(m, p)
     print(m.slab_allocator.slabinfo())          # /proc/slabinfo
 
-One CPU. SLUB's per-CPU state is one CPU slab with its lockless freelist; the per-CPU
+One CPU. (``Machine(..., slab_cpus=N)`` only sizes SLUB's slabs as a kernel on N CPUs
+would: ``min_objects = 4 * (fls(N) + 1)``.) SLUB's per-CPU state is one CPU slab with its lockless freelist; the per-CPU
 partial lists (CONFIG_SLUB_CPU_PARTIAL), cache merging (kmem runs as with
 ``slab_nomerge``), random kmalloc caches, freelist randomisation and hardening, and the
 debug options (red zones, poisoning, tracking) are left out. SLAB's per-CPU state is one
@@ -39,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import slab as spec
+from kmem.spec.buddy import Violation
 from kmem.spec.constants import PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
     BadCacheArgs,
@@ -66,7 +68,6 @@ _GFP_ZERO = gfp_spec.__GFP_ZERO
 _GFP_NOWARN = gfp_spec.__GFP_NOWARN
 _GFP_COMP = gfp_spec.__GFP_COMP
 _GFP_DMA = gfp_spec.__GFP_DMA
-_GFP_ZONEMASK = gfp_spec.GFP_ZONEMASK
 _BATCHREFILL_LIMIT = 16  # mm/slab.c 2.6.11
 _SHRINK_PROMOTE_MAX = 32  # mm/slub.c 6.12
 
@@ -135,7 +136,8 @@ class KmemCache:
         self.slabs: list[Slab] = []  # every slab, in the order they were made
         self.live: set[int] = set()  # objects handed out and not freed
         if self.kind == "slub":
-            lay = spec.slub_layout(object_size, align, flags, ctor=ctor is not None)
+            lay = spec.slub_layout(object_size, align, flags, ctor=ctor is not None,
+                                   nr_cpus=owner.nr_cpus)
             self.layout: spec.SlubLayout | spec.ClassicLayout = lay
             self.size, self.align, self.order, self.num = lay.size, lay.align, lay.order, lay.objects
             self.cpu_slab: Slab | None = None
@@ -157,6 +159,16 @@ class KmemCache:
 
     def __repr__(self) -> str:
         return f"<kmem_cache {self.name} size {self.size} ({self.kind})>"
+
+    def growth_requests(self, gfp: int) -> list[tuple[int, int]]:
+        """The page allocations ``(gfp, order)`` a new slab tries, in order: SLUB's ``oo``
+        then ``min`` attempt (after the gfp fix-up), SLAB's one ``kmem_getpages``."""
+        lay = self.layout
+        if isinstance(lay, spec.SlubLayout):
+            fixed = gfp & ~spec.GFP_SLAB_BUG_MASK
+            first, fallback = spec.slub_new_slab_gfp(fixed, lay)
+            return [(first, lay.order), (fallback, lay.min_order)]
+        return [(spec.classic_grow_gfp(gfp, lay), lay.gfporder)]
 
     # -- counters -------------------------------------------------------------------------
     def slabinfo_row(self) -> spec.SlabinfoRow:
@@ -206,10 +218,11 @@ class SlabAllocator:
     """The machine's slab allocator: its caches, the kmalloc caches and large kmallocs."""
 
     def __init__(self, m: Machine, kind: str = "slub", *,
-                 era: spec.SlabEra = spec.SLAB_ERA_2_6_11) -> None:
+                 era: spec.SlabEra = spec.SLAB_ERA_2_6_11, nr_cpus: int = 1) -> None:
         if kind not in ALLOCATORS:
             raise InvalidArgument(f"slab allocator must be one of {ALLOCATORS}, got {kind!r}")
         self.m = m
+        self.nr_cpus = nr_cpus  # SLUB's calculate_order: min_objects = 4 * (fls(nr_cpus) + 1)
         self.kind = kind
         self.era = era
         self.offslab_lim = spec.offslab_limit(era) if kind == "slab" else 0
@@ -417,8 +430,7 @@ class SlabAllocator:
             lay = cache.layout
             assert isinstance(lay, spec.ClassicLayout)
             colour, nxt = spec.next_colour(cache.colour_next, lay.colour)
-            pgfp = (gfp & ~(_GFP_ZONEMASK | _GFP_ZERO | _GFP_COMP)) | lay.gfpflags
-            page = m.alloc_pages(pgfp, lay.gfporder)
+            page = m.alloc_pages(spec.classic_grow_gfp(gfp, lay), lay.gfporder)
             cache.colour_next = nxt  # cache_grow moves on even when kmem_getpages fails
             if page is None:
                 return None
@@ -464,20 +476,24 @@ class SlabAllocator:
     def _slub_alloc(self, cache: KmemCache, gfp: int) -> int:
         c = cache.cpu_slab
         if c is None or not c.free:
-            if c is not None:  # a CPU slab without free objects just becomes a full slab
+            # ___slab_alloc: a CPU slab without free objects just becomes a full slab (on no
+            # list); the next comes from the node partial list (get_partial: its first
+            # slab) or new_slab. The old one is let go only once the new one is there, so
+            # that a new_slab that raises leaves everything as it was.
+            if cache.partial:
+                new: Slab | None = cache.partial.pop(0)
+            else:
+                new = self._new_slab(cache, gfp)
+            if c is not None:
                 c.list = "full"
                 cache.cpu_slab = None
-            if cache.partial:
-                c = cache.partial.pop(0)  # get_partial: the first slab of the node list
-            else:
-                c = self._new_slab(cache, gfp)
-                if c is None:
-                    if not gfp & _GFP_NOWARN:
-                        self._slab_oom(cache, gfp)
-                    return 0
-            c.list = "cpu"
-            c.inuse = c.num  # frozen: the whole freelist belongs to the CPU
-            cache.cpu_slab = c
+            if new is None:
+                if not gfp & _GFP_NOWARN:
+                    self._slab_oom(cache, gfp)
+                return 0
+            new.list = "cpu"
+            new.inuse = new.num  # frozen: the whole freelist belongs to the CPU
+            cache.cpu_slab = c = new
         return c.object(c.free.pop())
 
     def _slab_oom(self, cache: KmemCache, gfp: int) -> None:
@@ -757,12 +773,12 @@ class SlabAllocator:
                   if id(s.cache) not in seen}
         return self.caches + list(leaked.values())
 
-    def check_invariants(self) -> list[spec.Violation]:
+    def check_invariants(self) -> list[Violation]:
         """Every slab invariant of every cache (:func:`kmem.spec.slab.check_cache`), slabs
         pairwise disjoint and each an allocated block of the page allocator, and every large
         kmalloc an allocated compound block."""
         views = [c.view() for c in self.all_caches()]
-        out: list[spec.Violation] = []
+        out: list[Violation] = []
         for v in views:
             out.extend(spec.check_cache(v))
         out.extend(spec.check_disjoint(views))
@@ -774,7 +790,7 @@ class SlabAllocator:
         out.extend(spec.check_slab_pages(views, allocated))
         for pfn, order in self.large.items():
             if not allocated(pfn, order) or pfn not in self.m.compound_heads:
-                out.append(spec.Violation("large-kmalloc", f"large kmalloc at pfn {pfn:#x} "
+                out.append(Violation("large-kmalloc", f"large kmalloc at pfn {pfn:#x} "
                                                            f"order {order} is not an allocated "
                                                            f"compound block"))
         return out

@@ -43,6 +43,12 @@ def test_default_is_slub_and_lazy():
     assert m.slab_allocator.kind == "slub"
     with pytest.raises(InvalidArgument):
         Machine.x86_64(64, slab="slob")
+    with pytest.raises(InvalidArgument):
+        Machine.x86_64(64, slab_cpus=0)
+    two = Machine.x86_64(64, slab_cpus=2).slab_allocator.kmalloc_cache(1000, GFP_KERNEL)
+    assert (two.num, two.order) == (16, 2)  # min_objects 12 on two CPUs, as a real 2-CPU box
+    one = Machine.x86_64(64).slab_allocator.kmalloc_cache(1000, GFP_KERNEL)
+    assert (one.num, one.order) == (8, 1)
 
 
 def test_kmalloc_every_class_boundary_slub():
@@ -329,12 +335,31 @@ def test_unsatisfiable_nofail_growth_leaves_state_unchanged(kind):
 
     m = Machine.x86_32(24, slab=kind)
     c = K.kmem_cache_create(m, "full", 4096, 0, 0)
-    while K.kmem_cache_alloc(c, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN):
-        pass  # every page, reserves included
+    objs = []
+    while o := K.kmem_cache_alloc(c, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN):
+        objs.append(o)  # every page, reserves included
+    K.kmem_cache_free(c, objs[0])
+    assert K.kmem_cache_alloc(c, GFP_KERNEL) == objs[0]  # now held by a full CPU slab (SLUB)
     # the __GFP_HIGHMEM makes SLUB log its "Unexpected gfp" fix-up, which must be taken back
     _unchanged(m, lambda: K.kmem_cache_alloc(c, GFP_KERNEL | __GFP_NOFAIL | __GFP_HIGHMEM),
                AllocationLivelock)
     if kind == "slub":
         _unchanged(m, lambda: K.kmalloc(m, 16384, GFP_KERNEL | __GFP_NOFAIL | __GFP_HIGHMEM),
                    AllocationLivelock)
+    assert m.check_invariants() == []
+
+
+def test_slub_falls_back_to_the_min_order_when_memory_is_fragmented():
+    m = Machine.generic(512, min_free_kbytes=0)
+    pages = []
+    while (p := api.alloc_page(m, GFP_KERNEL | __GFP_NOWARN)) is not None:
+        pages.append(p)
+    for p in pages[::2]:  # every other page free: no order-1 block anywhere
+        free_pages_of(m, p, 0)
+    c = K.kmem_cache_create(m, "big", 4000, 0, 0)
+    assert (c.layout.order, c.layout.min_order) == (3, 0)
+    o = K.kmem_cache_alloc(c, GFP_KERNEL)
+    s = m.slab_allocator.slab_of_pfn[api.virt_to_page(m, o).pfn]
+    assert (s.order, s.num) == (0, 1)  # s->min: one object in one page
+    assert not any("page allocation failure" in line for line in m.dmesg)  # oo try is NOWARN
     assert m.check_invariants() == []

@@ -25,9 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="bytes (31, 0x1f, ...)")
     parser.add_argument("--gfp", default="GFP_KERNEL", help="gfp mask (default GFP_KERNEL)")
     parser.add_argument("--allocator", choices=("slub", "slab"), default="slub")
+    parser.add_argument("--cpus", type=int_arg("--cpus", 1), default=1,
+                        help="CPUs SLUB sizes its slabs for (default 1)")
 
 
-def explain_slub(size: int, gfp: int) -> list[str]:
+def explain_slub(size: int, gfp: int, cpus: int = 1) -> list[str]:
     d = S.kmalloc_decide(size, gfp)
     lines = [f"kmalloc({size}, {format_gfp(gfp)}) with SLUB (Linux 6.12, x86-64):"]
     lines += [f"  {r}" for r in d.reasons]
@@ -35,7 +37,7 @@ def explain_slub(size: int, gfp: int) -> list[str]:
         assert d.index is not None and d.ktype is not None
         flags = S.SLAB_KMALLOC | {S.KmallocType.RECLAIM: S.SLAB_RECLAIM_ACCOUNT,
                                   S.KmallocType.DMA: S.SLAB_CACHE_DMA}.get(d.ktype, 0)
-        lay = S.slub_layout(S.KMALLOC_INFO[d.index][0], 0, flags)
+        lay = S.slub_layout(S.KMALLOC_INFO[d.index][0], 0, flags, nr_cpus=cpus)
         lines += [f"=> cache {d.cache}: object size {lay.size}, aligned {lay.align}, "
                   f"{lay.objects} objects per order-{lay.order} slab "
                   f"({PAGE_SIZE << lay.order} bytes; fallback order {lay.min_order}: "
@@ -79,6 +81,7 @@ def explain_slab(size: int, gfp: int) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     size = args.size
     gfp = gfp_arg(args.gfp)
-    lines = explain_slub(size, gfp) if args.allocator == "slub" else explain_slab(size, gfp)
+    lines = (explain_slub(size, gfp, args.cpus) if args.allocator == "slub"
+             else explain_slab(size, gfp))
     print("\n".join(lines))
     return 0
