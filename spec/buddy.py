@@ -475,14 +475,14 @@ def inv_pageblock_lists(zs: ZoneState) -> list[Violation]:
             out.append(Violation("pageblock-lists", f"migratetype {mt} is out of range"))
     highatomic = 0
     for pfn, order in zs.free:
-        mt = lists.get(pfn)
-        if mt == migrate.MIGRATE_HIGHATOMIC:
+        listed = lists.get(pfn)
+        if listed == migrate.MIGRATE_HIGHATOMIC:
             highatomic += 1 << order
         for pb in migrate.pageblocks_of(pfn, order, zs.pageblock_order):
-            if types.get(pb, 0) != mt:
+            if types.get(pb, 0) != listed:
                 out.append(Violation("pageblock-lists",
                                      f"free block ({pfn:#x}, order {order}) is on the "
-                                     f"free_list[{mt}] but pageblock {pb:#x} has type "
+                                     f"free_list[{listed}] but pageblock {pb:#x} has type "
                                      f"{types.get(pb, 0)}"))
                 break
     if highatomic != zs.nr_free_highatomic:
