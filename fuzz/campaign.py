@@ -131,7 +131,9 @@ def limit_shrinking(seconds: float) -> None:
         pass
 
 
-def _machine_class(impl_names: list[str]) -> type:
+def _machine_class(impl_names: list[str]) -> Any:
+    """A DifferentialMachine subclass for ``impl_names`` (typed Any: the campaign swaps
+    its methods for counting wrappers)."""
     from .machine import DifferentialMachine
 
     return type("CampaignMachine", (DifferentialMachine,), {"impls": list(impl_names)})
@@ -378,7 +380,7 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
         display.update(time.monotonic() - t0, total(), workers)
 
     try:
-        options = {"shrink_seconds": shrink_seconds, "bulk_share": bulk_share}
+        options: dict[str, Any] = {"shrink_seconds": shrink_seconds, "bulk_share": bulk_share}
         if workers == 1:
             failure = worker_loop(0, seed, t0 + seconds, names, db, report, stateful, bulk,
                                   **options)
@@ -403,7 +405,7 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
 def _run_workers(workers: int, seed: int, seconds: float, names: list[str], db: str | None,
                  report: Callable[[Progress], None], stateful: bool,
                  bulk: bool, options: dict[str, Any]) -> Failure | None:
-    ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
+    ctx: Any = mp.get_context("fork" if sys.platform != "win32" else "spawn")
     queue = ctx.Queue()
     procs = [ctx.Process(target=_worker_main, args=(k, seed, seconds, names, db, queue,
                                                     stateful, bulk, options), daemon=True)

@@ -37,7 +37,7 @@ class Divergence(AssertionError):
             Divergence.hook(self)
 
 
-def fingerprint(m: Any, states: Sequence[buddy.ZoneState] | None = None) -> tuple:
+def fingerprint(m: Any, states: Sequence[buddy.ZoneState] | None = None) -> tuple[Any, ...]:
     """Free lists (in list order), allocated blocks, counters of every zone, and dmesg.
     ``states``: ``m.state()`` when the caller has it already."""
     zones = []
@@ -47,7 +47,7 @@ def fingerprint(m: Any, states: Sequence[buddy.ZoneState] | None = None) -> tupl
     return (tuple(zones), tuple(m.dmesg))
 
 
-def describe_difference(a: tuple, b: tuple) -> str:
+def describe_difference(a: tuple[Any, ...], b: tuple[Any, ...]) -> str:
     """Where two fingerprints first differ, in words."""
     (za, da), (zb, db) = a, b
     for i, (x, y) in enumerate(zip(za, zb, strict=False)):

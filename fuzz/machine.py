@@ -189,7 +189,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         return self.on(name) and any(lane.held for lane in self.lanes)
 
     # -- the engine: run one operation in every machine of a lane and check ---------------
-    def _run(self, lane: Lane, what: str, fn: Callable[[Any, int], Any]) -> list[Outcome]:
+    def _run(self, lane: Lane, what: str, fn: Callable[..., Any]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         for k, m in enumerate(lane.machines):
             try:
@@ -242,7 +242,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         managed = sum(zs.managed_pages for zs in states) or 1
         self.min_free = min(self.min_free, sum(zs.free_pages for zs in states) / managed)
 
-    def _misuse(self, lane: Lane, what: str, fn: Callable[[Any, int], Any],
+    def _misuse(self, lane: Lane, what: str, fn: Callable[..., Any],
                 expect: str | None = None) -> None:
         """A bad operation: it must raise (``expect``: that class) and change nothing."""
         outcomes = self._run(lane, what, fn)

@@ -313,6 +313,7 @@ class BatchExecutor(Executor):
         self.run_ops = run_ops
         self.codes = dict(zip((ALLOC, FREE, GET, PUT), codes, strict=True))
         self.expected = expected
+        self._ghost_rows: dict[int, int | None] = {}
 
     def run(self, ops: Sequence[Op]) -> list[int]:
         import numpy as np
@@ -386,7 +387,6 @@ class BatchExecutor(Executor):
             elif entry[4] == 1:
                 del self.slots[slot]
                 self.ghosts[slot] = (entry[1], entry[2])  # pfn bound in _bind
-                self._ghost_rows = getattr(self, "_ghost_rows", {})
                 self._ghost_rows[slot] = entry[5] if entry[1] < 0 else None
             else:
                 entry[4] -= 1
@@ -404,7 +404,7 @@ class BatchExecutor(Executor):
                 entry[0] = self.m.pfn_to_page(entry[1])
             if len(entry) > 5:
                 entry[5] = None
-        for slot, row in list(getattr(self, "_ghost_rows", {}).items()):
+        for slot, row in list(self._ghost_rows.items()):
             if row is not None and row < len(res) and res[row] >= 0:
                 self.ghosts[slot] = (res[row], self.ghosts[slot][1])
         self._ghost_rows = {}

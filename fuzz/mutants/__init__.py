@@ -225,6 +225,7 @@ def _free_pages_ignoring_refs(self: Machine, page: Any, order: int = 0) -> None:
     """__free_pages that frees the block whatever the refcount (no put_page_testzero)."""
     page = self._own(page)
     zone = self.zone_of(page.pfn)
+    assert zone is not None
     if order > MAX_PAGE_ORDER:
         raise InvalidArgument(f"order {order} > MAX_PAGE_ORDER")
     if page._refcount == 0:
@@ -239,6 +240,7 @@ def _free_pages_tail_as_head(self: Machine, page: Any, order: int = 0) -> None:
     """__free_pages without VM_BUG_ON_PAGE(PageTail): a tail frees its compound block."""
     page = self._own(page)
     zone = self.zone_of(page.pfn)
+    assert zone is not None
     head = self._is_compound_tail(zone, page.pfn)
     if head is not None:
         page = self.pfn_to_page(head)
