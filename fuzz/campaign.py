@@ -149,7 +149,7 @@ def smoke_traces() -> list[list[tuple[str, dict[str, Any]]]]:
     configs = (MachineConfig("x86_64", 32), MachineConfig("x86_32", 40),
                MachineConfig("generic", 700, holes=((100, 131),),
                              reserved=((300, 302), (513, 600)), min_free_kbytes=16))
-    out = []
+    out: list[list[tuple[str, dict[str, Any]]]] = []
     for config in configs:
         out.append([("boot", {"config": config, "swarm": frozenset(RULES)}),
                     ("exhaust", {"gfp": g.GFP_HIGHUSER_MOVABLE, "order": 0}),
@@ -253,11 +253,12 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
         for trace in smoke_traces():
             try:
                 cls.replay(trace)
-            except Exception as exc:
-                text = (f"state-machine failure in the opening sweep ({type(exc).__name__}): "
-                        f"{exc}\n\nRunnable reproducer:\n\n"
+            except Exception as sweep_exc:
+                text = (f"state-machine failure in the opening sweep "
+                        f"({type(sweep_exc).__name__}): {sweep_exc}\n\nRunnable reproducer:\n\n"
                         f"{stateful_reproducer(impl_names, list(trace))}")
-                entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
+                entry = {"kind": "stateful", "impls": impl_names,
+                         "error": str(sweep_exc)[:2000],
                          "trace": _trace_to_json(list(trace))}
                 return Failure("stateful", text, entry, time.monotonic() - start,
                                detected=time.monotonic() - start)
