@@ -531,5 +531,26 @@ def check_allocator(allocator: Allocator, config: ZoneConfig, *, n: int = 2000, 
     return runner.run(generate(random.Random(seed), runner, n))
 
 
-__all__ = ["Checker", "check_allocator", "Finding", "Op", "Runner", "close_stream", "ddmin", "generate", "shrink_stream",
+def shrink_allocator(make: Callable[[], Allocator], finding: Finding, *,
+                     time_limit: float = 60.0) -> Finding:
+    """Shrink a finding of :func:`check_allocator`: every replay runs on a fresh allocator
+    from ``make()``; returns the shortest stream found that shows the same class of
+    finding (``original_length`` says how long it was)."""
+    def replay(ops: Sequence[Op]) -> Finding | None:
+        return Runner(make(), finding.config, rule=finding.rule, dump=finding.dump,
+                      seed=finding.seed).run(ops)
+
+    def fails(ops: list[Op]) -> bool:
+        got = replay(ops)
+        return got is not None and got.signature() == finding.signature()
+
+    ops = shrink_stream(finding.stream, fails, deadline=time.monotonic() + time_limit)
+    small = replay(ops)
+    if small is None or small.signature() != finding.signature():
+        small = finding
+    small.original_length = len(finding.stream)
+    return small
+
+
+__all__ = ["Checker", "check_allocator", "shrink_allocator", "Finding", "Op", "Runner", "close_stream", "ddmin", "generate", "shrink_stream",
            "load_reproducer", "random_order", "save_finding"]
