@@ -205,6 +205,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     machine)."""
     """Run phases until ``deadline`` (time.monotonic()); return the first failure."""
     from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.errors import Flaky
     from hypothesis.stateful import run_state_machine_as_test
 
     from . import machine as machine_mod
@@ -295,6 +296,10 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
                 return Failure("stateful", text, entry, time.monotonic() - start,
                                detected=first[0])
             except Exception as exc:  # the minimal failing example was just replayed
+                if isinstance(exc, Flaky) and time.monotonic() > deadline and not first:
+                    # our TimeUp cut a replay short, so Hypothesis saw two runs of one
+                    # example differ: the end of the time box, not a finding
+                    break
                 trace = list(cls.last_trace) or failing_trace[:-1]
                 text = (f"state-machine failure ({type(exc).__name__}): {exc}\n\n"
                         f"Runnable reproducer:\n\n{stateful_reproducer(impl_names, trace)}")
