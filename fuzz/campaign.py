@@ -200,7 +200,8 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
                 db_spec: str | None, report: Callable[[Progress], None],
                 stateful: bool = True, bulk: bool = True,
                 step_count: int = 50, batch: int = 25,
-                shrink_seconds: float = 30.0, bulk_share: float = 0.5) -> Failure | None:
+                shrink_seconds: float = 30.0, bulk_share: float = 0.5,
+                sweep: bool = True) -> Failure | None:
     """``bulk_share``: the part of the time the bulk runner gets (the rest: the state
     machine)."""
     """Run phases until ``deadline`` (time.monotonic()); return the first failure."""
@@ -250,7 +251,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     from .checks import Divergence as CheckFailure
 
     CheckFailure.hook = note
-    if stateful:  # a deterministic sweep first: the deep corners, on small machines
+    if stateful and sweep:  # a deterministic sweep first: the deep corners, small machines
         for trace in smoke_traces():
             try:
                 cls.replay(trace)
@@ -388,7 +389,7 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
                  impls: str | None = None, db: str | None = None,
                  corpus: str | Path | None = None, stateful: bool = True, bulk: bool = True,
                  out: Any = None, shrink_seconds: float = 30.0,
-                 bulk_share: float = 0.5) -> CampaignResult:
+                 bulk_share: float = 0.5, sweep: bool = True) -> CampaignResult:
     """Run a campaign; print progress to ``out``; return the totals and any failure."""
     out = out or sys.stdout
     if seed is None:
@@ -419,7 +420,8 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
         display.update(time.monotonic() - t0, total(), workers)
 
     try:
-        options: dict[str, Any] = {"shrink_seconds": shrink_seconds, "bulk_share": bulk_share}
+        options: dict[str, Any] = {"shrink_seconds": shrink_seconds, "bulk_share": bulk_share,
+                                   "sweep": sweep}
         if workers == 1:
             failure = worker_loop(0, seed, t0 + seconds, names, db, report, stateful, bulk,
                                   **options)
