@@ -153,6 +153,14 @@ def report() -> int:
         score = f"{100 * c[KILLED] / judged:.1f}%" if judged else "-"
         print(f"{module:24} {run:5} {c[KILLED]:6} {c['equivalent']:5} {c[SURVIVED]:5} "
               f"{other:5} {score}")
+    durations = [d for meta in meta_files()
+                 for d in json.loads(meta.read_text()).get("durations_by_key", {}).values()]
+    if durations:
+        mean = sum(durations) / len(durations)
+        total = len(all_mutants())
+        print(f"{len(durations)} mutants timed, {mean:.1f} s each on average: a full run of "
+              f"all {total} would take about {mean * total / 3600:.1f} h of worker time "
+              f"(divide by the workers, --max-children)")
     for name in survivors:
         print("survived:", name)
     return 1 if survivors else 0
