@@ -223,3 +223,13 @@ def test_swap_out_leaves_the_freed_page_unmapped():
     assert page._mapcount == 0 and page.refcount == 1
     mm.swap_out(a)
     assert page._mapcount == -1 and page.refcount == 0  # page_mapcount() 0: free again
+
+
+def test_the_smallest_generic_machine_has_one_page():
+    from kmem.spec import zones
+
+    assert zones.generic(1).max_pfn == 1
+    m = Machine.generic(1, min_free_kbytes=0)
+    assert m.buddyinfo().split()[4:] == ["1"] + ["0"] * MAX_PAGE_ORDER
+    with pytest.raises(InvalidArgument, match="npages must be a positive int, got 0"):
+        zones.generic(0)
