@@ -32,6 +32,8 @@ from .alloc_flags import (
     WMARK_MIN,
 )
 from .constants import MAX_PAGE_ORDER
+from .kernel import Kernel
+from .kernel import kernel as kernel_rules
 from .watermarks import zone_watermark_ok
 from .zones import ZoneConfig, ZoneType
 
@@ -287,14 +289,49 @@ def get_free_pages_gfp(gfp: int) -> int:
     return gfp & ~GFP_HIGHMEM_BIT
 
 
-def warn_alloc_line(comm: str, order: int, gfp: int) -> str:
-    """The first line of ``warn_alloc`` (mm/page_alloc.c, 6.x) for a failed allocation:
-    ``"%s: page allocation failure: order:%u, mode:%#x(%pGg), nodemask=%*pbl"`` plus
-    ``cpuset_print_current_mems_allowed`` (no NUMA nodemask: ``(null)``; root cpuset).
-    ``%pGg`` prints the flag names like ``show_gfp_flags`` but nothing at all for 0;
-    the kernel's ``%#x`` (lib/vsprintf.c ``number``) prints 0 as ``0x0``, unlike libc."""
-    return (f"{comm}: page allocation failure: order:{order}, mode:{gfp:#x}"
-            f"({_gfp.format_gfp_printk(gfp)}), nodemask=(null),cpuset=/,mems_allowed=0")
+def warn_alloc_lines(comm: str, order: int, gfp: int, *, kernel: str | Kernel | None = None,
+                     nodemask: str = "(null)", cpuset: str = "/",
+                     mems_allowed: str = "0") -> tuple[str, ...]:
+    """The ``page allocation failure`` report's first line(s) for kernel version ``kernel``
+    (default: the newest), with ``gfp`` in that version's numbering and printed with
+    its flag table (:func:`kmem.spec.gfp.format_gfp_printk`):
+
+    * 5.x and later (``warn_alloc``, 6.12.117 mm/page_alloc.c:3622-3627 and
+      kernel/cgroup/cpuset.c ``cpuset_print_current_mems_allowed``):
+      ``%s: page allocation failure: order:%u, mode:%#x(%pGg), nodemask=%*pbl`` then
+      ``,cpuset=%s,mems_allowed=%*pbl`` on the same line;
+    * 4.10-4.20: the same first line, the cpuset on a line of its own
+      (``%s cpuset=%s mems_allowed=%*pbl``; seen in a 4.12 log);
+    * 4.5-4.9 (``warn_alloc_failed`` with %pGg): ``...order:%u, mode:%#x(%pGg)``;
+    * 3.0-4.4: ``%s: page allocation failure: order:%d, mode:0x%x``;
+    * 2.6: ``%s: page allocation failure. order:%d, mode:0x%x``.
+
+    ``nodemask`` (``(null)`` without a NUMA policy), ``cpuset`` and ``mems_allowed`` are
+    what the kernel knows about the task; kmem takes them as arguments. The kernel's
+    ``%#x`` prints 0 as ``0x0`` (lib/vsprintf.c), and %pGg of 0 prints nothing.
+    """
+    rules = kernel_rules(kernel)
+    fmt = rules.warn_alloc_format
+    if fmt == "2.6":
+        return (f"{comm}: page allocation failure. order:{order}, mode:{gfp:#x}",)
+    if fmt == "3.0":
+        return (f"{comm}: page allocation failure: order:{order}, mode:{gfp:#x}",)
+    line = (f"{comm}: page allocation failure: order:{order}, mode:{gfp:#x}"
+            f"({_gfp.format_gfp_printk(gfp, kernel=rules)})")
+    if fmt == "4.5":
+        return (line,)
+    line += f", nodemask={nodemask}"
+    if fmt == "4.10":
+        return (line, f"{comm} cpuset={cpuset} mems_allowed={mems_allowed}")
+    return (line + f",cpuset={cpuset},mems_allowed={mems_allowed}",)
+
+
+def warn_alloc_line(comm: str, order: int, gfp: int, *,
+                    kernel: str | Kernel | None = None) -> str:
+    """The report of :func:`warn_alloc_lines` as one text (lines joined by newlines); for
+    the newest kernel: ``"%s: page allocation failure: order:%u, mode:%#x(%pGg),
+    nodemask=(null),cpuset=/,mems_allowed=0"`` (no NUMA nodemask; the root cpuset)."""
+    return "\n".join(warn_alloc_lines(comm, order, gfp, kernel=kernel))
 
 
 def order_warning_line(order: int) -> str:

@@ -92,7 +92,8 @@ def render(code: int, address: int, user_mode: bool | None = None, bits: int = 6
         reported = sanitize_error_code(address, code, task_size)
         lines.append("")
         lines.append("segfault line (a user fault the kernel answers with SIGSEGV):")
-        lines.append("  " + segfault_line("a.out", 1000, address, 0, 0, reported, word_bits=bits))
+        lines.append("  " + segfault_line("a.out", 1000, address, 0, 0, reported, word_bits=bits,
+                                          cpu=(0, 0, 0)))
         if reported != code:
             lines.append(f"  (error {reported:x}, not {code:x}: sanitize_error_code sets "
                          "X86_PF_PROT for a user fault on a kernel address)")
