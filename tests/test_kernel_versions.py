@@ -72,7 +72,7 @@ def test_gfp_profile_by_version(version, profile):
 
 def test_gfp_numbering_gap_is_refused():
     with pytest.raises(UnknownKernel, match="2.6.23-2.6.39"):
-        kernel("2.6.32").gfp_profile
+        _ = kernel("2.6.32").gfp_profile
 
 
 def test_gfp_kernel_value_in_each_layout():
