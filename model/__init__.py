@@ -7,9 +7,9 @@
 - :class:`Zone` (``model/zone.py``): one zone's buddy allocator (``free_area[]``).
 """
 
-from . import api
+from . import api, slab
 from .machine import Machine
 from .page import Page
 from .zone import Zone
 
-__all__ = ["Machine", "Page", "Zone", "api"]
+__all__ = ["Machine", "Page", "Zone", "api", "slab"]

@@ -68,8 +68,15 @@ class Machine:
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
-                 comm: str = "kmem") -> None:
+                 comm: str = "kmem", slab: str = "slub", slab_cpus: int = 1) -> None:
         free_list_class(policy)  # validates the policy name
+        if slab not in ("slub", "slab"):
+            raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
+        if isinstance(slab_cpus, bool) or not isinstance(slab_cpus, int) or slab_cpus < 1:
+            raise InvalidArgument(f"slab_cpus must be an int >= 1, got {slab_cpus!r}")
+        self.slab = slab  # the slab allocator, built on first use (slab_allocator)
+        self.slab_cpus = slab_cpus  # CPUs SLUB sizes its slabs for (min_objects)
+        self._slab: Any = None
         self.layout = layout
         self.config = layout.config
         self.policy = policy
@@ -352,7 +359,10 @@ class Machine:
             page._refcount -= 1
 
     def _check_free_state(self, page: Page) -> None:
-        """``free_pages_prepare``: a page with PG_reserved (or in a hole) is a bad page."""
+        """``free_pages_prepare``: a page with PG_reserved (or in a hole) is a bad page, and
+        so is a page of a slab (its page type / PG_slab)."""
+        if self._slab is not None:
+            self._slab.check_page_free(page)
         if page.reserved:
             raise BadPageState(f"BUG: Bad page state in process {self.comm}  pfn:{page.pfn:05x}: "
                                f"PG_reserved is set (a reserved page is never freed)",
@@ -437,11 +447,25 @@ class Machine:
         return tuple(z.state() for z in self.zones)
 
     def check_invariants(self) -> list[buddy.Violation]:
-        """Every buddy invariant of every zone; empty when the machine is well formed."""
+        """Every buddy invariant of every zone (and, once the slab layer is in use, every
+        slab invariant); empty when the machine is well formed."""
         out: list[buddy.Violation] = []
         for zone in self.zones:
             out.extend(buddy.check_invariants(zone.state()))
+        if self._slab is not None:
+            out.extend(self._slab.check_invariants())
         return out
+
+    @property
+    def slab_allocator(self) -> Any:
+        """The slab layer (:class:`kmem.model.slab.SlabAllocator`), made on first use: the
+        kmalloc caches of SLUB (``slab="slub"``, slabs sized for ``slab_cpus`` CPUs) or
+        classic SLAB (``slab="slab"``)."""
+        if self._slab is None:
+            from .slab import SlabAllocator
+
+            self._slab = SlabAllocator(self, self.slab, nr_cpus=self.slab_cpus)
+        return self._slab
 
     @property
     def free_pages_total(self) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from multiprocessing import get_context
 
 from . import buddy_arith, buddy_invariants, fault, gfp, scaled
+from . import slab as slab_proofs
 from .core import Obligation, Result, run_obligation
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -23,7 +24,8 @@ _HEAVY_FIRST = ("buddy.inductive.free", "buddy.inductive.alloc-block", "buddy.in
 def all_obligations() -> list[Obligation]:
     """Every obligation of the suite, in report order."""
     return [*buddy_arith.obligations(), *buddy_invariants.obligations(), *scaled.obligations(),
-            *gfp.obligations(), *fault.obligations()]
+            *gfp.obligations(), *fault.obligations(),
+            *slab_proofs.obligations()]
 
 
 def select(obligations: list[Obligation], pattern: str | None) -> list[Obligation]:

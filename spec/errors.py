@@ -80,3 +80,40 @@ class AllocationLivelock(KmemError):
     NULL for it: it retries for ever, waiting for reclaim or the OOM killer to free
     memory. kmem has neither, so it refuses the request instead of hanging; the
     machine is unchanged."""
+
+
+# -- slab misuse (mm/slub.c, mm/slab_common.c 6.12; mm/slab.c 2.6.11) --------------------
+
+class SlabError(KernelBug):
+    """Misuse of the slab API (kmem_cache_*, kmalloc/kfree). The kernel reports these with
+    slab_err()/WARN or BUG() (or not at all); kmem refuses them before changing anything."""
+
+
+class BadCacheArgs(SlabError):
+    """``kmem_cache_create`` with an invalid name, size, alignment or flags (6.12
+    ``kmem_cache_sanity_check``: "kmem_cache_create(%s) integrity check failed"; 2.6.11:
+    "kmem_cache_create: Early error in slab %s" and BUG())."""
+
+
+class CacheDestroyed(SlabError):
+    """A cache used after ``kmem_cache_destroy`` removed it (including destroying it twice)."""
+
+
+class WrongSlabCache(SlabError):
+    """``kmem_cache_free(s, x)`` where x belongs to another cache (6.12 ``cache_from_obj``:
+    "kmem_cache_free: Wrong slab cache. %s but object is from %s")."""
+
+
+class SlabDoubleFree(SlabError):
+    """Freeing an object that is already free (SLUB ``free_consistency_checks``: "Object
+    already free"; 2.6.11 SLAB: "slab: double free detected in cache '%s'")."""
+
+
+class InvalidObjectPointer(SlabError):
+    """A pointer into a slab that is not the start of an object (SLUB: "Invalid object
+    pointer 0x%p"; 2.6.11 SLAB: ``BUG_ON(objp != slabp->s_mem + objnr*cachep->objsize)``)."""
+
+
+class NotSlabObject(SlabError):
+    """``kfree``/``ksize`` of a pointer that kmalloc never returned: not in a slab and not
+    the start of a large kmalloc (6.12 ``free_large_kmalloc`` would put somebody else's page)."""

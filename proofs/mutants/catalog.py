@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
 from kmem.spec import buddy, fault_handler, gfp, watermarks, x86_32_layout, x86_fault
+from kmem.spec import slab as slab_spec
 from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES
 from kmem.spec.constants import MAX_PAGE_ORDER
 from kmem.spec.errors import KernelBug
@@ -16,6 +17,7 @@ from kmem.spec.zones import ZoneType
 from .. import buddy_arith, buddy_invariants, scaled
 from .. import fault as fault_proofs
 from .. import gfp as gfp_proofs
+from .. import slab as slab_proofs
 from ..core import Obligation
 
 
@@ -165,6 +167,36 @@ def handler_no_mm_uaccess_oom(code: int, address: int, user_mode: bool, situatio
     return fault_handler.handle_page_fault(code, address, user_mode, situation, arch, era)
 
 
+# --- slab -------------------------------------------------------------------------------
+
+def size_index_72_to_64(kmalloc_min_size: int = 8) -> tuple[int, ...]:
+    """kmalloc_size_index[] with the 72-byte entry pointing at kmalloc-64 (a table typo)."""
+    table = list(slab_spec.kmalloc_size_index_table(kmalloc_min_size))
+    table[(72 - 1) // 8] = 6
+    return tuple(table)
+
+
+def kmalloc_slab_index_typo(size: int, kmalloc_min_size: int = 8) -> int:
+    """kmalloc_slab() reading the mistyped table."""
+    if size <= 192:
+        return size_index_72_to_64(kmalloc_min_size)[(size - 1) // 8]
+    return slab_spec.kmalloc_slab_index(size, kmalloc_min_size)
+
+
+def cache_estimate_one_short(gfporder: int, size: int, align: int, off_slab: bool,
+                             era: slab_spec.SlabEra = slab_spec.SLAB_ERA_2_6_11
+                             ) -> tuple[int, int]:
+    """cache_estimate() that stops one object early (the "i--" applied twice)."""
+    num, left = slab_spec.cache_estimate(gfporder, size, align, off_slab, era)
+    return (num - 1, left + size) if num > 1 else (num, left)
+
+
+def next_colour_wraps_late(colour_next: int, colour: int) -> tuple[int, int]:
+    """cache_grow()'s colour_next wrapping at colour + 1 (``>`` for ``>=``)."""
+    nxt = colour_next + 1
+    return colour_next, 0 if nxt > colour else nxt
+
+
 # --- the catalogue ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -227,6 +259,18 @@ MUTANTS: tuple[Mutant, ...] = (
            lambda: fault_proofs.obligations(_with(x86_fault, decode=decode_drops_rmp))),
     Mutant("layout-gap-missing", layout_without_gap.__doc__ or "", "layout.regions-partition",
            lambda: fault_proofs.obligations(layout=_with(x86_32_layout, layout=layout_without_gap))),
+    Mutant("kmalloc-size-index-typo", size_index_72_to_64.__doc__ or "",
+           "slab.kmalloc-smallest-class",
+           lambda: slab_proofs.obligations(_with(slab_spec,
+                                                 kmalloc_size_index_table=size_index_72_to_64,
+                                                 kmalloc_slab_index=kmalloc_slab_index_typo))),
+    Mutant("cache-estimate-one-short", cache_estimate_one_short.__doc__ or "",
+           "slab.cache-estimate-maximal",
+           lambda: slab_proofs.obligations(_with(slab_spec,
+                                                 cache_estimate=cache_estimate_one_short))),
+    Mutant("colour-wraps-late", next_colour_wraps_late.__doc__ or "",
+           "slab.colour-inside-leftover",
+           lambda: slab_proofs.obligations(_with(slab_spec, next_colour=next_colour_wraps_late))),
     Mutant("fault-handler-raises-on-rare-flags", handler_no_mm_uaccess_oom.__doc__ or "",
            "fault.handler-total",
            lambda: fault_proofs.obligations(handler=_with(
