@@ -11,6 +11,7 @@ so an exception leaves the machine exactly as it was.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -92,6 +93,9 @@ class Machine:
         self._warned_once: set[str] = set()  # WARN_ON_ONCE sites already reported
         self.clock_s = 0.0  # model time in seconds (see advance_clock)
         self._warn_alloc_rs = page_alloc.RatelimitState()
+        self.watermark_boost_factor = watermarks.DEFAULT_WATERMARK_BOOST_FACTOR
+        #: Machine.from_proc: each difference and ignored input, one line each
+        self.from_proc_report: tuple[str, ...] = ()
         self._normal_idx = (self.config.idx(ZoneType.NORMAL) if self.config.has(ZoneType.NORMAL)
                             else 0)
         self._zero_page: Page | None = None
@@ -495,8 +499,12 @@ class Machine:
 
     @classmethod
     def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
-                  sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
-        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`)."""
+                  sysctls: Mapping[str, object] | str | os.PathLike[str],
+                  **kwargs: Any) -> Machine:
+        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`):
+        ``sysctls`` may be every file of /proc/sys/vm, or that directory's path;
+        ``strict=False`` boots despite printed-vs-recomputed differences and lists them
+        in :attr:`from_proc_report`."""
         from .from_proc import machine_from_proc
 
         return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)

@@ -32,13 +32,12 @@ def build_machine(args: argparse.Namespace) -> Machine:
         try:
             zoneinfo = (root / "zoneinfo").read_text()
             buddyinfo = (root / "buddyinfo").read_text()
-            sysctls = {name: (root / "sys" / "vm" / name).read_text()
-                       for name in ("min_free_kbytes", "lowmem_reserve_ratio",
-                                    "watermark_scale_factor")}
         except OSError as exc:
             raise InvalidArgument(f"cannot read {exc.filename}: {exc.strerror}") from None
+        # the whole sys/vm directory: the model reads what it uses and ignores the rest;
         # a live /proc is read file by file: the free counts may move in between
-        return Machine.from_proc(zoneinfo, buddyinfo, sysctls, allow_free_mismatch=True)
+        return Machine.from_proc(zoneinfo, buddyinfo, root / "sys" / "vm",
+                                 allow_free_mismatch=True)
     kw = {"min_free_kbytes": args.min_free_kbytes}
     if args.preset == "x86_64":
         return Machine.x86_64(args.mem_mb, movablecore_mb=args.movablecore_mb, **kw)
