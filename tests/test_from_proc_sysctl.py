@@ -9,7 +9,7 @@ from kmem.spec import procfs
 from kmem.spec.errors import InvalidArgument
 from kmem.spec.zones import x86_64
 
-from .test_from_proc import REAL_BUDDYINFO, REAL_ZONEINFO, SYSCTLS
+from .test_from_proc import REAL_BUDDYINFO, REAL_ZONEINFO
 
 #: a copy of a real /proc/sys/vm (6.x): the files the model uses and many it does not
 VM_DIR = {
