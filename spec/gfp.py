@@ -808,3 +808,60 @@ def translate_to_modern(mask: int, profile: str | GfpProfile | None = None, *,
     if leftover:
         dropped.append(f"{leftover:#x}")
     return result, tuple(dropped)
+
+
+# ---------------------------------------------------------------------------
+# Configuration-dependent bits (include/linux/gfp_types.h)
+# ---------------------------------------------------------------------------
+
+
+def gfp_config_bits(kernel: str | Kernel | None = None, *, kasan_hw_tags: bool = False,
+                    lockdep: bool = False, slab_obj_ext: bool = False) -> dict[str, int]:
+    """The values of the gfp bits that exist only in some configurations, for a kernel
+    version and configuration (0 where configured out, as the kernel defines them).
+
+    * 6.10 onwards (6.12.117 include/linux/gfp_types.h:26-61, "mm: enumerate all gfp
+      flags"): the bits are an enum, so each configured bit takes the next free position
+      after __GFP_ZEROTAGS (bit 23): __GFP_SKIP_ZERO and __GFP_SKIP_KASAN with
+      CONFIG_KASAN_HW_TAGS, then __GFP_NOLOCKDEP with CONFIG_LOCKDEP, then
+      __GFP_NO_OBJ_EXT with CONFIG_SLAB_OBJ_EXT (memory allocation profiling, 6.10):
+      with only LOCKDEP, __GFP_NOLOCKDEP is 0x1000000, not 0x4000000.
+    * 6.3-6.9: fixed values: __GFP_SKIP_ZERO 0x1000000, __GFP_SKIP_KASAN 0x2000000,
+      __GFP_NOLOCKDEP 0x4000000; no __GFP_NO_OBJ_EXT.
+    * 6.0-6.2 (6.1.192 include/linux/gfp_types.h:50-63): __GFP_SKIP_ZERO 0x1000000,
+      __GFP_SKIP_KASAN_UNPOISON 0x2000000, __GFP_SKIP_KASAN_POISON 0x4000000,
+      __GFP_NOLOCKDEP 0x8000000.
+    * 4.15-5.10 (4.19 tree include/linux/gfp.h): __GFP_NOLOCKDEP 0x800000.
+    Other versions raise :class:`~kmem.spec.kernel.UnknownKernel`; asking for a bit the
+    version does not have (``slab_obj_ext`` before 6.10, KASAN tags before 6.0) raises
+    InvalidArgument.
+    """
+    from .kernel import UnknownKernel
+
+    rules = kernel_rules(kernel)
+    v = rules.version
+    if slab_obj_ext and not rules.at_least("6.10"):
+        raise InvalidArgument(f"kernel {v}: __GFP_NO_OBJ_EXT (CONFIG_SLAB_OBJ_EXT) came in 6.10")
+    if kasan_hw_tags and not rules.at_least("6.0"):
+        raise InvalidArgument(f"kernel {v}: kmem has the KASAN_HW_TAGS gfp bits from 6.0 on")
+    if rules.at_least("6.10"):
+        out: dict[str, int] = {}
+        nxt = 24
+        for name, on in (("__GFP_SKIP_ZERO", kasan_hw_tags), ("__GFP_SKIP_KASAN", kasan_hw_tags),
+                         ("__GFP_NOLOCKDEP", lockdep), ("__GFP_NO_OBJ_EXT", slab_obj_ext)):
+            out[name] = 1 << nxt if on else 0
+            nxt += 1 if on else 0
+        return out
+    if rules.at_least("6.3"):
+        return {"__GFP_SKIP_ZERO": 0x1000000 if kasan_hw_tags else 0,
+                "__GFP_SKIP_KASAN": 0x2000000 if kasan_hw_tags else 0,
+                "__GFP_NOLOCKDEP": 0x4000000 if lockdep else 0}
+    if rules.at_least("6.0"):
+        return {"__GFP_SKIP_ZERO": 0x1000000 if kasan_hw_tags else 0,
+                "__GFP_SKIP_KASAN_UNPOISON": 0x2000000 if kasan_hw_tags else 0,
+                "__GFP_SKIP_KASAN_POISON": 0x4000000 if kasan_hw_tags else 0,
+                "__GFP_NOLOCKDEP": 0x8000000 if lockdep else 0}
+    if rules.at_least("4.15") and not rules.at_least("5.11"):
+        return {"__GFP_NOLOCKDEP": 0x800000 if lockdep else 0}
+    raise UnknownKernel(f"kernel {v}: kmem has the configuration-dependent gfp bits of "
+                        f"4.15-5.10 and 6.0 onwards")

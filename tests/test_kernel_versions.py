@@ -299,3 +299,28 @@ def test_docs_page_carries_the_generated_table():
     assert changes_markdown() in text
     for change in CHANGES:
         assert change.subject in text
+
+
+# --- configuration-dependent gfp bits (item 10) ------------------------------------------
+
+
+def test_enum_packed_bits_follow_the_configuration():
+    # 6.12.117 include/linux/gfp_types.h:26-61: enum positions after ___GFP_ZEROTAGS_BIT (23)
+    assert gfp.gfp_config_bits("6.12.117", lockdep=True) == {
+        "__GFP_SKIP_ZERO": 0, "__GFP_SKIP_KASAN": 0, "__GFP_NOLOCKDEP": 0x1000000,
+        "__GFP_NO_OBJ_EXT": 0}
+    assert gfp.gfp_config_bits("6.12.117", lockdep=True, slab_obj_ext=True,
+                               kasan_hw_tags=True) == {
+        "__GFP_SKIP_ZERO": 0x1000000, "__GFP_SKIP_KASAN": 0x2000000,
+        "__GFP_NOLOCKDEP": 0x4000000, "__GFP_NO_OBJ_EXT": 0x8000000}
+    assert gfp.gfp_config_bits("6.12.117", slab_obj_ext=True)["__GFP_NO_OBJ_EXT"] == 0x1000000
+    # 6.3-6.9: fixed values
+    assert gfp.gfp_config_bits("6.6.30", lockdep=True)["__GFP_NOLOCKDEP"] == 0x4000000
+    # 6.1.192 include/linux/gfp_types.h:50-63
+    assert gfp.gfp_config_bits("6.1.0-28-amd64", lockdep=True)["__GFP_NOLOCKDEP"] == 0x8000000
+    # 4.19 tree include/linux/gfp.h
+    assert gfp.gfp_config_bits("4.19.0-17-amd64", lockdep=True) == {"__GFP_NOLOCKDEP": 0x800000}
+    with pytest.raises(InvalidArgument, match="6.10"):
+        gfp.gfp_config_bits("6.6", slab_obj_ext=True)
+    with pytest.raises(UnknownKernel):
+        gfp.gfp_config_bits("5.15.0-91-generic")
