@@ -1,4 +1,7 @@
-"""kmem.fuzz — differential fuzzing of model, fastimpl and third-party allocators against kmem.spec.
+"""kmem.fuzz — checking buddy allocators (the model, fastimpl, third-party ones) against kmem.spec.
 
-Not built yet: the package exists so that the namespace and the packaging are final.
+- :mod:`kmem.fuzz.oracle`: :class:`~kmem.fuzz.oracle.ZoneOracle`, a step-by-step oracle
+  for any buddy allocator over one zone: feed it every allocation and free the
+  allocator makes, and it raises :class:`~kmem.fuzz.oracle.OracleViolation` at the first
+  step the spec does not allow.
 """

@@ -13,8 +13,8 @@ your allocator performs, *after* it happened::
 
 Each call checks that the result is legal under the chosen rule and raises
 :class:`OracleViolation` with a precise message when it is not. Pass
-``observe=`` a function returning the allocator's real ``(free_pages, nr_free)``
-and ``is_free_block(pfn, order)`` to compare the shadow with the real state at
+``counters=`` a function returning the allocator's real ``(free_pages, nr_free)``
+and ``is_free_block=`` a function ``(pfn, order) -> bool`` to compare the shadow with the real state at
 every step (the touched blocks and the counters), and call :meth:`compare_all`
 with the real free blocks now and then for a full comparison.
 """

@@ -89,7 +89,11 @@ def choose_mode(mode: str | None = None, stream: IO[str] | None = None) -> str:
 
 
 def format_seconds(seconds: float) -> str:
-    """``12.3s`` under a minute, ``4m05s`` above."""
+    """``12.3s`` under a minute, ``4m05s`` above.
+
+    >>> format_seconds(12.34), format_seconds(245)
+    ('12.3s', '4m05s')
+    """
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(int(seconds), 60)

@@ -25,7 +25,7 @@ from __future__ import annotations
 from kmem.spec import page_alloc
 from kmem.spec.zones import ZoneType
 
-from .machine import Machine
+from .machine import Machine, _check_gfp
 from .page import Page
 
 __all__ = [
@@ -54,7 +54,7 @@ def __get_free_pages(m: Machine, gfp: int, order: int) -> int:
 
     6.x strips __GFP_HIGHMEM silently, so the page always has a direct-map address.
     """
-    page = m.alloc_pages(page_alloc.get_free_pages_gfp(gfp), order)
+    page = m.alloc_pages(page_alloc.get_free_pages_gfp(_check_gfp(gfp)), order)
     return 0 if page is None else m.page_address(page)
 
 
@@ -65,12 +65,12 @@ def __get_free_page(m: Machine, gfp: int) -> int:
 
 def get_zeroed_page(m: Machine, gfp: int) -> int:
     """``get_zeroed_page(gfp)`` = ``__get_free_pages(gfp | __GFP_ZERO, 0)``."""
-    return __get_free_pages(m, gfp | _GFP_ZERO, 0)
+    return __get_free_pages(m, _check_gfp(gfp) | _GFP_ZERO, 0)
 
 
 def __get_dma_pages(m: Machine, gfp: int, order: int) -> int:
     """``__get_dma_pages(gfp, order)`` = ``__get_free_pages(gfp | GFP_DMA, order)``."""
-    return __get_free_pages(m, gfp | _GFP_DMA, order)
+    return __get_free_pages(m, _check_gfp(gfp) | _GFP_DMA, order)
 
 
 def __free_pages(m: Machine, page: Page, order: int) -> None:

@@ -59,9 +59,9 @@ def read_sysctl_dir(path: str | os.PathLike[str] = "/proc/sys/vm") -> dict[str, 
 
 def read_sysctls(sysctls: Mapping[str, object] | str | os.PathLike[str],
                  ignored: list[str] | None = None) -> dict[str, Any]:
-    """Normalise ``{"min_free_kbytes": "67584\n", "vm.lowmem_reserve_ratio": ...}``:
+    """Normalise ``{"min_free_kbytes": "67584\\n", "vm.lowmem_reserve_ratio": ...}``:
     keys with or without ``vm.`` (or ``/proc/sys/vm/``), values as ints, int sequences or
-    /proc/sys text. A directory path reads the whole directory (:func:`read_sysctl_dir`).
+    /proc/sys text (str or bytes). A directory path reads the whole directory (:func:`read_sysctl_dir`).
 
     A user naturally passes every file of /proc/sys/vm: the ones the model uses
     (:data:`SYSCTL_NAMES`) are read, every other name is accepted and appended to
@@ -75,7 +75,7 @@ def read_sysctls(sysctls: Mapping[str, object] | str | os.PathLike[str],
             if ignored is not None:
                 ignored.append(name)
             continue
-        if isinstance(value, str):
+        if isinstance(value, (str, bytes)):
             ints = procfs.parse_sysctl_ints(value, f"vm.{name}")
         elif isinstance(value, int) and not isinstance(value, bool):
             ints = (value,)
@@ -214,7 +214,8 @@ def _take(ranges: list[tuple[int, int]], npages: int) -> tuple[tuple[tuple[int, 
     return tuple(taken), rest
 
 
-def machine_from_proc(cls: type[Machine], zoneinfo_text: str, buddyinfo_text: str,
+def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
+                      buddyinfo_text: str | bytes,
                       sysctls: Mapping[str, object] | str | os.PathLike[str], *, node: int = 0,
                       policy: str = "lowest", allow_free_mismatch: bool = False,
                       strict: bool = True, **kwargs: Any) -> Machine:

@@ -15,11 +15,19 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from kmem.spec import buddy, page_alloc, procfs, watermarks, x86_64_layout
+from kmem.spec import buddy, migrate, page_alloc, procfs, slowpath, watermarks, x86_64_layout
 from kmem.spec import gfp as gfp_spec
+from kmem.spec import pagetypeinfo as pagetypeinfo_spec
+from kmem.spec import pcp as pcp_spec
 from kmem.spec import zones as zones_spec
-from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
-from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SHIFT, PAGE_SIZE
+from kmem.spec.alloc_flags import (
+    ALLOC_HIGHATOMIC,
+    ALLOC_NO_WATERMARKS,
+    ALLOC_NOFRAGMENT,
+    ALLOC_WMARK_MASK,
+    WMARK_HIGH,
+)
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
     AllocationLivelock,
     BadPageState,
@@ -36,6 +44,7 @@ from kmem.spec.zones import MachineLayout, ZoneType
 
 from .freelists import free_list_class
 from .memory import PageContents
+from .mtzone import MtZone
 from .page import Page
 from .zone import Zone
 
@@ -43,12 +52,29 @@ GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
 GFP_MASK_LIMIT = 1 << 32  # gfp_t is 32 bits
+SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
 
 
 def _check_order(order: object) -> int:
     if isinstance(order, bool) or not isinstance(order, int) or order < 0:
         raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
     return order
+
+
+def _check_path_options(policy: str, migratetypes: bool, nr_cpus: object,
+                        high_fraction: object) -> None:
+    if isinstance(nr_cpus, bool) or not isinstance(nr_cpus, int) or nr_cpus < 0:
+        raise InvalidArgument(f"nr_cpus must be an int >= 0, got {nr_cpus!r}")
+    if (isinstance(high_fraction, bool) or not isinstance(high_fraction, int)
+            or not (high_fraction == 0 or high_fraction >= pcp_spec.MIN_PERCPU_PAGELIST_HIGH_FRACTION)):
+        raise InvalidArgument(f"percpu_pagelist_high_fraction must be 0 or >= "
+                              f"{pcp_spec.MIN_PERCPU_PAGELIST_HIGH_FRACTION}, got {high_fraction!r}")
+    if (migratetypes or nr_cpus) and policy != "linux":
+        raise InvalidArgument(f"migratetypes and per-CPU lists follow the kernel's lists: they "
+                              f"need policy 'linux', got {policy!r}")
+    if nr_cpus and not migratetypes:
+        raise InvalidArgument("per-CPU lists are kept per migratetype: pass migratetypes=True "
+                              "with nr_cpus")
 
 
 def _check_gfp(gfp: object) -> int:
@@ -69,8 +95,12 @@ class Machine:
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
-                 comm: str = "kmem", slab: str = "slub", slab_cpus: int = 1) -> None:
+                 comm: str = "kmem", slab: str = "slub", slab_cpus: int = 1,
+                 migratetypes: bool = False, nr_cpus: int = 0,
+                 pageblock_order: int = migrate.PAGEBLOCK_ORDER,
+                 percpu_pagelist_high_fraction: int = 0) -> None:
         free_list_class(policy)  # validates the policy name
+        _check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
         if isinstance(slab_cpus, bool) or not isinstance(slab_cpus, int) or slab_cpus < 1:
@@ -82,9 +112,21 @@ class Machine:
         self.config = layout.config
         self.policy = policy
         self.comm = comm  # current->comm in log lines
-        self.zones: list[Zone] = [
-            Zone(span, idx, policy=policy) for idx, span in enumerate(layout.zones)
-        ]
+        # The kernel's whole allocation path (kmem.model.mtzone) or the bare buddy core
+        self.migratetypes = migratetypes
+        self.nr_cpus = nr_cpus  # per-CPU pagesets per zone; 0: none (frees go to the buddy)
+        self.cpu = 0  # the CPU the caller runs on (smp_processor_id())
+        self.percpu_pagelist_high_fraction = percpu_pagelist_high_fraction
+        self.last_failure: str | None = None  # the step of the slow path that gave up
+        # what reclaim, compaction and the OOM killer achieve (kmem has none of them)
+        self.outcomes = slowpath.Outcomes(reclaim_retry_wmark=None)
+        if migratetypes:
+            self.zones: list[Zone] = [
+                MtZone(span, idx, policy=policy, pageblock_order=pageblock_order,
+                       nr_cpus=nr_cpus, is_memory=self._is_memory_pfn)
+                for idx, span in enumerate(layout.zones)]
+        else:
+            self.zones = [Zone(span, idx, policy=policy) for idx, span in enumerate(layout.zones)]
         self.pages: dict[int, Page] = {}
         self.memory = PageContents()
         self.dmesg: list[str] = []
@@ -155,6 +197,13 @@ class Machine:
         for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
             zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
             zone.lowmem_reserve = tuple(reserve)
+            if isinstance(zone, MtZone) and self.nr_cpus and zone.present_pages:
+                # setup_per_zone_wmarks -> zone_pcp_update(zone, 0)
+                zone.setup_pageset(self.nr_cpus, self.percpu_pagelist_high_fraction)
+
+    def _is_memory_pfn(self, pfn: int) -> bool:
+        """The pfn lies in a memory range (some zone spans it and it is not a hole)."""
+        return any(span.contains(pfn) and span.is_present(pfn) for span in self.layout.zones)
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
@@ -281,6 +330,8 @@ class Machine:
             if line not in self._warned_once:  # WARN_ON_ONCE
                 self._warned_once.add(line)
                 self.dmesg.append(line)
+        if self.migratetypes:
+            return self._alloc_path(gfp, order, zonelist, highest_idx, passes)
         for attempt in passes:
             for zone in zonelist:
                 if page_alloc.zone_allows(self.zone_view(zone), order, attempt.alloc_flags,
@@ -316,8 +367,100 @@ class Machine:
             self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
+        if isinstance(zone, MtZone):
+            return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
+                                       zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
+                                       zone.nr_free_highatomic, zone.lists_mask(),
+                                       zone.pcp_mask(self.cpu))
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+
+    # -- the whole allocation path (migratetypes, pcp lists, highatomic) ------------------
+    def _alloc_path(self, gfp: int, order: int, zonelist: list[Zone], highest_idx: int,
+                    passes: tuple[page_alloc.AllocPass, ...]) -> Page | None:
+        """``__alloc_pages`` with migratetypes: ``gfp_migratetype``, the fast attempt with
+        the flags of the first pass of :func:`kmem.spec.page_alloc.alloc_passes`, then
+        ``__alloc_pages_slowpath`` as :func:`kmem.spec.slowpath.slowpath` walks it. Each
+        ``get_page`` step is :meth:`_get_page_from_freelist`; ``drain`` and ``unreserve``
+        steps act on the zones; reclaim, compaction and the OOM killer achieve what
+        :attr:`outcomes` says (by default nothing: no reclaim, no compaction, an OOM killer
+        that frees nothing). :attr:`last_failure` names the step that gave up."""
+        mt = gfp_spec.gfp_migratetype(gfp)
+        got: list[tuple[Zone, int]] = []
+
+        def ask(step: slowpath.Step) -> bool:
+            if step.kind == "get_page":
+                found = self._get_page_from_freelist(zonelist, order, step.alloc_flags,
+                                                     highest_idx, mt)
+                if found is not None:
+                    got.append(found)
+                return found is not None
+            if step.kind == "drain":
+                self.drain_all_pages()
+            elif step.kind == "unreserve":
+                return self._unreserve_highatomic(zonelist, mt, step.force)
+            elif step.kind == "reclaim_retry_wmark":
+                return any(page_alloc.zone_allows(self.zone_view(z), order,
+                                                  (step.alloc_flags & ~ALLOC_WMARK_MASK
+                                                   & ~ALLOC_NO_WATERMARKS), highest_idx)
+                           for z in zonelist)
+            return False
+
+        ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
+        result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
+                                   outcomes=self.outcomes)
+        if got:
+            self.last_failure = None
+            return self._prep_new_page(got[0][0], got[0][1], order, gfp)
+        if result.loops:
+            raise AllocationLivelock(
+                f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
+                f"or an OOM killer that keeps killing) and no attempt succeeds; kmem has no "
+                f"reclaim to wait for. Steps: {len(result.steps)}")
+        self.last_failure = result.gave_up
+        self._warn_alloc(gfp, order)
+        return None
+
+    def _unreserve_highatomic(self, zonelist: list[Zone], mt: int, force: bool) -> bool:
+        """``unreserve_highatomic_pageblock(ac, force)``: the first zone of the zonelist that
+        gives a HIGHATOMIC block back to ``mt``."""
+        return any(isinstance(z, MtZone) and z.unreserve_highatomic_pageblock(
+            mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE, force)
+            for z in zonelist)
+
+    def _get_page_from_freelist(self, zonelist: list[Zone], order: int, alloc_flags: int,
+                                highest_idx: int, mt: int) -> tuple[Zone, int] | None:
+        """``get_page_from_freelist``: the first zone whose watermark allows the request
+        (ZONE_BELOW_HIGH set when the HIGH mark fails) and whose ``rmqueue`` finds a block;
+        a high-order atomic allocation may then reserve its pageblock. With
+        ALLOC_NOFRAGMENT, a failed walk is retried without it."""
+        while True:
+            no_fallback = alloc_flags & ALLOC_NOFRAGMENT
+            for zone in zonelist:
+                assert isinstance(zone, MtZone)
+                view = self.zone_view(zone)
+                high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
+                if zone.below_high or not page_alloc.zone_allows(view, order, high_flags,
+                                                                  highest_idx):
+                    zone.below_high = True
+                    if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx):
+                        continue
+                pfn = zone.rmqueue(self.cpu, order, mt, alloc_flags)
+                if pfn is not None:
+                    if alloc_flags & ALLOC_HIGHATOMIC:
+                        zone.reserve_highatomic_pageblock(pfn, order)
+                    return zone, pfn
+            if not no_fallback:
+                return None
+            alloc_flags &= ~ALLOC_NOFRAGMENT
+
+    def drain_all_pages(self, zone: Zone | None = None) -> None:
+        """``drain_all_pages(zone)``: every CPU's pcp lists (of one zone, or all) back to
+        the buddy allocator."""
+        for z in ([zone] if zone is not None else self.zones):
+            if isinstance(z, MtZone):
+                for cpu in range(len(z.pcp)):
+                    z.drain_pages_zone(cpu)
 
     def _prep_new_page(self, zone: Zone, pfn: int, order: int, gfp: int) -> Page:
         """``prep_new_page``/``post_alloc_hook``: refcount 1, zeroing, compound setup."""
@@ -456,6 +599,8 @@ class Machine:
         out: list[buddy.Violation] = []
         for zone in self.zones:
             out.extend(buddy.check_invariants(zone.state()))
+            if isinstance(zone, MtZone):
+                out.extend(zone.pcp_violations())
         if self._slab is not None:
             out.extend(self._slab.check_invariants())
         return out
@@ -475,6 +620,11 @@ class Machine:
     def free_pages_total(self) -> int:
         return sum(z.free_pages for z in self.zones)
 
+    @property
+    def pcp_pages_total(self) -> int:
+        """Pages parked on per-CPU lists (free to the page API, not in NR_FREE_PAGES)."""
+        return sum(p.count for z in self.zones if isinstance(z, MtZone) for p in z.pcp)
+
     # -- /proc -----------------------------------------------------------------------------
     def buddyinfo(self) -> str:
         """/proc/buddyinfo, byte for byte (``frag_show``; populated zones only)."""
@@ -491,20 +641,68 @@ class Machine:
             protection=z.lowmem_reserve,
             nr_free_pages=z.free_pages if z.present_pages else None,
             node_unreclaimable=0 if z.present_pages else None,
-            start_pfn=z.start_pfn if z.present_pages else None) for z in self.zones)
+            start_pfn=z.start_pfn if z.present_pages else None,
+            pagesets=self._pagesets(z)) for z in self.zones)
+
+    def _pagesets(self, zone: Zone) -> tuple[tuple[int, int, int, int, int], ...] | None:
+        """zoneinfo's pagesets of a populated zone with per-CPU lists: (cpu, count, high,
+        batch, vm stats threshold)."""
+        if not isinstance(zone, MtZone) or not zone.pcp or not zone.present_pages:
+            return None
+        threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)
+        return tuple((cpu, p.count, p.high, p.batch, threshold) for cpu, p in enumerate(zone.pcp))
+
+    def pagetypeinfo(self, *, cma: bool = True) -> str:
+        """/proc/pagetypeinfo (``pagetypeinfo_show``): free blocks per migratetype and order
+        and pageblocks per type, for a machine with ``migratetypes=True``. ``cma=False``
+        prints the columns of a kernel without CONFIG_CMA (kmem has no CMA pageblocks)."""
+        zones = [z for z in self.zones if z.present_pages]
+        if not all(isinstance(z, MtZone) for z in zones):
+            raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "
+                                  "buddy core keeps one free list per order)")
+        types = [mt for mt in range(migrate.MIGRATE_TYPES) if cma or mt != migrate.MIGRATE_CMA]
+        rows = []
+        for z in zones:
+            assert isinstance(z, MtZone)
+            counts = z.pageblock_counts(self._section_online)
+            rows.append(pagetypeinfo_spec.PagetypeinfoZone(
+                0, z.name, tuple(tuple(z.nr_free_mt(o, mt) for o in range(NR_PAGE_ORDERS))
+                                 for mt in types),
+                tuple(counts[mt] for mt in types)))
+        order = zones[0].pageblock_order if zones else migrate.PAGEBLOCK_ORDER
+        return pagetypeinfo_spec.format_pagetypeinfo(order, [rows], cma)
+
+    def _section_online(self, pfn: int) -> bool:
+        """``pfn_to_online_page`` finds a page: the pfn's memory section (128 MiB) holds
+        memory."""
+        start = pfn >> SECTION_PAGES_SHIFT << SECTION_PAGES_SHIFT
+        end = start + (1 << SECTION_PAGES_SHIFT)
+        return any(s < end and start < e for span in self.layout.zones
+                   for s, e in zones_spec.subtract_ranges(((span.start_pfn, span.end_pfn),),
+                                                          span.holes))
 
     def zoneinfo(self) -> str:
         """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
         return procfs.format_zoneinfo(self.zoneinfo_zones())
 
     @classmethod
-    def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
+    def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
                   sysctls: Mapping[str, object] | str | os.PathLike[str],
                   **kwargs: Any) -> Machine:
-        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`):
-        ``sysctls`` may be every file of /proc/sys/vm, or that directory's path;
-        ``strict=False`` boots despite printed-vs-recomputed differences and lists them
-        in :attr:`from_proc_report`."""
+        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`): the
+        texts as ``str`` or as the bytes read, LF or CRLF line endings; ``sysctls`` may be
+        every file of /proc/sys/vm, or that directory's path; ``strict=False`` boots
+        despite printed-vs-recomputed differences and lists them in
+        :attr:`from_proc_report`."""
         from .from_proc import machine_from_proc
+
+        for what, text in (("zoneinfo_text", zoneinfo_text), ("buddyinfo_text", buddyinfo_text)):
+            if not isinstance(text, (str, bytes)):
+                raise InvalidArgument(f"{what} must be the file's contents (a str or bytes), "
+                                      f"got {type(text).__name__}")
+        if not isinstance(sysctls, Mapping | str | os.PathLike):
+            raise InvalidArgument(f"sysctls must be a mapping such as {{'min_free_kbytes': "
+                                  f"'67584'}} or the path of /proc/sys/vm, got "
+                                  f"{type(sysctls).__name__}")
 
         return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)

@@ -19,7 +19,7 @@ from kmem.spec.errors import (
 )
 from kmem.spec.zones import ZoneSpan
 
-from .freelists import free_list_class
+from .freelists import BlockRuns, free_list_class
 
 
 class FreeArea:
@@ -36,8 +36,12 @@ class Zone:
     """A zone's buddy allocator.
 
     ``free_order`` maps the head pfn of every free block to its order (the kernel's
-    PageBuddy + ``buddy_order()``); ``allocated`` maps the head pfn of every block
-    handed out to its order (model bookkeeping the kernel leaves to the caller).
+    PageBuddy + ``buddy_order()``), except the MAX_PAGE_ORDER blocks freed at boot
+    and not yet touched: ``boot_runs`` keeps those as ranges (the tail of
+    ``free_area[MAX_PAGE_ORDER]``, ascending), so boot takes the same time for any
+    size. :meth:`free_blocks` lists all of them. ``allocated`` maps the head pfn of
+    every block handed out to its order (model bookkeeping the kernel leaves to the
+    caller).
     """
 
     def __init__(self, span: ZoneSpan, zone_idx: int, *, policy: str = "lowest") -> None:
@@ -51,6 +55,7 @@ class Zone:
         list_class = free_list_class(policy)
         self.free_area = [FreeArea(list_class) for _ in range(NR_PAGE_ORDERS)]
         self.free_order: dict[int, int] = {}
+        self.boot_runs = BlockRuns(MAX_PAGE_ORDER)
         self.allocated: dict[int, int] = {}
         self.free_pages = 0  # NR_FREE_PAGES
         self.managed_ranges = span.managed_ranges()
@@ -82,10 +87,13 @@ class Zone:
     # -- free lists (__add_to_free_list / __del_page_from_free_list) ----------------------
     def is_free_block(self, pfn: int, order: int) -> bool:
         """``page_is_buddy``: a free block of exactly this order, in this zone."""
-        return self.free_order.get(pfn) == order
+        return self.free_order.get(pfn) == order or (
+            order == MAX_PAGE_ORDER and pfn in self.boot_runs)
 
     def _add_to_free_list(self, pfn: int, order: int, to_tail: bool) -> None:
         area = self.free_area[order]
+        if to_tail and order == MAX_PAGE_ORDER and self.boot_runs:
+            self._materialize_boot_runs()  # the new block goes after them
         area.free_list.add(pfn, to_tail)
         area.nr_free += 1
         self.free_order[pfn] = order
@@ -93,17 +101,46 @@ class Zone:
 
     def _del_from_free_list(self, pfn: int, order: int) -> None:
         area = self.free_area[order]
-        area.free_list.remove(pfn)
+        if order == MAX_PAGE_ORDER and pfn not in self.free_order:
+            self.boot_runs.remove(pfn)
+        else:
+            area.free_list.remove(pfn)
+            del self.free_order[pfn]
         area.nr_free -= 1
-        del self.free_order[pfn]
         self.free_pages -= 1 << order
+
+    def _first_free(self, order: int) -> int:
+        """The block ``__rmqueue_smallest`` takes from a non-empty ``free_area[order]``: the
+        list head (``"lowest"``: the lowest pfn); boot runs follow the listed blocks."""
+        free_list = self.free_area[order].free_list
+        if order != MAX_PAGE_ORDER or not self.boot_runs:
+            return free_list.first()
+        if not len(free_list):
+            return self.boot_runs.first()
+        if self.policy == "lowest":
+            return min(free_list.first(), self.boot_runs.first())
+        return free_list.first()
+
+    def _materialize_boot_runs(self) -> None:
+        """Put the boot runs' blocks on the list itself (at its tail, ascending)."""
+        free_list = self.free_area[MAX_PAGE_ORDER].free_list
+        runs, self.boot_runs = self.boot_runs, BlockRuns(MAX_PAGE_ORDER)
+        for pfn in runs:
+            free_list.add(pfn, True)
+            self.free_order[pfn] = MAX_PAGE_ORDER
 
     def boot(self) -> None:
         """Free every managed range as ``memblock_free_all`` does: ascending chunks from
-        ``__free_pages_memory``, each to the list tail (FPI_TO_TAIL, 5.10+)."""
+        ``__free_pages_memory``, each to the list tail (FPI_TO_TAIL, 5.10+). The
+        MAX_PAGE_ORDER chunks stay runs (``boot_runs``) until they are used."""
         for s, e in self.managed_ranges:
-            for pfn, order in buddy.free_pages_memory_chunks(s, e):
-                self._add_to_free_list(pfn, order, to_tail=True)
+            for pfn, order, count in buddy.free_pages_memory_runs(s, e):
+                if order == MAX_PAGE_ORDER:
+                    self.boot_runs.append(pfn, count)
+                    self.free_area[order].nr_free += count
+                    self.free_pages += count << order
+                else:
+                    self._add_to_free_list(pfn, order, to_tail=True)
 
     def load(self, free_blocks: list[tuple[int, int]],
              allocated_blocks: list[tuple[int, int]]) -> None:
@@ -111,6 +148,7 @@ class Zone:
         the list tails, as boot would). The caller checks the invariants afterwards."""
         self.free_area = [FreeArea(free_list_class(self.policy)) for _ in range(NR_PAGE_ORDERS)]
         self.free_order = {}
+        self.boot_runs = BlockRuns(MAX_PAGE_ORDER)
         self.free_pages = 0
         for pfn, order in sorted(free_blocks):
             self._add_to_free_list(pfn, order, to_tail=True)
@@ -125,7 +163,7 @@ class Zone:
         for current in range(order, NR_PAGE_ORDERS):
             area = free_area[current]
             if area.nr_free:
-                pfn = area.free_list.first()
+                pfn = self._first_free(current)
                 self._del_from_free_list(pfn, current)
                 for half, half_order in buddy.expand(pfn, order, current):
                     self._add_to_free_list(half, half_order, to_tail=False)
@@ -183,13 +221,22 @@ class Zone:
 
     def free_list_order(self, order: int) -> list[int]:
         """The pfns on ``free_area[order]`` in the order they would be handed out."""
-        return list(self.free_area[order].free_list)
+        listed = list(self.free_area[order].free_list)
+        if order != MAX_PAGE_ORDER or not self.boot_runs:
+            return listed
+        if self.policy == "lowest":
+            return sorted([*listed, *self.boot_runs])
+        return [*listed, *self.boot_runs]
+
+    def free_blocks(self) -> list[tuple[int, int]]:
+        """Every free block as (head pfn, order): ``free_order`` and the boot runs."""
+        return [*self.free_order.items(), *((pfn, MAX_PAGE_ORDER) for pfn in self.boot_runs)]
 
     def state(self) -> buddy.ZoneState:
         """The abstract state (:class:`kmem.spec.buddy.ZoneState`) for checking."""
         return buddy.ZoneState(
             start_pfn=self.start_pfn, end_pfn=self.end_pfn,
-            free=frozenset(self.free_order.items()),
+            free=frozenset(self.free_blocks()),
             allocated=frozenset(self.allocated.items()),
             holes=self.span.holes, reserved=self.span.reserved,
             nr_free=self.nr_free(), free_pages=self.free_pages)

@@ -104,11 +104,15 @@ def obligations(impl: Impl = spec_buddy) -> list[Obligation]:
         "free": "__free_one_page (free_one_page_delta)",
         "alloc-block": "alloc_next of any wholly free aligned block (split_around)",
     }
+    #: what else each step must do: an allocation must be a legal one (or fail only when
+    #: failing is legal); a free has no choice to check
+    also = {"alloc": " and the allocation is legal", "free": "",
+            "alloc-block": " and the allocation is legal"}
     for kind, steps, windows in INDUCTIVE:
         sizes = " and ".join(str(w.end - w.start) for w in windows)
         claim = (f"For every state satisfying the invariants (alignment, bounds, disjoint, tiling, "
                  f"maximal coalescing, counters) and every {claims[kind]} step, the next state "
-                 f"satisfies them again and an allocation is legal; zones of {sizes} pages with "
+                 f"satisfies them again{also[kind]}; zones of {sizes} pages with "
                  f"any managed-page pattern.")
         check = _inductive(kind, steps, windows)
         out.append(Obligation(f"buddy.inductive.{kind}", "buddy", claim,

@@ -115,7 +115,7 @@ class Obligation:
     """One named claim: ``check(prover)`` returns normally when the claim is proved.
 
     ``area`` groups obligations in the table (buddy, gfp, fault, layout, ...);
-    ``expect_refuted`` marks a claim known to be false (a seed-slide reading),
+    ``expect_refuted`` marks a claim known to be false (the lecture slides' reading of page-fault bits),
     whose refutation is the expected, successful result.
     """
 
@@ -160,6 +160,9 @@ def run_obligation(ob: Obligation, timeout_s: float = 60.0) -> Result:
         status, cex = Status.REFUTED, exc.counterexample
     except Unknown as exc:
         status, detail = Status.UNKNOWN, str(exc)
+        if time.perf_counter() - prover.started >= 0.9 * timeout_s:
+            detail += (f" (the {timeout_s:g} s budget is wall time, so a busy machine can use "
+                       f"it up: give more, e.g. kmem prove --timeout {int(timeout_s * 4)})")
     except z3.Z3Exception as exc:
         status, detail = Status.ERROR, f"z3: {exc}"
     except Exception as exc:  # noqa: BLE001 - any crash of a check is reported, not raised

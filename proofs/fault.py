@@ -161,7 +161,7 @@ def _slide_claim(prover: Prover, impl: Impl) -> tuple[z3.BitVecRef, list[tuple[i
 
 
 def check_slide_disagrees(prover: Prover, impl: Impl = spec_fault) -> None:
-    """The seed slide's reading of bits 0-2 (``slide_reading``) disagrees with the real one
+    """The lecture slides' reading of bits 0-2 (``slide_reading``) disagrees with the real one
     (``real_reading``) on every bit of every code: the slide swaps set and clear for
     P, W/R and U/S."""
     code, bits = _slide_claim(prover, impl)
@@ -171,7 +171,7 @@ def check_slide_disagrees(prover: Prover, impl: Impl = spec_fault) -> None:
 
 
 def check_slide_agrees(prover: Prover, impl: Impl = spec_fault) -> None:
-    """(Expected refuted) The seed slide reads bits 0-2 as the SDM does. The counterexample
+    """(Expected refuted) The lecture slides' table reads bits 0-2 as the SDM does. The counterexample
     shows, per bit, what the slide says and what the bit really means."""
     code, bits = _slide_claim(prover, impl)
 

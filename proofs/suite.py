@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from multiprocessing import get_context
 
-from . import buddy_arith, buddy_invariants, fault, gfp, scaled
+from . import alloc_path, buddy_arith, buddy_invariants, fault, gfp, scaled
 from . import slab as slab_proofs
 from .core import Obligation, Result, run_obligation
 
@@ -25,7 +25,7 @@ def all_obligations() -> list[Obligation]:
     """Every obligation of the suite, in report order."""
     return [*buddy_arith.obligations(), *buddy_invariants.obligations(), *scaled.obligations(),
             *gfp.obligations(), *fault.obligations(),
-            *slab_proofs.obligations()]
+            *slab_proofs.obligations(), *alloc_path.obligations()]
 
 
 def select(obligations: list[Obligation], pattern: str | None) -> list[Obligation]:

@@ -13,4 +13,5 @@ imports. One module per concern, each opening with the kernel files it follows:
 - ``procfs``        /proc/buddyinfo and /proc/zoneinfo formats
 - ``x86_fault``     page-fault error code and the fault handler's decisions
 - ``x86_32_layout`` the x86-32 kernel virtual memory map
+- ``slab``          kmalloc classes, SLUB and 2.6.11 SLAB geometry, slabinfo, slab invariants
 """

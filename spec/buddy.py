@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
+from . import migrate
 from .constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from .errors import InvalidArgument, KernelBug
 from .zones import subtract_ranges
@@ -26,6 +27,7 @@ from .zones import subtract_ranges
 Block = tuple[int, int]  # (pfn, order): the 2**order pages starting at pfn
 Range = tuple[int, int]  # [start, end) pfn range
 IsFreeBlock = Callable[[int, int], bool]  # is (pfn, order) a free block of the zone?
+BlockType = Callable[[int], int]  # get_pfnblock_migratetype: the type of pfn's pageblock
 
 
 # --------------------------------------------------------------------------------------
@@ -42,13 +44,31 @@ def is_aligned(pfn: int, order: int) -> bool:
     return pfn % 2**order == 0
 
 
+def check_pfn_order(pfn: object, order: object) -> None:
+    """Refuse what the buddy arithmetic is not defined on: a pfn that is not an int >= 0,
+    an order outside 0..MAX_PAGE_ORDER. (A z3 bit-vector term, which the proofs pass
+    as a symbolic pfn, is let through: it has ``sexpr``.)"""
+    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_PAGE_ORDER:
+        raise InvalidArgument(f"order must be an int in 0..{MAX_PAGE_ORDER}, got {order!r}")
+    if isinstance(pfn, int) and not isinstance(pfn, bool):
+        if pfn < 0:
+            raise InvalidArgument(f"pfn must be an int >= 0, got {pfn!r}")
+    elif not hasattr(pfn, "sexpr"):
+        raise InvalidArgument(f"pfn must be an int >= 0, got {pfn!r}")
+
+
 def find_buddy_pfn(pfn: int, order: int) -> int:
     """``__find_buddy_pfn(pfn, order)`` (mm/internal.h): ``pfn ^ (1 << order)``.
 
     pre: pfn >= 0 and 0 <= order <= 10
     post: __return__ == find_buddy_pfn_arith(pfn, order)
     post: find_buddy_pfn(__return__, order) == pfn
+
+    >>> find_buddy_pfn(8, 3), find_buddy_pfn(0, 3), find_buddy_pfn(12, 2)
+    (0, 8, 8)
     """
+    if type(pfn) is not int or type(order) is not int or pfn < 0 or not 0 <= order <= MAX_PAGE_ORDER:
+        check_pfn_order(pfn, order)  # raises, or lets a proof's symbolic pfn through
     return pfn ^ (1 << order)
 
 
@@ -62,6 +82,7 @@ def find_buddy_pfn_arith(pfn: int, order: int) -> int:
     post: abs(__return__ - pfn) == 2**order
     post: __return__ // 2 ** (order + 1) == pfn // 2 ** (order + 1)
     """
+    check_pfn_order(pfn, order)
     size = 2**order
     if (pfn // size) % 2 == 0:
         return pfn + size
@@ -86,6 +107,7 @@ def combined_pfn_arith(pfn: int, order: int) -> int:
     post: pfn - __return__ in (0, 2**order)
     post: pfn % 2**order != 0 or __return__ % 2 ** (order + 1) == 0
     """
+    check_pfn_order(pfn, order)
     return pfn - (pfn // 2**order) % 2 * 2**order
 
 
@@ -132,18 +154,40 @@ def free_pages_memory_chunks(start: int, end: int) -> tuple[Block, ...]:
 
     Each chunk has ``order = min(MAX_PAGE_ORDER, __ffs(start))``, shrunk until it
     fits before ``end``. The chunks are the range's canonical decomposition into
-    maximal naturally aligned blocks, ascending.
+    maximal naturally aligned blocks, ascending. :func:`free_pages_memory_runs`
+    gives the same chunks grouped into runs.
     """
-    chunks = []
+    return tuple((pfn + i * 2**order, order)
+                 for pfn, order, count in free_pages_memory_runs(start, end)
+                 for i in range(count))
+
+
+def free_pages_memory_runs(start: int, end: int) -> tuple[tuple[int, int, int], ...]:
+    """The chunks of :func:`free_pages_memory_chunks` as runs ``(first_pfn, order, count)``.
+
+    ``__free_pages_memory`` (mm/memblock.c): a chunk has ``order = min(MAX_PAGE_ORDER,
+    __ffs(start))``, shrunk until it fits before ``end``. Once ``start`` is aligned to
+    MAX_PAGE_ORDER every chunk is a MAX_PAGE_ORDER block until fewer than
+    MAX_ORDER_NR_PAGES remain, so only that order repeats: a run is ``count``
+    consecutive chunks of one order, and a range of any size has at most
+    ``2 * MAX_PAGE_ORDER + 1`` runs (what lets a model boot terabytes in constant time).
+
+    >>> free_pages_memory_runs(4, 5000)
+    ((4, 2, 1), (8, 3, 1), (16, 4, 1), (32, 5, 1), (64, 6, 1), (128, 7, 1), (256, 8, 1), (512, 9, 1), (1024, 10, 3), (4096, 9, 1), (4608, 8, 1), (4864, 7, 1), (4992, 3, 1))
+    >>> free_pages_memory_runs(0, 2**40)  # 4 PB of pages: one run
+    ((0, 10, 1073741824),)
+    """
+    runs: list[tuple[int, int, int]] = []
     while start < end:
         order = MAX_PAGE_ORDER
         while order > 0 and start % 2**order != 0:
             order -= 1
         while start + 2**order > end:
             order -= 1
-        chunks.append((start, order))
-        start += 2**order
-    return tuple(chunks)
+        count = (end - start) // 2**order if order == MAX_PAGE_ORDER else 1
+        runs.append((start, order, count))
+        start += count * 2**order
+    return tuple(runs)
 
 
 def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFreeBlock) -> bool:
@@ -176,25 +220,44 @@ class FreeDelta:
     merged: tuple[Block, ...]
     result: Block
     to_tail: bool
+    retyped: tuple[Block, ...] = ()
 
 
-def free_one_page_delta(is_free_block: IsFreeBlock, pfn: int, order: int) -> FreeDelta:
+def free_one_page_delta(is_free_block: IsFreeBlock, pfn: int, order: int,
+                        block_type: BlockType | None = None, migratetype: int = 0,
+                        pageblock_order: int = MAX_PAGE_ORDER,
+                        to_tail: bool | None = None) -> FreeDelta:
     """``__free_one_page`` (mm/page_alloc.c): merge with free buddies while below MAX_PAGE_ORDER.
 
     ``is_free_block(p, o)`` must answer whether (p, o) is currently a free block of
     *this zone* (the kernel's ``page_is_buddy``: PageBuddy, same order, same zone).
+
+    With migratetypes (``block_type`` given; ``migratetype`` is the freed block's type),
+    from ``pageblock_order`` up a buddy of another type is merged only when
+    :func:`kmem.spec.migrate.may_merge` allows it, and a merged buddy of another type
+    has its pageblocks retyped to ``migratetype`` (``change_pageblock_range``): those
+    buddies are ``retyped``. ``to_tail`` forces the placement (FPI_TO_TAIL); by default
+    it is ``buddy_merge_likely``.
     """
     merged = []
+    retyped = []
     buddy_pfn = find_buddy_pfn(pfn, order)
     while order < MAX_PAGE_ORDER:
         buddy_pfn = find_buddy_pfn(pfn, order)
         if not is_free_block(buddy_pfn, order):
             break
+        if block_type is not None and order >= pageblock_order:
+            buddy_mt = block_type(buddy_pfn)
+            if not migrate.may_merge(order, migratetype, buddy_mt, pageblock_order):
+                break
+            if buddy_mt != migratetype:
+                retyped.append((buddy_pfn, order))
         merged.append((buddy_pfn, order))
         pfn = buddy_pfn & pfn
         order += 1
-    to_tail = buddy_merge_likely(pfn, buddy_pfn, order, is_free_block)
-    return FreeDelta(tuple(merged), (pfn, order), to_tail)
+    if to_tail is None:
+        to_tail = buddy_merge_likely(pfn, buddy_pfn, order, is_free_block)
+    return FreeDelta(tuple(merged), (pfn, order), to_tail, tuple(retyped))
 
 
 def rmqueue_smallest_order(nr_free: Callable[[int], int], order: int) -> int | None:
@@ -241,6 +304,13 @@ class ZoneState:
     reserved: tuple[Range, ...] = ()
     nr_free: tuple[int, ...] = field(default=(0,) * NR_PAGE_ORDERS)
     free_pages: int = 0
+    # -- per-CPU lists and migratetypes (absent: the bare buddy core) -----------------
+    pcp: frozenset[Block] = frozenset()  # blocks parked on per-CPU lists
+    pageblock_order: int | None = None  # None: one free list per order (no migratetypes)
+    block_types: tuple[tuple[int, int], ...] = ()  # (pageblock index, migratetype)
+    list_types: tuple[tuple[int, int], ...] = ()  # (free block pfn, its free_list[mt])
+    nr_free_highatomic: int = 0  # zone->nr_free_highatomic
+    nr_reserved_highatomic: int = 0  # zone->nr_reserved_highatomic
 
     # -- derived ---------------------------------------------------------------------
     @property
@@ -259,6 +329,11 @@ class ZoneState:
         """This state with ``nr_free``/``free_pages`` recomputed from the free set."""
         return replace(self, nr_free=count_nr_free(self.free),
                        free_pages=sum(2**o for _, o in self.free))
+
+    def block_type(self, pfn: int) -> int:
+        """``get_pfnblock_migratetype``: the type of the pageblock holding ``pfn``."""
+        assert self.pageblock_order is not None
+        return dict(self.block_types).get(pfn >> self.pageblock_order, 0)
 
 
 def count_nr_free(free: Iterable[Block]) -> tuple[int, ...]:
@@ -297,6 +372,8 @@ def _blocks(zs: ZoneState) -> Iterator[tuple[str, Block]]:
         yield "free", b
     for b in zs.allocated:
         yield "allocated", b
+    for b in zs.pcp:
+        yield "pcp", b
 
 
 def inv_alignment_and_bounds(zs: ZoneState) -> list[Violation]:
@@ -346,12 +423,19 @@ def inv_tiling(zs: ZoneState) -> list[Violation]:
 
 def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
     """No two free buddies of the same order below MAX_PAGE_ORDER: ``__free_one_page``
-    always merges them."""
+    merges them. The one exception (migratetypes modelled): at orders >=
+    ``pageblock_order``, buddies on the lists of two different types of which one is not
+    mergeable (HIGHATOMIC, CMA, ISOLATE) stay apart (``migratetype_is_mergeable``).
+    Pages on per-CPU lists are not free in the buddy: they never count as buddies."""
     out = []
+    lists = dict(zs.list_types)
     for pfn, order in zs.free:
         if order < MAX_PAGE_ORDER:
             buddy = find_buddy_pfn(pfn, order)
             if pfn < buddy and (buddy, order) in zs.free:
+                if zs.pageblock_order is not None and not migrate.may_merge(
+                        order, lists.get(pfn, 0), lists.get(buddy, 0), zs.pageblock_order):
+                    continue
                 out.append(Violation("maximal-coalescing",
                                      f"free buddies {pfn:#x} and {buddy:#x} at order {order} "
                                      f"were not merged"))
@@ -372,8 +456,65 @@ def inv_counters(zs: ZoneState) -> list[Violation]:
     return out
 
 
+def inv_pageblock_lists(zs: ZoneState) -> list[Violation]:
+    """With migratetypes: every free block is on exactly one ``free_list[mt]``, and ``mt``
+    is the type of every pageblock the block overlaps (``__add_to_free_list``'s
+    VM_WARN_ONCE, 6.10+; ``change_pageblock_range`` keeps multi-pageblock blocks
+    uniform); every type is a valid migratetype; ``nr_free_highatomic`` counts the pages
+    on the HIGHATOMIC lists (``account_freepages``)."""
+    if zs.pageblock_order is None:
+        return []
+    out = []
+    lists = dict(zs.list_types)
+    types = dict(zs.block_types)
+    if set(lists) != {p for p, _ in zs.free} or len(lists) != len(zs.list_types):
+        out.append(Violation("pageblock-lists", "the free blocks and the blocks on typed free "
+                                                "lists differ"))
+    for mt in (*lists.values(), *types.values()):
+        if not 0 <= mt < migrate.MIGRATE_TYPES:
+            out.append(Violation("pageblock-lists", f"migratetype {mt} is out of range"))
+    highatomic = 0
+    for pfn, order in zs.free:
+        mt = lists.get(pfn)
+        if mt == migrate.MIGRATE_HIGHATOMIC:
+            highatomic += 1 << order
+        for pb in migrate.pageblocks_of(pfn, order, zs.pageblock_order):
+            if types.get(pb, 0) != mt:
+                out.append(Violation("pageblock-lists",
+                                     f"free block ({pfn:#x}, order {order}) is on the "
+                                     f"free_list[{mt}] but pageblock {pb:#x} has type "
+                                     f"{types.get(pb, 0)}"))
+                break
+    if highatomic != zs.nr_free_highatomic:
+        out.append(Violation("pageblock-lists", f"nr_free_highatomic {zs.nr_free_highatomic} but "
+                                                f"the HIGHATOMIC lists hold {highatomic} pages"))
+    return out
+
+
+def inv_highatomic_reserve(zs: ZoneState) -> list[Violation]:
+    """With migratetypes: ``nr_reserved_highatomic`` is the pages of the zone's HIGHATOMIC
+    pageblocks, and stays within ``reserve_highatomic_pageblock``'s cap (1 % of the
+    zone, pageblock aligned) plus the one reservation that may cross it."""
+    if zs.pageblock_order is None:
+        return []
+    pbo = zs.pageblock_order
+    blocks = sum(1 for _, mt in zs.block_types if mt == migrate.MIGRATE_HIGHATOMIC)
+    out = []
+    if blocks << pbo != zs.nr_reserved_highatomic:
+        out.append(Violation("highatomic", f"nr_reserved_highatomic {zs.nr_reserved_highatomic} "
+                                           f"but {blocks} HIGHATOMIC pageblocks hold "
+                                           f"{blocks << pbo} pages"))
+    bound = migrate.highatomic_reserve_bound(zs.managed_pages, pbo)
+    if zs.nr_reserved_highatomic > bound:
+        out.append(Violation("highatomic", f"nr_reserved_highatomic {zs.nr_reserved_highatomic} "
+                                           f"exceeds its bound {bound} for {zs.managed_pages} "
+                                           f"managed pages"))
+    return out
+
+
 INVARIANTS: tuple[Callable[[ZoneState], list[Violation]], ...] = (
     inv_alignment_and_bounds, inv_disjoint, inv_tiling, inv_maximal_coalescing, inv_counters,
+    inv_pageblock_lists, inv_highatomic_reserve,
 )
 
 

@@ -272,6 +272,13 @@ def gfp_mode_kernels(number: int, names: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _check_config(config: object) -> None:
+    if not isinstance(config, ZoneConfig):
+        raise InvalidArgument(f"config must be a ZoneConfig (one of kmem.spec.zones.ZONE_CONFIGS: "
+                              f"{', '.join(ZONE_CONFIGS)}), got {type(config).__name__} "
+                              f"{config!r}")
+
+
 def get_profile(profile: str | GfpProfile) -> GfpProfile:
     """The profile called ``profile`` (or ``profile`` itself)."""
     if isinstance(profile, GfpProfile):
@@ -416,6 +423,7 @@ def gfp_zone(mask: int, config: ZoneConfig) -> ZoneType:
     post: config.has(__return__) and __return__ is not ZoneType.DEVICE
     """
     _check_mask(mask)
+    _check_config(config)
     zt = gfp_zone_table(config)
     index = mask & GFP_ZONEMASK
     if zt.is_bad(index):
@@ -430,6 +438,7 @@ def gfp_zone_nodebug(mask: int, config: ZoneConfig) -> ZoneType:
     on x86).
     """
     _check_mask(mask)
+    _check_config(config)
     zt = gfp_zone_table(config)
     return config.type_at(zt.slot(mask & GFP_ZONEMASK))
 
@@ -442,6 +451,7 @@ def gfp_zone_plain(mask: int, config: ZoneConfig) -> ZoneType:
     MOVABLE is ZONE_MOVABLE; a zone that is configured out falls back to NORMAL.
     """
     _check_mask(mask)
+    _check_config(config)
     dma = mask & __GFP_DMA != 0
     highmem = mask & __GFP_HIGHMEM != 0
     dma32 = mask & __GFP_DMA32 != 0
@@ -474,6 +484,9 @@ def zonelist(config: ZoneConfig, highest: ZoneType,
     holds buddy pages and is never listed. With ``populated`` given, zones not in
     it are skipped (the kernel leaves empty zones out of the list).
     """
+    _check_config(config)
+    if not isinstance(highest, ZoneType):
+        raise InvalidArgument(f"highest must be a ZoneType, got {highest!r}")
     if not config.has(highest):
         raise InvalidArgument(f"ZONE_{highest.name} is not configured in {config.name}")
     if highest is ZoneType.DEVICE:
@@ -658,6 +671,13 @@ def format_gfp(mask: int, profile: str | GfpProfile | None = None, *,
     order; an entry whose bits are all set prints its name (``|`` between names)
     and its bits are cleared, so composites win over their parts. Leftover bits
     print as ``0x%lx``, after a ``|`` only if a name was printed before.
+
+    >>> format_gfp(0x100cca)
+    'GFP_HIGHUSER_MOVABLE'
+    >>> format_gfp(0xdc0)
+    'GFP_KERNEL|__GFP_ZERO'
+    >>> format_gfp(0)
+    'none'
     """
     _check_mask(mask)
     prof = resolve_profile(profile, kernel)
@@ -690,7 +710,8 @@ def format_gfp_printk(mask: int, profile: str | GfpProfile | None = None, *,
 # Parsing
 # ---------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"^(?:0[xX][0-9a-fA-F]+|[0-9]+)$")
+#: a number as Python writes integer literals, in any base (0x1f, 31, 0o37, 0b11111, 1_000)
+_NUMBER = re.compile(r"^(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*)$")
 _NAME = re.compile(r"^_{0,3}[A-Za-z][A-Za-z0-9_]*$")
 _MODE = re.compile(r"^(0[xX][0-9a-fA-F]+)\s*\((.*)\)$")
 
@@ -724,11 +745,18 @@ def parse_gfp(text: str, profile: str | GfpProfile | None = None, *,
 
     Accepts every name of the profile (flags, composites, printed names), the
     underscore-less print names of 2.6.3x-4.5 (``GFP_ZERO`` for ``__GFP_ZERO``,
-    where no composite has that name), ``___GFP_*`` spellings, hex or decimal
-    numbers, ``none``, the kernel's ``0xcc0(GFP_KERNEL)`` form (both halves must
+    where no composite has that name), ``___GFP_*`` spellings, numbers in any base
+    Python reads (``0xcc0``, ``3264``, ``0o6300``, ``0b110011000000``), ``none``, the kernel's ``0xcc0(GFP_KERNEL)`` form (both halves must
     agree), and old names from :data:`OLD_NAME_ALIASES` that have a modern
     successor in this profile (``__GFP_WAIT`` -> ``__GFP_DIRECT_RECLAIM``). Names
     without one raise InvalidArgument saying what became of them.
+
+    >>> hex(parse_gfp("GFP_KERNEL|__GFP_ZERO"))
+    '0xdc0'
+    >>> parse_gfp("0b1100") == parse_gfp("0xc") == parse_gfp("12")
+    True
+    >>> hex(parse_gfp("0xcc0(GFP_KERNEL)"))
+    '0xcc0'
     """
     if not isinstance(text, str):
         raise InvalidArgument(f"gfp text must be a str, got {type(text).__name__}")
@@ -752,7 +780,13 @@ def parse_gfp(text: str, profile: str | GfpProfile | None = None, *,
     for raw in stripped.split("|"):
         token = raw.strip()
         if _NUMBER.match(token):
-            value = int(token, 16) if token[:2] in ("0x", "0X") else int(token, 10)
+            try:
+                value = int(token, 0)
+            except ValueError:  # leading zeros ("0640") or a misplaced "_"
+                if not token.isdigit():
+                    raise InvalidArgument(f"cannot read {token!r} in gfp text {text!r}: "
+                                          "expected a number such as 0xcc0") from None
+                value = int(token, 10)
         elif _NAME.match(token):
             value = _lookup_name(token, prof)
         else:

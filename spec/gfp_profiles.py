@@ -401,7 +401,7 @@ _COMPOSITES_2611 = (
 
 PROFILE_2611 = GfpProfile(
     name="2.6.11",
-    description="2.6.11 (the seed slides): __GFP_WAIT 0x10, GFP_KERNEL = 0xd0; no kernel "
+    description="2.6.11 (the lecture slides' era): __GFP_WAIT 0x10, GFP_KERNEL = 0xd0; no kernel "
                 "printer existed, kmem prints composites first",
     flags=_FLAGS_2611,
     composites=_COMPOSITES_2611,

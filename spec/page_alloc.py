@@ -20,11 +20,14 @@ from dataclasses import dataclass
 
 from . import gfp as _gfp
 from .alloc_flags import (
+    ALLOC_CMA,
     ALLOC_CPUSET,
+    ALLOC_HIGHATOMIC,
     ALLOC_KSWAPD,
     ALLOC_MIN_RESERVE,
     ALLOC_NO_WATERMARKS,
     ALLOC_NOFRAGMENT,
+    ALLOC_NON_BLOCK,
     ALLOC_OOM,
     ALLOC_WMARK_LOW,
     ALLOC_WMARK_MASK,
@@ -34,6 +37,8 @@ from .alloc_flags import (
 from .constants import MAX_PAGE_ORDER
 from .kernel import Kernel
 from .kernel import kernel as kernel_rules
+from .migrate import MIGRATE_PCPTYPES, usable_types
+from .pcp import order_to_pindex, pcp_allowed_order
 from .watermarks import zone_watermark_ok
 from .zones import ZoneConfig, ZoneType
 
@@ -159,6 +164,11 @@ class ZoneView:
     watermark: tuple[int, ...]
     lowmem_reserve: tuple[int, ...]
     boost: int = 0
+    # with migratetypes (kmem.spec.migrate): zone->nr_free_highatomic and, per order, a
+    # bit mask of the non-empty free_list[mt]; None: one migratetype in use
+    nr_free_highatomic: int = 0
+    free_lists: tuple[int, ...] | None = None
+    pcp_lists: int = 0  # bit mask of this CPU's non-empty pcp lists (by pindex)
 
 
 def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: int, *,
@@ -173,35 +183,57 @@ def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: i
     __GFP_HIGH order-0 allocations"). ``boost_retry=False`` leaves that retry out
     (kernels before it, or the 5.x-6.2 form keyed on __GFP_ATOMIC, which has no modern
     bit). The order-0 shortcut of lines 3301-3312 compares against the undiscounted mark
-    and so never passes where ``__zone_watermark_ok`` fails (kmem has no highatomic or
-    CMA pages to subtract)."""
+    and ``usable_free -= min(usable_free, nr_free_highatomic)`` never goes below what
+    ``__zone_watermark_ok`` subtracts, so it never passes where that fails. With
+    migratetypes the view carries ``nr_free_highatomic`` and the non-empty lists per
+    order (``free_lists``), which ``__zone_watermark_ok`` uses.
+    A zone that passes its HIGH mark passes any lower one, so checking HIGH first
+    (ZONE_BELOW_HIGH) changes no choice."""
     if alloc_flags & ALLOC_NO_WATERMARKS:
         return True
     wmark = alloc_flags & ALLOC_WMARK_MASK
     reserve = zone.lowmem_reserve[highest_zoneidx]
     if zone_watermark_ok(free_pages=zone.free_pages, order=order,
                          mark=zone.watermark[wmark] + zone.boost, lowmem_reserve=reserve,
-                         alloc_flags=alloc_flags, nr_free=zone.nr_free):
+                         alloc_flags=alloc_flags, nr_free=zone.nr_free,
+                         nr_free_highatomic=zone.nr_free_highatomic,
+                         free_lists=zone.free_lists):
         return True
     if (boost_retry and order == 0 and alloc_flags & ALLOC_MIN_RESERVE and zone.boost
             and wmark == WMARK_MIN):
         return zone_watermark_ok(free_pages=zone.free_pages, order=order,
                                  mark=zone.watermark[WMARK_MIN], lowmem_reserve=reserve,
-                                 alloc_flags=alloc_flags, nr_free=zone.nr_free)
+                                 alloc_flags=alloc_flags, nr_free=zone.nr_free,
+                                 nr_free_highatomic=zone.nr_free_highatomic,
+                                 free_lists=zone.free_lists)
     return False
 
 
-def has_block(zone: ZoneView, order: int) -> bool:
-    """``__rmqueue_smallest`` can succeed: some free block of order >= ``order``."""
-    return any(zone.nr_free[o] for o in range(order, len(zone.nr_free)))
+def has_block(zone: ZoneView, order: int, migratetype: int | None = None,
+              alloc_flags: int = 0) -> bool:
+    """``rmqueue`` can succeed: some free block of order >= ``order``.
+
+    With migratetypes (``zone.free_lists`` and ``migratetype`` given): a block on a list
+    that ``rmqueue_buddy`` may use (:func:`kmem.spec.migrate.usable_types`), or a block
+    on this CPU's pcp list for (migratetype, order) (``zone.pcp_lists``)."""
+    if zone.free_lists is None or migratetype is None:
+        return any(zone.nr_free[o] for o in range(order, len(zone.nr_free)))
+    if (pcp_allowed_order(order) and migratetype < MIGRATE_PCPTYPES
+            and zone.pcp_lists >> order_to_pindex(migratetype, order) & 1):
+        return True
+    usable = usable_types(migratetype, bool(alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM)),
+                          bool(alloc_flags & ALLOC_NON_BLOCK), bool(alloc_flags & ALLOC_CMA))
+    mask = sum(1 << mt for mt in usable)
+    return any(zone.free_lists[o] & mask for o in range(order, len(zone.free_lists)))
 
 
 def choose_zone(zonelist: Sequence[ZoneView], order: int, alloc_flags: int,
-                highest_zoneidx: int) -> int | None:
+                highest_zoneidx: int, migratetype: int | None = None) -> int | None:
     """The position in ``zonelist`` where a pass succeeds: the first zone that passes
     its watermark check and has a block; None if the pass fails."""
     for pos, zone in enumerate(zonelist):
-        if zone_allows(zone, order, alloc_flags, highest_zoneidx) and has_block(zone, order):
+        if (zone_allows(zone, order, alloc_flags, highest_zoneidx)
+                and has_block(zone, order, migratetype, alloc_flags)):
             return pos
     return None
 
@@ -209,7 +241,8 @@ def choose_zone(zonelist: Sequence[ZoneView], order: int, alloc_flags: int,
 def allocation_failure_legal(zonelist: Sequence[ZoneView], gfp: int, order: int,
                              highest_zoneidx: int, **context: bool) -> bool:
     """Availability: an allocation may return NULL only if order > MAX_PAGE_ORDER, or no
-    pass finds an allowed zone with a suitable block that passes its watermark and the
+    pass finds an allowed zone with a suitable block that passes its watermark (with
+    migratetypes: a block its migratetype may use, or one on its pcp list) and the
     request is not a __GFP_NOFAIL one that may reclaim (:func:`nofail_never_fails`: the
     kernel loops instead of failing; kmem raises
     :class:`~kmem.spec.errors.AllocationLivelock`)."""
@@ -217,7 +250,8 @@ def allocation_failure_legal(zonelist: Sequence[ZoneView], gfp: int, order: int,
         return True
     if nofail_never_fails(gfp):
         return False
-    return all(choose_zone(zonelist, order, p.alloc_flags, highest_zoneidx) is None
+    mt = _gfp.gfp_migratetype(gfp) if any(z.free_lists is not None for z in zonelist) else None
+    return all(choose_zone(zonelist, order, p.alloc_flags, highest_zoneidx, mt) is None
                for p in alloc_passes(gfp, order, **context))
 
 

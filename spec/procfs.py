@@ -40,12 +40,57 @@ from .zones import (
 
 
 class ProcParseError(InvalidArgument):
-    """A /proc or sysctl text that does not have the kernel's format."""
+    """A /proc or sysctl text that does not have the kernel's format.
 
-    def __init__(self, source: str, lineno: int, message: str) -> None:
+    ``lineno`` is the first bad line; ``problems`` lists every bad line found, as
+    ``(lineno, message)``, and the message names them all.
+    """
+
+    def __init__(self, source: str, lineno: int, message: str,
+                 more: Sequence[tuple[int, str]] = ()) -> None:
         self.source = source
         self.lineno = lineno
-        super().__init__(f"{source} line {lineno}: {message}")
+        self.problems: tuple[tuple[int, str], ...] = ((lineno, message), *more)
+        super().__init__(f"{source} line {lineno}: {message}"
+                         + "".join(f"; line {n}: {m}" for n, m in more))
+
+
+class _Problems:
+    """Every malformed line of one text, raised together at the end."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.found: list[tuple[int, str]] = []
+
+    def add(self, lineno: int, message: str) -> None:
+        self.found.append((lineno, message))
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            (lineno, message), *more = self.found  # in the order found
+            raise ProcParseError(self.source, lineno, message, more)
+
+
+def proc_text(data: str | bytes | bytearray | memoryview, source: str) -> list[str]:
+    """The lines of a /proc or /proc/sys file as read: ``str`` or bytes (the kernel
+    prints ASCII: ``seq_printf`` in mm/vmstat.c, ``proc_dointvec`` in kernel/sysctl.c),
+    with LF or CRLF line endings (a copy that passed through Windows). Any other type,
+    or a byte that is not ASCII, raises :class:`ProcParseError` / InvalidArgument."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        raw = bytes(data)
+        bad = next((i for i, b in enumerate(raw) if b > 0x7F), None)
+        if bad is not None:
+            raise ProcParseError(source, raw.count(b"\n", 0, bad) + 1,
+                                 f"byte {raw[bad]:#04x} at offset {bad} is not ASCII; the "
+                                 f"kernel prints ASCII")
+        text = raw.decode("ascii")
+    elif isinstance(data, str):
+        text = data
+    else:
+        raise InvalidArgument(f"{source} text must be a str or bytes (the file's contents), "
+                              f"got {type(data).__name__}")
+    lines = text.split("\n")
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 class ZoneinfoMismatch(InvalidArgument):
@@ -90,27 +135,35 @@ def format_buddyinfo(rows: Sequence[BuddyinfoRow]) -> str:
     return "".join(format_buddyinfo_row(r) for r in rows)
 
 
-_BUDDY_RE = re.compile(r"Node (\d+), zone +(\S+) +((?:\d+ +)*\d+) ?")
+_BUDDY_RE = re.compile(r"Node ([0-9]+), zone +(\S+) +((?:[0-9]+ +)*[0-9]+) ?")
 
 
-def parse_buddyinfo(text: str) -> tuple[BuddyinfoRow, ...]:
-    """Parse /proc/buddyinfo. Every row must have the same number of orders."""
+def parse_buddyinfo(text: str | bytes) -> tuple[BuddyinfoRow, ...]:
+    """Parse /proc/buddyinfo (str or bytes, LF or CRLF). Every row must have the same
+    number of orders; every malformed row is reported (:class:`ProcParseError`)."""
     rows: list[BuddyinfoRow] = []
-    for lineno, line in enumerate(text.split("\n"), 1):
+    problems = _Problems("buddyinfo")
+    first = 0
+    for lineno, line in enumerate(proc_text(text, "buddyinfo"), 1):
         if not line.strip():
             continue
         m = _BUDDY_RE.fullmatch(line)
         if m is None:
-            raise ProcParseError("buddyinfo", lineno, f"expected 'Node <n>, zone <name> "
-                                 f"<count> <count> ...', got {line!r}")
+            problems.add(lineno, f"expected 'Node <n>, zone <name> <count> <count> ...', "
+                                 f"got {line!r}")
+            continue
         name = m.group(2)
         if name not in ZONE_BY_NAME:
-            raise ProcParseError("buddyinfo", lineno, f"unknown zone name {name!r}")
+            problems.add(lineno, f"unknown zone name {name!r}")
+            continue
         counts = tuple(int(c) for c in m.group(3).split())
         if rows and len(counts) != len(rows[0].nr_free):
-            raise ProcParseError("buddyinfo", lineno, f"{len(counts)} orders, but line 1 "
-                                 f"has {len(rows[0].nr_free)}; expected the same on every row")
+            problems.add(lineno, f"{len(counts)} orders, but line {first} has "
+                                 f"{len(rows[0].nr_free)}; expected the same on every row")
+            continue
+        first = first or lineno
         rows.append(BuddyinfoRow(int(m.group(1)), name, counts))
+    problems.raise_if_any()
     if not rows:
         raise ProcParseError("buddyinfo", 1, "no zone rows; expected at least one")
     return tuple(rows)
@@ -147,6 +200,8 @@ class ZoneinfoZone:
     nr_free_pages: int | None = None
     node_unreclaimable: int | None = None
     start_pfn: int | None = None
+    # the per-CPU pagesets (cpu, count, high, batch, vm stats threshold); None: not printed
+    pagesets: tuple[tuple[int, int, int, int, int], ...] | None = None
 
     @property
     def ztype(self) -> ZoneType:
@@ -181,11 +236,24 @@ def format_zoneinfo_zone(z: ZoneinfoZone, *, kernel: object = None) -> str:
     if z.populated:
         if z.nr_free_pages is not None and shown("nr_free_pages"):
             out.append(f"\n      {'nr_free_pages':<12} {z.nr_free_pages}")
+        if z.pagesets is not None:
+            out.append(format_pagesets(z.pagesets))
         if z.node_unreclaimable is not None and shown("node_unreclaimable"):
             out.append(f"\n  node_unreclaimable:  {z.node_unreclaimable}")
         if z.start_pfn is not None and shown("start_pfn"):
             out.append(f"\n  start_pfn:           {z.start_pfn}")
     out.append("\n")
+    return "".join(out)
+
+
+def format_pagesets(pagesets: Sequence[tuple[int, int, int, int, int]]) -> str:
+    """``zoneinfo_show_print``'s pagesets section (mm/vmstat.c, 6.12): per online CPU its
+    pcp ``count``, ``high`` and ``batch``, then (CONFIG_SMP) the zone's
+    ``stat_threshold`` for that CPU."""
+    out = ["\n  pagesets"]
+    for cpu, count, high, batch, threshold in pagesets:
+        out.append(f"\n    cpu: {cpu}\n              count: {count}\n              high:  {high}"
+                   f"\n              batch: {batch}\n  vm stats threshold: {threshold}")
     return "".join(out)
 
 
@@ -208,78 +276,122 @@ def zoneinfo_kernels(zones: Sequence[ZoneinfoZone]) -> str:
     return "3.8-4.20"
 
 
-_HEADER_RE = re.compile(r"Node (\d+), zone +(\S+)")
+_HEADER_RE = re.compile(r"Node ([0-9]+), zone +(\S+)")
 _FIELD_RE = re.compile(r" +(pages free|boost|min|low|high|promo|spanned|present|managed|cma)"
                        r" +(\S+)")
 _PROT_RE = re.compile(r" +protection: \((.*)\)")
 _TAIL_RE = re.compile(r" +(nr_free_pages|node_unreclaimable:|start_pfn:) +(\S+)")
+#: a line that starts like one kmem reads; it must then parse in full
+_MODELLED_RE = re.compile(r"Node |  *(pages free|boost|min|low|high|promo|spanned|present|"
+                          r"managed|cma|nr_free_pages|node_unreclaimable:|start_pfn:|"
+                          r"protection:)(\s|$)")
 _FIELD_NAMES = {"pages free": "free", "node_unreclaimable:": "node_unreclaimable",
                 "start_pfn:": "start_pfn"}
 _REQUIRED = ("free", "min", "low", "high", "spanned", "present", "managed", "protection")
+_UINT_RE = re.compile(r"[0-9]+")
 
 
-def _int(lineno: int, key: str, text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ProcParseError("zoneinfo", lineno, f"{key}: expected an integer, "
-                             f"got {text!r}") from None
+def _uint(text: str) -> int | None:
+    """A decimal as ``%lu`` prints it (no sign, no ``_``, ASCII digits), or None."""
+    return int(text) if _UINT_RE.fullmatch(text) else None
 
 
-def parse_zoneinfo(text: str) -> tuple[ZoneinfoZone, ...]:
-    """Parse a real /proc/zoneinfo, keeping the fields of :class:`ZoneinfoZone`.
+def parse_zoneinfo(text: str | bytes) -> tuple[ZoneinfoZone, ...]:
+    """Parse a real /proc/zoneinfo (str or bytes, LF or CRLF), keeping the fields of
+    :class:`ZoneinfoZone`.
 
-    Per-node stats, other vm stats, NUMA counters and pagesets are skipped.
+    Per-node stats, other vm stats, NUMA counters and pagesets are skipped. A line
+    that starts like a modelled one (a header, ``pages free``, a watermark, ...) but
+    does not parse in full is malformed; every malformed line is reported together
+    in one :class:`ProcParseError`, none is skipped. The kernel prints every zone of
+    every node, populated or not (``zoneinfo_show``, mm/vmstat.c), each with one
+    protection entry per zone; a last block that stops early is reported as a
+    truncated text (and :func:`check_complete` finds a text cut between two zones).
     """
     zones: list[ZoneinfoZone] = []
+    problems = _Problems("zoneinfo")
     cur: dict[str, object] | None = None
     cur_line = 0
+    cur_bad: set[str] = set()  # keys of this zone on malformed lines (reported already)
+    skipping = False  # inside the block of an unknown zone name (reported already)
 
-    def finish() -> None:
+    def finish(last: bool = False) -> None:
         if cur is None:
             return
-        missing = [k for k in _REQUIRED if k not in cur]
-        if missing:
-            raise ProcParseError("zoneinfo", cur_line, f"zone {cur['zone']!r} lacks "
-                                 f"{', '.join(missing)}; expected every modelled line")
+        missing = [k for k in _REQUIRED if k not in cur and k not in cur_bad]
+        if missing or cur_bad:
+            if missing:
+                hint = ("the text looks truncated (it ends inside this zone's block)" if last
+                        else "expected every modelled line")
+                problems.add(cur_line, f"zone {cur['zone']!r} lacks {', '.join(missing)}; "
+                                       f"{hint}")
+            return
         fields = dict(cur)
         fields.setdefault("boost", None)
         fields.setdefault("cma", None)
         zones.append(ZoneinfoZone(**fields))  # type: ignore[arg-type]
 
-    for lineno, line in enumerate(text.split("\n"), 1):
+    for lineno, line in enumerate(proc_text(text, "zoneinfo"), 1):
         if not line.strip():
             continue
         m = _HEADER_RE.fullmatch(line)
         if m is not None:
             finish()
+            cur = None
             if m.group(2) not in ZONE_BY_NAME:
-                raise ProcParseError("zoneinfo", lineno, f"unknown zone name {m.group(2)!r}")
+                problems.add(lineno, f"unknown zone name {m.group(2)!r}")
+                skipping = True  # its lines belong to no zone kmem knows
+                continue
+            skipping = False
             cur = {"node": int(m.group(1)), "zone": m.group(2)}
             cur_line = lineno
+            cur_bad.clear()
             continue
         if cur is None:
-            raise ProcParseError("zoneinfo", lineno, f"expected a 'Node <n>, zone <name>' "
-                                 f"header first, got {line!r}")
+            if skipping:
+                continue
+            if not zones and not problems.found:
+                problems.add(lineno, f"expected a 'Node <n>, zone <name>' header first, "
+                                     f"got {line!r}")
+            elif _MODELLED_RE.match(line):
+                problems.add(lineno, f"malformed line {line!r}")
+            continue
         for regex in (_FIELD_RE, _TAIL_RE):
             m = regex.fullmatch(line)
             if m is not None:
                 key = _FIELD_NAMES.get(m.group(1), m.group(1))
                 if key == "nr_free_pages" and "free" not in cur:
                     break  # a per-node stat of the same shape; not ours
-                if key in cur:
-                    raise ProcParseError("zoneinfo", lineno, f"{key} repeated in zone "
-                                         f"{cur['zone']!r}")
-                cur[key] = _int(lineno, key, m.group(2))
+                value = _uint(m.group(2))
+                if value is None:
+                    problems.add(lineno, f"{key}: expected an integer, got {m.group(2)!r}")
+                    cur_bad.add(key)
+                elif key in cur:
+                    problems.add(lineno, f"{key} repeated in zone {cur['zone']!r}")
+                else:
+                    cur[key] = value
                 break
         else:
             m = _PROT_RE.fullmatch(line)
             if m is not None:
-                if "protection" in cur:
-                    raise ProcParseError("zoneinfo", lineno, "protection repeated")
                 parts = [p.strip() for p in m.group(1).split(",")]
-                cur["protection"] = tuple(_int(lineno, "protection", p) for p in parts)
-    finish()
+                values = [_uint(p) for p in parts]
+                bad = [p for p, v in zip(parts, values, strict=True) if v is None]
+                if bad:
+                    problems.add(lineno, f"protection: expected integers, got "
+                                         f"{', '.join(map(repr, bad))}")
+                    cur_bad.add("protection")
+                elif "protection" in cur:
+                    problems.add(lineno, "protection repeated")
+                else:
+                    cur["protection"] = tuple(values)
+            elif (km := _MODELLED_RE.match(line)) is not None:
+                problems.add(lineno, f"malformed line {line!r}; expected '<name> <integer>'"
+                                     f" as the kernel prints it")
+                cur_bad.add(_FIELD_NAMES.get(km.group(1) or "", km.group(1) or "")
+                            .removesuffix(":"))
+    finish(last=True)
+    problems.raise_if_any()
     if not zones:
         raise ProcParseError("zoneinfo", 1, "no 'Node <n>, zone <name>' blocks")
     return tuple(zones)
@@ -298,19 +410,24 @@ def config_from_zoneinfo(zones: Sequence[ZoneinfoZone], node: int = 0) -> ZoneCo
 # ---------------------------------------------------------------------------
 
 
-def parse_sysctl_ints(text: str, name: str = "sysctl") -> tuple[int, ...]:
-    """A /proc/sys value printed by ``proc_dointvec``: integers separated by tabs."""
-    parts = text.split()
-    if not parts:
+def parse_sysctl_ints(text: str | bytes, name: str = "sysctl") -> tuple[int, ...]:
+    """A /proc/sys value printed by ``proc_dointvec``: integers separated by tabs (str or
+    bytes; every value that is not an integer is reported)."""
+    problems = _Problems(name)
+    out: list[int] = []
+    for lineno, line in enumerate(proc_text(text, name), 1):
+        for part in line.split():
+            if _INT_RE.fullmatch(part):
+                out.append(int(part))
+            else:
+                problems.add(lineno, f"expected integers, got {part!r}")
+    problems.raise_if_any()
+    if not out:
         raise ProcParseError(name, 1, "empty; expected at least one integer")
-    return tuple(_int_sysctl(name, p) for p in parts)
+    return tuple(out)
 
 
-def _int_sysctl(name: str, p: str) -> int:
-    try:
-        return int(p)
-    except ValueError:
-        raise ProcParseError(name, 1, f"expected integers, got {p!r}") from None
+_INT_RE = re.compile(r"-?[0-9]+")
 
 
 def format_sysctl_ints(values: Sequence[int]) -> str:
@@ -341,6 +458,11 @@ def expected_watermarks(zones: Sequence[ZoneinfoZone], *, min_free_kbytes: int,
     for i, z in enumerate(zones):
         by_node.setdefault(z.node, []).append(i)
     for idxs in by_node.values():
+        if len(lowmem_reserve_ratio) > len(idxs):
+            raise InvalidArgument(f"vm.lowmem_reserve_ratio has {len(lowmem_reserve_ratio)} "
+                                  f"entries, one per zone of the kernel, but node "
+                                  f"{zones[idxs[0]].node} has only {len(idxs)} zone block(s): "
+                                  + TRUNCATED_HINT)
         if len(lowmem_reserve_ratio) != len(idxs):
             raise InvalidArgument(f"lowmem_reserve_ratio has {len(lowmem_reserve_ratio)} "
                                   f"entries, but node {zones[idxs[0]].node} has {len(idxs)} "
@@ -375,8 +497,29 @@ def check_zoneinfo(zones: Sequence[ZoneinfoZone], *, min_free_kbytes: int,
     return tuple(problems)
 
 
+TRUNCATED_HINT = ("the zoneinfo text looks truncated (the kernel prints every zone of every "
+                  "node); give the whole /proc/zoneinfo")
+
+
+def check_complete(zones: Sequence[ZoneinfoZone]) -> None:
+    """Refuse a zoneinfo cut between two zones: ``zoneinfo_show`` (mm/vmstat.c) prints
+    every zone of a node, populated or not, and each zone's protection line has one
+    entry per zone, so a node with fewer zone blocks than that was cut short."""
+    by_node: dict[int, list[ZoneinfoZone]] = {}
+    for z in zones:
+        by_node.setdefault(z.node, []).append(z)
+    for node, blocks in by_node.items():
+        width = max(len(z.protection) for z in blocks)
+        if width > len(blocks):
+            raise InvalidArgument(f"node {node} has {len(blocks)} zone block(s), but its "
+                                  f"protection lines have {width} entries, one per zone: "
+                                  + TRUNCATED_HINT)
+
+
 def verify_zoneinfo(zones: Sequence[ZoneinfoZone], **sysctls: object) -> None:
-    """Raise :class:`ZoneinfoMismatch` unless :func:`check_zoneinfo` finds nothing."""
+    """Raise :class:`ZoneinfoMismatch` unless :func:`check_zoneinfo` finds nothing
+    (and InvalidArgument for a truncated text: :func:`check_complete`)."""
+    check_complete(zones)
     problems = check_zoneinfo(zones, **sysctls)  # type: ignore[arg-type]
     if problems:
         raise ZoneinfoMismatch("recomputed watermarks differ from /proc/zoneinfo: "

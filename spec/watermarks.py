@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from math import isqrt
 
 from .alloc_flags import (
+    ALLOC_CMA,
+    ALLOC_HIGHATOMIC,
     ALLOC_MIN_RESERVE,
     ALLOC_NON_BLOCK,
     ALLOC_OOM,
@@ -319,7 +321,8 @@ def _check_order(order: object, max_order: int) -> int:
 
 
 def zone_watermark_ok(*, free_pages: int, order: int, mark: int, lowmem_reserve: int,
-                      alloc_flags: int, nr_free: Sequence[int]) -> bool:
+                      alloc_flags: int, nr_free: Sequence[int], nr_free_highatomic: int = 0,
+                      free_lists: Sequence[int] | None = None) -> bool:
     """``__zone_watermark_ok`` (mm/page_alloc.c, 6.x).
 
     ``free_pages`` is the zone's NR_FREE_PAGES, ``mark`` the chosen watermark
@@ -333,9 +336,13 @@ def zone_watermark_ok(*, free_pages: int, order: int, mark: int, lowmem_reserve:
     4. true for order 0;
     5. true if some order ``o >= order`` has a free block.
 
-    Not modelled (every free list counts as usable): migratetypes, so the
-    HIGHATOMIC reserve is never subtracted and ``ALLOC_HIGHATOMIC``/``ALLOC_OOM`` do
-    not unlock a highatomic list; CMA pages (``ALLOC_CMA``).
+    With migratetypes (``free_lists``: per order, a bit mask of the migratetypes whose
+    free list is not empty; see :mod:`kmem.spec.migrate`): step 1 also subtracts
+    ``nr_free_highatomic`` unless some ALLOC_RESERVES flag is set, and step 5 counts
+    only the UNMOVABLE/MOVABLE/RECLAIMABLE lists, the CMA list with ALLOC_CMA and the
+    HIGHATOMIC list with ALLOC_HIGHATOMIC or ALLOC_OOM. Without ``free_lists`` every
+    free block counts (one migratetype in use). CMA pages are never counted apart
+    (kmem has no CMA areas).
     """
     _check_order(order, MAX_PAGE_ORDER)
     _check_nr_free(nr_free, NR_PAGE_ORDERS)
@@ -343,12 +350,21 @@ def zone_watermark_ok(*, free_pages: int, order: int, mark: int, lowmem_reserve:
     if type(free_pages) is not int:
         raise WatermarkError(f"free_pages must be an int, got {free_pages!r}")
     usable = free_pages - (2**order - 1)
+    if not alloc_flags & ALLOC_RESERVES:
+        usable -= nr_free_highatomic
     wmin = watermark_threshold(mark, alloc_flags)
     if usable <= wmin + lowmem_reserve:
         return False
     if order == 0:
         return True
-    return any(nr_free[o] for o in range(order, NR_PAGE_ORDERS))
+    if free_lists is None:
+        return any(nr_free[o] for o in range(order, NR_PAGE_ORDERS))
+    allowed = 0b111  # MIGRATE_PCPTYPES
+    if alloc_flags & ALLOC_CMA:
+        allowed |= 1 << 4  # MIGRATE_CMA
+    if alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM):
+        allowed |= 1 << 3  # MIGRATE_HIGHATOMIC
+    return any(nr_free[o] and free_lists[o] & allowed for o in range(order, NR_PAGE_ORDERS))
 
 
 def zone_watermark_ok_2611(*, free_pages: int, order: int, mark: int, lowmem_reserve: int,

@@ -9,7 +9,8 @@ codes hardware can push and when.
 The CPU pushes the error code and puts the faulting linear address in CR2. The
 low three bits describe *the access that faulted*: bit 0 set means the page was
 present (a protection violation), bit 1 set means a write, bit 2 set means a
-user-mode (CPL 3) access. The lecture slide (figure 1.2) has all three inverted;
+user-mode (CPL 3) access. The page-fault table of classic lecture slides on Linux
+memory management (2.6 era) has all three inverted;
 :data:`SLIDE_TABLE` keeps its text next to :data:`PF_BITS`.
 """
 
@@ -446,19 +447,20 @@ def pgtable_bad_line(comm: str, address: int) -> str:
     return f"{comm}: Corrupted page table at address {address:x}"
 
 
-# --- the lecture slide (figure 1.2) next to the real table ----------------------------
+# --- the lecture slides' page-fault table next to the real one ------------------------
 
 
 @dataclass(frozen=True)
 class SlideRow:
-    """One row of the seed's figure 1.2: what it says a set and a clear bit mean."""
+    """One row of the lecture slides' page-fault table: what it says a set and a clear bit mean."""
 
     bit: int
     slide_set: str
     slide_clear: str
 
 
-#: Figure 1.2 of the seed slides, verbatim. Its Set and Not-set columns are swapped.
+#: The lecture slides' table ("page fault scenarios"), verbatim. Its Set and Not-set
+#: columns are swapped.
 SLIDE_TABLE: tuple[SlideRow, ...] = (
     SlideRow(0, "No page present in RAM", "Protection fault (insufficient access permission)"),
     SlideRow(1, "Read access", "Write access"),

@@ -328,10 +328,39 @@ class MachineLayout:
         return tuple(z.managed_pages for z in self.zones)
 
 
-def _mb_to_pfn(what: str, mem_mb: int) -> int:
+#: MAX_PHYSMEM_BITS (arch/x86/include/asm/sparsemem.h, 6.x): the physical address bits
+#: of x86-64 with 5-level paging (46 with 4-level) and of x86-32 with PAE (32 without)
+MAX_PHYSMEM_BITS_X86_64 = 52
+MAX_PHYSMEM_BITS_X86_64_4LEVEL = 46
+MAX_PHYSMEM_BITS_X86_32_PAE = 36
+
+
+def _mb_to_pfn(what: str, mem_mb: int, arch: str = "x86_64") -> int:
+    """``mem_mb`` as a page count, refused above what ``arch`` can address at all."""
     if type(mem_mb) is not int or mem_mb <= 0:
         raise InvalidArgument(f"{what} must be a positive int number of MB, got {mem_mb!r}")
+    limit_mb = max_mem_mb(arch)
+    if mem_mb > limit_mb:
+        raise InvalidArgument(f"{what} {mem_mb} is more than {arch} can address: "
+                              f"{address_limit_text(arch)} = {limit_mb} MB")
     return mem_mb * MB // PAGE_SIZE
+
+
+def max_mem_mb(arch: str) -> int:
+    """The most memory (MB) a machine of ``arch`` can have: 2**MAX_PHYSMEM_BITS bytes
+    (x86-64 with 5-level paging; x86-32 with PAE; the generic machine as x86-64)."""
+    bits = MAX_PHYSMEM_BITS_X86_32_PAE if arch == "x86_32" else MAX_PHYSMEM_BITS_X86_64
+    return 2**bits // MB
+
+
+def address_limit_text(arch: str) -> str:
+    """The address limit of ``arch`` in words, for error messages."""
+    if arch == "x86_32":
+        return (f"2**{MAX_PHYSMEM_BITS_X86_32_PAE} bytes (64 GB: MAX_PHYSMEM_BITS "
+                f"{MAX_PHYSMEM_BITS_X86_32_PAE} with PAE; without PAE the kernel uses 4 GB)")
+    return (f"2**{MAX_PHYSMEM_BITS_X86_64} bytes (4 PB: MAX_PHYSMEM_BITS "
+            f"{MAX_PHYSMEM_BITS_X86_64} with 5-level paging, "
+            f"{MAX_PHYSMEM_BITS_X86_64_4LEVEL} with 4-level)")
 
 
 def _norm_ranges(what: str, ranges: object) -> tuple[PfnRange, ...]:
@@ -391,7 +420,7 @@ def x86_32(mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
 
     era = era_of(era).value
 
-    max_pfn = min(_mb_to_pfn("mem_mb", mem_mb), MAX_NONPAE_PFN)
+    max_pfn = min(_mb_to_pfn("mem_mb", mem_mb, "x86_32"), MAX_NONPAE_PFN)
     maxmem_pfn = maxmem(vmsplit, era) // PAGE_SIZE
     if not highmem:
         max_pfn = min(max_pfn, maxmem_pfn)
@@ -460,7 +489,7 @@ def x86_64(mem_mb: int, *, movablecore_mb: int = 0, holes: object = (),
     Real machines have the PCI hole below 4 GB and memory remapped above it:
     express that with ``holes``.
     """
-    max_pfn = _mb_to_pfn("mem_mb", mem_mb)
+    max_pfn = _mb_to_pfn("mem_mb", mem_mb, "x86_64")
     if type(movablecore_mb) is not int or movablecore_mb < 0:
         raise InvalidArgument(f"movablecore_mb must be an int >= 0, got {movablecore_mb!r}")
     dma_end = min(MAX_DMA_PFN, max_pfn)
@@ -498,6 +527,10 @@ def generic(npages: int, *, ztype: ZoneType = ZoneType.NORMAL, holes: object = (
     """
     if type(npages) is not int or npages <= 0:
         raise InvalidArgument(f"npages must be a positive int, got {npages!r}")
+    if npages > max_mem_mb("generic") * (MB // PAGE_SIZE):
+        raise InvalidArgument(f"npages {npages} is more than the generic machine can address: "
+                              f"{address_limit_text('generic')} = "
+                              f"{max_mem_mb('generic') * (MB // PAGE_SIZE)} pages")
     MINIMAL_CONFIG.idx(ztype)
     return _layout(f"generic-{npages}", "generic", MINIMAL_CONFIG, {ztype: (0, npages)},
                    npages, holes, reserved)

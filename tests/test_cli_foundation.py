@@ -9,6 +9,7 @@ def test_demo(capsys):
     out = capsys.readouterr().out
     assert "A = alloc_pages(order 0) -> pfn 0" in out
     assert "free_area[5]  nr_free 1   pfns [0]" in out
+    assert "policy 'lowest' would take pfn 0" in out
     assert "buddy invariants: all hold" in out
     assert out.rstrip().endswith(Machine.generic(32).buddyinfo().rstrip())
 

@@ -9,7 +9,7 @@ import pytest
 from kmem.model import Machine, api
 from kmem.model.from_proc import PlacementError, place_free_blocks, read_sysctls
 from kmem.spec import buddy, gfp, procfs
-from kmem.spec.errors import InvalidArgument
+from kmem.spec.errors import BadPageState, InvalidArgument
 
 SYSCTLS = {"min_free_kbytes": "67584\n", "lowmem_reserve_ratio": "256\t256\t32\t0\t0\n",
            "watermark_scale_factor": "10\n"}
@@ -290,3 +290,45 @@ def test_busy_machine_boots():
     normal = m.zones[2]
     assert normal.nr_free() == BUSY_NORMAL and len(normal.free_order) == sum(BUSY_NORMAL)
     assert api.alloc_pages(m, gfp.GFP_KERNEL, 4) is not None and m.check_invariants() == []
+
+
+def test_bytes_and_crlf_boot_the_same_machine():
+    want = Machine.from_proc(REAL_ZONEINFO, REAL_BUDDYINFO, SYSCTLS)
+    crlf = {k: v.replace("\n", "\r\n").encode() for k, v in SYSCTLS.items()}
+    for zi, bi, ctl in ((REAL_ZONEINFO.encode(), REAL_BUDDYINFO.encode(), SYSCTLS),
+                        (REAL_ZONEINFO.replace("\n", "\r\n"),
+                         REAL_BUDDYINFO.replace("\n", "\r\n").encode(), crlf)):
+        m = Machine.from_proc(zi, bi, ctl)
+        assert m.buddyinfo() == want.buddyinfo() and m.zoneinfo() == want.zoneinfo()
+
+
+def test_malformed_lines_are_reported_not_skipped():
+    bad = REAL_BUDDYINFO.replace("   1293 ", "   12x3 ").replace("      0      0", " 0 ? 0", 1)
+    with pytest.raises(procfs.ProcParseError) as exc:
+        Machine.from_proc(REAL_ZONEINFO, bad, SYSCTLS)
+    assert [n for n, _ in exc.value.problems] == [1, 3]
+    bad = REAL_ZONEINFO.replace("high     4413", "high     44 13")
+    with pytest.raises(procfs.ProcParseError, match="zoneinfo line 34: malformed line '        high"):
+        Machine.from_proc(bad, REAL_BUDDYINFO, SYSCTLS)
+
+
+def test_reserved_pages_after_from_proc_are_reserved_and_held():
+    m = Machine.from_proc(REAL_ZONEINFO, REAL_BUDDYINFO, SYSCTLS)
+    printed = {z.zone: z for z in procfs.parse_zoneinfo(REAL_ZONEINFO)}
+    for z in m.zones:
+        if not z.present_pages:
+            continue
+        reserved = [p for s, e in z.span.reserved for p in range(s, e)]
+        assert len(reserved) == printed[z.name].present - printed[z.name].managed
+        for pfn in reserved[:3] + reserved[-3:]:
+            page = api.pfn_to_page(m, pfn)
+            assert page.reserved and api.page_count(m, page) == 1, (z.name, pfn)
+            with pytest.raises(BadPageState, match="PG_reserved"):
+                api.__free_pages(m, page, 0)
+        for pfn in sorted(z.allocated)[:3]:
+            page = api.pfn_to_page(m, pfn)
+            assert not page.reserved and api.page_count(m, page) == 1
+        for pfn in sorted(z.free_order)[:3]:
+            assert api.page_count(m, api.pfn_to_page(m, pfn)) == 0
+    dma = m.zones[0]
+    assert dma.span.reserved[0][0] == 1 and api.pfn_to_page(m, 1).reserved

@@ -48,6 +48,7 @@ def test_wheel_contains_every_subpackage_and_nothing_top_level(tmp_path):
     tops = {n.split("/", 1)[0] for n in names}
     assert not tops & set(TOP_LEVEL)
     assert "kmem/spec/buddy.py" in names and "kmem/model/api.py" in names
+    assert "kmem/py.typed" in names  # PEP 561: the annotations are part of the package
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "kmem = kmem.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 

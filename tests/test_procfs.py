@@ -383,7 +383,7 @@ def test_zoneinfo_without_newer_fields():
     ("Node 0, zone DMA\n  pages free     x\n", 2, "free: expected an integer"),
     ("Node 0, zone DMA\n  pages free     1\n        min      1\n", 1, "lacks low, high"),
     ("Node 0, zone DMA\n        min      1\n        min      2\n", 3, "min repeated"),
-    ("Node 0, zone DMA\n        protection: (0, a)\n", 2, "protection: expected an integer"),
+    ("Node 0, zone DMA\n        protection: (0, a)\n", 2, "protection: expected integers, got .a."),
     ("", 1, "no 'Node <n>, zone <name>' blocks"),
 ])
 def test_zoneinfo_parse_errors(text, lineno, msg):
@@ -535,6 +535,7 @@ def _read_live():
     return out
 
 
+@pytest.mark.live
 def test_live_machine_watermarks_and_protection():
     live = _read_live()
     zones = parse_zoneinfo(live["/proc/zoneinfo"])
@@ -555,9 +556,85 @@ def test_live_machine_watermarks_and_protection():
         z.protection for z in node0)
 
 
+@pytest.mark.live
 def test_live_machine_formats_round_trip():
     live = _read_live()
     text = live["/proc/buddyinfo"]
     assert format_buddyinfo(parse_buddyinfo(text)) == text
     zi = live["/proc/zoneinfo"]
     assert format_zoneinfo(parse_zoneinfo(zi)) == modelled_lines(zi)
+
+
+# --- input forms and malformed lines ----------------------------------------------------
+
+
+def test_crlf_and_bytes_read_like_the_text():
+    for text in (ZONEINFO.replace("\n", "\r\n"), ZONEINFO.encode(),
+                 ZONEINFO.replace("\n", "\r\n").encode(), bytearray(ZONEINFO.encode())):
+        assert parse_zoneinfo(text) == parse_zoneinfo(ZONEINFO)
+    for text in (BUDDYINFO.replace("\n", "\r\n"), BUDDYINFO.encode()):
+        assert parse_buddyinfo(text) == parse_buddyinfo(BUDDYINFO)
+    assert parse_sysctl_ints(b"256\t256\t32\t0\t0\r\n") == (256, 256, 32, 0, 0)
+
+
+def test_non_ascii_bytes_and_wrong_types_are_refused():
+    with pytest.raises(ProcParseError, match=r"buddyinfo line 2: byte 0xe9 at offset \d+ is "
+                                             r"not ASCII") as exc:
+        parse_buddyinfo(b"Node 0, zone DMA 1 2\nNode 0, zone Normal 1 \xe9\n")
+    assert exc.value.lineno == 2
+    for bad in (None, 3, ["Node 0, zone DMA 1"]):
+        with pytest.raises(InvalidArgument, match="text must be a str or bytes"):
+            parse_buddyinfo(bad)
+        with pytest.raises(InvalidArgument, match="text must be a str or bytes"):
+            parse_zoneinfo(bad)
+
+
+def test_every_malformed_buddyinfo_line_is_reported():
+    text = ("Node 0, zone DMA 1 2\nNode 0 zone DMA32 1 2\nNode 0, zone Normal 1 x\n"
+            "Node 0, zone Movable 1 2 3\nNode 0, zone HighMem 1 2\r\r\n")
+    with pytest.raises(ProcParseError) as exc:
+        parse_buddyinfo(text)
+    assert [n for n, _ in exc.value.problems] == [2, 3, 4, 5]
+    assert "line 4: 3 orders, but line 1 has 2" in str(exc.value)
+    assert str(exc.value).startswith("buddyinfo line 2: expected 'Node")
+
+
+ZONE = ("Node 0, zone   Normal\n  pages free     5\n        min      1\n        low      1\n"
+        "        high     1\n        spanned  8\n        present  8\n        managed  8\n"
+        "        protection: (0, 0)\n      nr_free_pages 5\n  start_pfn:           0\n")
+
+
+@pytest.mark.parametrize("old,new,msg", [
+    ("        min      1\n", "        min      1 2\n", r"line 3: malformed line '        min"),
+    ("        min      1\n", "        min      1_0\n", r"line 3: min: expected an integer, got '1_0'"),
+    ("        min      1\n", "        min      -1\n", r"line 3: min: expected an integer"),
+    ("        min      1\n", "        min\n", r"line 3: malformed line"),
+    ("  pages free     5\n", "  pages free     \u0665\n", r"line 2: free: expected an integer"),
+    ("protection: (0, 0)", "protection: (0, 0", r"line 9: malformed line"),
+    ("protection: (0, 0)", "protection: (0, +1)", r"line 9: protection: expected integers"),
+    ("  start_pfn:           0\n", "  start_pfn:\n", r"line 11: malformed line"),
+    ("Node 0, zone   Normal\n", "Node 0, zone   Normal\nNode 0 zone   DMA\n",
+     r"line 2: malformed line 'Node 0 zone   DMA'"),
+])
+def test_a_malformed_modelled_line_is_never_skipped(old, new, msg):
+    assert parse_zoneinfo(ZONE)[0].min == 1
+    with pytest.raises(ProcParseError, match=msg) as exc:
+        parse_zoneinfo(ZONE.replace(old, new))
+    assert "lacks" not in str(exc.value)  # the bad line itself is named, not a consequence
+
+
+def test_every_malformed_zoneinfo_line_is_reported_at_once():
+    text = ZONE.replace("min      1", "min      x").replace("high     1", "high     1 1")
+    text += ZONE.replace("Normal", "Weird") + ZONE.replace("managed  8", "managed  8.0")
+    with pytest.raises(ProcParseError) as exc:
+        parse_zoneinfo(text)
+    assert [n for n, _ in exc.value.problems] == [3, 5, 12, 30]
+    assert "unknown zone name 'Weird'" in str(exc.value)
+
+
+def test_every_bad_sysctl_value_is_reported():
+    with pytest.raises(ProcParseError) as exc:
+        parse_sysctl_ints("256\tx\t32\ty\n", "vm.lowmem_reserve_ratio")
+    assert str(exc.value) == ("vm.lowmem_reserve_ratio line 1: expected integers, got 'x'; "
+                              "line 1: expected integers, got 'y'")
+    assert parse_sysctl_ints("-1\n") == (-1,)

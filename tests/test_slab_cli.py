@@ -48,10 +48,15 @@ def test_slabinfo_command(capsys):
 
 def test_slab_picture(tmp_path, capsys):
     out = tmp_path / "slab.svg"
-    assert main(["slab", "--allocator", "slab", "--free-first", "14", "--svg", str(out)]) == 0
+    assert main(["slab", "--allocator", "slab", "--free-first", "14", "--drain", "--svg",
+                 str(out)]) == 0
     text = capsys.readouterr().out
     assert "slabs_full" in text and "slabs_free: 3 slab(s)" in text and "colour +128" in text
     root = ET.fromstring(out.read_text())
     assert root.tag.endswith("svg") and len(root) > 20
     assert main(["slab", "--svg", str(tmp_path / "slub.svg")]) == 0
-    assert "node partial list" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "node partial list" in text and "CPU slab (c->slab): 1 slab(s)" in text
+    assert main(["slab", "--allocator", "slab"]) == 0
+    text = capsys.readouterr().out  # without --drain: 13 freed + 2 refilled wait there
+    assert "per-CPU array: 15 of 54 entries" in text and "c" in text.split("slabs_full")[1]

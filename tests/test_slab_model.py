@@ -344,3 +344,19 @@ def test_unsatisfiable_nofail_growth_leaves_state_unchanged(kind):
         _unchanged(m, lambda: K.kmalloc(m, 16384, GFP_KERNEL | __GFP_NOFAIL | __GFP_HIGHMEM),
                    AllocationLivelock)
     assert m.check_invariants() == []
+
+
+def test_slub_falls_back_to_the_min_order_when_memory_is_fragmented():
+    m = Machine.generic(512, min_free_kbytes=0)
+    pages = []
+    while (p := api.alloc_page(m, GFP_KERNEL | __GFP_NOWARN)) is not None:
+        pages.append(p)
+    for p in pages[::2]:  # every other page free: no order-1 block anywhere
+        free_pages_of(m, p, 0)
+    c = K.kmem_cache_create(m, "big", 4000, 0, 0)
+    assert (c.layout.order, c.layout.min_order) == (3, 0)
+    o = K.kmem_cache_alloc(c, GFP_KERNEL)
+    s = m.slab_allocator.slab_of_pfn[api.virt_to_page(m, o).pfn]
+    assert (s.order, s.num) == (0, 1)  # s->min: one object in one page
+    assert not any("page allocation failure" in line for line in m.dmesg)  # oo try is NOWARN
+    assert m.check_invariants() == []

@@ -19,7 +19,14 @@ NUMBER_FORMS = "a number such as 31, 0x1f, 0o37 or 0b11111"
 
 
 def read_int(text: str, what: str = "number") -> int:
-    """``text`` as an int in any base Python accepts; InvalidArgument names ``what``."""
+    """``text`` as an int in any base Python accepts; InvalidArgument names ``what``.
+
+    >>> [read_int(t) for t in ("31", "0x1f", "0o37", "0b11111", "3_1", "031")]
+    [31, 31, 31, 31, 31, 31]
+    >>> read_int("0xZZ", "address")
+    Traceback (most recent call last):
+    kmem.spec.errors.InvalidArgument: cannot read address '0xZZ'; expected a number such as 31, 0x1f, 0o37 or 0b11111
+    """
     if not isinstance(text, str):
         raise InvalidArgument(f"{what} must be given as text, got {type(text).__name__}")
     stripped = text.strip()

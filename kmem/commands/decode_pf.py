@@ -20,6 +20,8 @@ from kmem.spec.x86_fault import (
     segfault_line,
 )
 
+from ._args import read_int
+
 HELP = "decode an x86 page-fault error code: bits, the kernel's #PF lines, the slide's misreading"
 DESCRIPTION = (
     "Decode the error code the CPU pushes on a page fault (#PF): each bit with its "
@@ -37,10 +39,8 @@ _BY_NAME["HLAT"] = 1 << 7
 def parse_code(text: str) -> int:
     """A number in any base Python accepts, or names (PROT, X86_PF_WRITE, P, W/R ...) joined by |."""
     text = text.strip()
-    try:
-        return int(text, 0)
-    except ValueError:
-        pass
+    if text.lstrip("+-")[:1].isdigit():  # a number: the CLI's one number reader
+        return read_int(text, "error code")
     code = 0
     for part in text.split("|"):
         name = part.strip().upper().removeprefix("X86_PF_")
@@ -115,7 +115,7 @@ def render(code: int, address: int, user_mode: bool | None = None, bits: int = 6
             lines.append(f"  (error {reported:x}, not {code:x}: sanitize_error_code sets "
                          "X86_PF_PROT for a user fault on a kernel address)")
     lines.append("")
-    lines.append("what the lecture slide (figure 1.2) would have said -- inverted on all three:")
+    lines.append("what the lecture slides' table of these bits says -- set and not set swapped on all three:")
     for row, truth in zip(SLIDE_TABLE, real_reading(code), strict=True):
         v = 1 if code & 2**row.bit else 0
         said = row.slide_set if v else row.slide_clear
@@ -125,10 +125,6 @@ def render(code: int, address: int, user_mode: bool | None = None, bits: int = 6
 
 def run(args: argparse.Namespace) -> int:
     code = parse_code(args.code)
-    try:
-        address = int(args.address, 0)
-    except ValueError:
-        raise InvalidArgument(f"cannot read address {args.address!r}; expected a number "
-                              "such as 0xc0001000") from None
+    address = read_int(args.address, "address")
     print("\n".join(render(code, address, args.user_mode, args.bits, args.kernel)))
     return 0

@@ -1,26 +1,38 @@
-"""``kmem demo``: the buddy allocator in action (the seed's figure 1.5) on a small zone."""
+"""``kmem demo``: the buddy allocator in action on a small zone (splitting and merging, as the
+classic buddy-system diagrams of teaching material draw it)."""
 
 from __future__ import annotations
 
 import argparse
 
 from kmem.model import Machine, api
+from kmem.spec.errors import InvalidArgument
 from kmem.spec.gfp import GFP_KERNEL, format_gfp
+
+from ._args import int_arg
 
 HELP = "watch the buddy allocator split and merge blocks on a small zone"
 DESCRIPTION = ("Allocate and free blocks of mixed orders on a small zone, printing the zone's "
                "pages and free_area[] after each step, then /proc/buddyinfo.")
 
-#: (label, order) to allocate, or (label, None) to free what that label holds
+#: (label, order) to allocate, or (label, None) to free what that label holds. After A and C
+#: are freed, free_area[0] holds pfns 0 and 2: "linux" hands out the list head (2, the block
+#: freed last), "lowest" the lowest pfn (0). The end frees everything back into one block.
 SCRIPT: tuple[tuple[str, int | None], ...] = (
-    ("A", 0), ("B", 2), ("C", 1), ("D", 0), ("E", 3),
-    ("A", None), ("D", None), ("F", 1), ("C", None), ("B", None), ("E", None), ("F", None),
+    ("A", 0), ("B", 0), ("C", 0), ("D", 0), ("E", 2),
+    ("A", None), ("C", None), ("F", 0), ("G", 3),
+    ("B", None), ("D", None), ("F", None), ("E", None), ("G", None),
 )
+MAX_DEMO_PAGES = 1024  # the demo draws every page of the zone on one line
+OTHER_POLICY = {"linux": "lowest", "lowest": "linux"}
+WHY = {"linux": "the head of the list: the block put there last",
+       "lowest": "the free block with the lowest pfn"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--pages", type=int, default=32,
-                        help="zone size in pages (default 32)")
+    parser.add_argument("--pages", type=int_arg("--pages", 1), default=32,
+                        help=f"zone size in pages, 1..{MAX_DEMO_PAGES} (default 32; below 16 "
+                             "some allocations fail, as they would in the kernel)")
     parser.add_argument("--policy", choices=("lowest", "linux"), default="linux",
                         help="which free block is taken (default linux: the list head)")
 
@@ -44,30 +56,72 @@ def free_area_lines(m: Machine) -> list[str]:
     return lines
 
 
+def _alloc(m: Machine, order: int) -> int | None:
+    page = api.alloc_pages(m, GFP_KERNEL, order)
+    return None if page is None else api.page_to_pfn(m, page)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.pages > MAX_DEMO_PAGES:
+        raise InvalidArgument(f"--pages {args.pages}: the demo draws every page, so at most "
+                              f"{MAX_DEMO_PAGES}; for a large machine use kmem buddyinfo")
     m = Machine.generic(args.pages, policy=args.policy, min_free_kbytes=0)
+    other_policy = OTHER_POLICY[args.policy]
+    other = Machine.generic(args.pages, policy=other_policy, min_free_kbytes=0)
     print(f"A zone of {args.pages} pages (pfn 0..{args.pages - 1}), policy {args.policy!r}; "
           f"allocations use {format_gfp(GFP_KERNEL)}. "
           "Each letter marks an allocated page, '.' a free one.\n")
     print(f"boot:              {zone_map(m, {})}")
     print("\n".join(free_area_lines(m)))
     held: dict[str, tuple[int, int]] = {}
+    other_held: dict[str, tuple[int, int]] = {}
+    failures = differences = 0
     for label, order in SCRIPT:
+        notes: list[str] = []
         if order is not None:
-            page = api.alloc_pages(m, GFP_KERNEL, order)
-            if page is None:
-                step = f"alloc_pages(order {order}) -> NULL"
+            logged = len(m.dmesg)
+            pfn = _alloc(m, order)
+            other_pfn = _alloc(other, order)
+            if other_pfn is not None:
+                other_held[label] = (other_pfn, order)
+            if pfn is None:
+                failures += 1
+                step = f"{label} = alloc_pages(order {order}) -> NULL"
+                notes.append(f"    no free block of order {order} or more in this zone: "
+                             "the allocation fails, and the kernel logs")
+                notes.extend(f"    {line}" for line in m.dmesg[logged:])
             else:
-                held[label] = (api.page_to_pfn(m, page), order)
-                step = f"{label} = alloc_pages(order {order}) -> pfn {held[label][0]}"
+                held[label] = (pfn, order)
+                step = f"{label} = alloc_pages(order {order}) -> pfn {pfn}"
+                if other_pfn is not None and other_pfn != pfn:
+                    differences += 1
+                    notes.append(f"    policy {args.policy!r} takes pfn {pfn}, "
+                                 f"{WHY[args.policy]};\n    policy {other_policy!r} would take "
+                                 f"pfn {other_pfn}, {WHY[other_policy]}")
         else:
+            if label in other_held:
+                other_pfn, other_order = other_held.pop(label)
+                api.__free_pages(other, api.pfn_to_page(other, other_pfn), other_order)
+            if label not in held:
+                print(f"\n__free_pages({label}): nothing to free, the allocation of {label} "
+                      "failed (the kernel's callers check for NULL first)")
+                continue
             pfn, held_order = held.pop(label)
             api.__free_pages(m, api.pfn_to_page(m, pfn), held_order)
             step = f"__free_pages({label}, order {held_order})"
         print(f"\n{step}\n{'':19}{zone_map(m, held)}")
         print("\n".join(free_area_lines(m)))
+        if notes:
+            print("\n".join(notes))
     problems = m.check_invariants()
-    print("\nbuddy invariants:", "all hold" if not problems else "; ".join(map(str, problems)))
+    print()
+    if failures:
+        print(f"{failures} allocation(s) failed: a zone of {args.pages} pages cannot hold the "
+              "whole script, and kmem has no reclaim to make room.")
+    if differences:
+        print(f"The policies chose differently {differences} time(s): both choices are legal "
+              "buddy allocations; 'linux' is the kernel's list discipline.")
+    print("buddy invariants:", "all hold" if not problems else "; ".join(map(str, problems)))
     print("\n/proc/buddyinfo:")
     print(m.buddyinfo(), end="")
     return 1 if problems else 0

@@ -25,6 +25,8 @@ from kmem.spec.gfp import (
 )
 from kmem.spec.zones import ZONE_CONFIGS
 
+from ._args import int_arg
+
 HELP = "decode a gfp mask: name, bits, zone, fallback, ALLOC_* flags"
 DESCRIPTION = (
     "Decode a gfp mask given as a number (0xcc0) or as names (GFP_KERNEL|__GFP_ZERO): "
@@ -46,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "flag table (instead of --profile)")
     parser.add_argument("--config", action="append", choices=list(ZONE_CONFIGS),
                         help="zone configuration(s) for gfp_zone (default: x86_64 and x86_32)")
-    parser.add_argument("--order", type=int, default=0,
+    parser.add_argument("--order", type=int_arg("--order", 0), default=0,
                         help="allocation order for gfp_to_alloc_flags (default: 0)")
 
 

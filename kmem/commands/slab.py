@@ -1,4 +1,5 @@
-"""``kmem slab``: one cache's slabs drawn from the live model (the slides' figure 1.8)."""
+"""``kmem slab``: one cache's slabs drawn from the live model (as the lecture slides draw slabs;
+see the README's section on teaching material)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from ._slab_args import add_slab_arguments, build_slab_machine
 HELP = "show one cache's slabs (full / partial / free), objects in use and colouring"
 DESCRIPTION = (
     "Create a cache of --size bytes on a model machine, allocate --objects objects, free "
-    "every --free-every'th one and drain the per-CPU cache, then list the cache's slabs by "
-    "list (SLAB: full / partial / free with their colour offsets; SLUB: the CPU slab, the "
-    "node partial list and the full slabs). --svg FILE draws them: the lecture slides' "
-    "figure of the slab allocator, from the live model.")
+    "every --free-every'th one (and the first --free-first still held), then list the "
+    "cache's slabs by list (SLAB: full / partial / free with their colour offsets, objects "
+    "parked in the per-CPU array marked 'c'; SLUB: the CPU slab, the node partial list and "
+    "the full slabs). --drain first returns the per-CPU objects to their slabs. --svg FILE "
+    "draws it: the lecture slides' figure of the slab allocator, from the live model.")
 
 _LIST_ORDER = {"slab": ("full", "partial", "free"), "slub": ("cpu", "partial", "full")}
 _LIST_TITLE = {("slab", "full"): "slabs_full", ("slab", "partial"): "slabs_partial",
@@ -37,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="free every Nth object afterwards (default 3; 0: none)")
     parser.add_argument("--free-first", type=int_arg("--free-first", 0), default=0,
                         help="then free the first N objects still held (empties slabs)")
+    parser.add_argument("--drain", action="store_true",
+                        help="drain the per-CPU cache (SLAB's array, SLUB's CPU slab) first")
     parser.add_argument("--svg", metavar="FILE", default=None, help="write an SVG picture")
 
 
@@ -55,7 +59,8 @@ def build(args: argparse.Namespace) -> tuple[K.KmemCache, list[int]]:
     for o in held[:args.free_first]:
         K.kmem_cache_free(cache, o)
     held = held[args.free_first:]
-    m.slab_allocator.drain_cpu_caches(cache)
+    if args.drain:
+        m.slab_allocator.drain_cpu_caches(cache)
     return cache, held
 
 
@@ -70,15 +75,19 @@ def describe(cache: K.KmemCache) -> str:
              f"object {cache.object_size} bytes, stride {cache.size}, align {cache.align}, "
              f"{cache.num} objects per order-{cache.order} slab"]
     if cache.kind == "slab":
+        lines.append(f"  per-CPU array: {len(cache.ac)} of {cache.limit} entries "
+                     f"(batchcount {cache.batchcount}); '#' in use, 'c' in the array, '.' free")
         lines.append(f"  management {'off' if lay.off_slab else 'on'}-slab "  # type: ignore[union-attr]
                      f"({lay.slab_size} bytes), left over {lay.left_over}, "  # type: ignore[union-attr]
                      f"colour_off {lay.colour_off}, colour {lay.colour}, "  # type: ignore[union-attr]
                      f"colour_next {cache.colour_next}")
     for name, slabs in _slabs_by_list(cache):
         lines.append(f"{_LIST_TITLE[(cache.kind, name)]}: {len(slabs)} slab(s)")
+        cached = set(getattr(cache, "ac", ()))
         for s in slabs:
             free = set(s.free)
-            used = "".join("." if i in free else "#" for i in range(s.num))
+            used = "".join("." if i in free else "c" if s.object(i) in cached else "#"
+                           for i in range(s.num))
             colour = f" colour +{s.colour_offset}" if cache.kind == "slab" else ""
             lines.append(f"  0x{s.addr:x} pfn {s.pfn:#x}{colour} inuse {s.num - len(free)}/"
                          f"{s.num} [{used}]")
@@ -87,7 +96,8 @@ def describe(cache: K.KmemCache) -> str:
 
 def svg(cache: K.KmemCache) -> str:
     """The cache's slabs, one bar per slab grouped by list: colour offset (grey), on-slab
-    management (dark), objects in use (red) or free (white), left-over space (hatched)."""
+    management (dark), objects in use (red), in the per-CPU array (blue) or free (white),
+    left-over space (hatched)."""
     width, left, bar_h, gap = 900, 170, 26, 8
     rows: list[tuple[str, K.Slab | None]] = []
     for name, slabs in _slabs_by_list(cache):
@@ -103,8 +113,8 @@ def svg(cache: K.KmemCache) -> str:
            f'<text x="10" y="20" font-size="15">{escape(cache.name)}: {cache.num} objects of '
            f'{cache.size} bytes per slab of {1 << cache.order} page(s) '
            f'({"SLAB 2.6.11" if cache.kind == "slab" else "SLUB 6.12"})</text>',
-           '<text x="10" y="40">in use: red; free: white; colour offset: grey; management: '
-           'dark blue; left over: hatched</text>']
+           '<text x="10" y="40">in use: red; in the per-CPU array: blue; free: white; colour '
+           'offset: grey; management: dark blue; left over: hatched</text>']
     y = 60
     for label, s in rows:
         if s is None:
@@ -122,9 +132,10 @@ def svg(cache: K.KmemCache) -> str:
             out.append(f'<rect x="{x0 + s.colour_offset * scale:.1f}" y="{y}" '
                        f'width="{s.mgmt * scale:.1f}" height="{bar_h}" fill="#235"/>')
         free = set(s.free)
+        cached = set(getattr(cache, "ac", ()))
         for i in range(s.num):
             ox = x0 + (s.s_mem - s.addr + i * cache.size) * scale
-            fill = "#fff" if i in free else "#d33"
+            fill = "#fff" if i in free else "#36c" if s.object(i) in cached else "#d33"
             out.append(f'<rect x="{ox:.1f}" y="{y}" width="{cache.size * scale:.1f}" '
                        f'height="{bar_h}" fill="{fill}" stroke="#333" stroke-width="0.5"/>')
         y += bar_h + gap

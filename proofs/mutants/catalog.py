@@ -7,14 +7,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
-from kmem.spec import buddy, fault_handler, gfp, watermarks, x86_32_layout, x86_fault
+from kmem.spec import (
+    buddy,
+    fault_handler,
+    gfp,
+    migrate,
+    pcp,
+    slowpath,
+    watermarks,
+    x86_32_layout,
+    x86_fault,
+)
 from kmem.spec import slab as slab_spec
 from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NON_BLOCK, ALLOC_OOM, ALLOC_RESERVES
 from kmem.spec.constants import MAX_PAGE_ORDER
 from kmem.spec.errors import KernelBug
 from kmem.spec.zones import ZoneType
 
-from .. import buddy_arith, buddy_invariants, scaled
+from .. import alloc_path, buddy_arith, buddy_invariants, scaled
 from .. import fault as fault_proofs
 from .. import gfp as gfp_proofs
 from .. import slab as slab_proofs
@@ -199,6 +209,38 @@ def next_colour_wraps_late(colour_next: int, colour: int) -> tuple[int, int]:
 
 # --- the catalogue ---------------------------------------------------------------------
 
+# --- the allocation path --------------------------------------------------------------
+
+def fallbacks_to_self(mt: int) -> tuple[int, ...]:
+    """A fallback table whose MOVABLE row starts with MOVABLE itself (a copy-paste slip)."""
+    row = migrate.fallbacks(mt)
+    return (mt, row[1]) if mt == migrate.MIGRATE_MOVABLE else row
+
+
+def may_fail_rule_nofail_costly(choose: Callable[[str, tuple], object]) -> str | None:
+    """may_fail that lets a costly __GFP_NOFAIL request fail like any costly one (the
+    NOFAIL check placed after the costly-order check)."""
+    if choose("order", slowpath.ORDER_CLASSES) == "costly" and choose("nofail", slowpath.BOOL):
+        return "costly order"
+    return slowpath.may_fail_rule(choose)
+
+
+def _may_fail_of(rule: Callable[[Callable[[str, tuple], object]], str | None]) -> Callable:
+    def may_fail(mask: int, order: int, ctx: slowpath.Context = slowpath.NORMAL_CONTEXT) -> bool:
+        values: dict[str, object] = {n: bool(mask & b) for n, b in slowpath.GFP_INPUTS.items()}
+        values.update({n: getattr(ctx, n) for n in slowpath.CONTEXT_INPUTS})
+        values["order"] = ("too_big" if order > MAX_PAGE_ORDER else
+                           "costly" if order > 3 else "small")
+        return rule(lambda name, _v: values[name]) is not None
+    return may_fail
+
+
+def batchsize_power_of_two(managed_pages: int) -> int:
+    """zone_batchsize without the ``- 1``: a power of two (the cache-aliasing case the
+    kernel's comment warns about)."""
+    return pcp.zone_batchsize(managed_pages) + 1
+
+
 @dataclass(frozen=True)
 class Mutant:
     """A broken variant, the obligation that must refute it, and how to build that
@@ -259,6 +301,15 @@ MUTANTS: tuple[Mutant, ...] = (
            lambda: fault_proofs.obligations(_with(x86_fault, decode=decode_drops_rmp))),
     Mutant("layout-gap-missing", layout_without_gap.__doc__ or "", "layout.regions-partition",
            lambda: fault_proofs.obligations(layout=_with(x86_32_layout, layout=layout_without_gap))),
+    Mutant("fallback-to-same-type", fallbacks_to_self.__doc__ or "", "alloc.fallbacks-total",
+           lambda: alloc_path.obligations(migrate=_with(migrate, fallbacks=fallbacks_to_self))),
+    Mutant("nofail-fails-when-costly", may_fail_rule_nofail_costly.__doc__ or "",
+           "alloc.may-fail-nofail",
+           lambda: alloc_path.obligations(slowpath=_with(
+               slowpath, may_fail_rule=may_fail_rule_nofail_costly,
+               may_fail=_may_fail_of(may_fail_rule_nofail_costly)))),
+    Mutant("pcp-batch-power-of-two", batchsize_power_of_two.__doc__ or "", "alloc.pcp-arithmetic",
+           lambda: alloc_path.obligations(pcp=_with(pcp, zone_batchsize=batchsize_power_of_two))),
     Mutant("kmalloc-size-index-typo", size_index_72_to_64.__doc__ or "",
            "slab.kmalloc-smallest-class",
            lambda: slab_proofs.obligations(_with(slab_spec,

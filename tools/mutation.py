@@ -1,0 +1,173 @@
+"""Mutation testing of kmem with mutmut 3: one command, full or sampled.
+
+    python tools/mutation.py                  # sampled: 1 mutant in 8 of every module
+    python tools/mutation.py --every 1        # full run: every mutant (hours on 2 cores)
+    python tools/mutation.py --module spec.buddy --every 1   # one module in full
+    python tools/mutation.py --report         # scores per module from the last runs
+
+mutmut names a mutant after the module path of its file, so the sources must be laid
+out as they are imported: this script mirrors spec/, model/, fuzz/ and fastimpl/ into
+``build/mutation/kmem/{spec,model,...}`` (with kmem/ and tests/), copying only changed
+files, and runs ``mutmut run`` there with the ``[tool.mutmut]`` settings of
+pyproject.toml. mutmut keeps its results in ``build/mutation/mutants``, so a rerun is
+incremental: only mutants of changed functions (or never run) are tested again.
+
+The sample is deterministic (a hash of the mutant's name), so two sampled runs test
+the same mutants and ``--every 8 --part 3`` runs another eighth. Mutants judged
+equivalent are listed with a reason in ``tools/mutation_equivalent.txt``; the report
+counts them separately and exits non-zero if any other mutant survived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE = ROOT / "build" / "mutation"
+#: repository folder -> where it lives in the staged tree (as imported)
+LAYOUT = {"kmem": "kmem", "spec": "kmem/spec", "model": "kmem/model", "fuzz": "kmem/fuzz",
+          "fastimpl": "kmem/fastimpl", "proofs": "kmem/proofs", "tests": "tests"}
+EQUIVALENT = ROOT / "tools" / "mutation_equivalent.txt"
+KILLED, SURVIVED = "killed", "survived"
+
+
+def sync() -> None:
+    """Mirror the sources into the staged layout, touching only files that changed (mutmut
+    compares modification times to decide what to regenerate)."""
+    wanted: set[Path] = set()
+    for src_name, dst_name in LAYOUT.items():
+        src_root = ROOT / src_name
+        if not src_root.is_dir():
+            continue
+        for src in src_root.rglob("*"):
+            if "__pycache__" in src.parts or not src.is_file():
+                continue
+            rel = src.relative_to(src_root)
+            if src_name == "kmem" and rel.parts[0] in LAYOUT:
+                continue
+            dst = STAGE / dst_name / rel
+            wanted.add(dst)
+            if not dst.exists() or dst.read_bytes() != src.read_bytes():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+    for dst_name in set(LAYOUT.values()):
+        for dst in (STAGE / dst_name).rglob("*"):
+            if dst.is_file() and dst not in wanted and "__pycache__" not in dst.parts:
+                dst.unlink()
+    for name in ("pyproject.toml",):
+        shutil.copy2(ROOT / name, STAGE / name)
+
+
+def meta_files() -> list[Path]:
+    return sorted((STAGE / "mutants").rglob("*.py.meta"))
+
+
+def module_of(meta: Path) -> str:
+    rel = meta.relative_to(STAGE / "mutants").with_suffix("").with_suffix("")
+    return ".".join(rel.parts).removeprefix("kmem.")
+
+
+def all_mutants() -> dict[str, str]:
+    """mutant name -> module ("spec.buddy"), from mutmut's generated files."""
+    out = {}
+    for meta in meta_files():
+        for name in json.loads(meta.read_text())["exit_code_by_key"]:
+            out[name] = module_of(meta)
+    return out
+
+
+def in_sample(name: str, every: int, part: int) -> bool:
+    digest = hashlib.sha256(name.encode()).digest()
+    return int.from_bytes(digest[:4], "big") % every == part
+
+
+def mutmut(*args: str) -> int:
+    exe = Path(sys.executable).with_name("mutmut")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.call([str(exe), *args], cwd=STAGE, env=env)
+
+
+def status(code: int | None) -> str | None:
+    """mutmut's verdict for an exit code ("killed", "survived", "no tests", "timeout", ...);
+    None when the mutant was not run yet."""
+    from mutmut.stats import status_by_exit_code
+
+    return None if code is None else status_by_exit_code[code]
+
+
+def equivalents() -> dict[str, str]:
+    out = {}
+    if EQUIVALENT.exists():
+        for line in EQUIVALENT.read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                name, _, reason = line.partition(" ")
+                out[name] = reason.strip()
+    return out
+
+
+def report() -> int:
+    """Scores per module over the mutants run so far; non-zero exit if a mutant that is
+    not listed as equivalent survived."""
+    equiv = equivalents()
+    per: dict[str, Counter[str]] = {}
+    survivors = []
+    for meta in meta_files():
+        module = module_of(meta)
+        for name, code in json.loads(meta.read_text())["exit_code_by_key"].items():
+            st = status(code)
+            if st is None:
+                continue
+            if st == SURVIVED and name in equiv:
+                st = "equivalent"
+            elif st == SURVIVED:
+                survivors.append(name)
+            per.setdefault(module, Counter())[st] += 1
+    print(f"{'module':24} {'run':>5} {'killed':>6} {'equiv':>5} {'surv':>5} {'other':>5} score")
+    for module, c in sorted(per.items()):
+        run = sum(c.values())
+        other = run - c[KILLED] - c["equivalent"] - c[SURVIVED]
+        judged = run - c["equivalent"]
+        score = f"{100 * c[KILLED] / judged:.1f}%" if judged else "-"
+        print(f"{module:24} {run:5} {c[KILLED]:6} {c['equivalent']:5} {c[SURVIVED]:5} "
+              f"{other:5} {score}")
+    for name in survivors:
+        print("survived:", name)
+    return 1 if survivors else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--every", type=int, default=8, help="test 1 mutant in N (1: all)")
+    ap.add_argument("--part", type=int, default=0, help="which 1-in-N share (0..N-1)")
+    ap.add_argument("--module", action="append", default=[],
+                    help="only this module (spec.buddy, model.zone, ...); repeatable")
+    ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--report", action="store_true", help="only print the scores")
+    args = ap.parse_args()
+    if args.report:
+        return report()
+    t0 = time.monotonic()
+    STAGE.mkdir(parents=True, exist_ok=True)
+    sync()
+    if not meta_files():  # first run: let mutmut generate the mutants (and its test map)
+        mutmut("run", "--max-children", str(args.max_children), "kmem.__no_such_mutant__*")
+    names = [n for n, mod in all_mutants().items()
+             if (not args.module or mod in args.module) and in_sample(n, args.every, args.part)]
+    print(f"{len(names)} mutants selected of {len(all_mutants())}")
+    if names:
+        mutmut("run", "--max-children", str(args.max_children), *names)
+    print(f"wall time {time.monotonic() - t0:.0f} s")
+    return report()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
