@@ -324,3 +324,23 @@ def test_enum_packed_bits_follow_the_configuration():
         gfp.gfp_config_bits("6.6", slab_obj_ext=True)
     with pytest.raises(UnknownKernel):
         gfp.gfp_config_bits("5.15.0-91-generic")
+
+
+def test_warn_alloc_lines_are_dated():
+    p = page_alloc.parse_warn_alloc_line
+    # raspberrypi/linux#2037 (4.12.0-rc2)
+    r = p("cc1plus: page allocation failure: order:0, mode:0x1082020(GFP_ATOMIC|__GFP_MEMALLOC),"
+          " nodemask=(null)")
+    assert (r.comm, r.order, r.mode) == ("cc1plus", 0, 0x1082020)
+    assert r.kernels == ("4.13-4.14", "4.10-4.12")
+    # minipli/linux-unofficial_grsec#21 (4.9): names, no nodemask -> 4.5-4.9
+    assert p("mencoder: page allocation failure: order:1, mode:0x2080024(GFP_ATOMIC|GFP_DMA32)"
+             ).kernels == ("4.8-4.9", "4.5-4.7")
+    assert p("splat: page allocation failure: order:0, mode:0x10d0").kernels == ("3.0-4.4",)
+    assert p("x: page allocation failure. order:5, mode:0xd0").kernels == ("2.6.0-2.6.39",)
+    line = page_alloc.warn_alloc_line("k", 2, 0x40DC0, kernel="6.12.117")
+    assert p(line).kernels == ("6.8-6.14", "6.3-6.7", "5.1-6.2")
+    with pytest.raises(InvalidArgument, match="no kernel"):
+        p("k: page allocation failure: order:0, mode:0xcc0(GFP_USER), nodemask=(null)")
+    with pytest.raises(InvalidArgument, match="not a 'page allocation failure'"):
+        p("hello")
