@@ -249,6 +249,7 @@ def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
         ratios = procfs.lowmem_reserve_ratio_for(procfs.config_from_zoneinfo(zones, node))
     wsf = ctl.get("watermark_scale_factor", 10)
     report: list[str] = []
+    procfs.check_complete(zones)  # a truncated text is an input error in either mode
     differences = list(procfs.check_zoneinfo(zones, min_free_kbytes=ctl["min_free_kbytes"],
                                              lowmem_reserve_ratio=ratios,
                                              watermark_scale_factor=wsf))
