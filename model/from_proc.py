@@ -216,10 +216,15 @@ def _take(ranges: list[tuple[int, int]], npages: int) -> tuple[tuple[tuple[int, 
 
 def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
                       buddyinfo_text: str | bytes,
-                      sysctls: Mapping[str, object] | str | os.PathLike[str], *, node: int = 0,
-                      policy: str = "lowest", allow_free_mismatch: bool = False,
-                      strict: bool = True, **kwargs: Any) -> Machine:
+                      sysctls: Mapping[str, object] | str | os.PathLike[str], *,
+                      node: int | None = None, policy: str = "lowest",
+                      allow_free_mismatch: bool = False, strict: bool = True,
+                      **kwargs: Any) -> Machine:
     """Boot ``cls`` as the machine whose /proc texts are given (see the module docstring).
+
+    Every node of the texts becomes a node of the model (``node=None``, the default; the
+    watermarks are checked across all nodes, as ``__setup_per_zone_wmarks`` shares
+    ``min_free_kbytes`` among them), or only node ``node`` as a one-node machine.
 
     ``sysctls``: a mapping of vm sysctls (every file of /proc/sys/vm may be passed; the
     ones the model uses are read, the rest are listed in ``m.from_proc_report``), or the
@@ -235,34 +240,87 @@ def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
     balloon it away, after the watermarks were set, so managed pages moved on): the
     zones then keep the *printed* watermarks and protection, which are what that kernel
     uses, and ``m.from_proc_report`` lists each difference (and the free-count and boost
-    differences), one line each. ``strict=True`` (the default) raises
-    :class:`~kmem.spec.procfs.ZoneinfoMismatch` at the first kind of difference.
+    differences), one line each; the buddyinfo counts win over ``pages free``.
+    ``strict=True`` (the default) raises :class:`~kmem.spec.procfs.ZoneinfoMismatch`.
     """
-    zones = [z for z in procfs.parse_zoneinfo(zoneinfo_text) if z.node == node]
-    if not zones:
+    parsed = procfs.parse_zoneinfo(zoneinfo_text)
+    nodes = sorted({z.node for z in parsed}) if node is None else [node]
+    all_zones = [z for z in parsed if z.node in nodes]
+    if not all_zones:
         raise InvalidArgument(f"no zones of node {node} in the zoneinfo text")
-    rows = {r.zone: r for r in procfs.parse_buddyinfo(buddyinfo_text) if r.node == node}
+    verify_zones = list(parsed)  # the watermarks are shared over every node of the text
+    if nodes != list(range(len(nodes))) and node is None:
+        raise InvalidArgument(f"nodes {nodes} in the zoneinfo text; kmem numbers nodes from 0 "
+                              f"without gaps")
+    buddy_rows = procfs.parse_buddyinfo(buddyinfo_text)
     ignored: list[str] = []
     ctl = read_sysctls(sysctls, ignored)
     ratios = ctl.get("lowmem_reserve_ratio")
     if ratios is None:
-        ratios = procfs.lowmem_reserve_ratio_for(procfs.config_from_zoneinfo(zones, node))
+        ratios = procfs.lowmem_reserve_ratio_for(procfs.config_from_zoneinfo(all_zones, nodes[0]))
     wsf = ctl.get("watermark_scale_factor", 10)
-    report: list[str] = []
-    procfs.check_complete(zones)  # a truncated text is an input error in either mode
-    differences = list(procfs.check_zoneinfo(zones, min_free_kbytes=ctl["min_free_kbytes"],
+    procfs.check_complete(verify_zones)  # a truncated text is an input error in either mode
+    differences = list(procfs.check_zoneinfo(verify_zones, min_free_kbytes=ctl["min_free_kbytes"],
                                              lowmem_reserve_ratio=ratios,
                                              watermark_scale_factor=wsf))
     if "watermark_boost_factor" in ctl:
-        differences += boost_problems(zones, ctl["watermark_boost_factor"])
+        differences += boost_problems(verify_zones, ctl["watermark_boost_factor"])
     if differences and strict:
         raise procfs.ZoneinfoMismatch("recomputed watermarks differ from /proc/zoneinfo: "
                                       + "; ".join(differences)
                                       + " (pass strict=False to boot with the printed values "
                                         "and a report)")
-    report += differences
-    shape = procfs.layout_from_zoneinfo(zones, node)
+    report = list(differences)
+    for z in all_zones:
+        row = next((r for r in buddy_rows if r.node == z.node and r.zone == z.zone), None)
+        if row is not None and z.populated:
+            free = sum(n << o for o, n in enumerate(row.nr_free))
+            if free != z.free and (allow_free_mismatch or not strict):
+                report.append(f"node {z.node} zone {z.zone}: buddyinfo holds {free} free "
+                              f"pages, zoneinfo printed {z.free}; buddyinfo used")
+    layouts, placements = [], []
+    for nid in nodes:
+        zones = [z for z in all_zones if z.node == nid]
+        rows = {r.zone: r for r in buddy_rows if r.node == nid}
+        layout, node_placements = _node_from_proc(zones, rows, nid,
+                                                  allow_free_mismatch or not strict)
+        layouts.append(layout)
+        placements.extend(node_placements)
+    m = cls(layouts[0], policy=policy, min_free_kbytes=ctl["min_free_kbytes"],
+            watermark_scale_factor=wsf, lowmem_reserve_ratio=tuple(ratios),
+            nodes=tuple(layouts[1:]), **kwargs)
+    for zone, (blocks, allocated) in zip(m.zones, placements, strict=True):
+        if zone.present_pages:
+            zone.load(blocks, allocated)
+    # one node of several: its watermarks were shared with the other nodes, so keep the
+    # printed (verified) values rather than the one-node recomputation; non-strict with
+    # differences: the kernel runs with what it printed
+    keep_printed = len(nodes) < len({z.node for z in parsed}) or bool(differences)
+    for zone, z in zip(m.zones, all_zones, strict=True):
+        boost = z.boost or 0
+        zone.watermark_boost = boost  # the printed watermarks include it
+        if keep_printed:
+            zone.watermark = (z.min - boost, z.low - boost, z.high - boost,
+                              (z.promo if z.promo is not None else z.high) - boost)
+            zone.lowmem_reserve = tuple(z.protection)
+    m.watermark_boost_factor = ctl.get("watermark_boost_factor",
+                                       watermarks.DEFAULT_WATERMARK_BOOST_FACTOR)
+    if ignored:
+        report.append(f"ignored sysctls (not modelled): {', '.join(sorted(ignored))}")
+    m.from_proc_report = tuple(report)
+    problems = m.check_invariants()
+    if problems:  # the placement is ours: a violation here is a kmem bug
+        raise AssertionError("from_proc built an inconsistent machine: "
+                             + "; ".join(map(str, problems[:5])))
+    return m
 
+
+def _node_from_proc(zones: list[procfs.ZoneinfoZone], rows: dict[str, procfs.BuddyinfoRow],
+                    node: int, allow_free_mismatch: bool
+                    ) -> tuple[MachineLayout, list[tuple[list[tuple[int, int]],
+                                                         list[tuple[int, int]]]]]:
+    """One node's layout and, per zone, its placed free blocks and allocated blocks."""
+    shape = procfs.layout_from_zoneinfo(zones, node)
     spans: list[ZoneSpan] = []
     placements: list[tuple[list[tuple[int, int]], list[tuple[int, int]]]] = []
     for z, span in zip(zones, shape.zones, strict=True):
@@ -281,14 +339,11 @@ def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
                                   f"kmem models {NR_PAGE_ORDERS} (MAX_PAGE_ORDER "
                                   f"{MAX_PAGE_ORDER})")
         free = sum(n << o for o, n in enumerate(row.nr_free))
-        if free != z.free:
-            if not allow_free_mismatch and strict:
-                raise procfs.ZoneinfoMismatch(
-                    f"zone {z.zone}: buddyinfo holds {free} free pages but zoneinfo says pages "
-                    f"free {z.free} (read at different instants?); pass "
-                    f"allow_free_mismatch=True to trust buddyinfo")
-            report.append(f"node {node} zone {z.zone}: buddyinfo holds {free} free pages, "
-                          f"zoneinfo printed {z.free}; buddyinfo used")
+        if free != z.free and not allow_free_mismatch:
+            raise procfs.ZoneinfoMismatch(
+                f"zone {z.zone}: buddyinfo holds {free} free pages but zoneinfo says pages "
+                f"free {z.free} (read at different instants?); pass allow_free_mismatch=True "
+                f"to trust buddyinfo")
         if free > z.managed:
             raise InvalidArgument(f"zone {z.zone}: {free} free pages exceed managed {z.managed}")
         start, end = span.start_pfn, span.end_pfn
@@ -300,28 +355,6 @@ def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
         allocated = [b for s, e in leftover for b in buddy.free_pages_memory_chunks(s, e)]
         spans.append(ZoneSpan(span.ztype, start, end, holes, reserved))
         placements.append((blocks, allocated))
-
     layout = MachineLayout(f"from-proc-node{node}", shape.arch, shape.config, tuple(spans),
                            shape.vmsplit)
-    m = cls(layout, policy=policy, min_free_kbytes=ctl["min_free_kbytes"],
-            watermark_scale_factor=wsf, lowmem_reserve_ratio=tuple(ratios), **kwargs)
-    for zone, (blocks, allocated) in zip(m.zones, placements, strict=True):
-        if zone.present_pages:
-            zone.load(blocks, allocated)
-    for zone, z in zip(m.zones, zones, strict=True):
-        boost = z.boost or 0
-        zone.watermark_boost = boost  # the printed watermarks include it
-        if differences:  # non-strict: the kernel runs with what it printed
-            promo = z.promo if z.promo is not None else zone.watermark[3] + boost
-            zone.watermark = (z.min - boost, z.low - boost, z.high - boost, promo - boost)
-            zone.lowmem_reserve = tuple(z.protection)
-    m.watermark_boost_factor = ctl.get("watermark_boost_factor",
-                                       watermarks.DEFAULT_WATERMARK_BOOST_FACTOR)
-    if ignored:
-        report.append(f"ignored sysctls (not modelled): {', '.join(sorted(ignored))}")
-    m.from_proc_report = tuple(report)
-    problems = m.check_invariants()
-    if problems:  # the placement is ours: a violation here is a kmem bug
-        raise AssertionError("from_proc built an inconsistent machine: "
-                             + "; ".join(map(str, problems[:5])))
-    return m
+    return layout, placements

@@ -13,9 +13,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kmem.spec import buddy, migrate, page_alloc, procfs, slowpath, watermarks, x86_64_layout
+from kmem.spec import (
+    buddy,
+    migrate,
+    numa,
+    page_alloc,
+    procfs,
+    slowpath,
+    watermarks,
+    x86_64_layout,
+)
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
@@ -48,10 +57,14 @@ from .mtzone import MtZone
 from .page import Page
 from .zone import Zone
 
+if TYPE_CHECKING:
+    from .slab import SlabAllocator
+
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
 GFP_MASK_LIMIT = 1 << 32  # gfp_t is 32 bits
+GFP_THISNODE = gfp_spec.__GFP_THISNODE
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
 
 
@@ -77,6 +90,25 @@ def _check_path_options(policy: str, migratetypes: bool, nr_cpus: object,
                               "with nr_cpus")
 
 
+def _check_nodes(layouts: tuple[MachineLayout, ...]) -> None:
+    """Every node has the same zone configuration, and no two nodes share a pfn."""
+    if len(layouts) == 1:
+        return
+    first = layouts[0]
+    if first.arch == "x86_32":
+        raise InvalidArgument("kmem models NUMA on x86-64 and generic machines, not x86-32")
+    spans = []
+    for nid, node in enumerate(layouts):
+        if node.config != first.config:
+            raise InvalidArgument(f"node {nid} has zones {node.config.zones}, node 0 "
+                                  f"{first.config.zones}: every node has the same zone types")
+        spans.extend((z.start_pfn, z.end_pfn, nid) for z in node.zones if z.end_pfn > z.start_pfn)
+    spans.sort()
+    for (_s1, e1, n1), (s2, _e2, n2) in zip(spans, spans[1:], strict=False):
+        if s2 < e1:
+            raise InvalidArgument(f"nodes {n1} and {n2} overlap at pfn {s2:#x}")
+
+
 def _check_gfp(gfp: object) -> int:
     if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
         raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
@@ -98,16 +130,35 @@ class Machine:
                  comm: str = "kmem", slab: str = "slub", slab_cpus: int = 1,
                  migratetypes: bool = False, nr_cpus: int = 0,
                  pageblock_order: int = migrate.PAGEBLOCK_ORDER,
-                 percpu_pagelist_high_fraction: int = 0) -> None:
+                 percpu_pagelist_high_fraction: int = 0,
+                 nodes: tuple[MachineLayout, ...] = (),
+                 distances: tuple[tuple[int, ...], ...] | None = None,
+                 cpu_nodes: tuple[int, ...] | None = None) -> None:
         free_list_class(policy)  # validates the policy name
         _check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
+        node_layouts = (layout, *nodes)
+        _check_nodes(node_layouts)
+        self.node_layouts = node_layouts  # one MachineLayout per NUMA node
+        self.distances = numa.check_distances(
+            distances if distances is not None else numa.default_distances(len(node_layouts)))
+        if len(self.distances) != len(node_layouts):
+            raise InvalidArgument(f"distances for {len(self.distances)} nodes, but "
+                                  f"{len(node_layouts)} nodes")
+        if cpu_nodes is None:  # CPUs numbered node by node, spread evenly
+            cpu_nodes = tuple(c * len(node_layouts) // max(nr_cpus, 1) for c in range(nr_cpus))
+        if len(cpu_nodes) != nr_cpus or not all(0 <= n < len(node_layouts) for n in cpu_nodes):
+            raise InvalidArgument(f"cpu_nodes must give a node in 0..{len(node_layouts) - 1} for "
+                                  f"each of the {nr_cpus} CPUs, got {cpu_nodes}")
+        self.cpu_nodes = tuple(cpu_nodes)
+        self.node = 0  # numa_node_id() when the machine has no CPUs modelled
+        self._preferred_nid: int | None = None  # alloc_pages_node's nid while it runs
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
         if isinstance(slab_cpus, bool) or not isinstance(slab_cpus, int) or slab_cpus < 1:
             raise InvalidArgument(f"slab_cpus must be an int >= 1, got {slab_cpus!r}")
         self.slab = slab  # the slab allocator, built on first use (slab_allocator)
         self.slab_cpus = slab_cpus  # CPUs SLUB sizes its slabs for (min_objects)
-        self._slab: Any = None
+        self._slab: SlabAllocator | None = None
         self.layout = layout
         self.config = layout.config
         self.policy = policy
@@ -120,13 +171,26 @@ class Machine:
         self.last_failure: str | None = None  # the step of the slow path that gave up
         # what reclaim, compaction and the OOM killer achieve (kmem has none of them)
         self.outcomes = slowpath.Outcomes(reclaim_retry_wmark=None)
-        if migratetypes:
-            self.zones: list[Zone] = [
-                MtZone(span, idx, policy=policy, pageblock_order=pageblock_order,
-                       nr_cpus=nr_cpus, is_memory=self._is_memory_pfn)
-                for idx, span in enumerate(layout.zones)]
-        else:
-            self.zones = [Zone(span, idx, policy=policy) for idx, span in enumerate(layout.zones)]
+        # every node's zones, node by node; node 0's come first, so that
+        # self.zones[config.idx(zt)] is node 0's zone of type zt
+        self.zones: list[Zone] = []
+        self.node_zones: list[list[Zone]] = []
+        for nid, node_layout in enumerate(node_layouts):
+            if migratetypes:
+                zones: list[Zone] = [
+                    MtZone(span, idx, policy=policy, pageblock_order=pageblock_order,
+                           nr_cpus=nr_cpus, is_memory=self._is_memory_pfn)
+                    for idx, span in enumerate(node_layout.zones)]
+            else:
+                zones = [Zone(span, idx, policy=policy)
+                         for idx, span in enumerate(node_layout.zones)]
+            for zone in zones:
+                zone.node = nid
+            self.node_zones.append(zones)
+            self.zones.extend(zones)
+        self.zonelists = numa.build_all_zonelists(
+            self.distances, [[z.managed_pages for z in zones] for zones in self.node_zones],
+            frozenset(self.cpu_nodes) if nr_cpus else None)
         self.pages: dict[int, Page] = {}
         self.memory = PageContents()
         self.dmesg: list[str] = []
@@ -166,6 +230,14 @@ class Machine:
         return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
 
     @classmethod
+    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> Machine:
+        """An x86-64 NUMA machine, node ``i`` with ``mem_mb[i]`` MB after node ``i - 1``
+        (:func:`kmem.spec.numa.x86_64_nodes`); ``distances`` default to 10 local and 20
+        remote, ``cpu_nodes`` to CPUs spread evenly, node by node."""
+        layouts = numa.x86_64_nodes(mem_mb)
+        return cls(layouts[0], nodes=layouts[1:], **kwargs)
+
+    @classmethod
     def generic(cls, npages: int, **kwargs: Any) -> Machine:
         """One NORMAL zone of ``npages`` pages from pfn 0 (the benchmark workloads' machine).
 
@@ -183,14 +255,17 @@ class Machine:
         ``vm.lowmem_reserve_ratio`` does."""
         if min_free_kbytes is None:
             min_free_kbytes = watermarks.default_min_free_kbytes(
-                self.layout.lowmem_pages * (PAGE_SIZE // 1024))
+                sum(n.lowmem_pages for n in self.node_layouts) * (PAGE_SIZE // 1024))
         if lowmem_reserve_ratio is None:
             lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
-        managed = [z.managed_pages for z in self.zones]
+        # __setup_per_zone_wmarks shares min_free_kbytes over every zone of every node;
+        # setup_per_zone_lowmem_reserve works node by node
         marks = watermarks.setup_per_zone_wmarks(
             [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
             watermark_scale_factor)
-        reserves = watermarks.setup_per_zone_lowmem_reserve(managed, lowmem_reserve_ratio)
+        reserves = [row for zones in self.node_zones
+                    for row in watermarks.setup_per_zone_lowmem_reserve(
+                        [z.managed_pages for z in zones], lowmem_reserve_ratio)]
         self.min_free_kbytes = min_free_kbytes
         self.watermark_scale_factor = watermark_scale_factor
         self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
@@ -199,14 +274,20 @@ class Machine:
             zone.lowmem_reserve = tuple(reserve)
             if isinstance(zone, MtZone) and self.nr_cpus and zone.present_pages:
                 # setup_per_zone_wmarks -> zone_pcp_update(zone, 0)
-                zone.setup_pageset(self.nr_cpus, self.percpu_pagelist_high_fraction)
+                split = numa.nr_split_cpus(self.cpu_nodes.count(zone.node), 0, self.nr_cpus)
+                zone.setup_pageset(split, self.percpu_pagelist_high_fraction)
 
     def _is_memory_pfn(self, pfn: int) -> bool:
         """The pfn lies in a memory range (some zone spans it and it is not a hole)."""
-        return any(span.contains(pfn) and span.is_present(pfn) for span in self.layout.zones)
+        return any(span.contains(pfn) and span.is_present(pfn)
+                   for node in self.node_layouts for span in node.zones)
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
+        if len(self.node_layouts) > 1:
+            self.page_offset = x86_64_layout.PAGE_OFFSET
+            self.max_low_pfn = max(n.max_pfn for n in self.node_layouts)
+            return
         if self.layout.arch == "x86_32":
             self.page_offset = page_offset(self.layout.vmsplit or "3G")
             self.max_low_pfn = min(self.layout.max_pfn,
@@ -315,14 +396,18 @@ class Machine:
             return None
         highest = gfp_spec.gfp_zone(gfp, self.config)
         highest_idx = self.config.idx(highest)
-        populated = set(self.layout.managed_zones())
-        chain = gfp_spec.zonelist(self.config, highest, populated)
-        zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
-        passes = page_alloc.alloc_passes(
-            gfp, order,
-            nofragment=bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
-            lowmem_only=highest_idx < self._normal_idx)
+        if len(self.node_layouts) > 1:
+            nid = self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
+            zonelist = self.node_zonelist(nid, gfp, highest_idx)
+            nofragment = bool(zonelist) and self._nofragment_numa(zonelist[0])
+        else:
+            populated = set(self.layout.managed_zones())
+            chain = gfp_spec.zonelist(self.config, highest, populated)
+            zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
+            nofragment = bool(page_alloc.alloc_flags_nofragment(
+                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
+        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment,
+                                         lowmem_only=highest_idx < self._normal_idx)
         # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
         if gfp_spec.gfp_migratetype_warns(gfp):
             self.dmesg.append(gfp_spec.gfp_migratetype_warning_line(gfp))
@@ -347,6 +432,40 @@ class Machine:
                 f"{', '.join(p.name for p in passes)}")
         self._warn_alloc(gfp, order)
         return None
+
+    # -- NUMA --------------------------------------------------------------------------
+    def numa_node_id(self) -> int:
+        """``numa_node_id()``: the node of the current CPU (``self.node`` without CPUs)."""
+        return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
+
+    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[Zone]:
+        """``node_zonelist(nid, gfp)`` walked up to ``highest_zoneidx``: the node-ordered
+        fallback list, or this node's zones only with __GFP_THISNODE
+        (:func:`kmem.spec.numa.zonelist_for`)."""
+        if not 0 <= nid < len(self.node_zones):
+            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
+        refs = numa.zonelist_for(self.zonelists, nid, highest_idx,
+                                 thisnode=bool(gfp & GFP_THISNODE))
+        return [self.node_zones[n][idx] for n, idx in refs]
+
+    def _nofragment_numa(self, preferred: Zone) -> bool:
+        """``alloc_flags_nofragment`` on a multi-node machine: ZONE_NORMAL preferred, and
+        its node's DMA32 zone populated."""
+        if not self.config.has(ZoneType.DMA32) or preferred.ztype is not ZoneType.NORMAL:
+            return False
+        dma32 = self.node_zones[preferred.node][self.config.idx(ZoneType.DMA32)]
+        return dma32.present_pages > 0
+
+    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
+        """``alloc_pages_node(nid, gfp, order)``: allocate with ``nid``'s zonelist (the
+        caller's CPU and its pcp lists stay the same)."""
+        if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid < len(self.node_zones):
+            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
+        self._preferred_nid = nid
+        try:
+            return self.alloc_pages(gfp, order)
+        finally:
+            self._preferred_nid = None
 
     def advance_clock(self, seconds: float) -> None:
         """Let ``seconds`` of model time pass (jiffies): rate limits such as
@@ -436,8 +555,15 @@ class Machine:
         ALLOC_NOFRAGMENT, a failed walk is retried without it."""
         while True:
             no_fallback = alloc_flags & ALLOC_NOFRAGMENT
+            retry = False
             for zone in zonelist:
                 assert isinstance(zone, MtZone)
+                if (no_fallback and len(self.node_zones) > 1 and zone is not zonelist[0]
+                        and zone.node != zonelist[0].node):
+                    # moving to a remote node: retry with fragmenting fallbacks allowed
+                    alloc_flags &= ~ALLOC_NOFRAGMENT
+                    retry = True
+                    break
                 view = self.zone_view(zone)
                 high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
                 if zone.below_high or not page_alloc.zone_allows(view, order, high_flags,
@@ -450,6 +576,8 @@ class Machine:
                     if alloc_flags & ALLOC_HIGHATOMIC:
                         zone.reserve_highatomic_pageblock(pfn, order)
                     return zone, pfn
+            if retry:
+                continue
             if not no_fallback:
                 return None
             alloc_flags &= ~ALLOC_NOFRAGMENT
@@ -606,7 +734,7 @@ class Machine:
         return out
 
     @property
-    def slab_allocator(self) -> Any:
+    def slab_allocator(self) -> SlabAllocator:
         """The slab layer (:class:`kmem.model.slab.SlabAllocator`), made on first use: the
         kmalloc caches of SLUB (``slab="slub"``, slabs sized for ``slab_cpus`` CPUs) or
         classic SLAB (``slab="slab"``)."""
@@ -628,13 +756,13 @@ class Machine:
     # -- /proc -----------------------------------------------------------------------------
     def buddyinfo(self) -> str:
         """/proc/buddyinfo, byte for byte (``frag_show``; populated zones only)."""
-        rows = [procfs.BuddyinfoRow(0, z.name, z.nr_free()) for z in self.zones
+        rows = [procfs.BuddyinfoRow(z.node, z.name, z.nr_free()) for z in self.zones
                 if z.present_pages]
         return procfs.format_buddyinfo(rows)
 
     def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
         return tuple(procfs.ZoneinfoZone(
-            node=0, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
+            node=z.node, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
             min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
             high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
             spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
@@ -649,7 +777,7 @@ class Machine:
         batch, vm stats threshold)."""
         if not isinstance(zone, MtZone) or not zone.pcp or not zone.present_pages:
             return None
-        threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)
+        threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)  # online CPUs
         return tuple((cpu, p.count, p.high, p.batch, threshold) for cpu, p in enumerate(zone.pcp))
 
     def pagetypeinfo(self, *, cma: bool = True) -> str:
@@ -661,23 +789,23 @@ class Machine:
             raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "
                                   "buddy core keeps one free list per order)")
         types = [mt for mt in range(migrate.MIGRATE_TYPES) if cma or mt != migrate.MIGRATE_CMA]
-        rows = []
+        rows: list[list[pagetypeinfo_spec.PagetypeinfoZone]] = [[] for _ in self.node_zones]
         for z in zones:
             assert isinstance(z, MtZone)
             counts = z.pageblock_counts(self._section_online)
-            rows.append(pagetypeinfo_spec.PagetypeinfoZone(
-                0, z.name, tuple(tuple(z.nr_free_mt(o, mt) for o in range(NR_PAGE_ORDERS))
+            rows[z.node].append(pagetypeinfo_spec.PagetypeinfoZone(
+                z.node, z.name, tuple(tuple(z.nr_free_mt(o, mt) for o in range(NR_PAGE_ORDERS))
                                  for mt in types),
                 tuple(counts[mt] for mt in types)))
         order = zones[0].pageblock_order if zones else migrate.PAGEBLOCK_ORDER
-        return pagetypeinfo_spec.format_pagetypeinfo(order, [rows], cma)
+        return pagetypeinfo_spec.format_pagetypeinfo(order, rows, cma)
 
     def _section_online(self, pfn: int) -> bool:
         """``pfn_to_online_page`` finds a page: the pfn's memory section (128 MiB) holds
         memory."""
         start = pfn >> SECTION_PAGES_SHIFT << SECTION_PAGES_SHIFT
         end = start + (1 << SECTION_PAGES_SHIFT)
-        return any(s < end and start < e for span in self.layout.zones
+        return any(s < end and start < e for node in self.node_layouts for span in node.zones
                    for s, e in zones_spec.subtract_ranges(((span.start_pfn, span.end_pfn),),
                                                           span.holes))
 

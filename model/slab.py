@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import slab as spec
+from kmem.spec.buddy import Violation
 from kmem.spec.constants import PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
     BadCacheArgs,
@@ -67,7 +68,6 @@ _GFP_ZERO = gfp_spec.__GFP_ZERO
 _GFP_NOWARN = gfp_spec.__GFP_NOWARN
 _GFP_COMP = gfp_spec.__GFP_COMP
 _GFP_DMA = gfp_spec.__GFP_DMA
-_GFP_ZONEMASK = gfp_spec.GFP_ZONEMASK
 _BATCHREFILL_LIMIT = 16  # mm/slab.c 2.6.11
 _SHRINK_PROMOTE_MAX = 32  # mm/slub.c 6.12
 
@@ -159,6 +159,16 @@ class KmemCache:
 
     def __repr__(self) -> str:
         return f"<kmem_cache {self.name} size {self.size} ({self.kind})>"
+
+    def growth_requests(self, gfp: int) -> list[tuple[int, int]]:
+        """The page allocations ``(gfp, order)`` a new slab tries, in order: SLUB's ``oo``
+        then ``min`` attempt (after the gfp fix-up), SLAB's one ``kmem_getpages``."""
+        lay = self.layout
+        if isinstance(lay, spec.SlubLayout):
+            fixed = gfp & ~spec.GFP_SLAB_BUG_MASK
+            first, fallback = spec.slub_new_slab_gfp(fixed, lay)
+            return [(first, lay.order), (fallback, lay.min_order)]
+        return [(spec.classic_grow_gfp(gfp, lay), lay.gfporder)]
 
     # -- counters -------------------------------------------------------------------------
     def slabinfo_row(self) -> spec.SlabinfoRow:
@@ -420,8 +430,7 @@ class SlabAllocator:
             lay = cache.layout
             assert isinstance(lay, spec.ClassicLayout)
             colour, nxt = spec.next_colour(cache.colour_next, lay.colour)
-            pgfp = (gfp & ~(_GFP_ZONEMASK | _GFP_ZERO | _GFP_COMP)) | lay.gfpflags
-            page = m.alloc_pages(pgfp, lay.gfporder)
+            page = m.alloc_pages(spec.classic_grow_gfp(gfp, lay), lay.gfporder)
             cache.colour_next = nxt  # cache_grow moves on even when kmem_getpages fails
             if page is None:
                 return None
@@ -760,12 +769,12 @@ class SlabAllocator:
                   if id(s.cache) not in seen}
         return self.caches + list(leaked.values())
 
-    def check_invariants(self) -> list[spec.Violation]:
+    def check_invariants(self) -> list[Violation]:
         """Every slab invariant of every cache (:func:`kmem.spec.slab.check_cache`), slabs
         pairwise disjoint and each an allocated block of the page allocator, and every large
         kmalloc an allocated compound block."""
         views = [c.view() for c in self.all_caches()]
-        out: list[spec.Violation] = []
+        out: list[Violation] = []
         for v in views:
             out.extend(spec.check_cache(v))
         out.extend(spec.check_disjoint(views))
@@ -777,7 +786,7 @@ class SlabAllocator:
         out.extend(spec.check_slab_pages(views, allocated))
         for pfn, order in self.large.items():
             if not allocated(pfn, order) or pfn not in self.m.compound_heads:
-                out.append(spec.Violation("large-kmalloc", f"large kmalloc at pfn {pfn:#x} "
+                out.append(Violation("large-kmalloc", f"large kmalloc at pfn {pfn:#x} "
                                                            f"order {order} is not an allocated "
                                                            f"compound block"))
         return out

@@ -48,6 +48,7 @@ class Zone:
         self.span = span  # spec.zones.ZoneSpan: start/end, holes, reserved
         self.ztype = span.ztype
         self.zone_idx = zone_idx
+        self.node = 0  # the NUMA node (set by a multi-node Machine)
         self.name = span.ztype.kernel_name
         self.start_pfn = span.start_pfn
         self.end_pfn = span.end_pfn

@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .constants import PAGE_SIZE
 from .errors import InvalidArgument
+from .zones import MAX_DMA32_PFN, MAX_DMA_PFN, X86_64_CONFIG, MachineLayout, ZoneSpan, ZoneType
 
 LOCAL_DISTANCE = 10
 REMOTE_DISTANCE = 20
@@ -134,3 +136,29 @@ def nr_split_cpus(node_cpus: int, cpu_online: int, online_cpus: int) -> int:
     """``zone_highsize``'s divisor: the CPUs of the zone's node plus ``cpu_online``, or
     all online CPUs for a CPU-less node."""
     return node_cpus + cpu_online or online_cpus
+
+
+def x86_64_nodes(mem_mb: Sequence[int]) -> tuple[MachineLayout, ...]:
+    """An x86-64 NUMA machine: node ``i`` holds ``mem_mb[i]`` MB right after node ``i - 1``
+    (physical address 0 up), each node's part of [0, 16 MB) is its DMA zone, of [16 MB,
+    4 GB) its DMA32 zone and the rest its NORMAL zone (``zone_sizes_init`` limits
+    applied per node by ``free_area_init``)."""
+    if not mem_mb:
+        raise InvalidArgument("at least one node is needed")
+    limits = {ZoneType.DMA: (0, MAX_DMA_PFN), ZoneType.DMA32: (MAX_DMA_PFN, MAX_DMA32_PFN),
+              ZoneType.NORMAL: (MAX_DMA32_PFN, 1 << 52)}
+    out, start = [], 0
+    for nid, mb in enumerate(mem_mb):
+        if isinstance(mb, bool) or not isinstance(mb, int) or mb <= 0:
+            raise InvalidArgument(f"node {nid}: memory must be a positive int number of MB, "
+                                  f"got {mb!r}")
+        end = start + mb * (1 << 20) // PAGE_SIZE
+        spans = []
+        for zt in X86_64_CONFIG.zones:
+            lo, hi = limits.get(zt, (end, end))
+            s, e = max(lo, start), min(hi, end)
+            spans.append(ZoneSpan(zt, s, e) if s < e else ZoneSpan(zt, end, end))
+        out.append(MachineLayout(f"x86_64-node{nid}-{mb}M", "x86_64", X86_64_CONFIG,
+                                 tuple(spans)))
+        start = end
+    return tuple(out)

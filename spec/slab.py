@@ -47,7 +47,9 @@ from .gfp import (
     __GFP_RECLAIMABLE,
     __GFP_RETRY_MAYFAIL,
     __GFP_THISNODE,
+    __GFP_ZERO,
     GFP_T_BITS,
+    GFP_ZONEMASK,
 )
 
 __all__ = [
@@ -657,6 +659,13 @@ def enable_cpucache(objsize: int, *, smp: bool = False) -> tuple[int, int, int]:
         limit = 120
     shared = 8 if smp and objsize <= PAGE_SIZE else 0
     return limit, (limit + 1) // 2, shared
+
+
+def classic_grow_gfp(gfp: int, layout: ClassicLayout) -> int:
+    """``cache_grow``/``kmem_getpages`` (2.6.11): the page request of a new slab: the
+    caller's flags with the cache's ``gfpflags`` (GFP_DMA for a DMA cache) as the zone
+    modifiers; kmem also drops __GFP_ZERO and __GFP_COMP, which 2.6.11 did not have."""
+    return (gfp & ~(GFP_ZONEMASK | __GFP_ZERO | __GFP_COMP)) | layout.gfpflags
 
 
 def classic_free_limit(batchcount: int, num: int, online_cpus: int = 1) -> int:

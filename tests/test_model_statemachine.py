@@ -5,7 +5,7 @@ and that a failed allocation was legal (no pass could have served it). Slab rule
 slab invariants (kmem.spec.slab) are part of ``check_invariants`` once the slab layer is
 in use; each object carries a tag that must survive until it is freed."""
 
-from hypothesis import settings
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -91,6 +91,13 @@ class PageApiMachine(RuleBasedStateMachine):
             self.held.remove(entry)
             assert self.m.free_pages_total == free_before + (1 << order)
 
+    def _assert_failure_legal(self, mask, order):
+        m = self.m
+        highest = gfp.gfp_zone(mask, m.config)
+        views = [m.zone_view(m.zone(zt)) for zt in
+                 gfp.zonelist(m.config, highest, set(m.layout.managed_zones()))]
+        assert page_alloc.allocation_failure_legal(views, mask, order, m.config.idx(highest))
+
     # -- slab rules ------------------------------------------------------------------------
     def _tag(self, addr):
         """Write a fresh 4-byte tag at the object's start; return it."""
@@ -113,6 +120,12 @@ class PageApiMachine(RuleBasedStateMachine):
         name = f"c{self.tag}_{size}"
         self.caches.append(K.kmem_cache_create(self.m, name, size, align, flags))
 
+    @precondition(lambda self: self.caches and self.m.free_pages_total < 1024)
+    @rule(i=st.integers(0, 10**6), atomic=st.booleans())
+    def cache_exhaust(self, i, atomic):
+        """On a small machine: allocate until slab growth fails (which must be legal)."""
+        self.cache_alloc(i, 4096, atomic)
+
     @precondition(lambda self: self.caches)
     @rule(i=st.integers(0, 10**6), n=st.integers(1, 12), atomic=st.booleans())
     def cache_alloc(self, i, n, atomic):
@@ -123,6 +136,10 @@ class PageApiMachine(RuleBasedStateMachine):
             if not obj:  # legal only when no slab has a free object left
                 v = cache.view()
                 assert all(not s.free for s in v.slabs) and not v.cpu_cached
+                event("slab growth failed")  # ... and every page request may legally fail
+                for mask, order in cache.growth_requests(
+                        (gfp.GFP_ATOMIC if atomic else gfp.GFP_KERNEL) | NOWARN):
+                    self._assert_failure_legal(mask, order)
                 return
             assert obj % cache.align == 0
             self.objs.append((cache, obj, self._tag(obj)))

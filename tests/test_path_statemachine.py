@@ -13,13 +13,13 @@ from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
 
 MASKS = [gfp.GFP_KERNEL, gfp.GFP_ATOMIC, gfp.GFP_HIGHUSER_MOVABLE, gfp.GFP_NOWAIT,
          gfp.GFP_KERNEL | gfp.__GFP_RECLAIMABLE, gfp.GFP_DMA | gfp.GFP_KERNEL,
-         gfp.GFP_KERNEL | gfp.__GFP_COMP]
+         gfp.GFP_KERNEL | gfp.__GFP_COMP, gfp.GFP_KERNEL | gfp.__GFP_THISNODE]
 NOWARN = gfp.__GFP_NOWARN
 free_pages_of = api.__free_pages
 
 
 class AllocPathMachine(RuleBasedStateMachine):
-    @initialize(preset=st.sampled_from(["x86_64", "tiny", "small-blocks"]),
+    @initialize(preset=st.sampled_from(["x86_64", "tiny", "small-blocks", "numa"]),
                 nr_cpus=st.sampled_from([0, 1, 2]))
     def boot(self, preset, nr_cpus):
         if preset == "x86_64":
@@ -27,6 +27,9 @@ class AllocPathMachine(RuleBasedStateMachine):
         elif preset == "tiny":  # runs out: failures must be legal
             self.m = Machine.generic(512, policy="linux", migratetypes=True, nr_cpus=nr_cpus,
                                      min_free_kbytes=64, pageblock_order=3)
+        elif preset == "numa":  # three small nodes: node order, THISNODE, remote spill
+            self.m = Machine.numa_x86_64((20, 24, 16), policy="linux", migratetypes=True,
+                                         nr_cpus=nr_cpus)
         else:  # small pageblocks, so that fallback, claims and merge limits happen often
             self.m = Machine.generic(4096, policy="linux", migratetypes=True, nr_cpus=nr_cpus,
                                      min_free_kbytes=128, pageblock_order=4)
@@ -36,11 +39,14 @@ class AllocPathMachine(RuleBasedStateMachine):
     def alloc(self, mask, order):
         m = self.m
         highest = gfp.gfp_zone(mask, m.config)
-        zonelist = [m.zone(zt) for zt in gfp.zonelist(m.config, highest,
-                                                       set(m.layout.managed_zones()))]
+        if len(m.node_zones) > 1:
+            zonelist = m.node_zonelist(m.numa_node_id(), mask, m.config.idx(highest))
+        else:
+            zonelist = [m.zone(zt) for zt in gfp.zonelist(m.config, highest,
+                                                           set(m.layout.managed_zones()))]
         views = [m.zone_view(z) for z in zonelist]
         mt = gfp.gfp_migratetype(mask)
-        before = {z.zone_idx: (z.free_blocks_typed(), z.pcp_head(m.cpu, mt, order))
+        before = {(z.node, z.zone_idx): (z.free_blocks_typed(), z.pcp_head(m.cpu, mt, order))
                   for z in zonelist}
         page = api.alloc_pages(m, mask | NOWARN, order)
         if page is None:
@@ -51,7 +57,7 @@ class AllocPathMachine(RuleBasedStateMachine):
         assert pfn % (1 << order) == 0
         zone = m.zone_of(pfn)
         assert zone in zonelist
-        free_blocks, pcp_head = before[zone.zone_idx]
+        free_blocks, pcp_head = before[(zone.node, zone.zone_idx)]
         if pcp_head is not None:  # rmqueue_pcplist: the head of this CPU's list
             assert pfn == pcp_head
         else:
@@ -70,9 +76,10 @@ class AllocPathMachine(RuleBasedStateMachine):
         free_pages_of(self.m, page, order)
         assert self.m.free_pages_total + self.m.pcp_pages_total == before + (1 << order)
 
-    @rule(cpu=st.integers(0, 1))
+    @rule(cpu=st.integers(0, 2))
     def switch_cpu(self, cpu):
         self.m.cpu = min(cpu, max(self.m.nr_cpus - 1, 0))
+        self.m.node = cpu % len(self.m.node_zones)  # numa_node_id() without CPUs
 
     @rule()
     def drain(self):

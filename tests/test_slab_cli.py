@@ -60,3 +60,37 @@ def test_slab_picture(tmp_path, capsys):
     assert main(["slab", "--allocator", "slab"]) == 0
     text = capsys.readouterr().out  # without --drain: 13 freed + 2 refilled wait there
     assert "per-CPU array: 15 of 54 entries" in text and "c" in text.split("slabs_full")[1]
+
+
+def test_slab_picture_areas_match_the_model():
+    """Rendered with cairo: the red (in use) and blue (per-CPU array) areas are in the
+    ratio of the objects the model holds in each state."""
+    import io
+    import os
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pytest
+
+    try:
+        import cairosvg
+        from PIL import Image
+    except (ImportError, OSError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"cairosvg cannot be used in CI ({exc})")
+        pytest.skip(f"cairosvg not usable here: {exc}")
+    from kmem.commands import slab as cmd
+
+    args = SimpleNamespace(allocator="slab", preset=None, mem_mb=64, cpus=1, size=600, align=0,
+                           objects=40, free_every=3, free_first=5, drain=False)
+    cache, _ = cmd.build(args)
+    png = cairosvg.svg2png(bytestring=cmd.svg(cache).encode())
+    px = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).reshape(-1, 3)
+    red = int(np.all(px == (0xdd, 0x33, 0x33), axis=1).sum())
+    blue = int(np.all(px == (0x33, 0x66, 0xcc), axis=1).sum())
+    cached = set(cache.ac)
+    in_array = sum(1 for s in cache.slabs for i in range(s.num)
+                   if i not in s.free and s.object(i) in cached)
+    in_use = sum(s.num - len(s.free) for s in cache.slabs) - in_array
+    assert in_use and in_array
+    assert abs(red / blue - in_use / in_array) < 0.05 * in_use / in_array

@@ -99,6 +99,9 @@ def svg(cache: K.KmemCache) -> str:
     management (dark), objects in use (red), in the per-CPU array (blue) or free (white),
     left-over space (hatched)."""
     width, left, bar_h, gap = 900, 170, 26, 8
+    legend = ("in use: red; in the per-CPU array: blue; free: white; colour offset: grey; "
+              "management: dark blue; left over: hatched" if cache.kind == "slab" else
+              "in use: red; free: white; left over: hatched")
     rows: list[tuple[str, K.Slab | None]] = []
     for name, slabs in _slabs_by_list(cache):
         rows.append((_LIST_TITLE[(cache.kind, name)], None))
@@ -110,11 +113,11 @@ def svg(cache: K.KmemCache) -> str:
            f'font-family="monospace" font-size="12">',
            '<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse">'
            '<path d="M0,6 L6,0" stroke="#999" stroke-width="1"/></pattern></defs>',
+           '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="10" y="20" font-size="15">{escape(cache.name)}: {cache.num} objects of '
            f'{cache.size} bytes per slab of {1 << cache.order} page(s) '
            f'({"SLAB 2.6.11" if cache.kind == "slab" else "SLUB 6.12"})</text>',
-           '<text x="10" y="40">in use: red; in the per-CPU array: blue; free: white; colour '
-           'offset: grey; management: dark blue; left over: hatched</text>']
+           f'<text x="10" y="40">{legend}</text>']
     y = 60
     for label, s in rows:
         if s is None:
