@@ -29,4 +29,4 @@ def discover() -> tuple[list[str], dict[str, str]]:
 PACKAGES, PACKAGE_DIR = discover()
 
 setup(packages=PACKAGES, package_dir=PACKAGE_DIR,
-      package_data={name: ["*.md", "*.json", "py.typed"] for name in PACKAGES})
+      package_data={name: ["*.md", "*.json", "py.typed", "*.c", "*.h"] for name in PACKAGES})

@@ -5,18 +5,35 @@ blocks) and moves it only by the spec's transitions. Feed it every operation
 your allocator performs, *after* it happened::
 
     from kmem.fuzz.oracle import ZoneOracle
-    oracle = ZoneOracle(0, 1 << 20, rule="linux")
+    oracle = ZoneOracle(0, 1 << 20, rule="weak", max_order=10)
     pfn = my_alloc(order)
-    oracle.alloc(order, pfn)          # None/-1 for a failed allocation
+    oracle.alloc(order, pfn)          # None (or a negative pfn) for a failed allocation
     my_free(pfn, order)
     oracle.free(pfn, order)
 
-Each call checks that the result is legal under the chosen rule and raises
-:class:`OracleViolation` with a precise message when it is not. Pass
-``counters=`` a function returning the allocator's real ``(free_pages, nr_free)``
-and ``is_free_block=`` a function ``(pfn, order) -> bool`` to compare the shadow with the real state at
-every step (the touched blocks and the counters), and call :meth:`compare_all`
-with the real free blocks now and then for a full comparison.
+Checking is by *refinement*: under ``rule="weak"`` the allocator may return any
+legal block (aligned, inside the zone, wholly free) and the shadow follows that
+choice, so allocators with other policies (LIFO lists, trees, bitmaps) can be
+checked; ``rule="linux"`` also demands ``__rmqueue_smallest``'s choice of order.
+Each call raises :class:`OracleViolation` when the result is not legal; the
+message names the operation (its index and arguments) and prints every pfn in
+hex.
+
+What the results alone cannot show is a wrong merge: an allocator that fails
+to coalesce (or coalesces lazily at allocation time) keeps giving legal answers
+until memory runs short. So the oracle takes optional observations of the real
+state and compares them *at every step*, whatever the rule, with the spec's
+merge result of that step (``free_one_page_delta``):
+
+- ``is_free_block(pfn, order)``: is that a free block of the allocator? Asked for
+  the blocks the step touched (the merged buddies and the merged result, or the
+  split parts);
+- ``counters()``: the allocator's ``(free_pages, nr_free per order)``;
+- ``free_blocks()``: the allocator's whole free-block set, as ``(pfn, order)``
+  pairs; compared with the shadow after every operation.
+
+:meth:`compare_all` compares a free-block set once, on demand. ``max_order`` is
+the allocator's top order (any value; the spec's arithmetic follows it).
 """
 
 from __future__ import annotations
@@ -24,43 +41,68 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from kmem.spec import buddy
-from kmem.spec.constants import MAX_PAGE_ORDER
 from kmem.spec.errors import InvalidArgument, KmemError
 
 RULES = ("linux", "weak")
 
+Block = tuple[int, int]
+
 
 class OracleViolation(KmemError):
-    """The allocator under test did something the spec does not allow."""
+    """The allocator under test did something the spec does not allow.
+
+    ``index`` is the operation's index (0-based, in the order fed to the oracle),
+    ``operation`` its text (``alloc(order=2) -> 0x8``), ``kind`` a short label of the
+    finding (``unaligned``, ``outside``, ``overlap``, ``not-free``, ``bad-failure``,
+    ``not-linux``, ``merge``, ``counters``, ``free-blocks``, ``bad-free``).
+    """
+
+    def __init__(self, message: str, *, index: int = -1, operation: str = "",
+                 kind: str = "") -> None:
+        super().__init__(message)
+        self.index, self.operation, self.kind = index, operation, kind
+
+
+def fmt_block(block: Block) -> str:
+    """A block as the oracle prints it: ``(0x40, order 3)``."""
+    return f"({block[0]:#x}, order {block[1]})"
 
 
 class ZoneOracle:
     """The spec's view of one zone, advanced by the spec's transitions.
 
     ``rule="linux"``: an allocation must return the start of a free block of the
-    smallest order that has one, keeping the lower part (``__rmqueue_smallest`` +
-    ``expand``). ``rule="weak"``: any naturally aligned, wholly free block of the
-    requested order. Failure is legal only when no free block of order >= the
-    request exists. Frees must follow ``__free_one_page``'s merging.
+    smallest order that has one (``__rmqueue_smallest`` + ``expand``; which block
+    of that order is the free list's business). ``rule="weak"``: any naturally
+    aligned, wholly free block of the requested order. Under both rules failure is
+    legal only when no free block of order >= the request exists, and frees follow
+    ``__free_one_page``'s merging up to ``max_order``.
     """
 
     def __init__(self, start_pfn: int, end_pfn: int, *, holes: tuple[tuple[int, int], ...] = (),
                  reserved: tuple[tuple[int, int], ...] = (), rule: str = "linux",
+                 max_order: int | None = None,
                  is_free_block: Callable[[int, int], bool] | None = None,
-                 counters: Callable[[], tuple[int, tuple[int, ...]]] | None = None) -> None:
+                 counters: Callable[[], tuple[int, tuple[int, ...]]] | None = None,
+                 free_blocks: Callable[[], Iterable[Block]] | None = None) -> None:
         if rule not in RULES:
             raise InvalidArgument(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+        if not 0 <= start_pfn < end_pfn:
+            raise InvalidArgument(f"zone [{start_pfn:#x}, {end_pfn:#x}) is empty or negative")
         self.rule = rule
-        boot = buddy.boot_state(start_pfn, end_pfn, holes, reserved)
+        self.max_order = buddy.order_cap(max_order)
+        boot = buddy.boot_state(start_pfn, end_pfn, holes, reserved, self.max_order)
         self.start_pfn, self.end_pfn = start_pfn, end_pfn
         self.holes, self.reserved = boot.holes, boot.reserved
         self.free_blocks: dict[int, int] = dict(boot.free)
         self.allocated: dict[int, int] = {}
         self.nr_free = list(boot.nr_free)
         self.free_pages = boot.free_pages
-        self.steps = 0
+        self.steps = 0  # operations checked so far; the next one has index ``steps``
         self._real_is_free = is_free_block
         self._real_counters = counters
+        self._real_free_blocks = free_blocks
+        self._op = ""
 
     # -- shadow edits ---------------------------------------------------------------------
     def _is_free(self, pfn: int, order: int) -> bool:
@@ -76,32 +118,50 @@ class ZoneOracle:
         self.nr_free[order] -= 1
         self.free_pages -= 1 << order
 
-    def _fail(self, message: str) -> None:
-        raise OracleViolation(f"step {self.steps}: {message}")
+    def _fail(self, kind: str, message: str) -> None:
+        index = self.steps - 1
+        raise OracleViolation(f"operation #{index} {self._op}: {message}", index=index,
+                              operation=self._op, kind=kind)
+
+    def live_block_at(self, pfn: int) -> Block | None:
+        """The allocated block that contains page ``pfn``, if any."""
+        for level in range(self.max_order + 1):
+            head = pfn - pfn % (1 << level)
+            if self.allocated.get(head) == level:
+                return head, level
+        return None
 
     # -- operations ---------------------------------------------------------------------------
     def alloc(self, order: int, pfn: int | None) -> None:
         """Check and record ``alloc(order) -> pfn`` (None or a negative pfn = failed)."""
         self.steps += 1
-        if not 0 <= order <= MAX_PAGE_ORDER:
-            self._fail(f"alloc order {order} outside 0..{MAX_PAGE_ORDER}")
-        source = buddy.rmqueue_smallest_order(lambda o: self.nr_free[o], order)
+        failed = pfn is None or pfn < 0
+        self._op = f"alloc(order={order}) -> {'fail' if failed else f'{pfn:#x}'}"
+        if not 0 <= order <= self.max_order:
+            self._fail("bad-order", f"order {order} outside 0..{self.max_order}")
+        source = buddy.rmqueue_smallest_order(lambda o: self.nr_free[o], order, self.max_order)
         if pfn is None or pfn < 0:
             if source is not None:
-                self._fail(f"alloc(order {order}) failed although a free block of order "
-                           f"{source} exists")
+                some = min(p for p, o in self.free_blocks.items() if o == source)
+                self._fail("bad-failure", f"failed although the spec has {self.nr_free[source]} "
+                                          f"free block(s) of order {source} (e.g. "
+                                          f"{fmt_block((some, source))})")
+            self._compare(())
             return
         if not buddy.is_aligned(pfn, order):
-            self._fail(f"alloc(order {order}) returned pfn {pfn:#x}, not aligned to "
-                       f"{1 << order} pages")
-        block = buddy.containing_free_block(self._is_free, pfn, order)
+            self._fail("unaligned", f"pfn {pfn:#x} is not aligned to {1 << order} pages")
+        end = pfn + (1 << order)
+        if not (self.start_pfn <= pfn and end <= self.end_pfn):
+            self._fail("outside", f"block [{pfn:#x}, {end:#x}) is outside the zone "
+                                  f"[{self.start_pfn:#x}, {self.end_pfn:#x})")
+        block = buddy.containing_free_block(self._is_free, pfn, order, self.max_order)
         if block is None:
-            self._fail(f"alloc(order {order}) returned pfn {pfn:#x}, which is not wholly free")
+            self._fail(*self._why_not_free(pfn, order))
             return
         if self.rule == "linux" and block != (pfn, source):
-            self._fail(f"alloc(order {order}) returned pfn {pfn:#x} from free block {block}, "
-                       f"but the Linux rule takes the start of a block of order {source} "
-                       f"(the smallest non-empty order)")
+            self._fail("not-linux", f"taken from free block {fmt_block(block)}, but the Linux "
+                                    f"rule takes the start of a block of order {source} (the "
+                                    f"smallest non-empty order)")
         self._del(*block)
         rest = buddy.split_around(block, pfn, order)
         for p, o in rest:
@@ -109,13 +169,29 @@ class ZoneOracle:
         self.allocated[pfn] = order
         self._compare([(pfn, order), *rest])
 
+    def _why_not_free(self, pfn: int, order: int) -> tuple[str, str]:
+        end = pfn + (1 << order)
+        for p in range(pfn, end):
+            live = self.live_block_at(p)
+            if live is not None:
+                return "overlap", (f"block [{pfn:#x}, {end:#x}) overlaps the live block "
+                                   f"{fmt_block(live)}")
+        for s, e in (*self.holes, *self.reserved):
+            if s < end and pfn < e:
+                return "outside", (f"block [{pfn:#x}, {end:#x}) overlaps the reserved or absent "
+                                   f"range [{s:#x}, {e:#x})")
+        return "not-free", f"block [{pfn:#x}, {end:#x}) is not wholly free"
+
     def free(self, pfn: int, order: int) -> None:
-        """Check and record ``free(pfn, order)``."""
+        """Check and record ``free(pfn, order)``; the spec merges as ``__free_one_page`` does."""
         self.steps += 1
+        self._op = f"free({pfn:#x}, order={order})"
         if self.allocated.get(pfn) != order:
-            self._fail(f"free(pfn {pfn:#x}, order {order}) of a block that is not allocated "
-                       f"at that order (allocated: {self.allocated.get(pfn)})")
-        delta = buddy.free_one_page_delta(self._is_free, pfn, order)
+            held = self.allocated.get(pfn)
+            self._fail("bad-free", "the block is not allocated at that order (allocated: "
+                                   f"{'nothing' if held is None else f'order {held}'}); this is "
+                                   f"a misuse of the oracle, not a fault of the allocator")
+        delta = buddy.free_one_page_delta(self._is_free, pfn, order, max_order=self.max_order)
         del self.allocated[pfn]
         for p, o in delta.merged:
             self._del(p, o)
@@ -123,33 +199,45 @@ class ZoneOracle:
         self._compare([*delta.merged, delta.result])
 
     # -- comparison with the real allocator ---------------------------------------------------
-    def _compare(self, touched: Iterable[tuple[int, int]]) -> None:
+    def _compare(self, touched: Iterable[Block]) -> None:
         if self._real_is_free is not None:
             for p, o in touched:
                 want = self._is_free(p, o)
                 if self._real_is_free(p, o) != want:
-                    self._fail(f"block ({p:#x}, order {o}) should {'' if want else 'not '}"
-                               f"be free after this step")
+                    self._fail("merge", f"block {fmt_block((p, o))} should "
+                                        f"{'' if want else 'not '}be free after this step")
         if self._real_counters is not None:
             free_pages, nr_free = self._real_counters()
             if free_pages != self.free_pages or tuple(nr_free) != tuple(self.nr_free):
-                self._fail(f"counters differ: allocator has free_pages {free_pages}, nr_free "
-                           f"{tuple(nr_free)}; the spec has {self.free_pages}, "
-                           f"{tuple(self.nr_free)}")
+                self._fail("counters", f"counters differ: allocator has free_pages {free_pages}, "
+                                       f"nr_free {tuple(nr_free)}; the spec has "
+                                       f"{self.free_pages}, {tuple(self.nr_free)}")
+        if self._real_free_blocks is not None:
+            self._compare_blocks(self._real_free_blocks(), "after this step")
 
-    def compare_all(self, real_free_blocks: Iterable[tuple[int, int]]) -> None:
-        """Compare the whole free-block set with the allocator's."""
-        real = dict(real_free_blocks)
-        if real != self.free_blocks:
-            missing = sorted(set(self.free_blocks.items()) - set(real.items()))[:5]
-            extra = sorted(set(real.items()) - set(self.free_blocks.items()))[:5]
-            self._fail(f"free blocks differ: missing {missing}, unexpected {extra}")
+    def _compare_blocks(self, real_free_blocks: Iterable[Block], when: str) -> None:
+        real = list(real_free_blocks)
+        real_set = set(real)
+        mine = set(self.free_blocks.items())
+        if real_set != mine or len(real) != len(real_set):
+            missing = ", ".join(fmt_block(b) for b in sorted(mine - real_set)[:5]) or "none"
+            extra = ", ".join(fmt_block(b) for b in sorted(real_set - mine)[:5]) or "none"
+            dup = len(real) - len(real_set)
+            self._fail("free-blocks", f"free blocks differ {when}: the spec has free but the "
+                                      f"allocator does not: {missing}; the allocator has free "
+                                      f"but the spec does not: {extra}"
+                                      + (f"; {dup} block(s) listed twice" if dup else ""))
+
+    def compare_all(self, real_free_blocks: Iterable[Block]) -> None:
+        """Compare the whole free-block set with the allocator's ``(pfn, order)`` pairs."""
+        self._op = "compare_all"
+        self._compare_blocks(real_free_blocks, "at the final comparison")
 
     def state(self) -> buddy.ZoneState:
         """The shadow as a :class:`kmem.spec.buddy.ZoneState`."""
         return buddy.ZoneState(self.start_pfn, self.end_pfn, frozenset(self.free_blocks.items()),
                                frozenset(self.allocated.items()), self.holes, self.reserved,
-                               tuple(self.nr_free), self.free_pages)
+                               tuple(self.nr_free), self.free_pages, max_order=self.max_order)
 
 
-__all__ = ["OracleViolation", "RULES", "ZoneOracle"]
+__all__ = ["OracleViolation", "RULES", "ZoneOracle", "fmt_block"]

@@ -107,10 +107,11 @@ class KernelList:
             pfn = self._next[pfn]
 
 
-POLICIES = {"lowest": LowestFirstList, "linux": KernelList}
+POLICIES: dict[str, type[LowestFirstList | KernelList]] = {"lowest": LowestFirstList,
+                                                            "linux": KernelList}
 
 
-def free_list_class(policy: str) -> type[LowestFirstList] | type[KernelList]:
+def free_list_class(policy: str) -> type[LowestFirstList | KernelList]:
     """The free-list type of a choice policy (``"lowest"`` or ``"linux"``)."""
     try:
         return POLICIES[policy]

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from kmem.spec import buddy, procfs, watermarks
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from kmem.spec.errors import InvalidArgument
+from kmem.spec.watermarks import lowmem_reserve_ratio_for
 from kmem.spec.zones import MachineLayout, ZoneSpan, subtract_ranges
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def read_sysctls(sysctls: Mapping[str, object] | str | os.PathLike[str],
         elif isinstance(value, int) and not isinstance(value, bool):
             ints = (value,)
         elif isinstance(value, Sequence) and all(isinstance(v, int) for v in value):
-            ints = tuple(value)  # type: ignore[arg-type]
+            ints = tuple(value)
         else:
             raise InvalidArgument(f"vm.{name}: expected an int, ints or /proc/sys text, "
                                   f"got {value!r}")
@@ -257,7 +258,7 @@ def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
     ctl = read_sysctls(sysctls, ignored)
     ratios = ctl.get("lowmem_reserve_ratio")
     if ratios is None:
-        ratios = procfs.lowmem_reserve_ratio_for(procfs.config_from_zoneinfo(all_zones, nodes[0]))
+        ratios = lowmem_reserve_ratio_for(procfs.config_from_zoneinfo(all_zones, nodes[0]))
     wsf = ctl.get("watermark_scale_factor", 10)
     procfs.check_complete(verify_zones)  # a truncated text is an input error in either mode
     differences = list(procfs.check_zoneinfo(verify_zones, min_free_kbytes=ctl["min_free_kbytes"],

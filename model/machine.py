@@ -97,7 +97,7 @@ def _check_nodes(layouts: tuple[MachineLayout, ...]) -> None:
     first = layouts[0]
     if first.arch == "x86_32":
         raise InvalidArgument("kmem models NUMA on x86-64 and generic machines, not x86-32")
-    spans = []
+    spans: list[tuple[int, int, int]] = []
     for nid, node in enumerate(layouts):
         if node.config != first.config:
             raise InvalidArgument(f"node {nid} has zones {node.config.zones}, node 0 "
@@ -204,6 +204,8 @@ class Machine:
         self.from_proc_report: tuple[str, ...] = ()
         self._normal_idx = (self.config.idx(ZoneType.NORMAL) if self.config.has(ZoneType.NORMAL)
                             else 0)
+        self._movable_idx = (self.config.idx(ZoneType.MOVABLE)
+                             if self.config.has(ZoneType.MOVABLE) else len(self.config.zones) - 1)
         self._zero_page: Page | None = None
         self._direct_map_setup()
         self.setup_watermarks(min_free_kbytes=min_free_kbytes,
@@ -272,6 +274,8 @@ class Machine:
         for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
             zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
             zone.lowmem_reserve = tuple(reserve)
+            if isinstance(zone, MtZone):
+                zone.movable_idx = self._movable_idx
             if isinstance(zone, MtZone) and self.nr_cpus and zone.present_pages:
                 # setup_per_zone_wmarks -> zone_pcp_update(zone, 0)
                 split = numa.nr_split_cpus(self.cpu_nodes.count(zone.node), 0, self.nr_cpus)
@@ -519,9 +523,12 @@ class Machine:
             elif step.kind == "unreserve":
                 return self._unreserve_highatomic(zonelist, mt, step.force)
             elif step.kind == "reclaim_retry_wmark":
+                # __zone_watermark_ok(zone, order, min_wmark_pages(zone), ..., available):
+                # free + reclaimable pages (kmem reclaims nothing) at MIN, no boost retry
                 return any(page_alloc.zone_allows(self.zone_view(z), order,
                                                   (step.alloc_flags & ~ALLOC_WMARK_MASK
-                                                   & ~ALLOC_NO_WATERMARKS), highest_idx)
+                                                   & ~ALLOC_NO_WATERMARKS), highest_idx,
+                                                  boost_retry=False)
                            for z in zonelist)
             return False
 
@@ -797,7 +804,8 @@ class Machine:
                 z.node, z.name, tuple(tuple(z.nr_free_mt(o, mt) for o in range(NR_PAGE_ORDERS))
                                  for mt in types),
                 tuple(counts[mt] for mt in types)))
-        order = zones[0].pageblock_order if zones else migrate.PAGEBLOCK_ORDER
+        order = (zones[0].pageblock_order if zones and isinstance(zones[0], MtZone)
+                 else migrate.PAGEBLOCK_ORDER)
         return pagetypeinfo_spec.format_pagetypeinfo(order, rows, cma)
 
     def _section_online(self, pfn: int) -> bool:

@@ -169,7 +169,7 @@ def vmalloc(m: Machine, npages: int) -> int:
     start = im.next_addr
     if start + (npages + 1) * PAGE_SIZE > lay.vmalloc_end:
         raise InvalidArgument("vmalloc area exhausted")
-    pages = []
+    pages: list[Page] = []
     for _ in range(npages):
         page = m.alloc_pages(gfp_spec.GFP_KERNEL | gfp_spec.__GFP_HIGHMEM | gfp_spec.__GFP_ZERO)
         if page is None:

@@ -97,6 +97,7 @@ class MtZone(Zone):
         self.nr_reserved_highatomic = 0
         self.movable_allocs: set[int] = set()  # head pfns allocated by MOVABLE requests
         self.below_high = False  # ZONE_BELOW_HIGH
+        self.movable_idx = -1  # ZONE_MOVABLE's index (set by the machine)
         self.boosted = False  # ZONE_BOOSTED_WATERMARK
         # memmap_init_range: each pageblock-aligned pfn of memory becomes MOVABLE; the
         # pageblock bits of a hole stay 0 (UNMOVABLE)
@@ -164,7 +165,7 @@ class MtZone(Zone):
     def list_nonempty(self, order: int, mt: int) -> bool:
         return len(self.free_area[order].free_lists[mt]) > 0  # type: ignore[attr-defined]
 
-    def free_list_order(self, order: int, mt: int | None = None) -> list[int]:  # type: ignore[override]
+    def free_list_order(self, order: int, mt: int | None = None) -> list[int]:
         """The pfns on ``free_area[order].free_list[mt]`` (all types, in type order, when
         ``mt`` is None), head first."""
         lists = self.free_area[order].free_lists  # type: ignore[attr-defined]
@@ -553,13 +554,14 @@ class MtZone(Zone):
                 self.below_high = False
 
     def high_wmark_ok(self) -> bool:
-        """``zone_watermark_ok(zone, 0, high_wmark_pages(zone), ZONE_MOVABLE, 0)``."""
+        """``zone_watermark_ok(zone, 0, high_wmark_pages(zone), ZONE_MOVABLE, 0)``: the
+        lowmem_reserve against ZONE_MOVABLE allocations."""
         from kmem.spec.watermarks import zone_watermark_ok
 
         return zone_watermark_ok(free_pages=self.free_pages, order=0,
                                  mark=self.watermark[2] + self.watermark_boost,
-                                 lowmem_reserve=self.lowmem_reserve[-1] if self.lowmem_reserve
-                                 else 0, alloc_flags=0, nr_free=self.nr_free(),
+                                 lowmem_reserve=self.lowmem_reserve[self.movable_idx]
+                                 if self.lowmem_reserve else 0, alloc_flags=0, nr_free=self.nr_free(),
                                  nr_free_highatomic=self.nr_free_highatomic)
 
     def free_pcppages_bulk(self, p: PerCpuPages, count: int, pindex: int) -> None:

@@ -30,6 +30,19 @@ IsFreeBlock = Callable[[int, int], bool]  # is (pfn, order) a free block of the 
 BlockType = Callable[[int], int]  # get_pfnblock_migratetype: the type of pfn's pageblock
 
 
+def order_cap(max_order: int | None = None) -> int:
+    """The top order of the allocator being described: ``max_order`` when given, else
+    ``MAX_PAGE_ORDER`` (include/linux/mmzone.h), read when called, so that a kernel
+    configured with another ``CONFIG_ARCH_FORCE_MAX_ORDER`` (or an allocator with larger
+    blocks) is described by the same functions. Every function below that depends on
+    the cap takes ``max_order=None`` and resolves it here."""
+    if max_order is None:
+        return MAX_PAGE_ORDER
+    if isinstance(max_order, bool) or not isinstance(max_order, int) or max_order < 0:
+        raise InvalidArgument(f"max_order must be an int >= 0, got {max_order!r}")
+    return max_order
+
+
 # --------------------------------------------------------------------------------------
 # Arithmetic
 # --------------------------------------------------------------------------------------
@@ -44,12 +57,14 @@ def is_aligned(pfn: int, order: int) -> bool:
     return pfn % 2**order == 0
 
 
-def check_pfn_order(pfn: object, order: object) -> None:
+def check_pfn_order(pfn: object, order: object, max_order: int | None = None) -> None:
     """Refuse what the buddy arithmetic is not defined on: a pfn that is not an int >= 0,
-    an order outside 0..MAX_PAGE_ORDER. (A z3 bit-vector term, which the proofs pass
-    as a symbolic pfn, is let through: it has ``sexpr``.)"""
-    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= MAX_PAGE_ORDER:
-        raise InvalidArgument(f"order must be an int in 0..{MAX_PAGE_ORDER}, got {order!r}")
+    an order outside 0..MAX_PAGE_ORDER (or 0..``max_order``, see :func:`order_cap`). (A z3
+    bit-vector term, which the proofs pass as a symbolic pfn, is let through: it has
+    ``sexpr``.)"""
+    cap = order_cap(max_order)
+    if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order <= cap:
+        raise InvalidArgument(f"order must be an int in 0..{cap}, got {order!r}")
     if isinstance(pfn, int) and not isinstance(pfn, bool):
         if pfn < 0:
             raise InvalidArgument(f"pfn must be an int >= 0, got {pfn!r}")
@@ -69,6 +84,15 @@ def find_buddy_pfn(pfn: int, order: int) -> int:
     """
     if type(pfn) is not int or type(order) is not int or pfn < 0 or not 0 <= order <= MAX_PAGE_ORDER:
         check_pfn_order(pfn, order)  # raises, or lets a proof's symbolic pfn through
+    return pfn ^ (1 << order)
+
+
+def find_buddy_pfn_capped(pfn: int, order: int, max_order: int | None = None) -> int:
+    """:func:`find_buddy_pfn` for an allocator whose top order is ``max_order`` (see
+    :func:`order_cap`), which may be above MAX_PAGE_ORDER: orders up to it are accepted."""
+    if max_order is None or order <= MAX_PAGE_ORDER:
+        return find_buddy_pfn(pfn, order)
+    check_pfn_order(pfn, order, max_order)
     return pfn ^ (1 << order)
 
 
@@ -149,20 +173,22 @@ def split_around(block: Block, pfn: int, order: int) -> tuple[Block, ...]:
     return tuple(rest)
 
 
-def free_pages_memory_chunks(start: int, end: int) -> tuple[Block, ...]:
+def free_pages_memory_chunks(start: int, end: int,
+                             max_order: int | None = None) -> tuple[Block, ...]:
     """``__free_pages_memory(start, end)`` (mm/memblock.c): how boot frees a pfn range.
 
     Each chunk has ``order = min(MAX_PAGE_ORDER, __ffs(start))``, shrunk until it
     fits before ``end``. The chunks are the range's canonical decomposition into
     maximal naturally aligned blocks, ascending. :func:`free_pages_memory_runs`
-    gives the same chunks grouped into runs.
+    gives the same chunks grouped into runs. ``max_order``: see :func:`order_cap`.
     """
     return tuple((pfn + i * 2**order, order)
-                 for pfn, order, count in free_pages_memory_runs(start, end)
+                 for pfn, order, count in free_pages_memory_runs(start, end, max_order)
                  for i in range(count))
 
 
-def free_pages_memory_runs(start: int, end: int) -> tuple[tuple[int, int, int], ...]:
+def free_pages_memory_runs(start: int, end: int,
+                           max_order: int | None = None) -> tuple[tuple[int, int, int], ...]:
     """The chunks of :func:`free_pages_memory_chunks` as runs ``(first_pfn, order, count)``.
 
     ``__free_pages_memory`` (mm/memblock.c): a chunk has ``order = min(MAX_PAGE_ORDER,
@@ -171,6 +197,7 @@ def free_pages_memory_runs(start: int, end: int) -> tuple[tuple[int, int, int], 
     MAX_ORDER_NR_PAGES remain, so only that order repeats: a run is ``count``
     consecutive chunks of one order, and a range of any size has at most
     ``2 * MAX_PAGE_ORDER + 1`` runs (what lets a model boot terabytes in constant time).
+    ``max_order``: see :func:`order_cap`.
 
     >>> free_pages_memory_runs(4, 5000)
     ((4, 2, 1), (8, 3, 1), (16, 4, 1), (32, 5, 1), (64, 6, 1), (128, 7, 1), (256, 8, 1), (512, 9, 1), (1024, 10, 3), (4096, 9, 1), (4608, 8, 1), (4864, 7, 1), (4992, 3, 1))
@@ -178,30 +205,33 @@ def free_pages_memory_runs(start: int, end: int) -> tuple[tuple[int, int, int], 
     ((0, 10, 1073741824),)
     """
     runs: list[tuple[int, int, int]] = []
+    cap = order_cap(max_order)
     while start < end:
-        order = MAX_PAGE_ORDER
+        order = cap
         while order > 0 and start % 2**order != 0:
             order -= 1
         while start + 2**order > end:
             order -= 1
-        count = (end - start) // 2**order if order == MAX_PAGE_ORDER else 1
+        count = (end - start) // 2**order if order == cap else 1
         runs.append((start, order, count))
         start += count * 2**order
     return tuple(runs)
 
 
-def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFreeBlock) -> bool:
+def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFreeBlock,
+                       max_order: int | None = None) -> bool:
     """``buddy_merge_likely(pfn, buddy_pfn, page, order)`` (mm/page_alloc.c, 5.x+).
 
     After merging stopped at ``order`` (``buddy_pfn`` is the buddy that was not
     free), look one order up: if the order+1 block containing that buddy has its
     own order+1 buddy free, the freed block goes to the *tail* of its list, so it
     stays free longer and may yet merge. Never at order >= MAX_PAGE_ORDER - 1.
+    ``max_order``: see :func:`order_cap`.
     """
-    if order >= MAX_PAGE_ORDER - 1:
+    if order >= order_cap(max_order) - 1:
         return False
     higher_page_pfn = buddy_pfn & pfn
-    return is_free_block(find_buddy_pfn(higher_page_pfn, order + 1), order + 1)
+    return is_free_block(find_buddy_pfn_capped(higher_page_pfn, order + 1, max_order), order + 1)
 
 
 # --------------------------------------------------------------------------------------
@@ -226,7 +256,8 @@ class FreeDelta:
 def free_one_page_delta(is_free_block: IsFreeBlock, pfn: int, order: int,
                         block_type: BlockType | None = None, migratetype: int = 0,
                         pageblock_order: int = MAX_PAGE_ORDER,
-                        to_tail: bool | None = None) -> FreeDelta:
+                        to_tail: bool | None = None,
+                        max_order: int | None = None) -> FreeDelta:
     """``__free_one_page`` (mm/page_alloc.c): merge with free buddies while below MAX_PAGE_ORDER.
 
     ``is_free_block(p, o)`` must answer whether (p, o) is currently a free block of
@@ -237,13 +268,14 @@ def free_one_page_delta(is_free_block: IsFreeBlock, pfn: int, order: int,
     :func:`kmem.spec.migrate.may_merge` allows it, and a merged buddy of another type
     has its pageblocks retyped to ``migratetype`` (``change_pageblock_range``): those
     buddies are ``retyped``. ``to_tail`` forces the placement (FPI_TO_TAIL); by default
-    it is ``buddy_merge_likely``.
+    it is ``buddy_merge_likely``. ``max_order``: see :func:`order_cap`.
     """
     merged = []
     retyped = []
-    buddy_pfn = find_buddy_pfn(pfn, order)
-    while order < MAX_PAGE_ORDER:
-        buddy_pfn = find_buddy_pfn(pfn, order)
+    cap = order_cap(max_order)
+    buddy_pfn = find_buddy_pfn_capped(pfn, order, cap)
+    while order < cap:
+        buddy_pfn = find_buddy_pfn_capped(pfn, order, cap)
         if not is_free_block(buddy_pfn, order):
             break
         if block_type is not None and order >= pageblock_order:
@@ -256,26 +288,30 @@ def free_one_page_delta(is_free_block: IsFreeBlock, pfn: int, order: int,
         pfn = buddy_pfn & pfn
         order += 1
     if to_tail is None:
-        to_tail = buddy_merge_likely(pfn, buddy_pfn, order, is_free_block)
+        to_tail = buddy_merge_likely(pfn, buddy_pfn, order, is_free_block, cap)
     return FreeDelta(tuple(merged), (pfn, order), to_tail, tuple(retyped))
 
 
-def rmqueue_smallest_order(nr_free: Callable[[int], int], order: int) -> int | None:
+def rmqueue_smallest_order(nr_free: Callable[[int], int], order: int,
+                           max_order: int | None = None) -> int | None:
     """The order ``__rmqueue_smallest`` takes a block from: the smallest order >= ``order``
-    whose free list is not empty, or None."""
-    for current in range(order, NR_PAGE_ORDERS):
+    whose free list is not empty, or None. ``max_order``: see :func:`order_cap`."""
+    top = NR_PAGE_ORDERS if max_order is None else order_cap(max_order) + 1
+    for current in range(order, top):
         if nr_free(current) > 0:
             return current
     return None
 
 
-def containing_free_block(is_free_block: IsFreeBlock, pfn: int, order: int) -> Block | None:
+def containing_free_block(is_free_block: IsFreeBlock, pfn: int, order: int,
+                          max_order: int | None = None) -> Block | None:
     """The free block that wholly contains the aligned block (pfn, order), if any.
 
     Free blocks are aligned and disjoint, so only the aligned ancestors of pfn can
-    contain it: at most NR_PAGE_ORDERS lookups.
+    contain it: at most NR_PAGE_ORDERS lookups. ``max_order``: see :func:`order_cap`.
     """
-    for level in range(order, NR_PAGE_ORDERS):
+    top = NR_PAGE_ORDERS if max_order is None else order_cap(max_order) + 1
+    for level in range(order, top):
         start = pfn - pfn % 2**level
         if is_free_block(start, level):
             return (start, level)
@@ -311,6 +347,8 @@ class ZoneState:
     list_types: tuple[tuple[int, int], ...] = ()  # (free block pfn, its free_list[mt])
     nr_free_highatomic: int = 0  # zone->nr_free_highatomic
     nr_reserved_highatomic: int = 0  # zone->nr_reserved_highatomic
+    #: the allocator's top order (None: MAX_PAGE_ORDER; see :func:`order_cap`)
+    max_order: int | None = None
 
     # -- derived ---------------------------------------------------------------------
     @property
@@ -327,7 +365,7 @@ class ZoneState:
 
     def counted(self) -> ZoneState:
         """This state with ``nr_free``/``free_pages`` recomputed from the free set."""
-        return replace(self, nr_free=count_nr_free(self.free),
+        return replace(self, nr_free=count_nr_free(self.free, self.max_order),
                        free_pages=sum(2**o for _, o in self.free))
 
     def block_type(self, pfn: int) -> int:
@@ -336,19 +374,21 @@ class ZoneState:
         return dict(self.block_types).get(pfn >> self.pageblock_order, 0)
 
 
-def count_nr_free(free: Iterable[Block]) -> tuple[int, ...]:
+def count_nr_free(free: Iterable[Block], max_order: int | None = None) -> tuple[int, ...]:
     """``free_area[o].nr_free`` for every order: blocks (not pages) per order."""
-    counts = [0] * NR_PAGE_ORDERS
+    counts = [0] * (NR_PAGE_ORDERS if max_order is None else order_cap(max_order) + 1)
     for _, order in free:
         counts[order] += 1
     return tuple(counts)
 
 
 def boot_state(start_pfn: int, end_pfn: int, holes: tuple[Range, ...] = (),
-               reserved: tuple[Range, ...] = ()) -> ZoneState:
+               reserved: tuple[Range, ...] = (), max_order: int | None = None) -> ZoneState:
     """The state after boot: every managed range freed by ``__free_pages_memory``."""
-    zs = ZoneState(start_pfn, end_pfn, holes=tuple(holes), reserved=tuple(reserved))
-    free = frozenset(b for s, e in zs.managed_ranges for b in free_pages_memory_chunks(s, e))
+    zs = ZoneState(start_pfn, end_pfn, holes=tuple(holes), reserved=tuple(reserved),
+                   max_order=max_order)
+    free = frozenset(b for s, e in zs.managed_ranges
+                     for b in free_pages_memory_chunks(s, e, max_order))
     return replace(zs, free=free).counted()
 
 
@@ -382,10 +422,11 @@ def inv_alignment_and_bounds(zs: ZoneState) -> list[Violation]:
     reserved range: ``bad_range()`` / ``page_is_buddy``'s same-zone rule)."""
     out = []
     managed = zs.managed_ranges
+    cap = order_cap(zs.max_order)
     for kind, (pfn, order) in _blocks(zs):
-        if not 0 <= order <= MAX_PAGE_ORDER:
+        if not 0 <= order <= cap:
             out.append(Violation("alignment", f"{kind} block at pfn {pfn:#x} has order {order}, "
-                                              f"outside 0..{MAX_PAGE_ORDER}"))
+                                              f"outside 0..{cap}"))
             continue
         if not is_aligned(pfn, order):
             out.append(Violation("alignment", f"{kind} block pfn {pfn:#x} is not aligned to "
@@ -401,8 +442,9 @@ def inv_disjoint(zs: ZoneState) -> list[Violation]:
     """No two blocks (free or allocated) share a page, and no page is both free and
     allocated."""
     out = []
+    cap = order_cap(zs.max_order)
     spans = sorted((pfn, pfn + 2**order, kind) for kind, (pfn, order) in _blocks(zs)
-                   if 0 <= order <= MAX_PAGE_ORDER)
+                   if 0 <= order <= cap)
     for (s1, e1, k1), (s2, e2, k2) in zip(spans, spans[1:], strict=False):
         if s2 < e1:
             out.append(Violation("disjoint", f"{k1} block [{s1:#x}, {e1:#x}) overlaps "
@@ -413,7 +455,8 @@ def inv_disjoint(zs: ZoneState) -> list[Violation]:
 def inv_tiling(zs: ZoneState) -> list[Violation]:
     """Free + allocated + reserved pages = the zone's present pages, exactly
     (together with disjointness and bounds: every managed page is in exactly one block)."""
-    covered = sum(2**o for _, (_, o) in _blocks(zs) if 0 <= o <= MAX_PAGE_ORDER)
+    cap = order_cap(zs.max_order)
+    covered = sum(2**o for _, (_, o) in _blocks(zs) if 0 <= o <= cap)
     managed = zs.managed_pages
     if covered != managed:
         return [Violation("tiling", f"free + allocated blocks cover {covered} pages, but the zone "
@@ -428,10 +471,11 @@ def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
     mergeable (HIGHATOMIC, CMA, ISOLATE) stay apart (``migratetype_is_mergeable``).
     Pages on per-CPU lists are not free in the buddy: they never count as buddies."""
     out = []
+    cap = order_cap(zs.max_order)
     lists = dict(zs.list_types)
     for pfn, order in zs.free:
-        if order < MAX_PAGE_ORDER:
-            buddy = find_buddy_pfn(pfn, order)
+        if order < cap:
+            buddy = find_buddy_pfn_capped(pfn, order, cap)
             if pfn < buddy and (buddy, order) in zs.free:
                 if zs.pageblock_order is not None and not migrate.may_merge(
                         order, lists.get(pfn, 0), lists.get(buddy, 0), zs.pageblock_order):
@@ -445,7 +489,7 @@ def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
 def inv_counters(zs: ZoneState) -> list[Violation]:
     """``free_area[o].nr_free`` counts free blocks of order o; NR_FREE_PAGES counts their pages."""
     out = []
-    expect = count_nr_free(zs.free)
+    expect = count_nr_free(zs.free, zs.max_order)
     if tuple(zs.nr_free) != expect:
         out.append(Violation("counters", f"nr_free {tuple(zs.nr_free)} but the free blocks give "
                                          f"{expect}"))
@@ -475,14 +519,14 @@ def inv_pageblock_lists(zs: ZoneState) -> list[Violation]:
             out.append(Violation("pageblock-lists", f"migratetype {mt} is out of range"))
     highatomic = 0
     for pfn, order in zs.free:
-        mt = lists.get(pfn)
-        if mt == migrate.MIGRATE_HIGHATOMIC:
+        listed = lists.get(pfn)
+        if listed == migrate.MIGRATE_HIGHATOMIC:
             highatomic += 1 << order
         for pb in migrate.pageblocks_of(pfn, order, zs.pageblock_order):
-            if types.get(pb, 0) != mt:
+            if types.get(pb, 0) != listed:
                 out.append(Violation("pageblock-lists",
                                      f"free block ({pfn:#x}, order {order}) is on the "
-                                     f"free_list[{mt}] but pageblock {pb:#x} has type "
+                                     f"free_list[{listed}] but pageblock {pb:#x} has type "
                                      f"{types.get(pb, 0)}"))
                 break
     if highatomic != zs.nr_free_highatomic:
@@ -537,13 +581,14 @@ class IllegalTransition(KernelBug):
 
 def is_legal_alloc_weak(zs: ZoneState, order: int, pfn: int) -> bool:
     """The weak rule: any naturally aligned block of ``order`` whose pages are all free."""
-    return is_aligned(pfn, order) and containing_free_block(zs.is_free_block, pfn, order) is not None
+    return is_aligned(pfn, order) and \
+        containing_free_block(zs.is_free_block, pfn, order, zs.max_order) is not None
 
 
 def is_legal_alloc_linux(zs: ZoneState, order: int, pfn: int) -> bool:
     """The Linux rule (``__rmqueue_smallest``): ``pfn`` starts a free block of the smallest
     order >= ``order`` that has any free block (which one is the free list's business)."""
-    source = rmqueue_smallest_order(lambda o: zs.nr_free[o], order)
+    source = rmqueue_smallest_order(lambda o: zs.nr_free[o], order, zs.max_order)
     return source is not None and (pfn, source) in zs.free
 
 
@@ -558,11 +603,12 @@ def alloc_next(zs: ZoneState, order: int, pfn: int) -> ZoneState:
     The containing free block leaves its list; the parts around (pfn, order) go back
     as free blocks (:func:`split_around`; for the Linux rule this is :func:`expand`).
     """
-    if not 0 <= order <= MAX_PAGE_ORDER:
-        raise InvalidArgument(f"order {order} outside 0..{MAX_PAGE_ORDER}")
+    cap = order_cap(zs.max_order)
+    if not 0 <= order <= cap:
+        raise InvalidArgument(f"order {order} outside 0..{cap}")
     if not is_aligned(pfn, order):
         raise IllegalTransition(f"pfn {pfn:#x} is not aligned to order {order}")
-    block = containing_free_block(zs.is_free_block, pfn, order)
+    block = containing_free_block(zs.is_free_block, pfn, order, zs.max_order)
     if block is None:
         raise IllegalTransition(f"block ({pfn:#x}, order {order}) is not wholly free")
     free = (zs.free - {block}) | set(split_around(block, pfn, order))
@@ -573,7 +619,7 @@ def free_next(zs: ZoneState, pfn: int, order: int) -> ZoneState:
     """The state after the allocated block (pfn, order) is freed (``__free_one_page``)."""
     if (pfn, order) not in zs.allocated:
         raise IllegalTransition(f"block ({pfn:#x}, order {order}) is not allocated")
-    delta = free_one_page_delta(zs.is_free_block, pfn, order)
+    delta = free_one_page_delta(zs.is_free_block, pfn, order, max_order=zs.max_order)
     free = (zs.free - set(delta.merged)) | {delta.result}
     return replace(zs, free=frozenset(free), allocated=zs.allocated - {(pfn, order)}).counted()
 

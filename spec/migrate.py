@@ -272,7 +272,7 @@ def legal_rmqueue_blocks(free_blocks: Mapping[int, tuple[int, int]], order: int,
     if got:
         return got
     fb = set(fallbacks(migratetype)) | ({MIGRATE_CMA} if alloc_flags & _ALLOC_CMA else set())
-    parts = set()
+    parts: set[int] = set()
     for p, (o, mt) in free_blocks.items():
         if mt in fb and o >= order:
             parts.update(range(p, p + (1 << o), 1 << order))

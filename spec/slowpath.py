@@ -105,7 +105,7 @@ CONTEXT_INPUTS = ("pf_memalloc", "oom_victim", "in_interrupt", "lowmem_only", "p
 ORDER_CLASSES = ("too_big", "costly", "small")
 
 
-def may_fail_rule(choose: Callable[[str, tuple], object]) -> str | None:
+def may_fail_rule(choose: Callable[[str, tuple[object, ...]], object]) -> str | None:
     """The rule behind :func:`may_fail`, reading its inputs through ``choose``: None when
     the kernel never returns NULL, else the first place it gives up.
 

@@ -286,6 +286,7 @@ def compute(cfg: LayoutConfig) -> X86_32Layout:
     fixaddr_start = FIXADDR_TOP - perm * PAGE_SIZE  # FIXADDR_START
     fixaddr_boot_start = FIXADDR_TOP - boot * PAGE_SIZE  # FIXADDR_BOOT_START / FIXADDR_TOT_START
     ldt = cea = None
+    pkmap_base: int | None
     if cfg.era is Era.LINUX_2_6_11:
         # include/asm-i386/highmem.h, pgtable.h
         pkmap_base = _align_down(fixaddr_boot_start - PAGE_SIZE * (last_pkmap + 1), pmd)

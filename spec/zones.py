@@ -365,10 +365,10 @@ def address_limit_text(arch: str) -> str:
 
 def _norm_ranges(what: str, ranges: object) -> tuple[PfnRange, ...]:
     try:
-        out = tuple(tuple(r) for r in ranges)  # type: ignore[union-attr]
+        out = tuple(tuple(r) for r in ranges)  # type: ignore[attr-defined]
     except TypeError:
         raise InvalidArgument(f"{what} must be a sequence of (start_pfn, end_pfn) pairs") from None
-    return out  # type: ignore[return-value]
+    return out
 
 
 def _layout(name: str, arch: str, config: ZoneConfig, bounds: dict[ZoneType, PfnRange],

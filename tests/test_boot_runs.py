@@ -4,7 +4,6 @@ boots at once (issue 13)."""
 from __future__ import annotations
 
 import random
-import time
 
 import pytest
 
@@ -99,16 +98,16 @@ def test_same_choices_as_one_block_at_a_time(policy):
 
 
 def test_huge_machine_boots_at_once():
-    """64 TB and 4 PB take about as long as 4 GB: no per-block work at boot."""
-    started = time.perf_counter()
+    """64 TB boots without listing its 2**24 top-order blocks one by one (no timing here:
+    the structure shows it)."""
     small = Machine.x86_64(4096)
-    t_small = time.perf_counter() - started
-    started = time.perf_counter()
     huge = Machine.x86_64(64 * 1024 * 1024)  # 64 TB
-    t_huge = time.perf_counter() - started
-    assert huge.zones[2].free_area[MAX_PAGE_ORDER].nr_free == (64 * 2**40 - 4 * 2**30) // 2**22
-    assert len(huge.pages) == 0 and len(huge.zones[2].free_order) < 64
-    assert t_huge < 20 * t_small + 0.5  # a ratio, not a speed goal: 2**24 blocks never listed
+    normal = huge.zones[2]
+    top = (64 * 2**40 - 4 * 2**30) // 2**22
+    assert normal.free_area[MAX_PAGE_ORDER].nr_free == top == len(normal.boot_runs)
+    assert len(huge.pages) == 0 and len(normal.free_order) == 0
+    assert len(normal.free_area[MAX_PAGE_ORDER].free_list) == 0
+    assert len(normal.boot_runs._starts) == 1  # one range stands for all of them
     line = huge.buddyinfo().splitlines()[2]
     assert line.split()[-1] == str((64 * 2**40 - 4 * 2**30) // 2**22)
     page = api.alloc_pages(huge, GFP_HIGHUSER_MOVABLE, MAX_PAGE_ORDER)

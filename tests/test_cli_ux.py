@@ -33,12 +33,14 @@ def test_ctrl_c_exits_quietly_with_130(tmp_path):
     proc = subprocess.Popen([str(KMEM_SCRIPT), "prove", "-j", "2"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True,
                             env={**os.environ, "KMEM_PROGRESS": "off"})
-    time.sleep(3)
+    header = proc.stdout.readline()  # printed before the workers start
+    assert header.startswith("obligation ")
+    time.sleep(1)
     os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert err == ""
-    assert out.startswith("obligation ") and "Traceback" not in out
+    assert "Traceback" not in out
 
 
 # -- kmem prove ----------------------------------------------------------------------------------
@@ -60,10 +62,8 @@ def test_prove_jobs_must_be_positive(kmem_cli, value):
 
 def test_prove_json_path_checked_before_the_work(kmem_cli, tmp_path):
     pytest.importorskip("z3")
-    started = time.monotonic()
     done = kmem_cli("prove", "--json", str(tmp_path / "missing" / "out.json"))
-    assert time.monotonic() - started < 60  # refused at once, not after the whole suite
-    assert done.returncode == 2 and done.stdout == ""
+    assert done.returncode == 2 and done.stdout == ""  # no table: refused before any work
     assert done.stderr == (f"kmem prove: error: cannot write --json {tmp_path}/missing/out.json: "
                            "No such file or directory\n")
     done = kmem_cli("prove", "--json", str(tmp_path))

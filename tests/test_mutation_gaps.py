@@ -141,3 +141,31 @@ def test_an_empty_backwards_or_unaligned_vma_is_refused(start, end):
     with pytest.raises(InvalidArgument, match="page aligned and non-empty"):
         Vma(start, end, VM_READ)
     assert Vma(0x1000, 0x2000, VM_READ).end == 0x2000
+
+
+def test_nofail_warnings_are_the_documented_text():
+    from kmem.spec.gfp import __GFP_NOFAIL, GFP_NOWAIT
+
+    assert page_alloc.nofail_warnings(GFP_KERNEL, 3) == ()
+    assert page_alloc.nofail_warnings(GFP_NOWAIT | __GFP_NOFAIL, 2) == (
+        "WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL with order 2 > 1 "
+        "(WARN_ON_ONCE(order > 1))",
+        "WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL without "
+        "__GFP_DIRECT_RECLAIM (WARN_ON_ONCE(!can_direct_reclaim))")
+    assert page_alloc.nofail_warnings(GFP_KERNEL | __GFP_NOFAIL, 1) == ()
+
+
+def test_alloc_passes_forwards_the_highatomic_rule_and_the_oom_bailout():
+    from kmem.spec.alloc_flags import ALLOC_HIGHATOMIC
+    from kmem.spec.gfp import __GFP_NOFAIL, GFP_NOWAIT
+
+    # GFP_NOWAIT at order 1: ALLOC_HIGHATOMIC only under the 6.3-6.16 rule
+    old = alloc_passes(GFP_NOWAIT, 1, highatomic_needs_min_reserve=False)
+    new = alloc_passes(GFP_NOWAIT, 1)
+    assert old[1].alloc_flags & ALLOC_HIGHATOMIC and not new[1].alloc_flags & ALLOC_HIGHATOMIC
+    nofail = GFP_KERNEL | __GFP_NOFAIL
+    # an OOM victim that already had ALLOC_OOM (task context) does not get the OOM pass;
+    # in an interrupt it has no reserves pass, so __alloc_pages_may_oom goes ahead
+    assert alloc_passes(nofail, 0, oom_victim=True)[-1].name == "nofail"
+    assert alloc_passes(nofail, 0, oom_victim=True, in_interrupt=True)[-1].name == "nofail-oom"
+    assert alloc_passes(nofail, 0)[-1] == AllocPass("nofail-oom", ALLOC_NO_WATERMARKS)

@@ -335,8 +335,11 @@ def test_unsatisfiable_nofail_growth_leaves_state_unchanged(kind):
 
     m = Machine.x86_32(24, slab=kind)
     c = K.kmem_cache_create(m, "full", 4096, 0, 0)
-    while K.kmem_cache_alloc(c, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN):
-        pass  # every page, reserves included
+    objs = []
+    while o := K.kmem_cache_alloc(c, GFP_ATOMIC | __GFP_MEMALLOC | __GFP_NOWARN):
+        objs.append(o)  # every page, reserves included
+    K.kmem_cache_free(c, objs[0])
+    assert K.kmem_cache_alloc(c, GFP_KERNEL) == objs[0]  # now held by a full CPU slab (SLUB)
     # the __GFP_HIGHMEM makes SLUB log its "Unexpected gfp" fix-up, which must be taken back
     _unchanged(m, lambda: K.kmem_cache_alloc(c, GFP_KERNEL | __GFP_NOFAIL | __GFP_HIGHMEM),
                AllocationLivelock)

@@ -3,6 +3,7 @@
     python tools/mutation.py                  # sampled: 1 mutant in 8 of every module
     python tools/mutation.py --every 1        # full run: every mutant (hours on 2 cores)
     python tools/mutation.py --module spec.buddy --every 1   # one module in full
+    python tools/mutation.py --survivors      # rerun the survivors (after new tests)
     python tools/mutation.py --report         # scores per module from the last runs
 
 mutmut names a mutant after the module path of its file, so the sources must be laid
@@ -35,7 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGE = ROOT / "build" / "mutation"
 #: repository folder -> where it lives in the staged tree (as imported)
 LAYOUT = {"kmem": "kmem", "spec": "kmem/spec", "model": "kmem/model", "fuzz": "kmem/fuzz",
-          "fastimpl": "kmem/fastimpl", "proofs": "kmem/proofs", "tests": "tests"}
+          "fastimpl": "kmem/fastimpl", "proofs": "kmem/proofs", "tests": "tests",
+          "docs": "docs", "bench": "bench"}
+#: top-level files the tests read
+FILES = ("pyproject.toml", "README.md")
 EQUIVALENT = ROOT / "tools" / "mutation_equivalent.txt"
 KILLED, SURVIVED = "killed", "survived"
 
@@ -63,8 +67,10 @@ def sync() -> None:
         for dst in (STAGE / dst_name).rglob("*"):
             if dst.is_file() and dst not in wanted and "__pycache__" not in dst.parts:
                 dst.unlink()
-    for name in ("pyproject.toml",):
-        shutil.copy2(ROOT / name, STAGE / name)
+    for name in FILES:
+        src, dst = ROOT / name, STAGE / name
+        if not dst.exists() or dst.read_bytes() != src.read_bytes():
+            shutil.copy2(src, dst)
 
 
 def meta_files() -> list[Path]:
@@ -83,6 +89,14 @@ def all_mutants() -> dict[str, str]:
         for name in json.loads(meta.read_text())["exit_code_by_key"]:
             out[name] = module_of(meta)
     return out
+
+
+def survivors() -> list[str]:
+    """Mutants that survived their last run (equivalent ones included: they are rerun
+    too, so an equivalence that a new test disproves shows up)."""
+    return [name for meta in meta_files()
+            for name, code in json.loads(meta.read_text())["exit_code_by_key"].items()
+            if status(code) == SURVIVED]
 
 
 def in_sample(name: str, every: int, part: int) -> bool:
@@ -151,6 +165,8 @@ def main() -> int:
     ap.add_argument("--module", action="append", default=[],
                     help="only this module (spec.buddy, model.zone, ...); repeatable")
     ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--survivors", action="store_true",
+                    help="rerun only the mutants that survived (after adding tests)")
     ap.add_argument("--report", action="store_true", help="only print the scores")
     args = ap.parse_args()
     if args.report:
@@ -160,8 +176,12 @@ def main() -> int:
     sync()
     if not meta_files():  # first run: let mutmut generate the mutants (and its test map)
         mutmut("run", "--max-children", str(args.max_children), "kmem.__no_such_mutant__*")
-    names = [n for n, mod in all_mutants().items()
-             if (not args.module or mod in args.module) and in_sample(n, args.every, args.part)]
+    if args.survivors:
+        names = survivors()
+    else:
+        names = [n for n, mod in all_mutants().items()
+                 if (not args.module or mod in args.module)
+                 and in_sample(n, args.every, args.part)]
     print(f"{len(names)} mutants selected of {len(all_mutants())}")
     if names:
         mutmut("run", "--max-children", str(args.max_children), *names)

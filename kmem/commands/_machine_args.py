@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from kmem.model import Machine
 from kmem.model.from_proc import read_sysctl_dir
@@ -68,7 +69,7 @@ def _check_combinations(args: argparse.Namespace) -> str:
     return preset
 
 
-def _value(args: argparse.Namespace, name: str) -> object:
+def _value(args: argparse.Namespace, name: str) -> Any:
     value = getattr(args, name)
     return PRESET_OPTIONS[name][0] if value is None else value
 
