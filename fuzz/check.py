@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from kmem.spec import buddy
 
@@ -122,9 +122,9 @@ def save_finding(finding: Finding, directory: str | Path) -> Path:
     name = f"{finding.kind}-seed{finding.seed if finding.seed is not None else 'x'}.json"
     path = directory / name
     data = finding.to_json()
-    ops = data.pop("ops")
+    del data["ops"]
     head = json.dumps(data, indent=1)[:-2]  # one operation per line below
-    lines = ",\n  ".join(json.dumps(op) for op in ops)  # type: ignore[union-attr]
+    lines = ",\n  ".join(json.dumps(op.to_json()) for op in finding.stream)
     path.write_text(f'{head},\n "ops": [\n  {lines}\n ]\n}}\n')
     return path
 
@@ -239,7 +239,7 @@ class Runner:
             if sanitizer:
                 message += "; sanitizer: " + sanitizer[0]
             elif op is not None and op.kind == "alloc" and self.oracle is not None and \
-                    buddy.rmqueue_smallest_order(lambda o: self.oracle.nr_free[o], op.order,
+                    buddy.rmqueue_smallest_order(self.oracle.nr_free.__getitem__, op.order,
                                                  self.config.max_order) is None:
                 kind = "oom-abort"
                 message += ("; the spec has no free block of this order or larger, so the "
@@ -307,7 +307,15 @@ def random_order(rng: random.Random, max_order: int) -> int:
     return rng.choices(range(max_order + 1), weights)[0]
 
 
-def generate(rng: random.Random, runner: Runner, n: int) -> Iterator[Op]:
+class StreamState(Protocol):
+    """What :func:`generate` reads while it makes a stream (a :class:`Runner` has it)."""
+
+    config: ZoneConfig
+    live: dict[int, tuple[int, int]]  # alloc id -> (pfn, order), the blocks live now
+    failures: int  # allocations that failed so far
+
+
+def generate(rng: random.Random, runner: StreamState, n: int) -> Iterator[Op]:
     """``n`` operations, decided one at a time from what is live in ``runner``: phases of
     mixed use, fill to failure, drain and refill."""
     max_order = runner.config.max_order
@@ -523,5 +531,26 @@ def check_allocator(allocator: Allocator, config: ZoneConfig, *, n: int = 2000, 
     return runner.run(generate(random.Random(seed), runner, n))
 
 
-__all__ = ["Checker", "check_allocator", "Finding", "Op", "Runner", "close_stream", "ddmin", "generate", "shrink_stream",
+def shrink_allocator(make: Callable[[], Allocator], finding: Finding, *,
+                     time_limit: float = 60.0) -> Finding:
+    """Shrink a finding of :func:`check_allocator`: every replay runs on a fresh allocator
+    from ``make()``; returns the shortest stream found that shows the same class of
+    finding (``original_length`` says how long it was)."""
+    def replay(ops: Sequence[Op]) -> Finding | None:
+        return Runner(make(), finding.config, rule=finding.rule, dump=finding.dump,
+                      seed=finding.seed).run(ops)
+
+    def fails(ops: list[Op]) -> bool:
+        got = replay(ops)
+        return got is not None and got.signature() == finding.signature()
+
+    ops = shrink_stream(finding.stream, fails, deadline=time.monotonic() + time_limit)
+    small = replay(ops)
+    if small is None or small.signature() != finding.signature():
+        small = finding
+    small.original_length = len(finding.stream)
+    return small
+
+
+__all__ = ["Checker", "check_allocator", "shrink_allocator", "Finding", "Op", "Runner", "close_stream", "ddmin", "generate", "shrink_stream",
            "load_reproducer", "random_order", "save_finding"]

@@ -16,6 +16,7 @@ be checked step by step without materialising whole states.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
@@ -422,6 +423,8 @@ def inv_alignment_and_bounds(zs: ZoneState) -> list[Violation]:
     reserved range: ``bad_range()`` / ``page_is_buddy``'s same-zone rule)."""
     out = []
     managed = zs.managed_ranges
+    ranges = sorted(managed)  # disjoint: only the last range starting at or below pfn can
+    starts = [s for s, _ in ranges]  # hold the block (bisect keeps big zones linear)
     cap = order_cap(zs.max_order)
     for kind, (pfn, order) in _blocks(zs):
         if not 0 <= order <= cap:
@@ -432,7 +435,8 @@ def inv_alignment_and_bounds(zs: ZoneState) -> list[Violation]:
             out.append(Violation("alignment", f"{kind} block pfn {pfn:#x} is not aligned to "
                                               f"order {order} ({2**order} pages)"))
         end = pfn + 2**order
-        if not any(s <= pfn and end <= e for s, e in managed):
+        i = bisect.bisect_right(starts, pfn) - 1
+        if i < 0 or end > ranges[i][1]:
             out.append(Violation("bounds", f"{kind} block [{pfn:#x}, {end:#x}) is not inside the "
                                            f"zone's managed pages {managed}"))
     return out

@@ -101,3 +101,58 @@ def test_kmem_conform_command(kmem_cli):
     out = done.stdout
     assert "sha256 of the extracted kernel text: " in out and "first divergence: none" in out
     assert "outside this harness: per-CPU lists" in out
+
+
+@pytest.mark.slow
+def test_hypothesis_state_machine_over_the_kernel_and_the_model():
+    """The same comparison driven by Hypothesis (rules alloc/free, an invariant over every
+    free list in list order and the counters), so a divergence would shrink to a minimal
+    rule sequence."""
+    from hypothesis import HealthCheck, settings
+    from hypothesis import strategies as st
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+    from kmem.fuzz.adapters import ZoneConfig
+    from kmem.fuzz.adapters.process import SubprocessAllocator
+    from kmem.fuzz.conform import free_lists, model_zone
+
+    harness = _harness("6.12")
+
+    class KernelVsModel(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = ZoneConfig(600, reserved=5)
+            self.kernel = SubprocessAllocator([str(harness.binary)], self.config)
+            self.zone = model_zone(self.config)
+            self.live: list[tuple[int, int]] = []
+
+        @rule(order=st.integers(0, 10))
+        def alloc(self, order):
+            got = self.kernel.alloc(order)
+            assert got == self.zone.rmqueue_smallest(order)
+            if got is not None:
+                self.live.append((got, order))
+
+        @precondition(lambda self: self.live)
+        @rule(pick=st.integers(0, 2**20))
+        def free(self, pick):
+            pfn, order = self.live.pop(pick % len(self.live))
+            self.kernel.free(pfn, order)
+            self.zone.free_one_page(pfn, order)
+
+        @invariant()
+        def same_free_lists_and_counters(self):
+            lists = free_lists(self.kernel.free_blocks() or [])
+            assert lists == [self.zone.free_list_order(o) for o in range(len(lists))]
+            words = self.kernel.request("stat").split()
+            assert (int(words[1]), tuple(int(w) for w in words[3:])) == \
+                (self.zone.free_pages, self.zone.nr_free())
+
+        def teardown(self):
+            self.kernel.close()
+
+    from hypothesis.stateful import run_state_machine_as_test
+
+    run_state_machine_as_test(KernelVsModel, settings=settings(
+        max_examples=40, stateful_step_count=60, deadline=None,
+        suppress_health_check=list(HealthCheck)))

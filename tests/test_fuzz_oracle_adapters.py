@@ -7,7 +7,7 @@ import pytest
 
 import kmem.fuzz.oracle as oracle_module
 from kmem.fuzz.adapters import Allocator, FreeBlockDump, Resettable, ZoneConfig
-from kmem.fuzz.check import check_allocator
+from kmem.fuzz.check import check_allocator, shrink_allocator
 from kmem.fuzz.oracle import OracleViolation, ZoneOracle
 from kmem.spec import buddy
 from kmem.spec.errors import InvalidArgument
@@ -156,3 +156,13 @@ def test_zone_config_rejects_bad_values():
             ZoneConfig(**bad)
     c = ZoneConfig(1000, max_order=12, reserved=3, unit="bytes")
     assert c.reserved_ranges == ((0, 3),) and "3 reserved" in c.describe()
+
+
+def test_findings_in_python_allocators_shrink():
+    config = ZoneConfig(256, max_order=5)
+    finding = check_allocator(BitmapAllocator(config, bug="leak"), config, n=3000, seed=1)
+    assert finding is not None and finding.kind == "bad-failure"
+    small = shrink_allocator(lambda: BitmapAllocator(config, bug="leak"), finding)
+    assert small.original_length == len(finding.stream) > len(small.stream)
+    assert small.signature() == finding.signature()
+    assert any(op.kind == "free" and op.order == 3 for op in small.stream)  # the leaking free

@@ -100,3 +100,20 @@ def test_last_failure_names_the_step():
         for _ in range(600):
             assert api.alloc_pages(m, gfp.GFP_KERNEL | gfp.__GFP_NOFAIL, 0) is not None
     assert m.free_pages_total == 0 and m.check_invariants() == []
+
+
+@pytest.mark.live
+def test_this_machine_booted_with_the_whole_path():
+    """``Machine.from_proc`` of this machine with migratetypes and pcp lists: every node,
+    invariants hold, and its pagetypeinfo parses with this kernel's column set."""
+    root = Path("/proc")
+    sysctls = {n: (root / "sys/vm" / n).read_text()
+               for n in ("min_free_kbytes", "lowmem_reserve_ratio", "watermark_scale_factor")}
+    m = Machine.from_proc((root / "zoneinfo").read_text(), (root / "buddyinfo").read_text(),
+                          sysctls, allow_free_mismatch=True, policy="linux", migratetypes=True,
+                          nr_cpus=2)
+    assert m.check_invariants() == []
+    _, real_cma, real = pagetypeinfo.parse_pagetypeinfo((root / "pagetypeinfo").read_text())
+    order, cma, zones = pagetypeinfo.parse_pagetypeinfo(m.pagetypeinfo(cma=real_cma))
+    assert (order, cma) == (9, real_cma)
+    assert [(z.node, z.zone) for z in zones] == [(z.node, z.zone) for z in real]

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kmem.model.zone import Zone
 from kmem.spec.constants import MAX_PAGE_ORDER
 from kmem.spec.errors import KmemError
 from kmem.spec.zones import ZoneSpan, ZoneType
@@ -256,8 +257,8 @@ class _Live:
         self.failures = 0
 
 
-def _model_zone(config: ZoneConfig):  # -> kmem.model.zone.Zone
-    from kmem.model.zone import Zone
+def model_zone(config: ZoneConfig) -> Zone:
+    """The model's zone for ``config`` with policy ``"linux"``, booted (the kernel's peer)."""
 
     span = ZoneSpan(ZoneType.NORMAL, 0, config.npages, reserved=config.reserved_ranges)
     zone = Zone(span, ZoneType.NORMAL.value, policy="linux")
@@ -265,7 +266,8 @@ def _model_zone(config: ZoneConfig):  # -> kmem.model.zone.Zone
     return zone
 
 
-def _lists(blocks: Sequence[tuple[int, int]]) -> list[list[int]]:
+def free_lists(blocks: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """A free-block dump (each order's blocks in list order) as ``free_area[o]`` lists."""
     out: list[list[int]] = [[] for _ in range(MAX_PAGE_ORDER + 1)]
     for pfn, order in blocks:
         out[order].append(pfn)
@@ -289,7 +291,7 @@ def conform_run(harness: Harness, config: ZoneConfig, seed: int, n: int,
     "linux") and the oracle; counts go into ``agreement``, the first divergence stops it."""
     started = time.monotonic()
     kernel = SubprocessAllocator([str(harness.binary)], config, timeout=10.0, start=False)
-    zone = _model_zone(config)
+    zone = model_zone(config)
     oracle = ZoneOracle(0, config.npages, reserved=config.reserved_ranges, rule="linux")
     live = _Live(config)
     index = -1
@@ -301,7 +303,7 @@ def conform_run(harness: Harness, config: ZoneConfig, seed: int, n: int,
         raise _Diverged
 
     def compare_state() -> None:
-        kernel_lists = _lists(kernel.free_blocks() or [])
+        kernel_lists = free_lists(kernel.free_blocks() or [])
         for order in range(MAX_PAGE_ORDER + 1):
             mine = zone.free_list_order(order)
             agreement.lists += 1
@@ -387,4 +389,4 @@ def conform(harness: Harness, *, seed: int = 0, seeds: int = 4, ops: int = 3000,
 
 __all__ = ["Agreement", "ConformError", "FUNCTIONS", "Harness", "KERNELS", "KernelCore",
            "build_harness", "cache_dir", "conform", "conform_run", "extract_core", "fetch_deb",
-           "unpack_sources"]
+           "free_lists", "model_zone", "unpack_sources"]

@@ -1,0 +1,451 @@
+"""The engine of ``kmem fuzz``: a time-boxed campaign of the state machine and the bulk runner.
+
+Each worker alternates two phases until the time is up:
+
+1. the Hypothesis state machine (:class:`kmem.fuzz.machine.DifferentialMachine`) for a
+   batch of examples, with the campaign's example database (a directory, or a Redis
+   server through Hypothesis's ``RedisExampleDatabase``), so workers share what they
+   learn and a later run replays earlier failures first;
+2. the bulk runner (:mod:`kmem.fuzz.bulk`) on a seeded stream (workloads a-d, random
+   mixes) over one of :data:`kmem.fuzz.configs.STANDARD_CONFIGS`.
+
+The first failure stops the campaign: its minimal reproducer is printed and saved
+to the regression corpus (JSON, replayed by the normal test run), and the exit code
+is 1. Workers are processes started here (``--workers K``); the fuzz targets are
+plain Hypothesis tests, so HypoFuzz can run them on many machines too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import random
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kmem.spec.errors import InvalidArgument
+
+from . import ops as O
+from .bulk import run_stream
+from .configs import STANDARD_CONFIGS, MachineConfig
+from .impls import resolve
+
+
+class TimeUp(BaseException):
+    """Raised inside a state-machine step when the campaign's time is up (a BaseException,
+    so that Hypothesis does not take it for a failure of the test)."""
+
+
+@dataclass
+class Failure:
+    kind: str  # "stateful" or "bulk"
+    text: str  # what went wrong and the reproducer, printable
+    entry: dict[str, Any]  # the corpus entry
+    seconds: float = 0.0  # since the campaign started, shrinking included
+    path: str | None = None
+    detected: float | None = None  # seconds until the first failing check
+
+
+@dataclass
+class Progress:
+    worker: int = 0
+    examples: int = 0
+    steps: int = 0
+    bulk_ops: int = 0
+    checked_ops: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class CampaignResult:
+    seed: int
+    seconds: float
+    examples: int
+    steps: int
+    bulk_ops: int
+    checked_ops: int
+    events: int
+    impls: list[str]
+    failure: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def summary(self) -> str:
+        rate = self.checked_ops / self.seconds if self.seconds else 0.0
+        return (f"kmem fuzz: seed {self.seed}, {self.seconds:.1f} s, impls "
+                f"{','.join(self.impls)}: {self.examples} examples, {self.steps} checked "
+                f"state-machine steps, {self.bulk_ops} bulk operations, {self.checked_ops} "
+                f"checked operations ({rate:,.0f}/s), {self.events} distinct events: "
+                f"{'FAILED' if self.failure else 'clean'}")
+
+
+# -- example databases ----------------------------------------------------------------------
+
+def open_database(spec: str | None) -> Any:
+    """``None`` (no database), a directory path, or ``redis://host:port/db``."""
+    if spec is None or spec == "":
+        return None
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        try:
+            import redis
+            from hypothesis.extra.redis import RedisExampleDatabase
+        except ImportError as exc:
+            raise InvalidArgument(f"--db {spec}: the redis package is missing ({exc}); "
+                                  f"pip install 'kmem[fuzz]'") from None
+        return RedisExampleDatabase(redis.Redis.from_url(spec))
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    return DirectoryBasedExampleDatabase(spec)
+
+
+# -- one worker -----------------------------------------------------------------------------
+
+def _seed_hypothesis(seed: int) -> None:
+    """Make Hypothesis's choice of test seeds follow ``seed`` (what --hypothesis-seed does)."""
+    try:
+        from hypothesis.core import threadlocal
+
+        threadlocal._hypothesis_global_random = random.Random(seed)
+    except (ImportError, AttributeError):  # pragma: no cover - other Hypothesis versions
+        random.seed(seed)
+
+
+def limit_shrinking(seconds: float) -> None:
+    """Bound the time Hypothesis spends shrinking one failure (its own limit is 5 min;
+    0 skips shrinking altogether)."""
+    try:
+        from hypothesis.internal.conjecture import engine
+
+        engine.MAX_SHRINKING_SECONDS = max(1, int(seconds))
+    except (ImportError, AttributeError):  # pragma: no cover - other Hypothesis versions
+        pass
+
+
+def _machine_class(impl_names: list[str]) -> Any:
+    """A DifferentialMachine subclass for ``impl_names`` (typed Any: the campaign swaps
+    its methods for counting wrappers)."""
+    from .machine import DifferentialMachine
+
+    return type("CampaignMachine", (DifferentialMachine,), {"impls": list(impl_names)})
+
+
+def stateful_reproducer(impl_names: list[str], trace: list[tuple[str, dict[str, Any]]]) -> str:
+    steps = ",\n    ".join(f"({name!r}, {kwargs!r})" for name, kwargs in trace)
+    return ("from kmem.fuzz.configs import MachineConfig\n"
+            "from kmem.fuzz.machine import DifferentialMachine\n\n"
+            f"class Repro(DifferentialMachine):\n    impls = {impl_names!r}\n\n"
+            f"Repro.replay([\n    {steps},\n])\n")
+
+
+def _trace_to_json(trace: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    out = []
+    for name, kwargs in trace:
+        kw = {}
+        for k, v in kwargs.items():
+            if isinstance(v, MachineConfig):
+                v = {"__config__": v.to_json()}
+            elif isinstance(v, frozenset):
+                v = {"__set__": sorted(v)}
+            kw[k] = v
+        out.append([name, kw])
+    return out
+
+
+def trace_from_json(steps: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for name, kw in steps:
+        args = {}
+        for k, v in kw.items():
+            if isinstance(v, dict) and "__config__" in v:
+                v = MachineConfig.from_json(v["__config__"])
+            elif isinstance(v, dict) and "__set__" in v:
+                v = frozenset(v["__set__"])
+            args[k] = v
+        out.append((name, args))
+    return out
+
+
+def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
+                db_spec: str | None, report: Callable[[Progress], None],
+                stateful: bool = True, bulk: bool = True,
+                step_count: int = 50, batch: int = 25,
+                shrink_seconds: float = 30.0, bulk_share: float = 0.5) -> Failure | None:
+    """``bulk_share``: the part of the time the bulk runner gets (the rest: the state
+    machine)."""
+    """Run phases until ``deadline`` (time.monotonic()); return the first failure."""
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from . import machine as machine_mod
+
+    rng = random.Random(seed * 1000003 + worker)
+    resolve(impl_names)  # fail early on a bad name
+    cls = _machine_class(impl_names)
+    db = open_database(db_spec)
+    prog = Progress(worker)
+    start = time.monotonic()
+    streams = O.stream_chunks(rng.getrandbits(32), 0)
+    counter = {"steps": 0, "examples": 0}
+
+    orig_settle = cls._settle
+
+    def counting_settle(self: Any, *a: Any, **kw: Any) -> None:
+        counter["steps"] += 1
+        now = time.monotonic()
+        if (now > deadline and not first) or now > deadline + shrink_seconds + 10:
+            raise TimeUp  # a Hypothesis batch cannot be stopped otherwise
+        orig_settle(self, *a, **kw)
+
+    def counting_init(self: Any) -> None:
+        counter["examples"] += 1
+        machine_mod.DifferentialMachine.__init__(self)
+
+    cls._settle = counting_settle
+    cls.__init__ = counting_init
+    limit_shrinking(shrink_seconds)
+    first: list[float] = []
+
+    failing_trace: list[tuple[str, dict[str, Any]]] = []
+
+    def note(exc: Any) -> None:
+        """Every failing check: remember when the first came, and the trace of the
+        latest (after shrinking, Hypothesis replays the minimal example last)."""
+        if not first:
+            first.append(time.monotonic() - start)
+        failing_trace[:] = list(cls.last_trace)
+        failing_trace.append(("# failed here", {"error": str(exc)[:300]}))
+
+    from .checks import Divergence as CheckFailure
+
+    CheckFailure.hook = note
+    bulk_budget = 0.0  # seconds of bulk running owed to keep the share
+    per_example = 0.5  # seconds, measured as we go: sizes the Hypothesis batches
+    while time.monotonic() < deadline:
+        t_phase = time.monotonic()
+        if stateful:
+            _seed_hypothesis(rng.getrandbits(64))
+            left = deadline - time.monotonic()
+            n = max(2, min(batch, int(min(15.0, 0.4 * left) / per_example)))
+            phases = [p for p in Phase if shrink_seconds > 0 or p is not Phase.shrink]
+            s = settings(max_examples=n, stateful_step_count=step_count, deadline=None,
+                         database=db, suppress_health_check=list(HealthCheck),
+                         print_blob=False, report_multiple_bugs=False, phases=phases)
+            machine_mod.EVENTS.clear()
+            examples_before = counter["examples"]
+            try:
+                try:
+                    run_state_machine_as_test(cls, settings=s)
+                finally:
+                    prog.examples, prog.steps = counter["examples"], counter["steps"]
+                    prog.events.update(machine_mod.EVENTS)
+                    report(prog)
+            except TimeUp:
+                if not first:
+                    break
+                exc: BaseException = AssertionError(failing_trace[-1][1]["error"])
+                trace = failing_trace[:-1]  # not shrunk: time ran out
+                text = (f"state-machine failure (not shrunk, time ran out): {exc}\n\n"
+                        f"Runnable reproducer:\n\n{stateful_reproducer(impl_names, trace)}")
+                entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
+                         "trace": _trace_to_json(trace)}
+                return Failure("stateful", text, entry, time.monotonic() - start,
+                               detected=first[0])
+            except Exception as exc:  # the minimal failing example was just replayed
+                trace = list(cls.last_trace) or failing_trace[:-1]
+                text = (f"state-machine failure ({type(exc).__name__}): {exc}\n\n"
+                        f"Runnable reproducer:\n\n{stateful_reproducer(impl_names, trace)}")
+                entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
+                         "trace": _trace_to_json(trace)}
+                return Failure("stateful", text, entry, time.monotonic() - start,
+                               detected=first[0] if first else None)
+            ran = counter["examples"] - examples_before
+            per_example = max(0.05, (time.monotonic() - t_phase) / max(1, ran))
+        if stateful:
+            spent = time.monotonic() - t_phase
+            bulk_budget += spent * bulk_share / max(1e-9, 1.0 - bulk_share) if bulk else 0.0
+        else:
+            bulk_budget = 1.0
+        while bulk and time.monotonic() < deadline and bulk_budget > 0:
+            t_stream = time.monotonic()
+            config = STANDARD_CONFIGS[rng.randrange(len(STANDARD_CONFIGS))]
+            if config.preset == "generic":
+                streams = O.stream_chunks(rng.getrandbits(32), config.size)
+            label, stream = next(streams)
+            rep = run_stream(config, stream, impl_names, shrink_seconds=15.0)
+            prog.bulk_ops += rep.ops
+            prog.checked_ops += rep.checked_ops
+            prog.events[f"bulk {label.split('(')[0]} on {config.describe()}"] += 1
+            report(prog)
+            if rep.divergence is not None:
+                d = rep.divergence
+                text = (f"bulk-runner divergence: {d.explain()}\n\nRunnable reproducer:\n\n"
+                        f"{d.reproducer()}")
+                return Failure("bulk", text, d.to_json(), time.monotonic() - start,
+                               detected=t_stream - start)
+            if stateful:
+                bulk_budget -= time.monotonic() - t_stream
+    return None
+
+
+def _worker_main(worker: int, seed: int, deadline_s: float, impl_names: list[str],
+                 db_spec: str | None, queue: Any, stateful: bool, bulk: bool,
+                 options: dict[str, Any]) -> None:
+    deadline = time.monotonic() + deadline_s
+    try:
+        fail = worker_loop(worker, seed, deadline, impl_names, db_spec,
+                           lambda p: queue.put(("progress", p)), stateful, bulk, **options)
+    except Exception:
+        queue.put(("error", worker, traceback.format_exc()))
+        return
+    queue.put(("done", worker, fail))
+
+
+# -- the campaign ---------------------------------------------------------------------------
+
+class Display:
+    """Live progress through :class:`kmem.progress.Progress`: a live line on a terminal
+    (with rich), plain status lines on stderr every ``KMEM_PROGRESS_INTERVAL`` seconds
+    elsewhere, nothing with ``KMEM_PROGRESS=off``."""
+
+    def __init__(self, out: Any = None) -> None:
+        from kmem.progress import Progress as Bar
+
+        self.bar = Bar("kmem fuzz", unit="examples", out=out)
+        self.bar.__enter__()
+
+    def update(self, elapsed: float, total: Progress, workers: int) -> None:
+        rate = total.checked_ops / elapsed if elapsed > 0 else 0.0
+        self.bar.done = total.examples
+        self.bar.start(f"{workers} worker(s), {total.steps} steps, {total.bulk_ops} bulk ops, "
+                       f"{total.checked_ops} checked ({rate:,.0f}/s), "
+                       f"{len(total.events)} events")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def save_failure(failure: Failure, corpus: str | Path | None) -> str | None:
+    if corpus is None:
+        return None
+    d = Path(corpus)
+    d.mkdir(parents=True, exist_ok=True)
+    blob = json.dumps(failure.entry, sort_keys=True)
+    name = f"{failure.kind}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.json"
+    (d / name).write_text(json.dumps(failure.entry, indent=1, sort_keys=True) + "\n")
+    return str(d / name)
+
+
+def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
+                 impls: str | None = None, db: str | None = None,
+                 corpus: str | Path | None = None, stateful: bool = True, bulk: bool = True,
+                 out: Any = None, shrink_seconds: float = 30.0,
+                 bulk_share: float = 0.5) -> CampaignResult:
+    """Run a campaign; print progress to ``out``; return the totals and any failure."""
+    out = out or sys.stdout
+    if seed is None:
+        seed = int.from_bytes(os.urandom(4), "little")
+    names = [i.label for i in resolve(impls)]
+    if workers < 1:
+        raise InvalidArgument(f"--workers must be >= 1, got {workers}")
+    open_database(db)  # fail early on a bad --db
+    print(f"kmem fuzz: seed {seed}, {seconds:g} s, {workers} worker(s), impls {','.join(names)}"
+          f", db {db or 'none'}", file=out, flush=True)
+    display = Display(out)
+    t0 = time.monotonic()
+    totals: dict[int, Progress] = {}
+    failure: Failure | None = None
+
+    def total() -> Progress:
+        t = Progress()
+        for p in totals.values():
+            t.examples += p.examples
+            t.steps += p.steps
+            t.bulk_ops += p.bulk_ops
+            t.checked_ops += p.checked_ops
+            t.events.update(p.events)
+        return t
+
+    def report(p: Progress) -> None:
+        totals[p.worker] = p
+        display.update(time.monotonic() - t0, total(), workers)
+
+    try:
+        options: dict[str, Any] = {"shrink_seconds": shrink_seconds, "bulk_share": bulk_share}
+        if workers == 1:
+            failure = worker_loop(0, seed, t0 + seconds, names, db, report, stateful, bulk,
+                                  **options)
+        else:
+            failure = _run_workers(workers, seed, seconds, names, db, report, stateful, bulk,
+                                   options)
+    finally:
+        display.close()
+    elapsed = time.monotonic() - t0
+    t = total()
+    res = CampaignResult(seed, elapsed, t.examples, t.steps, t.bulk_ops, t.checked_ops,
+                         len(t.events), names, failure)
+    if failure is not None:
+        failure.path = save_failure(failure, corpus)
+        print(failure.text, file=out)
+        if failure.path:
+            print(f"saved to the regression corpus: {failure.path}", file=out)
+    print(res.summary(), file=out, flush=True)
+    return res
+
+
+def _run_workers(workers: int, seed: int, seconds: float, names: list[str], db: str | None,
+                 report: Callable[[Progress], None], stateful: bool,
+                 bulk: bool, options: dict[str, Any]) -> Failure | None:
+    ctx: Any = mp.get_context("fork" if sys.platform != "win32" else "spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_worker_main, args=(k, seed, seconds, names, db, queue,
+                                                    stateful, bulk, options), daemon=True)
+             for k in range(workers)]
+    for p in procs:
+        p.start()
+    failure: Failure | None = None
+    done = 0
+    try:
+        while done < workers:
+            try:
+                msg = queue.get(timeout=seconds + 120)
+            except Exception:
+                break
+            if msg[0] == "progress":
+                report(msg[1])
+            elif msg[0] == "error":
+                failure = Failure("crash", f"worker {msg[1]} crashed:\n{msg[2]}", {})
+                break
+            else:
+                done += 1
+                if msg[2] is not None:
+                    failure = msg[2]
+                    break
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=10)
+    return failure
+
+
+def replay_entry(entry: dict[str, Any], impls: str | list[str] | None = None) -> None:
+    """Replay one regression-corpus entry against ``impls`` (default: model and, when
+    built, fast); raise AssertionError (or a Divergence) if it fails."""
+    if entry["kind"] == "bulk":
+        from .bulk import replay
+
+        replay(MachineConfig.from_json(entry["config"]), entry["ops"], impls)
+        return
+    cls = _machine_class([i.label for i in resolve(impls)])
+    cls.replay(trace_from_json(entry["trace"]))

@@ -1,0 +1,162 @@
+"""What the fuzzers check, as plain functions over any machine with the model's surface.
+
+- :func:`fingerprint`: everything implementations of one policy must agree on after
+  every operation: per zone the free lists in list order, the allocated blocks and
+  the counters; and the kernel log.
+- :func:`expected_zone`: the zone the spec says an allocation comes from (or None:
+  failure is the only legal outcome), from the zones' abstract state before the
+  call, by :func:`kmem.spec.page_alloc.alloc_passes` and ``choose_zone``.
+- :func:`block_legal`: the block an allocation returned is one the spec allows,
+  under the rule the implementation claims (``weak``, ``linux`` or ``lowest``).
+
+No Hypothesis and no numba here: the bulk runner and foreign code use it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kmem.spec import buddy, page_alloc
+from kmem.spec import gfp as gfp_spec
+from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
+from kmem.spec.zones import ZoneType
+
+
+class Divergence(AssertionError):
+    """Implementations disagree with each other or with the spec."""
+
+    #: called with each new Divergence (the campaign notes when the first one happened)
+    hook: Any = None
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        if Divergence.hook is not None:
+            Divergence.hook(self)
+
+
+def fingerprint(m: Any, states: Sequence[buddy.ZoneState] | None = None) -> tuple[Any, ...]:
+    """Free lists (in list order), allocated blocks, counters of every zone, and dmesg.
+    ``states``: ``m.state()`` when the caller has it already."""
+    zones = []
+    for z, zs in zip(m.zones, m.state() if states is None else states, strict=True):
+        lists = tuple(tuple(z.free_list_order(o)) for o in range(NR_PAGE_ORDERS))
+        zones.append((lists, tuple(sorted(zs.allocated)), tuple(zs.nr_free), zs.free_pages))
+    return (tuple(zones), tuple(m.dmesg))
+
+
+def describe_difference(a: tuple[Any, ...], b: tuple[Any, ...]) -> str:
+    """Where two fingerprints first differ, in words."""
+    (za, da), (zb, db) = a, b
+    for i, (x, y) in enumerate(zip(za, zb, strict=False)):
+        if x == y:
+            continue
+        names = ("free lists", "allocated blocks", "nr_free", "free_pages")
+        for name, u, v in zip(names, x, y, strict=True):
+            if u != v:
+                if name == "free lists":
+                    o = next(k for k in range(len(u)) if u[k] != v[k])
+                    return (f"zone {i} free_area[{o}] differs: {_short(u[o])} vs "
+                            f"{_short(v[o])}")
+                return f"zone {i} {name} differ: {_short(u)} vs {_short(v)}"
+    if da != db:
+        return f"dmesg differs: {list(da[-2:])} vs {list(db[-2:])}"
+    return "no difference"
+
+
+def _short(x: Any, n: int = 8) -> str:
+    if isinstance(x, tuple) and len(x) > n:
+        return "(" + ", ".join(_hexish(v) for v in x[:n]) + f", ... {len(x)} in all)"
+    return "(" + ", ".join(_hexish(v) for v in x) + ")" if isinstance(x, tuple) else repr(x)
+
+
+def _hexish(v: Any) -> str:
+    if isinstance(v, int):
+        return hex(v)
+    if isinstance(v, tuple):
+        return "(" + ", ".join(_hexish(u) for u in v) + ")"
+    return repr(v)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The spec's verdict on an allocation before it runs."""
+
+    zone_idx: int | None  # None: no pass finds a zone, the request must fail (or, for
+    # __GFP_NOFAIL that may reclaim, raise AllocationLivelock: the kernel would loop)
+    depth: int  # position of that zone in the zonelist (0 = the preferred zone)
+    pass_name: str  # "fast", "slow", "reserves" (or "" on failure)
+    bad_gfp: bool = False  # gfp_zone() hits GFP_ZONE_BAD: BadGfpZone must be raised
+    livelock: bool = False  # no pass serves a __GFP_NOFAIL request: AllocationLivelock
+
+
+def zone_views(m: Any, states: Sequence[buddy.ZoneState]) -> list[page_alloc.ZoneView]:
+    """The allocation path's view of every zone, with counters from ``states``."""
+    return [page_alloc.ZoneView(i, zs.free_pages, tuple(zs.nr_free), tuple(z.watermark),
+                                tuple(z.lowmem_reserve), getattr(z, "watermark_boost", 0))
+            for i, (z, zs) in enumerate(zip(m.zones, states, strict=True))]
+
+
+def expected_zone(m: Any, states: Sequence[buddy.ZoneState], gfp: int,
+                  order: int) -> Prediction:
+    """Which zone ``alloc_pages(gfp, order)`` must take its block from (before the call)."""
+    from kmem.spec.errors import BadGfpZone
+
+    if order > MAX_PAGE_ORDER:
+        return Prediction(None, 0, "")
+    try:
+        highest = gfp_spec.gfp_zone(gfp, m.config)
+    except BadGfpZone:
+        return Prediction(None, 0, "", bad_gfp=True)
+    hi = m.config.idx(highest)
+    types = gfp_spec.zonelist(m.config, highest, set(m.layout.managed_zones()))
+    zl = [m.config.idx(zt) for zt in types]
+    views = zone_views(m, states)
+    chain = [views[i] for i in zl]
+    normal = (m.config.idx(ZoneType.NORMAL) if m.config.has(ZoneType.NORMAL)
+              else 0)  # as the model: no ZONE_NORMAL, no lowmem-only rule
+    nofrag = page_alloc.alloc_flags_nofragment(gfp, types[0] if types else None, m.config)
+    passes = page_alloc.alloc_passes(gfp, order, nofragment=bool(nofrag & ALLOC_NOFRAGMENT),
+                                     lowmem_only=hi < normal)
+    for p in passes:
+        pos = page_alloc.choose_zone(chain, order, p.alloc_flags, hi)
+        if pos is not None:
+            return Prediction(zl[pos], pos, p.name)
+    return Prediction(None, 0, "", livelock=page_alloc.nofail_never_fails(gfp))
+
+
+def block_legal(rule: str, zs: buddy.ZoneState, order: int, pfn: int) -> str | None:
+    """None if (pfn, order) is a legal choice in zone state ``zs`` under ``rule``; else why."""
+    if not buddy.is_legal_alloc_weak(zs, order, pfn):
+        return f"block ({pfn:#x}, order {order}) was not wholly free and aligned"
+    if rule == "weak":
+        return None
+    if not buddy.is_legal_alloc_linux(zs, order, pfn):
+        src = buddy.rmqueue_smallest_order(lambda o: zs.nr_free[o], order)
+        return (f"pfn {pfn:#x} does not start a free block of order {src}, the smallest "
+                f"non-empty order >= {order} (__rmqueue_smallest)")
+    if rule == "lowest":
+        src = buddy.rmqueue_smallest_order(lambda o: zs.nr_free[o], order)
+        low = min(p for p, o in zs.free if o == src)
+        if pfn != low:
+            return f"policy lowest must take pfn {low:#x}, the lowest block of order {src}"
+    return None
+
+
+def zone_index_of(m: Any, pfn: int) -> int:
+    for i, z in enumerate(m.zones):
+        if z.start_pfn <= pfn < z.end_pfn:
+            return i
+    raise Divergence(f"pfn {pfn:#x} lies in no zone")
+
+
+def fragmentation(states: Sequence[buddy.ZoneState]) -> float:
+    """1 - (largest free block / free pages), over all zones: 0 when the free memory is one
+    block, near 1 when it is scattered in single pages."""
+    free = sum(zs.free_pages for zs in states)
+    if not free:
+        return 0.0
+    largest = max((1 << o for zs in states for o, n in enumerate(zs.nr_free) if n), default=0)
+    return 1.0 - largest / free

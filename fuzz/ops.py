@@ -1,0 +1,410 @@
+"""Operation streams for the bulk runner: the encoding, seeded generators and a plain executor.
+
+An operation is a tuple of ints; handles are *slots* (small ints) that an
+allocation fills and a free empties, so any sub-sequence of a stream is again a
+valid stream (the shrinker relies on it)::
+
+    (ALLOC, slot, gfp, order)   alloc_pages(gfp, order) into an empty slot
+    (ZALLOC, slot, gfp)         alloc_pages(gfp | __GFP_ZERO, 0); the page must read as zeros
+    (FREE, slot)                __free_pages(page, order) of the slot's block
+    (GET, slot) / (PUT, slot)   get_page / put_page on the slot's page
+    (WRITE, slot, byte)         dirty the first and last page of the slot's block
+    (BADFREE, slot, kind)       a misuse that must raise (double free, tail-page free,
+                                wrong order, put/get on a free page, bad address)
+
+Each operation yields one int result: a pfn (>= 0), ``FAIL`` (-1, NULL), ``NOOP``
+(-2: empty or occupied slot, nothing done), ``OK`` (-3), ``NOT_ZERO`` (-4), or
+``-10 - k`` for the k-th exception class of :data:`ERRORS`. Implementations of one
+policy must produce the same results, operation by operation.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from kmem.spec import errors as E
+from kmem.spec import gfp as g
+from kmem.spec.constants import PAGE_SIZE
+from kmem.spec.workloads import mixed_order, splitmix64
+
+ALLOC, FREE, GET, PUT, WRITE, ZALLOC, BADFREE = range(7)
+NAMES = ("ALLOC", "FREE", "GET", "PUT", "WRITE", "ZALLOC", "BADFREE")
+BAD_DOUBLE, BAD_TAIL, BAD_ORDER, BAD_PUT_FREE, BAD_GET_FREE, BAD_ADDR = range(6)
+NR_BADFREE = 6
+BAD_NAMES = ("double free", "inner/tail page free", "wrong order", "put_page on a free page",
+             "get_page on a free page", "free_pages of a bad address")
+
+FAIL, NOOP, OK, NOT_ZERO, CRASH = -1, -2, -3, -4, -9
+#: most specific first: an exception's code is -10 - (index of the first class it is)
+ERRORS: tuple[type[BaseException], ...] = (
+    E.BadGfpZone, E.BadRange, E.UnalignedFree, E.RefcountUnderflow, E.GetPageOnFreePage,
+    E.TailPageFree, E.BadVirtAddr, E.BadPageState, E.FreeOrderMismatch, E.KernelBug,
+    E.InvalidArgument, E.AllocationLivelock, E.KmemError)
+
+ZERO = g.__GFP_ZERO
+COMP = g.__GFP_COMP
+NOWARN = g.__GFP_NOWARN
+Op = tuple[int, ...]
+
+
+def error_code(exc: BaseException) -> int:
+    for k, cls in enumerate(ERRORS):
+        if isinstance(exc, cls):
+            return -10 - k
+    return CRASH
+
+
+def describe_result(r: int) -> str:
+    if r >= 0:
+        return f"pfn {r:#x}"
+    if r <= -10 and -10 - r < len(ERRORS):
+        return f"raised {ERRORS[-10 - r].__name__}"
+    return {FAIL: "NULL", NOOP: "no-op", OK: "ok", NOT_ZERO: "page not zeroed",
+            CRASH: "crashed (not a kmem error)"}.get(r, str(r))
+
+
+def describe_op(op: Sequence[int]) -> str:
+    kind = op[0]
+    if kind == ALLOC:
+        return f"ALLOC slot {op[1]} gfp {op[2]:#x} ({g.format_gfp(op[2])}) order {op[3]}"
+    if kind == ZALLOC:
+        return f"ZALLOC slot {op[1]} gfp {op[2]:#x}"
+    if kind == WRITE:
+        return f"WRITE slot {op[1]} byte {op[2]:#x}"
+    if kind == BADFREE:
+        return f"BADFREE slot {op[1]}: {BAD_NAMES[op[2] % NR_BADFREE]}"
+    return f"{NAMES[kind]} slot {op[1]}"
+
+
+class Executor:
+    """Runs operations on one machine (any implementation with the model's page API),
+    keeping the slot table. ``results`` collects one int per operation."""
+
+    def __init__(self, m: Any) -> None:
+        self.m = m
+        # slot -> [page, pfn, order, compound, refs]
+        self.slots: dict[int, list[Any]] = {}
+        self.ghosts: dict[int, tuple[int, int]] = {}  # slot -> last freed (pfn, order)
+        self.results: list[int] = []
+        self.messages: dict[int, str] = {}  # op index -> text of an unexpected crash
+
+    def run(self, ops: Sequence[Op]) -> list[int]:
+        step = self.step
+        append = self.results.append
+        for op in ops:
+            append(step(op))
+        return self.results
+
+    def step(self, op: Sequence[int]) -> int:
+        try:
+            return self._step(op)
+        except E.KmemError as exc:
+            return error_code(exc)
+        except Exception as exc:  # a crash is a finding, not the end of the run
+            self.messages[len(self.results)] = f"{type(exc).__name__}: {exc}"
+            return CRASH
+
+    def _step(self, op: Sequence[int]) -> int:
+        m = self.m
+        kind = op[0]
+        slot = op[1]
+        if kind == ALLOC or kind == ZALLOC:
+            if slot in self.slots:
+                return NOOP
+            if kind == ALLOC:
+                gfp, order = op[2], op[3]
+            else:
+                gfp, order = op[2] | ZERO, 0
+            page = m.alloc_pages(gfp, order)
+            if page is None:
+                return FAIL
+            pfn = page.pfn
+            self.slots[slot] = [page, pfn, order, bool(order and gfp & COMP), 1]
+            if gfp & ZERO:
+                for p in range(pfn, pfn + (1 << order)):
+                    if m.read_page(p, 0, PAGE_SIZE) != bytes(PAGE_SIZE):
+                        return NOT_ZERO
+            return pfn
+        entry = self.slots.get(slot)
+        if kind == FREE:
+            if entry is None:
+                return NOOP
+            page, pfn, order, compound, refs = entry[:5]
+            m.free_pages(page, order)
+            if refs == 1:
+                del self.slots[slot]
+                self.ghosts[slot] = (pfn, order)
+            else:
+                entry[4] -= 1
+                if order and not compound:
+                    entry[2] = 0
+            return OK
+        if kind == GET:
+            if entry is None:
+                return NOOP
+            m.get_page(entry[0])
+            entry[4] += 1
+            return OK
+        if kind == PUT:
+            if entry is None:
+                return NOOP
+            m.put_page(entry[0])
+            if entry[4] == 1:
+                del self.slots[slot]
+                self.ghosts[slot] = (entry[1], entry[2])
+            else:
+                entry[4] -= 1
+            return OK
+        if kind == WRITE:
+            if entry is None or m.is_highmem_pfn(entry[1]):
+                return NOOP
+            data = bytes([op[2]]) * 8
+            m.write_page(entry[1], 0, data)
+            m.write_page(entry[1] + (1 << entry[2]) - 1, PAGE_SIZE - 8, data)
+            return OK
+        if kind == BADFREE:
+            return self._bad(op[2] % NR_BADFREE, slot, entry)
+        raise E.InvalidArgument(f"unknown operation {op!r}")
+
+    def _bad(self, bad: int, slot: int, entry: list[Any] | None) -> int:
+        m = self.m
+        if bad in (BAD_DOUBLE, BAD_PUT_FREE, BAD_GET_FREE):
+            ghost = self.ghosts.get(slot)
+            if ghost is None or any(e[1] <= ghost[0] < e[1] + (1 << e[2])
+                                    for e in self.slots.values()):
+                return NOOP  # never freed, or the pfn is ours again: not a misuse
+            page = m.pfn_to_page(ghost[0])
+            if bad == BAD_DOUBLE:
+                m.free_pages(page, ghost[1])
+            elif bad == BAD_PUT_FREE:
+                m.put_page(page)
+            else:
+                m.get_page(page)
+            return OK
+        if bad == BAD_ADDR:
+            addr = entry[1] if entry is not None else 0x1000 + slot
+            m.free_pages(m.virt_to_page(addr), 0)  # a pfn is no kernel address
+            return OK
+        if entry is None:
+            return NOOP
+        page, pfn, order, compound, refs = entry[:5]
+        if bad == BAD_TAIL:
+            if not order:
+                return NOOP
+            m.free_pages(m.pfn_to_page(pfn + (1 << order) - 1), 0)
+            return OK
+        # BAD_ORDER: only with one reference (a compound page with others just drops one)
+        if refs != 1:
+            return NOOP
+        m.free_pages(page, order + 1)
+        return OK
+
+
+# -- seeded generators ---------------------------------------------------------------------
+
+MIX_MASKS = (g.GFP_KERNEL, g.GFP_KERNEL, g.GFP_ATOMIC, g.GFP_HIGHUSER_MOVABLE, g.GFP_USER,
+             g.GFP_DMA | g.GFP_KERNEL, g.GFP_DMA32 | g.GFP_KERNEL, g.GFP_NOWAIT,
+             g.GFP_KERNEL | COMP, g.GFP_HIGHUSER_MOVABLE | COMP, g.GFP_KERNEL | ZERO,
+             g.GFP_KERNEL | g.__GFP_HIGHMEM | g.__GFP_DMA)  # the last: GFP_ZONE_BAD
+WORKLOADS = ("a", "b", "c", "d", "mix")
+
+
+def workload_stream(name: str, seed: int, n: int, npages: int,
+                    gfp: int = g.GFP_KERNEL | NOWARN) -> list[Op]:
+    """Workloads a-d of :mod:`kmem.spec.workloads` in slot form (``n`` steps for a and b;
+    c and d fill ``npages`` pages and drain them), or ``"mix"``: every operation kind,
+    misuse included, with masks of :data:`MIX_MASKS`."""
+    out: list[Op] = []
+    if name == "a":
+        for _ in range(n):
+            out += [(ALLOC, 0, gfp, 0), (FREE, 0)]
+    elif name == "b":
+        stream = splitmix64(seed)
+        live: list[int] = []
+        free_slots: list[int] = []
+        nslots = 0
+        for _ in range(n):
+            r = next(stream)
+            if r >> 63 == 0 or not live:
+                if free_slots:
+                    s = free_slots.pop()
+                else:
+                    s, nslots = nslots, nslots + 1
+                out.append((ALLOC, s, gfp, mixed_order(r)))
+                live.append(s)
+            else:
+                idx = (r >> 11) % len(live)
+                s = live[idx]
+                live[idx] = live[-1]
+                live.pop()
+                out.append((FREE, s))
+                free_slots.append(s)
+        out += [(FREE, s) for s in live]
+    elif name in ("c", "d"):
+        count = npages + 1
+        out += [(ALLOC, s, gfp, 0) for s in range(count)]
+        order = list(range(count))
+        if name == "d":
+            rng = random.Random(seed)
+            rng.shuffle(order)
+            out += [(FREE, s) for s in order]
+            out += [(ALLOC, s, gfp, 0) for s in range(count)]
+        out += [(FREE, s) for s in order]
+    elif name == "mix":
+        out = mix_stream(seed, n)
+    else:
+        raise E.InvalidArgument(f"unknown workload {name!r}; expected one of {WORKLOADS}")
+    return out
+
+
+def mix_stream(seed: int, n: int, nslots: int = 48) -> list[Op]:
+    """Random operations of every kind, misuse included, over ``nslots`` slots."""
+    rng = random.Random(seed)
+    out: list[Op] = []
+    for _ in range(n):
+        r = rng.random()
+        s = rng.randrange(nslots)
+        if r < 0.45:
+            order = min(mixed_order(rng.getrandbits(64)), rng.choice((0, 1, 2, 3, 5, 10, 11)))
+            out.append((ALLOC, s, rng.choice(MIX_MASKS) | NOWARN, order))
+        elif r < 0.74:
+            out.append((FREE, s))
+        elif r < 0.78:
+            out.append((GET, s))
+        elif r < 0.84:
+            out.append((PUT, s))
+        elif r < 0.90:
+            out.append((WRITE, s, rng.randrange(1, 256)))
+        elif r < 0.95:
+            out.append((ZALLOC, s, rng.choice(MIX_MASKS) | NOWARN))
+        else:
+            out.append((BADFREE, s, rng.randrange(NR_BADFREE)))
+    return out
+
+
+def stream_chunks(seed: int, npages: int) -> Iterator[tuple[str, list[Op]]]:
+    """An endless, seeded sequence of (label, stream): workloads and mixes in turn."""
+    rng = random.Random(seed)
+    while True:
+        name = rng.choice(("a", "b", "b", "mix", "mix", "mix", "c", "d"))
+        s = rng.getrandbits(32)
+        if name in ("c", "d") and npages > 1 << 14:
+            name = "b"
+        n = {"a": 2000, "b": 20000, "mix": 5000}.get(name, 0)
+        yield f"{name}(seed={s})", workload_stream(name, s, n, npages)
+
+
+class BatchExecutor(Executor):
+    """:class:`Executor` over an implementation's batch API (``kmem.fastimpl.run_ops``):
+    runs of ALLOC/FREE/GET/PUT go to the compiled loop as one array, with ``~j``
+    operands for pages allocated earlier in the same array; writes, zeroed allocations
+    and misuse go through the page API one by one. An exception stops a batch at its
+    index; the stream goes on after that operation.
+
+    Which slots are filled is decided while translating, from ``expected`` (the
+    results of the lane's first implementation): where this implementation differs,
+    the comparison of results reports that operation, the first divergence."""
+
+    def __init__(self, m: Any, run_ops: Any, codes: tuple[int, int, int, int],
+                 expected: Sequence[int]) -> None:
+        super().__init__(m)
+        self.run_ops = run_ops
+        self.codes = dict(zip((ALLOC, FREE, GET, PUT), codes, strict=True))
+        self.expected = expected
+        self._ghost_rows: dict[int, int | None] = {}
+
+    def run(self, ops: Sequence[Op]) -> list[int]:
+        import numpy as np
+
+        i = 0
+        while i < len(ops):
+            saved = ({k: list(v) for k, v in self.slots.items()}, dict(self.ghosts))
+            rows: list[tuple[int, int, int]] = []
+            kinds: list[tuple[int, int | None]] = []  # per op: (stream index, row or None)
+            j = i
+            while j < len(ops) and ops[j][0] in self.codes:
+                kinds.append((j, self._translate(ops[j], len(self.results) + j - i, rows)))
+                j += 1
+            if j == i:  # not batchable: one step through the page API
+                self.results.append(self.step(ops[i]))
+                i += 1
+                continue
+            err: BaseException | None = None
+            try:
+                res = [int(r) for r in self.run_ops(self.m, np.array(rows, np.int64)
+                                                    .reshape(-1, 3))] if rows else []
+            except E.KmemError as exc:
+                err, res = exc, [int(r) for r in getattr(exc, "results", [])]
+            if err is not None:  # undo, then book only what ran
+                self.slots, self.ghosts = saved
+                self._ghost_rows = {}
+                stop_row = len(res)
+                stop = next(k for k, r in kinds if r == stop_row)
+                kinds = []
+                rows = []
+                for k in range(i, stop):
+                    kinds.append((k, self._translate(ops[k], len(self.results) + k - i,
+                                                     rows)))
+            for _k, r in kinds:
+                self.results.append(NOOP if r is None else
+                                    (res[r] if res[r] >= 0 else FAIL)
+                                    if rows[r][0] == self.codes[ALLOC] else OK)
+            self._bind(res)
+            if err is not None:
+                self.results.append(error_code(err))
+                i = stop + 1
+            else:
+                i = j
+        return self.results
+
+    def _expect(self, k: int) -> int:
+        return self.expected[k] if k < len(self.expected) else OK
+
+    def _translate(self, op: Sequence[int], k: int,
+                   rows: list[tuple[int, int, int]]) -> int | None:
+        """Append the batch row of stream op ``k`` (None: a no-op) and do its slot
+        bookkeeping as if it had the expected result."""
+        kind, slot = op[0], op[1]
+        entry = self.slots.get(slot)
+        want = self._expect(k)
+        if kind == ALLOC:
+            if entry is not None or want == NOOP:
+                return None
+            rows.append((self.codes[ALLOC], op[2], op[3]))
+            if want >= 0:  # [page, pfn, order, compound, refs, batch row]
+                self.slots[slot] = [None, -1, op[3], bool(op[3] and op[2] & COMP), 1,
+                                    len(rows) - 1]
+            return len(rows) - 1
+        if entry is None or want == NOOP:
+            return None
+        x = entry[1] if entry[1] >= 0 else ~entry[5]
+        rows.append((self.codes[kind], x, entry[2] if kind == FREE else 0))
+        if want == OK:
+            if kind == GET:
+                entry[4] += 1
+            elif entry[4] == 1:
+                del self.slots[slot]
+                self.ghosts[slot] = (entry[1], entry[2])  # pfn bound in _bind
+                self._ghost_rows[slot] = entry[5] if entry[1] < 0 else None
+            else:
+                entry[4] -= 1
+                if kind == FREE and entry[2] and not entry[3]:
+                    entry[2] = 0
+        return len(rows) - 1
+
+    def _bind(self, res: list[int]) -> None:
+        """Replace batch-row references by the pfns the batch returned."""
+        for entry in self.slots.values():
+            if entry[1] < 0 and len(entry) > 5 and entry[5] is not None \
+                    and entry[5] < len(res) and res[entry[5]] >= 0:
+                entry[1] = res[entry[5]]
+            if entry[1] >= 0 and entry[0] is None:
+                entry[0] = self.m.pfn_to_page(entry[1])
+            if len(entry) > 5:
+                entry[5] = None
+        for slot, row in list(self._ghost_rows.items()):
+            if row is not None and row < len(res) and res[row] >= 0:
+                self.ghosts[slot] = (res[row], self.ghosts[slot][1])
+        self._ghost_rows = {}
