@@ -139,6 +139,27 @@ def _machine_class(impl_names: list[str]) -> Any:
     return type("CampaignMachine", (DifferentialMachine,), {"impls": list(impl_names)})
 
 
+def smoke_traces() -> list[list[tuple[str, dict[str, Any]]]]:
+    """The campaign's opening sweep: on small x86 machines and a zone with holes, every
+    rule on, allocate down to every limit (``exhaust``), free it all, and again."""
+    from kmem.spec import gfp as g
+
+    from .machine import RULES
+
+    configs = (MachineConfig("x86_64", 32), MachineConfig("x86_32", 40),
+               MachineConfig("generic", 700, holes=((100, 131),),
+                             reserved=((300, 302), (513, 600)), min_free_kbytes=16))
+    out: list[list[tuple[str, dict[str, Any]]]] = []
+    for config in configs:
+        out.append([("boot", {"config": config, "swarm": frozenset(RULES)}),
+                    ("exhaust", {"gfp": g.GFP_HIGHUSER_MOVABLE, "order": 0}),
+                    ("drain", {"count": 64}), ("drain", {"count": 64}),
+                    ("exhaust", {"gfp": g.GFP_KERNEL | g.__GFP_COMP, "order": 0}),
+                    ("put", {"i": 0, "compound_first": True}),
+                    ("drain", {"count": 64}), ("drain", {"count": 64})])
+    return out
+
+
 def stateful_reproducer(impl_names: list[str], trace: list[tuple[str, dict[str, Any]]]) -> str:
     steps = ",\n    ".join(f"({name!r}, {kwargs!r})" for name, kwargs in trace)
     return ("from kmem.fuzz.configs import MachineConfig\n"
@@ -228,6 +249,19 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     from .checks import Divergence as CheckFailure
 
     CheckFailure.hook = note
+    if stateful:  # a deterministic sweep first: the deep corners, on small machines
+        for trace in smoke_traces():
+            try:
+                cls.replay(trace)
+            except Exception as sweep_exc:
+                text = (f"state-machine failure in the opening sweep "
+                        f"({type(sweep_exc).__name__}): {sweep_exc}\n\nRunnable reproducer:\n\n"
+                        f"{stateful_reproducer(impl_names, list(trace))}")
+                entry = {"kind": "stateful", "impls": impl_names,
+                         "error": str(sweep_exc)[:2000],
+                         "trace": _trace_to_json(list(trace))}
+                return Failure("stateful", text, entry, time.monotonic() - start,
+                               detected=time.monotonic() - start)
     bulk_budget = 0.0  # seconds of bulk running owed to keep the share
     per_example = 0.5  # seconds, measured as we go: sizes the Hypothesis batches
     while time.monotonic() < deadline:

@@ -169,3 +169,67 @@ def test_alloc_passes_forwards_the_highatomic_rule_and_the_oom_bailout():
     assert alloc_passes(nofail, 0, oom_victim=True)[-1].name == "nofail"
     assert alloc_passes(nofail, 0, oom_victim=True, in_interrupt=True)[-1].name == "nofail-oom"
     assert alloc_passes(nofail, 0)[-1] == AllocPass("nofail-oom", ALLOC_NO_WATERMARKS)
+
+
+# --- found by tools/mutation.py (sampled run, one mutant in 128) ----------------------------
+
+def test_nr_pcp_high_with_a_fixed_high_mark():
+    from kmem.spec import pcp
+
+    fixed = dict(count=0, free_count=0, batch=1, free_high=False, below_high=False)
+    assert pcp.nr_pcp_high(high=10, high_min=10, high_max=10, **fixed) == (10, 10)
+    assert pcp.nr_pcp_high(high=0, high_min=0, high_max=0, **fixed) == (0, 0)
+
+
+def test_slabinfo_errors_name_the_file_line():
+    from kmem.spec import slab
+
+    with pytest.raises(InvalidArgument, match="slabinfo line 3 does not parse: 'kmalloc-8 1 2 x'"):
+        slab.parse_slabinfo("slabinfo - version: 2.1\n# name <active_objs>\nkmalloc-8 1 2 x\n")
+
+
+def test_vmalloc_exhaustion_says_so():
+    from kmem.model.mmu import vmalloc
+
+    m = Machine.x86_32(1024)
+    with pytest.raises(InvalidArgument, match="^vmalloc area exhausted$"):
+        vmalloc(m, 10**7)
+
+
+@pytest.mark.parametrize("code,pte,outcome,last", [
+    (0x6, "NONE", Outcome.DEMAND_ALLOC, "do_anonymous_page"),
+    (0x6, "SWAP", Outcome.SWAP_IN, "do_swap_page"),
+    (0x7, "PRESENT_RO_SHARED", Outcome.COW_COPY, "do_wp_page"),
+    (0x7, "PRESENT_WRITE", Outcome.SPURIOUS, "pte_mkyoung"),
+])
+def test_the_handle_pte_fault_path_names_the_kernel_function(code, pte, outcome, last):
+    from kmem.spec.fault_handler import VM_WRITE, PteState
+
+    vma = Vma(0x08050000, 0x08060000, VM_READ | VM_WRITE)
+    d = handle_page_fault(code, 0x08051000, True, FaultSituation(vma=vma, pte=PteState[pte]))
+    assert d.outcome is outcome
+    assert d.path[-2:] == ("handle_pte_fault", last)
+
+
+def test_swap_out_leaves_the_freed_page_unmapped():
+    from kmem.model.mmu import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, Mm
+    from kmem.spec.constants import PAGE_SIZE
+
+    m = Machine.x86_32(256)
+    mm = Mm(m)
+    a = mm.mmap(None, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+    mm.write(a, b"x")
+    page = mm.page_at(a)
+    assert page._mapcount == 0 and page.refcount == 1
+    mm.swap_out(a)
+    assert page._mapcount == -1 and page.refcount == 0  # page_mapcount() 0: free again
+
+
+def test_the_smallest_generic_machine_has_one_page():
+    from kmem.spec import zones
+
+    assert zones.generic(1).max_pfn == 1
+    m = Machine.generic(1, min_free_kbytes=0)
+    assert m.buddyinfo().split()[4:] == ["1"] + ["0"] * MAX_PAGE_ORDER
+    with pytest.raises(InvalidArgument, match="npages must be a positive int, got 0"):
+        zones.generic(0)
