@@ -20,7 +20,7 @@ def test_a_clean_campaign_prints_seed_and_counts(kmem_cli, tmp_path):
 @pytest.mark.fuzz
 def test_a_planted_bug_fails_the_run_saves_and_replays(kmem_cli, tmp_path):
     corpus = tmp_path / "corpus"
-    r = kmem_cli("fuzz", "--time", "40", "--seed", "2", "--shrink-seconds", "10",
+    r = kmem_cli("fuzz", "--time", "40", "--seed", "2", "--shrink-seconds", "10", "--no-sweep",
                  "--impl", "model,mutant:split_keeps_upper_half", "--corpus", str(corpus))
     assert r.returncode == 1, r.stdout + r.stderr
     assert "Runnable reproducer" in r.stdout and "FAILED" in r.stdout
@@ -42,13 +42,14 @@ def test_a_planted_bug_fails_the_run_saves_and_replays(kmem_cli, tmp_path):
 def test_workers_share_a_directory_database(tmp_path):
     db = tmp_path / "db"
     first = run_campaign(seconds=40, seed=9, workers=2, impls="model,mutant:zonelist_upwards",
-                         db=str(db), corpus=None, shrink_seconds=5, out=open(tmp_path / "o1", "w"))
+                         db=str(db), corpus=None, shrink_seconds=5, sweep=False,
+                         out=open(tmp_path / "o1", "w"))
     assert first.failure is not None
     assert any(db.rglob("*")), "the failing example was not stored in the shared database"
     # a second campaign with the same database replays the failure first
     again = run_campaign(seconds=40, seed=10, workers=1, impls="model,mutant:zonelist_upwards",
                          db=str(db), corpus=None, shrink_seconds=5, bulk=False,
-                         out=open(tmp_path / "o2", "w"))
+                         sweep=False, out=open(tmp_path / "o2", "w"))
     assert again.failure is not None and again.examples <= 3
 
 

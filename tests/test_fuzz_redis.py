@@ -45,12 +45,13 @@ def redis_url(tmp_path):
 def test_two_workers_share_a_redis_database(redis_url, tmp_path):
     url, client = redis_url
     res = run_campaign(seconds=40, seed=4, workers=2, impls="model,mutant:zonelist_upwards",
-                       db=url, corpus=None, shrink_seconds=5, out=open(tmp_path / "out", "w"))
+                       db=url, corpus=None, shrink_seconds=5, sweep=False,
+                       out=open(tmp_path / "out", "w"))
     assert res.failure is not None
     keys = client.keys(b"hypothesis-example:*")
     assert keys, "no example reached the shared Redis database"
     # another campaign on the same server replays the stored failure at once
     again = run_campaign(seconds=40, seed=5, workers=1, impls="model,mutant:zonelist_upwards",
-                         db=url, corpus=None, shrink_seconds=5, bulk=False,
+                         db=url, corpus=None, shrink_seconds=5, bulk=False, sweep=False,
                          out=open(tmp_path / "out2", "w"))
     assert again.failure is not None and again.examples <= 3

@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of the time for the bulk runner (default 0.5)")
     parser.add_argument("--shrink-seconds", type=float, default=30.0, metavar="S",
                         help="time limit for shrinking a failure (default 30)")
+    parser.add_argument("--no-sweep", action="store_true",
+                        help="skip the deterministic opening sweep (Hypothesis from the start)")
     parser.add_argument("--replay", metavar="FILE", default=None,
                         help="replay one regression-corpus entry and exit")
     parser.add_argument("--list-mutants", action="store_true",
@@ -59,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
         entry = json.loads(Path(args.replay).read_text())
         try:
             replay_entry(entry, args.impl)
-        except AssertionError as exc:
-            print(f"kmem fuzz: {args.replay} fails: {exc}", file=sys.stderr)
+        except Exception as exc:  # a divergence, or an implementation that crashes on it
+            print(f"kmem fuzz: {args.replay} fails: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
             return 1
         print(f"kmem fuzz: {args.replay} replays clean")
         return 0
@@ -69,5 +72,6 @@ def run(args: argparse.Namespace) -> int:
     res = run_campaign(seconds=args.time, seed=args.seed, workers=args.workers,
                        impls=args.impl, db=args.db, corpus=args.corpus or default_corpus(),
                        stateful=not args.no_stateful, bulk=not args.no_bulk,
-                       shrink_seconds=args.shrink_seconds, bulk_share=args.bulk_share)
+                       shrink_seconds=args.shrink_seconds, bulk_share=args.bulk_share,
+                       sweep=not args.no_sweep)
     return 0 if res.ok else 1
