@@ -17,11 +17,13 @@ managed pages and the sysctls; a difference from what the kernel printed raises
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from itertools import repeat
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kmem.spec import buddy, procfs
+from kmem.spec import buddy, procfs, watermarks
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from kmem.spec.errors import InvalidArgument
 from kmem.spec.watermarks import lowmem_reserve_ratio_for
@@ -35,18 +37,45 @@ class PlacementError(InvalidArgument):
     """The free-block counts cannot be placed in the zone under the buddy invariants."""
 
 
-SYSCTL_NAMES = ("min_free_kbytes", "lowmem_reserve_ratio", "watermark_scale_factor")
+#: the vm sysctls the model uses; every other file of /proc/sys/vm is accepted and ignored
+SYSCTL_NAMES = ("min_free_kbytes", "lowmem_reserve_ratio", "watermark_scale_factor",
+                "watermark_boost_factor")
 
 
-def read_sysctls(sysctls: Mapping[str, object]) -> dict[str, Any]:
+def read_sysctl_dir(path: str | os.PathLike[str] = "/proc/sys/vm") -> dict[str, str]:
+    """Every readable file of a ``/proc/sys/vm`` directory (or a copy of one) as text;
+    write-only and unreadable entries (``drop_caches``, ``compact_memory``) are skipped."""
+    root = Path(path)
+    if not root.is_dir():
+        raise InvalidArgument(f"{str(root)!r} is not a directory; expected /proc/sys/vm or a "
+                              f"copy of it")
+    out: dict[str, str] = {}
+    for entry in sorted(root.iterdir()):
+        try:
+            out[entry.name] = entry.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+    return out
+
+
+def read_sysctls(sysctls: Mapping[str, object] | str | os.PathLike[str],
+                 ignored: list[str] | None = None) -> dict[str, Any]:
     """Normalise ``{"min_free_kbytes": "67584\\n", "vm.lowmem_reserve_ratio": ...}``:
-    keys with or without ``vm.``, values as ints, int sequences or /proc/sys text (str or
-    bytes)."""
+    keys with or without ``vm.`` (or ``/proc/sys/vm/``), values as ints, int sequences or
+    /proc/sys text (str or bytes). A directory path reads the whole directory (:func:`read_sysctl_dir`).
+
+    A user naturally passes every file of /proc/sys/vm: the ones the model uses
+    (:data:`SYSCTL_NAMES`) are read, every other name is accepted and appended to
+    ``ignored`` (if given)."""
+    if isinstance(sysctls, str | os.PathLike):
+        sysctls = read_sysctl_dir(sysctls)
     out: dict[str, Any] = {}
     for key, value in sysctls.items():
-        name = key.removeprefix("vm.").removeprefix("/proc/sys/vm/")
+        name = key.removeprefix("/proc/sys/vm/").removeprefix("vm.")
         if name not in SYSCTL_NAMES:
-            raise InvalidArgument(f"unknown sysctl {key!r}; expected {', '.join(SYSCTL_NAMES)}")
+            if ignored is not None:
+                ignored.append(name)
+            continue
         if isinstance(value, (str, bytes)):
             ints = procfs.parse_sysctl_ints(value, f"vm.{name}")
         elif isinstance(value, int) and not isinstance(value, bool):
@@ -59,6 +88,28 @@ def read_sysctls(sysctls: Mapping[str, object]) -> dict[str, Any]:
         out[name] = ints if name == "lowmem_reserve_ratio" else _single(name, ints)
     if "min_free_kbytes" not in out:
         raise InvalidArgument("vm.min_free_kbytes is required (the watermarks depend on it)")
+    return out
+
+
+def boost_problems(zones: Sequence[procfs.ZoneinfoZone], boost_factor: int,
+                   pageblock_nr_pages: int = 512) -> list[str]:
+    """``boost_watermark`` (mm/page_alloc.c, 6.12 lines 2000-2035): no boost at all with
+    ``vm.watermark_boost_factor`` = 0, and never more than ``max(pageblock_nr_pages,
+    high * factor / 10000)`` (``mult_frac(zone->_watermark[WMARK_HIGH], ...)``). The
+    printed high includes the boost, so the unboosted high is ``high - boost``."""
+    out = []
+    for z in zones:
+        boost = z.boost or 0
+        if not boost:
+            continue
+        if boost_factor == 0:
+            out.append(f"node {z.node} zone {z.zone}: boost {boost} printed, but "
+                       f"vm.watermark_boost_factor is 0 (boosting is off)")
+            continue
+        limit = max(pageblock_nr_pages, (z.high - boost) * boost_factor // 10000)
+        if boost > limit:
+            out.append(f"node {z.node} zone {z.zone}: boost {boost} exceeds the limit {limit} "
+                       f"(max(pageblock_nr_pages, high * {boost_factor} / 10000))")
     return out
 
 
@@ -165,17 +216,33 @@ def _take(ranges: list[tuple[int, int]], npages: int) -> tuple[tuple[tuple[int, 
 
 
 def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
-                      buddyinfo_text: str | bytes, sysctls: Mapping[str, object], *,
+                      buddyinfo_text: str | bytes,
+                      sysctls: Mapping[str, object] | str | os.PathLike[str], *,
                       node: int | None = None, policy: str = "lowest",
-                      allow_free_mismatch: bool = False, **kwargs: Any) -> Machine:
+                      allow_free_mismatch: bool = False, strict: bool = True,
+                      **kwargs: Any) -> Machine:
     """Boot ``cls`` as the machine whose /proc texts are given (see the module docstring).
 
     Every node of the texts becomes a node of the model (``node=None``, the default; the
     watermarks are checked across all nodes, as ``__setup_per_zone_wmarks`` shares
     ``min_free_kbytes`` among them), or only node ``node`` as a one-node machine.
+
+    ``sysctls``: a mapping of vm sysctls (every file of /proc/sys/vm may be passed; the
+    ones the model uses are read, the rest are listed in ``m.from_proc_report``), or the
+    path of a /proc/sys/vm directory. ``watermark_boost_factor`` checks the printed
+    boosts (:func:`boost_problems`) and the zones keep the printed boost.
+
     ``allow_free_mismatch``: /proc/zoneinfo's ``pages free`` and the pages in
     /proc/buddyinfo are read at different instants on a live machine; by default a
     difference is an error, with this flag the buddyinfo counts win.
+
+    ``strict=False`` boots anyway when the printed watermarks or protection differ
+    from those recomputed from the managed pages (real machines hotplug memory, or
+    balloon it away, after the watermarks were set, so managed pages moved on): the
+    zones then keep the *printed* watermarks and protection, which are what that kernel
+    uses, and ``m.from_proc_report`` lists each difference (and the free-count and boost
+    differences), one line each; the buddyinfo counts win over ``pages free``.
+    ``strict=True`` (the default) raises :class:`~kmem.spec.procfs.ZoneinfoMismatch`.
     """
     parsed = procfs.parse_zoneinfo(zoneinfo_text)
     nodes = sorted({z.node for z in parsed}) if node is None else [node]
@@ -187,18 +254,37 @@ def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
         raise InvalidArgument(f"nodes {nodes} in the zoneinfo text; kmem numbers nodes from 0 "
                               f"without gaps")
     buddy_rows = procfs.parse_buddyinfo(buddyinfo_text)
-    ctl = read_sysctls(sysctls)
+    ignored: list[str] = []
+    ctl = read_sysctls(sysctls, ignored)
     ratios = ctl.get("lowmem_reserve_ratio")
     if ratios is None:
         ratios = lowmem_reserve_ratio_for(procfs.config_from_zoneinfo(all_zones, nodes[0]))
     wsf = ctl.get("watermark_scale_factor", 10)
-    procfs.verify_zoneinfo(verify_zones, min_free_kbytes=ctl["min_free_kbytes"],
-                           lowmem_reserve_ratio=ratios, watermark_scale_factor=wsf)
+    procfs.check_complete(verify_zones)  # a truncated text is an input error in either mode
+    differences = list(procfs.check_zoneinfo(verify_zones, min_free_kbytes=ctl["min_free_kbytes"],
+                                             lowmem_reserve_ratio=ratios,
+                                             watermark_scale_factor=wsf))
+    if "watermark_boost_factor" in ctl:
+        differences += boost_problems(verify_zones, ctl["watermark_boost_factor"])
+    if differences and strict:
+        raise procfs.ZoneinfoMismatch("recomputed watermarks differ from /proc/zoneinfo: "
+                                      + "; ".join(differences)
+                                      + " (pass strict=False to boot with the printed values "
+                                        "and a report)")
+    report = list(differences)
+    for z in all_zones:
+        row = next((r for r in buddy_rows if r.node == z.node and r.zone == z.zone), None)
+        if row is not None and z.populated:
+            free = sum(n << o for o, n in enumerate(row.nr_free))
+            if free != z.free and (allow_free_mismatch or not strict):
+                report.append(f"node {z.node} zone {z.zone}: buddyinfo holds {free} free "
+                              f"pages, zoneinfo printed {z.free}; buddyinfo used")
     layouts, placements = [], []
     for nid in nodes:
         zones = [z for z in all_zones if z.node == nid]
         rows = {r.zone: r for r in buddy_rows if r.node == nid}
-        layout, node_placements = _node_from_proc(zones, rows, nid, allow_free_mismatch)
+        layout, node_placements = _node_from_proc(zones, rows, nid,
+                                                  allow_free_mismatch or not strict)
         layouts.append(layout)
         placements.extend(node_placements)
     m = cls(layouts[0], policy=policy, min_free_kbytes=ctl["min_free_kbytes"],
@@ -207,14 +293,22 @@ def machine_from_proc(cls: type[Machine], zoneinfo_text: str | bytes,
     for zone, (blocks, allocated) in zip(m.zones, placements, strict=True):
         if zone.present_pages:
             zone.load(blocks, allocated)
-    if len(nodes) < len({z.node for z in parsed}):
-        # one node of several: its watermarks were shared with the other nodes, so keep
-        # the printed (verified) values rather than the one-node recomputation
-        for zone, z in zip(m.zones, all_zones, strict=True):
-            boost = z.boost or 0
+    # one node of several: its watermarks were shared with the other nodes, so keep the
+    # printed (verified) values rather than the one-node recomputation; non-strict with
+    # differences: the kernel runs with what it printed
+    keep_printed = len(nodes) < len({z.node for z in parsed}) or bool(differences)
+    for zone, z in zip(m.zones, all_zones, strict=True):
+        boost = z.boost or 0
+        zone.watermark_boost = boost  # the printed watermarks include it
+        if keep_printed:
             zone.watermark = (z.min - boost, z.low - boost, z.high - boost,
                               (z.promo if z.promo is not None else z.high) - boost)
             zone.lowmem_reserve = tuple(z.protection)
+    m.watermark_boost_factor = ctl.get("watermark_boost_factor",
+                                       watermarks.DEFAULT_WATERMARK_BOOST_FACTOR)
+    if ignored:
+        report.append(f"ignored sysctls (not modelled): {', '.join(sorted(ignored))}")
+    m.from_proc_report = tuple(report)
     problems = m.check_invariants()
     if problems:  # the placement is ours: a violation here is a kmem bug
         raise AssertionError("from_proc built an inconsistent machine: "

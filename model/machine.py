@@ -11,6 +11,7 @@ so an exception leaves the machine exactly as it was.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -198,6 +199,9 @@ class Machine:
         self._warned_once: set[str] = set()  # WARN_ON_ONCE sites already reported
         self.clock_s = 0.0  # model time in seconds (see advance_clock)
         self._warn_alloc_rs = page_alloc.RatelimitState()
+        self.watermark_boost_factor = watermarks.DEFAULT_WATERMARK_BOOST_FACTOR
+        #: Machine.from_proc: each difference and ignored input, one line each
+        self.from_proc_report: tuple[str, ...] = ()
         self._normal_idx = (self.config.idx(ZoneType.NORMAL) if self.config.has(ZoneType.NORMAL)
                             else 0)
         self._movable_idx = (self.config.idx(ZoneType.MOVABLE)
@@ -819,17 +823,22 @@ class Machine:
 
     @classmethod
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
-                  sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
+                  sysctls: Mapping[str, object] | str | os.PathLike[str],
+                  **kwargs: Any) -> Machine:
         """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`): the
-        texts as ``str`` or as the bytes read, LF or CRLF line endings."""
+        texts as ``str`` or as the bytes read, LF or CRLF line endings; ``sysctls`` may be
+        every file of /proc/sys/vm, or that directory's path; ``strict=False`` boots
+        despite printed-vs-recomputed differences and lists them in
+        :attr:`from_proc_report`."""
         from .from_proc import machine_from_proc
 
         for what, text in (("zoneinfo_text", zoneinfo_text), ("buddyinfo_text", buddyinfo_text)):
             if not isinstance(text, (str, bytes)):
                 raise InvalidArgument(f"{what} must be the file's contents (a str or bytes), "
                                       f"got {type(text).__name__}")
-        if not isinstance(sysctls, Mapping):
+        if not isinstance(sysctls, Mapping | str | os.PathLike):
             raise InvalidArgument(f"sysctls must be a mapping such as {{'min_free_kbytes': "
-                                  f"'67584'}}, got {type(sysctls).__name__}")
+                                  f"'67584'}} or the path of /proc/sys/vm, got "
+                                  f"{type(sysctls).__name__}")
 
         return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)

@@ -547,8 +547,10 @@ class Mm:
             decision = self._perform(decision, code, addr, user, extable, atomic, eflags_ac, sp,
                                      cpu)
             faults.append(FaultRecord(addr, code, decision))
+            # the model's CPUs: one socket, one core per CPU (no SMT)
             self.m.dmesg.extend(kernel_log(decision, code, addr, user, self.arch,
-                                           comm=self.comm, pid=self.pid, ip=ip, sp=sp or 0))
+                                           comm=self.comm, pid=self.pid, ip=ip, sp=sp or 0,
+                                           cpu=(cpu, cpu, 0)))
             if not decision.resolved:
                 return AccessResult(
                     False, None, tuple(faults), decision.signal, decision.si_code,

@@ -27,6 +27,8 @@ from enum import Enum
 
 from .constants import PAGE_SIZE
 from .errors import InvalidArgument
+from .kernel import Kernel
+from .kernel import kernel as kernel_rules
 from .x86_32_layout import Era, era_of, layout
 from .x86_fault import (
     X86_PF_INSTR,
@@ -259,14 +261,19 @@ def _validate(code: int, address: int, arch: FaultArch, s: FaultSituation, era: 
 
 
 def handle_page_fault(code: int, address: int, user_mode: bool, situation: FaultSituation,
-                      arch: FaultArch = X86_32, era: str | Era = Era.MODERN) -> FaultDecision:
+                      arch: FaultArch = X86_32, era: str | Era = Era.MODERN, *,
+                      kernel: str | Kernel | None = None) -> FaultDecision:
     """What the kernel does with a page fault (modern ``handle_page_fault`` by default).
 
     ``era="2.6.11"`` selects the 2.6.11 i386 ``do_page_fault`` (which decides kernel
-    versus user from ``error_code & 4``, not from ``user_mode``). Total over its
+    versus user from ``error_code & 4``, not from ``user_mode``). ``kernel`` (a
+    ``uname -r`` string) picks the era instead (:attr:`kmem.spec.kernel.Kernel.fault_era`:
+    2.6 kernels -> 2.6.11, 5.0 onwards -> modern). Total over its
     domain: every valid input gets exactly one outcome; invalid inputs raise
     :class:`InvalidArgument` before anything is decided.
     """
+    if kernel is not None:
+        era = kernel_rules(kernel).fault_era
     era = era_of(era)
     _validate(code, address, arch, situation, era)
     if era is Era.LINUX_2_6_11:
@@ -512,11 +519,15 @@ def _do_page_fault_2611(code: int, address: int, s: FaultSituation,
 
 def kernel_log(decision: FaultDecision, code: int, address: int, user_mode: bool,
                arch: FaultArch = X86_32, *, comm: str = "a.out", pid: int = 1000,
-               ip: int = 0, sp: int = 0) -> tuple[str, ...]:
+               ip: int = 0, sp: int = 0, cpu: tuple[int, int, int] = (0, 0, 0),
+               vma_file: tuple[str, int, int, int] | None = None,
+               kernel: str | Kernel | None = None) -> tuple[str, ...]:
     """The lines the kernel prints for ``decision`` (without log levels or timestamps).
 
     Modern: the oops's BUG and ``#PF:`` lines and ``CR2:``, the segfault line (with
-    show_unhandled_signals = 1, default), pgtable_bad's line. 2.6.11 i386: the
+    show_unhandled_signals = 1, default) of kernel version ``kernel`` (default:
+    newest; ``cpu`` = (cpu, core, socket) and ``vma_file`` for its tails, see
+    :func:`kmem.spec.x86_fault.segfault_line`), pgtable_bad's line. 2.6.11 i386: the
     "Unable to handle kernel ..." line, "VM: killing process" for OOM; it printed
     no segfault line.
     """
@@ -536,10 +547,14 @@ def kernel_log(decision: FaultDecision, code: int, address: int, user_mode: bool
             return (f"VM: killing process {comm}",)
         return ()
     if o is Outcome.OOPS:
-        return oops_lines(code, address, user_mode, arch.word_bits) + (oops_cr2_line(address),)
+        return oops_lines(code, address, user_mode, arch.word_bits, kernel=kernel) + \
+            (oops_cr2_line(address),)
     if o is Outcome.SIGSEGV and decision.reported_error_code is not None:
+        rules = kernel_rules(kernel)
         return (segfault_line(comm, pid, address, ip, sp, decision.reported_error_code,
-                              word_bits=arch.word_bits),)
+                              word_bits=arch.word_bits, vma_file=vma_file,
+                              cpu=cpu if rules.segfault_format in ("cpu", "offset") else None,
+                              kernel=rules),)
     if o is Outcome.BAD_PAGETABLE:
         return (pgtable_bad_line(comm, address),)
     return ()

@@ -49,6 +49,8 @@ from .gfp_profiles import (
     GfpProfile,
     table_from_order,
 )
+from .kernel import Kernel
+from .kernel import kernel as kernel_rules
 from .zones import ZONE_CONFIGS, ZoneConfig, ZoneType  # noqa: F401  (ZONE_CONFIGS: gfp_zone's contract)
 
 # ---------------------------------------------------------------------------
@@ -182,7 +184,7 @@ _VALUES_6X = {f.name: f.value for f in MODERN_FLAGS} | dict(_COMPOSITES_6X)
 
 PROFILE_6X = GfpProfile(
     name="6.x",
-    description="6.3 to the 2025 changes: the modern bits, GFP_NOWAIT = 0x800 "
+    description="6.3-6.7: the modern bits, GFP_NOWAIT = 0x800 "
                 "(__GFP_KSWAPD_RECLAIM alone, as since 4.4); 5.x print order without "
                 "__GFP_ATOMIC",
     flags=MODERN_FLAGS,
@@ -190,8 +192,18 @@ PROFILE_6X = GfpProfile(
     print_table=table_from_order(PRINT_ORDER_5X, _VALUES_6X),
 )
 
+PROFILE_68 = GfpProfile(
+    name="6.8",
+    description="6.8-6.14: the modern bits, GFP_NOWAIT = 0x2800 (gfp: Include __GFP_NOWARN in "
+                "GFP_NOWAIT, 6.8); the mmflags.h print order of 6.3-6.14 (6.12.117 "
+                "include/trace/events/mmflags.h:81-116)",
+    flags=MODERN_FLAGS,
+    composites=MODERN_COMPOSITES,
+    print_table=table_from_order(PRINT_ORDER_5X, _VALUES_MODERN),
+)
+
 PROFILES: dict[str, GfpProfile] = {
-    p.name: p for p in (PROFILE_MODERN, PROFILE_6X, *OLD_PROFILES)
+    p.name: p for p in (PROFILE_MODERN, PROFILE_68, PROFILE_6X, *OLD_PROFILES)
 }
 
 #: Old names and what they became. ``None``: no modern bit carries the meaning, so
@@ -223,6 +235,41 @@ def _check_mask(mask: int) -> None:
     if not 0 <= mask < 2**GFP_T_BITS:
         raise InvalidArgument(f"gfp mask {mask:#x} out of range: gfp_t is a 32-bit unsigned int "
                               f"(expected 0 <= mask < 0x100000000)")
+
+
+def resolve_profile(profile: str | GfpProfile | None = None,
+                    kernel: str | Kernel | None = None) -> GfpProfile:
+    """The profile to use: ``kernel``'s (a ``uname -r`` string, see :mod:`kmem.spec.kernel`),
+    else ``profile``, else the newest ("modern"). Both given: they must agree."""
+    if kernel is not None:
+        by_version = get_profile(kernel_rules(kernel).gfp_profile)
+        if profile is not None and get_profile(profile) is not by_version:
+            raise InvalidArgument(f"kernel {kernel_rules(kernel).version} uses the "
+                                  f"{by_version.name} gfp profile, not {get_profile(profile).name}")
+        return by_version
+    return get_profile("modern" if profile is None else profile)
+
+
+#: the mainline releases each profile covers (last None: up to the newest)
+PROFILE_RELEASES: dict[str, tuple[str, str | None]] = {
+    "modern": ("6.15", None), "6.8": ("6.8", "6.14"), "6.x": ("6.3", "6.7"),
+    "5.x": ("5.1", "6.2"), "4.15": ("4.15", "5.0"), "4.13": ("4.13", "4.14"),
+    "4.10": ("4.10", "4.12"), "4.8": ("4.8", "4.9"), "4.4": ("4.4", "4.7"),
+    "3.x": ("3.0", "4.3"), "2.6.11": ("2.6.0", "2.6.22"), "2.4.0": ("2.4.0", "2.4.37"),
+}
+
+
+def gfp_mode_kernels(number: int, names: str) -> tuple[str, ...]:
+    """Which kernels could have printed ``mode:<number>(<names>)``: the profiles whose
+    printer turns ``number`` into exactly ``names`` (``%pGg``), as release ranges
+    ("4.10-4.12", "6.15 onwards"). An empty result means no kernel kmem knows."""
+    _check_mask(number)
+    out = []
+    for name, prof in PROFILES.items():
+        if prof.kernel_printer and format_gfp_printk(number, prof) == names:
+            low, high = PROFILE_RELEASES[name]
+            out.append(f"{low}-{high}" if high else f"{low} onwards")
+    return tuple(out)
 
 
 def _check_config(config: object) -> None:
@@ -616,7 +663,8 @@ def gfp_pfmemalloc_flags(mask: int, *, pf_memalloc: bool = False, in_interrupt: 
 # ---------------------------------------------------------------------------
 
 
-def format_gfp(mask: int, profile: str | GfpProfile = "modern") -> str:
+def format_gfp(mask: int, profile: str | GfpProfile | None = None, *,
+               kernel: str | Kernel | None = None) -> str:
     """``show_gfp_flags(mask)`` byte for byte (``trace_print_flags_seq``).
 
     0 prints as ``none`` (``GFP_NOWAIT`` in 3.x). Otherwise the table is walked in
@@ -632,7 +680,7 @@ def format_gfp(mask: int, profile: str | GfpProfile = "modern") -> str:
     'none'
     """
     _check_mask(mask)
-    prof = get_profile(profile)
+    prof = resolve_profile(profile, kernel)
     if mask == 0:
         return prof.zero_text
     parts: list[str] = []
@@ -648,13 +696,14 @@ def format_gfp(mask: int, profile: str | GfpProfile = "modern") -> str:
     return "|".join(parts)
 
 
-def format_gfp_printk(mask: int, profile: str | GfpProfile = "modern") -> str:
+def format_gfp_printk(mask: int, profile: str | GfpProfile | None = None, *,
+                      kernel: str | Kernel | None = None) -> str:
     """printk's ``%pGg`` (lib/vsprintf.c ``format_flags``): the same text, but 0 prints as ``""``.
 
     So ``warn_alloc`` prints ``gfp_mask=0x0()`` where a tracepoint prints ``none``.
     """
     _check_mask(mask)
-    return "" if mask == 0 else format_gfp(mask, profile)
+    return "" if mask == 0 else format_gfp(mask, profile, kernel=kernel)
 
 
 # ---------------------------------------------------------------------------
@@ -690,7 +739,8 @@ def _lookup_name(token: str, prof: GfpProfile) -> int:
                           f"a GFP_*/__GFP_* name, a number such as 0xcc0, or 'none'")
 
 
-def parse_gfp(text: str, profile: str | GfpProfile = "modern") -> int:
+def parse_gfp(text: str, profile: str | GfpProfile | None = None, *,
+              kernel: str | Kernel | None = None) -> int:
     """Read a gfp mask back: ``format_gfp`` output, ``|``-joined names and numbers.
 
     Accepts every name of the profile (flags, composites, printed names), the
@@ -710,7 +760,7 @@ def parse_gfp(text: str, profile: str | GfpProfile = "modern") -> int:
     """
     if not isinstance(text, str):
         raise InvalidArgument(f"gfp text must be a str, got {type(text).__name__}")
-    prof = get_profile(profile)
+    prof = resolve_profile(profile, kernel)
     stripped = text.strip()
     mode = _MODE.match(stripped)
     if mode:
@@ -752,20 +802,23 @@ def parse_gfp(text: str, profile: str | GfpProfile = "modern") -> int:
 # ---------------------------------------------------------------------------
 
 
-def decode_gfp(mask: int, profile: str | GfpProfile = "modern") -> tuple[GfpFlag, ...]:
+def decode_gfp(mask: int, profile: str | GfpProfile | None = None, *,
+               kernel: str | Kernel | None = None) -> tuple[GfpFlag, ...]:
     """Each named single bit set in ``mask``, in bit order (unknown bits are left out)."""
     _check_mask(mask)
-    prof = get_profile(profile)
+    prof = resolve_profile(profile, kernel)
     return tuple(flag for flag in prof.flags if flag.value and mask & flag.value)
 
 
-def unknown_bits(mask: int, profile: str | GfpProfile = "modern") -> int:
+def unknown_bits(mask: int, profile: str | GfpProfile | None = None, *,
+                 kernel: str | Kernel | None = None) -> int:
     """The bits of ``mask`` that have no name in ``profile``."""
     _check_mask(mask)
-    return mask & ~get_profile(profile).known_mask
+    return mask & ~resolve_profile(profile, kernel).known_mask
 
 
-def translate_to_modern(mask: int, profile: str | GfpProfile) -> tuple[int, tuple[str, ...]]:
+def translate_to_modern(mask: int, profile: str | GfpProfile | None = None, *,
+                        kernel: str | Kernel | None = None) -> tuple[int, tuple[str, ...]]:
     """The modern mask with the same flags as ``mask`` of era ``profile``, and what was dropped.
 
     Each named bit is carried over by name (or by :data:`OLD_NAME_ALIASES`, so
@@ -773,7 +826,7 @@ def translate_to_modern(mask: int, profile: str | GfpProfile) -> tuple[int, tupl
     unknown bits are dropped and listed (unknown ones as hex).
     """
     _check_mask(mask)
-    prof = get_profile(profile)
+    prof = resolve_profile(profile, kernel)
     modern = {f.name: f.value for f in MODERN_FLAGS}
     result = 0
     dropped: list[str] = []
@@ -789,3 +842,60 @@ def translate_to_modern(mask: int, profile: str | GfpProfile) -> tuple[int, tupl
     if leftover:
         dropped.append(f"{leftover:#x}")
     return result, tuple(dropped)
+
+
+# ---------------------------------------------------------------------------
+# Configuration-dependent bits (include/linux/gfp_types.h)
+# ---------------------------------------------------------------------------
+
+
+def gfp_config_bits(kernel: str | Kernel | None = None, *, kasan_hw_tags: bool = False,
+                    lockdep: bool = False, slab_obj_ext: bool = False) -> dict[str, int]:
+    """The values of the gfp bits that exist only in some configurations, for a kernel
+    version and configuration (0 where configured out, as the kernel defines them).
+
+    * 6.10 onwards (6.12.117 include/linux/gfp_types.h:26-61, "mm: enumerate all gfp
+      flags"): the bits are an enum, so each configured bit takes the next free position
+      after __GFP_ZEROTAGS (bit 23): __GFP_SKIP_ZERO and __GFP_SKIP_KASAN with
+      CONFIG_KASAN_HW_TAGS, then __GFP_NOLOCKDEP with CONFIG_LOCKDEP, then
+      __GFP_NO_OBJ_EXT with CONFIG_SLAB_OBJ_EXT (memory allocation profiling, 6.10):
+      with only LOCKDEP, __GFP_NOLOCKDEP is 0x1000000, not 0x4000000.
+    * 6.3-6.9: fixed values: __GFP_SKIP_ZERO 0x1000000, __GFP_SKIP_KASAN 0x2000000,
+      __GFP_NOLOCKDEP 0x4000000; no __GFP_NO_OBJ_EXT.
+    * 6.0-6.2 (6.1.192 include/linux/gfp_types.h:50-63): __GFP_SKIP_ZERO 0x1000000,
+      __GFP_SKIP_KASAN_UNPOISON 0x2000000, __GFP_SKIP_KASAN_POISON 0x4000000,
+      __GFP_NOLOCKDEP 0x8000000.
+    * 4.15-5.10 (4.19 tree include/linux/gfp.h): __GFP_NOLOCKDEP 0x800000.
+    Other versions raise :class:`~kmem.spec.kernel.UnknownKernel`; asking for a bit the
+    version does not have (``slab_obj_ext`` before 6.10, KASAN tags before 6.0) raises
+    InvalidArgument.
+    """
+    from .kernel import UnknownKernel
+
+    rules = kernel_rules(kernel)
+    v = rules.version
+    if slab_obj_ext and not rules.at_least("6.10"):
+        raise InvalidArgument(f"kernel {v}: __GFP_NO_OBJ_EXT (CONFIG_SLAB_OBJ_EXT) came in 6.10")
+    if kasan_hw_tags and not rules.at_least("6.0"):
+        raise InvalidArgument(f"kernel {v}: kmem has the KASAN_HW_TAGS gfp bits from 6.0 on")
+    if rules.at_least("6.10"):
+        out: dict[str, int] = {}
+        nxt = 24
+        for name, on in (("__GFP_SKIP_ZERO", kasan_hw_tags), ("__GFP_SKIP_KASAN", kasan_hw_tags),
+                         ("__GFP_NOLOCKDEP", lockdep), ("__GFP_NO_OBJ_EXT", slab_obj_ext)):
+            out[name] = 1 << nxt if on else 0
+            nxt += 1 if on else 0
+        return out
+    if rules.at_least("6.3"):
+        return {"__GFP_SKIP_ZERO": 0x1000000 if kasan_hw_tags else 0,
+                "__GFP_SKIP_KASAN": 0x2000000 if kasan_hw_tags else 0,
+                "__GFP_NOLOCKDEP": 0x4000000 if lockdep else 0}
+    if rules.at_least("6.0"):
+        return {"__GFP_SKIP_ZERO": 0x1000000 if kasan_hw_tags else 0,
+                "__GFP_SKIP_KASAN_UNPOISON": 0x2000000 if kasan_hw_tags else 0,
+                "__GFP_SKIP_KASAN_POISON": 0x4000000 if kasan_hw_tags else 0,
+                "__GFP_NOLOCKDEP": 0x8000000 if lockdep else 0}
+    if rules.at_least("4.15") and not rules.at_least("5.11"):
+        return {"__GFP_NOLOCKDEP": 0x800000 if lockdep else 0}
+    raise UnknownKernel(f"kernel {v}: kmem has the configuration-dependent gfp bits of "
+                        f"4.15-5.10 and 6.0 onwards")

@@ -8,9 +8,14 @@ composites) plus the table its tracepoints print with
 since). The modern profiles are built in :mod:`kmem.spec.gfp`; this module holds
 the data of older ones:
 
-* ``5.x``: 5.x ``include/linux/gfp.h`` (still with ``__GFP_ATOMIC``, so GFP_ATOMIC
+* ``5.x``: 5.1-6.2 ``include/linux/gfp.h`` (still with ``__GFP_ATOMIC``, so GFP_ATOMIC
   is 0xa20) and the 5.x ``mmflags.h`` table.
-* ``3.x``: 3.0 ``include/linux/gfp.h`` (with CONFIG_KMEMCHECK, so __GFP_NOTRACK is a
+* ``4.15`` (4.15-5.0, GFP_KERNEL 0x6000c0), ``4.13`` (4.13-4.14), ``4.10`` (4.10-4.12,
+  GFP_KERNEL 0x14000c0), ``4.8`` and ``4.4`` (4.4-4.9, GFP_KERNEL 0x24000c0): the
+  layouts between the __GFP_WAIT split (4.4) and "mm: shuffle GFP_* flags" (5.1).
+  :mod:`kmem.spec.kernel` maps a version string to its profile.
+* ``3.x``: 3.0 ``include/linux/gfp.h`` (used for 3.0-4.3; bits added later in 3.x,
+  such as __GFP_WRITE and __GFP_MEMALLOC, print as hex) (with CONFIG_KMEMCHECK, so __GFP_NOTRACK is a
   real bit) and 3.0 ``include/trace/events/gfpflags.h``, which printed the single
   bits without their leading underscores and printed 0 as ``GFP_NOWAIT``.
 * ``2.6.11``: ``include/linux/gfp.h`` of 2.6.11 (the lecture slides' era). That
@@ -164,6 +169,133 @@ PROFILE_5X = GfpProfile(
 )
 
 # ---------------------------------------------------------------------------
+# 4.x: the layouts of 4.4-4.7, 4.8-4.9, 4.10-4.12, 4.13-4.14 and 4.15-5.0
+# ---------------------------------------------------------------------------
+
+#: what each flag name means (shared by the 4.x builders below)
+MEANINGS: dict[str, str] = {f.name: f.meaning for f in _FLAGS_5X} | {
+    "__GFP_COLD": "cache-cold page wanted",
+    "__GFP_REPEAT": "try hard, may fail",
+    "__GFP_NOTRACK": "kmemcheck: do not track",
+    "__GFP_OTHER_NODE": "allocating on behalf of another node",
+    "__GFP_NOLOCKDEP": "lockdep: do not track the reclaim context (CONFIG_LOCKDEP)",
+}
+
+
+def _flags(values: dict[str, int]) -> tuple[GfpFlag, ...]:
+    return tuple(GfpFlag(name, value, MEANINGS[name])
+                 for name, value in sorted(values.items(), key=lambda kv: kv[1]) if value)
+
+
+def _composites_4x(b: dict[str, int], *, temporary: bool, transhuge_light: bool
+                   ) -> tuple[tuple[str, int], ...]:
+    """The GFP_* composites of include/linux/gfp.h (4.4-6.2 formulas) for bit values ``b``."""
+    reclaim = b["__GFP_DIRECT_RECLAIM"] | b["__GFP_KSWAPD_RECLAIM"]
+    io_fs = b["__GFP_IO"] | b["__GFP_FS"]
+    user = reclaim | io_fs | b["__GFP_HARDWALL"]
+    highuser = user | b["__GFP_HIGHMEM"]
+    movable = highuser | b["__GFP_MOVABLE"]
+    out = [("GFP_ATOMIC", b["__GFP_HIGH"] | b["__GFP_ATOMIC"] | b["__GFP_KSWAPD_RECLAIM"]),
+           ("GFP_KERNEL", reclaim | io_fs),
+           ("GFP_KERNEL_ACCOUNT", reclaim | io_fs | b["__GFP_ACCOUNT"]),
+           ("GFP_NOWAIT", b["__GFP_KSWAPD_RECLAIM"]),
+           ("GFP_NOIO", reclaim),
+           ("GFP_NOFS", reclaim | b["__GFP_IO"])]
+    if temporary:
+        out.append(("GFP_TEMPORARY", reclaim | io_fs | b["__GFP_RECLAIMABLE"]))
+    out += [("GFP_USER", user), ("GFP_DMA", b["__GFP_DMA"]), ("GFP_DMA32", b["__GFP_DMA32"]),
+            ("GFP_HIGHUSER", highuser), ("GFP_HIGHUSER_MOVABLE", movable)]
+    if transhuge_light:
+        light = (movable | b["__GFP_COMP"] | b["__GFP_NOMEMALLOC"] | b["__GFP_NOWARN"]) & ~reclaim
+        out += [("GFP_TRANSHUGE_LIGHT", light),
+                ("GFP_TRANSHUGE", light | b["__GFP_DIRECT_RECLAIM"])]
+    else:  # 4.4-4.7: GFP_TRANSHUGE without kswapd, with __GFP_NORETRY
+        out.append(("GFP_TRANSHUGE", (movable | b["__GFP_COMP"] | b["__GFP_NOMEMALLOC"]
+                                      | b["__GFP_NORETRY"] | b["__GFP_NOWARN"])
+                    & ~b["__GFP_KSWAPD_RECLAIM"]))
+    out.append(("__GFP_RECLAIM", reclaim))
+    return tuple(out)
+
+
+#: 4.4-4.9 include/linux/gfp.h (read from a 4.9 tree)
+_BITS_44 = {
+    "__GFP_DMA": 0x01, "__GFP_HIGHMEM": 0x02, "__GFP_DMA32": 0x04, "__GFP_MOVABLE": 0x08,
+    "__GFP_RECLAIMABLE": 0x10, "__GFP_HIGH": 0x20, "__GFP_IO": 0x40, "__GFP_FS": 0x80,
+    "__GFP_COLD": 0x100, "__GFP_NOWARN": 0x200, "__GFP_REPEAT": 0x400, "__GFP_NOFAIL": 0x800,
+    "__GFP_NORETRY": 0x1000, "__GFP_MEMALLOC": 0x2000, "__GFP_COMP": 0x4000,
+    "__GFP_ZERO": 0x8000, "__GFP_NOMEMALLOC": 0x10000, "__GFP_HARDWALL": 0x20000,
+    "__GFP_THISNODE": 0x40000, "__GFP_ATOMIC": 0x80000, "__GFP_ACCOUNT": 0x100000,
+    "__GFP_NOTRACK": 0x200000, "__GFP_DIRECT_RECLAIM": 0x400000, "__GFP_OTHER_NODE": 0x800000,
+    "__GFP_WRITE": 0x1000000, "__GFP_KSWAPD_RECLAIM": 0x2000000,
+}
+#: 4.10-4.14: __GFP_OTHER_NODE removed, the two bits above it moved down
+_BITS_410 = {k: v for k, v in _BITS_44.items() if k != "__GFP_OTHER_NODE"} | {
+    "__GFP_WRITE": 0x800000, "__GFP_KSWAPD_RECLAIM": 0x1000000}
+_BITS_413 = {("__GFP_RETRY_MAYFAIL" if k == "__GFP_REPEAT" else k): v
+             for k, v in _BITS_410.items()}
+#: 4.15-5.0 include/linux/gfp.h (read from a 4.19 tree; CONFIG_LOCKDEP off)
+_BITS_415 = {
+    "__GFP_DMA": 0x01, "__GFP_HIGHMEM": 0x02, "__GFP_DMA32": 0x04, "__GFP_MOVABLE": 0x08,
+    "__GFP_RECLAIMABLE": 0x10, "__GFP_HIGH": 0x20, "__GFP_IO": 0x40, "__GFP_FS": 0x80,
+    "__GFP_WRITE": 0x100, "__GFP_NOWARN": 0x200, "__GFP_RETRY_MAYFAIL": 0x400,
+    "__GFP_NOFAIL": 0x800, "__GFP_NORETRY": 0x1000, "__GFP_MEMALLOC": 0x2000,
+    "__GFP_COMP": 0x4000, "__GFP_ZERO": 0x8000, "__GFP_NOMEMALLOC": 0x10000,
+    "__GFP_HARDWALL": 0x20000, "__GFP_THISNODE": 0x40000, "__GFP_ATOMIC": 0x80000,
+    "__GFP_ACCOUNT": 0x100000, "__GFP_DIRECT_RECLAIM": 0x200000,
+    "__GFP_KSWAPD_RECLAIM": 0x400000,
+}
+
+#: 4.5-4.7 include/trace/events/mmflags.h ``__def_gfpflag_names`` (the 4.4 tracepoint
+#: table of gfpflags.h had the same entries)
+PRINT_ORDER_44 = (
+    "GFP_TRANSHUGE", "GFP_HIGHUSER_MOVABLE", "GFP_HIGHUSER", "GFP_USER", "GFP_TEMPORARY",
+    "GFP_KERNEL_ACCOUNT", "GFP_KERNEL", "GFP_NOFS", "GFP_ATOMIC", "GFP_NOIO", "GFP_NOWAIT",
+    "GFP_DMA", "__GFP_HIGHMEM", "GFP_DMA32", "__GFP_HIGH", "__GFP_ATOMIC", "__GFP_IO",
+    "__GFP_FS", "__GFP_COLD", "__GFP_NOWARN", "__GFP_REPEAT", "__GFP_NOFAIL", "__GFP_NORETRY",
+    "__GFP_COMP", "__GFP_ZERO", "__GFP_NOMEMALLOC", "__GFP_MEMALLOC", "__GFP_HARDWALL",
+    "__GFP_THISNODE", "__GFP_RECLAIMABLE", "__GFP_MOVABLE", "__GFP_ACCOUNT", "__GFP_NOTRACK",
+    "__GFP_WRITE", "__GFP_RECLAIM", "__GFP_DIRECT_RECLAIM", "__GFP_KSWAPD_RECLAIM",
+    "__GFP_OTHER_NODE",
+)
+#: 4.8-4.9: GFP_TRANSHUGE_LIGHT after GFP_TRANSHUGE
+PRINT_ORDER_48 = PRINT_ORDER_44[:1] + ("GFP_TRANSHUGE_LIGHT",) + PRINT_ORDER_44[1:]
+#: 4.10-4.12: without __GFP_OTHER_NODE
+PRINT_ORDER_410 = tuple(n for n in PRINT_ORDER_48 if n != "__GFP_OTHER_NODE")
+#: 4.13-4.14: __GFP_RETRY_MAYFAIL; GFP_TEMPORARY gone (4.14)
+PRINT_ORDER_413 = tuple("__GFP_RETRY_MAYFAIL" if n == "__GFP_REPEAT" else n
+                        for n in PRINT_ORDER_410 if n != "GFP_TEMPORARY")
+#: 4.15-5.0: without __GFP_COLD and __GFP_NOTRACK (the 5.x table without __GFP_ZEROTAGS)
+PRINT_ORDER_415 = tuple(n for n in PRINT_ORDER_413 if n not in ("__GFP_COLD", "__GFP_NOTRACK"))
+
+
+def _profile_4x(name: str, description: str, bits: dict[str, int], order: tuple[str, ...], *,
+                temporary: bool, transhuge_light: bool) -> GfpProfile:
+    flags = _flags(bits)
+    composites = _composites_4x(bits, temporary=temporary, transhuge_light=transhuge_light)
+    values = {f.name: f.value for f in flags} | dict(composites)
+    return GfpProfile(name=name, description=description, flags=flags, composites=composites,
+                      print_table=table_from_order(order, values))
+
+
+PROFILE_44 = _profile_4x(
+    "4.4", "4.4-4.7: __GFP_WAIT split into __GFP_DIRECT_RECLAIM 0x400000 and "
+    "__GFP_KSWAPD_RECLAIM 0x2000000; GFP_KERNEL = 0x24000c0", _BITS_44, PRINT_ORDER_44,
+    temporary=True, transhuge_light=False)
+PROFILE_48 = _profile_4x(
+    "4.8", "4.8-4.9: as 4.4 plus GFP_TRANSHUGE_LIGHT", _BITS_44, PRINT_ORDER_48,
+    temporary=True, transhuge_light=True)
+PROFILE_410 = _profile_4x(
+    "4.10", "4.10-4.12: __GFP_OTHER_NODE gone, __GFP_WRITE 0x800000, __GFP_KSWAPD_RECLAIM "
+    "0x1000000; GFP_KERNEL = 0x14000c0", _BITS_410, PRINT_ORDER_410,
+    temporary=True, transhuge_light=True)
+PROFILE_413 = _profile_4x(
+    "4.13", "4.13-4.14: __GFP_REPEAT renamed __GFP_RETRY_MAYFAIL; GFP_TEMPORARY removed "
+    "(4.14)", _BITS_413, PRINT_ORDER_413, temporary=False, transhuge_light=True)
+PROFILE_415 = _profile_4x(
+    "4.15", "4.15-5.0: __GFP_COLD and __GFP_NOTRACK removed, renumbered; GFP_KERNEL = "
+    "0x6000c0", _BITS_415, PRINT_ORDER_415, temporary=False, transhuge_light=True)
+
+# ---------------------------------------------------------------------------
 # 3.x (3.0 include/linux/gfp.h, CONFIG_KMEMCHECK on)
 # ---------------------------------------------------------------------------
 
@@ -310,4 +442,6 @@ PROFILE_240 = GfpProfile(
     kernel_printer=False,
 )
 
-OLD_PROFILES: tuple[GfpProfile, ...] = (PROFILE_5X, PROFILE_3X, PROFILE_2611, PROFILE_240)
+OLD_PROFILES: tuple[GfpProfile, ...] = (PROFILE_5X, PROFILE_415, PROFILE_413, PROFILE_410,
+                                         PROFILE_48, PROFILE_44, PROFILE_3X, PROFILE_2611,
+                                         PROFILE_240)

@@ -15,6 +15,7 @@ logged unless ``__GFP_NOWARN`` (rate-limited as ``warn_alloc`` is). A
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,9 @@ from .alloc_flags import (
     WMARK_MIN,
 )
 from .constants import MAX_PAGE_ORDER
+from .errors import InvalidArgument
+from .kernel import Kernel
+from .kernel import kernel as kernel_rules
 from .migrate import MIGRATE_PCPTYPES, usable_types
 from .pcp import order_to_pindex, pcp_allowed_order
 from .watermarks import zone_watermark_ok
@@ -321,14 +325,49 @@ def get_free_pages_gfp(gfp: int) -> int:
     return gfp & ~GFP_HIGHMEM_BIT
 
 
-def warn_alloc_line(comm: str, order: int, gfp: int) -> str:
-    """The first line of ``warn_alloc`` (mm/page_alloc.c, 6.x) for a failed allocation:
-    ``"%s: page allocation failure: order:%u, mode:%#x(%pGg), nodemask=%*pbl"`` plus
-    ``cpuset_print_current_mems_allowed`` (no NUMA nodemask: ``(null)``; root cpuset).
-    ``%pGg`` prints the flag names like ``show_gfp_flags`` but nothing at all for 0;
-    the kernel's ``%#x`` (lib/vsprintf.c ``number``) prints 0 as ``0x0``, unlike libc."""
-    return (f"{comm}: page allocation failure: order:{order}, mode:{gfp:#x}"
-            f"({_gfp.format_gfp_printk(gfp)}), nodemask=(null),cpuset=/,mems_allowed=0")
+def warn_alloc_lines(comm: str, order: int, gfp: int, *, kernel: str | Kernel | None = None,
+                     nodemask: str = "(null)", cpuset: str = "/",
+                     mems_allowed: str = "0") -> tuple[str, ...]:
+    """The ``page allocation failure`` report's first line(s) for kernel version ``kernel``
+    (default: the newest), with ``gfp`` in that version's numbering and printed with
+    its flag table (:func:`kmem.spec.gfp.format_gfp_printk`):
+
+    * 5.x and later (``warn_alloc``, 6.12.117 mm/page_alloc.c:3622-3627 and
+      kernel/cgroup/cpuset.c ``cpuset_print_current_mems_allowed``):
+      ``%s: page allocation failure: order:%u, mode:%#x(%pGg), nodemask=%*pbl`` then
+      ``,cpuset=%s,mems_allowed=%*pbl`` on the same line;
+    * 4.10-4.20: the same first line, the cpuset on a line of its own
+      (``%s cpuset=%s mems_allowed=%*pbl``; seen in a 4.12 log);
+    * 4.5-4.9 (``warn_alloc_failed`` with %pGg): ``...order:%u, mode:%#x(%pGg)``;
+    * 3.0-4.4: ``%s: page allocation failure: order:%d, mode:0x%x``;
+    * 2.6: ``%s: page allocation failure. order:%d, mode:0x%x``.
+
+    ``nodemask`` (``(null)`` without a NUMA policy), ``cpuset`` and ``mems_allowed`` are
+    what the kernel knows about the task; kmem takes them as arguments. The kernel's
+    ``%#x`` prints 0 as ``0x0`` (lib/vsprintf.c), and %pGg of 0 prints nothing.
+    """
+    rules = kernel_rules(kernel)
+    fmt = rules.warn_alloc_format
+    if fmt == "2.6":
+        return (f"{comm}: page allocation failure. order:{order}, mode:{gfp:#x}",)
+    if fmt == "3.0":
+        return (f"{comm}: page allocation failure: order:{order}, mode:{gfp:#x}",)
+    line = (f"{comm}: page allocation failure: order:{order}, mode:{gfp:#x}"
+            f"({_gfp.format_gfp_printk(gfp, kernel=rules)})")
+    if fmt == "4.5":
+        return (line,)
+    line += f", nodemask={nodemask}"
+    if fmt == "4.10":
+        return (line, f"{comm} cpuset={cpuset} mems_allowed={mems_allowed}")
+    return (line + f",cpuset={cpuset},mems_allowed={mems_allowed}",)
+
+
+def warn_alloc_line(comm: str, order: int, gfp: int, *,
+                    kernel: str | Kernel | None = None) -> str:
+    """The report of :func:`warn_alloc_lines` as one text (lines joined by newlines); for
+    the newest kernel: ``"%s: page allocation failure: order:%u, mode:%#x(%pGg),
+    nodemask=(null),cpuset=/,mems_allowed=0"`` (no NUMA nodemask; the root cpuset)."""
+    return "\n".join(warn_alloc_lines(comm, order, gfp, kernel=kernel))
 
 
 def order_warning_line(order: int) -> str:
@@ -338,3 +377,73 @@ def order_warning_line(order: int) -> str:
     a source line that a model does not have, so kmem names the condition instead."""
     return (f"WARNING: mm/page_alloc.c: __alloc_pages_noprof: order {order} > "
             f"MAX_PAGE_ORDER ({MAX_PAGE_ORDER})")
+
+
+_WARN_ALLOC_RE = re.compile(
+    r"^(?P<comm>.*?): page allocation failure(?P<sep>[.:]) order:(?P<order>\d+), "
+    r"mode:(?P<mode>0x[0-9a-f]+)(?:\((?P<names>[^)]*)\))?(?P<tail>, nodemask=.*)?$")
+
+
+@dataclass(frozen=True)
+class WarnAllocReport:
+    """A parsed ``page allocation failure`` line and the kernel versions that print it."""
+
+    comm: str
+    order: int
+    mode: int
+    names: str | None
+    kernels: tuple[str, ...]
+
+
+def parse_warn_alloc_line(line: str) -> WarnAllocReport:
+    """Read a ``page allocation failure`` line of any version (:func:`warn_alloc_lines`) and
+    say which releases print it: the ``. order:`` form is 2.6; a numeric ``mode:0x..``
+    alone is 3.0-4.4; ``mode:0x..(names)`` is 4.5-4.9 without ``, nodemask=`` and 4.10
+    onwards with it, narrowed to the releases whose flag table prints exactly those
+    names (:func:`kmem.spec.gfp.gfp_mode_kernels`)."""
+    if not isinstance(line, str):
+        raise InvalidArgument(f"expected a str line, got {type(line).__name__}")
+    m = _WARN_ALLOC_RE.match(line.strip())
+    if m is None:
+        raise InvalidArgument(f"not a 'page allocation failure' line: {line!r}")
+    mode = int(m.group("mode"), 16)
+    names, tail = m.group("names"), m.group("tail")
+    if m.group("sep") == ".":
+        if names is not None or tail:
+            raise InvalidArgument(f"{line!r}: the 2.6 form '. order:' never named the flags")
+        kernels: tuple[str, ...] = ("2.6.0-2.6.39",)
+    elif names is None:
+        if tail:
+            raise InvalidArgument(f"{line!r}: ', nodemask=' (4.10+) without the flag names")
+        kernels = ("3.0-4.4",)
+    else:
+        ranges = _gfp.gfp_mode_kernels(mode, names)
+        if not ranges:
+            raise InvalidArgument(f"{line!r}: no kernel kmem knows prints {mode:#x} as "
+                                  f"({names})")
+        kernels = tuple(_clip_range(r, "4.10" if tail else "4.5", None if tail else "4.9")
+                        for r in ranges)
+        kernels = tuple(k for k in kernels if k)
+        if not kernels:
+            raise InvalidArgument(f"{line!r}: the flag table and the nodemask field belong to "
+                                  f"different kernels")
+    return WarnAllocReport(m.group("comm"), int(m.group("order")), mode, names, kernels)
+
+
+def _release(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def _clip_range(rng: str, low: str | None, high: str | None) -> str:
+    """Intersect a "a-b" / "a onwards" release range with [low, high]; "" if empty."""
+    if rng.endswith(" onwards"):
+        a, b = rng.removesuffix(" onwards"), None
+    else:
+        a, b = rng.split("-")
+    if low is not None and _release(a) < _release(low):
+        a = low
+    if high is not None and (b is None or _release(b) > _release(high)):
+        b = high
+    if b is not None and _release(a) > _release(b):
+        return ""
+    return f"{a} onwards" if b is None else (a if a == b else f"{a}-{b}")

@@ -213,22 +213,34 @@ class ZoneinfoZone:
         return self.present != 0
 
 
-def format_zoneinfo_zone(z: ZoneinfoZone) -> str:
-    """``zoneinfo_show_print`` for the modelled lines of one zone."""
+def format_zoneinfo_zone(z: ZoneinfoZone, *, kernel: object = None) -> str:
+    """``zoneinfo_show_print`` for the modelled lines of one zone. With ``kernel`` (a
+    ``uname -r`` string) only the lines that version prints
+    (:attr:`kmem.spec.kernel.Kernel.zoneinfo_fields`: no ``promo`` before 6.1, no ``cma``
+    before 5.12, no ``boost`` before 5.0, no ``managed`` before 3.8)."""
+    allowed: frozenset[str] | None = None
+    if kernel is not None:
+        from .kernel import kernel as kernel_rules
+
+        allowed = kernel_rules(kernel).zoneinfo_fields  # type: ignore[arg-type]
+
+    def shown(key: str) -> bool:
+        return allowed is None or key in allowed
+
     out = [f"Node {z.node}, zone {z.zone:>8}", f"\n  pages free     {z.free}"]
     for key in ("boost", "min", "low", "high", "promo", "spanned", "present", "managed", "cma"):
         value = getattr(z, key)
-        if value is not None:
+        if value is not None and shown(key):
             out.append(f"\n        {key:<8} {value}")
     out.append("\n        protection: (" + ", ".join(str(p) for p in z.protection) + ")")
     if z.populated:
-        if z.nr_free_pages is not None:
+        if z.nr_free_pages is not None and shown("nr_free_pages"):
             out.append(f"\n      {'nr_free_pages':<12} {z.nr_free_pages}")
         if z.pagesets is not None:
             out.append(format_pagesets(z.pagesets))
-        if z.node_unreclaimable is not None:
+        if z.node_unreclaimable is not None and shown("node_unreclaimable"):
             out.append(f"\n  node_unreclaimable:  {z.node_unreclaimable}")
-        if z.start_pfn is not None:
+        if z.start_pfn is not None and shown("start_pfn"):
             out.append(f"\n  start_pfn:           {z.start_pfn}")
     out.append("\n")
     return "".join(out)
@@ -245,9 +257,23 @@ def format_pagesets(pagesets: Sequence[tuple[int, int, int, int, int]]) -> str:
     return "".join(out)
 
 
-def format_zoneinfo(zones: Sequence[ZoneinfoZone]) -> str:
-    """All zones, populated or not (``walk_zones_in_node(..., false, ...)``)."""
-    return "".join(format_zoneinfo_zone(z) for z in zones)
+def format_zoneinfo(zones: Sequence[ZoneinfoZone], *, kernel: object = None) -> str:
+    """All zones, populated or not (``walk_zones_in_node(..., false, ...)``); ``kernel``
+    as in :func:`format_zoneinfo_zone`."""
+    return "".join(format_zoneinfo_zone(z, kernel=kernel) for z in zones)
+
+
+def zoneinfo_kernels(zones: Sequence[ZoneinfoZone]) -> str:
+    """Which kernel versions print the modelled lines present in ``zones``: ``promo``
+    means 6.1 onwards, ``cma`` 5.12 onwards, ``boost`` 5.0 onwards; without ``boost``,
+    before 5.0."""
+    if any(z.promo is not None for z in zones):
+        return "6.1 onwards"
+    if any(z.cma is not None for z in zones):
+        return "5.12-6.0"
+    if any(z.boost is not None for z in zones):
+        return "5.0-5.11"
+    return "3.8-4.20"
 
 
 _HEADER_RE = re.compile(r"Node ([0-9]+), zone +(\S+)")
@@ -580,3 +606,264 @@ __all__ = [
     "zone_type_of",
     "zoneinfo_for_layout",
 ]
+
+
+# ---------------------------------------------------------------------------
+# /proc/pagetypeinfo (mm/vmstat.c pagetypeinfo_show, 6.12.117 lines 1550-1700)
+# ---------------------------------------------------------------------------
+
+#: pagetypeinfo_showfree_print caps each count: ``if (++freecount >= 100000)`` and prints
+#: ``">"`` before it (5.4+)
+PAGETYPEINFO_FREECOUNT_CAP = 100000
+
+
+@dataclass(frozen=True)
+class PagetypeinfoZone:
+    """One zone of one node in /proc/pagetypeinfo.
+
+    ``free[m][o]``: free blocks of order ``o`` on the free list of migratetype ``m``
+    (in the node's ``migratetypes`` order); ``overflow`` holds the (m, o) pairs the
+    kernel printed as ``>100000`` (the count is then the cap). ``blocks[m]``: pageblocks
+    of migratetype ``m``. ``mixed``: the ``Number of mixed blocks`` row (CONFIG_PAGE_OWNER
+    with page_owner=on), or None.
+    """
+
+    zone: str
+    free: tuple[tuple[int, ...], ...]
+    blocks: tuple[int, ...]
+    overflow: frozenset[tuple[int, int]] = frozenset()
+    mixed: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PagetypeinfoNode:
+    """One node's section: ``Page block order``, ``Pages per block``, the migratetype names
+    of the running kernel (``migratetype_names[]``) and its populated zones."""
+
+    node: int
+    pageblock_order: int
+    pages_per_block: int
+    migratetypes: tuple[str, ...]
+    zones: tuple[PagetypeinfoZone, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.migratetypes)
+        if self.pages_per_block != 1 << self.pageblock_order:
+            raise InvalidArgument(f"pages_per_block {self.pages_per_block} != 1 << "
+                                  f"pageblock_order ({self.pageblock_order})")
+        orders = {len(row) for z in self.zones for row in z.free}
+        if len(orders) > 1:
+            raise InvalidArgument(f"every free row needs the same number of orders, got {orders}")
+        for z in self.zones:
+            if len(z.free) != n or len(z.blocks) != n or (z.mixed is not None
+                                                          and len(z.mixed) != n):
+                raise InvalidArgument(f"zone {z.zone}: expected {n} migratetypes "
+                                      f"({', '.join(self.migratetypes)}) in every table")
+            if any(c < 0 for row in z.free for c in row) or any(c < 0 for c in z.blocks):
+                raise InvalidArgument(f"zone {z.zone}: counts must be >= 0")
+
+    @property
+    def nr_orders(self) -> int:
+        return len(self.zones[0].free[0]) if self.zones and self.zones[0].free else 0
+
+
+def _check_pagetypeinfo_kernel(nodes: Sequence[PagetypeinfoNode], kernel: object) -> None:
+    from .kernel import kernel as kernel_rules
+
+    rules = kernel_rules(kernel)  # type: ignore[arg-type]
+    fmt = rules.pagetypeinfo_format
+    if fmt == "none":
+        raise InvalidArgument(f"kernel {rules.version} has no /proc/pagetypeinfo (2.6.24+)")
+    variants = {rules.migratetype_names(cma=c, isolate=i) for c in (True, False)
+                for i in (True, False)}
+    for node in nodes:
+        if node.migratetypes not in variants:
+            raise InvalidArgument(
+                f"kernel {rules.version} names the migratetypes "
+                f"{', '.join(rules.migratetype_names())} (CMA and Isolate depend on the "
+                f"configuration), not {', '.join(node.migratetypes)}")
+        if fmt != "capped" and any(z.overflow for z in node.zones):
+            raise InvalidArgument(f"kernel {rules.version} did not cap the free counts "
+                                  f"(the '>100000' form is 5.4+)")
+
+
+def format_pagetypeinfo(nodes: Sequence[PagetypeinfoNode], *, kernel: object = None) -> str:
+    """/proc/pagetypeinfo byte for byte: per node with memory, ``pagetypeinfo_show``
+    (``Page block order: %d``, ``Pages per block:  %lu``, a blank line), then
+    ``pagetypeinfo_showfree`` (``%-43s `` header, ``%6d `` orders; rows
+    ``Node %4d, zone %8s, type %12s `` and ``%s%6lu `` with ``>`` for a capped count),
+    ``pagetypeinfo_showblockcount`` (``\\n%-23s`` header, ``%12s `` names; rows
+    ``Node %d, zone %8s `` and ``%12lu ``) and, if present, the mixed-blocks table.
+    ``kernel`` (a ``uname -r`` string) checks that the names and the ``>`` cap belong to
+    that version (:attr:`kmem.spec.kernel.Kernel.pagetypeinfo_format`)."""
+    if kernel is not None:
+        _check_pagetypeinfo_kernel(nodes, kernel)
+    out: list[str] = []
+    for node in nodes:
+        out.append(f"Page block order: {node.pageblock_order}\n"
+                   f"Pages per block:  {node.pages_per_block}\n\n")
+        out.append(f"{'Free pages count per migrate type at order':<43} "
+                   + "".join(f"{o:6d} " for o in range(node.nr_orders)) + "\n")
+        for z in node.zones:
+            for m, name in enumerate(node.migratetypes):
+                cells = "".join(f"{'>' if (m, o) in z.overflow else ''}{c:6d} "
+                                for o, c in enumerate(z.free[m]))
+                out.append(f"Node {node.node:4d}, zone {z.zone:>8}, type {name:>12} {cells}\n")
+        for title, attr in (("Number of blocks type ", "blocks"),
+                            ("Number of mixed blocks ", "mixed")):
+            rows = [(z, getattr(z, attr)) for z in node.zones if getattr(z, attr) is not None]
+            if attr == "mixed" and not rows:
+                continue
+            out.append(f"\n{title:<23}" + "".join(f"{n:>12} " for n in node.migratetypes) + "\n")
+            for z, counts in rows:
+                out.append(f"Node {node.node}, zone {z.zone:>8} "
+                           + "".join(f"{c:12d} " for c in counts) + "\n")
+    return "".join(out)
+
+
+_PTI_ORDER_RE = re.compile(r"Page block order: (\d+)")
+_PTI_PPB_RE = re.compile(r"Pages per block: +(\d+)")
+_PTI_FREEHDR_RE = re.compile(r"Free pages count per migrate type at order +((?:\d+ +)*\d+) ?")
+_PTI_FREE_RE = re.compile(r"Node +(\d+), zone +(\S+), type +(\S+) +((?:>?\d+ +)*>?\d+) ?")
+_PTI_TABLEHDR_RE = re.compile(r"Number of (blocks type|mixed blocks) +((?:\S+ +)*\S+) ?")
+_PTI_COUNT_RE = re.compile(r"Node (\d+), zone +(\S+) +((?:\d+ +)*\d+) ?")
+
+
+def parse_pagetypeinfo(text: str) -> tuple[PagetypeinfoNode, ...]:
+    """Parse /proc/pagetypeinfo of any version (2.6.24 onwards): every node section, the
+    migratetype names as printed, ``>`` capped counts. :func:`pagetypeinfo_kernels`
+    says which versions print such a text."""
+    nodes: list[PagetypeinfoNode] = []
+    state: dict[str, object] = {}
+    zones: dict[str, dict[str, object]] = {}
+    table = ""
+
+    def finish(lineno: int) -> None:
+        if not state:
+            return
+        names = state.get("names")
+        if not isinstance(names, tuple) or "order" not in state or "ppb" not in state:
+            raise ProcParseError("pagetypeinfo", lineno, "incomplete node section; expected "
+                                 "'Page block order', 'Pages per block' and the free table")
+        built = []
+        for zname, z in zones.items():
+            free = z["free"]
+            assert isinstance(free, dict)
+            if tuple(free) != names:
+                raise ProcParseError("pagetypeinfo", lineno, f"zone {zname}: free rows for "
+                                     f"{', '.join(free)}; expected {', '.join(names)}")
+            if "blocks" not in z:
+                raise ProcParseError("pagetypeinfo", lineno, f"zone {zname} has no "
+                                     f"'Number of blocks type' row")
+            built.append(PagetypeinfoZone(
+                zname, tuple(free.values()), z["blocks"],  # type: ignore[arg-type]
+                frozenset(z["overflow"]), z.get("mixed")))  # type: ignore[arg-type]
+        try:
+            nodes.append(PagetypeinfoNode(int(state["node"]), int(state["order"]),  # type: ignore[call-overload]
+                                          int(state["ppb"]), names, tuple(built)))  # type: ignore[call-overload]
+        except InvalidArgument as exc:
+            raise ProcParseError("pagetypeinfo", lineno, str(exc)) from None
+
+    lineno = 0
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        if m := _PTI_ORDER_RE.fullmatch(line):
+            finish(lineno)
+            state, zones, table = {"order": int(m.group(1))}, {}, ""
+            continue
+        if not state:
+            raise ProcParseError("pagetypeinfo", lineno, f"expected 'Page block order: <n>' "
+                                 f"first, got {line!r}")
+        if m := _PTI_PPB_RE.fullmatch(line):
+            state["ppb"] = int(m.group(1))
+        elif m := _PTI_FREEHDR_RE.fullmatch(line):
+            state["norders"] = len(m.group(1).split())
+            table = "free"
+        elif (m := _PTI_FREE_RE.fullmatch(line)) and table == "free":
+            node, zname, mtype = int(m.group(1)), m.group(2), m.group(3)
+            if zname not in ZONE_BY_NAME:
+                raise ProcParseError("pagetypeinfo", lineno, f"unknown zone name {zname!r}")
+            if state.setdefault("node", node) != node:
+                raise ProcParseError("pagetypeinfo", lineno, f"node {node} inside the section "
+                                     f"of node {state['node']}")
+            cells = m.group(4).split()
+            if len(cells) != state.get("norders"):
+                raise ProcParseError("pagetypeinfo", lineno, f"{len(cells)} orders; the "
+                                     f"header has {state.get('norders')}")
+            z = zones.setdefault(zname, {"free": {}, "overflow": set()})
+            free = z["free"]
+            assert isinstance(free, dict)
+            if mtype in free:
+                raise ProcParseError("pagetypeinfo", lineno, f"type {mtype} repeated in zone "
+                                     f"{zname}")
+            over = z["overflow"]
+            assert isinstance(over, set)
+            for o, cell in enumerate(cells):
+                if cell.startswith(">"):
+                    over.add((len(free), o))
+            free[mtype] = tuple(int(c.lstrip(">")) for c in cells)
+        elif m := _PTI_TABLEHDR_RE.fullmatch(line):
+            names = tuple(m.group(2).split())
+            table = "blocks" if m.group(1) == "blocks type" else "mixed"
+            if table == "blocks":
+                state["names"] = names
+            elif names != state.get("names"):
+                raise ProcParseError("pagetypeinfo", lineno, "the mixed-blocks header names "
+                                     "other migratetypes than the blocks header")
+        elif (m := _PTI_COUNT_RE.fullmatch(line)) and table in ("blocks", "mixed"):
+            zname = m.group(2)
+            counts = tuple(int(c) for c in m.group(3).split())
+            if zname not in zones:
+                raise ProcParseError("pagetypeinfo", lineno, f"zone {zname} has no free rows")
+            if len(counts) != len(state["names"]):  # type: ignore[arg-type]
+                raise ProcParseError("pagetypeinfo", lineno, f"{len(counts)} counts; the "
+                                     f"header names {len(state['names'])} types")  # type: ignore[arg-type]
+            zones[zname][table] = counts
+        else:
+            raise ProcParseError("pagetypeinfo", lineno, f"cannot read {line!r}")
+    finish(lineno)
+    if not nodes:
+        raise ProcParseError("pagetypeinfo", 1, "no 'Page block order:' section")
+    return tuple(nodes)
+
+
+def pagetypeinfo_kernels(nodes: Sequence[PagetypeinfoNode]) -> str:
+    """Which kernel versions print a /proc/pagetypeinfo with these names and caps:
+    ``"2.6.24-4.3"`` (a Reserve type), ``"4.4-5.3"`` / ``"4.4 onwards"`` (HighAtomic; a
+    ``>`` capped count means 5.4 onwards)."""
+    names = {n for node in nodes for n in node.migratetypes}
+    capped = any(z.overflow for node in nodes for z in node.zones)
+    if "Reserve" in names:
+        if capped:
+            raise InvalidArgument("a Reserve migratetype (up to 4.3) with a '>' capped count "
+                                  "(5.4+): no kernel prints both")
+        return "2.6.24-4.3"
+    if "HighAtomic" in names:
+        return "5.4 onwards" if capped else "4.4 onwards"
+    raise InvalidArgument(f"migratetypes {', '.join(sorted(names))}: neither Reserve "
+                          f"(2.6.24-4.3) nor HighAtomic (4.4+)")
+
+
+def pagetypeinfo_node(node: int, zones: Sequence[tuple[str, Sequence[Sequence[int]],
+                                                       Sequence[int]]], *,
+                      pageblock_order: int = 9, kernel: object = None,
+                      cma: bool = False, isolate: bool = True) -> PagetypeinfoNode:
+    """Build one node's section from per-zone free-list counts and pageblock counts in
+    the order of ``kernel``'s ``migratetype_names`` (CMA and Isolate as configured):
+    ``zones`` holds (zone name, free[m][o], blocks[m]). Counts at or above the
+    100000 cap print as ``>100000`` in kernels that cap (5.4+). This is the form the
+    model can feed once it tracks migratetypes."""
+    from .kernel import kernel as kernel_rules
+
+    rules = kernel_rules(kernel)  # type: ignore[arg-type]
+    names = rules.migratetype_names(cma=cma, isolate=isolate)
+    capped = rules.pagetypeinfo_format == "capped"
+    built = []
+    for zname, free, blocks in zones:
+        over = frozenset((m, o) for m, row in enumerate(free) for o, c in enumerate(row)
+                         if capped and c >= PAGETYPEINFO_FREECOUNT_CAP)
+        rows = tuple(tuple(min(c, PAGETYPEINFO_FREECOUNT_CAP) if capped else c for c in row)
+                     for row in free)
+        built.append(PagetypeinfoZone(zname, rows, tuple(blocks), over))
+    return PagetypeinfoNode(node, pageblock_order, 1 << pageblock_order, names, tuple(built))

@@ -248,12 +248,17 @@ def _check_vaddr(vaddr: int) -> None:
 def layout(vmsplit: str = "3G", era: str | Era = Era.MODERN, *, pae: bool = False,
            highmem: bool = True, mem_mb: int | None = None, fixmap_pages: int | None = None,
            fixmap_boot_pages: int | None = None,
-           cpu_entry_area_pages: int = 40) -> X86_32Layout:
+           cpu_entry_area_pages: int = 40, kernel: str | None = None) -> X86_32Layout:
     """Compute the kernel virtual memory map (see :class:`LayoutConfig` for the inputs).
 
     ``era`` defaults to the modern kernel; ``"2.6.11"`` gives the classic formulas.
-    (:func:`kmem.spec.kernel.x86_32_era` maps a version string to the era.)
+    ``kernel`` (a ``uname -r`` string) picks the era instead
+    (:attr:`kmem.spec.kernel.Kernel.x86_32_era`: 2.6 -> 2.6.11, 4.19 onwards -> modern).
     """
+    if kernel is not None:
+        from .kernel import kernel as kernel_rules
+
+        era = kernel_rules(kernel).x86_32_era
     era = era_of(era)
     cfg = LayoutConfig(vmsplit, era, pae, highmem, mem_mb, fixmap_pages, fixmap_boot_pages,
                        cpu_entry_area_pages)

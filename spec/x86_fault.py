@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from .errors import InvalidArgument
+from .kernel import Kernel
 
 # enum x86_pf_error_code (arch/x86/include/asm/trap_pf.h)
 X86_PF_PROT = 1 << 0  # 0: no page found, 1: protection fault
@@ -331,10 +332,36 @@ def oops_bug_line(address: int, user_mode: bool = False, word_bits: int = 64) ->
 
 
 def oops_lines(code: int, address: int, user_mode: bool = False,
-               word_bits: int = 64) -> tuple[str, str, str]:
-    """The three page-fault lines of a modern oops: the BUG line and the two ``#PF:`` lines."""
-    return (oops_bug_line(address, user_mode, word_bits), pf_access_line(code, user_mode),
-            pf_error_code_line(code))
+               word_bits: int = 64, *, kernel: str | Kernel | None = None) -> tuple[str, ...]:
+    """The page-fault lines of an oops for kernel version ``kernel`` (default: newest).
+
+    * 5.1+: the BUG line and the two ``#PF:`` lines (show_fault_oops, 6.12.117
+      arch/x86/mm/fault.c).
+    * 2.6.25-4.19: ``BUG: unable to handle kernel NULL pointer dereference at %px`` or
+      ``BUG: unable to handle kernel paging request at %px`` (one line; the ``IP:``
+      line that followed names a symbol kmem does not have).
+    * 2.6.11 i386: ``Unable to handle kernel ... at virtual address %08lx``.
+    * 4.20-5.0 printed a ``#PF error: [...]`` line whose exact text kmem lacks:
+      :class:`~kmem.spec.kernel.UnknownKernel`.
+    """
+    from .kernel import UnknownKernel
+    from .kernel import kernel as kernel_rules
+
+    rules = kernel_rules(kernel)
+    fmt = rules.oops_format
+    if fmt == "modern":
+        return (oops_bug_line(address, user_mode, word_bits), pf_access_line(code, user_mode),
+                pf_error_code_line(code))
+    _check_code(code)
+    if fmt == "classic":
+        from .constants import PAGE_SIZE
+
+        what = "NULL pointer dereference" if address < PAGE_SIZE else "paging request"
+        return (f"BUG: unable to handle kernel {what} at {_px(address, word_bits)}",)
+    if fmt == "2.6.11":
+        return (oops_line_2611(address),)
+    raise UnknownKernel(f"kernel {rules.version}: 4.20-5.0 printed a '#PF error: [...]' line "
+                        f"whose exact text kmem does not have")
 
 
 def oops_cr2_line(address: int) -> str:
@@ -365,22 +392,53 @@ def sanitize_error_code(address: int, code: int, task_size_max: int) -> int:
 
 def segfault_line(comm: str, pid: int, address: int, ip: int, sp: int, code: int, *,
                   word_bits: int = 64, vma_file: tuple[str, int, int, int] | None = None,
-                  cpu: tuple[int, int, int] | None = None) -> str:
-    """show_signal_msg(): ``%s[%d]: segfault at %lx ip %px sp %px error %lx`` (fault.c).
+                  cpu: tuple[int, int, int] | None = None,
+                  kernel: str | Kernel | None = None) -> str:
+    """show_signal_msg(): ``%s[%d]: segfault at %lx ip %px sp %px error %lx`` (fault.c), with
+    the tails of the kernel version ``kernel`` (default: the newest):
 
-    ``vma_file`` = (file name, offset of ip in the file, vm_start, vm_end - vm_start)
-    appends print_vma_addr's ``" in %pD[%lx,%lx+%lx]"`` (6.x form); ``cpu`` =
-    (cpu, core, socket) appends ``" likely on CPU %d (core %d, socket %d)"`` (6.1+,
-    **lower confidence on the version**). ``code`` is the already sanitized code.
+    * ``vma_file`` = (file name, offset of ip in the file, vm_start, vm_end - vm_start):
+      ``print_vma_addr`` appends, when ip lies in a file mapping,
+      ``" in %pD[%lx,%lx+%lx]"`` (name, offset, start, size; 6.12.117 mm/memory.c:6742)
+      or, before 6.2, ``" in %s[%lx+%lx]"`` (basename, start, size; 6.1.192
+      mm/memory.c:5835). Without ``vma_file`` (an anonymous mapping) there is no tail.
+    * ``cpu`` = (cpu, core, socket): 6.1+ always appends
+      ``" likely on CPU %d (core %d, socket %d)"`` (6.1.192 / 6.12.117
+      arch/x86/mm/fault.c:781 / :769). The kernel knows its CPU; kmem does not, so
+      ``cpu`` is required for those versions (InvalidArgument without it) and refused
+      for older ones.
+    * before 2.6.25 (the i386 and x86_64 fault.c were separate) kmem has no line:
+      2.6.11 i386 printed none; that raises :class:`~kmem.spec.kernel.UnknownKernel`.
+
+    ``code`` is the already sanitized code.
     """
+    from .kernel import UnknownKernel
+    from .kernel import kernel as kernel_rules
+
     _check_code(code)
+    rules = kernel_rules(kernel)
+    fmt = rules.segfault_format
+    if fmt == "none":
+        raise UnknownKernel(f"kernel {rules.version}: no segfault line (2.6.11 i386 printed "
+                            f"none; kmem has the unified x86 fault.c form of 2.6.25 onwards)")
     line = (f"{comm}[{pid}]: segfault at {address:x} ip {_px(ip, word_bits)} "
             f"sp {_px(sp, word_bits)} error {code:x}")
     if vma_file is not None:
         name, offset, start, size = vma_file
-        line += f" in {name}[{offset:x},{start:x}+{size:x}]"
-    if cpu is not None:
+        base = name.rsplit("/", 1)[-1]  # %pD and kbasename(file_path()) print the last part
+        if fmt == "offset":
+            line += f" in {base}[{offset:x},{start:x}+{size:x}]"
+        else:
+            line += f" in {base}[{start:x}+{size:x}]"
+    if fmt in ("cpu", "offset"):
+        if cpu is None:
+            raise InvalidArgument(f"kernel {rules.version} ends the segfault line with "
+                                  f"' likely on CPU n (core n, socket n)': pass cpu=(cpu, core, "
+                                  f"socket)")
         line += f" likely on CPU {cpu[0]} (core {cpu[1]}, socket {cpu[2]})"
+    elif cpu is not None:
+        raise InvalidArgument(f"kernel {rules.version} did not print the CPU in the segfault "
+                              f"line (added in 6.1); leave cpu out")
     return line
 
 

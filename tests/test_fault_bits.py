@@ -274,7 +274,12 @@ def test_sanitize_error_code():
 
 
 def test_segfault_line():
-    assert xf.segfault_line("a.out", 1234, 0, 0x401136, 0x7FFC3B8D1E50, 6) == (
+    assert xf.segfault_line("a.out", 1234, 0, 0x401136, 0x7FFC3B8D1E50, 6, cpu=(0, 0, 0)) == (
+        "a.out[1234]: segfault at 0 ip 0000000000401136 sp 00007ffc3b8d1e50 error 6"
+        " likely on CPU 0 (core 0, socket 0)")
+    # 6.0 and before: no CPU tail (added in 6.1)
+    assert xf.segfault_line("a.out", 1234, 0, 0x401136, 0x7FFC3B8D1E50, 6,
+                            kernel="5.10.0-28-amd64") == (
         "a.out[1234]: segfault at 0 ip 0000000000401136 sp 00007ffc3b8d1e50 error 6")
     assert xf.segfault_line("cat", 7, 0xC0001000, 0x8048000, 0xBFFFF000, 5, word_bits=32,
                             vma_file=("cat", 0x1136, 0x8048000, 0x2000), cpu=(3, 1, 0)) == (

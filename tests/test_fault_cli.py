@@ -29,7 +29,7 @@ def test_decode_pf_0x7(capsys):
     assert "  #PF: user write access in user mode" in lines
     assert "  #PF: error_code(0x0007) - permissions violation" in lines
     assert ("  a.out[1000]: segfault at 0 ip 0000000000000000 sp 0000000000000000 error 7"
-            in lines)
+            " likely on CPU 0 (core 0, socket 0)" in lines)
     assert "  bit 0 = 1: slide: 'No page present in RAM'; really: protection violation on a " \
            "present page" in lines
     assert "  bit 1 = 1: slide: 'Read access'; really: write access" in lines

@@ -373,6 +373,10 @@ def test_kernel_log_modern_and_2611():
     d = hpf(0x4, KERNEL_LOWMEM, True)
     assert kernel_log(d, 0x4, KERNEL_LOWMEM, True, comm="cat", pid=7, ip=0x8048000,
                       sp=0xBFFFF000) == (
+        "cat[7]: segfault at c8000000 ip 08048000 sp bffff000 error 5"
+        " likely on CPU 0 (core 0, socket 0)",)
+    assert kernel_log(d, 0x4, KERNEL_LOWMEM, True, comm="cat", pid=7, ip=0x8048000,
+                      sp=0xBFFFF000, kernel="5.10") == (
         "cat[7]: segfault at c8000000 ip 08048000 sp bffff000 error 5",)
     d = hpf(0xD, HEAP.start, True, vma=HEAP)
     assert kernel_log(d, 0xD, HEAP.start, True) == \

@@ -128,7 +128,8 @@ def test_munmap_splits_and_frees(m32, mm):
                                                    (a + 2 * PAGE_SIZE, a + 3 * PAGE_SIZE)]
     r = record(mm.read(a + PAGE_SIZE))
     assert (r.ok, r.signal, r.si_code) == (False, Signal.SIGSEGV, SiCode.SEGV_MAPERR)
-    assert m32.dmesg[-1] == f"test[42]: segfault at {a + PAGE_SIZE:x} ip 00000000 sp 00000000 error 4"
+    assert m32.dmesg[-1] == (f"test[42]: segfault at {a + PAGE_SIZE:x} ip 00000000 sp 00000000 "
+                             f"error 4 likely on CPU 0 (core 0, socket 0)")
 
 
 def test_stack_growth(m32, mm):
@@ -175,7 +176,8 @@ def test_write_to_read_only_mapping(m32, mm):
     r = record(mm.write(a, b"w"))
     assert (r.ok, r.signal, r.si_code) == (False, Signal.SIGSEGV, SiCode.SEGV_ACCERR)
     assert r.faults[0].error_code == 0x7 and r.faults[0].decision.reported_error_code == 0x7
-    assert m32.dmesg[-1] == f"test[42]: segfault at {a:x} ip 00000000 sp 00000000 error 7"
+    assert m32.dmesg[-1] == (f"test[42]: segfault at {a:x} ip 00000000 sp 00000000 error 7"
+                             f" likely on CPU 0 (core 0, socket 0)")
     n = mm.mmap(None, PAGE_SIZE, PROT_NONE)
     assert record(mm.read(n)).si_code is SiCode.SEGV_ACCERR
 
@@ -196,7 +198,8 @@ def test_user_access_to_kernel_address_sanitized(m32, mm):
     assert r.faults[0].error_code == 0x4
     assert (r.signal, r.si_code) == (Signal.SIGSEGV, SiCode.SEGV_MAPERR)
     assert r.faults[0].decision.reported_error_code == 0x5
-    assert m32.dmesg[-1] == "test[42]: segfault at f8000000 ip 00000000 sp 00000000 error 5"
+    assert m32.dmesg[-1] == ("test[42]: segfault at f8000000 ip 00000000 sp 00000000 error 5"
+                             " likely on CPU 0 (core 0, socket 0)")
     # the direct map is present but supervisor-only: a protection fault, also code 5
     r = mm.read(0xC0001000)
     assert r.faults[0].error_code == 0x5 and r.faults[0].decision.reported_error_code == 0x5

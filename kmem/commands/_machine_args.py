@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from kmem.model import Machine
+from kmem.model.from_proc import read_sysctl_dir
 from kmem.progress import Progress
 from kmem.spec.errors import InvalidArgument
 
@@ -81,9 +82,9 @@ def _boot_from_proc(args: argparse.Namespace) -> Machine:
         try:
             zoneinfo = (root / "zoneinfo").read_text()
             buddyinfo = (root / "buddyinfo").read_text()
-            sysctls = {name: (root / "sys" / "vm" / name).read_text()
-                       for name in ("min_free_kbytes", "lowmem_reserve_ratio",
-                                    "watermark_scale_factor")}
+            # the whole sys/vm directory: the model reads the files it uses and
+            # lists the others in m.from_proc_report
+            sysctls = read_sysctl_dir(root / "sys" / "vm")
         except OSError as exc:
             raise InvalidArgument(f"cannot read {exc.filename}: {exc.strerror}") from None
         except UnicodeDecodeError as exc:

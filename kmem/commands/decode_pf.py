@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 
 from kmem.spec.errors import InvalidArgument
+from kmem.spec.kernel import UnknownKernel
+from kmem.spec.kernel import kernel as kernel_rules
 from kmem.spec.x86_fault import (
     HW_CONSTRAINTS,
     PF_BITS,
@@ -60,9 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="the CPU was in user mode")
     parser.add_argument("--bits", type=int, choices=(32, 64), default=64,
                         help="pointer width for %%px fields (default: 64)")
+    parser.add_argument("--kernel", metavar="VERSION", default=None,
+                        help="print the oops and segfault lines of this kernel version as "
+                             "uname -r prints it (4.9, 5.10.0-28-amd64, 6.12.117; "
+                             "default: the newest)")
 
 
-def render(code: int, address: int, user_mode: bool | None = None, bits: int = 64) -> list[str]:
+def render(code: int, address: int, user_mode: bool | None = None, bits: int = 64,
+           kernel: str | None = None) -> list[str]:
     """The report ``kmem decode-pf`` prints."""
     rec = decode(code)
     names = [b.linux_name or b.sdm_name for b in PF_BITS if code & b.mask]
@@ -86,13 +93,24 @@ def render(code: int, address: int, user_mode: bool | None = None, bits: int = 6
     lines.append("")
     where = "user" if user_mode else "kernel"
     lines.append(f"kernel oops lines (a fault at {address:#x} from {where} mode that is not handled):")
-    lines.extend(f"  {line}" for line in oops_lines(code, address, user_mode, bits))
+    try:
+        lines.extend(f"  {line}" for line in oops_lines(code, address, user_mode, bits,
+                                                        kernel=kernel))
+    except UnknownKernel as exc:
+        lines.append(f"  (none known: {exc})")
     if code & X86_PF_USER:
         task_size = (1 << 47) - 4096 if bits == 64 else 0xC0000000
         reported = sanitize_error_code(address, code, task_size)
         lines.append("")
         lines.append("segfault line (a user fault the kernel answers with SIGSEGV):")
-        lines.append("  " + segfault_line("a.out", 1000, address, 0, 0, reported, word_bits=bits))
+        fmt = kernel_rules(kernel).segfault_format
+        if fmt == "none":
+            lines.append("  (none: this kernel printed no segfault line)")
+        else:
+            lines.append("  " + segfault_line("a.out", 1000, address, 0, 0, reported,
+                                              word_bits=bits, kernel=kernel,
+                                              cpu=(0, 0, 0) if fmt in ("cpu", "offset")
+                                              else None))
         if reported != code:
             lines.append(f"  (error {reported:x}, not {code:x}: sanitize_error_code sets "
                          "X86_PF_PROT for a user fault on a kernel address)")
@@ -108,5 +126,5 @@ def render(code: int, address: int, user_mode: bool | None = None, bits: int = 6
 def run(args: argparse.Namespace) -> int:
     code = parse_code(args.code)
     address = read_int(args.address, "address")
-    print("\n".join(render(code, address, args.user_mode, args.bits)))
+    print("\n".join(render(code, address, args.user_mode, args.bits, args.kernel)))
     return 0

@@ -11,7 +11,6 @@ from kmem.spec.gfp import (
     PROFILES,
     decode_gfp,
     format_gfp,
-    get_profile,
     gfp_migratetype,
     gfp_migratetype_warns,
     gfp_to_alloc_flags,
@@ -19,6 +18,7 @@ from kmem.spec.gfp import (
     gfp_zone_nodebug,
     gfpflags_allow_blocking,
     parse_gfp,
+    resolve_profile,
     translate_to_modern,
     unknown_bits,
     zonelist,
@@ -40,8 +40,12 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("mask", metavar="MASK",
                         help="a number such as 0xcc0, or names joined by '|'")
-    parser.add_argument("--profile", default="modern", choices=list(PROFILES),
+    parser.add_argument("--profile", default=None, choices=list(PROFILES),
                         help="the kernel era whose numbering MASK uses (default: modern)")
+    parser.add_argument("--kernel", metavar="VERSION", default=None,
+                        help="a kernel version as uname -r prints it (4.14, 4.19.0-17-amd64, "
+                             "6.12.117): MASK in that version's numbering, printed with its "
+                             "flag table (instead of --profile)")
     parser.add_argument("--config", action="append", choices=list(ZONE_CONFIGS),
                         help="zone configuration(s) for gfp_zone (default: x86_64 and x86_32)")
     parser.add_argument("--order", type=int_arg("--order", 0), default=0,
@@ -67,9 +71,10 @@ def _zone_lines(mask: int, config_names: list[str]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    profile = get_profile(args.profile)
+    profile = resolve_profile(args.profile, args.kernel)
     mask = parse_gfp(args.mask, profile)
-    out = [f"mask: {mask:#x} ({profile.name} numbering)",
+    era = f"{profile.name} numbering" + (f", kernel {args.kernel}" if args.kernel else "")
+    out = [f"mask: {mask:#x} ({era})",
            f"printed: {format_gfp(mask, profile)}"]
     if not profile.kernel_printer:
         out[-1] += "  (kmem's table: this kernel had no gfp printer)"

@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CONFIG_VMSPLIT_* option (default: 3G), or 'all' for a summary")
     parser.add_argument("--era", default=Era.MODERN.value, choices=[e.value for e in Era],
                         help="whose formulas: modern (default) or 2.6.11")
+    parser.add_argument("--kernel", metavar="VERSION", default=None,
+                        help="the formulas of this kernel version (uname -r form: 2.6.11 -> "
+                             "2.6.11, 4.19 onwards -> modern); overrides --era")
     parser.add_argument("--pae", action="store_true", help="CONFIG_X86_PAE (LAST_PKMAP 512)")
     parser.add_argument("--no-highmem", dest="highmem", action="store_false",
                         help="without CONFIG_HIGHMEM (no PKMAP window)")
@@ -187,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     if args.svg is not None and not args.svg.strip():
         raise InvalidArgument("--svg needs a file name, got ''")
     lay = layout(args.split, era_of(args.era), pae=args.pae, highmem=args.highmem,
-                 mem_mb=args.mem)
+                 mem_mb=args.mem, kernel=args.kernel)
     check_invariants(lay)
     if vaddr is not None:
         lay.region_of(vaddr)  # an address outside the map is refused before the table
