@@ -184,7 +184,7 @@ class Views:
             self.nxt = S[a:a + _words(4 * n)].view(np.int32)[:n]
             self.prv = S[b:b + _words(4 * n)].view(np.int32)[:n]
         else:
-            self.nxt = self.prv = None
+            self.nxt = self.prv = None  # type: ignore[assignment]
 
     def table(self) -> np.ndarray:
         t = int(self.M[H_TAB])

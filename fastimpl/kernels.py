@@ -71,12 +71,12 @@ from .arrays import (
 )
 
 BOUNDSCHECK = os.environ.get("KMEM_NUMBA_BOUNDSCHECK", "") not in ("", "0")
-JIT_DISABLED = bool(numba.config.DISABLE_JIT)
+JIT_DISABLED = bool(numba.config.DISABLE_JIT)  # type: ignore[attr-defined]
 
 # Without NRT (numba's reference-counted memory): the steps only index and view arrays
 # they are given, and each call between compiled functions would otherwise pay an atomic
 # increment and decrement per array argument (profiled: ~10x the cost of the step).
-jit = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, nogil=True, _nrt=False)
+jit = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, nogil=True, _nrt=False)  # type: ignore[call-overload]
 #: for compiled helpers that allocate arrays (workloads.py)
 jit_nrt = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, nogil=True)
 
@@ -85,7 +85,7 @@ if JIT_DISABLED:
         x = int(x)
         return (x & -x).bit_length() - 1
 else:
-    from numba.cpython.unsafe.numbers import trailing_zeros as ctz
+    from numba.cpython.unsafe.numbers import trailing_zeros as ctz  # type: ignore[assignment]
 
 ONE = np.uint64(1)
 ZERO64 = np.uint64(0)

@@ -107,8 +107,8 @@ class Page:
         self._m = m
 
     def __eq__(self, other: object) -> bool:
-        return (type(other) is Page and other.pfn == self.pfn  # type: ignore[union-attr]
-                and other._m is self._m)  # type: ignore[union-attr]
+        return (type(other) is Page and other.pfn == self.pfn
+                and other._m is self._m)
 
     def __hash__(self) -> int:
         return hash((id(self._m), self.pfn))
@@ -392,7 +392,8 @@ class Machine:
         which builds any machine class through its constructor and ``Zone.load``)."""
         from kmem.model.from_proc import machine_from_proc  # off the hot path
 
-        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls, **kwargs)
+        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,  # type: ignore[arg-type,return-value]
+                                 **kwargs)
 
     # -- boot --------------------------------------------------------------------------------
     def _mark_unmanaged(self) -> None:

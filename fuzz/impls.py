@@ -101,10 +101,10 @@ def _fast(policy: str) -> Impl:
 
     from kmem import fastimpl
 
-    impl = machine_class_impl("fast", fastimpl.Machine, policy)  # type: ignore[attr-defined]
-    codes = (fastimpl.OP_ALLOC, fastimpl.OP_FREE, fastimpl.OP_GET,  # type: ignore[attr-defined]
-             fastimpl.OP_PUT)  # type: ignore[attr-defined]
-    return replace(impl, batch=(fastimpl.run_ops, codes))  # type: ignore[attr-defined]
+    impl = machine_class_impl("fast", fastimpl.Machine, policy)
+    codes = (fastimpl.OP_ALLOC, fastimpl.OP_FREE, fastimpl.OP_GET,
+             fastimpl.OP_PUT)
+    return replace(impl, batch=(fastimpl.run_ops, codes))
 
 
 def _mutant(name: str, policy: str) -> Impl:

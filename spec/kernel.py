@@ -301,7 +301,7 @@ class Kernel:
 
     version: KernelVersion
 
-    def at_least(self, release: str) -> bool:
+    def at_least(self, release: str | tuple[int, ...]) -> bool:
         return self.version.at_least(release)
 
     # -- gfp ---------------------------------------------------------------------------
@@ -463,7 +463,8 @@ class Kernel:
         fmt = self.pagetypeinfo_format
         if fmt == "none":
             raise UnknownKernel(f"kernel {self.version} has no /proc/pagetypeinfo (2.6.24+)")
-        names = (("Unmovable", "Reclaimable", "Movable", "Reserve") if fmt == "reserve"
+        names: tuple[str, ...] = (
+            ("Unmovable", "Reclaimable", "Movable", "Reserve") if fmt == "reserve"
                  else ("Unmovable", "Movable", "Reclaimable", "HighAtomic"))
         if cma and self.at_least("3.5"):
             names += ("CMA",)

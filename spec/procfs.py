@@ -757,7 +757,7 @@ def parse_pagetypeinfo(text: str) -> tuple[PagetypeinfoNode, ...]:
                                      f"'Number of blocks type' row")
             built.append(PagetypeinfoZone(
                 zname, tuple(free.values()), z["blocks"],  # type: ignore[arg-type]
-                frozenset(z["overflow"]), z.get("mixed")))  # type: ignore[arg-type]
+                frozenset(z["overflow"]), z.get("mixed")))  # type: ignore[arg-type,call-overload]
         try:
             nodes.append(PagetypeinfoNode(int(state["node"]), int(state["order"]),  # type: ignore[call-overload]
                                           int(state["ppb"]), names, tuple(built)))  # type: ignore[call-overload]

@@ -4,6 +4,7 @@ classic buddy-system diagrams of teaching material draw it)."""
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from kmem.model import Machine, api
 from kmem.spec.errors import InvalidArgument
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pages > MAX_DEMO_PAGES:
         raise InvalidArgument(f"--pages {args.pages}: the demo draws every page, so at most "
                               f"{MAX_DEMO_PAGES}; for a large machine use kmem buddyinfo")
-    machine_cls: type = Machine
+    machine_cls: Any = Machine
     if getattr(args, "impl", "model") == "fast":  # kmem.model.api works on both machines
         from kmem.fastimpl import Machine as machine_cls
     m = machine_cls.generic(args.pages, policy=args.policy, min_free_kbytes=0)
