@@ -389,7 +389,9 @@ class Machine:
         __GFP_DMA on a machine without a managed DMA zone). A __GFP_NOFAIL request
         that may reclaim never returns None: if even its extra pass fails, the kernel
         would loop for ever, and kmem raises :class:`~kmem.spec.errors.AllocationLivelock`
-        with the machine unchanged.
+        with zones, pages and counters unchanged; the WARN_ON_ONCE lines the kernel prints
+        on entry (``__alloc_pages_slowpath``'s __GFP_NOFAIL checks) stay in :attr:`dmesg`,
+        as they would on the real machine before it starts looping.
         """
         gfp = _check_gfp(gfp)
         order = _check_order(order)
