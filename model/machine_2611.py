@@ -25,7 +25,8 @@ from kmem.spec import alloc_2611 as spec
 from kmem.spec import buddy, page_alloc, procfs, watermarks
 from kmem.spec.constants import PAGE_SIZE
 from kmem.spec.errors import AllocationLivelock, InvalidArgument, TailPageFree
-from kmem.spec.x86_32_layout import maxmem, page_offset
+from kmem.spec import zones as zones_spec
+from kmem.spec.x86_32_layout import page_offset
 from kmem.spec.zones import MachineLayout, ZoneType
 
 from .machine import Machine, _check_order
@@ -81,8 +82,13 @@ class Machine2611(Machine):
         self.rt_task = False  # rt_task(current)
         self.in_interrupt = False
         self.last_failure: str | None = None
+        # 2.6.11's zones: DMA, Normal, HighMem (ZONE_MOVABLE came in 2.6.23)
         self.zones: list[Zone] = [Zone2611(span, idx, nr_cpus=nr_cpus)
-                                  for idx, span in enumerate(layout.zones)]
+                                  for idx, span in enumerate(layout.zones)
+                                  if span.ztype in (ZoneType.DMA, ZoneType.NORMAL,
+                                                    ZoneType.HIGHMEM)]
+        if [z.ztype for z in self.zones] != [ZoneType.DMA, ZoneType.NORMAL, ZoneType.HIGHMEM]:
+            raise InvalidArgument("a 2.6.11 i386 machine has the zones DMA, Normal and HighMem")
         self.node_zones = [self.zones]
         self.pages: dict[int, Page] = {}
         self.memory = PageContents()
@@ -95,11 +101,31 @@ class Machine2611(Machine):
         self.from_proc_report = ()
         self._zero_page = None
         self.page_offset = page_offset(layout.vmsplit or "3G")
-        self.max_low_pfn = min(layout.max_pfn, maxmem(layout.vmsplit or "3G", "2.6.11")
-                               // PAGE_SIZE)
+        # lowmem ends where ZONE_NORMAL ends (max_low_pfn: MAXMEM of 2.6.11 for a preset)
+        self.max_low_pfn = self.zones[1].end_pfn
         self._boot()
         self.setup_watermarks(min_free_kbytes=min_free_kbytes,
                               lowmem_reserve_ratio=lowmem_reserve_ratio)
+
+    @classmethod
+    def custom(cls, sizes: tuple[int, int, int], *, reserved: tuple[int, int] = (0, 0),
+               **kwargs: Any) -> Machine2611:
+        """A node from pfn 0 with DMA, Normal and HighMem of ``sizes`` pages (any sizes:
+        ``kmem conform`` uses odd ones and Normal zones whose start is not aligned to
+        MAX_ORDER-1) and pfns ``[reserved[0], reserved[1])`` never freed at boot."""
+        if (not isinstance(sizes, tuple) or len(sizes) != 3
+                or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in sizes)
+                or sizes[0] < 1):
+            raise InvalidArgument(f"sizes must be (dma, normal, highmem) page counts, dma >= 1, "
+                                  f"got {sizes!r}")
+        d, n, h = sizes
+        bounds = {ZoneType.DMA: (0, d), ZoneType.NORMAL: (d, d + n),
+                  ZoneType.HIGHMEM: (d + n, d + n + h)}
+        rs, re_ = reserved
+        layout = zones_spec._layout(f"2.6.11-{d}-{n}-{h}", "x86_32", zones_spec.X86_32_CONFIG,
+                                    bounds, d + n + h, (), ((rs, re_),) if re_ > rs else (),
+                                    "3G")
+        return cls(layout, **kwargs)
 
     # -- boot and watermarks -----------------------------------------------------------------
     def _zone2611(self, pfn: int) -> Zone2611:
@@ -119,6 +145,13 @@ class Machine2611(Machine):
                   if managed(pfn)]
         for pfn, order in frees:
             zone = self._zone2611(pfn)
+            if (pfn - zone.start_pfn) % (1 << order) or pfn + (1 << order) > zone.end_pfn:
+                raise InvalidArgument(
+                    f"2.6.11 would BUG at boot: free_all_bootmem frees pfns [{pfn:#x}, "
+                    f"{pfn + (1 << order):#x}) as one order-{order} block, which is not aligned "
+                    f"within ZONE_{zone.ztype.name} starting at {zone.start_pfn:#x} "
+                    f"(__free_pages_bulk: BUG_ON(page_idx & (order_size - 1)); "
+                    f"free_area_init_core warns \"BUG: wrong zone alignment, it will crash\")")
             zone.allocated[pfn] = order
             if order == 0:
                 zone.free_hot_cold_page(0, pfn, cold=False)
@@ -292,6 +325,12 @@ class Machine2611(Machine):
             assert isinstance(z, Zone2611)
             for cpu in range(self.nr_cpus):
                 z.drain_pages(cpu)
+
+    def zone(self, ztype: ZoneType) -> Zone:
+        if ztype not in (ZoneType.DMA, ZoneType.NORMAL, ZoneType.HIGHMEM):
+            raise InvalidArgument(f"2.6.11 has no ZONE_{ztype.name} (its zones: DMA, Normal, "
+                                  f"HighMem)")
+        return self.zones[self.config.idx(ztype)]
 
     # -- state, checks and texts ------------------------------------------------------------
     def check_invariants(self) -> list[buddy.Violation]:

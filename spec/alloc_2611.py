@@ -82,6 +82,15 @@ LOWMEM_RESERVE_RATIO = (256, 32)
 Block = tuple[int, int]  # (zone-relative index, order)
 
 
+def is_2611(version: object) -> bool:
+    """The kernel (a ``uname -r`` string or a :class:`kmem.spec.kernel.Kernel`) is a 2.6.11
+    release (2.6.11, 2.6.11.N): its page allocator is this module's. 2.6.11.3's
+    mm/page_alloc.c is byte for byte 2.6.11's."""
+    from .kernel import kernel
+
+    return kernel(version).version.series() == (2, 6, 11)  # type: ignore[arg-type]
+
+
 def _check_order(order: object) -> int:
     if isinstance(order, bool) or not isinstance(order, int) or not 0 <= order < MAX_ORDER:
         raise InvalidArgument(f"order must be an int in 0..{MAX_ORDER - 1} (2.6.11's MAX_ORDER "
@@ -362,7 +371,7 @@ __all__ = [
     "GFP_NOFAIL", "GFP_NORETRY", "GFP_NOWARN", "GFP_REPEAT", "GFP_USER", "GFP_WAIT",
     "GFP_ZERO", "HZ", "LOWMEM_RESERVE_RATIO", "MAX_ORDER", "NO_BITMAPS", "NO_PAGETYPEINFO",
     "NO_ZONEINFO", "Pass2611", "PcpParams", "Plan2611", "Ratelimit2611", "ZONE_DMA",
-    "ZONE_HIGHMEM", "ZONE_NAMES", "ZONE_NORMAL", "alloc_plan", "bootmem_frees", "expand",
+    "ZONE_HIGHMEM", "ZONE_NAMES", "ZONE_NORMAL", "alloc_plan", "bootmem_frees", "is_2611", "expand",
     "free_pages_bulk_delta", "page_is_buddy", "pageset_params", "pcp_drain_on_free",
     "pcp_refill", "printk_ratelimit", "retries", "zone_batch", "zonelist",
 ]
