@@ -23,9 +23,9 @@ from typing import Any
 
 from kmem.spec import alloc_2611 as spec
 from kmem.spec import buddy, page_alloc, procfs, watermarks
+from kmem.spec import zones as zones_spec
 from kmem.spec.constants import PAGE_SIZE
 from kmem.spec.errors import AllocationLivelock, InvalidArgument, TailPageFree
-from kmem.spec import zones as zones_spec
 from kmem.spec.x86_32_layout import page_offset
 from kmem.spec.zones import MachineLayout, ZoneType
 

@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from kmem.spec import alloc_2611 as spec
 from kmem.spec import buddy
-from kmem.spec.errors import BadPageState, BadRange, FreeOrderMismatch, InvalidArgument, UnalignedFree
+from kmem.spec.errors import (
+    BadPageState,
+    BadRange,
+    FreeOrderMismatch,
+    InvalidArgument,
+    UnalignedFree,
+)
 from kmem.spec.zones import ZoneSpan
 
 from .freelists import KernelList

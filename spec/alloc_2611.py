@@ -222,10 +222,15 @@ def pcp_drain_on_free(count: int, high: int) -> bool:
 
 def zonelist(gfp: int, present: Sequence[int]) -> tuple[int, ...]:
     """``build_zonelists`` (non-NUMA, 2.6.11 lines 1411-1450) for ``gfp & GFP_ZONEMASK``:
-    ``__GFP_DMA`` starts at ZONE_DMA (it wins over ``__GFP_HIGHMEM``), ``__GFP_HIGHMEM`` at
+    ``__GFP_DMA`` starts at ZONE_DMA, ``__GFP_HIGHMEM`` at
     ZONE_HIGHMEM, else ZONE_NORMAL; then downwards, each zone only if it has present
     pages (``build_zonelists_node``). ``present`` holds the present pages of DMA,
     Normal and HighMem. The first zone is the classzone (``classzone_idx``)."""
+    if gfp & (GFP_DMA | GFP_HIGHMEM) == GFP_DMA | GFP_HIGHMEM:
+        raise InvalidArgument(f"gfp {gfp:#x}: __GFP_DMA|__GFP_HIGHMEM has no zonelist in 2.6.11 "
+                              f"(GFP_ZONETYPES is 3: __GFP_HIGHMEM is a \"loner\" bit, "
+                              f"include/linux/mmzone.h; alloc_pages would index past "
+                              f"node_zonelists)")
     k = ZONE_NORMAL
     if gfp & GFP_HIGHMEM:
         k = ZONE_HIGHMEM

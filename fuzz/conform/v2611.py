@@ -157,14 +157,14 @@ def extract_2611(tree: Path) -> Core2611:
     tree = Path(tree)
     if not tree.is_dir():
         raise Conform2611Error(f"--source {tree}: no such directory. {HOW_TO_GET}")
-    missing = [f for f in SOURCE_FILES if not (tree / f).is_file()]
-    if missing:
-        raise Conform2611Error(f"--source {tree}: missing {', '.join(missing)}. {HOW_TO_GET}")
     version = tree_version(tree)
     if version != (2, 6, 11):
         raise Conform2611Error(f"--source {tree} is Linux {'.'.join(map(str, version))}, not "
                                f"2.6.11 (its Makefile says so); --kernel 2.6.11 needs 2.6.11's "
                                f"tree")
+    missing = [f for f in SOURCE_FILES if not (tree / f).is_file()]
+    if missing:
+        raise Conform2611Error(f"--source {tree}: missing {', '.join(missing)}. {HOW_TO_GET}")
     sources = {f: (tree / f).read_text(errors="replace") for f in SOURCE_FILES}
     parts, names = [], []
     extractors: dict[str, Callable[[str, str], str | None]] = {
