@@ -399,7 +399,9 @@ class Machine:
         the kernel's ``page allocation failure`` line in :attr:`dmesg` (rate-limited
         to one per 10 s of :attr:`clock_s`; silent for __GFP_NOWARN, and for
         __GFP_DMA on a machine without a managed DMA zone). A __GFP_NOFAIL request
-        that may reclaim never returns None: if even its extra pass fails, the kernel
+        that may reclaim, and a small-order request that may reclaim without __GFP_FS
+        (GFP_NOFS, GFP_NOIO: ``out_of_memory`` reports progress for it), never return None
+        (:func:`kmem.spec.slowpath.loops_without_progress`): if no pass succeeds, the kernel
         would loop for ever, and kmem raises :class:`~kmem.spec.errors.AllocationLivelock`
         with zones, pages and counters unchanged; the WARN_ON_ONCE lines the kernel prints
         on entry (``__alloc_pages_slowpath``'s __GFP_NOFAIL checks) stay in :attr:`dmesg`,
@@ -442,12 +444,10 @@ class Machine:
                     pfn = zone.rmqueue_smallest(order)
                     if pfn is not None:
                         return self._prep_new_page(zone, pfn, order, gfp)
-        if page_alloc.nofail_never_fails(gfp):
-            raise AllocationLivelock(
-                f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
-                f"kernel would retry for ever waiting for reclaim or the OOM killer "
-                f"(kmem has neither). Passes tried: "
-                f"{', '.join(p.name for p in passes)}")
+        if slowpath.loops_without_progress(gfp, order,
+                                           lowmem_only=highest_idx < self._normal_idx):
+            raise AllocationLivelock(slowpath.livelock_message(
+                gfp, order, tuple(p.name for p in passes)))
         self._warn_alloc(gfp, order)
         return None
 
@@ -601,7 +601,8 @@ class Machine:
         if result.loops:
             raise AllocationLivelock(
                 f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
-                f"or an OOM killer that keeps killing) and no attempt succeeds; kmem has no "
+                f"no __GFP_FS, or an OOM killer that keeps killing) and no attempt succeeds; "
+                f"kmem has no "
                 f"reclaim to wait for. Steps: {len(result.steps)}")
         self.last_failure = result.gave_up
         self._warn_alloc(gfp, order)
