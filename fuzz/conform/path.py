@@ -272,7 +272,8 @@ def _find(sources: list[tuple[str, str]], name: str) -> tuple[int, int, str, str
     return None
 
 
-def _fit(shape: Shape, sources: list[tuple[str, str]]) -> tuple[list[str], list]:
+def _fit(shape: Shape, sources: list[tuple[str, str]]
+         ) -> tuple[list[str], list[tuple[int, int, str, str]]]:
     """The problems of ``sources`` for ``shape`` (empty: it fits) and the found parts."""
     problems: list[str] = []
     parts: list[tuple[int, int, str, str]] = []
@@ -601,8 +602,6 @@ class ModelSide:
         self.zone.boot()
         if config.pcp:
             self.zone.setup_pageset(config.ncpus)
-        self.decay_ok = hasattr(self.zone, "decay_pcp_high")
-        self.free_takes_cpu = _accepts(self.zone.free_one_page, "cpu")
 
     def alloc(self, op: Op) -> int | None:
         """``get_page_from_freelist`` for one zone, without watermarks: ``rmqueue``; a
@@ -624,12 +623,8 @@ class ModelSide:
         return pfn
 
     def free(self, pfn: int, order: int, cpu: int) -> None:
-        if self.free_takes_cpu:
-            self.zone.free_one_page(pfn, order, cpu=cpu)  # type: ignore[call-arg]
-        else:
-            if hasattr(self.zone, "cpu"):
-                self.zone.cpu = cpu
-            self.zone.free_one_page(pfn, order)
+        """``__free_pages`` on ``cpu`` (``free_unref_page`` uses that CPU's pageset)."""
+        self.zone.free_one_page(pfn, order, cpu=cpu)
 
     def drain(self, cpu: int) -> None:
         if self.zone.pcp:
@@ -638,7 +633,7 @@ class ModelSide:
     def decay(self, cpu: int) -> int:
         if not self.zone.pcp:
             return 0
-        return int(bool(self.zone.decay_pcp_high(cpu)))  # type: ignore[attr-defined]
+        return int(bool(self.zone.decay_pcp_high(cpu)))
 
     def unreserve(self, mt: int, force: bool) -> int:
         return int(bool(self.zone.unreserve_highatomic_pageblock(mt, force)))
@@ -646,7 +641,8 @@ class ModelSide:
     def dump(self) -> str:
         """The state in path_harness.c's ``kmem_dump`` format."""
         z = self.zone
-        parts = [f"Z:{z.free_pages},{z.nr_free_highatomic},{z.nr_reserved_highatomic},"
+        free_ha = "-" if self.kernel == "6.1" else z.nr_free_highatomic  # a 6.10+ field
+        parts = [f"Z:{z.free_pages},{free_ha},{z.nr_reserved_highatomic},"
                  f"{z.watermark_boost},{int(z.boosted)}",
                  "N:" + ",".join(str(a.nr_free) for a in z.free_area),
                  "B:" + "".join(str(z.get_pfnblock_migratetype(pfn))
@@ -753,7 +749,9 @@ def kernel_zone_state(config: StreamConfig, state: str,
     """The spec's :class:`ZoneState` of the kernel's zone from its state line and the
     blocks the stream holds (pfn -> order)."""
     s = parse_state(state)
-    free, list_types, pcp = set(), [], set()
+    free: set[tuple[int, int]] = set()
+    list_types: list[tuple[int, int]] = []
+    pcp: set[tuple[int, int]] = set()
     for tag, value in s.items():
         if tag.startswith("L"):
             order, mt = map(int, tag[1:].split("."))
@@ -764,6 +762,9 @@ def kernel_zone_state(config: StreamConfig, state: str,
             order = pcp_spec.pindex_to_order(int(tag.split(".")[1]))
             pcp.update((int(pfn), order) for pfn in value.split(","))
     z = s["Z"].split(",")
+    if z[1] == "-":  # 6.1 keeps no nr_free_highatomic: give the invariant what the lists hold
+        z[1] = str(sum(1 << order for (pfn, order) in free
+                       if dict(list_types).get(pfn) == MIGRATE_HIGHATOMIC))
     return buddy.ZoneState(
         start_pfn=0, end_pfn=config.npages, free=frozenset(free),
         allocated=frozenset(live.items()),
@@ -869,13 +870,13 @@ def _refused_merges(state: dict[str, str]) -> set[tuple[int, str]]:
     for tag, value in state.items():
         if tag.startswith(f"L{PAGEBLOCK_ORDER}."):
             mt = int(tag.split(".")[1])
-            for p in value.split(","):
-                nine[int(p)] = mt
-    out = set()
-    for p, mt in nine.items():
-        q = p ^ (1 << PAGEBLOCK_ORDER)
+            for text in value.split(","):
+                nine[int(text)] = mt
+    out: set[tuple[int, str]] = set()
+    for pfn, mt in nine.items():
+        q = pfn ^ (1 << PAGEBLOCK_ORDER)
         if mt == MIGRATE_HIGHATOMIC and nine.get(q, MIGRATE_HIGHATOMIC) != MIGRATE_HIGHATOMIC:
-            out.add((min(p, q), MIGRATETYPE_NAMES[nine[q]].upper()))
+            out.add((min(pfn, q), MIGRATETYPE_NAMES[nine[q]].upper()))
     return out
 
 
@@ -932,7 +933,7 @@ def path_run(harness: PathHarness, config: StreamConfig, ops: Sequence[Op] | Ite
 
     try:
         model = ModelSide(config, harness.kernel.shape.name)
-        has_decay = harness.kernel.shape.has_decay and model.decay_ok
+        has_decay = harness.kernel.shape.has_decay
         live: dict[int, int] = {}
         order_of: list[int] = []  # live pfns, oldest first (frees pick by ref)
         stream = iter(ops)

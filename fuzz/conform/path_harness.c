@@ -213,7 +213,7 @@ static void kmem_list(const char *tag, struct list_head *head)
 }
 
 /*
- * The state, one line: Z:free,nr_free_highatomic,nr_reserved_highatomic,boost,boosted
+ * The state, one line: Z:free,nr_free_highatomic (6.1: -),nr_reserved_highatomic,boost,boosted
  * N:nr_free[0..10] B:<pageblock types> then each non-empty free list as L<o>.<mt>:pfns
  * (list order), each CPU's pageset as P<cpu>:count,high,high_min,high_max,batch,
  * free_count,flags,alloc_factor (6.1: count,high,batch,free_factor) and each non-empty
@@ -224,9 +224,16 @@ static void kmem_dump(void)
 	struct zone *zone = &kmem_zone;
 	char tag[32];
 
+#ifdef KMEM_SHAPE_61
+	/* 6.1 has no nr_free_highatomic (6.10+) */
+	printf(" Z:%ld,-,%lu,%lu,%lu", zone->vm_stat[NR_FREE_PAGES],
+	       zone->nr_reserved_highatomic, zone->watermark_boost,
+	       (zone->flags >> ZONE_BOOSTED_WATERMARK) & 1);
+#else
 	printf(" Z:%ld,%lu,%lu,%lu,%lu", zone->vm_stat[NR_FREE_PAGES], zone->nr_free_highatomic,
 	       zone->nr_reserved_highatomic, zone->watermark_boost,
 	       (zone->flags >> ZONE_BOOSTED_WATERMARK) & 1);
+#endif
 	printf(" N:");
 	for (int o = 0; o < NR_PAGE_ORDERS; o++)
 		printf(o ? ",%lu" : "%lu", zone->free_area[o].nr_free);

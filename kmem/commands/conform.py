@@ -48,12 +48,12 @@ def _cpus(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--kernel", choices=KERNELS, default=None,
-                       help="which Debian linux-source package (default 6.12)")
-    where.add_argument("--source", metavar="DIR", default=None,
-                       help="an unpacked kernel tree instead of a package (a git checkout, "
-                            "your own patched tree); its version comes from its Makefile")
+    parser.add_argument("--kernel", choices=KERNELS, default=None,
+                        help="which Debian linux-source package (default 6.12); with --source, "
+                             "the version the tree must be")
+    parser.add_argument("--source", metavar="DIR", default=None,
+                        help="an unpacked kernel tree instead of a package (a git checkout, "
+                             "your own patched tree); its version comes from its Makefile")
     parser.add_argument("--core", action="store_true",
                         help="the bare buddy core harness (__free_one_page, expand, "
                              "__rmqueue_smallest; one migratetype, no pcp)")
@@ -94,6 +94,12 @@ def _run_path(args: argparse.Namespace) -> int:
     cache = Path(args.cache) if args.cache else None
     if args.source:
         print(f"kmem conform: the whole allocation path of the tree {args.source}")
+        if args.kernel:
+            from kmem.fuzz.conform import ConformError, tree_version
+            version = ".".join(map(str, tree_version(Path(args.source))))
+            if not (version + ".").startswith(args.kernel + "."):
+                raise ConformError(f"--kernel {args.kernel} but {args.source} is Linux "
+                                   f"{version} (its Makefile)")
         harness = build_path_harness(source=Path(args.source), cache=cache)
     else:
         kernel = args.kernel or "6.12"
