@@ -29,8 +29,11 @@ def _sizes(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kernel", choices=KERNELS, default="6.12",
-                        help="which linux-source package (default 6.12)")
+    parser.add_argument("--kernel", choices=(*KERNELS, "2.6.11"), default="6.12",
+                        help="which linux-source package (default 6.12); 2.6.11: the lecture "
+                             "slides' allocator, from the tree given with --source")
+    parser.add_argument("--source", default=None, metavar="DIR",
+                        help="a kernel source tree (with --kernel 2.6.11: a 2.6.11 tree)")
     parser.add_argument("--seed", type=int_arg("seed", 0), default=0, help="first seed (0)")
     parser.add_argument("--seeds", type=int_arg("seeds", 1), default=6,
                         help="runs, one seed each (default 6)")
@@ -48,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if args.kernel == "2.6.11":
+        from kmem.commands._conform_2611 import run_2611
+
+        return run_2611(args)
     started = time.monotonic()
     print(f"kmem conform: Linux {args.kernel} (Debian linux-source-{args.kernel})")
     harness = build_harness(args.kernel, Path(args.cache) if args.cache else None)
