@@ -26,7 +26,7 @@ text in 2.6.11.3) and ``include/linux/mmzone.h``; what differs from 6.x:
   list **tail** (``free_pages_bulk`` takes ``list->prev``) when ``count >= high``, then
   adds the page at the head. ``__GFP_COLD`` picks the cold list; ``__free_pages`` frees
   order 0 to the hot list and higher orders straight to the buddy (``__free_pages_ok``).
-* **Sizes.** There is no ``zone_batchsize()`` yet (it came in 2.6.12): the batch is
+* **Sizes.** There is no ``zone_batchsize()`` yet (2.6.12.1 still has none): the batch is
   computed inline in ``free_area_init_core`` (lines 1610-1636): ``present / 1024``,
   at most 256 KB of pages, divided by 4, at least 1; hot ``low = 2 * batch``,
   ``high = 6 * batch``; cold ``low = 0``, ``high = 2 * batch``; both ``batch``.
@@ -35,8 +35,8 @@ text in 2.6.11.3) and ``include/linux/mmzone.h``; what differs from 6.x:
   694-855) are :func:`alloc_passes`; the failure line is
   :func:`kmem.spec.page_alloc.warn_alloc_lines` with ``kernel="2.6.11"``.
 * Texts: ``/proc/buddyinfo`` (``frag_show``, lines 1750-1770) is the only per-order
-  file; there is no ``/proc/zoneinfo`` before 2.6.13 and no ``/proc/pagetypeinfo``
-  before 2.6.24.
+  file; there is no ``/proc/zoneinfo`` before 2.6.13 (none in 2.6.11's or 2.6.12.1's
+  tree) and no ``/proc/pagetypeinfo`` before 2.6.24.
 
 Indices here are **zone-relative** (``page_idx``), as the kernel's are; callers add
 the zone's start pfn.
@@ -185,7 +185,7 @@ class PcpParams:
 
 def zone_batch(present_pages: int, page_size: int = PAGE_SIZE) -> int:
     """The pageset batch of ``free_area_init_core`` (2.6.11 lines 1610-1620; there is no
-    ``zone_batchsize()`` before 2.6.12): ``present_pages / 1024``, capped at 256 KB of
+    ``zone_batchsize()`` in 2.6.11 or 2.6.12): ``present_pages / 1024``, capped at 256 KB of
     pages, then ``/= 4`` ("we effectively *= 4 below"), at least 1."""
     if isinstance(present_pages, bool) or not isinstance(present_pages, int) or present_pages < 0:
         raise InvalidArgument(f"present_pages must be an int >= 0, got {present_pages!r}")
@@ -362,7 +362,7 @@ def printk_ratelimit(state: Ratelimit2611, now_jiffies: int) -> tuple[bool, Rate
 
 
 NO_ZONEINFO = ("/proc/zoneinfo does not exist in Linux 2.6.11: it was added in 2.6.13 "
-               "(mm/vmstat.c zoneinfo_show); 2.6.11 prints per-order counts only in "
+               "(zoneinfo_show; none in 2.6.11 or 2.6.12); 2.6.11 prints per-order counts only in "
                "/proc/buddyinfo")
 NO_PAGETYPEINFO = ("/proc/pagetypeinfo does not exist in Linux 2.6.11: migratetypes and the "
                    "file came in 2.6.24")

@@ -262,3 +262,29 @@ def test_kernel_switch_only_takes_2_6_11_releases():
     m = _m(16)
     with pytest.raises(InvalidArgument, match="no ZONE_MOVABLE"):
         m.zone(m.config.zones[-1])
+
+
+def test_demo_shows_free_lists_and_hot_cold_lists_step_by_step(capsys):
+    from kmem.cli import main
+
+    assert main(["demo", "--kernel", "2.6.11"]) == 0
+    out = capsys.readouterr().out
+    assert "free_area->map" in out and "no buddy bitmaps" in out
+    # boot: 12 order-10 blocks in Normal, the last freed (0x3c00) at the head
+    assert "free_area[10] nr_free 12  [0x3c00, 0x3800," in out
+    # A: a batch of 3 to the hot list, the head handed out; D gets A back (LIFO)
+    assert "A = alloc_pages(GFP_KERNEL, 0) -> pfn 0x3c00" in out
+    assert "cpu 0 hot  count 2  low 6 high 18 batch 3  [0x3c01, 0x3c02]" in out
+    assert "D = alloc_pages(GFP_KERNEL, 0) -> pfn 0x3c00" in out
+    assert "cpu 0 cold count 2  low 0 high 6  batch 3  [0x3c07, 0x3c08]" in out
+    # the drain at high: batch pages leave from the tail, the freed page goes to the head
+    assert "cpu 0 hot  count 16 low 6 high 18 batch 3  [0x3c17, 0x3c16" in out
+    assert "buddy invariants: all hold" in out and "2.6.13" in out
+
+
+def test_kmem_zoneinfo_for_2_6_11_says_there_was_none(capsys):
+    from kmem.cli import main
+
+    assert main(["zoneinfo", "--kernel", "2.6.11", "--preset", "x86_32", "--mem-mb", "64"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist before 2.6.13" in err and "buddyinfo" in err
