@@ -48,9 +48,10 @@ def _cpus(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kernel", choices=KERNELS, default=None,
+    parser.add_argument("--kernel", choices=(*KERNELS, "2.6.11"), default=None,
                         help="which Debian linux-source package (default 6.12); with --source, "
-                             "the version the tree must be")
+                             "the version the tree must be; 2.6.11: the lecture slides' "
+                             "allocator, from the tree given with --source")
     parser.add_argument("--source", metavar="DIR", default=None,
                         help="an unpacked kernel tree instead of a package (a git checkout, "
                              "your own patched tree); its version comes from its Makefile")
@@ -82,9 +83,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.kernel == "2.6.11" or (args.kernel is None and args.source and _is_2611(args.source)):
+        from kmem.commands._conform_2611 import run_2611
+
+        args.kernel = "2.6.11"
+        args.ops = args.ops or 5000
+        return run_2611(args)
     if args.core:
         return _run_core(args)
     return _run_path(args)
+
+
+def _is_2611(source: str) -> bool:
+    from kmem.fuzz.conform import tree_version
+
+    return tree_version(Path(source)) == (2, 6, 11)
 
 
 def _run_path(args: argparse.Namespace) -> int:
