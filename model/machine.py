@@ -26,6 +26,7 @@ from kmem.spec import (
     x86_64_layout,
 )
 from kmem.spec import gfp as gfp_spec
+from kmem.spec import kernel as kernel_spec
 from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
 from kmem.spec import zones as zones_spec
@@ -133,8 +134,23 @@ class Machine:
                  percpu_pagelist_high_fraction: int = 0,
                  nodes: tuple[MachineLayout, ...] = (),
                  distances: tuple[tuple[int, ...], ...] | None = None,
-                 cpu_nodes: tuple[int, ...] | None = None) -> None:
+                 cpu_nodes: tuple[int, ...] | None = None,
+                 kernel: str | kernel_spec.Kernel | None = None,
+                 cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         free_list_class(policy)  # validates the policy name
+        #: the modelled kernel (kmem.spec.kernel.Kernel; default: the newest kmem knows)
+        self.kernel = kernel_spec.kernel(kernel)
+        config = self.kernel.debian_config
+        for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
+            if value is not None and not isinstance(value, bool):
+                raise InvalidArgument(f"{name} must be True, False or None (the kernel "
+                                      f"configuration's default), got {value!r}")
+        #: CONFIG_CMA (default: the modelled kernel's configuration, Debian amd64: unset)
+        self.cma = config.cma if cma is None else cma
+        #: init_on_alloc= (default: CONFIG_INIT_ON_ALLOC_DEFAULT_ON, Debian: y)
+        self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
+        #: whose code the whole allocation path follows ("6.12", "6.1"); None without it
+        self.path_era = self.kernel.path_era if migratetypes else None
         _check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
         node_layouts = (layout, *nodes)
         _check_nodes(node_layouts)
@@ -414,7 +430,7 @@ class Machine:
             zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
             nofragment = bool(page_alloc.alloc_flags_nofragment(
                 gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
-        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment,
+        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
                                          lowmem_only=highest_idx < self._normal_idx)
         # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
         if gfp_spec.gfp_migratetype_warns(gfp):
@@ -582,6 +598,7 @@ class Machine:
 
         ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
         result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
+                                   cma=self.cma,
                                    outcomes=self.outcomes)
         if got:
             self.last_failure = None
@@ -650,7 +667,7 @@ class Machine:
         """``prep_new_page``/``post_alloc_hook``: refcount 1, zeroing, compound setup."""
         page = self.pfn_to_page(pfn)
         page._refcount = 1
-        if gfp & GFP_ZERO:
+        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self.compound_heads.add(pfn)
@@ -828,18 +845,22 @@ class Machine:
             start_pfn=z.start_pfn if z.present_pages else None,
             pagesets=self._pagesets(z)) for z in self.zones)
 
-    def _pagesets(self, zone: Zone) -> tuple[tuple[int, int, int, int, int], ...] | None:
+    def _pagesets(self, zone: Zone) -> tuple[tuple[int, int, int, int, int, int, int], ...] | None:
         """zoneinfo's pagesets of a populated zone with per-CPU lists: (cpu, count, high,
-        batch, vm stats threshold)."""
+        batch, vm stats threshold, high_min, high_max)."""
         if not isinstance(zone, MtZone) or not zone.pcp or not zone.present_pages:
             return None
         threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)  # online CPUs
-        return tuple((cpu, p.count, p.high, p.batch, threshold) for cpu, p in enumerate(zone.pcp))
+        return tuple((cpu, p.count, p.high, p.batch, threshold, p.high_min, p.high_max)
+                     for cpu, p in enumerate(zone.pcp))
 
-    def pagetypeinfo(self, *, cma: bool = True) -> str:
+    def pagetypeinfo(self, *, cma: bool | None = None) -> str:
         """/proc/pagetypeinfo (``pagetypeinfo_show``): free blocks per migratetype and order
         and pageblocks per type, for a machine with ``migratetypes=True``. ``cma=False``
-        prints the columns of a kernel without CONFIG_CMA (kmem has no CMA pageblocks)."""
+        prints the columns of a kernel without CONFIG_CMA (kmem has no CMA pageblocks);
+        default: the machine's :attr:`cma` (its kernel configuration's CONFIG_CMA)."""
+        if cma is None:
+            cma = self.cma
         zones = [z for z in self.zones if z.present_pages]
         if not all(isinstance(z, MtZone) for z in zones):
             raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "
@@ -868,7 +889,7 @@ class Machine:
 
     def zoneinfo(self) -> str:
         """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
-        return procfs.format_zoneinfo(self.zoneinfo_zones())
+        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     @classmethod
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
