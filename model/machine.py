@@ -239,7 +239,19 @@ class Machine:
 
         The lowmem limit is MAXMEM of ``era`` (:func:`kmem.spec.x86_32_layout.maxmem`):
         about 884 MB with the modern formula (default), 896 MB with ``era="2.6.11"``.
+        ``kernel="2.6.11"`` builds a :class:`kmem.model.machine_2611.Machine2611`: the
+        layout of that era and 2.6.11's own page allocator (hot/cold per-CPU lists, head
+        insertion, 2.6.11's gfp numbering and watermarks).
         """
+        from kmem.spec.alloc_2611 import is_2611
+
+        kernel = kwargs.get("kernel")
+        if kernel is not None and is_2611(kernel):
+            from .machine_2611 import Machine2611
+
+            del kwargs["kernel"]
+            return Machine2611(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem,
+                                                 era="2.6.11"), **kwargs)
         return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
 
     @classmethod
