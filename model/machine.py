@@ -195,7 +195,8 @@ class Machine:
             if migratetypes:
                 zones: list[Zone] = [
                     MtZone(span, idx, policy=policy, pageblock_order=pageblock_order,
-                           nr_cpus=nr_cpus, is_memory=self._is_memory_pfn)
+                           nr_cpus=nr_cpus, is_memory=self._is_memory_pfn,
+                           kernel=self.kernel, cma=self.cma)
                     for idx, span in enumerate(node_layout.zones)]
             else:
                 zones = [Zone(span, idx, policy=policy)
@@ -204,9 +205,14 @@ class Machine:
                 zone.node = nid
             self.node_zones.append(zones)
             self.zones.extend(zones)
+        # x86 builds the boot zonelists (start_kernel -> build_all_zonelists(NULL)) before
+        # arch_cpu_finalize_init -> identify_boot_cpu -> identify_cpu -> numa_add_cpu puts
+        # any CPU in its node's mask (arch/x86/kernel/cpu/common.c), and bringing CPUs
+        # online does not rebuild them: find_next_best_node's "node has CPUs" penalty
+        # (6.12.118 mm/page_alloc.c:5346-5347) never applies to them
         self.zonelists = numa.build_all_zonelists(
             self.distances, [[z.managed_pages for z in zones] for zones in self.node_zones],
-            frozenset(self.cpu_nodes) if nr_cpus else None)
+            frozenset())
         self.pages: dict[int, Page] = {}
         self.memory = PageContents()
         self.dmesg: list[str] = []
@@ -567,9 +573,13 @@ class Machine:
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         if isinstance(zone, MtZone):
+            # __zone_watermark_unusable_free: 6.10+ subtracts nr_free_highatomic, 6.1 the
+            # whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012-4013)
+            highatomic = (zone.nr_reserved_highatomic if zone.era == "6.1"
+                          else zone.nr_free_highatomic)
             return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                        zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
-                                       zone.nr_free_highatomic, zone.lists_mask(),
+                                       highatomic, zone.lists_mask(),
                                        zone.pcp_mask(self.cpu))
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)

@@ -305,7 +305,7 @@ def _has_backport(v: KernelVersion, subject: str) -> bool:
 # ---------------------------------------------------------------------------
 
 
-_PATH_6_1 = False  # the 6.1 whole path lands next; until then 6.1 is refused
+_PATH_6_1 = True  # the 6.1 whole path is modelled (kmem.model.mtzone, era "6.1")
 
 
 @dataclass(frozen=True)

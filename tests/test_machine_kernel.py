@@ -17,10 +17,12 @@ def test_default_machine_models_the_newest_kernel():
     assert m.path_era is None  # no whole path without migratetypes
 
 
-@pytest.mark.parametrize(("version", "era"), [("6.12.118", "6.12"), ("6.18", "6.12")])
+@pytest.mark.parametrize(("version", "era"), [("6.1", "6.1"), ("6.1.192", "6.1"),
+                                              ("6.12.118", "6.12"), ("6.18", "6.12")])
 def test_path_era(version, era):
     m = Machine.x86_64(256, kernel=version, policy="linux", migratetypes=True, nr_cpus=1)
     assert m.path_era == era
+    assert all(z.era == era for z in m.zones)
     assert m.kernel.version == kernel_spec.parse_version(version)
 
 

@@ -14,6 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # --kernel: only the lines that version prints (4.19.0-17-amd64: no boost, cma or promo)
+    from kmem.spec.kernel import kernel
+
+    # --kernel: only the lines that version prints (4.19.0-17-amd64: no boost, cma or
+    # promo); a kernel without /proc/zoneinfo is refused before any machine is built
+    kernel(args.kernel).zoneinfo_fields  # noqa: B018 (raises UnknownKernel before 2.6.13)
     print(build_machine(args).zoneinfo(), end="")
     return 0
