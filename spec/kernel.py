@@ -429,7 +429,13 @@ class Kernel:
 
     @property
     def zoneinfo_fields(self) -> frozenset[str]:
-        """The modelled /proc/zoneinfo lines this version prints."""
+        """The modelled /proc/zoneinfo lines this version prints. Before 2.6.13 there is no
+        /proc/zoneinfo at all (``zoneinfo_show`` came with 2.6.13): that raises
+        :class:`UnknownKernel` saying so (2.6.11 prints only /proc/buddyinfo)."""
+        if not self.at_least((2, 6, 13)):
+            raise UnknownKernel(f"kernel {self.version}: /proc/zoneinfo does not exist before "
+                                f"2.6.13 (zoneinfo_show came with 2.6.13); "
+                                f"this kernel prints per-order counts only in /proc/buddyinfo")
         fields = {"free", "min", "low", "high", "spanned", "present", "protection"}
         if self.at_least("3.8"):
             fields.add("managed")

@@ -10,8 +10,7 @@ import pytest
 pytest.importorskip("z3")
 
 from kmem.cli import main  # noqa: E402
-from kmem.proofs import suite  # noqa: E402
-from kmem.proofs import core  # noqa: E402
+from kmem.proofs import core, suite  # noqa: E402
 from kmem.proofs.core import Obligation, Prover, Status, run_obligation  # noqa: E402
 
 
