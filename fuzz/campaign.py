@@ -363,6 +363,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
 
     shares = _shares(stateful, bulk, sweep, bulk_share)
     spent = dict.fromkeys(shares, 0.0)
+    prog.stage_seconds = dict(spent)  # every stage shows in the summary, run or not
     sweep_left = smoke_traces() if "sweep" in shares else []
     prog.sweep_total = len(sweep_left)
     per_example = 0.5  # seconds, measured as we go: sizes the Hypothesis batches
