@@ -9,7 +9,16 @@ import time
 from collections.abc import Callable
 from multiprocessing import get_context
 
-from . import alloc_path, buddy_arith, buddy_invariants, fastimpl_bitmap, fault, gfp, scaled
+from . import (
+    alloc_2611,
+    alloc_path,
+    buddy_arith,
+    buddy_invariants,
+    fastimpl_bitmap,
+    fault,
+    gfp,
+    scaled,
+)
 from . import slab as slab_proofs
 from .core import DEFAULT_RLIMIT, DEFAULT_WALL_GUARD_S, Obligation, Result, Status, run_obligation
 
@@ -18,7 +27,7 @@ from .core import DEFAULT_RLIMIT, DEFAULT_WALL_GUARD_S, Obligation, Result, Stat
 DEFAULT_TIMEOUT_S = DEFAULT_WALL_GUARD_S
 
 #: obligations known to take longest go first, so that the workers finish together
-_HEAVY_FIRST = ("buddy.inductive.free", "buddy.inductive.alloc-block", "buddy.inductive.alloc",
+_HEAVY_FIRST = ("buddy.inductive.free", "2611.inductive.free", "buddy.inductive.alloc-block", "buddy.inductive.alloc",
                 "buddy.small-scope.alloc-block", "buddy.small-scope.free", "fault.handler-total",
                 "buddy.small-scope.alloc")
 
@@ -28,7 +37,7 @@ def all_obligations() -> list[Obligation]:
     return [*buddy_arith.obligations(), *buddy_invariants.obligations(), *scaled.obligations(),
             *gfp.obligations(), *fault.obligations(),
             *slab_proofs.obligations(), *alloc_path.obligations(),
-            *fastimpl_bitmap.obligations()]
+            *fastimpl_bitmap.obligations(), *alloc_2611.obligations()]
 
 
 def select(obligations: list[Obligation], pattern: str | None) -> list[Obligation]:
