@@ -224,5 +224,6 @@ def plain_meta(kernel: str | None, zoneinfo: Path | None) -> TraceMeta:
             raise InvalidArgument(f"{zoneinfo}: cannot read: {exc}") from None
     else:
         notes.append("no --zoneinfo: the zone rule is not checked")
+    notes.append("plain text carries no slab geometry: slab-geometry is not checked")
     return TraceMeta(kernel=rules, profile=G.configured_profile(str(rules.version)), zones=zones,
                      notes=notes)
