@@ -482,7 +482,6 @@ def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
     Pages on per-CPU lists are not free in the buddy: they never count as buddies."""
     out = []
     cap = order_cap(zs.max_order)
-    lists = dict(zs.list_types)
     for pfn, order in zs.free:
         if order < cap:
             buddy = find_buddy_pfn_capped(pfn, order, cap)

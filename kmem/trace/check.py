@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from kmem.spec import gfp as G
@@ -165,6 +165,8 @@ class Checker:
         self.kmalloc_cache: dict[str, list[tuple[str, str, str]]] = {}
         self.cache_cache: dict[str, list[tuple[str, str, str]] | None] = {}
         self.report = Report(source=meta.source, kernel=meta.version, fmt=None)
+        self.handlers: dict[str, Callable[[str, int, str], None]] = {
+            name: getattr(self, f"_ev_{name}") for name in CHECKED_EVENTS}
         self.report.notes.extend(meta.notes)
         self.config = meta.config
         self.mobility_disabled = meta.mobility_disabled
@@ -375,7 +377,7 @@ class Checker:
     def _run_perf(self, head: list[str], it: Iterable[str]) -> None:
         import itertools
 
-        event = self._event
+        handlers = self.handlers
         other = self._other
         last_idx = self.last_idx
         by_event: dict[str, int] = {}
@@ -392,7 +394,9 @@ class Checker:
             cpu = line[b + 1:line.find("]", b)]
             last_idx[cpu] = n
             by_event[name] = by_event.get(name, 0) + 1
-            event(name, line[e + 2:], n, line)
+            h = handlers.get(name)
+            if h is not None:
+                h(line[e + 2:], n, line)
         self.report.lines = n
         self.report.by_event = by_event
 
@@ -432,121 +436,132 @@ class Checker:
         return True
 
     def _event(self, name: str, rest: str, n: int, line: str) -> None:
+        h = self.handlers.get(name)
+        if h is not None:
+            h(rest, n, line)
+
+    def _ev_mm_page_alloc(self, rest: str, n: int, line: str) -> None:
         rules = self.rules
-        if name == "mm_page_alloc":
-            p = rest.find("pfn=0x")
-            q = rest.find(" ", p)
-            pfn = int(rest[p + 6:q], 16)
-            key = rest[q + 1:]
-            info = self.alloc_cache.get(key)
-            if info is None:
-                info = self._alloc_info(key)
-                self.alloc_cache[key] = info
-            order, amask, size, problems, allowed = info
-            for rule in ("gfp-text", "migratetype", "order"):
-                rules[rule].checked += 1
-            for rule, expected, detail in problems:
-                self._finding(rule, n, line, expected, detail)
-            if pfn == 0 and (rest.startswith("page=(nil)") or rest.startswith("page=(null)")
-                             or rest.startswith("page=0000000000000000")
-                             or rest.startswith("page=0x0 ")):
-                self.report.failed_allocs += 1
-                return
+        p = rest.find("pfn=0x")
+        q = rest.find(" ", p)
+        pfn = int(rest[p + 6:q], 16)
+        key = rest[q + 1:]
+        info = self.alloc_cache.get(key)
+        if info is None:
+            info = self._alloc_info(key)
+            self.alloc_cache[key] = info
+        order, amask, size, problems, allowed = info
+        for rule in ("gfp-text", "migratetype", "order"):
+            rules[rule].checked += 1
+        for rule, expected, detail in problems:
+            self._finding(rule, n, line, expected, detail)
+        if pfn == 0 and (rest.startswith("page=(nil)") or rest.startswith("page=(null)")
+                         or rest.startswith("page=0000000000000000")
+                         or rest.startswith("page=0x0 ")):
+            self.report.failed_allocs += 1
+            return
+        rules["align"].checked += 1
+        if pfn & amask:
+            self._finding("align", n, line, f"pfn a multiple of {size}",
+                          f"pfn {pfn:#x} is not aligned to 2^{order}")
+        if allowed is not None:
+            rules["zone"].checked += 1
+            c = pfn >> CHUNK_SHIFT
+            zpos = self.chunk_zone[c] if c < len(self.chunk_zone) else NO_ZONE
+            if zpos == NO_ZONE or zpos not in allowed:
+                self._zone_slow(pfn, size, allowed, n, line, key)
+        self._track_alloc(pfn, order, size, n, line)
+    def _ev_mm_page_free(self, rest: str, n: int, line: str) -> None:
+        rules = self.rules
+        p = rest.find("pfn=0x")
+        q = rest.find(" ", p)
+        pfn = int(rest[p + 6:q], 16)
+        order = int(rest[q + 7:])
+        rules["align"].checked += 1
+        if order > MAX_PAGE_ORDER or pfn & ((1 << order) - 1):
+            if order <= MAX_PAGE_ORDER:
+                self._finding("align", n, line, f"pfn a multiple of {1 << order}",
+                              f"freed pfn {pfn:#x} is not aligned to 2^{order}")
+            return
+        self._track_free(pfn, order, n, line)
+    def _ev_mm_page_free_batched(self, rest: str, n: int, line: str) -> None:
+        rules = self.rules
+        p = rest.find("pfn=0x")
+        q = rest.find(" ", p)
+        pfn = int(rest[p + 6:q], 16)
+        rules["free-list-live"].checked += 1
+        if pfn < len(self.live) and self.live[pfn]:
+            self._finding("free-list-live", n, line, "a page freed just before",
+                          "mm_page_free_batched of a page that is live (allocated, "
+                          "no mm_page_free since)", [self.alloc_line[self._head(pfn)]])
+    def _ev_mm_page_pcpu_drain(self, rest: str, n: int, line: str) -> None:
+        rules = self.rules
+        f = self._fields(rest)
+        pfn, order, mt = int(f["pfn"], 16), int(f["order"]), int(f["migratetype"])
+        rules["pcpu-drain"].checked += 1
+        if not T.pcpu_drain_migratetype_ok(mt):
+            self._finding("pcpu-drain", n, line, "migratetype 0..5", f"migratetype {mt}")
+        self._free_list_event(pfn, order, n, line, "mm_page_pcpu_drain")
+    def _ev_mm_page_alloc_zone_locked(self, rest: str, n: int, line: str) -> None:
+        rules = self.rules
+        f = self._fields(rest)
+        pfn, order, mt = int(f["pfn"], 16), int(f["order"]), int(f["migratetype"])
+        refill = int(f["percpu_refill"])
+        rules["zone-locked"].checked += 1
+        if mt not in T.ZONE_LOCKED_MIGRATETYPES:
+            self._finding("zone-locked", n, line,
+                          f"migratetype in {sorted(T.ZONE_LOCKED_MIGRATETYPES)}",
+                          f"__rmqueue_smallest never takes from migratetype {mt}")
+        elif 0 <= order <= MAX_PAGE_ORDER and refill != T.zone_locked_percpu_refill(order, mt):
+            self._finding("zone-locked", n, line,
+                          f"percpu_refill={T.zone_locked_percpu_refill(order, mt)}",
+                          f"pcp_allowed_order({order}) && {mt} < MIGRATE_PCPTYPES")
+        self._free_list_event(pfn, order, n, line, "mm_page_alloc_zone_locked")
+    def _ev_mm_page_alloc_extfrag(self, rest: str, n: int, line: str) -> None:
+        rules = self.rules
+        f = self._fields(rest)
+        pfn = int(f["pfn"], 16)
+        ao, fo = int(f["alloc_order"]), int(f["fallback_order"])
+        amt, fmt_ = int(f["alloc_migratetype"]), int(f["fallback_migratetype"])
+        co = int(f["change_ownership"])
+        rules["extfrag"].checked += 1
+        for problem in T.extfrag_problems(ao, fo, amt, fmt_, co, self.meta.pageblock_order,
+                                          mobility_disabled=self.mobility_disabled):
+            self._finding("extfrag", n, line, "spec.tracepoints.extfrag_problems: none",
+                          problem)
+        if 0 <= ao <= MAX_PAGE_ORDER:
             rules["align"].checked += 1
-            if pfn & amask:
-                self._finding("align", n, line, f"pfn a multiple of {size}",
-                              f"pfn {pfn:#x} is not aligned to 2^{order}")
-            if allowed is not None:
-                rules["zone"].checked += 1
-                c = pfn >> CHUNK_SHIFT
-                zpos = self.chunk_zone[c] if c < len(self.chunk_zone) else NO_ZONE
-                if zpos == NO_ZONE or zpos not in allowed:
-                    self._zone_slow(pfn, size, allowed, n, line, key)
-            self._track_alloc(pfn, order, size, n, line)
-        elif name == "mm_page_free":
-            p = rest.find("pfn=0x")
-            q = rest.find(" ", p)
-            pfn = int(rest[p + 6:q], 16)
-            order = int(rest[q + 7:])
-            rules["align"].checked += 1
-            if order > MAX_PAGE_ORDER or pfn & ((1 << order) - 1):
-                if order <= MAX_PAGE_ORDER:
-                    self._finding("align", n, line, f"pfn a multiple of {1 << order}",
-                                  f"freed pfn {pfn:#x} is not aligned to 2^{order}")
-                return
-            self._track_free(pfn, order, n, line)
-        elif name == "mm_page_free_batched":
-            p = rest.find("pfn=0x")
-            q = rest.find(" ", p)
-            pfn = int(rest[p + 6:q], 16)
-            rules["free-list-live"].checked += 1
-            if pfn < len(self.live) and self.live[pfn]:
-                self._finding("free-list-live", n, line, "a page freed just before",
-                              "mm_page_free_batched of a page that is live (allocated, "
-                              "no mm_page_free since)", [self.alloc_line[self._head(pfn)]])
-        elif name == "mm_page_pcpu_drain":
-            f = self._fields(rest)
-            pfn, order, mt = int(f["pfn"], 16), int(f["order"]), int(f["migratetype"])
-            rules["pcpu-drain"].checked += 1
-            if not T.pcpu_drain_migratetype_ok(mt):
-                self._finding("pcpu-drain", n, line, "migratetype 0..5", f"migratetype {mt}")
-            self._free_list_event(pfn, order, n, line, "mm_page_pcpu_drain")
-        elif name == "mm_page_alloc_zone_locked":
-            f = self._fields(rest)
-            pfn, order, mt = int(f["pfn"], 16), int(f["order"]), int(f["migratetype"])
-            refill = int(f["percpu_refill"])
-            rules["zone-locked"].checked += 1
-            if mt not in T.ZONE_LOCKED_MIGRATETYPES:
-                self._finding("zone-locked", n, line,
-                              f"migratetype in {sorted(T.ZONE_LOCKED_MIGRATETYPES)}",
-                              f"__rmqueue_smallest never takes from migratetype {mt}")
-            elif 0 <= order <= MAX_PAGE_ORDER and refill != T.zone_locked_percpu_refill(order, mt):
-                self._finding("zone-locked", n, line,
-                              f"percpu_refill={T.zone_locked_percpu_refill(order, mt)}",
-                              f"pcp_allowed_order({order}) && {mt} < MIGRATE_PCPTYPES")
-            self._free_list_event(pfn, order, n, line, "mm_page_alloc_zone_locked")
-        elif name == "mm_page_alloc_extfrag":
-            f = self._fields(rest)
-            pfn = int(f["pfn"], 16)
-            ao, fo = int(f["alloc_order"]), int(f["fallback_order"])
-            amt, fmt_ = int(f["alloc_migratetype"]), int(f["fallback_migratetype"])
-            co = int(f["change_ownership"])
-            rules["extfrag"].checked += 1
-            for problem in T.extfrag_problems(ao, fo, amt, fmt_, co, self.meta.pageblock_order,
-                                              mobility_disabled=self.mobility_disabled):
-                self._finding("extfrag", n, line, "spec.tracepoints.extfrag_problems: none",
-                              problem)
-            if 0 <= ao <= MAX_PAGE_ORDER:
-                rules["align"].checked += 1
-                if pfn & ((1 << ao) - 1):
-                    self._finding("align", n, line, f"pfn a multiple of {1 << ao}",
-                                  f"pfn {pfn:#x} is not aligned to 2^{ao}")
-        elif name == "kmalloc":
-            k = rest.find("bytes_req=")
-            key = rest[k:]
-            kproblems = self.kmalloc_cache.get(key)
-            if kproblems is None:
-                kproblems = self._kmalloc_problems(key)
-                self.kmalloc_cache[key] = kproblems
-            rules["kmalloc-size"].checked += 1
-            rules["gfp-text"].checked += 1
-            for rule, expected, detail in kproblems:
-                self._finding(rule, n, line, expected, detail)
-        elif name == "kmem_cache_alloc":
-            k = rest.find("name=")
-            key = rest[k:]
-            if key in self.cache_cache:
-                cproblems = self.cache_cache[key]
-            else:
-                cproblems = self._cache_problems(key)
-                self.cache_cache[key] = cproblems
-            rules["gfp-text"].checked += 1
-            if cproblems is None:
-                self.report.unknown_caches += 1
-                return
-            rules["slab-geometry"].checked += 1
-            for rule, expected, detail in cproblems:
-                self._finding(rule, n, line, expected, detail)
+            if pfn & ((1 << ao) - 1):
+                self._finding("align", n, line, f"pfn a multiple of {1 << ao}",
+                              f"pfn {pfn:#x} is not aligned to 2^{ao}")
+    def _ev_kmalloc(self, rest: str, n: int, line: str) -> None:
+        rules = self.rules
+        k = rest.find("bytes_req=")
+        key = rest[k:]
+        kproblems = self.kmalloc_cache.get(key)
+        if kproblems is None:
+            kproblems = self._kmalloc_problems(key)
+            self.kmalloc_cache[key] = kproblems
+        rules["kmalloc-size"].checked += 1
+        rules["gfp-text"].checked += 1
+        for rule, expected, detail in kproblems:
+            self._finding(rule, n, line, expected, detail)
+    def _ev_kmem_cache_alloc(self, rest: str, n: int, line: str) -> None:
+        rules = self.rules
+        k = rest.find("name=")
+        key = rest[k:]
+        if key in self.cache_cache:
+            cproblems = self.cache_cache[key]
+        else:
+            cproblems = self._cache_problems(key)
+            self.cache_cache[key] = cproblems
+        rules["gfp-text"].checked += 1
+        if cproblems is None:
+            self.report.unknown_caches += 1
+            return
+        rules["slab-geometry"].checked += 1
+        for rule, expected, detail in cproblems:
+            self._finding(rule, n, line, expected, detail)
 
     def _zone_slow(self, pfn: int, size: int, allowed: bytes, n: int, line: str,
                    key: str) -> None:
@@ -760,6 +775,10 @@ class Checker:
         rep.rules = self.rules
 
 
+#: the events a rule looks at (kfree and kmem_cache_free are only counted)
+CHECKED_EVENTS = ("mm_page_alloc", "mm_page_free", "mm_page_free_batched", "mm_page_pcpu_drain",
+                  "mm_page_alloc_zone_locked", "mm_page_alloc_extfrag", "kmalloc",
+                  "kmem_cache_alloc")
 KNOWN_EVENTS = frozenset({"mm_page_alloc", "mm_page_free", "mm_page_free_batched",
                           "mm_page_pcpu_drain", "mm_page_alloc_zone_locked",
                           "mm_page_alloc_extfrag", "kmalloc", "kmem_cache_alloc", "kfree",
