@@ -216,6 +216,22 @@ def test_the_6_18_slab_obj_ext_bit_is_read_from_the_trace():
     only(rep, "", 0)
 
 
+def test_raw_masks_must_print_as_the_text():
+    t = Trace().alloc(NORMAL, 0, 0, "GFP_KERNEL").kmalloc(64, 64, "GFP_KERNEL|__GFP_ZERO")
+    meta = M.plain_meta(KERNEL, ZONEINFO)
+    rep = Checker(meta, raw_gfp=["mm_page_alloc 3264\n", "kmalloc 3520\n"]).run(t.lines)
+    only(rep, "", 0)
+    assert rep.raw_gfp_checked == 2
+    # 0xcc0 | __GFP_HIGH (0x20) is not what "GFP_KERNEL|__GFP_ZERO" means
+    rep = Checker(meta, raw_gfp=["mm_page_alloc 3264\n", "kmalloc 3296\n"]).run(t.lines)
+    only(rep, "gfp-text")
+    assert "prints as GFP_KERNEL|__GFP_HIGH" in rep.rules["gfp-text"].examples[0].detail
+    # raw masks that belong to other events are not compared (and say so)
+    rep = Checker(meta, raw_gfp=["kmalloc 3264\n"]).run(t.lines)
+    only(rep, "", 0)
+    assert rep.raw_gfp_checked == 0 and "stop matching" in rep.notes[-1]
+
+
 # -- lost events ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fmt", ["perf", "tracefs", "trace-cmd"])
@@ -265,9 +281,14 @@ def test_the_committed_real_recording_checks_clean():
     assert not meta.gfp_table_problems  # the spec's table is the kernel's own
     from kmem.trace.reader import text_lines
 
-    rep = Checker(meta).run(text_lines(events))
+    assert meta.raw_gfp is not None
+    rep = Checker(meta, strict_tracking=True, raw_gfp=text_lines(meta.raw_gfp)).run(
+        text_lines(events))
     only(rep, "", 0)
     assert rep.events > 100_000
+    # every gfp event's raw mask (perf's Python scripting) printed as its text
+    assert rep.raw_gfp_checked == sum(rep.by_event.get(e, 0) for e in
+                                      ("mm_page_alloc", "kmalloc", "kmem_cache_alloc"))
     for rule in ("gfp-text", "migratetype", "zone", "double-alloc", "kmalloc-size",
                  "slab-geometry", "zone-locked"):
         assert rep.rules[rule].checked > 0, rule

@@ -117,7 +117,11 @@ def _check(args: argparse.Namespace) -> int:
     meta, lines, rereadable = _open(args)
     if args.examples < 0:
         raise InvalidArgument("--examples must be >= 0")
-    checker = Checker(meta, examples=args.examples, strict_tracking=args.strict_tracking)
+    from kmem.trace.reader import text_lines
+
+    raw = text_lines(meta.raw_gfp) if meta.raw_gfp is not None else None
+    checker = Checker(meta, examples=args.examples, strict_tracking=args.strict_tracking,
+                      raw_gfp=raw)
     try:
         report = checker.run(lines())
     except (KmemError, ValueError, IndexError) as exc:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from kmem.spec import gfp as G
@@ -130,6 +130,7 @@ class Report:
     tracking_resets: int = 0
     unknown_caches: int = 0
     strict_tracking: bool = False
+    raw_gfp_checked: int = 0
     rules: dict[str, RuleResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -147,6 +148,7 @@ class Report:
                      "tracking_resets": self.tracking_resets},
             "unknown_slab_caches": self.unknown_caches,
             "strict_tracking": self.strict_tracking,
+            "raw_gfp_checked": self.raw_gfp_checked,
             "rules": {name: {"checked": r.checked, "findings": r.findings,
                              "anomalies": r.anomalies,
                              "withdrawn_after_lost_events": r.withdrawn,
@@ -160,8 +162,11 @@ class Checker:
     """One check of one trace. ``run(lines)`` returns the :class:`Report`."""
 
     def __init__(self, meta: TraceMeta, *, examples: int = 5, pending_cap: int = 100_000,
-                 strict_tracking: bool = False) -> None:
+                 strict_tracking: bool = False, raw_gfp: Iterable[str] | None = None) -> None:
         self.meta = meta
+        #: the raw masks of the gfp events, in event order (a recording's raw-gfp file)
+        self.raw: Iterator[str] | None = iter(raw_gfp) if raw_gfp is not None else None
+        self.raw_cache: dict[tuple[str, str], str] = {}
         self.strict_tracking = strict_tracking
         self.examples = examples
         self.pending_cap = pending_cap
@@ -470,6 +475,8 @@ class Checker:
         if info is None:
             info = self._alloc_info(key)
             self.alloc_cache[key] = info
+        if self.raw is not None:
+            self._raw_gfp("mm_page_alloc", rest, n, line)
         order, amask, size, problems, allowed = info
         for rule in ("gfp-text", "migratetype", "order"):
             rules[rule].checked += 1
@@ -562,6 +569,8 @@ class Checker:
         if kproblems is None:
             kproblems = self._kmalloc_problems(key)
             self.kmalloc_cache[key] = kproblems
+        if self.raw is not None:
+            self._raw_gfp("kmalloc", rest, n, line)
         rules["kmalloc-size"].checked += 1
         rules["gfp-text"].checked += 1
         for rule, expected, detail in kproblems:
@@ -575,6 +584,8 @@ class Checker:
         else:
             cproblems = self._cache_problems(key)
             self.cache_cache[key] = cproblems
+        if self.raw is not None:
+            self._raw_gfp("kmem_cache_alloc", rest, n, line)
         rules["gfp-text"].checked += 1
         if cproblems is None:
             if self.meta.slab:
@@ -583,6 +594,30 @@ class Checker:
         rules["slab-geometry"].checked += 1
         for rule, expected, detail in cproblems:
             self._finding(rule, n, line, expected, detail)
+
+    def _raw_gfp(self, name: str, rest: str, n: int, line: str) -> None:
+        """The next raw mask must belong to this event and print as its gfp text."""
+        assert self.raw is not None
+        raw = next(self.raw, None)
+        g = rest.find("gfp_flags=")
+        e = rest.find(" ", g)
+        text = rest[g + 10:e if e >= 0 else len(rest)].strip()
+        rname, _, val = (raw or "").strip().partition(" ")
+        if raw is None or rname != name or g < 0:
+            self.raw = None
+            self.report.notes.append(f"the raw gfp masks stop matching the events at line {n} "
+                                     f"({raw.strip() if raw else 'no more raw masks'}): not "
+                                     "compared from there on")
+            return
+        bad = self.raw_cache.get((text, val))
+        if bad is None:
+            mask = int(val) & 0xFFFFFFFF
+            printed = G.format_gfp(mask, self.profile)
+            bad = "" if printed == text else f"the raw mask {mask:#x} prints as {printed}"
+            self.raw_cache[(text, val)] = bad
+        self.report.raw_gfp_checked += 1
+        if bad:
+            self._finding("gfp-text", n, line, "the raw mask printed as the event's text", bad)
 
     def _zone_slow(self, pfn: int, size: int, allowed: bytes, n: int, line: str,
                    key: str) -> None:

@@ -14,6 +14,8 @@ def render_check(rep: Report) -> str:
     if rep.by_event:
         out.append("  events: " + ", ".join(f"{name} {count:,}" for name, count in
                                             sorted(rep.by_event.items(), key=lambda kv: -kv[1])))
+    if rep.raw_gfp_checked:
+        out.append(f"  raw gfp masks compared with their text: {rep.raw_gfp_checked:,}")
     if rep.failed_allocs:
         out.append(f"  failed allocations (pfn none): {rep.failed_allocs:,}")
     if rep.lost_records:
