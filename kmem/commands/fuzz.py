@@ -8,6 +8,8 @@ from pathlib import Path
 
 from kmem.spec.errors import InvalidArgument
 
+from ._args import seconds_arg
+
 HELP = "differential fuzzing of the implementations against the spec and each other"
 DESCRIPTION = (
     "Run the differential state machine (Hypothesis) and the seeded bulk runner against the "
@@ -36,7 +38,7 @@ def default_corpus(cwd: Path | None = None) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--time", type=float, default=60.0, metavar="S",
+    parser.add_argument("--time", type=seconds_arg("--time"), default=60.0, metavar="S",
                         help="seconds to run (default 60)")
     parser.add_argument("--seed", type=int, default=None, metavar="N",
                         help="campaign seed (default: random, printed)")
