@@ -310,3 +310,25 @@ def test_failure_lines_are_rate_limited_as_printk_ratelimit_does():
     assert m.alloc_pages(GFP_ATOMIC, 10) is None
     assert m.dmesg[-2:] == ["printk: 2 messages suppressed.",
                             "kmem: page allocation failure. order:10, mode:0x20"]
+
+
+def test_2_6_11_only_on_the_i386_preset():
+    for build in (lambda: Machine.x86_64(64, kernel="2.6.11"),
+                  lambda: Machine.generic(64, kernel="2.6.11.3")):
+        with pytest.raises(InvalidArgument, match=r"Machine.x86_32\(mem_mb, kernel='2.6.11'\)"):
+            build()
+
+
+def test_buddyinfo_command_boots_the_2_6_11_machine(capsys):
+    from kmem.cli import main
+
+    assert main(["buddyinfo", "--preset", "x86_32", "--mem-mb", "1024", "--kernel", "2.6.11"]) == 0
+    out = capsys.readouterr().out
+    m = _m(1024)
+    assert out == m.buddyinfo() != Machine.x86_32(1024).buddyinfo()
+    # one_highpage_init freed HighMem (896 MB..1 GB, 32768 pages: batch 32 -> 64 cap -> 8,
+    # hot high 48) page by page through CPU 0's hot list: the last 48 pages stay there,
+    # so the top 64-page block is not whole: 31 order-10 blocks, not 32
+    high = m.zones[2]
+    assert high.pageset[0][0].count == 48 and high.nr_free()[10] == 31
+    assert high.pcp_list(0, 0)[0] == high.end_pfn - 1
