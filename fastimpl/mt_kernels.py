@@ -92,7 +92,8 @@ PF_MOVABLE = 1  # allocated by a MOVABLE request (prep_move_freepages_block's st
 
 # zone fields of Z
 (Z_START, Z_END, Z_PB0, Z_PBBASE, Z_PBO, Z_NCPU, Z_HASPCP, Z_FREE, Z_HAFREE, Z_HARES,
- Z_BELOW_HIGH, Z_BOOSTED, Z_BOOST, Z_WHIGH, Z_MANAGED, Z_MODE, Z_IDX, Z_NRFREE) = range(18)
+ Z_BELOW_HIGH, Z_BOOSTED, Z_BOOST, Z_WHIGH, Z_MANAGED, Z_MODE, Z_IDX, Z_HRESERVE,
+ Z_NRFREE) = range(19)
 ZF = Z_NRFREE + NR_PAGE_ORDERS
 
 # per_cpu_pages fields of C
@@ -648,10 +649,20 @@ def drain_pages_zone(A, z, cpu):
 
 
 @jit
+def high_wmark_ok(A, z):
+    """``zone_watermark_ok(zone, 0, high_wmark_pages(zone), ZONE_MOVABLE, 0)``: the order-0
+    case of :func:`kmem.spec.watermarks.zone_watermark_ok` without ALLOC_RESERVES (no
+    discount; nr_free_highatomic is unusable): free pages above HIGH + boost +
+    lowmem_reserve[ZONE_MOVABLE] (``Z_HRESERVE``)."""
+    Z = A[6]
+    usable = Z[z, Z_FREE] - Z[z, Z_HAFREE]
+    return usable > Z[z, Z_WHIGH] + Z[z, Z_BOOST] + Z[z, Z_HRESERVE]
+
+
+@jit
 def free_unref_page_commit(A, z, cpu, pfn, mt, order):
-    """``free_unref_page_commit``: head of the pcp list; drain past the high mark.
-    Returns 1 when the zone is below high and the drain ran (the caller then tests
-    the HIGH watermark to clear ZONE_BELOW_HIGH), else 0."""
+    """``free_unref_page_commit``: head of the pcp list; drain past the high mark; after a
+    drain, a zone below its HIGH mark that passes it again clears ZONE_BELOW_HIGH."""
     P, Z, C = A[2], A[6], A[8]
     r = pcp_row(A, z, cpu)
     C[r, C_ALLOC_FACTOR] >>= 1
@@ -670,30 +681,28 @@ def free_unref_page_commit(A, z, cpu, pfn, mt, order):
     if C[r, C_COUNT] >= high:
         n = nr_pcp_free(C[r, C_COUNT], C[r, C_BATCH], high, free_high, C[r, C_FREE_COUNT])
         free_pcppages_bulk(A, z, cpu, n, pindex)
-        if Z[z, Z_BELOW_HIGH]:
-            return 1
-    return 0
+        if Z[z, Z_BELOW_HIGH] and high_wmark_ok(A, z):
+            Z[z, Z_BELOW_HIGH] = 0
 
 
 @jit
 def free_unref_page(A, z, cpu, pfn, order):
     """``free_unref_page``: pcp orders to CPU ``cpu``'s list (ISOLATE straight to the
-    buddy; HIGHATOMIC and CMA as MOVABLE), others via ``free_one_page``. Returns what
-    :func:`free_unref_page_commit` returns."""
+    buddy; HIGHATOMIC and CMA as MOVABLE), others via ``free_one_page``."""
     Z = A[6]
     if not Z[z, Z_HASPCP] or not pcp_allowed_order(order):
         split_large_buddy(A, z, pfn, order, TO_LIKELY)
-        return 0
+        return
     block_mt = get_pfnblock_migratetype(A, z, pfn)
     if block_mt < PCPTYPES:
         mt = block_mt
     elif block_mt == ISOLATE:
         split_large_buddy(A, z, pfn, order, TO_LIKELY)
-        return 0
+        return
     else:
         mt = MOVABLE
     ncpu = Z[z, Z_NCPU]
-    return free_unref_page_commit(A, z, min(cpu, ncpu - 1), pfn, mt, order)
+    free_unref_page_commit(A, z, min(cpu, ncpu - 1), pfn, mt, order)
 
 
 @jit
@@ -702,18 +711,16 @@ def free_block(A, z, cpu, pfn, order):
     P = A[2]
     P[P_AORD, pfn] = -1
     P[P_FLAGS, pfn] &= ~PF_MOVABLE
-    return free_unref_page(A, z, cpu, pfn, order)
+    free_unref_page(A, z, cpu, pfn, order)
 
 
 @jit
 def free_tails(A, z, cpu, pfn, order):
     """``___free_pages``' tails (first page kept allocated at order 0), each through
-    ``free_unref_page``; returns the OR of their below-high flags."""
+    ``free_unref_page``."""
     A[2][P_AORD, pfn] = 0
-    flag = 0
     for o in range(order - 1, -1, -1):
-        flag |= free_unref_page(A, z, cpu, pfn + (np.int64(1) << o), o)
-    return flag
+        free_unref_page(A, z, cpu, pfn + (np.int64(1) << o), o)
 
 
 @jit

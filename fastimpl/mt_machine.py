@@ -50,7 +50,6 @@ from kmem.spec.errors import (
     UnalignedFree,
 )
 from kmem.spec.memory import PageContents
-from kmem.spec.watermarks import zone_watermark_ok
 from kmem.spec.x86_32_layout import maxmem, page_offset
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
@@ -235,9 +234,9 @@ class MtZone:
         self.managed_ranges = span.managed_ranges()
         self.managed_pages = span.managed_pages
         self.present_pages = span.present_pages
-        self.lowmem_reserve: tuple[int, ...] = ()
+        self._lowmem_reserve: tuple[int, ...] = ()
+        self._movable_idx = -1
         self._watermark: tuple[int, int, int, int] = (0, 0, 0, 0)
-        self.movable_idx = -1
         self.free_area = [FreeAreaView(self, o) for o in range(NR_PAGE_ORDERS)]
         self.allocated = _Allocated(self)
         self.pcp: list[PcpView] = []
@@ -257,6 +256,29 @@ class MtZone:
     def watermark(self, value: tuple[int, int, int, int]) -> None:
         self._watermark = tuple(value)  # type: ignore[assignment]
         self._z[K.Z_WHIGH] = value[2]
+
+    @property
+    def lowmem_reserve(self) -> tuple[int, ...]:
+        return self._lowmem_reserve
+
+    @lowmem_reserve.setter
+    def lowmem_reserve(self, value: tuple[int, ...]) -> None:
+        self._lowmem_reserve = tuple(value)
+        self._set_hreserve()
+
+    @property
+    def movable_idx(self) -> int:
+        """ZONE_MOVABLE's index (``high_wmark_ok`` checks its lowmem_reserve)."""
+        return self._movable_idx
+
+    @movable_idx.setter
+    def movable_idx(self, value: int) -> None:
+        self._movable_idx = value
+        self._set_hreserve()
+
+    def _set_hreserve(self) -> None:
+        lr = self._lowmem_reserve
+        self._z[K.Z_HRESERVE] = lr[self._movable_idx] if lr else 0
 
     @property
     def watermark_boost(self) -> int:
@@ -371,9 +393,14 @@ class MtZone:
 
     # -- pageblocks ----------------------------------------------------------------------
     def get_pfnblock_migratetype(self, pfn: int) -> int:
-        if not self.spans(pfn):
+        """The type of ``pfn``'s pageblock (UNMOVABLE outside the zone's pageblocks)."""
+        pbo = self._m._pbo
+        if self.end_pfn <= self.start_pfn:
             return migrate.MIGRATE_UNMOVABLE
-        return int(K.get_pfnblock_migratetype(self._m._A, self.zone_idx_global, pfn))
+        first, last, pb = self.start_pfn >> pbo, (self.end_pfn - 1) >> pbo, pfn >> pbo
+        if not first <= pb <= last:
+            return migrate.MIGRATE_UNMOVABLE
+        return int(self._m._PB[int(self._z[K.Z_PBBASE]) + pb - first])
 
     @property
     def block_type(self) -> dict[int, int]:
@@ -520,6 +547,9 @@ class _CompoundHeads:
 class MtMachine:
     """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine`."""
 
+    #: the compiled steps (a planted-bug variant swaps in a changed copy)
+    _k: Any = K
+
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
@@ -664,7 +694,7 @@ class MtMachine:
     def _list(self, lid: int) -> list[int]:
         n = int(self._LN[lid])
         out = np.zeros(n, np.int64)
-        got = K.list_out(self._A, lid, out)
+        got = self._k.list_out(self._A, lid, out)
         return out[:got].tolist()
 
     def _boot_zone(self, zone: MtZone) -> None:
@@ -673,9 +703,9 @@ class MtMachine:
             return
         arr = np.array(chunks, np.int64).reshape(-1, 2)
         if self.migratetypes:
-            K.boot_chunks(self._A, zone.zone_idx_global, arr, K.TO_TAIL)
+            self._k.boot_chunks(self._A, zone.zone_idx_global, arr, K.TO_TAIL)
         else:  # Zone.boot: each chunk to the list tail
-            K.load_blocks(self._A, zone.zone_idx_global, arr)
+            self._k.load_blocks(self._A, zone.zone_idx_global, arr)
 
     def _load_zone(self, zone: MtZone, free_blocks: list[tuple[int, int]],
                    allocated_blocks: list[tuple[int, int]],
@@ -699,9 +729,9 @@ class MtMachine:
             for pfn, order in blocks:
                 mt = free_types.get(pfn)
                 if mt is not None:
-                    K.change_pageblock_range(self._A, z, pfn, order, mt)
+                    self._k.change_pageblock_range(self._A, z, pfn, order, mt)
         if blocks:
-            K.load_blocks(self._A, z, np.array(blocks, np.int64).reshape(-1, 2))
+            self._k.load_blocks(self._A, z, np.array(blocks, np.int64).reshape(-1, 2))
         for pfn, order in allocated_blocks:
             P[K.P_AORD, pfn] = order
             self._ref[pfn] = 1
@@ -892,11 +922,11 @@ class MtMachine:
                 lst = self._list(K.buddy_lid(z, current, 0))
                 if lst:
                     pfn = min(lst)
-                    K.page_del_and_expand(self._A, z, pfn, order, current, 0)
+                    self._k.page_del_and_expand(self._A, z, pfn, order, current, 0)
                     self._P[K.P_AORD, pfn] = order
                     return pfn
             return -1
-        pfn = int(K.rmqueue_smallest_mt(self._A, z, order, 0))
+        pfn = int(self._k.rmqueue_smallest_mt(self._A, z, order, 0))
         if pfn >= 0:
             self._P[K.P_AORD, pfn] = order
         return pfn
@@ -992,7 +1022,7 @@ class MtMachine:
 
     def _unreserve_highatomic(self, zonelist: list[MtZone], mt: int, force: bool) -> bool:
         target = mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE
-        return any(bool(K.unreserve_highatomic_pageblock(self._A, z.zone_idx_global, target,
+        return any(bool(self._k.unreserve_highatomic_pageblock(self._A, z.zone_idx_global, target,
                                                          force))
                    for z in zonelist)
 
@@ -1018,10 +1048,10 @@ class MtMachine:
                     if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx):
                         continue
                 z = zone.zone_idx_global
-                pfn = int(K.rmqueue(self._A, z, self.cpu, order, mt, alloc_flags))
+                pfn = int(self._k.rmqueue(self._A, z, self.cpu, order, mt, alloc_flags))
                 if pfn >= 0:
                     if alloc_flags & ALLOC_HIGHATOMIC:
-                        K.reserve_highatomic_pageblock(self._A, z, pfn, order)
+                        self._k.reserve_highatomic_pageblock(self._A, z, pfn, order)
                     return pfn
             if retry:
                 continue
@@ -1033,7 +1063,7 @@ class MtMachine:
         """``drain_all_pages(zone)``: every CPU's pcp lists back to the buddy allocator."""
         for z in ([zone] if zone is not None else self.zones):
             for cpu in range(len(z.pcp)):
-                K.drain_pages_zone(self._A, z.zone_idx_global, cpu)
+                self._k.drain_pages_zone(self._A, z.zone_idx_global, cpu)
 
     def _prep_new_page(self, pfn: int, order: int, gfp: int) -> Page:
         self._ref[pfn] = 1
@@ -1072,12 +1102,11 @@ class MtMachine:
             zone.check_free(pfn, order)
             self._ref[pfn] = ref - 1
             if self.migratetypes:
-                flag = K.free_tails(self._A, zone.zone_idx_global, self.cpu, pfn, order)
-                self._after_free(zone, flag)
+                self._k.free_tails(self._A, zone.zone_idx_global, self.cpu, pfn, order)
             else:
                 self._P[K.P_AORD, pfn] = 0
                 for tpfn, torder in buddy.free_tail_portions(pfn, order):
-                    K.free_one_page_mt(self._A, zone.zone_idx_global, tpfn, torder, 0,
+                    self._k.free_one_page_mt(self._A, zone.zone_idx_global, tpfn, torder, 0,
                                        K.TO_LIKELY)
         else:
             self._ref[pfn] = ref - 1
@@ -1092,25 +1121,10 @@ class MtMachine:
         self._comp[pfn] = False
         z = zone.zone_idx_global
         if self.migratetypes:
-            self._after_free(zone, K.free_block(self._A, z, self.cpu, pfn, order))
+            self._k.free_block(self._A, z, self.cpu, pfn, order)
         else:
             self._P[K.P_AORD, pfn] = -1
-            K.free_one_page_mt(self._A, z, pfn, order, 0, K.TO_LIKELY)
-
-    def _after_free(self, zone: MtZone, flag: int) -> None:
-        """``free_unref_page_commit``'s end: after a drain in a zone below its HIGH mark,
-        ``zone_watermark_ok(zone, 0, high_wmark_pages(zone), ZONE_MOVABLE, 0)`` clears
-        ZONE_BELOW_HIGH."""
-        if flag and zone.below_high and self._high_wmark_ok(zone):
-            zone.below_high = False
-
-    def _high_wmark_ok(self, zone: MtZone) -> bool:
-        return zone_watermark_ok(free_pages=zone.free_pages, order=0,
-                                 mark=zone.watermark[2] + zone.watermark_boost,
-                                 lowmem_reserve=zone.lowmem_reserve[zone.movable_idx]
-                                 if zone.lowmem_reserve else 0, alloc_flags=0,
-                                 nr_free=zone.nr_free(),
-                                 nr_free_highatomic=zone.nr_free_highatomic)
+            self._k.free_one_page_mt(self._A, z, pfn, order, 0, K.TO_LIKELY)
 
     def get_page(self, page: Page) -> None:
         page = self._own(page)

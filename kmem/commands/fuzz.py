@@ -51,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.list_mutants:
         from kmem.fuzz.mutants import MUTANTS
+        from kmem.fuzz.mutants.path import PATH_MUTANTS
 
-        for m in MUTANTS.values():
+        for m in [*MUTANTS.values(), *PATH_MUTANTS.values()]:
             print(f"mutant:{m.name:30s} {m.description}")
         return 0
     if args.replay:
