@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from kmem.spec import buddy, page_alloc, procfs, watermarks, x86_64_layout
+from kmem.spec import buddy, page_alloc, procfs, slowpath, watermarks, x86_64_layout
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NOFRAGMENT, WMARK_MIN
@@ -535,7 +535,8 @@ class Machine:
             raise AssertionError(f"{len(passes)} passes; the table holds {A.MAX_PASSES}")
         r[A.T_NPASS], r[A.T_NZL] = len(passes), len(zl)
         r[A.T_COMP] = 1 if order and gfp & GFP_COMP else 0
-        r[A.T_LIVELOCK] = 1 if page_alloc.nofail_never_fails(gfp) else 0
+        livelocks = slowpath.loops_without_progress(gfp, order, lowmem_only=hidx < self._normal_idx)
+        r[A.T_LIVELOCK] = 1 if livelocks else 0
         r[A.T_ZL:A.T_ZL + len(zl)] = zl
         for p, attempt in enumerate(passes):
             pb = A.T_PASS + p * A.T_PSTRIDE
@@ -555,8 +556,7 @@ class Machine:
                 r[pb + 1 + pos] = thr
         lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
                  if gfp_spec.gfp_migratetype_warns(gfp) else ())
-        livelock = (tuple(p.name for p in passes) if page_alloc.nofail_never_fails(gfp)
-                    else ())
+        livelock = tuple(p.name for p in passes) if livelocks else ()
         return r, AllocPrep(lines, page_alloc.nofail_warnings(gfp, order), livelock)
 
     # -- addresses ---------------------------------------------------------------------
@@ -657,10 +657,7 @@ class Machine:
 
     @staticmethod
     def _livelock(gfp: int, order: int, prep: AllocPrep) -> AllocationLivelock:
-        return AllocationLivelock(
-            f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
-            f"kernel would retry for ever waiting for reclaim or the OOM killer "
-            f"(kmem has neither). Passes tried: {', '.join(prep.livelock_passes)}")
+        return AllocationLivelock(slowpath.livelock_message(gfp, order, prep.livelock_passes))
 
     def _alloc_failed(self, gfp: int, order: int) -> None:
         """A NULL return: the order warning (once) or ``warn_alloc`` (rate-limited)."""

@@ -166,7 +166,7 @@ class Machine:
         # The kernel's whole allocation path (kmem.model.mtzone) or the bare buddy core
         self.migratetypes = migratetypes
         self.nr_cpus = nr_cpus  # per-CPU pagesets per zone; 0: none (frees go to the buddy)
-        self.cpu = 0  # the CPU the caller runs on (smp_processor_id())
+        self._cpu = 0  # the CPU the caller runs on (smp_processor_id()); see the cpu property
         self.percpu_pagelist_high_fraction = percpu_pagelist_high_fraction
         self.last_failure: str | None = None  # the step of the slow path that gave up
         # what reclaim, compaction and the OOM killer achieve (kmem has none of them)
@@ -223,7 +223,19 @@ class Machine:
 
         The lowmem limit is MAXMEM of ``era`` (:func:`kmem.spec.x86_32_layout.maxmem`):
         about 884 MB with the modern formula (default), 896 MB with ``era="2.6.11"``.
+        ``kernel="2.6.11"`` builds a :class:`kmem.model.machine_2611.Machine2611`: the
+        layout of that era and 2.6.11's own page allocator (hot/cold per-CPU lists, head
+        insertion, 2.6.11's gfp numbering and watermarks).
         """
+        from kmem.spec.alloc_2611 import is_2611
+
+        kernel = kwargs.get("kernel")
+        if kernel is not None and is_2611(kernel):
+            from .machine_2611 import Machine2611
+
+            del kwargs["kernel"]
+            return Machine2611(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem,
+                                                 era="2.6.11"), **kwargs)
         return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
 
     @classmethod
@@ -387,7 +399,9 @@ class Machine:
         the kernel's ``page allocation failure`` line in :attr:`dmesg` (rate-limited
         to one per 10 s of :attr:`clock_s`; silent for __GFP_NOWARN, and for
         __GFP_DMA on a machine without a managed DMA zone). A __GFP_NOFAIL request
-        that may reclaim never returns None: if even its extra pass fails, the kernel
+        that may reclaim, and a small-order request that may reclaim without __GFP_FS
+        (GFP_NOFS, GFP_NOIO: ``out_of_memory`` reports progress for it), never return None
+        (:func:`kmem.spec.slowpath.loops_without_progress`): if no pass succeeds, the kernel
         would loop for ever, and kmem raises :class:`~kmem.spec.errors.AllocationLivelock`
         with zones, pages and counters unchanged; the WARN_ON_ONCE lines the kernel prints
         on entry (``__alloc_pages_slowpath``'s __GFP_NOFAIL checks) stay in :attr:`dmesg`,
@@ -430,12 +444,10 @@ class Machine:
                     pfn = zone.rmqueue_smallest(order)
                     if pfn is not None:
                         return self._prep_new_page(zone, pfn, order, gfp)
-        if page_alloc.nofail_never_fails(gfp):
-            raise AllocationLivelock(
-                f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
-                f"kernel would retry for ever waiting for reclaim or the OOM killer "
-                f"(kmem has neither). Passes tried: "
-                f"{', '.join(p.name for p in passes)}")
+        if slowpath.loops_without_progress(gfp, order,
+                                           lowmem_only=highest_idx < self._normal_idx):
+            raise AllocationLivelock(slowpath.livelock_message(
+                gfp, order, tuple(p.name for p in passes)))
         self._warn_alloc(gfp, order)
         return None
 
@@ -473,12 +485,58 @@ class Machine:
         finally:
             self._preferred_nid = None
 
+    @property
+    def cpu(self) -> int:
+        """The CPU the caller runs on (``smp_processor_id()``): its pcp lists serve this
+        caller's allocations and frees. 0..nr_cpus-1 (0 on a machine without CPUs)."""
+        return self._cpu
+
+    @cpu.setter
+    def cpu(self, cpu: int) -> None:
+        limit = max(self.nr_cpus, 1)
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < limit:
+            raise InvalidArgument(f"cpu must be an int in 0..{limit - 1} (nr_cpus={self.nr_cpus}), "
+                                  f"got {cpu!r}")
+        self._cpu = cpu
+
     def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (jiffies): rate limits such as
-        ``warn_alloc``'s one report per 10 s look at this clock."""
+        """Let ``seconds`` of model time pass (jiffies). Rate limits such as
+        ``warn_alloc``'s one report per 10 s look at this clock, and on a machine with
+        per-CPU lists the vmstat worker runs: at every whole second the clock crosses
+        (``sysctl_stat_interval`` = HZ, rounded to whole seconds by
+        ``round_jiffies_relative``; mm/vmstat.c of 6.12, 1936 and 2003-2015) each CPU, in
+        number order, runs :meth:`vmstat_update`. Once a round finds nothing to do on any
+        CPU, later rounds would change nothing (the kernel stops re-queueing the worker)
+        and are skipped."""
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
             raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
+        before = self.clock_s
         self.clock_s += seconds
+        if not self.nr_cpus or not self.migratetypes:
+            return
+        for _ in range(int(self.clock_s) - int(before)):
+            busy = False
+            for cpu in range(self.nr_cpus):
+                busy |= self.vmstat_update(cpu)
+            if not busy:
+                break
+
+    def vmstat_update(self, cpu: int) -> bool:
+        """One run of the vmstat worker on ``cpu`` (``vmstat_update`` ->
+        ``refresh_cpu_vm_stats(true)``, mm/vmstat.c of 6.12, 808-870): ``decay_pcp_high``
+        of that CPU's pageset in every populated zone, node by node, zone by zone (line
+        839). The remote-node drain (``drain_zone_pages`` after ``pcp->expire`` runs out)
+        and the counter folding are not modelled. Returns whether there is more to do."""
+        if not self.nr_cpus or not self.migratetypes:
+            raise InvalidArgument("vmstat_update needs per-CPU lists (migratetypes=True and "
+                                  "nr_cpus >= 1)")
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.nr_cpus:
+            raise InvalidArgument(f"cpu must be an int in 0..{self.nr_cpus - 1}, got {cpu!r}")
+        todo = False
+        for zone in self.zones:
+            if isinstance(zone, MtZone) and zone.pcp and zone.present_pages:
+                todo |= zone.decay_pcp_high(cpu)
+        return todo
 
     def _warn_alloc(self, gfp: int, order: int) -> None:
         """``warn_alloc`` (mm/page_alloc.c): __GFP_NOWARN, the 10 s rate limit and the
@@ -543,7 +601,8 @@ class Machine:
         if result.loops:
             raise AllocationLivelock(
                 f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
-                f"or an OOM killer that keeps killing) and no attempt succeeds; kmem has no "
+                f"no __GFP_FS, or an OOM killer that keeps killing) and no attempt succeeds; "
+                f"kmem has no "
                 f"reclaim to wait for. Steps: {len(result.steps)}")
         self.last_failure = result.gave_up
         self._warn_alloc(gfp, order)
@@ -638,7 +697,7 @@ class Machine:
         elif not compound and order > 0:
             zone.check_free(page.pfn, order)
             page._refcount -= 1
-            zone.free_tail_portions(page.pfn, order)
+            zone.free_tail_portions(page.pfn, order, self._cpu)
         else:
             page._refcount -= 1
 
@@ -654,7 +713,7 @@ class Machine:
 
     def _release(self, zone: Zone, pfn: int, order: int) -> None:
         self.compound_heads.discard(pfn)
-        zone.free_one_page(pfn, order)
+        zone.free_one_page(pfn, order, self._cpu)
 
     def get_page(self, page: Page) -> None:
         """``get_page``: take a reference (on the head, for a compound tail)."""

@@ -503,26 +503,29 @@ class MtZone(Zone):
                                f"free)", "nonzero mapcount")
         super().check_free(pfn, order)
 
-    def free_one_page(self, pfn: int, order: int) -> None:
-        """``__free_pages`` -> ``free_unref_page`` for a checked, allocated block."""
+    def free_one_page(self, pfn: int, order: int, cpu: int = 0) -> None:
+        """``__free_pages`` -> ``free_unref_page`` for a checked, allocated block, on the
+        freeing CPU ``cpu``."""
         self.check_free(pfn, order)
         del self.allocated[pfn]
         self.movable_allocs.discard(pfn)
-        self.free_unref_page(pfn, order)
+        self.free_unref_page(pfn, order, cpu)
 
-    def free_tail_portions(self, pfn: int, order: int) -> None:
-        """``___free_pages``' tails, each through ``free_unref_page``."""
+    def free_tail_portions(self, pfn: int, order: int, cpu: int = 0) -> None:
+        """``___free_pages``' tails, each through ``free_unref_page`` on ``cpu``."""
         self.check_free(pfn, order)
         self.allocated[pfn] = 0
         for tpfn, torder in buddy.free_tail_portions(pfn, order):
-            self.free_unref_page(tpfn, torder)
+            self.free_unref_page(tpfn, torder, cpu)
 
     def _merge_in(self, pfn: int, order: int) -> None:
         self.free_unref_page(pfn, order)
 
     def free_unref_page(self, pfn: int, order: int, cpu: int = 0) -> None:
-        """``free_unref_page``: pcp orders to this CPU's list (ISOLATE straight to the buddy;
-        HIGHATOMIC and CMA as MOVABLE), others via ``free_one_page``."""
+        """``free_unref_page``: pcp orders to the freeing CPU's list (6.12.118
+        mm/page_alloc.c:2761, ``pcp_spin_trylock(zone->per_cpu_pageset)`` is this CPU's
+        pageset; ISOLATE straight to the buddy; HIGHATOMIC and CMA as MOVABLE), others via
+        ``free_one_page``."""
         if not self.pcp or not pcp_spec.pcp_allowed_order(order):
             self.split_large_buddy(pfn, order, to_tail=None)
             return
@@ -530,7 +533,7 @@ class MtZone(Zone):
         if mt is None:
             self.split_large_buddy(pfn, order, to_tail=None)
             return
-        self.free_unref_page_commit(self.pcp[min(cpu, len(self.pcp) - 1)], pfn, mt, order)
+        self.free_unref_page_commit(self.pcp[cpu], pfn, mt, order)
 
     def free_unref_page_commit(self, p: PerCpuPages, pfn: int, mt: int, order: int) -> None:
         """``free_unref_page_commit``: head of the pcp list; drain past the high mark."""
@@ -594,6 +597,17 @@ class MtZone(Zone):
         p = self.pcp[cpu]
         while p.count:
             self.free_pcppages_bulk(p, min(p.count, p.batch << pcp_spec.PCP_BATCH_SCALE_MAX), 0)
+
+    def decay_pcp_high(self, cpu: int) -> bool:
+        """``decay_pcp_high(zone, pcp)`` for one CPU's pageset (rules:
+        :func:`kmem.spec.pcp.decay_pcp_high`): the new ``pcp->high``, then each chunk through
+        ``free_pcppages_bulk(zone, chunk, pcp, 0)``. Returns whether more work is left."""
+        p = self.pcp[cpu]
+        p.high, chunks, todo = pcp_spec.decay_pcp_high(high=p.high, high_min=p.high_min,
+                                                       count=p.count, batch=p.batch)
+        for chunk in chunks:
+            self.free_pcppages_bulk(p, chunk, 0)
+        return todo
 
     def split_large_buddy(self, pfn: int, order: int, to_tail: bool | None) -> None:
         """``split_large_buddy`` (from ``free_one_page``): free in pageblock-sized pieces,

@@ -161,7 +161,10 @@ def nr_pcp_high(*, high: int, high_min: int, high_max: int, count: int, free_cou
                 reclaim_active: bool = False) -> tuple[int, int]:
     """``nr_pcp_high``: the high mark a free compares ``count`` against.
 
-    Returns (mark, new pcp->high). ``reclaim_active`` is ZONE_RECLAIM_ACTIVE (kmem has
+    Returns (mark, new pcp->high). The mark is the clamped ``high`` from *before* a raise
+    (6.12.118 lines 2633-2673: ``high = pcp->high = clamp(...)`` ... ``pcp->high =
+    clamp(need_high, ...)`` ... ``return high;``): a free that reaches the old mark drains
+    by it although ``pcp->high`` grew. ``reclaim_active`` is ZONE_RECLAIM_ACTIVE (kmem has
     no reclaim: always False in the model).
     """
     high = clamp(high, high_min, high_max)
@@ -177,11 +180,42 @@ def nr_pcp_high(*, high: int, high_min: int, high_max: int, count: int, free_cou
     if below_high:
         new = max(high - max(free_count, batch), high_min)
         return max(count, high_min), new
+    new = high
     if count >= high:
         need_high = free_count + batch
         if high < need_high:
-            high = clamp(need_high, high_min, high_max)
-    return high, high
+            new = clamp(need_high, high_min, high_max)
+    # 6.12.118 mm/page_alloc.c:2673 "return high;": the local, pre-raise value is the mark
+    return high, new
+
+
+def decay_pcp_high(*, high: int, high_min: int, count: int,
+                   batch: int) -> tuple[int, tuple[int, ...], bool]:
+    """``decay_pcp_high`` (mm/page_alloc.c of 6.12, lines 2412-2443; the vmstat worker's
+    periodic call, 6.7+): lower ``pcp->high`` by an eighth towards ``high_min`` (no lower
+    than ``count - (batch << CONFIG_PCP_BATCH_SCALE_MAX)``), then drain what is above it.
+
+    Returns (new pcp->high, the ``free_pcppages_bulk(zone, chunk, pcp, 0)`` chunk sizes in
+    order, todo). Each chunk is ``min(to_drain, batch)`` and starts its round robin at
+    pindex 0; ``todo`` (6.12 returns bool) says the worker has more to do.
+
+    pre: batch >= 1
+    post: __return__[0] >= high_min or __return__[0] == high
+    post: sum(__return__[1]) == max(0, count - __return__[0])
+    """
+    todo = False
+    if high > high_min:
+        high = max(count - (batch << PCP_BATCH_SCALE_MAX), high - (high >> 3), high_min)
+        if high > high_min:
+            todo = True
+    to_drain = count - high
+    chunks = []
+    while to_drain > 0:
+        chunk = min(to_drain, batch)
+        chunks.append(chunk)
+        todo = True
+        to_drain -= chunk
+    return high, tuple(chunks), todo
 
 
 def free_high_decision(*, order: int, free_count: int, count: int, batch: int,

@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "some allocations fail, as they would in the kernel)")
     parser.add_argument("--policy", choices=("lowest", "linux"), default="linux",
                         help="which free block is taken (default linux: the list head)")
+    parser.add_argument("--kernel", choices=("newest", "2.6.11"), default="newest",
+                        help="2.6.11: the lecture slides' allocator on a 64 MB i386 machine, "
+                             "with its hot and cold per-CPU lists (the other options do not "
+                             "apply)")
     parser.add_argument("--impl", choices=("model", "fast"), default="model",
                         help="run on the reference model (default) or on kmem.fastimpl, the "
                              "numba twin (needs the [fast] extra); the output is the same")
@@ -66,6 +70,10 @@ def _alloc(m: Machine, order: int) -> int | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "kernel", "newest") == "2.6.11":
+        from ._demo_2611 import run_2611_demo
+
+        return run_2611_demo()
     if args.pages > MAX_DEMO_PAGES:
         raise InvalidArgument(f"--pages {args.pages}: the demo draws every page, so at most "
                               f"{MAX_DEMO_PAGES}; for a large machine use kmem buddyinfo")
