@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kmem.spec import alloc_flags as alloc_flags_spec
+from kmem.spec import constants as constants_spec
 from kmem.spec import migrate as migrate_spec
 from kmem.spec import pcp as pcp_spec
 from kmem.spec.alloc_flags import (
@@ -45,7 +47,10 @@ from kmem.spec.alloc_flags import (
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER
 
 from .kernels import jit
-from .spec_jit import compile_spec
+from .spec_jit import compile_spec, stamp_cache
+
+# the cached steps below call the spec's rules: a change there recompiles them
+stamp_cache(__file__, (pcp_spec, migrate_spec, alloc_flags_spec, constants_spec))
 
 # -- the spec's rules, compiled --------------------------------------------------------
 clamp = compile_spec(pcp_spec.clamp)

@@ -585,7 +585,7 @@ class MtMachine:
         self.comm = comm
         self.migratetypes = bool(migratetypes)
         self.nr_cpus = nr_cpus
-        self.cpu = 0
+        self._cpu = 0
         self.percpu_pagelist_high_fraction = percpu_pagelist_high_fraction
         self.last_failure: str | None = None
         self.outcomes = slowpath.Outcomes(reclaim_retry_wmark=None)
@@ -727,9 +727,9 @@ class MtMachine:
         blocks = sorted(free_blocks)
         if free_types and self.migratetypes:
             for pfn, order in blocks:
-                mt = free_types.get(pfn)
-                if mt is not None:
-                    self._k.change_pageblock_range(self._A, z, pfn, order, mt)
+                block_mt = free_types.get(pfn)
+                if block_mt is not None:
+                    self._k.change_pageblock_range(self._A, z, pfn, order, block_mt)
         if blocks:
             self._k.load_blocks(self._A, z, np.array(blocks, np.int64).reshape(-1, 2))
         for pfn, order in allocated_blocks:
@@ -904,12 +904,10 @@ class MtMachine:
                     pfn = self._rmqueue_bare(zone, order)
                     if pfn >= 0:
                         return self._prep_new_page(pfn, order, gfp)
-        if page_alloc.nofail_never_fails(gfp):
-            raise AllocationLivelock(
-                f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
-                f"kernel would retry for ever waiting for reclaim or the OOM killer "
-                f"(kmem has neither). Passes tried: "
-                f"{', '.join(p.name for p in passes)}")
+        if slowpath.loops_without_progress(gfp, order,
+                                           lowmem_only=highest_idx < self._normal_idx):
+            raise AllocationLivelock(slowpath.livelock_message(
+                gfp, order, tuple(p.name for p in passes)))
         self._warn_alloc(gfp, order)
         return None
 
@@ -956,10 +954,59 @@ class MtMachine:
         finally:
             self._preferred_nid = None
 
+    @property
+    def cpu(self) -> int:
+        """The CPU the caller runs on (``smp_processor_id()``): its pcp lists serve this
+        caller's allocations and frees. 0..nr_cpus-1 (0 on a machine without CPUs)."""
+        return self._cpu
+
+    @cpu.setter
+    def cpu(self, cpu: int) -> None:
+        limit = max(self.nr_cpus, 1)
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < limit:
+            raise InvalidArgument(f"cpu must be an int in 0..{limit - 1} (nr_cpus={self.nr_cpus}), "
+                                  f"got {cpu!r}")
+        self._cpu = cpu
+
     def advance_clock(self, seconds: float) -> None:
+        """Let ``seconds`` of model time pass: ``warn_alloc``'s rate limit, and with per-CPU
+        lists the vmstat worker at every whole second crossed (each CPU in number order
+        runs :meth:`vmstat_update`; a round with nothing to do ends the walk), as
+        :meth:`kmem.model.Machine.advance_clock`."""
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
             raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
+        before = self.clock_s
         self.clock_s += seconds
+        if not self.nr_cpus or not self.migratetypes:
+            return
+        for _ in range(int(self.clock_s) - int(before)):
+            busy = False
+            for cpu in range(self.nr_cpus):
+                busy |= self.vmstat_update(cpu)
+            if not busy:
+                break
+
+    def vmstat_update(self, cpu: int) -> bool:
+        """One run of the vmstat worker on ``cpu`` (mm/vmstat.c of 6.12
+        ``refresh_cpu_vm_stats``): ``decay_pcp_high`` of that CPU's pageset in every
+        populated zone (the spec's :func:`kmem.spec.pcp.decay_pcp_high` gives the new high
+        and the chunks, each freed by the compiled ``free_pcppages_bulk`` from pindex 0).
+        Returns whether there is more to do."""
+        if not self.nr_cpus or not self.migratetypes:
+            raise InvalidArgument("vmstat_update needs per-CPU lists (migratetypes=True and "
+                                  "nr_cpus >= 1)")
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.nr_cpus:
+            raise InvalidArgument(f"cpu must be an int in 0..{self.nr_cpus - 1}, got {cpu!r}")
+        todo = False
+        for zone in self.zones:
+            if zone.pcp and zone.present_pages:
+                p = zone.pcp[cpu]
+                p.high, chunks, more = pcp_spec.decay_pcp_high(
+                    high=p.high, high_min=p.high_min, count=p.count, batch=p.batch)
+                for chunk in chunks:
+                    self._k.free_pcppages_bulk(self._A, zone.zone_idx_global, cpu, chunk, 0)
+                todo |= more
+        return todo
 
     def _warn_alloc(self, gfp: int, order: int) -> None:
         has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
@@ -1014,7 +1061,8 @@ class MtMachine:
         if result.loops:
             raise AllocationLivelock(
                 f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
-                f"or an OOM killer that keeps killing) and no attempt succeeds; kmem has no "
+                f"no __GFP_FS, or an OOM killer that keeps killing) and no attempt succeeds; "
+                f"kmem has no "
                 f"reclaim to wait for. Steps: {len(result.steps)}")
         self.last_failure = result.gave_up
         self._warn_alloc(gfp, order)

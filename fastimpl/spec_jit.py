@@ -34,3 +34,41 @@ def positional(fn: Callable[..., Any], **deps: Any) -> Callable[..., Any]:
 def compile_spec(fn: Callable[..., Any], **deps: Any) -> Any:
     """The compiled positional twin of the spec function ``fn`` (see the module docstring)."""
     return numba.njit(positional(fn, **deps))
+
+
+def stamp_cache(module_file: str, spec_modules: tuple[types.ModuleType, ...]) -> None:
+    """Key numba's on-disk cache of ``module_file``'s compiled functions to the source of
+    ``spec_modules`` as well as their own: a cached step that calls a compiled spec rule
+    must be compiled again when the rule changes (numba stamps a cache entry with its own
+    source file only). Adds cache locators (numba's extension point, as
+    ``NUMBA_CACHE_LOCATOR_CLASSES`` does) ahead of numba's own, for that file only."""
+    import hashlib
+    import os
+
+    from numba.core import caching
+
+    digest = hashlib.sha256()
+    for mod in spec_modules:
+        with open(mod.__file__ or "", "rb") as f:
+            digest.update(f.read())
+    stamp = digest.hexdigest()
+    target = os.path.abspath(module_file)
+    impl: Any = getattr(caching, "CacheImpl", None) or vars(caching).get("_CacheImpl")
+    bases = [getattr(caching, n, None) for n in
+             ("UserProvidedCacheLocator", "_UserProvidedCacheLocator",
+              "InTreeCacheLocator", "_InTreeCacheLocator",
+              "UserWideCacheLocator", "_UserWideCacheLocator")]
+    stamped = []
+    for base in [b for b in bases if b is not None]:
+        def from_function(cls: Any, py_func: Any, py_file: str, _base: Any = base) -> Any:
+            if os.path.abspath(py_file) != target:
+                return None
+            return _base.from_function.__func__(cls, py_func, py_file)
+
+        def get_source_stamp(self: Any, _base: Any = base) -> Any:
+            return (_base.get_source_stamp(self), stamp)
+
+        stamped.append(type(f"SpecStamped{base.__name__}", (base,),
+                            {"from_function": classmethod(from_function),
+                             "get_source_stamp": get_source_stamp}))
+    impl._locator_classes[:0] = stamped

@@ -31,6 +31,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from kmem.spec import gfp as g
@@ -52,7 +53,8 @@ PATH_MASKS = (g.GFP_KERNEL, g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL | g.__GFP_RECLA
               g.GFP_ATOMIC | g.__GFP_COMP, g.GFP_KERNEL | g.__GFP_MOVABLE | g.__GFP_RECLAIMABLE,
               g.GFP_USER | g.__GFP_HIGH, g.GFP_NOWAIT | g.__GFP_RECLAIMABLE)
 PATH_ORDERS = (0, 0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 9)
-OPS = ("alloc", "alloc_node", "free", "get", "put", "misfree", "drain", "cpu", "clock")
+OPS = ("alloc", "alloc_node", "free", "get", "put", "misfree", "drain", "cpu", "clock",
+       "decay")
 Op = tuple[Any, ...]
 
 
@@ -133,7 +135,8 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1) -> 
                "drain": rng.choice([0.1, 0.5, 2.0]),
                "cpu": rng.choice([0, 0.5, 2.0]) if nr_cpus > 1 else 0,
                "alloc_node": rng.choice([0, 2.0]) if nr_nodes > 1 else 0,
-               "clock": 0.1}
+               "decay": rng.choice([0, 0.5, 2.0]) if nr_cpus else 0,
+               "clock": rng.choice([0.1, 0.5])}
     names = list(weights)
     w = [weights[k] for k in names]
     big = rng.random() < 0.3  # lean on high orders (claims, highatomic)
@@ -156,6 +159,8 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1) -> 
             out.append(("drain",))
         elif kind == "cpu":
             out.append(("cpu", rng.randrange(nr_cpus)))
+        elif kind == "decay":
+            out.append(("decay", rng.randrange(nr_cpus)))
         else:
             out.append(("clock", rng.choice((1, 11))))
     return out
@@ -257,7 +262,7 @@ class PathRunner:
         return self.machines[0]
 
     def _all(self, what: str, fn: Callable[[Any], Any]) -> tuple[str, Any]:
-        outs = [_outcome(lambda m=m: fn(m)) for m in self.machines]
+        outs = [_outcome(partial(fn, m)) for m in self.machines]
         for impl, out in zip(self.impls[1:], outs[1:], strict=True):
             if out != outs[0]:
                 raise Divergence(f"step {self.step} {what}: {self.impls[0].label} gave "
@@ -301,10 +306,12 @@ class PathRunner:
         elif kind == "cpu":
             cpu = op[1] % max(self.lead.nr_cpus, 1)
             for m in self.machines:
-                m.cpu = cpu if m.nr_cpus else 0
+                m.cpu = cpu
                 m.node = op[1] % len(m.node_zones)
         elif kind == "clock":
             self._all(what, lambda m: m.advance_clock(op[1]))
+        elif kind == "decay":  # the vmstat worker on one CPU: decay_pcp_high
+            self._all(what, lambda m: m.vmstat_update(op[1] % max(m.nr_cpus, 1)))
         else:
             raise InvalidArgument(f"unknown whole-path operation {op!r}")
         self._check_step(what)
@@ -551,7 +558,7 @@ def _ddmin(config: PathConfig, impls: Sequence[Impl], ops: list[Op], msg: str,
 
 def path_stream_for(config: PathConfig, seed: int, n: int) -> list[Op]:
     """A random stream sized to ``config`` (its CPUs and nodes)."""
-    return random_stream(seed, n, nr_cpus=max(config.nr_cpus, 1),
+    return random_stream(seed, n, nr_cpus=config.nr_cpus,
                          nr_nodes=max(len(config.nodes_mb), 1))
 
 

@@ -49,7 +49,7 @@ def assert_same_texts(runner: PathRunner) -> None:
 def test_small_pageblocks_two_cpus(seed):
     """Claims, steals, merge limits and pcp drains within a few hundred steps."""
     r = run(PathConfig("generic", 4096, nr_cpus=2, pageblock_order=4, min_free_kbytes=128),
-            seed, 250, cpus=False)
+            seed, 250)
     assert_same_texts(r)
 
 
@@ -68,30 +68,29 @@ def test_tiny_odd_zone_with_a_hole_runs_out():
     for i in range(160):  # fill it up with a mix of types and orders: fallbacks, failures
         r.apply(("alloc", masks[i % 4] | gfp.__GFP_NOWARN, (0, 1, 3, 2, 0)[i % 5]))
     for op in path_stream_for(config, 4, 150):
-        if op[0] != "cpu":
-            r.apply(op)
+        r.apply(op)
     assert_same_texts(r)
     assert r.fails > 5
 
 
 def test_x86_64_preset():
-    r = run(PathConfig("x86_64", 24, nr_cpus=2), 5, 200, cpus=False)
+    r = run(PathConfig("x86_64", 24, nr_cpus=2), 5, 200)
     assert_same_texts(r)
 
 
 def test_x86_32_preset_with_highmem():
-    r = run(PathConfig("x86_32", 64, nr_cpus=1), 6, 200, cpus=False)
+    r = run(PathConfig("x86_32", 64, nr_cpus=1), 6, 200)
     assert_same_texts(r)
 
 
 def test_numa_three_nodes():
-    r = run(PathConfig("numa", nodes_mb=(20, 24, 16), nr_cpus=3), 7, 150, cpus=False)
+    r = run(PathConfig("numa", nodes_mb=(20, 24, 16), nr_cpus=3), 7, 150)
     assert_same_texts(r)
 
 
 def test_high_fraction_and_four_cpus():
     r = run(PathConfig("generic", 4096, nr_cpus=4, pageblock_order=4, min_free_kbytes=128,
-                       high_fraction=8), 8, 200, cpus=False)
+                       high_fraction=8), 8, 200)
     assert_same_texts(r)
 
 
@@ -200,8 +199,7 @@ SCRIPT = ("from kmem.fuzz.path import PathConfig, PathRunner, path_impls, path_s
           " min_free_kbytes=32), PathConfig('numa', nodes_mb=(18, 20), nr_cpus=2)):\n"
           "    r = PathRunner(cfg, path_impls('model,fast'))\n"
           "    for op in path_stream_for(cfg, 3, 120):\n"
-          "        if op[0] != 'cpu':\n"
-          "            r.apply(op)\n"
+          "        r.apply(op)\n"
           "print('jit disabled', K.JIT_DISABLED)\n")
 
 
@@ -212,3 +210,22 @@ def test_same_logic_without_jit():
                        timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "jit disabled True" in r.stdout
+
+
+def test_compiled_steps_recompile_when_the_spec_changes():
+    """The steps are cached on disk; their cache entries are stamped with the spec's
+    source too, so a changed rule (say nr_pcp_high) is never served stale."""
+    import hashlib
+
+    from kmem.fastimpl import kernels
+    from kmem.fastimpl import mt_kernels as K
+
+    if kernels.JIT_DISABLED or kernels.BOUNDSCHECK:
+        pytest.skip("no on-disk cache in this mode")
+    locator = K.rmqueue._cache._impl._locator
+    from kmem.spec import alloc_flags, constants
+
+    digest = hashlib.sha256()
+    for mod in (pcp_spec, migrate, alloc_flags, constants):
+        digest.update(open(mod.__file__, "rb").read())
+    assert locator.get_source_stamp()[1] == digest.hexdigest()

@@ -282,6 +282,17 @@ def _model_drain_one_chunk(self, cpu):
         self.free_pcppages_bulk(p, p.count, 0)
 
 
+def _model_decay_one_chunk(self, cpu):
+    """decay_pcp_high draining everything above the new high in one chunk instead of
+    chunks of pcp->batch (each restarting the round robin at pindex 0)."""
+    p = self.pcp[cpu]
+    p.high, chunks, todo = pcp_spec.decay_pcp_high(high=p.high, high_min=p.high_min,
+                                                   count=p.count, batch=p.batch)
+    if chunks:
+        self.free_pcppages_bulk(p, sum(chunks), 0)
+    return todo
+
+
 def _model_pcp_tail(self, cpu, order, mt, alloc_flags):
     """rmqueue_pcplist handing out the coldest page (list tail) instead of the head."""
     p = self.pcp[cpu]
@@ -360,6 +371,9 @@ PATH_MUTANTS: dict[str, PathMutant] = {m.name: m for m in (
     PathMutant("path-model-drain-chunks",
                "model drain_pages_zone frees a CPU's whole list in one chunk",
                zone_overrides={"drain_pages_zone": _model_drain_one_chunk}),
+    PathMutant("path-model-decay-chunks",
+               "model decay_pcp_high drains in one chunk instead of chunks of pcp->batch",
+               zone_overrides={"decay_pcp_high": _model_decay_one_chunk}),
     PathMutant("path-model-pcp-list-end",
                "model rmqueue_pcplist takes the list tail instead of its head",
                zone_overrides={"rmqueue_pcplist": _model_pcp_tail}),

@@ -70,8 +70,9 @@ def run(args: argparse.Namespace) -> int:
         from kmem.fuzz.mutants import MUTANTS
         from kmem.fuzz.mutants.path import PATH_MUTANTS
 
-        for m in [*MUTANTS.values(), *PATH_MUTANTS.values()]:
-            print(f"mutant:{m.name:30s} {m.description}")
+        for name, description in [*((m.name, m.description) for m in MUTANTS.values()),
+                                  *((m.name, m.description) for m in PATH_MUTANTS.values())]:
+            print(f"mutant:{name:30s} {description}")
         return 0
     try:
         import hypothesis  # noqa: F401
