@@ -513,10 +513,12 @@ def rmqueue(A, z, cpu, order, mt, alloc_flags):
         pfn = rmqueue_pcplist(A, z, cpu, order, mt, alloc_flags)
     if pfn < 0:
         pfn = rmqueue_buddy(A, z, order, mt, alloc_flags)
-    if pfn < 0:
-        return -1
+    # out: (6.12.118 3168-3174), reached by a failure too: the boost flag is cleared for
+    # ALLOC_KSWAPD and kswapd woken (not modelled)
     if Z[z, Z_BOOSTED] and alloc_flags & ALLOC_KSWAPD:
         Z[z, Z_BOOSTED] = 0
+    if pfn < 0:
+        return -1
     P[P_AORD, pfn] = order
     if mt == MOVABLE:
         P[P_FLAGS, pfn] |= PF_MOVABLE

@@ -25,6 +25,7 @@ import numpy as np
 
 from kmem.spec import buddy, migrate, numa, page_alloc, procfs, slowpath, watermarks, x86_64_layout
 from kmem.spec import gfp as gfp_spec
+from kmem.spec import kernel as kernel_spec
 from kmem.spec import machine_options as opts
 from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
@@ -559,9 +560,24 @@ class MtMachine:
                  percpu_pagelist_high_fraction: int = 0,
                  nodes: tuple[MachineLayout, ...] = (),
                  distances: tuple[tuple[int, ...], ...] | None = None,
-                 cpu_nodes: tuple[int, ...] | None = None) -> None:
+                 cpu_nodes: tuple[int, ...] | None = None,
+                 kernel: str | kernel_spec.Kernel | None = None,
+                 cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         opts.check_policy(policy)
+        self.kernel = kernel_spec.kernel(kernel)
+        config = self.kernel.debian_config
+        for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
+            if value is not None and not isinstance(value, bool):
+                raise InvalidArgument(f"{name} must be True, False or None (the kernel "
+                                      f"configuration's default), got {value!r}")
+        self.cma = config.cma if cma is None else cma
+        self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
+        self.path_era = self.kernel.path_era if migratetypes else None
         opts.check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
+        if self.path_era not in (None, "6.12"):
+            raise InvalidArgument(f"kmem.fastimpl's whole path follows Linux 6.12; the "
+                                  f"{self.path_era} path (kernel {self.kernel.version}) runs on "
+                                  f"kmem.model.Machine")
         node_layouts = (layout, *nodes)
         opts.check_nodes(node_layouts)
         self.node_layouts = node_layouts
@@ -606,7 +622,7 @@ class MtMachine:
         self._init_zones()
         self.zonelists = numa.build_all_zonelists(
             self.distances, [[z.managed_pages for z in zones] for zones in self.node_zones],
-            frozenset(self.cpu_nodes) if nr_cpus else None)
+            frozenset())  # built before any CPU joins its node (as the model)
         self.memory = PageContents()
         self.dmesg: list[str] = []
         self.compound_heads = _CompoundHeads(self)
@@ -887,7 +903,7 @@ class MtMachine:
             zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
             nofragment = bool(page_alloc.alloc_flags_nofragment(
                 gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
-        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment,
+        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
                                          lowmem_only=highest_idx < self._normal_idx)
         if gfp_spec.gfp_migratetype_warns(gfp):
             self.dmesg.append(gfp_spec.gfp_migratetype_warning_line(gfp))
@@ -1054,7 +1070,7 @@ class MtMachine:
 
         ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
         result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
-                                   outcomes=self.outcomes)
+                                   cma=self.cma, outcomes=self.outcomes)
         if got:
             self.last_failure = None
             return self._prep_new_page(got[0], order, gfp)
@@ -1115,7 +1131,7 @@ class MtMachine:
 
     def _prep_new_page(self, pfn: int, order: int, gfp: int) -> Page:
         self._ref[pfn] = 1
-        if gfp & GFP_ZERO:
+        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self._comp[pfn] = True
@@ -1281,17 +1297,22 @@ class MtMachine:
             start_pfn=z.start_pfn if z.present_pages else None,
             pagesets=self._pagesets(z)) for z in self.zones)
 
-    def _pagesets(self, zone: MtZone) -> tuple[tuple[int, int, int, int, int], ...] | None:
+    def _pagesets(self, zone: MtZone) -> tuple[tuple[int, int, int, int, int, int, int],
+                                               ...] | None:
         if not zone.pcp or not zone.present_pages:
             return None
         threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)
-        return tuple((cpu, p.count, p.high, p.batch, threshold) for cpu, p in enumerate(zone.pcp))
+        return tuple((cpu, p.count, p.high, p.batch, threshold, p.high_min, p.high_max)
+                     for cpu, p in enumerate(zone.pcp))
 
     def zoneinfo(self) -> str:
-        return procfs.format_zoneinfo(self.zoneinfo_zones())
+        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
-    def pagetypeinfo(self, *, cma: bool = True) -> str:
-        """/proc/pagetypeinfo (``pagetypeinfo_show``) of a machine with migratetypes."""
+    def pagetypeinfo(self, *, cma: bool | None = None) -> str:
+        """/proc/pagetypeinfo (``pagetypeinfo_show``) of a machine with migratetypes; the
+        CMA column by ``cma`` (default: the machine's CONFIG_CMA)."""
+        if cma is None:
+            cma = self.cma
         zones = [z for z in self.zones if z.present_pages]
         if not self.migratetypes and zones:
             raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "

@@ -229,3 +229,20 @@ def test_compiled_steps_recompile_when_the_spec_changes():
     for mod in (pcp_spec, migrate, alloc_flags, constants):
         digest.update(open(mod.__file__, "rb").read())
     assert locator.get_source_stamp()[1] == digest.hexdigest()
+
+
+def test_kernel_options():
+    """kernel=, cma= and init_on_alloc= as the model takes them; the 6.1 path (another
+    allocator shape) is the model's alone."""
+    kw = {"policy": "linux", "migratetypes": True, "nr_cpus": 1}
+    for extra in ({"kernel": "6.12.118"}, {"cma": True}, {"init_on_alloc": False}):
+        mm = ModelMachine.generic(2048, **kw, **extra)
+        fm = fastimpl.Machine.generic(2048, **kw, **extra)
+        for _ in range(5):
+            a, b = mm.alloc_pages(gfp.GFP_KERNEL, 1), fm.alloc_pages(gfp.GFP_KERNEL, 1)
+            assert a.pfn == b.pfn and mm.read_page(a.pfn, 0, 8) == fm.read_page(b.pfn, 0, 8)
+        assert texts(mm) == texts(fm)
+    with pytest.raises(InvalidArgument, match="6.1"):
+        fastimpl.Machine.generic(2048, kernel="6.1.192", **kw)
+    with pytest.raises(InvalidArgument):
+        fastimpl.Machine.generic(2048, cma=1, **kw)
