@@ -471,18 +471,22 @@ def inv_tiling(zs: ZoneState) -> list[Violation]:
 def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
     """No two free buddies of the same order below MAX_PAGE_ORDER: ``__free_one_page``
     merges them. The one exception (migratetypes modelled): at orders >=
-    ``pageblock_order``, buddies on the lists of two different types of which one is not
-    mergeable (HIGHATOMIC, CMA, ISOLATE) stay apart (``migratetype_is_mergeable``).
+    ``pageblock_order`` free buddies may stay apart. ``__free_one_page`` refuses the
+    merge when one type is not mergeable (HIGHATOMIC, CMA, ISOLATE;
+    ``migratetype_is_mergeable``), and the pair stays apart after a later retype that
+    does not merge: ``unreserve_highatomic_pageblock`` moves a free HIGHATOMIC block of
+    order >= pageblock_order to another type's list (6.12.118 mm/page_alloc.c:2185-2191,
+    ``move_to_free_list`` + ``change_pageblock_range``; 6.1.192 via
+    ``move_freepages_block``), which the kernel's own code was seen doing by
+    ``kmem conform``. So whether such a pair is legal depends on history, not state.
     Pages on per-CPU lists are not free in the buddy: they never count as buddies."""
     out = []
     cap = order_cap(zs.max_order)
-    lists = dict(zs.list_types)
     for pfn, order in zs.free:
         if order < cap:
             buddy = find_buddy_pfn_capped(pfn, order, cap)
             if pfn < buddy and (buddy, order) in zs.free:
-                if zs.pageblock_order is not None and not migrate.may_merge(
-                        order, lists.get(pfn, 0), lists.get(buddy, 0), zs.pageblock_order):
+                if zs.pageblock_order is not None and order >= zs.pageblock_order:
                     continue
                 out.append(Violation("maximal-coalescing",
                                      f"free buddies {pfn:#x} and {buddy:#x} at order {order} "

@@ -589,14 +589,17 @@ class ModelSide:
     """:class:`MtZone` booted like the harness's zone, driven by the same operations
     and dumped in the harness's state format."""
 
-    def __init__(self, config: StreamConfig, kernel: str) -> None:
+    def __init__(self, config: StreamConfig, kernel: str, version: str | None = None) -> None:
+        """``kernel`` is the shape's line ("6.12" or "6.1"); ``version`` the tree's version,
+        which the model follows where MtZone takes a ``kernel`` (default: the line)."""
         self.config = config
         self.kernel = kernel
         span = ZoneSpan(ZoneType.NORMAL, 0, config.npages,
                         reserved=((0, config.reserved),) if config.reserved else ())
         kwargs: dict[str, object] = {"policy": "linux", "nr_cpus": config.ncpus if config.pcp else 0}
         if _accepts(MtZone.__init__, "kernel"):
-            kwargs["kernel"] = kernel
+            from kmem.spec.kernel import kernel as kernel_of
+            kwargs["kernel"] = kernel_of(version or kernel)
         self.zone = MtZone(span, ZoneType.NORMAL.value, **kwargs)  # type: ignore[arg-type]
         self.zone.watermark = config.watermarks()
         self.zone.boot()
@@ -932,7 +935,7 @@ def path_run(harness: PathHarness, config: StreamConfig, ops: Sequence[Op] | Ite
         raise _Stop
 
     try:
-        model = ModelSide(config, harness.kernel.shape.name)
+        model = ModelSide(config, harness.kernel.shape.name, harness.kernel.version)
         has_decay = harness.kernel.shape.has_decay
         live: dict[int, int] = {}
         order_of: list[int] = []  # live pfns, oldest first (frees pick by ref)

@@ -105,3 +105,14 @@ def detect(line: str) -> str | None:
         head = line[:m2.start("time")]
         return TRACEFS if re.search(r"\]\s+[\w.]{4,6}\s+$", head) else TRACE_CMD
     return None
+
+
+def perf_data_release(path: Path) -> str | None:
+    """The ``uname -r`` perf recorded in a perf.data header ("# os release : ..."), or None."""
+    perf = shutil.which("perf")
+    if perf is None:
+        return None
+    res = subprocess.run([perf, "report", "--header-only", "-i", str(path)],
+                         capture_output=True, text=True, errors="replace", check=False)
+    m = re.search(r"^# os release : (\S+)", res.stdout, re.M)
+    return m.group(1) if m else None
