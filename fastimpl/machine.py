@@ -27,6 +27,7 @@ import numpy as np
 
 from kmem.spec import buddy, page_alloc, procfs, slowpath, watermarks, x86_64_layout
 from kmem.spec import gfp as gfp_spec
+from kmem.spec import kernel as kernel_spec
 from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NOFRAGMENT, WMARK_MIN
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
@@ -322,7 +323,18 @@ class Machine:
                  percpu_pagelist_high_fraction: int = 0,
                  nodes: tuple[MachineLayout, ...] = (),
                  distances: tuple[tuple[int, ...], ...] | None = None,
-                 cpu_nodes: tuple[int, ...] | None = None) -> None:
+                 cpu_nodes: tuple[int, ...] | None = None,
+                 kernel: str | kernel_spec.Kernel | None = None,
+                 cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
+        # the modelled kernel and its configuration, as kmem.model.Machine takes them
+        self.kernel = kernel_spec.kernel(kernel)
+        for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
+            if value is not None and not isinstance(value, bool):
+                raise InvalidArgument(f"{name} must be True, False or None (the kernel "
+                                      f"configuration's default), got {value!r}")
+        config = self.kernel.debian_config
+        self.cma = config.cma if cma is None else cma
+        self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
         if (migratetypes or nr_cpus or percpu_pagelist_high_fraction or nodes
@@ -612,7 +624,7 @@ class Machine:
             if row is not None:  # the hot path: no side effects before the walk
                 pfn = self._k_alloc(self._S, row, order)
                 if pfn >= 0:
-                    if gfp & GFP_ZERO:
+                    if self.init_on_alloc or gfp & GFP_ZERO:  # want_init_on_alloc
                         self.memory.zero(pfn, 1 << order)
                     return Page(self, pfn)
                 self._alloc_failed(gfp, order)
@@ -628,7 +640,7 @@ class Machine:
                 raise self._livelock(gfp, order, prep)
             self._alloc_failed(gfp, order)
             return None
-        if gfp & GFP_ZERO:
+        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
         return Page(self, pfn)
 

@@ -367,7 +367,7 @@ class Machine2611(Machine):
     def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
         raise InvalidArgument(spec.NO_ZONEINFO)
 
-    def pagetypeinfo(self, *, cma: bool = True) -> str:
+    def pagetypeinfo(self, *, cma: bool | None = None) -> str:
         raise InvalidArgument(spec.NO_PAGETYPEINFO)
 
     @property

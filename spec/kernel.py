@@ -271,6 +271,12 @@ CHANGES: tuple[Change, ...] = (
            "mm/page_alloc.c", "watermarks",
            "boost retry keyed on ALLOC_MIN_RESERVE instead of __GFP_ATOMIC", "6.12.117 tree",
            "lower"),
+    Change("6.7", "mm: tune PCP high automatically", "mm/page_alloc.c, mm/vmstat.c",
+           "pcp lists",
+           "pcp->high moves between high_min (LOW watermark share) and high_max (1/8 of the "
+           "zone): raised by nr_pcp_alloc/nr_pcp_high, lowered by decay_pcp_high from the "
+           "vmstat worker; free_factor replaced by free_count and alloc_factor; 6.1 has one "
+           "fixed high", "6.1.192 vs 6.12.118 mm/page_alloc.c"),
     Change("6.8", "gfp: Include __GFP_NOWARN in GFP_NOWAIT", "include/linux/gfp_types.h",
            "gfp", "GFP_NOWAIT = __GFP_KSWAPD_RECLAIM | __GFP_NOWARN (0x2800)",
            "patch mail 2023-11-09; 6.12.117 gfp_types.h:380"),
@@ -279,6 +285,10 @@ CHANGES: tuple[Change, ...] = (
            "bits from an enum: __GFP_NOLOCKDEP and __GFP_NO_OBJ_EXT take the next free bit "
            "after the configured ones (0x1000000 / 0x2000000 without KASAN_HW_TAGS)",
            "6.12.117 gfp_types.h:26-61"),
+    Change("6.13", "mm: add pcp high_min high_max to proc zoneinfo", "mm/vmstat.c", "zoneinfo",
+           "pagesets print 'high_min:' and 'high_max:' and align the values ('count:    0')",
+           "patch mail 2024-10-10 (after 6.12-rc2); absent in 6.12.118, present in 6.18",
+           "lower"),
     Change("6.15", "tracing: gfp: Remove duplication of recording GFP flags",
            "include/trace/events/mmflags.h", "gfp printing",
            "show_gfp_flags: composites, then every bit in bit order (TRACE_GFP_FLAGS)",
@@ -311,6 +321,21 @@ def _has_backport(v: KernelVersion, subject: str) -> bool:
 # ---------------------------------------------------------------------------
 # The rules and formats of one version
 # ---------------------------------------------------------------------------
+
+
+_PATH_6_1 = True  # the 6.1 whole path is modelled (kmem.model.mtzone, era "6.1")
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """Configuration choices of a modelled kernel that change what a machine does.
+
+    ``cma``: CONFIG_CMA (a MIGRATE_CMA type, ALLOC_CMA, pagetypeinfo's CMA column);
+    ``init_on_alloc``: CONFIG_INIT_ON_ALLOC_DEFAULT_ON, the boot default of
+    ``init_on_alloc=`` (every page and slab object comes back zeroed)."""
+
+    cma: bool
+    init_on_alloc: bool
 
 
 @dataclass(frozen=True)
@@ -445,6 +470,41 @@ class Kernel:
             return "modern"
         raise UnknownKernel(f"kernel {self.version}: kmem has the x86-32 layout of 2.6.x and "
                             f"of 4.19 onwards, not of 3.0-4.18")
+
+    @property
+    def path_era(self) -> str:
+        """Whose code a machine's whole allocation path (migratetypes, pageblocks, fallback,
+        highatomic, per-CPU lists) follows: ``"6.12"`` (Debian's 6.12.118, which carries
+        the 6.15 claim/steal fallback as a stable backport) for 6.12 and newer,
+        ``"6.1"`` (Debian's 6.1.192) for the 6.1 series. Other versions raise
+        :class:`UnknownKernel`: their path changed piecemeal between the two trees."""
+        v = self.version
+        if v.release == (6, 1) and _PATH_6_1:
+            return "6.1"
+        if v.at_least("6.12"):
+            return "6.12"
+        raise UnknownKernel(f"kernel {v}: kmem models the whole allocation path of the 6.1 "
+                            f"series and of 6.12 onwards (as 6.12.118), not of {v.major}."
+                            f"{v.minor}; pass kernel='6.1' or '6.12'")
+
+    @property
+    def pcp_auto_tune(self) -> bool:
+        """pcp->high between high_min and high_max, tuned by allocations, frees and
+        ``decay_pcp_high`` (6.7, "mm: tune PCP high automatically"); before, one fixed
+        ``high`` and ``free_factor``."""
+        return self.at_least("6.7")
+
+    @property
+    def zoneinfo_pcp_high_min_max(self) -> bool:
+        """zoneinfo's pagesets print ``high_min:``/``high_max:`` with aligned values (6.13,
+        lower confidence on the release)."""
+        return self.at_least("6.13")
+
+    @property
+    def debian_config(self) -> KernelConfig:
+        """The configuration choices kmem models, as Debian's amd64 kernels set them:
+        CONFIG_CMA unset, CONFIG_INIT_ON_ALLOC_DEFAULT_ON=y (5.3+, where it exists)."""
+        return KernelConfig(cma=False, init_on_alloc=self.at_least("5.3"))
 
     @property
     def zoneinfo_fields(self) -> frozenset[str]:

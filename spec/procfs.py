@@ -200,8 +200,9 @@ class ZoneinfoZone:
     nr_free_pages: int | None = None
     node_unreclaimable: int | None = None
     start_pfn: int | None = None
-    # the per-CPU pagesets (cpu, count, high, batch, vm stats threshold); None: not printed
-    pagesets: tuple[tuple[int, int, int, int, int], ...] | None = None
+    # the per-CPU pagesets (cpu, count, high, batch, vm stats threshold, high_min,
+    # high_max); None: not printed
+    pagesets: tuple[tuple[int, int, int, int, int, int, int], ...] | None = None
 
     @property
     def ztype(self) -> ZoneType:
@@ -218,12 +219,12 @@ def format_zoneinfo_zone(z: ZoneinfoZone, *, kernel: object = None) -> str:
     ``uname -r`` string) only the lines that version prints
     (:attr:`kmem.spec.kernel.Kernel.zoneinfo_fields`: no ``promo`` before 6.1, no ``cma``
     before 5.12, no ``boost`` before 5.0, no ``managed`` before 3.8)."""
+    from .kernel import kernel as kernel_rules
+
     allowed: frozenset[str] | None = None
     spacing = " " * 11
+    rules = kernel_rules(kernel)  # type: ignore[arg-type]
     if kernel is not None:
-        from .kernel import kernel as kernel_rules
-
-        rules = kernel_rules(kernel)  # type: ignore[arg-type]
         allowed = rules.zoneinfo_fields
         spacing = rules.start_pfn_spacing
 
@@ -240,7 +241,8 @@ def format_zoneinfo_zone(z: ZoneinfoZone, *, kernel: object = None) -> str:
         if z.nr_free_pages is not None and shown("nr_free_pages"):
             out.append(f"\n      {'nr_free_pages':<12} {z.nr_free_pages}")
         if z.pagesets is not None:
-            out.append(format_pagesets(z.pagesets))
+            out.append(format_pagesets(z.pagesets,
+                                       high_min_max=rules.zoneinfo_pcp_high_min_max))
         if z.node_unreclaimable is not None and shown("node_unreclaimable"):
             out.append(f"\n  node_unreclaimable:  {z.node_unreclaimable}")
         if z.node_unreclaimable is not None and allowed is not None \
@@ -252,14 +254,23 @@ def format_zoneinfo_zone(z: ZoneinfoZone, *, kernel: object = None) -> str:
     return "".join(out)
 
 
-def format_pagesets(pagesets: Sequence[tuple[int, int, int, int, int]]) -> str:
-    """``zoneinfo_show_print``'s pagesets section (mm/vmstat.c, 6.12): per online CPU its
-    pcp ``count``, ``high`` and ``batch``, then (CONFIG_SMP) the zone's
-    ``stat_threshold`` for that CPU."""
+def format_pagesets(pagesets: Sequence[tuple[int, int, int, int, int, int, int]], *,
+                    high_min_max: bool = True) -> str:
+    """``zoneinfo_show_print``'s pagesets section (mm/vmstat.c): per online CPU its pcp
+    ``count``, ``high`` and ``batch``, then (CONFIG_SMP) the zone's ``stat_threshold`` for
+    that CPU. ``high_min_max`` (6.13+, "mm: add pcp high_min high_max to proc zoneinfo")
+    adds ``high_min:`` and ``high_max:`` and aligns the values; 6.1 and 6.12 print
+    ``count: %i`` / ``high:  %i`` / ``batch: %i`` (6.12.118 mm/vmstat.c:1799)."""
     out = ["\n  pagesets"]
-    for cpu, count, high, batch, threshold in pagesets:
-        out.append(f"\n    cpu: {cpu}\n              count: {count}\n              high:  {high}"
-                   f"\n              batch: {batch}\n  vm stats threshold: {threshold}")
+    for cpu, count, high, batch, threshold, high_min, high_max in pagesets:
+        if high_min_max:
+            out.append(f"\n    cpu: {cpu}\n              count:    {count}"
+                       f"\n              high:     {high}\n              batch:    {batch}"
+                       f"\n              high_min: {high_min}\n              high_max: {high_max}"
+                       f"\n  vm stats threshold: {threshold}")
+        else:
+            out.append(f"\n    cpu: {cpu}\n              count: {count}\n              high:  "
+                       f"{high}\n              batch: {batch}\n  vm stats threshold: {threshold}")
     return "".join(out)
 
 

@@ -69,6 +69,11 @@ def add_machine_arguments(parser: argparse.ArgumentParser, *,
                                                 "x86-64's largest CONFIG_NR_CPUS"), default=0,
                         help="per-CPU page lists for this many CPUs"
                              + (" (implies --migratetypes)" if migratetypes_flag else ""))
+    parser.add_argument("--kernel", metavar="VERSION", default=None,
+                        help="the kernel the machine models, as uname -r prints it (default: "
+                             "the newest kmem knows): its allocation path (--migratetypes: "
+                             "6.1 or 6.12 onwards), its configuration (CONFIG_CMA, "
+                             "init_on_alloc) and the lines its /proc files print")
     parser.add_argument("--from-proc", metavar="DIR", nargs="?", const="/proc",
                         help="boot the model from a real machine's /proc (zoneinfo, buddyinfo, "
                              "sys/vm/*); DIR defaults to /proc")
@@ -146,8 +151,10 @@ def build_machine(args: argparse.Namespace) -> Machine:
 
 
 def _path_options(args: argparse.Namespace) -> dict[str, object]:
-    """--migratetypes / --cpus: the whole allocation path (kmem.model.mtzone)."""
+    """--kernel, --migratetypes / --cpus: the modelled kernel and the whole allocation path
+    (kmem.model.mtzone)."""
+    out: dict[str, object] = {"kernel": getattr(args, "kernel", None)}
     cpus = getattr(args, "cpus", 0)
     if getattr(args, "migratetypes", False) or cpus:
-        return {"policy": "linux", "migratetypes": True, "nr_cpus": cpus}
-    return {}
+        out.update({"policy": "linux", "migratetypes": True, "nr_cpus": cpus})
+    return out

@@ -17,12 +17,12 @@ HELP = ("print /proc/pagetypeinfo (free blocks per migratetype and order, pagebl
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_machine_arguments(parser, migratetypes_flag=False)
-    parser.add_argument("--no-cma", action="store_true",
-                        help="print the columns of a kernel without CONFIG_CMA")
-    parser.add_argument("--kernel", metavar="VERSION", default=None,
-                        help="check that this kernel version (uname -r form) prints this "
-                             "layout: the file came with 2.6.24, the model's types with 4.4, "
-                             "the '>100000' cap with 5.4")
+    cma = parser.add_mutually_exclusive_group()
+    cma.add_argument("--cma", dest="cma", action="store_const", const=True, default=None,
+                     help="print the CMA row and column of a kernel with CONFIG_CMA")
+    cma.add_argument("--no-cma", dest="cma", action="store_const", const=False,
+                     help="print the columns of a kernel without CONFIG_CMA (the default "
+                          "for Debian's amd64 kernels)")
 
 
 def _real_blocks(root: Path) -> list[str]:
@@ -42,7 +42,7 @@ def _real_blocks(root: Path) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     args.migratetypes = True
-    text = build_machine(args).pagetypeinfo(cma=not args.no_cma)
+    text = build_machine(args).pagetypeinfo(cma=args.cma)
     if args.kernel is not None:  # the same bytes, checked against that version's format
         text = procfs.format_pagetypeinfo(procfs.parse_pagetypeinfo(text), kernel=args.kernel)
     print(text, end="")
