@@ -71,8 +71,8 @@ def add_machine_arguments(parser: argparse.ArgumentParser, *,
                              + (" (implies --migratetypes)" if migratetypes_flag else ""))
     parser.add_argument("--kernel", metavar="VERSION", default=None,
                         help="the kernel the machine models, as uname -r prints it (default: "
-                             "the newest kmem knows): its allocation path (--migratetypes: "
-                             "6.1 or 6.12 onwards), its configuration (CONFIG_CMA, "
+                             "the newest kmem knows): its allocation path (with "
+                             "migratetypes: 6.1 or 6.12 onwards), its configuration (CONFIG_CMA, "
                              "init_on_alloc) and the lines its /proc files print")
     parser.add_argument("--from-proc", metavar="DIR", nargs="?", const="/proc",
                         help="boot the model from a real machine's /proc (zoneinfo, buddyinfo, "

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from kmem.spec import procfs
 from kmem.spec.errors import InvalidArgument
+from kmem.spec.kernel import UnknownKernel
+from kmem.spec.kernel import kernel as kernel_rules
 
 from ._machine_args import add_machine_arguments, build_machine
 
@@ -42,6 +44,8 @@ def _real_blocks(root: Path) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     args.migratetypes = True
+    if args.kernel is not None and kernel_rules(args.kernel).pagetypeinfo_format == "none":
+        raise UnknownKernel(f"kernel {args.kernel} has no /proc/pagetypeinfo (2.6.24+)")
     text = build_machine(args).pagetypeinfo(cma=args.cma)
     if args.kernel is not None:  # the same bytes, checked against that version's format
         text = procfs.format_pagetypeinfo(procfs.parse_pagetypeinfo(text), kernel=args.kernel)
