@@ -314,6 +314,18 @@ class Machine:
     """One node of physical memory with its zones and the page API (fast twin of
     :class:`kmem.model.Machine`; same constructors, arguments and behaviour)."""
 
+    def __new__(cls, layout: MachineLayout | None = None, **kwargs: Any) -> Any:
+        """The whole allocation path (any of ``migratetypes``, ``nr_cpus``,
+        ``percpu_pagelist_high_fraction``, ``nodes``, ``distances``, ``cpu_nodes``) is a
+        :class:`kmem.fastimpl.mt_machine.MtMachine`; the bare one-node core is this class."""
+        if (kwargs.get("migratetypes") or kwargs.get("nr_cpus")
+                or kwargs.get("percpu_pagelist_high_fraction") or kwargs.get("nodes")
+                or kwargs.get("distances") is not None or kwargs.get("cpu_nodes") is not None):
+            from .mt_machine import MtMachine
+
+            return MtMachine(layout, **kwargs)  # type: ignore[arg-type]
+        return super().__new__(cls)
+
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
@@ -337,12 +349,6 @@ class Machine:
         self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
-        if (migratetypes or nr_cpus or percpu_pagelist_high_fraction or nodes
-                or distances is not None or cpu_nodes is not None):
-            raise InvalidArgument(
-                "kmem.fastimpl implements the bare buddy core of one node (the model's "
-                "default): migratetypes, per-CPU lists (nr_cpus, "
-                "percpu_pagelist_high_fraction) and NUMA nodes run on kmem.model.Machine")
         self.slab = slab
         self._S = A.build_arena(layout, policy)  # validates the policy
         self._v = A.Views(self._S)
@@ -391,6 +397,14 @@ class Machine:
     def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
         """An x86-64 machine (DMA < 16 MB, DMA32 < 4 GB, NORMAL above, optional MOVABLE)."""
         return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
+
+    @classmethod
+    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> Machine:
+        """An x86-64 NUMA machine (:func:`kmem.spec.numa.x86_64_nodes`): the whole path."""
+        from kmem.spec import numa
+
+        layouts = numa.x86_64_nodes(mem_mb)
+        return cls(layouts[0], nodes=layouts[1:], **kwargs)
 
     @classmethod
     def generic(cls, npages: int, **kwargs: Any) -> Machine:
@@ -669,7 +683,7 @@ class Machine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
 
     def advance_clock(self, seconds: float) -> None:
         """Let ``seconds`` of model time pass (``warn_alloc``'s rate limit looks at it)."""

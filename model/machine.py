@@ -140,6 +140,10 @@ class Machine:
         free_list_class(policy)  # validates the policy name
         #: the modelled kernel (kmem.spec.kernel.Kernel; default: the newest kmem knows)
         self.kernel = kernel_spec.kernel(kernel)
+        if self.kernel.version.series() == (2, 6, 11):
+            raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
+                                  "Machine.x86_32(mem_mb, kernel='2.6.11') (2.6.11's own "
+                                  "allocator, kmem.model.machine_2611)")
         config = self.kernel.debian_config
         for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
             if value is not None and not isinstance(value, bool):
@@ -569,7 +573,7 @@ class Machine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         if isinstance(zone, MtZone):

@@ -380,7 +380,7 @@ def _ops(rng: random.Random, held: dict[int, int], ncpus: int, i: int) -> tuple[
     cpu = rng.randrange(ncpus)
     p_alloc = 0.8 if (i // 600) % 2 == 0 else 0.25
     if r < p_alloc * 0.94 or not held:
-        order = rng.choice((0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 8, 10, 11))
+        order = rng.choice((0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11))
         return ("alloc", str(cpu), hex(rng.choice(GFPS)), str(order))
     if r < 0.94:
         pfn = rng.choice(list(held))

@@ -68,9 +68,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.list_mutants:
         from kmem.fuzz.mutants import MUTANTS
+        from kmem.fuzz.mutants.path import PATH_MUTANTS
 
-        for m in MUTANTS.values():
-            print(f"mutant:{m.name:30s} {m.description}")
+        for name, description in [*((m.name, m.description) for m in MUTANTS.values()),
+                                  *((m.name, m.description) for m in PATH_MUTANTS.values())]:
+            print(f"mutant:{name:30s} {description}")
         return 0
     try:
         import hypothesis  # noqa: F401

@@ -185,6 +185,12 @@ class Checker:
             name: getattr(self, f"_ev_{name}") for name in CHECKED_EVENTS}
         self.report.notes.extend(meta.notes)
         self.config = meta.config
+        #: percpu_refill's rule is known from 6.1 (pcp_allowed_order in __rmqueue_smallest)
+        self.refill_rule = meta.kernel.at_least("6.1")
+        if not self.refill_rule:
+            self.report.notes.append(f"kernel {meta.version}: kmem knows the percpu_refill "
+                                     "field's rule from 6.1 on; that part of zone-locked is "
+                                     "not checked")
         self.mobility_disabled = meta.mobility_disabled
         # the pfn -> zone index table, and zone descriptions
         self.zone_spans: list[tuple[int, int, int, str]] = []  # (start, end, type pos, name)
@@ -539,7 +545,8 @@ class Checker:
             self._finding("zone-locked", n, line,
                           f"migratetype in {sorted(T.ZONE_LOCKED_MIGRATETYPES)}",
                           f"__rmqueue_smallest never takes from migratetype {mt}")
-        elif 0 <= order <= MAX_PAGE_ORDER and refill != T.zone_locked_percpu_refill(order, mt):
+        elif (self.refill_rule and 0 <= order <= MAX_PAGE_ORDER
+              and refill != T.zone_locked_percpu_refill(order, mt)):
             self._finding("zone-locked", n, line,
                           f"percpu_refill={T.zone_locked_percpu_refill(order, mt)}",
                           f"pcp_allowed_order({order}) && {mt} < MIGRATE_PCPTYPES")
