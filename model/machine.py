@@ -573,7 +573,7 @@ class Machine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         if isinstance(zone, MtZone):
