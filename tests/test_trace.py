@@ -66,8 +66,10 @@ class Trace:
         if self.fmt == "perf":
             self.lines.append(f"{'perf':>16} {99:>6} [{cpu:03d}] {self.t:12.6f}: "
                               f"PERF_RECORD_LOST lost {count}\n")
-        else:
+        elif self.fmt == "tracefs":
             self.lines.append(f"CPU:{cpu} [LOST {count} EVENTS]\n")
+        else:  # trace-cmd report (trace-read.c: "CPU:%d [%lld EVENTS DROPPED]")
+            self.lines.append(f"CPU:{cpu} [{count} EVENTS DROPPED]\n")
         return self
 
 

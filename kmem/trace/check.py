@@ -377,7 +377,7 @@ class Checker:
 
     def _other(self, line: str, n: int) -> None:
         """A line that is no kmem event: a lost-event record, a header, another event."""
-        if "LOST" in line:
+        if "LOST" in line or "DROPPED" in line:
             m = PERF_LOST_RE.search(line)
             if m:
                 cpu = m.group(1)
@@ -385,7 +385,7 @@ class Checker:
                 return
             m = TEXT_LOST_RE.search(line)
             if m:
-                self._lost(f"{int(m.group(1)):03d}", int(m.group(2)), n)
+                self._lost(f"{int(m.group(1)):03d}", int(m.group(2) or m.group(3) or 0), n)
                 return
         m2 = TEXT_STARTED_RE.search(line) if "buffer started" in line else None
         if m2:
@@ -402,7 +402,9 @@ class Checker:
                     "full); its 'CPU N buffer started' lines place the loss")
             return
         s = line.strip()
-        if s and not s.startswith(("#", "cpus=", "version =", "CPU ")):
+        # (perf's call-chain frames are indented with a tab: not events)
+        if s and not line.startswith("\t") and not s.startswith(("#", "cpus=", "version =",
+                                                                  "CPU ")):
             self.report.other_events += 1
 
     def _run_perf(self, head: list[str], it: Iterable[str]) -> None:
