@@ -56,6 +56,7 @@ def _worker_init() -> None:
     # Ctrl-C reaches every process of the terminal's foreground group: the workers
     # leave it to the parent, which stops them (no traceback from each worker)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def run_suite(pattern: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -84,7 +85,14 @@ def run_suite(pattern: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
     # verdict under the budget, the same whatever ran before and however loaded
     order = [ob.name for ob in sorted(chosen, key=lambda ob: next(
         (i for i, h in enumerate(_HEAVY_FIRST) if ob.name == h), len(_HEAVY_FIRST)))]
-    pool = get_context("fork").Pool(jobs, initializer=_worker_init, maxtasksperchild=1)
+    # a worker forked while Ctrl-C arrives must not take it before _worker_init ignores
+    # it: SIGINT stays blocked in the forking threads (the pool forks a fresh worker per
+    # obligation from its own thread, which inherits this mask)
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pool = get_context("fork").Pool(jobs, initializer=_worker_init, maxtasksperchild=1)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     try:
         # one task at a time per worker, taken in submission order: the running
         # obligations are the first ``jobs`` unfinished ones
