@@ -39,6 +39,18 @@ from .configs import STANDARD_CONFIGS, MachineConfig
 from .impls import resolve
 
 
+#: machines the bulk runner draws besides :data:`STANDARD_CONFIGS`: zones whose end is not
+#: aligned to any large order (wrong, larger-order frees at the end), and zones above
+#: 128 MB (the stats threshold for zones of 64 MiB or more; the "linux" lane's list
+#: order on many top-order blocks)
+EDGE_CONFIGS: tuple[MachineConfig, ...] = (
+    MachineConfig("generic", 3 * 1024 + 17, min_free_kbytes=0),
+    MachineConfig("generic", 40_000 + 3, holes=((1024, 1100),), min_free_kbytes=64),
+    MachineConfig("x86_64", 200),
+)
+CAMPAIGN_CONFIGS = STANDARD_CONFIGS + EDGE_CONFIGS
+
+
 class TimeUp(BaseException):
     """Raised inside a state-machine step when the campaign's time is up (a BaseException,
     so that Hypothesis does not take it for a failure of the test)."""
@@ -452,7 +464,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             now = time.monotonic()
             if now >= stop:
                 return None
-            config = STANDARD_CONFIGS[rng.randrange(len(STANDARD_CONFIGS))]
+            config = CAMPAIGN_CONFIGS[rng.randrange(len(CAMPAIGN_CONFIGS))]
             if config.preset == "generic":
                 streams = O.stream_chunks(rng.getrandbits(32), config.size)
             label, stream = next(streams)
