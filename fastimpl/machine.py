@@ -414,11 +414,11 @@ class Machine:
     @classmethod
     def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
                   sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
-        """Boot from a real machine's /proc (the placement of ``kmem.model.from_proc``,
+        """Boot from a real machine's /proc (the placement of ``kmem.spec.from_proc``,
         which builds any machine class through its constructor and ``Zone.load``)."""
-        from kmem.model.from_proc import machine_from_proc  # off the hot path
+        from kmem.spec.from_proc import machine_from_proc  # off the hot path
 
-        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,  # type: ignore[arg-type,return-value]
+        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,
                                  **kwargs)
 
     # -- boot --------------------------------------------------------------------------------
