@@ -683,7 +683,7 @@ class Machine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
 
     def advance_clock(self, seconds: float) -> None:
         """Let ``seconds`` of model time pass (``warn_alloc``'s rate limit looks at it)."""

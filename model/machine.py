@@ -535,7 +535,7 @@ class Machine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         if isinstance(zone, MtZone):
@@ -586,7 +586,7 @@ class Machine:
 
         ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
         result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
-                                   cma=self.cma,
+                                   cma=self.cma, era=self.path_era or "6.12",
                                    outcomes=self.outcomes)
         if got:
             self.last_failure = None

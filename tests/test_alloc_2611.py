@@ -2,11 +2,11 @@
 
 Expected values are worked out by hand from v2.6.11's mm/page_alloc.c (sha256
 9cd1f1cb...; line numbers of that file): ``page_is_buddy`` 202-210, ``__free_pages_bulk``
-236-274, ``free_pages_bulk`` 308-328, ``expand`` 368-383, ``__rmqueue`` 431-454,
+236-275, ``free_pages_bulk`` 308-328, ``expand`` 368-383, ``__rmqueue`` 431-451,
 ``rmqueue_bulk`` 458-476, ``free_hot_cold_page`` 569-590, ``buffered_rmqueue`` 617-658,
-``zone_watermark_ok`` 664-688, ``__alloc_pages`` 694-855, the pageset sizes of
-``free_area_init_core`` 1610-1636, ``setup_per_zone_lowmem_reserve`` 1920-1943,
-``setup_per_zone_pages_min`` 1947-1992, ``init_per_zone_pages_min`` 2019-2031, and
+``zone_watermark_ok`` 664-689, ``__alloc_pages`` 694-856, the pageset sizes of
+``free_area_init_core`` 1617-1640, ``setup_per_zone_lowmem_reserve`` 1920-1940,
+``setup_per_zone_pages_min`` 1947-1993, ``init_per_zone_pages_min`` 2019-2033, and
 mm/bootmem.c ``free_all_bootmem_core`` 256-307, kernel/printk.c ``__printk_ratelimit``
 886-912. The step-by-step comparison with the compiled 2.6.11 code itself is
 tests/test_conform_2611.py.

@@ -185,6 +185,12 @@ class Checker:
             name: getattr(self, f"_ev_{name}") for name in CHECKED_EVENTS}
         self.report.notes.extend(meta.notes)
         self.config = meta.config
+        #: percpu_refill's rule is known from 6.1 (pcp_allowed_order in __rmqueue_smallest)
+        self.refill_rule = meta.kernel.at_least("6.1")
+        if not self.refill_rule:
+            self.report.notes.append(f"kernel {meta.version}: kmem knows the percpu_refill "
+                                     "field's rule from 6.1 on; that part of zone-locked is "
+                                     "not checked")
         self.mobility_disabled = meta.mobility_disabled
         # the pfn -> zone index table, and zone descriptions
         self.zone_spans: list[tuple[int, int, int, str]] = []  # (start, end, type pos, name)
@@ -371,7 +377,7 @@ class Checker:
 
     def _other(self, line: str, n: int) -> None:
         """A line that is no kmem event: a lost-event record, a header, another event."""
-        if "LOST" in line:
+        if "LOST" in line or "DROPPED" in line:
             m = PERF_LOST_RE.search(line)
             if m:
                 cpu = m.group(1)
@@ -379,7 +385,7 @@ class Checker:
                 return
             m = TEXT_LOST_RE.search(line)
             if m:
-                self._lost(f"{int(m.group(1)):03d}", int(m.group(2)), n)
+                self._lost(f"{int(m.group(1)):03d}", int(m.group(2) or m.group(3) or 0), n)
                 return
         m2 = TEXT_STARTED_RE.search(line) if "buffer started" in line else None
         if m2:
@@ -396,7 +402,9 @@ class Checker:
                     "full); its 'CPU N buffer started' lines place the loss")
             return
         s = line.strip()
-        if s and not s.startswith(("#", "cpus=", "version =", "CPU ")):
+        # (perf's call-chain frames are indented with a tab: not events)
+        if s and not line.startswith("\t") and not s.startswith(("#", "cpus=", "version =",
+                                                                  "CPU ")):
             self.report.other_events += 1
 
     def _run_perf(self, head: list[str], it: Iterable[str]) -> None:
@@ -539,7 +547,8 @@ class Checker:
             self._finding("zone-locked", n, line,
                           f"migratetype in {sorted(T.ZONE_LOCKED_MIGRATETYPES)}",
                           f"__rmqueue_smallest never takes from migratetype {mt}")
-        elif 0 <= order <= MAX_PAGE_ORDER and refill != T.zone_locked_percpu_refill(order, mt):
+        elif (self.refill_rule and 0 <= order <= MAX_PAGE_ORDER
+              and refill != T.zone_locked_percpu_refill(order, mt)):
             self._finding("zone-locked", n, line,
                           f"percpu_refill={T.zone_locked_percpu_refill(order, mt)}",
                           f"pcp_allowed_order({order}) && {mt} < MIGRATE_PCPTYPES")
