@@ -405,3 +405,9 @@ def test_the_stats_picture_stays_on_its_canvas():
     st = collect(meta, text_lines(events), buckets=40)
     img, w, h = render(svg(st))
     assert ink_outside(img, w, h) == []
+
+
+def test_the_rule_count_quoted_is_the_code_s():
+    root = Path(__file__).resolve().parents[1]
+    for doc in ("README.md", "docs/trace.md"):
+        assert f"{len(RULES)} rules" in (root / doc).read_text(), doc

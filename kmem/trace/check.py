@@ -84,8 +84,11 @@ PATTERNS = [bytes([o + 1]) + bytes([TAIL]) * ((1 << o) - 1) for o in range(MAX_P
 #: pages per entry of the pfn -> zone table
 CHUNK_SHIFT = MAX_PAGE_ORDER
 NO_ZONE = 0xFF
-#: the live table grows with the highest pfn seen up to this many pages (4 TiB) without zones
-MAX_PFN_GUESS = 1 << 30
+#: without zones the live table grows with the highest pfn seen, up to this many pages
+#: (1 TiB of memory: 256 MiB of state bytes and 1 GiB of line numbers at most)
+MAX_PFN_GUESS = 1 << 28
+#: the largest line number the per-page array keeps (an unsigned 32-bit int)
+MAX_LINE = (1 << 32) - 1
 
 
 @dataclass
@@ -214,7 +217,8 @@ class Checker:
         self.chunk_zone = bytes(table)
         self.live = bytearray(max_pfn + 1024 if max_pfn else 1 << 20)
         self.alloc_line = array("I", bytes(4 * len(self.live)))
-        self.grow_limit = max(MAX_PFN_GUESS, len(self.live))
+        # with the machine's zones, pages outside them are zone findings and never tracked
+        self.grow_limit = len(self.live) if max_pfn else MAX_PFN_GUESS
         if meta.gfp_table_problems:
             for p in meta.gfp_table_problems:
                 self._finding("gfp-table", 0, "(format file of kmem:mm_page_alloc)",
@@ -666,7 +670,7 @@ class Checker:
             if live[pfn:end] != ZEROS[order]:
                 self._conflict(pfn, size, n, line)
             live[pfn:end] = PATTERNS[order]
-        self.alloc_line[pfn] = n
+        self.alloc_line[pfn] = n if n < MAX_LINE else MAX_LINE
 
     def _conflict(self, pfn: int, size: int, n: int, line: str) -> None:
         live = self.live
