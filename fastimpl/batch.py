@@ -128,7 +128,7 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False) 
             break
     rc = int(M[A.H_ERRCODE])
     if kt.special or M[A.H_NFAIL] or (m.memory.dirty_pages()
-                                      and (ops[:stop, 1] & GFP_ZERO).any()):
+                                      and _zeroing(m, ops[:stop]).any()):
         _after(m, ops[:stop], res[:stop], kt.special)
     if rc != 0:
         if exc is None:
@@ -139,12 +139,20 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False) 
     return res if stop == len(ops) else res[:stop]
 
 
+def _zeroing(m: Machine, ops: np.ndarray) -> np.ndarray:
+    """Per op: does an allocation zero its block (``want_init_on_alloc``: init_on_alloc, or
+    __GFP_ZERO)?"""
+    if m.init_on_alloc:
+        return np.ones(len(ops), dtype=bool)
+    return (ops[:, 1] & GFP_ZERO) != 0
+
+
 def _after(m: Machine, ops: np.ndarray, res: np.ndarray, special: dict[int, Any]) -> None:
     """What the model does around each allocation besides the walk, in op order: page
     zeroing, the warnings before the walk, the reports of failures."""
     allocs = ops[:, 0] == OP_ALLOC
     if m.memory.dirty_pages():
-        for i in np.nonzero(allocs & (res >= 0) & ((ops[:, 1] & GFP_ZERO) != 0))[0].tolist():
+        for i in np.nonzero(allocs & (res >= 0) & _zeroing(m, ops))[0].tolist():
             m.memory.zero(int(res[i]), 1 << int(ops[i, 2]))
     todo = allocs & (res < 0)
     keys = ops[:, 1] * 16 + np.minimum(ops[:, 2], MAX_PAGE_ORDER + 1)

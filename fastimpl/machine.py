@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from kmem.spec import buddy, page_alloc, procfs, watermarks, x86_64_layout
+from kmem.spec import buddy, page_alloc, procfs, slowpath, watermarks, x86_64_layout
 from kmem.spec import gfp as gfp_spec
+from kmem.spec import kernel as kernel_spec
 from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NOFRAGMENT, WMARK_MIN
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
@@ -313,6 +314,18 @@ class Machine:
     """One node of physical memory with its zones and the page API (fast twin of
     :class:`kmem.model.Machine`; same constructors, arguments and behaviour)."""
 
+    def __new__(cls, layout: MachineLayout | None = None, **kwargs: Any) -> Any:
+        """The whole allocation path (any of ``migratetypes``, ``nr_cpus``,
+        ``percpu_pagelist_high_fraction``, ``nodes``, ``distances``, ``cpu_nodes``) is a
+        :class:`kmem.fastimpl.mt_machine.MtMachine`; the bare one-node core is this class."""
+        if (kwargs.get("migratetypes") or kwargs.get("nr_cpus")
+                or kwargs.get("percpu_pagelist_high_fraction") or kwargs.get("nodes")
+                or kwargs.get("distances") is not None or kwargs.get("cpu_nodes") is not None):
+            from .mt_machine import MtMachine
+
+            return MtMachine(layout, **kwargs)  # type: ignore[arg-type]
+        return super().__new__(cls)
+
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
@@ -322,15 +335,20 @@ class Machine:
                  percpu_pagelist_high_fraction: int = 0,
                  nodes: tuple[MachineLayout, ...] = (),
                  distances: tuple[tuple[int, ...], ...] | None = None,
-                 cpu_nodes: tuple[int, ...] | None = None) -> None:
+                 cpu_nodes: tuple[int, ...] | None = None,
+                 kernel: str | kernel_spec.Kernel | None = None,
+                 cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
+        # the modelled kernel and its configuration, as kmem.model.Machine takes them
+        self.kernel = kernel_spec.kernel(kernel)
+        for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
+            if value is not None and not isinstance(value, bool):
+                raise InvalidArgument(f"{name} must be True, False or None (the kernel "
+                                      f"configuration's default), got {value!r}")
+        config = self.kernel.debian_config
+        self.cma = config.cma if cma is None else cma
+        self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
-        if (migratetypes or nr_cpus or percpu_pagelist_high_fraction or nodes
-                or distances is not None or cpu_nodes is not None):
-            raise InvalidArgument(
-                "kmem.fastimpl implements the bare buddy core of one node (the model's "
-                "default): migratetypes, per-CPU lists (nr_cpus, "
-                "percpu_pagelist_high_fraction) and NUMA nodes run on kmem.model.Machine")
         self.slab = slab
         self._S = A.build_arena(layout, policy)  # validates the policy
         self._v = A.Views(self._S)
@@ -379,6 +397,14 @@ class Machine:
     def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
         """An x86-64 machine (DMA < 16 MB, DMA32 < 4 GB, NORMAL above, optional MOVABLE)."""
         return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
+
+    @classmethod
+    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> Machine:
+        """An x86-64 NUMA machine (:func:`kmem.spec.numa.x86_64_nodes`): the whole path."""
+        from kmem.spec import numa
+
+        layouts = numa.x86_64_nodes(mem_mb)
+        return cls(layouts[0], nodes=layouts[1:], **kwargs)
 
     @classmethod
     def generic(cls, npages: int, **kwargs: Any) -> Machine:
@@ -522,7 +548,8 @@ class Machine:
             raise AssertionError(f"{len(passes)} passes; the table holds {A.MAX_PASSES}")
         r[A.T_NPASS], r[A.T_NZL] = len(passes), len(zl)
         r[A.T_COMP] = 1 if order and gfp & GFP_COMP else 0
-        r[A.T_LIVELOCK] = 1 if page_alloc.nofail_never_fails(gfp) else 0
+        livelocks = slowpath.loops_without_progress(gfp, order, lowmem_only=hidx < self._normal_idx)
+        r[A.T_LIVELOCK] = 1 if livelocks else 0
         r[A.T_ZL:A.T_ZL + len(zl)] = zl
         for p, attempt in enumerate(passes):
             pb = A.T_PASS + p * A.T_PSTRIDE
@@ -542,8 +569,7 @@ class Machine:
                 r[pb + 1 + pos] = thr
         lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
                  if gfp_spec.gfp_migratetype_warns(gfp) else ())
-        livelock = (tuple(p.name for p in passes) if page_alloc.nofail_never_fails(gfp)
-                    else ())
+        livelock = tuple(p.name for p in passes) if livelocks else ()
         return r, AllocPrep(lines, page_alloc.nofail_warnings(gfp, order), livelock)
 
     # -- addresses ---------------------------------------------------------------------
@@ -613,7 +639,7 @@ class Machine:
             if row is not None:  # the hot path: no side effects before the walk
                 pfn = self._k_alloc(self._S, row, order)
                 if pfn >= 0:
-                    if gfp & GFP_ZERO:
+                    if self.init_on_alloc or gfp & GFP_ZERO:  # want_init_on_alloc
                         self.memory.zero(pfn, 1 << order)
                     return Page(self, pfn)
                 self._alloc_failed(gfp, order)
@@ -629,7 +655,7 @@ class Machine:
                 raise self._livelock(gfp, order, prep)
             self._alloc_failed(gfp, order)
             return None
-        if gfp & GFP_ZERO:
+        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
         return Page(self, pfn)
 
@@ -644,10 +670,7 @@ class Machine:
 
     @staticmethod
     def _livelock(gfp: int, order: int, prep: AllocPrep) -> AllocationLivelock:
-        return AllocationLivelock(
-            f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
-            f"kernel would retry for ever waiting for reclaim or the OOM killer "
-            f"(kmem has neither). Passes tried: {', '.join(prep.livelock_passes)}")
+        return AllocationLivelock(slowpath.livelock_message(gfp, order, prep.livelock_passes))
 
     def _alloc_failed(self, gfp: int, order: int) -> None:
         """A NULL return: the order warning (once) or ``warn_alloc`` (rate-limited)."""
@@ -661,7 +684,7 @@ class Machine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
 
     def advance_clock(self, seconds: float) -> None:
         """Let ``seconds`` of model time pass (``warn_alloc``'s rate limit looks at it)."""

@@ -56,12 +56,32 @@ class Failure:
 
 @dataclass
 class Progress:
+    """What one worker has checked so far."""
+
     worker: int = 0
-    examples: int = 0
-    steps: int = 0
-    bulk_ops: int = 0
-    checked_ops: int = 0
+    examples: int = 0  # Hypothesis examples begun
+    steps: int = 0  # checked state-machine steps of those examples
+    sweep_total: int = 0  # traces in the opening sweep
+    sweep_traces: int = 0  # sweep traces run to their end
+    sweep_steps: int = 0  # checked steps of the sweep
+    bulk_streams: int = 0
+    bulk_ops: int = 0  # operations the bulk runner ran (per implementation)
+    checked_ops: int = 0  # bulk operations compared between two implementations
     events: Counter[str] = field(default_factory=Counter)
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def checks(self) -> int:
+        """Everything checked: sweep and state-machine steps, compared bulk operations."""
+        return self.sweep_steps + self.steps + self.checked_ops
+
+    def add(self, other: Progress) -> None:
+        for name in ("examples", "steps", "sweep_total", "sweep_traces", "sweep_steps",
+                     "bulk_streams", "bulk_ops", "checked_ops"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.events.update(other.events)
+        for k, v in other.stage_seconds.items():
+            self.stage_seconds[k] = self.stage_seconds.get(k, 0.0) + v
 
 
 @dataclass
@@ -75,18 +95,31 @@ class CampaignResult:
     events: int
     impls: list[str]
     failure: Failure | None = None
+    totals: Progress = field(default_factory=Progress)
 
     @property
     def ok(self) -> bool:
         return self.failure is None
 
     def summary(self) -> str:
-        rate = self.checked_ops / self.seconds if self.seconds else 0.0
+        """One paragraph: what each stage checked, its time, and the verdict."""
+        t = self.totals
+        sec = t.stage_seconds
+        rate = t.checked_ops / sec["bulk"] if sec.get("bulk") else 0.0
+        parts = []
+        if t.sweep_total:
+            parts.append(f"opening sweep {t.sweep_traces}/{t.sweep_total} traces, "
+                         f"{t.sweep_steps} checked steps ({sec.get('sweep', 0.0):.1f} s)")
+        if "stateful" in sec:
+            parts.append(f"state machine {self.examples} examples, {self.steps} checked steps "
+                         f"({sec['stateful']:.1f} s)")
+        if "bulk" in sec:
+            parts.append(f"bulk runner {t.bulk_streams} streams, {self.bulk_ops} operations, "
+                         f"{self.checked_ops} checked operations ({sec['bulk']:.1f} s, "
+                         f"{rate:,.0f}/s)")
         return (f"kmem fuzz: seed {self.seed}, {self.seconds:.1f} s, impls "
-                f"{','.join(self.impls)}: {self.examples} examples, {self.steps} checked "
-                f"state-machine steps, {self.bulk_ops} bulk operations, {self.checked_ops} "
-                f"checked operations ({rate:,.0f}/s), {self.events} distinct events: "
-                f"{'FAILED' if self.failure else 'clean'}")
+                f"{','.join(self.impls)}: {'; '.join(parts) or 'nothing ran'}; "
+                f"{self.events} distinct events: {'FAILED' if self.failure else 'clean'}")
 
 
 # -- example databases ----------------------------------------------------------------------
@@ -205,17 +238,63 @@ def _replays_clean(cls: Any, trace: list[tuple[str, dict[str, Any]]]) -> bool:
     return True
 
 
+#: the stages of a worker and their default shares of its time (the sweep stops early
+#: once its traces are done; its share then goes to the others)
+STAGES = ("sweep", "stateful", "bulk")
+
+
+class _Clock:
+    """When the running stage must stop (read by the step hook inside Hypothesis)."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline  # the campaign's
+        self.stop = deadline  # the running stage's hard stop
+        self.stage = "sweep"
+        self.last_report = 0.0
+
+
+def _shares(stateful: bool, bulk: bool, sweep: bool, bulk_share: float) -> dict[str, float]:
+    """The stages' shares of a worker's time: the sweep at most a fifth; the state machine
+    and the bulk runner split the rest by ``bulk_share``."""
+    out: dict[str, float] = {}
+    if stateful and sweep:
+        out["sweep"] = 0.2
+    rest = 1.0 - out.get("sweep", 0.0)
+    if stateful and bulk:
+        b = min(0.95, max(0.05, bulk_share))
+        out["stateful"], out["bulk"] = rest * (1.0 - b), rest * b
+    elif stateful:
+        out["stateful"] = rest
+    elif bulk:
+        out["bulk"] = rest
+    return out
+
+
+def slice_seconds(total: float) -> float:
+    """How long one turn of a stage lasts: an eighth of the campaign, 0.5-10 s."""
+    return min(10.0, max(0.5, total / 8.0))
+
+
 def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
                 db_spec: str | None, report: Callable[[Progress], None],
                 stateful: bool = True, bulk: bool = True,
                 step_count: int = 50, batch: int = 25,
                 shrink_seconds: float = 30.0, bulk_share: float = 0.5,
-                sweep: bool = True) -> Failure | None:
-    """``bulk_share``: the part of the time the bulk runner gets (the rest: the state
-    machine)."""
-    """Run phases until ``deadline`` (time.monotonic()); return the first failure."""
+                sweep: bool = True, journal: Any = None) -> Failure | None:
+    """Run the stages in turns until ``deadline`` (time.monotonic()); return the first
+    failure, or None when the time box ran out clean.
+
+    The stages (the opening sweep, the Hypothesis state machine, the bulk runner) share
+    the time by measured cost: each turn goes to the stage furthest below its share
+    (:func:`_shares`; ``bulk_share`` is the bulk runner's part of what the sweep
+    leaves), and lasts about :func:`slice_seconds`. A Hypothesis batch is sized on the
+    measured cost of an example and cut at the end of its turn; a bulk stream is cut to
+    what the measured rate checks in the turn. So no stage starves whatever the load.
+    ``journal`` (optional) is told what runs now, so that a watching parent can report a
+    crash or a hang of the implementation with a reproducer."""
     from hypothesis import HealthCheck, Phase, settings
     from hypothesis.errors import Flaky
+    from hypothesis.reporting import with_reporter
     from hypothesis.stateful import run_state_machine_as_test
 
     from . import machine as machine_mod
@@ -226,26 +305,47 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     db = open_database(db_spec)
     prog = Progress(worker)
     start = time.monotonic()
+    total_s = max(0.0, deadline - start)
     streams = O.stream_chunks(rng.getrandbits(32), 0)
-    counter = {"steps": 0, "examples": 0}
+    clock = _Clock(deadline)
+    first: list[float] = []
+    hyp_messages: list[object] = []  # Hypothesis's own reports, kept out of the output
 
     orig_settle = cls._settle
 
     def counting_settle(self: Any, *a: Any, **kw: Any) -> None:
-        counter["steps"] += 1
         now = time.monotonic()
-        if (now > deadline and not first) or now > deadline + shrink_seconds + 10:
+        if first:
+            if now > deadline + shrink_seconds + 10:
+                raise TimeUp  # shrinking must end too
+        elif now > clock.stop:
             raise TimeUp  # a Hypothesis batch cannot be stopped otherwise
         orig_settle(self, *a, **kw)
+        if clock.stage == "sweep":
+            prog.sweep_steps += 1
+        else:
+            prog.steps += 1
+        if now - clock.last_report > 0.5:
+            clock.last_report = now
+            report(prog)
 
     def counting_init(self: Any) -> None:
-        counter["examples"] += 1
+        prog.examples += clock.stage == "stateful"
         machine_mod.DifferentialMachine.__init__(self)
+        if journal is not None:
+            journal.start_trace()
 
     cls._settle = counting_settle
     cls.__init__ = counting_init
+    if journal is not None:
+        orig_record = cls._record
+
+        def journal_record(self: Any, name: str, **kwargs: Any) -> None:
+            orig_record(self, name, **kwargs)
+            journal.step(name, kwargs)  # before the implementations run it
+
+        cls._record = journal_record
     limit_shrinking(shrink_seconds)
-    first: list[float] = []
 
     failing_trace: list[tuple[str, dict[str, Any]]] = []
 
@@ -260,95 +360,143 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     from .checks import Divergence as CheckFailure
 
     CheckFailure.hook = note
-    if stateful and sweep:  # a deterministic sweep first: the deep corners, small machines
-        for trace in smoke_traces():
-            try:
-                cls.replay(trace)
-            except Exception as sweep_exc:
-                text = (f"state-machine failure in the opening sweep "
-                        f"({type(sweep_exc).__name__}): {sweep_exc}\n\nRunnable reproducer:\n\n"
-                        f"{stateful_reproducer(impl_names, list(trace))}")
-                entry = {"kind": "stateful", "impls": impl_names,
-                         "error": str(sweep_exc)[:2000],
-                         "trace": _trace_to_json(list(trace))}
-                return Failure("stateful", text, entry, time.monotonic() - start,
-                               detected=time.monotonic() - start)
-    bulk_budget = 0.0  # seconds of bulk running owed to keep the share
+
+    shares = _shares(stateful, bulk, sweep, bulk_share)
+    spent = dict.fromkeys(shares, 0.0)
+    prog.stage_seconds = dict(spent)  # every stage shows in the summary, run or not
+    sweep_left = smoke_traces() if "sweep" in shares else []
+    prog.sweep_total = len(sweep_left)
     per_example = 0.5  # seconds, measured as we go: sizes the Hypothesis batches
-    while time.monotonic() < deadline:
-        t_phase = time.monotonic()
-        if stateful:
-            _seed_hypothesis(rng.getrandbits(64))
-            left = deadline - time.monotonic()
-            n = max(2, min(batch, int(min(15.0, 0.4 * left) / per_example)))
-            phases = [p for p in Phase if shrink_seconds > 0 or p is not Phase.shrink]
-            s = settings(max_examples=n, stateful_step_count=step_count, deadline=None,
-                         database=db, suppress_health_check=list(HealthCheck),
-                         print_blob=False, report_multiple_bugs=False, phases=phases)
-            machine_mod.EVENTS.clear()
-            examples_before = counter["examples"]
+    bulk_rate = 5000.0  # operations per second, measured as we go: sizes bulk streams
+    turn = slice_seconds(total_s)
+
+    def stateful_turn(stop: float) -> Failure | None:
+        nonlocal per_example
+        _seed_hypothesis(rng.getrandbits(64))
+        n = max(1, min(batch, int((stop - time.monotonic()) / per_example)))
+        phases = [p for p in Phase if shrink_seconds > 0 or p is not Phase.shrink]
+        s = settings(max_examples=n, stateful_step_count=step_count, deadline=None,
+                     database=db, suppress_health_check=list(HealthCheck),
+                     print_blob=False, report_multiple_bugs=False, phases=phases)
+        machine_mod.EVENTS.clear()
+        examples_before, t0 = prog.examples, time.monotonic()
+        # an example may run over its turn by half a turn, never past the campaign
+        clock.stop = min(deadline, stop + turn / 2)
+        try:
             try:
-                try:
+                with with_reporter(hyp_messages.append):
                     run_state_machine_as_test(cls, settings=s)
-                finally:
-                    prog.examples, prog.steps = counter["examples"], counter["steps"]
-                    prog.events.update(machine_mod.EVENTS)
-                    report(prog)
-            except TimeUp:
-                if not first:
-                    break
-                exc: BaseException = AssertionError(failing_trace[-1][1]["error"])
-                trace = failing_trace[:-1]  # not shrunk: time ran out
-                text = (f"state-machine failure (not shrunk, time ran out): {exc}\n\n"
-                        f"Runnable reproducer:\n\n{stateful_reproducer(impl_names, trace)}")
-                entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
-                         "trace": _trace_to_json(trace)}
-                return Failure("stateful", text, entry, time.monotonic() - start,
-                               detected=first[0])
-            except Exception as exc:  # the minimal failing example was just replayed
-                if isinstance(exc, Flaky) and time.monotonic() > deadline and not first:
-                    # our TimeUp cut a replay short, so Hypothesis saw two runs of one
-                    # example differ: the end of the time box, not a finding
-                    break
-                if isinstance(exc, Flaky) and not first and _replays_clean(cls, cls.last_trace):
-                    # Hypothesis saw one example behave two ways, yet no check of the
-                    # machine ever failed and the recorded trace replays clean: the search
-                    # was nondeterministic, the allocators were not. Counted, not reported.
-                    prog.events["hypothesis Flaky, trace replays clean"] += 1
-                    continue
-                trace = list(cls.last_trace) or failing_trace[:-1]
-                text = (f"state-machine failure ({type(exc).__name__}): {exc}\n\n"
-                        f"Runnable reproducer:\n\n{stateful_reproducer(impl_names, trace)}")
-                entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
-                         "trace": _trace_to_json(trace)}
-                return Failure("stateful", text, entry, time.monotonic() - start,
-                               detected=first[0] if first else None)
-            ran = counter["examples"] - examples_before
-            per_example = max(0.05, (time.monotonic() - t_phase) / max(1, ran))
-        if stateful:
-            spent = time.monotonic() - t_phase
-            bulk_budget += spent * bulk_share / max(1e-9, 1.0 - bulk_share) if bulk else 0.0
-        else:
-            bulk_budget = 1.0
-        while bulk and time.monotonic() < deadline and bulk_budget > 0:
-            t_stream = time.monotonic()
+            finally:
+                prog.events.update(machine_mod.EVENTS)
+                ran = prog.examples - examples_before
+                if ran:
+                    per_example = max(0.02, (time.monotonic() - t0) / ran)
+        except TimeUp:
+            if not first:
+                return None  # the turn (or the campaign) is over: not a finding
+            exc: BaseException = AssertionError(failing_trace[-1][1]["error"])
+            trace = failing_trace[:-1]  # not shrunk: time ran out
+            text = (f"state-machine failure (not shrunk, time ran out): {exc}\n\n"
+                    f"Runnable reproducer:\n\n{stateful_reproducer(impl_names, trace)}")
+            entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
+                     "trace": _trace_to_json(trace)}
+            return Failure("stateful", text, entry, time.monotonic() - start,
+                           detected=first[0])
+        except Exception as exc:  # the minimal failing example was just replayed
+            if isinstance(exc, Flaky) and not first and time.monotonic() > clock.stop:
+                # our TimeUp cut a replay short, so Hypothesis saw two runs of one
+                # example differ: the end of the turn, not a finding
+                return None
+            clock.stop = float("inf")  # the replay below must run to its end
+            if isinstance(exc, Flaky) and not first and _replays_clean(cls, cls.last_trace):
+                # Hypothesis saw one example behave two ways, yet no check of the
+                # machine ever failed and the recorded trace replays clean: the search
+                # was nondeterministic, the allocators were not. Counted, not reported.
+                prog.events["hypothesis Flaky, trace replays clean"] += 1
+                return None
+            trace = list(cls.last_trace) or failing_trace[:-1]
+            text = (f"state-machine failure ({type(exc).__name__}): {exc}\n\n"
+                    f"Runnable reproducer:\n\n{stateful_reproducer(impl_names, trace)}")
+            entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
+                     "trace": _trace_to_json(trace)}
+            return Failure("stateful", text, entry, time.monotonic() - start,
+                           detected=first[0] if first else None)
+        return None
+
+    def sweep_turn() -> Failure | None:
+        trace = sweep_left[0]
+        clock.stop = deadline
+        try:
+            cls.replay(trace)
+        except TimeUp:
+            sweep_left.clear()  # the campaign is over
+            return None
+        except Exception as sweep_exc:
+            text = (f"state-machine failure in the opening sweep "
+                    f"({type(sweep_exc).__name__}): {sweep_exc}\n\nRunnable reproducer:\n\n"
+                    f"{stateful_reproducer(impl_names, list(trace))}")
+            entry = {"kind": "stateful", "impls": impl_names, "error": str(sweep_exc)[:2000],
+                     "trace": _trace_to_json(list(trace))}
+            return Failure("stateful", text, entry, time.monotonic() - start,
+                           detected=time.monotonic() - start)
+        sweep_left.pop(0)
+        prog.sweep_traces += 1
+        return None
+
+    def bulk_turn(stop: float) -> Failure | None:
+        nonlocal streams, bulk_rate
+        while True:
+            now = time.monotonic()
+            if now >= stop:
+                return None
             config = STANDARD_CONFIGS[rng.randrange(len(STANDARD_CONFIGS))]
             if config.preset == "generic":
                 streams = O.stream_chunks(rng.getrandbits(32), config.size)
             label, stream = next(streams)
-            rep = run_stream(config, stream, impl_names, shrink_seconds=15.0)
+            # cut the stream to what the measured rate runs before the turn ends (any
+            # prefix of a stream is a stream)
+            fit = max(200, int(bulk_rate * (stop - now)))
+            if fit < len(stream):
+                stream = stream[:fit]
+                label += f"[:{fit}]"
+            if journal is not None:
+                journal.stream(config, stream)
+            rep = run_stream(config, stream, impl_names, shrink_seconds=min(15.0, shrink_seconds))
+            prog.bulk_streams += 1
             prog.bulk_ops += rep.ops
             prog.checked_ops += rep.checked_ops
             prog.events[f"bulk {label.split('(')[0]} on {config.describe()}"] += 1
-            report(prog)
             if rep.divergence is not None:
                 d = rep.divergence
                 text = (f"bulk-runner divergence: {d.explain()}\n\nRunnable reproducer:\n\n"
                         f"{d.reproducer()}")
                 return Failure("bulk", text, d.to_json(), time.monotonic() - start,
-                               detected=t_stream - start)
-            if stateful:
-                bulk_budget -= time.monotonic() - t_stream
+                               detected=now - start)
+            if rep.seconds > 0.05:
+                bulk_rate = max(200.0, rep.ops / rep.seconds)
+            report(prog)
+
+    while time.monotonic() < deadline:
+        live = [s for s in STAGES if s in shares and (s != "sweep" or sweep_left)]
+        if not live:
+            break
+        stage = min(live, key=lambda s: spent[s] / shares[s])
+        clock.stage = stage
+        t_turn = time.monotonic()
+        stop = min(deadline, t_turn + turn)
+        if journal is not None:
+            journal.stage(stage)
+        if stage == "sweep":
+            fail = sweep_turn()
+        elif stage == "stateful":
+            fail = stateful_turn(stop)
+        else:
+            fail = bulk_turn(stop)
+        spent[stage] += time.monotonic() - t_turn
+        prog.stage_seconds[stage] = spent[stage]
+        report(prog)
+        if fail is not None:
+            return fail
     return None
 
 
@@ -375,14 +523,14 @@ class Display:
     def __init__(self, out: Any = None) -> None:
         from kmem.progress import Progress as Bar
 
-        self.bar = Bar("kmem fuzz", unit="examples", out=out)
+        self.bar = Bar("kmem fuzz", unit="checks", out=out)
         self.bar.__enter__()
 
     def update(self, elapsed: float, total: Progress, workers: int) -> None:
-        rate = total.checked_ops / elapsed if elapsed > 0 else 0.0
-        self.bar.done = total.examples
-        self.bar.start(f"{workers} worker(s), {total.steps} steps, {total.bulk_ops} bulk ops, "
-                       f"{total.checked_ops} checked ({rate:,.0f}/s), "
+        self.bar.done = total.checks
+        self.bar.start(f"{workers} worker(s): sweep {total.sweep_steps} steps, "
+                       f"{total.examples} examples / {total.steps} steps, "
+                       f"{total.bulk_ops} bulk ops / {total.checked_ops} checked, "
                        f"{len(total.events)} events")
 
     def close(self) -> None:
@@ -423,11 +571,7 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
     def total() -> Progress:
         t = Progress()
         for p in totals.values():
-            t.examples += p.examples
-            t.steps += p.steps
-            t.bulk_ops += p.bulk_ops
-            t.checked_ops += p.checked_ops
-            t.events.update(p.events)
+            t.add(p)
         return t
 
     def report(p: Progress) -> None:
@@ -448,7 +592,7 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
     elapsed = time.monotonic() - t0
     t = total()
     res = CampaignResult(seed, elapsed, t.examples, t.steps, t.bulk_ops, t.checked_ops,
-                         len(t.events), names, failure)
+                         len(t.events), names, failure, t)
     if failure is not None:
         failure.path = save_failure(failure, corpus)
         print(failure.text, file=out)

@@ -33,6 +33,7 @@ import json
 import math
 import random
 import re
+import shlex
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,14 +41,16 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from kmem.spec import buddy
+from kmem.spec.errors import InvalidArgument
 
-from .adapters import AdapterError, Allocator, Resettable, ZoneConfig, free_blocks_of
+from .adapters import AdapterError, Allocator, Resettable, SetupError, ZoneConfig, free_blocks_of
 from .adapters.process import (
     AllocatorCrashed,
     AllocatorHung,
     MisalignedAddress,
     ProtocolError,
     SubprocessAllocator,
+    describe_exit,
 )
 from .oracle import OracleViolation, ZoneOracle, fmt_block
 
@@ -92,6 +95,8 @@ class Finding:
     transcript: list[tuple[str, str]] = field(default_factory=list)
     stderr: str = ""
     original_length: int | None = None  # before shrinking
+    base: int | None = None  # with byte addresses: the arena's first page (``ok BASE``)
+    timeout: float | None = None  # the per-answer limit it ran with
 
     def signature(self) -> str:
         """What shrinking keeps: the class of the finding (every illegal result is one
@@ -108,25 +113,111 @@ class Finding:
                 "ops": [op.to_json() for op in self.stream]}
 
 
-def load_reproducer(path: str | Path) -> tuple[ZoneConfig, str, bool, list[Op]]:
-    """Read a reproducer written by :func:`save_finding`: config, rule, dump, stream."""
-    data = json.loads(Path(path).read_text())
-    config = ZoneConfig(**data["config"])
-    ops = [Op(str(k), int(o), int(i)) for k, o, i in data["ops"]]
-    return config, str(data["rule"]), bool(data["dump"]), ops
+@dataclass
+class Reproducer:
+    """A saved finding: the zone, rule, dump flag and stream, and (from files written
+    since the command was stored) the command, the environment variables kmem set for
+    it, its working directory and the time limits it ran with."""
+
+    config: ZoneConfig
+    rule: str
+    dump: bool
+    ops: list[Op]
+    command: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    timeout: float | None = None
+    startup_timeout: float | None = None
 
 
-def save_finding(finding: Finding, directory: str | Path) -> Path:
+def read_json_file(path: str | Path, what: str) -> object:
+    """The JSON value in ``path``; a missing, unreadable, binary, empty or truncated file
+    raises :class:`InvalidArgument` naming ``what`` and the reason."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidArgument(f"{what} {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise InvalidArgument(f"{what} {str(path)!r} is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise InvalidArgument(f"{what} {str(path)!r} is not text (a binary file?)") from None
+    except OSError as exc:
+        raise InvalidArgument(f"cannot read {what} {str(path)!r}: {exc.strerror}") from None
+    if not text.strip():
+        raise InvalidArgument(f"{what} {str(path)!r} is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"{what} {str(path)!r} is not valid JSON (truncated?): {exc}") \
+            from None
+
+
+def load_reproducer(path: str | Path) -> Reproducer:
+    """Read a reproducer written by :func:`save_finding`; InvalidArgument if it is not one."""
+    data = read_json_file(path, "reproducer")
+    try:
+        assert isinstance(data, dict)
+        config = ZoneConfig(**data["config"])
+        ops = [Op(str(k), int(o), int(i)) for k, o, i in data["ops"]]
+        assert all(op.kind in ("alloc", "free") for op in ops)
+        command = data.get("command")
+        assert command is None or (isinstance(command, list) and command
+                                   and all(isinstance(a, str) for a in command))
+        env = data.get("env") or {}
+        assert isinstance(env, dict) and all(isinstance(v, str) for v in env.values())
+        return Reproducer(config, str(data["rule"]), bool(data["dump"]), ops, command,
+                          {str(k): v for k, v in env.items()}, data.get("cwd"),
+                          data.get("timeout"), data.get("startup_timeout"))
+    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        detail = f": {exc}" if isinstance(exc, InvalidArgument) else ""
+        raise InvalidArgument(f"{str(path)!r} is not a kmem check reproducer (it needs "
+                              f"'config', 'rule', 'dump' and 'ops'){detail}") from None
+
+
+def save_finding(finding: Finding, directory: str | Path, *, command: Sequence[str] | None = None,
+                 env: dict[str, str] | None = None, cwd: str | None = None,
+                 timeout: float | None = None, startup_timeout: float | None = None) -> Path:
+    """Write ``finding`` as JSON into ``directory``, with the command that showed it, the
+    environment variables kmem set for it (``env``: not the whole environment), its
+    working directory and time limits, so that the file alone reruns it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     name = f"{finding.kind}-seed{finding.seed if finding.seed is not None else 'x'}.json"
     path = directory / name
     data = finding.to_json()
     del data["ops"]
+    if command is not None:
+        data.update(command=list(command), env=dict(env or {}), cwd=cwd, timeout=timeout,
+                    startup_timeout=startup_timeout)
     head = json.dumps(data, indent=1)[:-2]  # one operation per line below
     lines = ",\n  ".join(json.dumps(op.to_json()) for op in finding.stream)
     path.write_text(f'{head},\n "ops": [\n  {lines}\n ]\n}}\n')
     return path
+
+
+def setup_error(adapter: object, config: ZoneConfig, exc: AdapterError) -> SetupError:
+    """What went wrong before the first operation, as a :class:`SetupError`: the program
+    exited, answered something else than ``ok`` to ``init`` or did not answer in time."""
+    c = config
+    init = f"'init {c.npages} {c.max_order} {c.reserved}'"
+    who = shlex.join(adapter.argv) if isinstance(adapter, SubprocessAllocator) \
+        else type(adapter).__name__
+    if isinstance(exc, AllocatorCrashed):
+        what = f"{who} {describe_exit(exc.returncode).replace('exit status', 'exited with status')} " \
+               f"before answering {init}"
+        if exc.returncode is None:
+            what = f"{who} closed its output before answering {init}"
+    elif isinstance(exc, AllocatorHung):
+        what = (f"{who} did not answer {init} within {exc.timeout:g} s of its start "
+                "(--startup-timeout)")
+    else:
+        what = f"{who} did not start a zone of {c.describe()}: {exc}"
+        if isinstance(exc, ProtocolError) and "expected 'ok'" in str(exc):
+            what += " (a program's own output lines must start with '#')"
+    stderr = (getattr(exc, "stderr", "") or "").strip().splitlines()
+    if stderr:
+        what += f"; its stderr ends: {stderr[-1][:200]!r}"
+    return SetupError(what)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,11 +258,12 @@ class Runner:
             self.adapter.transcript = self.transcript if self.record else None
         try:
             if isinstance(self.adapter, SubprocessAllocator):
-                self.adapter.restart(self.config)  # a fresh process for every run
+                # a fresh process for every run, or a reset in place if the program has one
+                self.adapter.fresh(self.config)
             elif isinstance(self.adapter, Resettable):
                 self.adapter.reset(self.config)
         except AdapterError as exc:
-            raise _Stop(self._adapter_finding(exc, None, "init")) from None
+            raise setup_error(self.adapter, self.config, exc) from None
         c = self.config
         self.oracle = ZoneOracle(0, c.npages, reserved=c.reserved_ranges, rule=self.rule,
                                  max_order=c.max_order,
@@ -200,10 +292,12 @@ class Runner:
     # -- findings -----------------------------------------------------------------------------
     def _finding(self, kind: str, message: str, index: int, operation: str,
                  stderr: str = "") -> Finding:
+        base = self.adapter.base if isinstance(self.adapter, SubprocessAllocator) and \
+            self.config.unit == "bytes" else None
         return Finding(kind=kind, message=message, index=index, stream=list(self.executed),
                        config=self.config, rule=self.rule, dump=self.dump, seed=self.seed,
                        operation=operation, state=self.state_lines(),
-                       transcript=list(self.transcript), stderr=stderr)
+                       transcript=list(self.transcript), stderr=stderr, base=base)
 
     def state_lines(self, per_order: int = 6) -> list[str]:
         """The spec's state at the finding: free blocks per order and live blocks."""
@@ -467,21 +561,33 @@ class Checker:
     """Runs seeded streams against one allocator program and shrinks what it finds."""
 
     def __init__(self, argv: Sequence[str], *, config: ZoneConfig, rule: str = "weak",
-                 dump: bool = False, timeout: float = 2.0,
-                 env: dict[str, str] | None = None) -> None:
+                 dump: bool = False, timeout: float = 2.0, startup_timeout: float = 30.0,
+                 env: dict[str, str] | None = None, cwd: str | None = None,
+                 exact_kind: bool = False) -> None:
+        """``exact_kind``: shrinking keeps the finding's kind (``unaligned`` stays
+        ``unaligned``) instead of its class (any illegal result)."""
         self.argv, self.config, self.rule, self.dump = list(argv), config, rule, dump
-        self.timeout, self.env = timeout, env
+        self.timeout, self.startup_timeout, self.env, self.cwd = timeout, startup_timeout, env, cwd
+        self.exact_kind = exact_kind
         self.replays = 0
         self._adapter: SubprocessAllocator | None = None
+        self._starts = 0  # program starts of adapters closed so far
 
     def adapter(self, config: ZoneConfig) -> SubprocessAllocator:
         if self._adapter is None:
             self._adapter = SubprocessAllocator(self.argv, config, timeout=self.timeout,
-                                                env=self.env, start=False)
+                                                startup_timeout=self.startup_timeout,
+                                                env=self.env, cwd=self.cwd, start=False)
         return self._adapter
+
+    @property
+    def starts(self) -> int:
+        """How many times the program was started (runs reuse it when it has ``reset``)."""
+        return self._starts + (self._adapter.starts if self._adapter is not None else 0)
 
     def close(self) -> None:
         if self._adapter is not None:
+            self._starts += self._adapter.starts
             self._adapter.close()
             self._adapter = None
 
@@ -506,16 +612,20 @@ class Checker:
         """Delta debugging: the shortest stream found within ``time_limit`` that shows a
         finding of the same kind; the result is replayed once more with a transcript."""
         original = len(finding.stream)
-        signature = finding.signature()
+
+        def key(f: Finding) -> str:
+            return f.kind if self.exact_kind else f.signature()
+
+        signature = key(finding)
         deadline = time.monotonic() + time_limit
 
         def fails(ops: list[Op]) -> bool:
             got = self.replay(finding.config, ops, finding.seed)
-            return got is not None and got.signature() == signature
+            return got is not None and key(got) == signature
 
         ops = shrink_stream(finding.stream, fails, deadline=deadline)
         final = self.replay(finding.config, ops, finding.seed, record=True)
-        if final is None or final.signature() != signature:  # flaky: keep the original
+        if final is None or key(final) != signature:  # flaky: keep the original
             final = self.replay(finding.config, finding.stream, finding.seed, record=True) \
                 or finding
         final.original_length = original
@@ -553,4 +663,5 @@ def shrink_allocator(make: Callable[[], Allocator], finding: Finding, *,
 
 
 __all__ = ["Checker", "check_allocator", "shrink_allocator", "Finding", "Op", "Runner", "close_stream", "ddmin", "generate", "shrink_stream",
-           "load_reproducer", "random_order", "save_finding"]
+           "load_reproducer", "random_order", "read_json_file", "Reproducer", "save_finding",
+           "setup_error"]

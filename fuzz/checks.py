@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kmem.spec import buddy, page_alloc
+from kmem.spec import buddy, page_alloc, slowpath
 from kmem.spec import gfp as gfp_spec
 from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
@@ -124,7 +124,8 @@ def expected_zone(m: Any, states: Sequence[buddy.ZoneState], gfp: int,
         pos = page_alloc.choose_zone(chain, order, p.alloc_flags, hi)
         if pos is not None:
             return Prediction(zl[pos], pos, p.name)
-    return Prediction(None, 0, "", livelock=page_alloc.nofail_never_fails(gfp))
+    return Prediction(None, 0, "", livelock=slowpath.loops_without_progress(
+        gfp, order, lowmem_only=hi < normal))
 
 
 def block_legal(rule: str, zs: buddy.ZoneState, order: int, pfn: int) -> str | None:

@@ -34,6 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _os_error(exc: BaseException) -> str:
+    if isinstance(exc, MemoryError):
+        return "out of memory (ask for less)"
+    if isinstance(exc, OSError) and exc.strerror:
+        name = f" {exc.filename!s}" if exc.filename else ""
+        return f"cannot use{name}: {exc.strerror}"
+    return str(exc) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; its exit status: 0 ok, 1 a check failed, 2 bad input, 130 Ctrl-C."""
     try:
@@ -42,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
             return int(args._run(args) or 0)
         except KmemError as exc:
             print(f"kmem {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            raise  # handled below: the reader went away
+        except (OSError, MemoryError) as exc:
+            # the machine said no (a file, a directory, a permission, memory): bad input
+            # or setup, never a finding; one line, no traceback
+            print(f"kmem {args.command}: error: {_os_error(exc)}", file=sys.stderr)
             return 2
     except KeyboardInterrupt:
         # Ctrl-C: stop quietly (no traceback), with the status a shell gives SIGINT

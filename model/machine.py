@@ -26,6 +26,7 @@ from kmem.spec import (
     x86_64_layout,
 )
 from kmem.spec import gfp as gfp_spec
+from kmem.spec import kernel as kernel_spec
 from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
 from kmem.spec import zones as zones_spec
@@ -133,8 +134,27 @@ class Machine:
                  percpu_pagelist_high_fraction: int = 0,
                  nodes: tuple[MachineLayout, ...] = (),
                  distances: tuple[tuple[int, ...], ...] | None = None,
-                 cpu_nodes: tuple[int, ...] | None = None) -> None:
+                 cpu_nodes: tuple[int, ...] | None = None,
+                 kernel: str | kernel_spec.Kernel | None = None,
+                 cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         free_list_class(policy)  # validates the policy name
+        #: the modelled kernel (kmem.spec.kernel.Kernel; default: the newest kmem knows)
+        self.kernel = kernel_spec.kernel(kernel)
+        if self.kernel.version.series() == (2, 6, 11):
+            raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
+                                  "Machine.x86_32(mem_mb, kernel='2.6.11') (2.6.11's own "
+                                  "allocator, kmem.model.machine_2611)")
+        config = self.kernel.debian_config
+        for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
+            if value is not None and not isinstance(value, bool):
+                raise InvalidArgument(f"{name} must be True, False or None (the kernel "
+                                      f"configuration's default), got {value!r}")
+        #: CONFIG_CMA (default: the modelled kernel's configuration, Debian amd64: unset)
+        self.cma = config.cma if cma is None else cma
+        #: init_on_alloc= (default: CONFIG_INIT_ON_ALLOC_DEFAULT_ON, Debian: y)
+        self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
+        #: whose code the whole allocation path follows ("6.12", "6.1"); None without it
+        self.path_era = self.kernel.path_era if migratetypes else None
         _check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
         node_layouts = (layout, *nodes)
         _check_nodes(node_layouts)
@@ -166,7 +186,7 @@ class Machine:
         # The kernel's whole allocation path (kmem.model.mtzone) or the bare buddy core
         self.migratetypes = migratetypes
         self.nr_cpus = nr_cpus  # per-CPU pagesets per zone; 0: none (frees go to the buddy)
-        self.cpu = 0  # the CPU the caller runs on (smp_processor_id())
+        self._cpu = 0  # the CPU the caller runs on (smp_processor_id()); see the cpu property
         self.percpu_pagelist_high_fraction = percpu_pagelist_high_fraction
         self.last_failure: str | None = None  # the step of the slow path that gave up
         # what reclaim, compaction and the OOM killer achieve (kmem has none of them)
@@ -179,7 +199,8 @@ class Machine:
             if migratetypes:
                 zones: list[Zone] = [
                     MtZone(span, idx, policy=policy, pageblock_order=pageblock_order,
-                           nr_cpus=nr_cpus, is_memory=self._is_memory_pfn)
+                           nr_cpus=nr_cpus, is_memory=self._is_memory_pfn,
+                           kernel=self.kernel, cma=self.cma)
                     for idx, span in enumerate(node_layout.zones)]
             else:
                 zones = [Zone(span, idx, policy=policy)
@@ -188,9 +209,14 @@ class Machine:
                 zone.node = nid
             self.node_zones.append(zones)
             self.zones.extend(zones)
+        # x86 builds the boot zonelists (start_kernel -> build_all_zonelists(NULL)) before
+        # arch_cpu_finalize_init -> identify_boot_cpu -> identify_cpu -> numa_add_cpu puts
+        # any CPU in its node's mask (arch/x86/kernel/cpu/common.c), and bringing CPUs
+        # online does not rebuild them: find_next_best_node's "node has CPUs" penalty
+        # (6.12.118 mm/page_alloc.c:5346-5347) never applies to them
         self.zonelists = numa.build_all_zonelists(
             self.distances, [[z.managed_pages for z in zones] for zones in self.node_zones],
-            frozenset(self.cpu_nodes) if nr_cpus else None)
+            frozenset())
         self.pages: dict[int, Page] = {}
         self.memory = PageContents()
         self.dmesg: list[str] = []
@@ -223,7 +249,19 @@ class Machine:
 
         The lowmem limit is MAXMEM of ``era`` (:func:`kmem.spec.x86_32_layout.maxmem`):
         about 884 MB with the modern formula (default), 896 MB with ``era="2.6.11"``.
+        ``kernel="2.6.11"`` builds a :class:`kmem.model.machine_2611.Machine2611`: the
+        layout of that era and 2.6.11's own page allocator (hot/cold per-CPU lists, head
+        insertion, 2.6.11's gfp numbering and watermarks).
         """
+        from kmem.spec.alloc_2611 import is_2611
+
+        kernel = kwargs.get("kernel")
+        if kernel is not None and is_2611(kernel):
+            from .machine_2611 import Machine2611
+
+            del kwargs["kernel"]
+            return Machine2611(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem,
+                                                 era="2.6.11"), **kwargs)
         return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
 
     @classmethod
@@ -387,7 +425,9 @@ class Machine:
         the kernel's ``page allocation failure`` line in :attr:`dmesg` (rate-limited
         to one per 10 s of :attr:`clock_s`; silent for __GFP_NOWARN, and for
         __GFP_DMA on a machine without a managed DMA zone). A __GFP_NOFAIL request
-        that may reclaim never returns None: if even its extra pass fails, the kernel
+        that may reclaim, and a small-order request that may reclaim without __GFP_FS
+        (GFP_NOFS, GFP_NOIO: ``out_of_memory`` reports progress for it), never return None
+        (:func:`kmem.spec.slowpath.loops_without_progress`): if no pass succeeds, the kernel
         would loop for ever, and kmem raises :class:`~kmem.spec.errors.AllocationLivelock`
         with zones, pages and counters unchanged; the WARN_ON_ONCE lines the kernel prints
         on entry (``__alloc_pages_slowpath``'s __GFP_NOFAIL checks) stay in :attr:`dmesg`,
@@ -412,7 +452,7 @@ class Machine:
             zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
             nofragment = bool(page_alloc.alloc_flags_nofragment(
                 gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
-        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment,
+        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
                                          lowmem_only=highest_idx < self._normal_idx)
         # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
         if gfp_spec.gfp_migratetype_warns(gfp):
@@ -430,12 +470,10 @@ class Machine:
                     pfn = zone.rmqueue_smallest(order)
                     if pfn is not None:
                         return self._prep_new_page(zone, pfn, order, gfp)
-        if page_alloc.nofail_never_fails(gfp):
-            raise AllocationLivelock(
-                f"alloc_pages({gfp:#x}, {order}): __GFP_NOFAIL and no pass can satisfy it; the "
-                f"kernel would retry for ever waiting for reclaim or the OOM killer "
-                f"(kmem has neither). Passes tried: "
-                f"{', '.join(p.name for p in passes)}")
+        if slowpath.loops_without_progress(gfp, order,
+                                           lowmem_only=highest_idx < self._normal_idx):
+            raise AllocationLivelock(slowpath.livelock_message(
+                gfp, order, tuple(p.name for p in passes)))
         self._warn_alloc(gfp, order)
         return None
 
@@ -473,12 +511,58 @@ class Machine:
         finally:
             self._preferred_nid = None
 
+    @property
+    def cpu(self) -> int:
+        """The CPU the caller runs on (``smp_processor_id()``): its pcp lists serve this
+        caller's allocations and frees. 0..nr_cpus-1 (0 on a machine without CPUs)."""
+        return self._cpu
+
+    @cpu.setter
+    def cpu(self, cpu: int) -> None:
+        limit = max(self.nr_cpus, 1)
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < limit:
+            raise InvalidArgument(f"cpu must be an int in 0..{limit - 1} (nr_cpus={self.nr_cpus}), "
+                                  f"got {cpu!r}")
+        self._cpu = cpu
+
     def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (jiffies): rate limits such as
-        ``warn_alloc``'s one report per 10 s look at this clock."""
+        """Let ``seconds`` of model time pass (jiffies). Rate limits such as
+        ``warn_alloc``'s one report per 10 s look at this clock, and on a machine with
+        per-CPU lists the vmstat worker runs: at every whole second the clock crosses
+        (``sysctl_stat_interval`` = HZ, rounded to whole seconds by
+        ``round_jiffies_relative``; mm/vmstat.c of 6.12, 1936 and 2003-2015) each CPU, in
+        number order, runs :meth:`vmstat_update`. Once a round finds nothing to do on any
+        CPU, later rounds would change nothing (the kernel stops re-queueing the worker)
+        and are skipped."""
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
             raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
+        before = self.clock_s
         self.clock_s += seconds
+        if not self.nr_cpus or not self.migratetypes:
+            return
+        for _ in range(int(self.clock_s) - int(before)):
+            busy = False
+            for cpu in range(self.nr_cpus):
+                busy |= self.vmstat_update(cpu)
+            if not busy:
+                break
+
+    def vmstat_update(self, cpu: int) -> bool:
+        """One run of the vmstat worker on ``cpu`` (``vmstat_update`` ->
+        ``refresh_cpu_vm_stats(true)``, mm/vmstat.c of 6.12, 808-870): ``decay_pcp_high``
+        of that CPU's pageset in every populated zone, node by node, zone by zone (line
+        839). The remote-node drain (``drain_zone_pages`` after ``pcp->expire`` runs out)
+        and the counter folding are not modelled. Returns whether there is more to do."""
+        if not self.nr_cpus or not self.migratetypes:
+            raise InvalidArgument("vmstat_update needs per-CPU lists (migratetypes=True and "
+                                  "nr_cpus >= 1)")
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.nr_cpus:
+            raise InvalidArgument(f"cpu must be an int in 0..{self.nr_cpus - 1}, got {cpu!r}")
+        todo = False
+        for zone in self.zones:
+            if isinstance(zone, MtZone) and zone.pcp and zone.present_pages:
+                todo |= zone.decay_pcp_high(cpu)
+        return todo
 
     def _warn_alloc(self, gfp: int, order: int) -> None:
         """``warn_alloc`` (mm/page_alloc.c): __GFP_NOWARN, the 10 s rate limit and the
@@ -489,13 +573,17 @@ class Machine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         if isinstance(zone, MtZone):
+            # __zone_watermark_unusable_free: 6.10+ subtracts nr_free_highatomic, 6.1 the
+            # whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012-4013)
+            highatomic = (zone.nr_reserved_highatomic if zone.era == "6.1"
+                          else zone.nr_free_highatomic)
             return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                        zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
-                                       zone.nr_free_highatomic, zone.lists_mask(),
+                                       highatomic, zone.lists_mask(),
                                        zone.pcp_mask(self.cpu))
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
@@ -536,6 +624,7 @@ class Machine:
 
         ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
         result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
+                                   cma=self.cma,
                                    outcomes=self.outcomes)
         if got:
             self.last_failure = None
@@ -543,7 +632,8 @@ class Machine:
         if result.loops:
             raise AllocationLivelock(
                 f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
-                f"or an OOM killer that keeps killing) and no attempt succeeds; kmem has no "
+                f"no __GFP_FS, or an OOM killer that keeps killing) and no attempt succeeds; "
+                f"kmem has no "
                 f"reclaim to wait for. Steps: {len(result.steps)}")
         self.last_failure = result.gave_up
         self._warn_alloc(gfp, order)
@@ -603,7 +693,7 @@ class Machine:
         """``prep_new_page``/``post_alloc_hook``: refcount 1, zeroing, compound setup."""
         page = self.pfn_to_page(pfn)
         page._refcount = 1
-        if gfp & GFP_ZERO:
+        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self.compound_heads.add(pfn)
@@ -638,7 +728,7 @@ class Machine:
         elif not compound and order > 0:
             zone.check_free(page.pfn, order)
             page._refcount -= 1
-            zone.free_tail_portions(page.pfn, order)
+            zone.free_tail_portions(page.pfn, order, self._cpu)
         else:
             page._refcount -= 1
 
@@ -654,7 +744,7 @@ class Machine:
 
     def _release(self, zone: Zone, pfn: int, order: int) -> None:
         self.compound_heads.discard(pfn)
-        zone.free_one_page(pfn, order)
+        zone.free_one_page(pfn, order, self._cpu)
 
     def get_page(self, page: Page) -> None:
         """``get_page``: take a reference (on the head, for a compound tail)."""
@@ -781,18 +871,22 @@ class Machine:
             start_pfn=z.start_pfn if z.present_pages else None,
             pagesets=self._pagesets(z)) for z in self.zones)
 
-    def _pagesets(self, zone: Zone) -> tuple[tuple[int, int, int, int, int], ...] | None:
+    def _pagesets(self, zone: Zone) -> tuple[tuple[int, int, int, int, int, int, int], ...] | None:
         """zoneinfo's pagesets of a populated zone with per-CPU lists: (cpu, count, high,
-        batch, vm stats threshold)."""
+        batch, vm stats threshold, high_min, high_max)."""
         if not isinstance(zone, MtZone) or not zone.pcp or not zone.present_pages:
             return None
         threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)  # online CPUs
-        return tuple((cpu, p.count, p.high, p.batch, threshold) for cpu, p in enumerate(zone.pcp))
+        return tuple((cpu, p.count, p.high, p.batch, threshold, p.high_min, p.high_max)
+                     for cpu, p in enumerate(zone.pcp))
 
-    def pagetypeinfo(self, *, cma: bool = True) -> str:
+    def pagetypeinfo(self, *, cma: bool | None = None) -> str:
         """/proc/pagetypeinfo (``pagetypeinfo_show``): free blocks per migratetype and order
         and pageblocks per type, for a machine with ``migratetypes=True``. ``cma=False``
-        prints the columns of a kernel without CONFIG_CMA (kmem has no CMA pageblocks)."""
+        prints the columns of a kernel without CONFIG_CMA (kmem has no CMA pageblocks);
+        default: the machine's :attr:`cma` (its kernel configuration's CONFIG_CMA)."""
+        if cma is None:
+            cma = self.cma
         zones = [z for z in self.zones if z.present_pages]
         if not all(isinstance(z, MtZone) for z in zones):
             raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "
@@ -821,7 +915,7 @@ class Machine:
 
     def zoneinfo(self) -> str:
         """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
-        return procfs.format_zoneinfo(self.zoneinfo_zones())
+        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     @classmethod
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,

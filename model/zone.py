@@ -195,9 +195,10 @@ class Zone:
             raise FreeOrderMismatch(f"block at pfn {pfn:#x} was allocated at order {held}, "
                                     f"freed at order {order}")
 
-    def free_one_page(self, pfn: int, order: int) -> None:
+    def free_one_page(self, pfn: int, order: int, cpu: int = 0) -> None:
         """``__free_one_page``: merge with free buddies, then put the block at the head or,
-        when ``buddy_merge_likely``, at the tail of its list."""
+        when ``buddy_merge_likely``, at the tail of its list (``cpu``, the freeing CPU,
+        matters only to a zone with per-CPU lists)."""
         self.check_free(pfn, order)
         del self.allocated[pfn]
         self._merge_in(pfn, order)
@@ -208,7 +209,7 @@ class Zone:
             self._del_from_free_list(bpfn, border)
         self._add_to_free_list(*delta.result, to_tail=delta.to_tail)
 
-    def free_tail_portions(self, pfn: int, order: int) -> None:
+    def free_tail_portions(self, pfn: int, order: int, cpu: int = 0) -> None:
         """``___free_pages`` when the first page is still referenced (non-compound): free the
         tails now, keep page ``pfn`` allocated as an order-0 block."""
         self.check_free(pfn, order)

@@ -28,7 +28,8 @@ import z3
 from kmem.spec import buddy as spec_buddy
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 
-from .core import Prover, Refuted, Unknown
+from . import fastz3 as zf
+from .core import Prover, Refuted
 from .explore import paths
 
 Slot = tuple[int, int]
@@ -111,7 +112,7 @@ class SymState:
                    z3.Int(f"{tag}_free_pages"))
 
     def is_free(self, slot: Slot) -> z3.BoolRef:
-        return self.free.get(slot, z3.BoolVal(False))
+        return self.free.get(slot, zf.BoolVal(False))
 
     def nonempty(self, order: int) -> z3.BoolRef:
         """``free_area[order]`` has a block: with the counters invariant, ``nr_free[order] > 0``."""
@@ -120,7 +121,7 @@ class SymState:
 
 def _any(terms: Iterable[z3.BoolRef]) -> z3.BoolRef:
     terms = list(terms)
-    return z3.Or(terms) if terms else z3.BoolVal(False)
+    return zf.Or(terms) if terms else zf.BoolVal(False)
 
 
 class Derived:
@@ -136,10 +137,17 @@ class Derived:
         self.st, self.base, self.changed = st, base, changed
         self._under: dict[Slot, z3.BoolRef] = {}
         self._covered: dict[Slot, z3.BoolRef] = {}
+        self._block: dict[Slot, z3.BoolRef] = {}
         self._managed: dict[Slot, z3.BoolRef] = {} if base is None else base._managed
 
     def block(self, s: Slot) -> z3.BoolRef:
-        return z3.Or(self.st.free[s], self.st.allocated[s])
+        """Slot s is a block (free or allocated); one term per slot and state."""
+        if self.base is not None and s not in self.changed:
+            return self.base.block(s)
+        term = self._block.get(s)
+        if term is None:
+            term = self._block[s] = zf.Or(self.st.free[s], self.st.allocated[s])
+        return term
 
     @staticmethod
     def children(s: Slot) -> tuple[Slot, Slot]:
@@ -151,10 +159,10 @@ class Derived:
             return self.base.under(s)
         if s not in self._under:
             if s[1] == 0:
-                self._under[s] = z3.BoolVal(False)
+                self._under[s] = zf.BoolVal(False)
             else:
                 a, b = self.children(s)
-                self._under[s] = z3.Or(self.block(a), self.under(a), self.block(b), self.under(b))
+                self._under[s] = zf.Or(self.block(a), self.under(a), self.block(b), self.under(b))
         return self._under[s]
 
     def covered(self, s: Slot) -> z3.BoolRef:
@@ -162,10 +170,10 @@ class Derived:
             return self.base.covered(s)
         if s not in self._covered:
             if s[1] == 0:
-                term = z3.Or(self.block(s), z3.Not(self.st.managed[s[0]]))
+                term = zf.Or(self.block(s), zf.Not(self.st.managed[s[0]]))
             else:
                 a, b = self.children(s)
-                term = z3.Or(self.block(s), z3.And(self.covered(a), self.covered(b)))
+                term = zf.Or(self.block(s), zf.And(self.covered(a), self.covered(b)))
             self._covered[s] = term
         return self._covered[s]
 
@@ -175,7 +183,7 @@ class Derived:
                 self._managed[s] = self.st.managed[s[0]]
             else:
                 a, b = self.children(s)
-                self._managed[s] = z3.And(self.all_managed(a), self.all_managed(b))
+                self._managed[s] = zf.And(self.all_managed(a), self.all_managed(b))
         return self._managed[s]
 
 
@@ -199,9 +207,9 @@ def invariants(st: SymState, impl: Impl = spec_buddy, counters: bool = True,
         local = sorted(set(touched))
         chain = sorted({a for s in local for a in w.ancestors(s)})
     out: dict[str, list[z3.BoolRef]] = {}
-    out["alignment-and-bounds"] = [z3.Implies(d.block(s), d.all_managed(s)) for s in local]
-    out["disjoint"] = [z3.Not(z3.And(st.free[s], st.allocated[s])) for s in local]
-    out["disjoint"] += [z3.Not(z3.And(d.block(s), d.under(s))) for s in chain if s[1] > 0]
+    out["alignment-and-bounds"] = [zf.Implies(d.block(s), d.all_managed(s)) for s in local]
+    out["disjoint"] = [zf.Not(zf.And(st.free[s], st.allocated[s])) for s in local]
+    out["disjoint"] += [zf.Not(zf.And(d.block(s), d.under(s))) for s in chain if s[1] > 0]
     out["tiling"] = [d.covered(s) for s in chain if w.is_root(s)]
     pairs = set()
     for s in local:
@@ -210,13 +218,13 @@ def invariants(st: SymState, impl: Impl = spec_buddy, counters: bool = True,
             b = (impl.find_buddy_pfn(p, o), o)
             if b in w.slot_set:
                 pairs.add((min(s, b), max(s, b)))
-    out["maximal-coalescing"] = [z3.Not(z3.And(st.free[a], st.free[b])) for a, b in sorted(pairs)]
+    out["maximal-coalescing"] = [zf.Not(zf.And(st.free[a], st.free[b])) for a, b in sorted(pairs)]
     if counters:
-        out["counters"] = [st.nr_free[o] == z3.Sum([z3.If(st.free[s], 1, 0) for s in w.slots
-                                                    if s[1] == o] or [z3.IntVal(0)])
+        out["counters"] = [zf.Eq(st.nr_free[o], zf.Sum([zf.If(st.free[s], 1, 0)
+                                                        for s in w.slots if s[1] == o]))
                            for o in range(NR_PAGE_ORDERS)]
         out["counters"].append(
-            st.free_pages == z3.Sum([z3.If(st.free[s], 2 ** s[1], 0) for s in w.slots]))
+            zf.Eq(st.free_pages, zf.Sum([zf.If(st.free[s], 2 ** s[1], 0) for s in w.slots])))
     return out
 
 
@@ -239,15 +247,15 @@ class Step:
     nr_delta: list[z3.ArithRef]
     pages_delta: z3.ArithRef
     bad: z3.BoolRef
-    legal: z3.BoolRef = field(default_factory=lambda: z3.BoolVal(True))
+    legal: z3.BoolRef = field(default_factory=lambda: zf.BoolVal(True))
     key: tuple = ()  # ("free", victim) / ("alloc", order, block) / ("alloc-fail", order) / ...
 
     def post(self, pre: SymState) -> SymState:
         """The next state: touched slots updated, everything else shared with ``pre``."""
         return SymState(pre.window, {**pre.free, **self.free_post},
                         {**pre.allocated, **self.alloc_post}, pre.managed,
-                        [n + d for n, d in zip(pre.nr_free, self.nr_delta, strict=True)],
-                        pre.free_pages + self.pages_delta)
+                        [zf.Sum([n, d]) for n, d in zip(pre.nr_free, self.nr_delta, strict=True)],
+                        zf.Sum([pre.free_pages, self.pages_delta]))
 
     def counters_follow(self, pre: SymState) -> z3.BoolRef:
         """The kernel's counter updates equal the change in the recount: over the touched
@@ -257,13 +265,13 @@ class Step:
         per_order: list[list[z3.ArithRef]] = [[] for _ in range(NR_PAGE_ORDERS)]
         pages: list[z3.ArithRef] = []
         for s, new in self.free_post.items():
-            diff = z3.If(new, 1, 0) - z3.If(pre.free[s], 1, 0)
+            diff = zf.Sub(zf.If(new, 1, 0), zf.If(pre.free[s], 1, 0))
             per_order[s[1]].append(diff)
-            pages.append(diff * 2 ** s[1])
-        conj = [z3.Sum(terms or [z3.IntVal(0)]) == d
+            pages.append(zf.Mul(diff, 2 ** s[1]))
+        conj = [zf.Eq(zf.Sum(terms), d)
                 for terms, d in zip(per_order, self.nr_delta, strict=True)]
-        conj.append(z3.Sum(pages or [z3.IntVal(0)]) == self.pages_delta)
-        return z3.And(conj)
+        conj.append(zf.Eq(zf.Sum(pages), self.pages_delta))
+        return zf.And(conj)
 
 
 class _Updates:
@@ -291,15 +299,15 @@ class _Updates:
         post, delta = {}, [[] for _ in range(NR_PAGE_ORDERS)]
         for s in set(self.removed) | set(self.added):
             rm, add = _any(self.removed.get(s, ())), _any(self.added.get(s, ()))
-            post[s] = z3.Or(z3.And(pre.free[s], z3.Not(rm)), add)
-            delta[s[1]] += [z3.If(rm, -1, 0), z3.If(add, 1, 0)]
-        return post, [z3.Sum(d) if d else z3.IntVal(0) for d in delta]
+            post[s] = zf.Or(zf.And(pre.free[s], zf.Not(rm)), add)
+            delta[s[1]] += [zf.If(rm, -1, 0), zf.If(add, 1, 0)]
+        return post, [zf.Sum(d) for d in delta]
 
 
 def _path_guard(pre: SymState, answers: Iterable[tuple[object, bool]]) -> z3.BoolRef:
-    conds = [pre.free[q] if a else z3.Not(pre.free[q])  # type: ignore[index]
+    conds = [pre.free[q] if a else zf.Not(pre.free[q])  # type: ignore[index]
              for q, a in answers if q in pre.window.slot_set]
-    return z3.And(conds) if conds else z3.BoolVal(True)
+    return zf.And(conds) if conds else zf.BoolVal(True)
 
 
 def free_steps(pre: SymState, impl: Impl = spec_buddy) -> Iterable[Step]:
@@ -315,7 +323,7 @@ def free_steps(pre: SymState, impl: Impl = spec_buddy) -> Iterable[Step]:
             up.add(path.result.result, guard)
         free_post, nr_delta = up.free_post(pre)
         yield Step(f"free {victim}", pre.allocated[victim], free_post,
-                   {victim: z3.BoolVal(False)}, nr_delta, z3.IntVal(2 ** victim[1]), _any(up.bad),
+                   {victim: zf.BoolVal(False)}, nr_delta, zf.IntVal(2 ** victim[1]), _any(up.bad),
                    key=("free", victim))
 
 
@@ -328,22 +336,22 @@ def alloc_steps(pre: SymState, impl: Impl = spec_buddy) -> Iterable[Step]:
     for order in range(NR_PAGE_ORDERS):
         for path in paths(lambda nr_free, o=order: impl.rmqueue_smallest_order(nr_free, o),
                           lambda o: isinstance(o, int) and 0 <= o < NR_PAGE_ORDERS):
-            guard = z3.And([pre.nonempty(o) if a else z3.Not(pre.nonempty(o))
-                            for o, a in path.answers]) if path.answers else z3.BoolVal(True)
+            guard = zf.And([pre.nonempty(o) if a else zf.Not(pre.nonempty(o))
+                            for o, a in path.answers]) if path.answers else zf.BoolVal(True)
             source = path.result
-            zero = [z3.IntVal(0)] * NR_PAGE_ORDERS
+            zero = [zf.IntVal(0)] * NR_PAGE_ORDERS
             if source is None:
-                legal = z3.And([z3.Not(pre.free[s]) for s in w.slots if s[1] >= order])
-                yield Step(f"alloc order {order}: fails", guard, {}, {}, zero, z3.IntVal(0),
-                           z3.BoolVal(False), legal, key=("alloc-fail", order))
+                legal = zf.And([zf.Not(pre.free[s]) for s in w.slots if s[1] >= order])
+                yield Step(f"alloc order {order}: fails", guard, {}, {}, zero, zf.IntVal(0),
+                           zf.BoolVal(False), legal, key=("alloc-fail", order))
                 continue
             if not isinstance(source, int) or not order <= source <= MAX_PAGE_ORDER:
                 yield Step(f"alloc order {order}: source order {source!r}", guard, {}, {}, zero,
-                           z3.IntVal(0), z3.BoolVal(True))
+                           zf.IntVal(0), zf.BoolVal(True))
                 continue
             for block in (s for s in w.slots if s[1] == source):
                 up = _Updates(w)
-                take = z3.BoolVal(True)
+                take = zf.BoolVal(True)
                 up.remove(block, take)
                 for half in impl.expand(block[0], order, source):
                     up.add(half, take)
@@ -351,8 +359,8 @@ def alloc_steps(pre: SymState, impl: Impl = spec_buddy) -> Iterable[Step]:
                 free_post, nr_delta = up.free_post(pre)
                 legal = _any(pre.is_free(a) for a in w.ancestors(got))
                 yield Step(f"alloc order {order} from free block {block}",
-                           z3.And(guard, pre.free[block]), free_post, {got: z3.BoolVal(True)},
-                           nr_delta, z3.IntVal(-(2**order)), _any(up.bad), legal,
+                           zf.And(guard, pre.free[block]), free_post, {got: zf.BoolVal(True)},
+                           nr_delta, zf.IntVal(-(2**order)), _any(up.bad), legal,
                            key=("alloc", order, block))
 
 
@@ -369,13 +377,13 @@ def alloc_block_steps(pre: SymState, impl: Impl = spec_buddy) -> Iterable[Step]:
                 continue
             guard = _path_guard(pre, path.answers)
             up = _Updates(w)
-            up.remove(block, z3.BoolVal(True))
+            up.remove(block, zf.BoolVal(True))
             for part in impl.split_around(block, *target):
-                up.add(part, z3.BoolVal(True))
+                up.add(part, zf.BoolVal(True))
             free_post, nr_delta = up.free_post(pre)
             legal = _any(pre.is_free(a) for a in w.ancestors(target))
             yield Step(f"alloc block {target} out of free block {block}", guard, free_post,
-                       {target: z3.BoolVal(True)}, nr_delta, z3.IntVal(-(2 ** target[1])),
+                       {target: zf.BoolVal(True)}, nr_delta, zf.IntVal(-(2 ** target[1])),
                        _any(up.bad), legal, key=("alloc-block", target, block))
 
 
@@ -410,7 +418,9 @@ def prove_inductive(prover: Prover, window: Window, steps: StepsFn, impl: Impl =
     """
     pre = SymState.fresh(window)
     pre_terms = Derived(pre)
-    solver = z3.Solver()
+    # Booleans and linear integer counters: z3's QF_LIA solver decides these steps with
+    # about half the resource units of the default solver
+    solver = z3.SolverFor("QF_LIA")
     for insts in invariants(pre, impl, counters=False, derived=pre_terms).values():
         solver.add(*insts)
     count = 0
@@ -425,13 +435,11 @@ def prove_inductive(prover: Prover, window: Window, steps: StepsFn, impl: Impl =
                   for inst in insts]
         claims += [("counters", step.counters_follow(pre)),
                    ("alignment-and-bounds (a block that is not an aligned in-zone slot)",
-                    z3.Not(step.bad)),
+                    zf.Not(step.bad)),
                    ("legal allocation", step.legal)]
         solver.push()
-        solver.set("timeout", prover.remaining_ms())
-        solver.add(step.enabled, z3.Not(z3.And([c for _, c in claims])))
-        prover.queries += 1
-        answer = solver.check()
+        solver.add(step.enabled, zf.Not(zf.And([c for _, c in claims])))
+        answer = prover.check(solver, step.label)
         if answer == z3.sat:
             model = solver.model()
             broken = sorted({name for name, c in claims
@@ -439,7 +447,5 @@ def prove_inductive(prover: Prover, window: Window, steps: StepsFn, impl: Impl =
             raise Refuted(f"{what} {window}: {step.label} breaks {', '.join(broken)}; "
                           f"pre-state {describe_state(model, pre)}; "
                           f"next state {describe_state(model, post)}")
-        if answer != z3.unsat:
-            raise Unknown(f"{step.label}: {solver.reason_unknown()}")
         solver.pop()
     return count

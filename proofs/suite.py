@@ -9,14 +9,25 @@ import time
 from collections.abc import Callable
 from multiprocessing import get_context
 
-from . import alloc_path, buddy_arith, buddy_invariants, fastimpl_bitmap, fault, gfp, scaled
+from . import (
+    alloc_2611,
+    alloc_path,
+    buddy_arith,
+    buddy_invariants,
+    fastimpl_bitmap,
+    fault,
+    gfp,
+    scaled,
+)
 from . import slab as slab_proofs
-from .core import Obligation, Result, run_obligation
+from .core import DEFAULT_RLIMIT, DEFAULT_WALL_GUARD_S, Obligation, Result, Status, run_obligation
 
-DEFAULT_TIMEOUT_S = 60.0
+#: the wall-clock guard of last resort per obligation (the verdicts come from z3's
+#: deterministic resource budget, :data:`kmem.proofs.core.DEFAULT_RLIMIT`)
+DEFAULT_TIMEOUT_S = DEFAULT_WALL_GUARD_S
 
 #: obligations known to take longest go first, so that the workers finish together
-_HEAVY_FIRST = ("buddy.inductive.free", "buddy.inductive.alloc-block", "buddy.inductive.alloc",
+_HEAVY_FIRST = ("buddy.inductive.free", "2611.inductive.free", "buddy.inductive.alloc-block", "buddy.inductive.alloc",
                 "buddy.small-scope.alloc-block", "buddy.small-scope.free", "fault.handler-total",
                 "buddy.small-scope.alloc")
 
@@ -26,7 +37,7 @@ def all_obligations() -> list[Obligation]:
     return [*buddy_arith.obligations(), *buddy_invariants.obligations(), *scaled.obligations(),
             *gfp.obligations(), *fault.obligations(),
             *slab_proofs.obligations(), *alloc_path.obligations(),
-            *fastimpl_bitmap.obligations()]
+            *fastimpl_bitmap.obligations(), *alloc_2611.obligations()]
 
 
 def select(obligations: list[Obligation], pattern: str | None) -> list[Obligation]:
@@ -36,9 +47,9 @@ def select(obligations: list[Obligation], pattern: str | None) -> list[Obligatio
     return [ob for ob in obligations if pattern.lower() in ob.name.lower()]
 
 
-def _run_named(name: str, timeout_s: float) -> Result:
+def _run_named(name: str, timeout_s: float, rlimit: int = DEFAULT_RLIMIT) -> Result:
     ob = next(o for o in all_obligations() if o.name == name)
-    return run_obligation(ob, timeout_s)
+    return run_obligation(ob, timeout_s, rlimit)
 
 
 def _worker_init() -> None:
@@ -48,13 +59,15 @@ def _worker_init() -> None:
 
 
 def run_suite(pattern: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-              jobs: int | None = None, *,
+              jobs: int | None = None, *, rlimit: int = DEFAULT_RLIMIT,
               on_result: Callable[[Result], None] | None = None,
               on_running: Callable[[list[str]], None] | None = None,
               ) -> tuple[list[Result], float]:
     """Run the selected obligations (``jobs`` processes; default: one per CPU) and return
     their results in report order with the total wall time.
 
+    ``rlimit``: each obligation's budget of z3 resource units (the verdict's only limit);
+    ``timeout_s``: the wall-clock guard of last resort (a proof it stops is not decided).
     ``on_result(result)`` is called as each obligation finishes (in finishing order),
     ``on_running(names)`` whenever the set of obligations being worked on changes.
     An exception in the caller's thread (Ctrl-C) stops the workers at once.
@@ -65,39 +78,38 @@ def run_suite(pattern: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
     running = on_running or (lambda _names: None)
     started = time.perf_counter()
     results: dict[str, Result] = {}
-    if jobs == 1:
-        for ob in chosen:
-            running([ob.name])
-            results[ob.name] = run_obligation(ob, timeout_s)
-            report(results[ob.name])
-    else:
-        order = [ob.name for ob in sorted(chosen, key=lambda ob: next(
-            (i for i, h in enumerate(_HEAVY_FIRST) if ob.name == h), len(_HEAVY_FIRST)))]
-        pool = get_context("fork").Pool(jobs, initializer=_worker_init)
-        try:
-            # one task at a time per worker, taken in submission order: the running
-            # obligations are the first ``jobs`` unfinished ones
-            pending = {name: pool.apply_async(_run_named, (name, timeout_s)) for name in order}
-            waiting = list(order)
-            shown: list[str] = []
-            while waiting:
-                if waiting[:jobs] != shown:
-                    shown = waiting[:jobs]
-                    running(shown)
-                finished = [name for name in waiting if pending[name].ready()]
-                if not finished:
-                    pending[waiting[0]].wait(0.1)
-                    continue
-                for name in finished:
-                    waiting.remove(name)
-                    results[name] = pending[name].get()
-                    report(results[name])
-            pool.close()
-        except BaseException:
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
+    # every obligation runs in a fresh process (a pool worker serves one task): z3 counts
+    # its resource units per context, and what an earlier obligation left in a shared
+    # context changes the count, so a fresh context makes each count, and with it the
+    # verdict under the budget, the same whatever ran before and however loaded
+    order = [ob.name for ob in sorted(chosen, key=lambda ob: next(
+        (i for i, h in enumerate(_HEAVY_FIRST) if ob.name == h), len(_HEAVY_FIRST)))]
+    pool = get_context("fork").Pool(jobs, initializer=_worker_init, maxtasksperchild=1)
+    try:
+        # one task at a time per worker, taken in submission order: the running
+        # obligations are the first ``jobs`` unfinished ones
+        pending = {name: pool.apply_async(_run_named, (name, timeout_s, rlimit))
+               for name in order}
+        waiting = list(order)
+        shown: list[str] = []
+        while waiting:
+            if waiting[:jobs] != shown:
+                shown = waiting[:jobs]
+                running(shown)
+            finished = [name for name in waiting if pending[name].ready()]
+            if not finished:
+                pending[waiting[0]].wait(0.1)
+                continue
+            for name in finished:
+                waiting.remove(name)
+                results[name] = pending[name].get()
+                report(results[name])
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
     return [results[ob.name] for ob in chosen], time.perf_counter() - started
 
 
@@ -122,13 +134,19 @@ def format_row(r: Result, width: int) -> str:
 
 
 def format_summary(results: list[Result], total_s: float, width: int) -> str:
-    """The rule and the closing line: how many hold, the wall time, what failed."""
-    failed = [r for r in results if not r.ok]
+    """The rule and the closing line: how many hold, the wall and CPU time, what failed,
+    and (apart: not a verdict) what the wall-clock guard left undecided."""
+    undecided = [r for r in results if r.status is Status.NOT_DECIDED]
+    failed = [r for r in results if not r.ok and r.status is not Status.NOT_DECIDED]
+    cpu = sum(r.cpu_seconds for r in results)
     return ("-" * (width + 38) + "\n"
-            f"{len(results) - len(failed)} of {len(results)} obligations hold "
-            f"({sum(r.status.name == 'EXPECTED_REFUTATION' for r in results)} expected "
-            f"refutations) in {total_s:.2f}s wall time"
-            + (f"; FAILED: {', '.join(r.name for r in failed)}" if failed else ""))
+            f"{len(results) - len(failed) - len(undecided)} of {len(results)} obligations hold "
+            f"({sum(r.status is Status.EXPECTED_REFUTATION for r in results)} expected "
+            f"refutations) in {total_s:.2f}s wall time ({cpu:.1f}s CPU, "
+            f"{sum(r.rlimit for r in results) / 1e6:,.0f}M z3 resource units)"
+            + (f"; FAILED: {', '.join(r.name for r in failed)}" if failed else "")
+            + (f"; NOT DECIDED (the wall-clock guard stopped them; not a verdict): "
+               f"{', '.join(r.name for r in undecided)}" if undecided else ""))
 
 
 def format_table(results: list[Result], total_s: float) -> str:

@@ -899,3 +899,56 @@ def gfp_config_bits(kernel: str | Kernel | None = None, *, kasan_hw_tags: bool =
         return {"__GFP_NOLOCKDEP": 0x800000 if lockdep else 0}
     raise UnknownKernel(f"kernel {v}: kmem has the configuration-dependent gfp bits of "
                         f"4.15-5.10 and 6.0 onwards")
+
+
+#: the meaning of each configuration-dependent bit (include/linux/gfp_types.h)
+_CONFIG_BIT_MEANINGS = {
+    "__GFP_SKIP_ZERO": "skip zeroing the memory (KASAN hardware tags)",
+    "__GFP_SKIP_KASAN": "skip KASAN tag poisoning/unpoisoning (KASAN hardware tags)",
+    "__GFP_NOLOCKDEP": "lockdep: ignore reclaim recursion",
+    "__GFP_NO_OBJ_EXT": "no slab object extension vector (memory allocation profiling)",
+}
+
+
+def configured_profile(kernel: str | Kernel | None = None, *, kasan_hw_tags: bool = False,
+                       lockdep: bool = False, slab_obj_ext: bool = False) -> GfpProfile:
+    """The gfp profile of ``kernel`` in one configuration: the configuration-dependent bits
+    (:func:`gfp_config_bits`) added to the flags, and to the print table where that
+    version's ``show_gfp_flags`` prints them.
+
+    * 6.15 onwards (the "modern" profile; ``TRACE_GFP_FLAGS`` in
+      include/trace/events/mmflags.h): the table ends with the general bits, then
+      ``TRACE_GFP_FLAGS_KASAN`` (__GFP_SKIP_ZERO, __GFP_SKIP_KASAN), then
+      ``TRACE_GFP_FLAGS_LOCKDEP`` (__GFP_NOLOCKDEP), then ``TRACE_GFP_FLAGS_SLAB``
+      (__GFP_NO_OBJ_EXT, CONFIG_SLAB_OBJ_EXT). Witness: the format file of
+      ``kmem:mm_page_alloc`` on a Debian-configured 6.18.44 kernel ends its
+      ``__print_flags`` table with ``__GFP_ZEROTAGS`` (bit 23) and ``__GFP_NO_OBJ_EXT``
+      (bit 24). (Later mainline dropped TRACE_GFP_FLAGS_SLAB; such a kernel's recorded
+      format has no __GFP_NO_OBJ_EXT, so it is configured with ``slab_obj_ext=False``.)
+    * 6.3-6.14 (profiles "6.x" and "6.8"; 6.12.117 include/trace/events/mmflags.h:
+      ``__def_gfpflag_names_kasan``): only the two KASAN bits are printed; a set
+      __GFP_NOLOCKDEP or __GFP_NO_OBJ_EXT bit prints as a leftover number.
+    * Other versions: only the plain profile (any configuration bit raises
+      InvalidArgument).
+    """
+    prof = resolve_profile(None, kernel)
+    if not (kasan_hw_tags or lockdep or slab_obj_ext):
+        return prof
+    printed: tuple[str, ...]
+    if prof.name == "modern":
+        printed = ("__GFP_SKIP_ZERO", "__GFP_SKIP_KASAN", "__GFP_NOLOCKDEP", "__GFP_NO_OBJ_EXT")
+    elif prof.name in ("6.8", "6.x"):
+        printed = ("__GFP_SKIP_ZERO", "__GFP_SKIP_KASAN")
+    else:
+        raise InvalidArgument(f"kmem has the configuration-dependent gfp bits of 6.3 onwards, "
+                              f"not of the {prof.name} profile")
+    bits = gfp_config_bits(kernel, kasan_hw_tags=kasan_hw_tags, lockdep=lockdep,
+                           slab_obj_ext=slab_obj_ext)
+    on = [(name, value) for name, value in bits.items() if value]
+    flags = prof.flags + tuple(GfpFlag(name, value, _CONFIG_BIT_MEANINGS.get(name, name))
+                               for name, value in on)
+    table = prof.print_table + tuple((name, value) for name, value in on if name in printed)
+    tag = "+".join(name for name, _ in on)
+    return GfpProfile(name=f"{prof.name}+{tag}", description=f"{prof.description}; with {tag}",
+                      flags=flags, composites=prof.composites, print_table=table,
+                      zero_text=prof.zero_text, kernel_printer=prof.kernel_printer)

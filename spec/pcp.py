@@ -161,7 +161,10 @@ def nr_pcp_high(*, high: int, high_min: int, high_max: int, count: int, free_cou
                 reclaim_active: bool = False) -> tuple[int, int]:
     """``nr_pcp_high``: the high mark a free compares ``count`` against.
 
-    Returns (mark, new pcp->high). ``reclaim_active`` is ZONE_RECLAIM_ACTIVE (kmem has
+    Returns (mark, new pcp->high). The mark is the clamped ``high`` from *before* a raise
+    (6.12.118 lines 2633-2673: ``high = pcp->high = clamp(...)`` ... ``pcp->high =
+    clamp(need_high, ...)`` ... ``return high;``): a free that reaches the old mark drains
+    by it although ``pcp->high`` grew. ``reclaim_active`` is ZONE_RECLAIM_ACTIVE (kmem has
     no reclaim: always False in the model).
     """
     high = clamp(high, high_min, high_max)
@@ -177,11 +180,42 @@ def nr_pcp_high(*, high: int, high_min: int, high_max: int, count: int, free_cou
     if below_high:
         new = max(high - max(free_count, batch), high_min)
         return max(count, high_min), new
+    new = high
     if count >= high:
         need_high = free_count + batch
         if high < need_high:
-            high = clamp(need_high, high_min, high_max)
-    return high, high
+            new = clamp(need_high, high_min, high_max)
+    # 6.12.118 mm/page_alloc.c:2673 "return high;": the local, pre-raise value is the mark
+    return high, new
+
+
+def decay_pcp_high(*, high: int, high_min: int, count: int,
+                   batch: int) -> tuple[int, tuple[int, ...], bool]:
+    """``decay_pcp_high`` (mm/page_alloc.c of 6.12, lines 2412-2443; the vmstat worker's
+    periodic call, 6.7+): lower ``pcp->high`` by an eighth towards ``high_min`` (no lower
+    than ``count - (batch << CONFIG_PCP_BATCH_SCALE_MAX)``), then drain what is above it.
+
+    Returns (new pcp->high, the ``free_pcppages_bulk(zone, chunk, pcp, 0)`` chunk sizes in
+    order, todo). Each chunk is ``min(to_drain, batch)`` and starts its round robin at
+    pindex 0; ``todo`` (6.12 returns bool) says the worker has more to do.
+
+    pre: batch >= 1
+    post: __return__[0] >= high_min or __return__[0] == high
+    post: sum(__return__[1]) == max(0, count - __return__[0])
+    """
+    todo = False
+    if high > high_min:
+        high = max(count - (batch << PCP_BATCH_SCALE_MAX), high - (high >> 3), high_min)
+        if high > high_min:
+            todo = True
+    to_drain = count - high
+    chunks = []
+    while to_drain > 0:
+        chunk = min(to_drain, batch)
+        chunks.append(chunk)
+        todo = True
+        to_drain -= chunk
+    return high, tuple(chunks), todo
 
 
 def free_high_decision(*, order: int, free_count: int, count: int, batch: int,
@@ -223,3 +257,49 @@ def pcp_count_bound(high_max: int, batch: int) -> int:
     plus ``high_max`` covers every reachable count."""
     per_refill = max(batch << PCP_BATCH_SCALE_MAX, 2 << HPAGE_PMD_ORDER, batch << HPAGE_PMD_ORDER)
     return high_max + NR_PCP_LISTS * per_refill
+
+
+# -- Linux 6.1 (Debian 6.1.192): one fixed pcp->high and free_factor ---------------------------
+# mm/page_alloc.c of 6.1.192: nr_pcp_free (3422-3441), nr_pcp_high (3451-3467),
+# free_unref_page_commit (3469-3499), __rmqueue_pcplist (3792-3831), rmqueue_pcplist
+# (3833-3862). No high_min/high_max, alloc_factor, free_count, flags or decay (6.7+).
+
+def nr_pcp_free_61(*, count: int, high: int, batch: int, free_high: bool,
+                   free_factor: int) -> tuple[int, int]:
+    """6.1's ``nr_pcp_free``: (pages to free, new pcp->free_factor). A run of high-order
+    frees (``free_high``) frees the whole list; else ``batch << free_factor`` clamped to
+    [batch, high - batch], with free_factor growing while below ``high - batch``."""
+    if free_high:
+        return count, free_factor
+    if high < batch:
+        return 1, free_factor
+    min_nr_free, max_nr_free = batch, high - batch
+    batch <<= free_factor
+    if batch < max_nr_free and free_factor < PCP_BATCH_SCALE_MAX:
+        free_factor += 1
+    return clamp(batch, min_nr_free, max_nr_free), free_factor
+
+
+def nr_pcp_high_61(*, high: int, batch: int, free_high: bool,
+                   reclaim_active: bool = False) -> int:
+    """6.1's ``nr_pcp_high``: the fixed ``pcp->high`` (0 for a free_high run or a zero
+    high; ``min(batch << 2, high)`` while reclaim is active)."""
+    if not high or free_high:
+        return 0
+    if not reclaim_active:
+        return high
+    return min(batch << 2, high)
+
+
+def free_high_61(*, free_factor: int, order: int) -> bool:
+    """6.1's ``free_unref_page_commit``: ``free_high = (pcp->free_factor && order &&
+    order <= PAGE_ALLOC_COSTLY_ORDER)``."""
+    return bool(free_factor) and 0 < order <= PAGE_ALLOC_COSTLY_ORDER
+
+
+def pcp_alloc_batch_61(batch: int, order: int) -> int:
+    """6.1's ``__rmqueue_pcplist``: an empty list is refilled with ``max(batch >> order,
+    2)`` blocks (``batch`` itself when it is 1: boot pagesets, tiny zones)."""
+    if batch > 1:
+        return max(batch >> order, 2)
+    return batch

@@ -294,17 +294,20 @@ class _Walk:
         if self.get_page("slow", alloc_flags):
             return True, None, False
         compact_priority = DEF_COMPACT_PRIORITY
+        compact_result = "skipped"  # restart: compact_result = COMPACT_SKIPPED
         reserve = GFP.gfp_pfmemalloc_flags(gfp, pf_memalloc=ctx.pf_memalloc,
                                            in_interrupt=ctx.in_interrupt,
                                            oom_victim=ctx.oom_victim)
+        # 6.12.118 mm/page_alloc.c:4386-4390: "&& !gfp_pfmemalloc_allowed(gfp_mask)", i.e.
+        # no reserve flags at all: ALLOC_OOM (an OOM victim) skips it too
         if (can_direct_reclaim and can_compact and (costly or (order > 0 and mt != 1))
-                and not reserve & ALLOC_NO_WATERMARKS):
-            self.do(Step("compact", "initial compaction"))
-            if out.compact_result == "success" and self.get_page("initial compaction",
-                                                                  alloc_flags):
+                and not reserve):
+            compact_result = self.direct_compact("initial compaction", "initial compaction",
+                                                 alloc_flags)
+            if compact_result == "got page":
                 return True, None, False
             if costly and gfp & _GFP_NORETRY:
-                if out.compact_result in ("skipped", "deferred"):
+                if compact_result in ("skipped", "deferred"):
                     return self._nopage("costly __GFP_NORETRY: compaction skipped or deferred",
                                         can_direct_reclaim, nofail)
                 if gfp & _GFP_THISNODE:
@@ -334,9 +337,9 @@ class _Walk:
                 self.do(Step("drain", "after reclaim"))
                 if self.get_page("after drain", alloc_flags):
                     return True, None, False
-            self.do(Step("compact", "direct compaction"))
-            if out.compact_result == "success" and self.get_page("after compaction",
-                                                                  alloc_flags):
+            compact_result = self.direct_compact("direct compaction", "after compaction",
+                                                 alloc_flags, compact_result)
+            if compact_result == "got page":
                 return True, None, False
             if gfp & _GFP_NORETRY:
                 return self._nopage("__GFP_NORETRY", can_direct_reclaim, nofail)
@@ -361,10 +364,10 @@ class _Walk:
             # should_compact_retry
             if progress and can_compact and order:
                 again = False
-                if out.compact_result == "skipped":
+                if compact_result == "skipped":
                     again = out.compaction_suitable
                 else:
-                    if out.compact_result == "success":
+                    if compact_result == "success":
                         limit = MAX_COMPACT_RETRIES // 4 if costly else MAX_COMPACT_RETRIES
                         compaction_retries += 1
                         again = compaction_retries <= limit
@@ -372,6 +375,7 @@ class _Walk:
                         floor = MIN_COMPACT_COSTLY_PRIORITY if costly else MIN_COMPACT_PRIORITY
                         if compact_priority > floor:
                             compact_priority -= 1
+                            compaction_retries = 0  # 6.12.118 mm/page_alloc.c:3868
                             again = True
                 if again:
                     continue
@@ -383,7 +387,11 @@ class _Walk:
             skipped = _oom_skipped(gfp, costly, ctx)
             if skipped is None:
                 self.do(Step("oom", "out_of_memory"))
-                if out.oom_progress or nofail:
+                # out_of_memory (6.12.118 mm/oom_kill.c:1113-1143): false while the OOM killer
+                # is disabled, else "if (!(oc->gfp_mask & __GFP_FS) && !is_memcg_oom(oc))
+                # return true;" -- progress without a kill: GFP_NOFS / GFP_NOIO loop
+                fs_less = not gfp & _GFP_FS and not ctx.oom_killer_disabled
+                if out.oom_progress or fs_less or nofail:
                     oom = True
                     if nofail and self.get_page("oom: nofail", ALLOC_NO_WATERMARKS):
                         return True, None, False
@@ -395,6 +403,20 @@ class _Walk:
             return self._nopage(skipped or "OOM made no progress", can_direct_reclaim, nofail)
         return False, None, True
 
+    def direct_compact(self, label: str, page_label: str, alloc_flags: int,
+                       result: str = "skipped") -> str:
+        """``__alloc_pages_direct_compact`` (6.12.118 mm/page_alloc.c:3753-3809): nothing at
+        all for order 0 (``compact_result`` keeps ``result``); else compaction runs, and after
+        any result but COMPACT_SKIPPED the captured page or a ``get_page_from_freelist`` is
+        tried. Returns the compact_result, or ``"got page"``."""
+        if not self.order:
+            return result
+        self.do(Step("compact", label))
+        result = self.out.compact_result
+        if result != "skipped" and self.get_page(page_label, alloc_flags):
+            return "got page"
+        return result
+
     def _nopage(self, why: str, can_direct_reclaim: bool,
                 nofail: bool) -> tuple[bool, str | None, bool]:
         if not nofail or not can_direct_reclaim:
@@ -403,6 +425,31 @@ class _Walk:
         if self.get_page("nofail", ALLOC_MIN_RESERVE | ALLOC_CPUSET):
             return True, None, False
         return False, None, True
+
+
+def loops_without_progress(gfp: int, order: int, *, lowmem_only: bool = False,
+                           ctx: Context = NORMAL_CONTEXT) -> bool:
+    """With nothing to reclaim, compaction that achieves nothing and an OOM killer that
+    frees nothing (what kmem's machines have), does ``__alloc_pages_slowpath`` loop for
+    ever instead of returning NULL? True for __GFP_NOFAIL with __GFP_DIRECT_RECLAIM (the
+    NOFAIL loop) and for a small-order request that may reclaim but lacks __GFP_FS
+    (GFP_NOFS, GFP_NOIO): ``out_of_memory`` reports progress for it without killing
+    (6.12.118 mm/oom_kill.c:1143), so the slow path goes back to ``retry`` (mm/page_alloc.c
+    4548-4551). ``lowmem_only``: the request's highest zone is below ZONE_NORMAL."""
+    gfp, order = _check(gfp, order)
+    ctx = Context(**{**{name: getattr(ctx, name) for name in CONTEXT_INPUTS},
+                     "lowmem_only": lowmem_only or ctx.lowmem_only})
+    return slowpath(gfp, order, lambda _step: False, fast_flags=0, ctx=ctx,
+                    max_rounds=2).loops
+
+
+def livelock_message(gfp: int, order: int, passes: tuple[str, ...]) -> str:
+    """The text of :class:`~kmem.spec.errors.AllocationLivelock` for a request that
+    :func:`loops_without_progress` and that no pass of ``passes`` satisfied."""
+    return (f"alloc_pages({gfp:#x}, {order}): no pass can satisfy it and the kernel would "
+            f"retry for ever (__GFP_NOFAIL, or no __GFP_FS: out_of_memory() reports "
+            f"progress) waiting for reclaim or the OOM killer (kmem has neither). Passes "
+            f"tried: {', '.join(passes)}")
 
 
 def slowpath(gfp: int, order: int, ask: Callable[[Step], bool], *, fast_flags: int,

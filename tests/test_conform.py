@@ -96,7 +96,7 @@ def test_kmem_conform_command(kmem_cli):
         build_harness("6.12", log=lambda _line: None)
     except ConformError as exc:
         pytest.skip(f"linux-source-6.12 cannot be fetched or built here: {exc}")
-    done = kmem_cli("conform", "--kernel", "6.12", "--seeds", "2", "--ops", "1500")
+    done = kmem_cli("conform", "--core", "--kernel", "6.12", "--seeds", "2", "--ops", "1500")
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "sha256 of the extracted kernel text: " in out and "first divergence: none" in out

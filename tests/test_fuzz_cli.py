@@ -10,7 +10,8 @@ from kmem.fuzz.campaign import replay_entry, run_campaign
 
 
 def test_a_clean_campaign_prints_seed_and_counts(kmem_cli, tmp_path):
-    r = kmem_cli("fuzz", "--time", "4", "--seed", "5", "--corpus", str(tmp_path))
+    # a box of 1 s may end inside the opening sweep (it did under load): still clean
+    r = kmem_cli("fuzz", "--time", "1", "--seed", "5", "--corpus", str(tmp_path))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "seed 5" in r.stdout
     assert "checked operations" in r.stdout and ": clean" in r.stdout

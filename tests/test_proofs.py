@@ -10,13 +10,13 @@ import pytest
 pytest.importorskip("z3")
 
 from kmem.cli import main  # noqa: E402
-from kmem.proofs import suite  # noqa: E402
+from kmem.proofs import core, suite  # noqa: E402
 from kmem.proofs.core import Obligation, Prover, Status, run_obligation  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def results():
-    res, total = suite.run_suite(timeout_s=120)
+    res, total = suite.run_suite()
     return {r.name: r for r in res}, total
 
 
@@ -70,12 +70,43 @@ def test_result_kinds():
     assert err.status is Status.ERROR and "boom" in err.detail
 
 
-def test_unknown_is_a_failure():
+def test_the_wall_clock_guard_says_not_decided_never_failed():
     def slow(pr: Prover) -> None:
-        pr.started -= 100  # the budget is already used up
+        pr.started -= 100  # the guard's time is already used up
         pr.prove(__import__("z3").BoolVal(True))
     r = run_obligation(Obligation("t.slow", "t", "claim", slow), timeout_s=1)
+    assert r.status is Status.NOT_DECIDED and not r.ok
+    assert "not a verdict" in r.detail
+    line = suite.format_summary([r], 1.0, 10)
+    assert "FAILED" not in line and "NOT DECIDED" in line and "t.slow" in line
+
+
+def _hard_claim(pr: Prover) -> None:
+    import z3
+
+    x, y = z3.BitVecs("x y", 64)
+    pr.prove(z3.Not(z3.And(x * y == 0x1234567, z3.UGT(x, 1), z3.UGT(y, 1))))
+
+
+def test_a_used_up_resource_budget_is_unknown_and_a_failure():
+    # z3's rlimit, not the clock, decides: a budget too small for the query is "unknown"
+    # on any machine at any load
+    r = run_obligation(Obligation("t.hard", "t", "claim", _hard_claim), rlimit=10_000)
     assert r.status is Status.UNKNOWN and not r.ok
+    assert "resource budget of 10,000 z3 units used up" in r.detail
+    assert r.rlimit >= 10_000
+    ok = run_obligation(Obligation("t.hard", "t", "claim", _hard_claim))
+    assert ok.status is Status.REFUTED and 10_000 < ok.rlimit < core.DEFAULT_RLIMIT
+
+
+def test_resource_use_is_the_same_in_every_run():
+    # each obligation runs in a fresh process, so its count of z3 resource units does
+    # not depend on what ran before it (nor on the load): the verdict under the budget
+    # is a function of the spec alone
+    runs = [suite.run_suite("fault.decode", jobs=j)[0] for j in (1, 2)]
+    counts = [{r.name: (r.status, r.rlimit) for r in res} for res in runs]
+    assert counts[0] == counts[1]
+    assert all(used > 0 for _status, used in counts[0].values())
 
 
 def test_cli_prove_selected_with_json(tmp_path, capsys):

@@ -44,8 +44,10 @@ def kinds(result):
 def test_slowpath_gfp_kernel_without_reclaim_or_oom_gives_up_after_oom():
     r = slowpath.slowpath(K, 0, lambda step: False, fast_flags=1)
     assert not r.got_page and r.gave_up == "OOM made no progress" and not r.loops
+    # order 0: __alloc_pages_direct_compact returns at "if (!order) return NULL;" (6.12.118
+    # mm/page_alloc.c:3761): no compaction step
     assert kinds(r) == [("get_page", "fast"), ("get_page", "slow"), ("get_page", "retry"),
-                        ("reclaim", "direct reclaim"), ("compact", "direct compaction"),
+                        ("reclaim", "direct reclaim"),
                         ("unreserve", "should_reclaim_retry"),
                         ("get_page", "oom: high watermark"), ("oom", "out_of_memory")]
 
@@ -108,3 +110,80 @@ def test_slowpath_agrees_with_may_fail():
                     assert slowpath.may_fail(mask, order), (hex(mask), order, r.gave_up)
                 if not slowpath.may_fail(mask, order):
                     assert r.loops
+
+
+# -- issue 17 finding 4: the slow path against 6.12.118's __alloc_pages_slowpath ----------------
+def test_oom_victim_skips_the_initial_compaction():
+    # 4386-4388: "if (can_direct_reclaim && can_compact && (costly_order || (order > 0 &&
+    # ac->migratetype != MIGRATE_MOVABLE)) && !gfp_pfmemalloc_allowed(gfp_mask))";
+    # gfp_pfmemalloc_allowed (4163-4166) is !!__gfp_pfmemalloc_flags, which is ALLOC_OOM for an
+    # OOM victim in task context (4156-4157): no initial compaction
+    victim = slowpath.Context(oom_victim=True)
+    r = slowpath.slowpath(K, 2, lambda step: False, fast_flags=1, ctx=victim)
+    assert "initial compaction" not in [s.label for s in r.steps]
+    r = slowpath.slowpath(K, 2, lambda step: False, fast_flags=1)
+    assert ("compact", "initial compaction") in kinds(r)
+
+
+def test_compaction_retries_reset_when_the_priority_is_raised():
+    # should_compact_retry (3812-3872): COMPACT_SUCCESS retries while ++retries <= 16, then
+    # raises the priority once (DEF_COMPACT_PRIORITY 1 -> MIN_COMPACT_PRIORITY 0) with
+    # "*compaction_retries = 0" (3869): 16 more retries. Rounds of direct compaction before
+    # the OOM step: 1 + 16 + 1 + 16 = 34.
+    out = slowpath.Outcomes(reclaim_progress=True, compact_result="success")
+    r = slowpath.slowpath(K, 2, lambda step: False, fast_flags=1, outcomes=out)
+    labels = [s.label for s in r.steps]
+    oom_at = labels.index("out_of_memory")
+    assert labels[:oom_at].count("direct compaction") == 34
+
+
+def test_order_0_never_compacts():
+    out = slowpath.Outcomes(reclaim_progress=True, compact_result="success")
+    r = slowpath.slowpath(K, 0, lambda step: False, fast_flags=1, outcomes=out)
+    assert all(s.kind != "compact" for s in r.steps)
+
+
+@pytest.mark.parametrize("result", ["deferred", "complete", "partial_skipped", "contended",
+                                    "success"])
+def test_a_page_is_tried_after_any_compaction_result_but_skipped(result):
+    # __alloc_pages_direct_compact: "if (*compact_result == COMPACT_SKIPPED) return NULL;"
+    # (3775), otherwise "page = get_page_from_freelist(...)" (3789)
+    out = slowpath.Outcomes(reclaim_progress=True, compact_result=result)
+    r = slowpath.slowpath(K, 2, lambda step: False, fast_flags=1, outcomes=out)
+    assert ("get_page", "after compaction") in kinds(r)
+    assert ("get_page", "initial compaction") in kinds(r)
+    out = slowpath.Outcomes(reclaim_progress=True, compact_result="skipped")
+    r = slowpath.slowpath(K, 2, lambda step: False, fast_flags=1, outcomes=out)
+    assert ("get_page", "after compaction") not in kinds(r)
+
+
+# -- issue 17 finding 5: GFP_NOFS / GFP_NOIO loop in the kernel ----------------------------------
+@pytest.mark.parametrize("mask", [gfp.GFP_NOFS, gfp.GFP_NOIO])
+@pytest.mark.parametrize("path", [{}, {"policy": "linux", "migratetypes": True, "nr_cpus": 1}])
+def test_nofs_and_noio_loop_instead_of_returning_null(mask, path):
+    # __alloc_pages_may_oom -> out_of_memory: "if (!(oc->gfp_mask & __GFP_FS) &&
+    # !is_memcg_oom(oc)) return true;" (6.12.118 mm/oom_kill.c:1143) sets did_some_progress,
+    # and the slow path goes back to retry (mm/page_alloc.c:4548-4551): the kernel loops.
+    from kmem.model import Machine
+    from kmem.spec.errors import AllocationLivelock
+
+    assert not slowpath.may_fail(mask, 0)
+    assert slowpath.loops_without_progress(mask, 0)
+    m = Machine.generic(2048, min_free_kbytes=0, **path)
+    while m.alloc_pages(gfp.GFP_KERNEL | gfp.__GFP_NOWARN) is not None:
+        pass
+    state = m.state()
+    with pytest.raises(AllocationLivelock, match="__GFP_FS"):
+        m.alloc_pages(mask)
+    assert m.state() == state
+    # __GFP_NORETRY gives up after one round (4500-4501); a costly order too (4507-4509)
+    assert m.alloc_pages(mask | gfp.__GFP_NORETRY | gfp.__GFP_NOWARN) is None
+    assert m.alloc_pages(mask | gfp.__GFP_NOWARN, 4) is None
+
+
+def test_loops_without_progress_keeps_the_gfp_kernel_and_lowmem_rules():
+    assert not slowpath.loops_without_progress(K, 0)  # the OOM killer freed nothing: NULL
+    assert not slowpath.loops_without_progress(gfp.GFP_NOFS, 0, lowmem_only=True)  # 3712
+    assert slowpath.loops_without_progress(K | NOFAIL, 0)
+    assert not slowpath.loops_without_progress(gfp.GFP_NOFS, 0, ctx=slowpath.Context(
+        oom_killer_disabled=True))

@@ -119,6 +119,13 @@ class AdapterError(KmemError):
     kind = "adapter"
 
 
+class SetupError(KmemError):
+    """The allocator program cannot be used as set up: it does not start (no such file,
+    not executable), exits or answers something other than ``ok`` to ``init`` (it refuses
+    the geometry, prints a banner), or says nothing within the start-up limit. Not a
+    finding about the allocator: ``kmem check`` reports it with exit status 2."""
+
+
 def free_blocks_of(allocator: object) -> list[Block] | None:
     """The allocator's free-block dump, or None when it offers none."""
     if isinstance(allocator, FreeBlockDump):
@@ -126,5 +133,5 @@ def free_blocks_of(allocator: object) -> list[Block] | None:
     return None
 
 
-__all__ = ["AdapterError", "Allocator", "Block", "FreeBlockDump", "Resettable", "UNITS",
-           "ZoneConfig", "free_blocks_of"]
+__all__ = ["AdapterError", "Allocator", "Block", "FreeBlockDump", "Resettable", "SetupError",
+           "UNITS", "ZoneConfig", "free_blocks_of"]

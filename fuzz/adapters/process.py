@@ -9,6 +9,7 @@ for the report). The protocol (``docs/line-protocol.md``)::
     alloc ORDER GFP                  ADDR | fail
     free ADDR ORDER                  ok
     dump                             blocks [ADDR/ORDER ...] | unsupported
+    reset                            ok | unsupported     drop all state in place (optional)
     quit                             (the program exits)
 
 Numbers are decimal or ``0x`` hex. With ``unit="pages"`` an ADDR is a page index in
@@ -32,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from . import AdapterError, Block, ZoneConfig
+from . import AdapterError, Block, SetupError, ZoneConfig
 
 
 class AllocatorCrashed(AdapterError):
@@ -76,6 +77,17 @@ def _int(token: str) -> int:
     return int(token, 0)
 
 
+def _why_not(exc: OSError, program: str) -> str:
+    """Why ``program`` could not be started, in words."""
+    if os.path.isdir(program):
+        return "it is a directory"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file" + ("" if os.sep in program else " on $PATH")
+    if isinstance(exc, PermissionError):
+        return "permission denied (is it executable? chmod +x, or name its interpreter)"
+    return exc.strerror or str(exc)
+
+
 def describe_exit(returncode: int | None) -> str:
     """``killed by SIGSEGV`` / ``exit status 3`` / ``still running``."""
     if returncode is None:
@@ -92,7 +104,10 @@ class SubprocessAllocator:
     """An allocator program speaking the line protocol, as an :class:`Allocator`.
 
     ``argv``: the command; ``config``: the zone (sent with ``init``); ``timeout``:
-    seconds allowed per answer; ``history``: how many requests the errors quote.
+    seconds allowed per answer; ``startup_timeout``: seconds allowed for the first
+    answer of a new process (its start-up is not a hang); ``history``: how many
+    requests the errors quote. A program that cannot be started raises
+    :class:`~kmem.fuzz.adapters.SetupError`.
     The process starts at once (``start=False``: at the first :meth:`reset`);
     :meth:`reset` sends ``init`` again (restarting the program if it died),
     :meth:`close` ends it. Set ``transcript`` to a list to record every
@@ -101,13 +116,19 @@ class SubprocessAllocator:
 
     def __init__(self, argv: Sequence[str], config: ZoneConfig, *, timeout: float = 2.0,
                  env: dict[str, str] | None = None, cwd: str | None = None,
-                 history: int = 12, start: bool = True) -> None:
+                 history: int = 12, start: bool = True,
+                 startup_timeout: float = 30.0) -> None:
         if not argv:
             raise ValueError("argv must name a program")
         self.argv = list(argv)
         self.config = config
         self.timeout = timeout
+        self.startup_timeout = max(startup_timeout, timeout)
         self.env, self.cwd = env, cwd
+        self.starts = 0  # processes started
+        self.resets = 0  # fresh starts done in place with ``reset``
+        self.reset_supported: bool | None = None  # None: not asked yet
+        self._first_answer = False
         self.base = 0
         self.last_requests: deque[str] = deque(maxlen=history)
         self.requests = 0
@@ -123,9 +144,15 @@ class SubprocessAllocator:
         self._stderr.seek(0)
         self._stderr.truncate()
         self._buf.clear()
-        self._proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      stderr=self._stderr, env=self.env, cwd=self.cwd,
-                                      start_new_session=True)
+        try:
+            self._proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=self._stderr,
+                                          env=self.env, cwd=self.cwd, start_new_session=True)
+        except OSError as exc:
+            raise SetupError(f"cannot run {self.argv[0]!r}: {_why_not(exc, self.argv[0])}") \
+                from None
+        self.starts += 1
+        self._first_answer = True
 
     @property
     def alive(self) -> bool:
@@ -216,7 +243,8 @@ class SubprocessAllocator:
         except (BrokenPipeError, OSError):
             raise self._crashed(what) from None
         fd = proc.stdout.fileno()
-        deadline = time.monotonic() + self.timeout
+        limit = self.startup_timeout if self._first_answer else self.timeout
+        deadline = time.monotonic() + limit
         while True:
             nl = self._buf.find(b"\n")
             if nl >= 0:
@@ -226,12 +254,14 @@ class SubprocessAllocator:
                     continue
                 if self.transcript is not None:
                     self.transcript[pending] = (line, answer)
+                self._first_answer = False
                 return answer
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._kill()
-                raise AllocatorHung(f"no answer to {line!r} within {self.timeout:g} s",
-                                    timeout=self.timeout, last_requests=self.last_requests)
+                when = " of the program's start" if self._first_answer else ""
+                raise AllocatorHung(f"no answer to {line!r} within {limit:g} s{when}",
+                                    timeout=limit, last_requests=self.last_requests)
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
@@ -282,11 +312,35 @@ class SubprocessAllocator:
             self.base = _int(parts[1]) if len(parts) == 2 else 0
         except ValueError:
             raise ProtocolError(f"answer to {line!r}: base {parts[1]!r} is not a number") from None
+        if c.unit == "pages" and self.base:
+            raise ProtocolError(f"answer to {line!r} was {answer!r}: a base address, but page "
+                                f"numbers were asked for (use --unit bytes for byte "
+                                f"addresses)")
 
     def restart(self, config: ZoneConfig | None = None) -> None:
         """A new process, then ``init``: nothing the last run did can leak into the next."""
         self.close()
         self.reset(config)
+
+    def fresh(self, config: ZoneConfig | None = None) -> None:
+        """Start over as a new process would: ``reset`` in place when the program answers
+        ``ok`` to it (asked once; any other answer, or none, means no), else
+        :meth:`restart`. Then ``init``."""
+        if self.alive and self.reset_supported is not False:
+            transcript, self.transcript = self.transcript, None  # not part of the session
+            try:
+                answer = self.request("reset")
+            except AdapterError:
+                answer = None
+            finally:
+                self.transcript = transcript
+            if answer == "ok":
+                self.reset_supported = True
+                self.resets += 1
+                self.reset(config)
+                return
+            self.reset_supported = False
+        self.restart(config)
 
     def alloc(self, order: int, gfp: int = 0) -> int | None:
         line = f"alloc {order} {gfp:#x}"

@@ -390,3 +390,16 @@ def conform(harness: Harness, *, seed: int = 0, seeds: int = 4, ops: int = 3000,
 __all__ = ["Agreement", "ConformError", "FUNCTIONS", "Harness", "KERNELS", "KernelCore",
            "build_harness", "cache_dir", "conform", "conform_run", "extract_core", "fetch_deb",
            "free_lists", "model_zone", "unpack_sources"]
+
+from .path import (  # noqa: E402  (the whole path builds on the helpers above)
+    PathAgreement,
+    PathHarness,
+    ShapeError,
+    build_path_harness,
+    conform_path,
+    extract_path,
+    tree_version,
+)
+
+__all__ += ["PathAgreement", "PathHarness", "ShapeError", "build_path_harness", "conform_path",
+            "extract_path", "tree_version"]

@@ -91,3 +91,52 @@ def extract_function(source: str, name: str) -> str | None:
 
 
 __all__ = ["extract_function"]
+
+
+def extract_variable(source: str, name: str) -> str | None:
+    """The first top-level definition of the array or variable ``name`` with an
+    initializer (``static int fallbacks[...][...] = { ... };``), or None."""
+    for m in re.finditer(r"^[A-Za-z_][^;{}()=\n]*\b" + re.escape(name) + r"\b[^;{}=\n]*=\s*\{",
+                         source, re.M):
+        end = _match(source, m.end() - 1, "{", "}")
+        if end < 0:
+            continue
+        semi = _skip_space_and_comments(source, end)
+        if semi < len(source) and source[semi] == ";":
+            return source[m.start():semi + 1]
+    return None
+
+
+def extract_enum(source: str, name: str) -> str | None:
+    """The first top-level ``enum name { ... };`` definition, or None."""
+    for m in re.finditer(r"^enum\s+" + re.escape(name) + r"\s*\{", source, re.M):
+        end = _match(source, m.end() - 1, "{", "}")
+        if end < 0:
+            continue
+        semi = _skip_space_and_comments(source, end)
+        if semi < len(source) and source[semi] == ";":
+            return source[m.start():semi + 1]
+    return None
+
+
+def declaration(text: str) -> str:
+    """A function definition's declaration (up to its body), on one line with single
+    spaces: ``static int nr_pcp_high(struct per_cpu_pages *pcp, ...)``."""
+    body = text.index("{")
+    # the body's brace is the first one after the parameter list's closing paren
+    paren = text.index("(")
+    close = _match(text, paren, "(", ")")
+    if 0 < close <= body:
+        body = close
+    return re.sub(r"\s+", " ", re.sub(r"\(\s+", "(", text[:body])).strip()
+
+
+def parameters(text: str) -> tuple[str, ...]:
+    """The parameter types and names of a function definition, each on one line with
+    single spaces (``struct zone *zone``)."""
+    decl = declaration(text)
+    inner = decl[decl.index("(") + 1:decl.rindex(")")]
+    return tuple(re.sub(r"\s*\*\s*", " *", p).strip() for p in inner.split(",") if p.strip())
+
+
+__all__ += ["declaration", "extract_enum", "extract_variable", "parameters"]

@@ -80,8 +80,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="operations per run (default 5000)")
     parser.add_argument("--time", type=seconds_arg("--time"), default=None,
                         help="stop starting runs after this many seconds")
-    parser.add_argument("--timeout", type=seconds_arg("--timeout"), default=2.0,
+    parser.add_argument("--timeout", type=seconds_arg("--timeout"), default=None,
                         help="seconds allowed per answer before it counts as a hang (default 2)")
+    parser.add_argument("--startup-timeout", type=seconds_arg("--startup-timeout"),
+                        default=None,
+                        help="seconds a new process has to answer its first 'init' (start-up "
+                             "is not a hang; default 30)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set this environment variable for the program (repeatable; "
+                             "saved in the reproducer)")
     parser.add_argument("--shrink-time", type=seconds_arg("--shrink-time"), default=60.0,
                         help="seconds allowed to shrink each finding (default 60)")
     parser.add_argument("--no-shrink", action="store_true", help="report findings unshrunk")
@@ -90,15 +97,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save", default=".kmem-check", metavar="DIR",
                         help="where reproducers are written (default .kmem-check)")
     parser.add_argument("--replay", metavar="FILE",
-                        help="run the reproducer FILE once instead of random streams")
+                        help="run the reproducer FILE once instead of random streams (with "
+                             "the command it stores, unless one is given after --)")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.add_argument("program", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS]",
                         help="the allocator program and its arguments")
 
 
-def _command_line(program: list[str], path: str, args: argparse.Namespace) -> str:
-    extra = f" --timeout {args.timeout:g}" if args.timeout != 2.0 else ""
-    return f"kmem check --replay {shlex.quote(path)}{extra} -- {shlex.join(program)}"
+DEFAULT_TIMEOUT = 2.0
+DEFAULT_STARTUP_TIMEOUT = 30.0
+
+
+def _command_line(path: str) -> str:
+    return f"kmem check --replay {shlex.quote(path)}"
 
 
 def print_finding(number: int, f: Finding, program: list[str], path: str | None,
@@ -115,8 +126,14 @@ def print_finding(number: int, f: Finding, program: list[str], path: str | None,
     where = f"operation #{f.index}" if f.index >= 0 else "start-up"
     print(f"  at {where}: {f.operation}")
     print(f"  {f.message}")
+    for line in _hints(f):
+        print(f"  hint: {line}")
     for line in f.state:
         print(f"  {line}")
+    if c.unit == "bytes":
+        base = f"{f.base:#x}" if f.base is not None else "BASE"
+        print(f"  (the numbers above are pfns, pages of the arena: pfn = (address - {base}) / "
+              f"{c.page_size}; the transcript shows the byte addresses the program answered)")
     if f.stderr.strip():
         lines = f.stderr.strip().splitlines()
         report = next((i for i, line in enumerate(lines)
@@ -134,50 +151,104 @@ def print_finding(number: int, f: Finding, program: list[str], path: str | None,
     for i, op in enumerate(f.stream):
         mark = "  <- here" if i == f.index else ""
         print(f"    {i:4}  {op.text()}{mark}")
-    if f.transcript:
+    transcript = [(r, a) for r, a in f.transcript if r != "reset"]
+    if transcript:
         print("  what was sent and answered:")
-        for request, answer in f.transcript:
+        for request, answer in transcript:
             if request == "dump":
                 continue
             print(f"    > {request:<28} < {answer or '(no answer)'}")
-        sent = "".join(r + "\\n" for r, _ in f.transcript)
-        print(f"  by hand: printf '{sent}' | {shlex.join(program)}")
+        if c.unit == "bytes":
+            print("  by hand: not with --unit bytes (the frees name the addresses this process "
+                  "answered; a new one may put its arena elsewhere): use the replay command")
+        else:
+            sent = "".join(r + "\\n" for r, _ in transcript)
+            print(f"  by hand: printf '{sent}' | {shlex.join(program)}")
     if path is not None:
-        print(f"  replay: {_command_line(program, path, args)}")
+        print(f"  replay: {_command_line(path)}")
     print()
 
 
-def _env() -> dict[str, str]:
+def _hints(f: Finding) -> list[str]:
+    """What a finding may mean besides a bug, for the setups that are easy to get wrong."""
+    c = f.config
+    hints = []
+    if f.kind == "hang":
+        hints.append("each answer may take --timeout seconds (now "
+                     f"{f.timeout if f.timeout is not None else DEFAULT_TIMEOUT:g}); a program "
+                     "that is only slow needs a larger --timeout")
+    if f.kind == "unaligned" and c.reserved:
+        hints.append(f"with --reserved {c.reserved}, blocks must be aligned to the arena's page "
+                     "0, not to the first page after the reserved ones. An allocator that "
+                     "aligns its blocks to the start of its data area should answer 'ok BASE' "
+                     "to init with the address of that first data page (--unit bytes) and be "
+                     "run without --reserved (docs/check.md)")
+    return hints
+
+
+def _env(extra: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The program's environment, and the part of it kmem set (saved with reproducers)."""
     env = dict(os.environ)
+    own = {}
     for key, value in SANITIZER_ENV.items():
-        env.setdefault(key, value)
-    return env
+        own[key] = env.setdefault(key, value)
+    env.update(extra)
+    own.update(extra)
+    return env, own
+
+
+def _env_args(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise InvalidArgument(f"--env {item!r}: expected NAME=VALUE")
+        out[name] = value
+    return out
+
+
+def _replay(args: argparse.Namespace, program: list[str], extra_env: dict[str, str]) -> int:
+    rep = load_reproducer(args.replay)
+    if not program:
+        if rep.command is None:
+            raise InvalidArgument(f"{args.replay} stores no command (written by an older kmem): "
+                                  "name the program after --")
+        program = rep.command
+    timeout = args.timeout or rep.timeout or DEFAULT_TIMEOUT
+    startup = args.startup_timeout or rep.startup_timeout or DEFAULT_STARTUP_TIMEOUT
+    env, _ = _env({**rep.env, **extra_env})
+    cwd = rep.cwd if rep.cwd and os.path.isdir(rep.cwd) else None
+    checker = Checker(program, config=rep.config, rule=rep.rule, dump=rep.dump,
+                      timeout=timeout, startup_timeout=startup, env=env, cwd=cwd)
+    try:
+        finding = checker.replay(rep.config, rep.ops, record=True)
+    finally:
+        checker.close()
+    if finding is None:
+        print(f"replayed {len(rep.ops)} operation(s) from {args.replay} on "
+              f"{shlex.join(program)}: no finding")
+        return 0
+    finding.timeout = timeout
+    print_finding(1, finding, program, args.replay, args)
+    return 1
 
 
 def run(args: argparse.Namespace) -> int:
     program = list(args.program)
     if program and program[0] == "--":
         program = program[1:]
+    extra_env = _env_args(args.env)
+    if args.replay:
+        return _replay(args, program, extra_env)
     if not program:
         raise InvalidArgument("name the allocator program after --: kmem check -- ./driver")
     for n in args.npages:
         if not 0 <= args.reserved < n:
             raise InvalidArgument(f"--reserved {args.reserved} must be below every zone size "
                                   f"(--npages has {n})")
-
-    if args.replay:
-        config, rule, dump, ops = load_reproducer(args.replay)
-        checker = Checker(program, config=config, rule=rule, dump=dump, timeout=args.timeout,
-                          env=_env())
-        try:
-            finding = checker.replay(config, ops, record=True)
-        finally:
-            checker.close()
-        if finding is None:
-            print(f"replayed {len(ops)} operation(s) from {args.replay}: no finding")
-            return 0
-        print_finding(1, finding, program, args.replay, args)
-        return 1
+    timeout = args.timeout or DEFAULT_TIMEOUT
+    startup = args.startup_timeout or DEFAULT_STARTUP_TIMEOUT
+    env, own_env = _env(extra_env)
 
     seed0 = args.seed if args.seed is not None else random.randrange(2**32)
     configs = [ZoneConfig(n, max_order=args.max_order, reserved=args.reserved, unit=args.unit,
@@ -189,13 +260,34 @@ def run(args: argparse.Namespace) -> int:
           + f", unit {args.unit}{', free-block dumps' if args.dump else ''}; seeds "
           f"{seed0}..{seed0 + args.seeds - 1}, {args.ops} operations each")
     checker = Checker(program, config=configs[0], rule=args.rule, dump=args.dump,
-                      timeout=args.timeout, env=_env())
+                      timeout=timeout, startup_timeout=startup, env=env,
+                      exact_kind=args.keep_going)
     findings: list[Finding] = []
-    seen: set[str] = set()
+    found: dict[str, Finding] = {}  # kind -> the shortest failing stream of that kind
     total_ops = 0
     started = time.monotonic()
     runs = 0
     run_time = 0.0
+
+    def report(finding: Finding, progress: Progress) -> None:
+        if not args.no_shrink:
+            before = len(finding.stream)
+            t0 = time.monotonic()
+            progress.start(f"shrinking {before} operations")
+            finding = checker.shrink(finding, time_limit=args.shrink_time)
+            progress.emit(f"  shrunk {finding.kind} {before} -> {len(finding.stream)} operations "
+                          f"in {time.monotonic() - t0:.1f} s ({checker.replays} replays, "
+                          f"{checker.starts} program starts)")
+        else:
+            finding = checker.replay(finding.config, finding.stream, finding.seed,
+                                     record=True) or finding
+        finding.timeout = timeout
+        findings.append(finding)
+        path = str(save_finding(finding, args.save, command=program, env=own_env,
+                                cwd=os.getcwd(), timeout=timeout, startup_timeout=startup))
+        progress.emit("")
+        print_finding(len(findings), finding, program, path, args, progress.emit)
+
     with Progress("kmem check", total=args.seeds, unit="runs",
                   mode="off" if args.quiet else None) as progress:
         try:
@@ -213,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
                     rate = n / max(time.monotonic() - run_start, 1e-9)
                     progress.start(f"seed {seed} ({config.npages} pages): {n} ops, "
                                    f"{rate / 1000:.1f}k ops/s; {before + n} ops in all, "
-                                   f"{len(findings)} finding(s)")
+                                   f"{len(found)} kind(s) of finding")
 
                 finding, done = checker.run_seed(seed, config, args.ops, show)
                 runs += 1
@@ -225,25 +317,16 @@ def run(args: argparse.Namespace) -> int:
                 progress.emit(f"  seed {seed} ({config.npages} pages): {done} ops in "
                               f"{elapsed:.2f} s, {status}")
                 progress.advance()
-                if finding is None or finding.signature() in seen:
+                if finding is None:
                     continue
-                seen.add(finding.signature())
-                if not args.no_shrink:
-                    before = len(finding.stream)
-                    t0 = time.monotonic()
-                    progress.start(f"shrinking {before} operations")
-                    finding = checker.shrink(finding, time_limit=args.shrink_time)
-                    progress.emit(f"  shrunk {before} -> {len(finding.stream)} operations in "
-                                  f"{time.monotonic() - t0:.1f} s ({checker.replays} replays)")
-                else:
-                    finding = checker.replay(finding.config, finding.stream, seed,
-                                             record=True) or finding
-                findings.append(finding)
-                path = str(save_finding(finding, args.save))
-                progress.emit("")
-                print_finding(len(findings), finding, program, path, args, progress.emit)
                 if not args.keep_going:
+                    report(finding, progress)
                     break
+                best = found.get(finding.kind)
+                if best is None or len(finding.stream) < len(best.stream):
+                    found[finding.kind] = finding
+            for finding in sorted(found.values(), key=lambda f: len(f.stream)):
+                report(finding, progress)  # --keep-going: each kind's shortest stream
         finally:
             checker.close()
     elapsed = time.monotonic() - started

@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "some allocations fail, as they would in the kernel)")
     parser.add_argument("--policy", choices=("lowest", "linux"), default="linux",
                         help="which free block is taken (default linux: the list head)")
+    parser.add_argument("--kernel", choices=("newest", "2.6.11"), default="newest",
+                        help="2.6.11: the lecture slides' allocator on a 64 MB i386 machine, "
+                             "with its hot and cold per-CPU lists (the other options do not "
+                             "apply)")
     parser.add_argument("--impl", choices=("model", "fast"), default="model",
                         help="run on the reference model (default) or on kmem.fastimpl, the "
                              "numba twin (needs the [fast] extra); the output is the same")
@@ -60,12 +64,33 @@ def free_area_lines(m: Machine) -> list[str]:
     return lines
 
 
+def merge_note(m: Machine, pfn: int, order: int) -> str:
+    """What ``__free_one_page`` did with the block of ``order`` freed at ``pfn``: the free
+    block that now holds it (bigger when it merged with free buddies) or why not."""
+    zone = next(z for z in m.zones if z.managed_pages)
+    for o in range(len(zone.free_area) - 1, -1, -1):
+        for start in zone.free_list_order(o):
+            if start <= pfn < start + (1 << o):
+                if o == order:
+                    buddy = pfn ^ (1 << order)
+                    return (f"    no merge: its buddy (pfn {buddy}, order {order}) is not a "
+                            "free block of that order")
+                merges = o - order
+                return (f"    merged {merges} time(s) with free buddies (__free_one_page): now "
+                        f"one free block of order {o} at pfn {start}")
+    return "    (the block is not on a free list: it went to a per-CPU list)"
+
+
 def _alloc(m: Machine, order: int) -> int | None:
     page = api.alloc_pages(m, GFP_KERNEL, order)
     return None if page is None else api.page_to_pfn(m, page)
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "kernel", "newest") == "2.6.11":
+        from ._demo_2611 import run_2611_demo
+
+        return run_2611_demo()
     if args.pages > MAX_DEMO_PAGES:
         raise InvalidArgument(f"--pages {args.pages}: the demo draws every page, so at most "
                               f"{MAX_DEMO_PAGES}; for a large machine use kmem buddyinfo")
@@ -116,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
             pfn, held_order = held.pop(label)
             api.__free_pages(m, api.pfn_to_page(m, pfn), held_order)
             step = f"__free_pages({label}, order {held_order})"
+            notes.append(merge_note(m, pfn, held_order))
         print(f"\n{step}\n{'':19}{zone_map(m, held)}")
         print("\n".join(free_area_lines(m)))
         if notes:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+from kmem.spec.errors import InvalidArgument
+
+from ._args import seconds_arg
 
 HELP = "differential fuzzing of the implementations against the spec and each other"
 DESCRIPTION = (
@@ -15,13 +18,27 @@ DESCRIPTION = (
     "minimal reproducer, which is saved to the regression corpus; exits 1 on failure.")
 
 
-def default_corpus() -> str:
-    """tests/fuzz_corpus in a kmem checkout (the test run replays it), else ./kmem-fuzz-corpus."""
-    return "tests/fuzz_corpus" if Path("tests").is_dir() else "kmem-fuzz-corpus"
+INSTALL_HINT = ("needs Hypothesis (the fuzz extra): install it with "
+                "pip install 'kmem[fuzz]'")
+
+
+def default_corpus(cwd: Path | None = None) -> str:
+    """tests/fuzz_corpus in a kmem checkout (the test run replays it), else ./kmem-fuzz-corpus.
+
+    A checkout is a directory whose pyproject.toml names the project kmem and that holds
+    tests/fuzz_corpus: another project's tests/ directory is not ours to write into.
+    """
+    here = cwd or Path.cwd()
+    try:
+        meta = (here / "pyproject.toml").read_text(errors="replace")
+    except OSError:
+        meta = ""
+    ours = 'name = "kmem"' in meta and (here / "tests" / "fuzz_corpus").is_dir()
+    return "tests/fuzz_corpus" if ours else "kmem-fuzz-corpus"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--time", type=float, default=60.0, metavar="S",
+    parser.add_argument("--time", type=seconds_arg("--time"), default=60.0, metavar="S",
                         help="seconds to run (default 60)")
     parser.add_argument("--seed", type=int, default=None, metavar="N",
                         help="campaign seed (default: random, printed)")
@@ -51,14 +68,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.list_mutants:
         from kmem.fuzz.mutants import MUTANTS
+        from kmem.fuzz.mutants.path import PATH_MUTANTS
 
-        for m in MUTANTS.values():
-            print(f"mutant:{m.name:30s} {m.description}")
+        for name, description in [*((m.name, m.description) for m in MUTANTS.values()),
+                                  *((m.name, m.description) for m in PATH_MUTANTS.values())]:
+            print(f"mutant:{name:30s} {description}")
         return 0
+    try:
+        import hypothesis  # noqa: F401
+    except ImportError:
+        print(f"kmem fuzz: {INSTALL_HINT}", file=sys.stderr)
+        return 2
     if args.replay:
         from kmem.fuzz.campaign import replay_entry
+        from kmem.fuzz.check import read_json_file
 
-        entry = json.loads(Path(args.replay).read_text())
+        entry = read_json_file(args.replay, "corpus entry")
+        if not isinstance(entry, dict) or not ("trace" in entry or "ops" in entry):
+            raise InvalidArgument(f"{args.replay!r} is not a kmem fuzz corpus entry (it needs "
+                                  "'trace', or 'config' and 'ops')")
         try:
             replay_entry(entry, args.impl)
         except Exception as exc:  # a divergence, or an implementation that crashes on it

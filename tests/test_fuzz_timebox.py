@@ -1,0 +1,101 @@
+"""``kmem fuzz``'s time box (issue 20 items 1 and 3): a box that runs out is not a finding,
+every stage gets its share, the counts say what was checked, Hypothesis stays quiet.
+
+No test here depends on the machine's speed: the campaign's clock is swapped for this
+process's CPU time (:class:`CpuClock`), so a loaded machine only makes it slower in wall
+time, never changes what a box of N seconds holds."""
+
+from __future__ import annotations
+
+import io
+import time
+import types
+
+import pytest
+
+from kmem.fuzz import campaign
+from kmem.fuzz.campaign import Progress, run_campaign, worker_loop
+
+
+class CpuClock(types.SimpleNamespace):
+    """A stand-in for the ``time`` module inside :mod:`kmem.fuzz.campaign`: monotonic()
+    counts this process's CPU seconds, so the time box is independent of the load."""
+
+    def __init__(self) -> None:
+        super().__init__(perf_counter=time.perf_counter, sleep=time.sleep, time=time.time)
+
+    @staticmethod
+    def monotonic() -> float:
+        return time.process_time()
+
+
+@pytest.fixture
+def cpu_clock(monkeypatch):
+    monkeypatch.setattr(campaign, "time", CpuClock())
+
+
+def test_a_box_that_ends_inside_the_opening_sweep_is_clean(cpu_clock):
+    # the deadline has passed before the first step: the sweep's first check stops it,
+    # which used to escape as a TimeUp traceback (kmem fuzz --time 1 under load)
+    reports: list[Progress] = []
+    fail = worker_loop(0, 5, time.process_time() - 1.0, ["model@lowest", "model@linux"], None,
+                       reports.append)
+    assert fail is None
+    res = run_campaign(seconds=1e-3, seed=5, impls="model", corpus=None, out=io.StringIO())
+    assert res.ok and res.failure is None
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_time_must_be_a_positive_number(kmem_cli, value):
+    r = kmem_cli("fuzz", f"--time={value}")
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("kmem fuzz: error: argument --time")
+
+
+def test_every_stage_gets_its_share_and_is_counted(cpu_clock):
+    out = io.StringIO()
+    res = run_campaign(seconds=2.5, seed=7, impls="model", corpus=None, out=out)
+    t = res.totals
+    assert res.ok, out.getvalue()
+    assert t.sweep_steps > 0 and t.steps > 0 and t.examples > 0
+    assert t.bulk_streams > 0 and t.bulk_ops > 0 and res.bulk_ops == t.bulk_ops
+    assert set(t.stage_seconds) == {"sweep", "stateful", "bulk"}
+    # the bulk runner has a second lane only with two implementations of one policy
+    summary = out.getvalue().strip().splitlines()[-1]
+    assert f"{t.steps} checked steps" in summary and f"{t.sweep_steps} checked steps" in summary
+    assert f"{t.bulk_ops} operations" in summary and summary.endswith(": clean")
+    # the state machine and the bulk runner split what the sweep leaves about evenly
+    sec = t.stage_seconds
+    assert 0.3 < sec["bulk"] / (sec["bulk"] + sec["stateful"]) < 0.7, sec
+
+
+def test_bulk_only_and_state_machine_only(cpu_clock):
+    res = run_campaign(seconds=0.8, seed=3, impls="model", corpus=None, stateful=False,
+                       out=io.StringIO())
+    assert res.ok and res.totals.bulk_ops > 0 and res.totals.steps == 0
+    assert set(res.totals.stage_seconds) == {"bulk"}
+    res = run_campaign(seconds=0.8, seed=3, impls="model", corpus=None, bulk=False,
+                       sweep=False, out=io.StringIO())
+    assert res.ok and res.totals.steps > 0 and res.totals.bulk_ops == 0
+
+
+def test_progress_moves_during_a_state_machine_turn(cpu_clock):
+    seen: list[int] = []
+    fail = worker_loop(0, 11, time.process_time() + 1.5, ["model@lowest", "model@linux"], None,
+                       lambda p: seen.append(p.checks), bulk=False, sweep=False)
+    assert fail is None
+    assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] > seen[0]
+
+
+def test_no_hypothesis_chatter_on_a_clean_run(cpu_clock, capsys):
+    # a turn cut in the middle of an example used to print Hypothesis's
+    # "You can reproduce this failure by adding @seed(...)" while the summary said clean
+    out = io.StringIO()
+    res = run_campaign(seconds=0.6, seed=2, impls="model", corpus=None, bulk=False, sweep=False,
+                       out=out)
+    captured = capsys.readouterr()
+    text = out.getvalue() + captured.out + captured.err
+    assert res.ok
+    assert "You can reproduce" not in text and "PLEASE REPORT" not in text
+    assert "@seed" not in text
