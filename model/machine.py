@@ -624,7 +624,7 @@ class Machine:
 
         ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
         result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
-                                   cma=self.cma,
+                                   cma=self.cma, era=self.path_era or "6.12",
                                    outcomes=self.outcomes)
         if got:
             self.last_failure = None
