@@ -53,9 +53,9 @@ def main() -> None:
             ops = O.workload_stream(name, 7, args.n if name == "b" else args.n // 4, npages)
             run_stream(config, ops[:200], [model, fast])  # warm the compiled code
             lead = execute(model, config, ops)
-            total = cpu(lambda: run_stream(config, ops, [model, fast]), args.repeat)
-            t_model = cpu(lambda: execute(model, config, ops), args.repeat)
-            t_fast = cpu(lambda: execute(fast, config, ops, expected=lead.results),
+            total = cpu(lambda c=config, o=ops: run_stream(c, o, [model, fast]), args.repeat)
+            t_model = cpu(lambda c=config, o=ops: execute(model, c, o), args.repeat)
+            t_fast = cpu(lambda c=config, o=ops, r=lead.results: execute(fast, c, o, expected=r),
                          args.repeat)
             rep = run_stream(config, ops, [model, fast])
             assert rep.ok, rep.divergence

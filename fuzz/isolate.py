@@ -61,6 +61,11 @@ class Journal:
         self._reset({"kind": "bulk", "config": config.to_json(),
                      "ops": [list(op) for op in ops]})
 
+    def path_stream(self, config: Any, ops: list[Any], impl_names: list[str]) -> None:
+        """A whole-path stream (:mod:`kmem.fuzz.path`) about to run."""
+        self._reset({"kind": "path", "config": config.to_json(),
+                     "stream": [list(op) for op in ops], "impls": impl_names})
+
 
 def read_journal(path: str | Path) -> dict[str, Any] | None:
     """The unit a worker was running: ``{"kind": "stateful", "trace": [...]}`` or
@@ -75,7 +80,7 @@ def read_journal(path: str | Path) -> dict[str, Any] | None:
         head = json.loads(lines[0])
     except ValueError:
         return None
-    if head.get("kind") == "bulk":
+    if head.get("kind") in ("bulk", "path"):
         return head
     if head.get("kind") != "stateful":
         return None
@@ -89,6 +94,11 @@ def read_journal(path: str | Path) -> dict[str, Any] | None:
 
 
 def _run_unit(unit: dict[str, Any], impl_names: list[str]) -> None:
+    if unit["kind"] == "path":
+        from .path import PathConfig, replay_path
+
+        replay_path(PathConfig.from_json(unit["config"]), unit["stream"], impl_names)
+        return
     if unit["kind"] == "bulk":
         from .bulk import replay
 
@@ -127,6 +137,8 @@ def _parts(unit: dict[str, Any]) -> tuple[list[Any], list[Any]]:
     """(the fixed head, the items ddmin may remove)."""
     if unit["kind"] == "bulk":
         return [], list(unit["ops"])
+    if unit["kind"] == "path":
+        return [], list(unit["stream"])
     trace = list(unit["trace"])
     return trace[:1], trace[1:]
 
@@ -134,6 +146,8 @@ def _parts(unit: dict[str, Any]) -> tuple[list[Any], list[Any]]:
 def _with(unit: dict[str, Any], head: list[Any], items: list[Any]) -> dict[str, Any]:
     if unit["kind"] == "bulk":
         return {**unit, "ops": items}
+    if unit["kind"] == "path":
+        return {**unit, "stream": items}
     return {**unit, "trace": head + items}
 
 
@@ -152,6 +166,10 @@ def shrink(unit: dict[str, Any], impl_names: list[str], kind: str, seconds: floa
 
 def reproducer(unit: dict[str, Any], impl_names: list[str]) -> str:
     """Python that replays the unit (and crashes or hangs as the worker did)."""
+    if unit["kind"] == "path":
+        return ("from kmem.fuzz.path import PathConfig, replay_path\n"
+                f"replay_path(PathConfig.from_json({unit['config']!r}), {unit['stream']!r}, "
+                f"{','.join(impl_names)!r})\n")
     if unit["kind"] == "bulk":
         ops = ",\n    ".join(repr(tuple(op)) for op in unit["ops"])
         return ("from kmem.fuzz.bulk import replay\nfrom kmem.fuzz.configs import MachineConfig\n"
@@ -169,8 +187,9 @@ def explain(kind: str, unit: dict[str, Any], impl_names: list[str], confirmed: b
             "out-of-bounds write in compiled code)" if kind == CRASH else
             "the implementation hung (no progress until the watchdog killed the worker, "
             "e.g. an endless loop in compiled code)")
-    size = len(unit["ops"]) if unit["kind"] == "bulk" else len(unit["trace"])
-    where = ("bulk stream" if unit["kind"] == "bulk" else "state-machine trace")
+    size = len(unit.get("ops") or unit.get("stream") or unit.get("trace") or ())
+    where = {"bulk": "bulk stream", "path": "whole-path stream"}.get(unit["kind"],
+                                                                   "state-machine trace")
     last = ""
     if unit["kind"] == "stateful" and unit["trace"]:
         name, kw = unit["trace"][-1]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kmem.spec import (
     buddy,
+    machine_options,
     migrate,
     numa,
     page_alloc,
@@ -26,6 +27,7 @@ from kmem.spec import (
     x86_64_layout,
 )
 from kmem.spec import gfp as gfp_spec
+from kmem.spec import kernel as kernel_spec
 from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
 from kmem.spec import zones as zones_spec
@@ -74,41 +76,6 @@ def _check_order(order: object) -> int:
     return order
 
 
-def _check_path_options(policy: str, migratetypes: bool, nr_cpus: object,
-                        high_fraction: object) -> None:
-    if isinstance(nr_cpus, bool) or not isinstance(nr_cpus, int) or nr_cpus < 0:
-        raise InvalidArgument(f"nr_cpus must be an int >= 0, got {nr_cpus!r}")
-    if (isinstance(high_fraction, bool) or not isinstance(high_fraction, int)
-            or not (high_fraction == 0 or high_fraction >= pcp_spec.MIN_PERCPU_PAGELIST_HIGH_FRACTION)):
-        raise InvalidArgument(f"percpu_pagelist_high_fraction must be 0 or >= "
-                              f"{pcp_spec.MIN_PERCPU_PAGELIST_HIGH_FRACTION}, got {high_fraction!r}")
-    if (migratetypes or nr_cpus) and policy != "linux":
-        raise InvalidArgument(f"migratetypes and per-CPU lists follow the kernel's lists: they "
-                              f"need policy 'linux', got {policy!r}")
-    if nr_cpus and not migratetypes:
-        raise InvalidArgument("per-CPU lists are kept per migratetype: pass migratetypes=True "
-                              "with nr_cpus")
-
-
-def _check_nodes(layouts: tuple[MachineLayout, ...]) -> None:
-    """Every node has the same zone configuration, and no two nodes share a pfn."""
-    if len(layouts) == 1:
-        return
-    first = layouts[0]
-    if first.arch == "x86_32":
-        raise InvalidArgument("kmem models NUMA on x86-64 and generic machines, not x86-32")
-    spans: list[tuple[int, int, int]] = []
-    for nid, node in enumerate(layouts):
-        if node.config != first.config:
-            raise InvalidArgument(f"node {nid} has zones {node.config.zones}, node 0 "
-                                  f"{first.config.zones}: every node has the same zone types")
-        spans.extend((z.start_pfn, z.end_pfn, nid) for z in node.zones if z.end_pfn > z.start_pfn)
-    spans.sort()
-    for (_s1, e1, n1), (s2, _e2, n2) in zip(spans, spans[1:], strict=False):
-        if s2 < e1:
-            raise InvalidArgument(f"nodes {n1} and {n2} overlap at pfn {s2:#x}")
-
-
 def _check_gfp(gfp: object) -> int:
     if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
         raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
@@ -133,23 +100,38 @@ class Machine:
                  percpu_pagelist_high_fraction: int = 0,
                  nodes: tuple[MachineLayout, ...] = (),
                  distances: tuple[tuple[int, ...], ...] | None = None,
-                 cpu_nodes: tuple[int, ...] | None = None) -> None:
+                 cpu_nodes: tuple[int, ...] | None = None,
+                 kernel: str | kernel_spec.Kernel | None = None,
+                 cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         free_list_class(policy)  # validates the policy name
-        _check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
+        #: the modelled kernel (kmem.spec.kernel.Kernel; default: the newest kmem knows)
+        self.kernel = kernel_spec.kernel(kernel)
+        if self.kernel.version.series() == (2, 6, 11):
+            raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
+                                  "Machine.x86_32(mem_mb, kernel='2.6.11') (2.6.11's own "
+                                  "allocator, kmem.model.machine_2611)")
+        config = self.kernel.debian_config
+        for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
+            if value is not None and not isinstance(value, bool):
+                raise InvalidArgument(f"{name} must be True, False or None (the kernel "
+                                      f"configuration's default), got {value!r}")
+        #: CONFIG_CMA (default: the modelled kernel's configuration, Debian amd64: unset)
+        self.cma = config.cma if cma is None else cma
+        #: init_on_alloc= (default: CONFIG_INIT_ON_ALLOC_DEFAULT_ON, Debian: y)
+        self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
+        #: whose code the whole allocation path follows ("6.12", "6.1"); None without it
+        self.path_era = self.kernel.path_era if migratetypes else None
+        machine_options.check_path_options(policy, migratetypes, nr_cpus,
+                                           percpu_pagelist_high_fraction)
         node_layouts = (layout, *nodes)
-        _check_nodes(node_layouts)
+        machine_options.check_nodes(node_layouts)
         self.node_layouts = node_layouts  # one MachineLayout per NUMA node
         self.distances = numa.check_distances(
             distances if distances is not None else numa.default_distances(len(node_layouts)))
         if len(self.distances) != len(node_layouts):
             raise InvalidArgument(f"distances for {len(self.distances)} nodes, but "
                                   f"{len(node_layouts)} nodes")
-        if cpu_nodes is None:  # CPUs numbered node by node, spread evenly
-            cpu_nodes = tuple(c * len(node_layouts) // max(nr_cpus, 1) for c in range(nr_cpus))
-        if len(cpu_nodes) != nr_cpus or not all(0 <= n < len(node_layouts) for n in cpu_nodes):
-            raise InvalidArgument(f"cpu_nodes must give a node in 0..{len(node_layouts) - 1} for "
-                                  f"each of the {nr_cpus} CPUs, got {cpu_nodes}")
-        self.cpu_nodes = tuple(cpu_nodes)
+        self.cpu_nodes = machine_options.check_cpu_nodes(cpu_nodes, nr_cpus, len(node_layouts))
         self.node = 0  # numa_node_id() when the machine has no CPUs modelled
         self._preferred_nid: int | None = None  # alloc_pages_node's nid while it runs
         if slab not in ("slub", "slab"):
@@ -179,7 +161,8 @@ class Machine:
             if migratetypes:
                 zones: list[Zone] = [
                     MtZone(span, idx, policy=policy, pageblock_order=pageblock_order,
-                           nr_cpus=nr_cpus, is_memory=self._is_memory_pfn)
+                           nr_cpus=nr_cpus, is_memory=self._is_memory_pfn,
+                           kernel=self.kernel, cma=self.cma)
                     for idx, span in enumerate(node_layout.zones)]
             else:
                 zones = [Zone(span, idx, policy=policy)
@@ -188,9 +171,14 @@ class Machine:
                 zone.node = nid
             self.node_zones.append(zones)
             self.zones.extend(zones)
+        # x86 builds the boot zonelists (start_kernel -> build_all_zonelists(NULL)) before
+        # arch_cpu_finalize_init -> identify_boot_cpu -> identify_cpu -> numa_add_cpu puts
+        # any CPU in its node's mask (arch/x86/kernel/cpu/common.c), and bringing CPUs
+        # online does not rebuild them: find_next_best_node's "node has CPUs" penalty
+        # (6.12.118 mm/page_alloc.c:5346-5347) never applies to them
         self.zonelists = numa.build_all_zonelists(
             self.distances, [[z.managed_pages for z in zones] for zones in self.node_zones],
-            frozenset(self.cpu_nodes) if nr_cpus else None)
+            frozenset())
         self.pages: dict[int, Page] = {}
         self.memory = PageContents()
         self.dmesg: list[str] = []
@@ -426,7 +414,7 @@ class Machine:
             zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
             nofragment = bool(page_alloc.alloc_flags_nofragment(
                 gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
-        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment,
+        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
                                          lowmem_only=highest_idx < self._normal_idx)
         # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
         if gfp_spec.gfp_migratetype_warns(gfp):
@@ -547,13 +535,17 @@ class Machine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         if isinstance(zone, MtZone):
+            # __zone_watermark_unusable_free: 6.10+ subtracts nr_free_highatomic, 6.1 the
+            # whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012-4013)
+            highatomic = (zone.nr_reserved_highatomic if zone.era == "6.1"
+                          else zone.nr_free_highatomic)
             return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                        zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
-                                       zone.nr_free_highatomic, zone.lists_mask(),
+                                       highatomic, zone.lists_mask(),
                                        zone.pcp_mask(self.cpu))
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
@@ -594,6 +586,7 @@ class Machine:
 
         ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
         result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
+                                   cma=self.cma, era=self.path_era or "6.12",
                                    outcomes=self.outcomes)
         if got:
             self.last_failure = None
@@ -662,7 +655,7 @@ class Machine:
         """``prep_new_page``/``post_alloc_hook``: refcount 1, zeroing, compound setup."""
         page = self.pfn_to_page(pfn)
         page._refcount = 1
-        if gfp & GFP_ZERO:
+        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self.compound_heads.add(pfn)
@@ -840,18 +833,22 @@ class Machine:
             start_pfn=z.start_pfn if z.present_pages else None,
             pagesets=self._pagesets(z)) for z in self.zones)
 
-    def _pagesets(self, zone: Zone) -> tuple[tuple[int, int, int, int, int], ...] | None:
+    def _pagesets(self, zone: Zone) -> tuple[tuple[int, int, int, int, int, int, int], ...] | None:
         """zoneinfo's pagesets of a populated zone with per-CPU lists: (cpu, count, high,
-        batch, vm stats threshold)."""
+        batch, vm stats threshold, high_min, high_max)."""
         if not isinstance(zone, MtZone) or not zone.pcp or not zone.present_pages:
             return None
         threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)  # online CPUs
-        return tuple((cpu, p.count, p.high, p.batch, threshold) for cpu, p in enumerate(zone.pcp))
+        return tuple((cpu, p.count, p.high, p.batch, threshold, p.high_min, p.high_max)
+                     for cpu, p in enumerate(zone.pcp))
 
-    def pagetypeinfo(self, *, cma: bool = True) -> str:
+    def pagetypeinfo(self, *, cma: bool | None = None) -> str:
         """/proc/pagetypeinfo (``pagetypeinfo_show``): free blocks per migratetype and order
         and pageblocks per type, for a machine with ``migratetypes=True``. ``cma=False``
-        prints the columns of a kernel without CONFIG_CMA (kmem has no CMA pageblocks)."""
+        prints the columns of a kernel without CONFIG_CMA (kmem has no CMA pageblocks);
+        default: the machine's :attr:`cma` (its kernel configuration's CONFIG_CMA)."""
+        if cma is None:
+            cma = self.cma
         zones = [z for z in self.zones if z.present_pages]
         if not all(isinstance(z, MtZone) for z in zones):
             raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "
@@ -880,18 +877,18 @@ class Machine:
 
     def zoneinfo(self) -> str:
         """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
-        return procfs.format_zoneinfo(self.zoneinfo_zones())
+        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     @classmethod
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
                   sysctls: Mapping[str, object] | str | os.PathLike[str],
                   **kwargs: Any) -> Machine:
-        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`): the
+        """Boot a model from a real machine's /proc (see :mod:`kmem.spec.from_proc`): the
         texts as ``str`` or as the bytes read, LF or CRLF line endings; ``sysctls`` may be
         every file of /proc/sys/vm, or that directory's path; ``strict=False`` boots
         despite printed-vs-recomputed differences and lists them in
         :attr:`from_proc_report`."""
-        from .from_proc import machine_from_proc
+        from kmem.spec.from_proc import machine_from_proc
 
         for what, text in (("zoneinfo_text", zoneinfo_text), ("buddyinfo_text", buddyinfo_text)):
             if not isinstance(text, (str, bytes)):

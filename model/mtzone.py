@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from kmem.spec import buddy, migrate
+from kmem.spec import kernel as kernel_spec
 from kmem.spec import pcp as pcp_spec
 from kmem.spec.alloc_flags import (
     ALLOC_CMA,
@@ -63,7 +64,7 @@ class PerCpuPages:
     """``struct per_cpu_pages`` of one CPU for one zone."""
 
     __slots__ = ("lists", "count", "high", "high_min", "high_max", "batch", "free_count",
-                 "alloc_factor", "flags")
+                 "alloc_factor", "flags", "free_factor")
 
     def __init__(self, high_min: int, high_max: int, batch: int) -> None:
         self.lists = [KernelList() for _ in range(pcp_spec.NR_PCP_LISTS)]
@@ -75,6 +76,7 @@ class PerCpuPages:
         self.free_count = 0
         self.alloc_factor = 0
         self.flags = 0
+        self.free_factor = 0  # 6.1 (before the 6.7 auto-tuning)
 
 
 class MtZone(Zone):
@@ -88,8 +90,13 @@ class MtZone(Zone):
 
     def __init__(self, span: ZoneSpan, zone_idx: int, *, policy: str = "linux",
                  pageblock_order: int = migrate.PAGEBLOCK_ORDER, nr_cpus: int = 0,
-                 is_memory: Callable[[int], bool] | None = None) -> None:
+                 is_memory: Callable[[int], bool] | None = None,
+                 kernel: str | kernel_spec.Kernel | None = None, cma: bool = False) -> None:
         super().__init__(span, zone_idx, policy=policy)
+        #: whose code this zone follows: "6.12" (Debian 6.12.118) or "6.1" (6.1.192)
+        self.era = kernel_spec.kernel(kernel).path_era
+        self.cma = cma  # CONFIG_CMA (6.1's rmqueue skips the pcp lists for some requests)
+        self.pcp_mt: dict[int, int] = {}  # 6.1: the migratetype cached in a pcp page
         self.pageblock_order = migrate.check_pageblock_order(pageblock_order)
         self.free_area = [MtFreeArea() for _ in range(NR_PAGE_ORDERS)]  # type: ignore[misc]
         self.free_mt: dict[int, int] = {}
@@ -126,10 +133,16 @@ class MtZone(Zone):
         high_min, high_max, batch = pcp_spec.pageset_high_and_batch(
             low_wmark=self.watermark[1], managed_pages=self.managed_pages,
             nr_split_cpus=max(1, nr_split_cpus), high_fraction=high_fraction)
+        if self.era == "6.1":
+            # 6.1's zone_set_pageset_high_and_batch: one high (zone_highsize of the LOW
+            # watermark or the fraction), set directly; no auto-tuning range
+            high_max = high_min
         if not self.pcp:
             self.pcp = [PerCpuPages(high_min, high_max, batch) for _ in range(self.nr_cpus)]
         for p in self.pcp:
             p.high_min, p.high_max, p.batch = high_min, high_max, batch
+            if self.era == "6.1":
+                p.high = high_min
 
     # -- free lists ------------------------------------------------------------------------
     def _account(self, nr: int, mt: int) -> None:
@@ -280,7 +293,9 @@ class MtZone(Zone):
     def rmqueue_mt(self, order: int, mt: int, alloc_flags: int, mode: list[int]) -> int | None:
         """``__rmqueue(zone, order, migratetype, alloc_flags, &mode)``; ``mode[0]`` is the
         rmqueue_mode carried across one ``rmqueue_bulk``. No CMA pageblocks exist, so the
-        CMA steps find nothing."""
+        CMA steps find nothing. 6.1: :meth:`rmqueue_mt_61`."""
+        if self.era == "6.1":
+            return self.rmqueue_mt_61(order, mt, alloc_flags)
         if mode[0] == RMQUEUE_NORMAL:
             pfn = self.rmqueue_smallest_mt(order, mt)
             if pfn is not None:
@@ -301,6 +316,87 @@ class MtZone(Zone):
                 mode[0] = RMQUEUE_STEAL
                 return pfn
         return None
+
+    # -- 6.1's fallback: __rmqueue_fallback / steal_suitable_fallback -----------------------------
+    def rmqueue_mt_61(self, order: int, mt: int, alloc_flags: int) -> int | None:
+        """6.1's ``__rmqueue`` (mm/page_alloc.c of 6.1.192, 3115-3147): the request's own
+        list, else ``__rmqueue_fallback`` moves a block to that list and the search runs
+        again (``goto retry``). No CMA pageblocks exist."""
+        while True:
+            pfn = self.rmqueue_smallest_mt(order, mt)
+            if pfn is not None:
+                return pfn
+            if not self.rmqueue_fallback_61(order, mt, alloc_flags):
+                return None
+
+    def rmqueue_fallback_61(self, order: int, start_mt: int, alloc_flags: int) -> bool:
+        """6.1's ``__rmqueue_fallback`` (3033-3083): the block
+        :func:`kmem.spec.migrate.rmqueue_fallback_61` picks, the head of its list, through
+        :meth:`steal_suitable_fallback_61`."""
+        found = migrate.rmqueue_fallback_61(order, start_mt, bool(alloc_flags & ALLOC_NOFRAGMENT),
+                                            self.pageblock_order,
+                                            lambda current: self._find_fallback(current, start_mt))
+        if found is None:
+            return False
+        current, fallback_mt, can_steal = found
+        pfn = self.free_area[current].free_lists[fallback_mt].first()  # type: ignore[attr-defined]
+        self.steal_suitable_fallback_61(pfn, current, alloc_flags, start_mt, can_steal)
+        return True
+
+    def steal_suitable_fallback_61(self, pfn: int, current: int, alloc_flags: int,
+                                   start_type: int, whole_block: bool) -> None:
+        """6.1's ``steal_suitable_fallback`` (2791-2871): a HIGHATOMIC block or a single
+        page goes to ``start_type``'s list tail; a block of pageblock order or more first
+        retypes its pageblocks; otherwise (``whole_block``) every free page of the pageblock
+        moves to ``start_type``'s list and the pageblock is claimed when its free plus alike
+        pages fill half of it."""
+        old_block_type = self.get_pfnblock_migratetype(pfn)
+        if old_block_type != HIGHATOMIC:
+            if current >= self.pageblock_order:
+                self.change_pageblock_range(pfn, current, start_type)
+            else:
+                if self.boost_watermark() and alloc_flags & ALLOC_KSWAPD:
+                    self.boosted = True
+                if whole_block:
+                    free, movable = self.move_freepages_block_61(pfn, start_type)
+                    if free:
+                        if migrate.claim_whole_block(free, movable, start_type, old_block_type,
+                                                     self.pageblock_order):
+                            self.change_pageblock_range(
+                                migrate.pageblock_start_pfn(pfn, self.pageblock_order),
+                                self.pageblock_order, start_type)
+                        return
+        self._move_to_free_list(pfn, current, start_type)
+
+    def move_freepages_block_61(self, pfn: int, new_mt: int) -> tuple[int, int]:
+        """6.1's ``move_freepages_block`` / ``move_freepages`` (2643-2700): every free block
+        that starts in pfn's pageblock to the tail of ``new_mt``'s list (from pfn itself
+        when the pageblock starts before the zone; nothing when it ends after it); returns
+        (pages moved, movable pages seen)."""
+        pbo = self.pageblock_order
+        start = migrate.pageblock_start_pfn(pfn, pbo)
+        end = start + (1 << pbo) - 1
+        if not self.spans(start):
+            start = pfn
+        if not self.spans(end):
+            return 0, 0
+        moved = movable = 0
+        p = start
+        while p <= end:
+            order = self.free_order.get(p)
+            if order is not None:
+                self._move_to_free_list(p, order, new_mt)
+                moved += 1 << order
+                p += 1 << order
+                continue
+            held = self.allocated.get(p)
+            if held is not None and p in self.movable_allocs:
+                n = min(1 << held, end + 1 - p)
+                movable += n
+                p += n
+                continue
+            p += 1
+        return moved, movable
 
     # -- pageblock moves ----------------------------------------------------------------------
     def prep_move_freepages_block(self, pfn: int) -> tuple[int, int, int] | None:
@@ -411,18 +507,26 @@ class MtZone(Zone):
                 return i
             lst.add(pfn, to_tail=True)
             self.pcp_pages[pfn] = order
+            if self.era == "6.1":
+                self.pcp_mt[pfn] = mt  # __rmqueue_smallest: set_pcppage_migratetype
         return count
 
     def rmqueue_pcplist(self, cpu: int, order: int, mt: int, alloc_flags: int) -> int | None:
         """``rmqueue_pcplist``: the head of this CPU's list, refilled when empty."""
         p = self.pcp[cpu]
-        p.free_count >>= 1
+        if self.era == "6.1":
+            p.free_factor >>= 1
+        else:
+            p.free_count >>= 1
         lst = p.lists[pcp_spec.order_to_pindex(mt, order)]
         if not len(lst):
-            n, p.high, p.alloc_factor = pcp_spec.nr_pcp_alloc(
-                high=p.high, high_min=p.high_min, high_max=p.high_max, count=p.count,
-                batch=p.batch, alloc_factor=p.alloc_factor, order=order,
-                below_high=self.below_high)
+            if self.era == "6.1":
+                n = pcp_spec.pcp_alloc_batch_61(p.batch, order)
+            else:
+                n, p.high, p.alloc_factor = pcp_spec.nr_pcp_alloc(
+                    high=p.high, high_min=p.high_min, high_max=p.high_max, count=p.count,
+                    batch=p.batch, alloc_factor=p.alloc_factor, order=order,
+                    below_high=self.below_high)
             got = self.rmqueue_bulk(order, n, mt, alloc_flags, lst)
             p.count += got << order
             if not len(lst):
@@ -430,6 +534,7 @@ class MtZone(Zone):
         pfn = lst.first()
         lst.remove(pfn)
         del self.pcp_pages[pfn]
+        self.pcp_mt.pop(pfn, None)
         p.count -= 1 << order
         return pfn
 
@@ -439,14 +544,20 @@ class MtZone(Zone):
         pfn = None
         # gfp_migratetype() gives 3 (HIGHATOMIC) for MOVABLE|RECLAIMABLE; the kernel would
         # then index the pcp list of (UNMOVABLE, order + 1). kmem takes the buddy path.
-        if self.pcp and pcp_spec.pcp_allowed_order(order) and mt < migrate.MIGRATE_PCPTYPES:
+        # 6.1 (3888-3891): with CONFIG_CMA a MOVABLE request without ALLOC_CMA skips the lists
+        pcp_ok = not (self.era == "6.1" and self.cma and not alloc_flags & ALLOC_CMA
+                      and mt == MOVABLE)
+        if (self.pcp and pcp_spec.pcp_allowed_order(order) and mt < migrate.MIGRATE_PCPTYPES
+                and pcp_ok):
             pfn = self.rmqueue_pcplist(cpu, order, mt, alloc_flags)
         if pfn is None:
             pfn = self.rmqueue_buddy(order, mt, alloc_flags)
+        # out: (6.12.118 3168-3174; 6.1.192 3896-3899), reached by a failure too: the boost
+        # flag is cleared (6.12: only for ALLOC_KSWAPD) and kswapd woken (not modelled)
+        if self.boosted and (self.era == "6.1" or alloc_flags & ALLOC_KSWAPD):
+            self.boosted = False
         if pfn is None:
             return None
-        if self.boosted and alloc_flags & ALLOC_KSWAPD:
-            self.boosted = False  # wakeup_kswapd: kswapd itself is not modelled
         self.allocated[pfn] = order
         if mt == MOVABLE:
             self.movable_allocs.add(pfn)
@@ -455,7 +566,20 @@ class MtZone(Zone):
     # -- highatomic reserve ---------------------------------------------------------------------
     def reserve_highatomic_pageblock(self, pfn: int, order: int) -> None:
         """``reserve_highatomic_pageblock``: make the allocation's pageblock(s) HIGHATOMIC
-        while below the 1 % cap, if their type is mergeable."""
+        while below the 1 % cap, if their type is mergeable (6.1: one pageblock, below
+        1 % plus a pageblock)."""
+        if self.era == "6.1":
+            # 6.1.192 mm/page_alloc.c:2908-2935
+            if self.nr_reserved_highatomic >= migrate.highatomic_max_managed_61(
+                    self.managed_pages, self.pageblock_order):
+                return
+            if migrate.migratetype_is_mergeable(self.get_pfnblock_migratetype(pfn)):
+                self.nr_reserved_highatomic += 1 << self.pageblock_order
+                self.change_pageblock_range(
+                    migrate.pageblock_start_pfn(pfn, self.pageblock_order),
+                    self.pageblock_order, HIGHATOMIC)
+                self.move_freepages_block_61(pfn, HIGHATOMIC)
+            return
         cap = migrate.highatomic_max_managed(self.managed_pages, self.pageblock_order)
         if cap == 0 or self.nr_reserved_highatomic >= cap:
             return
@@ -482,6 +606,16 @@ class MtZone(Zone):
                 continue
             pfn = lst.first()
             block_mt = self.get_pfnblock_migratetype(pfn)
+            if self.era == "6.1":  # 6.1.192 mm/page_alloc.c:2950-3001
+                if block_mt == HIGHATOMIC:
+                    self.nr_reserved_highatomic -= migrate.highatomic_unreserve_size_61(
+                        self.pageblock_order, self.nr_reserved_highatomic)
+                self.change_pageblock_range(
+                    migrate.pageblock_start_pfn(pfn, self.pageblock_order),
+                    self.pageblock_order, mt)
+                if self.move_freepages_block_61(pfn, mt)[0]:
+                    return True
+                continue
             if block_mt == HIGHATOMIC:
                 self.nr_reserved_highatomic -= migrate.highatomic_unreserve_size(
                     order, self.pageblock_order, self.nr_reserved_highatomic)
@@ -529,14 +663,20 @@ class MtZone(Zone):
         if not self.pcp or not pcp_spec.pcp_allowed_order(order):
             self.split_large_buddy(pfn, order, to_tail=None)
             return
-        mt = migrate.pcp_migratetype(self.get_pfnblock_migratetype(pfn))
+        block_mt = self.get_pfnblock_migratetype(pfn)
+        mt = migrate.pcp_migratetype(block_mt)
         if mt is None:
             self.split_large_buddy(pfn, order, to_tail=None)
             return
+        if self.era == "6.1":
+            self.pcp_mt[pfn] = block_mt  # free_unref_page_prepare: set_pcppage_migratetype
         self.free_unref_page_commit(self.pcp[cpu], pfn, mt, order)
 
     def free_unref_page_commit(self, p: PerCpuPages, pfn: int, mt: int, order: int) -> None:
         """``free_unref_page_commit``: head of the pcp list; drain past the high mark."""
+        if self.era == "6.1":
+            self.free_unref_page_commit_61(p, pfn, mt, order)
+            return
         p.alloc_factor >>= 1
         pindex = pcp_spec.order_to_pindex(mt, order)
         p.lists[pindex].add(pfn, to_tail=False)
@@ -555,6 +695,22 @@ class MtZone(Zone):
             self.free_pcppages_bulk(p, n, pindex)
             if self.below_high and self.high_wmark_ok():
                 self.below_high = False
+
+    def free_unref_page_commit_61(self, p: PerCpuPages, pfn: int, mt: int, order: int) -> None:
+        """6.1's ``free_unref_page_commit`` (mm/page_alloc.c of 6.1.192, 3469-3499): the
+        fixed high mark, ``free_factor`` and a whole-list flush for a run of high-order
+        frees."""
+        pindex = pcp_spec.order_to_pindex(mt, order)
+        p.lists[pindex].add(pfn, to_tail=False)
+        self.pcp_pages[pfn] = order
+        p.count += 1 << order
+        free_high = pcp_spec.free_high_61(free_factor=p.free_factor, order=order)
+        high = pcp_spec.nr_pcp_high_61(high=p.high, batch=p.batch, free_high=free_high)
+        if p.count >= high:
+            n, p.free_factor = pcp_spec.nr_pcp_free_61(count=p.count, high=high, batch=p.batch,
+                                                       free_high=free_high,
+                                                       free_factor=p.free_factor)
+            self.free_pcppages_bulk(p, n, pindex)
 
     def high_wmark_ok(self) -> bool:
         """``zone_watermark_ok(zone, 0, high_wmark_pages(zone), ZONE_MOVABLE, 0)``: the
@@ -587,7 +743,11 @@ class MtZone(Zone):
                 del self.pcp_pages[pfn]
                 count -= 1 << order
                 p.count -= 1 << order
-                self.free_one_page_mt(pfn, order, self.get_pfnblock_migratetype(pfn), None)
+                # 6.1: the migratetype cached in the page (get_pcppage_migratetype); 6.12:
+                # the pageblock's
+                mt = (self.pcp_mt.pop(pfn) if self.era == "6.1"
+                      else self.get_pfnblock_migratetype(pfn))
+                self.free_one_page_mt(pfn, order, mt, None)
                 if not (count > 0 and len(lst)):
                     break
 
@@ -602,6 +762,8 @@ class MtZone(Zone):
         """``decay_pcp_high(zone, pcp)`` for one CPU's pageset (rules:
         :func:`kmem.spec.pcp.decay_pcp_high`): the new ``pcp->high``, then each chunk through
         ``free_pcppages_bulk(zone, chunk, pcp, 0)``. Returns whether more work is left."""
+        if self.era == "6.1":
+            return False  # 6.1 has no decay_pcp_high (6.7+)
         p = self.pcp[cpu]
         p.high, chunks, todo = pcp_spec.decay_pcp_high(high=p.high, high_min=p.high_min,
                                                        count=p.count, batch=p.batch)
@@ -611,7 +773,11 @@ class MtZone(Zone):
 
     def split_large_buddy(self, pfn: int, order: int, to_tail: bool | None) -> None:
         """``split_large_buddy`` (from ``free_one_page``): free in pageblock-sized pieces,
-        each with its own pageblock's type."""
+        each with its own pageblock's type. 6.1 (``__free_pages_ok``, 6.1.192
+        1735-1757) frees the whole block with its first pageblock's type."""
+        if self.era == "6.1":
+            self.free_one_page_mt(pfn, order, self.get_pfnblock_migratetype(pfn), to_tail)
+            return
         end = pfn + (1 << order)
         step = min(order, self.pageblock_order)
         while pfn < end:
@@ -627,8 +793,9 @@ class MtZone(Zone):
                                           to_tail=to_tail)
         for bpfn, border in delta.merged:
             self._del_mt(bpfn, border)
-        for bpfn, border in delta.retyped:
-            self.change_pageblock_range(bpfn, border, mt)
+        if self.era != "6.1":  # 6.10+: a merged buddy's pageblock takes the block's type
+            for bpfn, border in delta.retyped:
+                self.change_pageblock_range(bpfn, border, mt)
         self._add_mt(*delta.result, mt, to_tail=delta.to_tail)
 
     # -- views ---------------------------------------------------------------------------------
@@ -653,7 +820,7 @@ class MtZone(Zone):
             block_types=tuple(sorted(self.block_type.items())),
             list_types=tuple(sorted(self.free_mt.items())),
             nr_free_highatomic=self.nr_free_highatomic,
-            nr_reserved_highatomic=self.nr_reserved_highatomic)
+            nr_reserved_highatomic=self.nr_reserved_highatomic, path_era=self.era)
 
     def pcp_violations(self) -> list[buddy.Violation]:
         """Each CPU's ``count`` equals the pages on its lists, every block is on the list of

@@ -609,7 +609,8 @@ class SlabAllocator:
         obj = self._slub_alloc(cache, gfp) if cache.kind == "slub" else self._slab_alloc(cache, gfp)
         if obj:
             cache.live.add(obj)
-            if gfp & _GFP_ZERO:
+            if spec.slab_want_init_on_alloc(gfp, self.m.init_on_alloc, ctor=cache.ctor is not None,
+                                            flags=cache.flags):
                 self._zero(obj, cache.object_size)
         return obj
 

@@ -350,6 +350,9 @@ class ZoneState:
     nr_reserved_highatomic: int = 0  # zone->nr_reserved_highatomic
     #: the allocator's top order (None: MAX_PAGE_ORDER; see :func:`order_cap`)
     max_order: int | None = None
+    #: whose whole-path rules the state follows ("6.12": free lists agree with pageblock
+    #: types, 6.10+; "6.1": a block sits on the list it was freed or moved to)
+    path_era: str = "6.12"
 
     # -- derived ---------------------------------------------------------------------
     @property
@@ -471,18 +474,22 @@ def inv_tiling(zs: ZoneState) -> list[Violation]:
 def inv_maximal_coalescing(zs: ZoneState) -> list[Violation]:
     """No two free buddies of the same order below MAX_PAGE_ORDER: ``__free_one_page``
     merges them. The one exception (migratetypes modelled): at orders >=
-    ``pageblock_order``, buddies on the lists of two different types of which one is not
-    mergeable (HIGHATOMIC, CMA, ISOLATE) stay apart (``migratetype_is_mergeable``).
+    ``pageblock_order`` free buddies may stay apart. ``__free_one_page`` refuses the
+    merge when one type is not mergeable (HIGHATOMIC, CMA, ISOLATE;
+    ``migratetype_is_mergeable``), and the pair stays apart after a later retype that
+    does not merge: ``unreserve_highatomic_pageblock`` moves a free HIGHATOMIC block of
+    order >= pageblock_order to another type's list (6.12.118 mm/page_alloc.c:2185-2191,
+    ``move_to_free_list`` + ``change_pageblock_range``; 6.1.192 via
+    ``move_freepages_block``), which the kernel's own code was seen doing by
+    ``kmem conform``. So whether such a pair is legal depends on history, not state.
     Pages on per-CPU lists are not free in the buddy: they never count as buddies."""
     out = []
     cap = order_cap(zs.max_order)
-    lists = dict(zs.list_types)
     for pfn, order in zs.free:
         if order < cap:
             buddy = find_buddy_pfn_capped(pfn, order, cap)
             if pfn < buddy and (buddy, order) in zs.free:
-                if zs.pageblock_order is not None and not migrate.may_merge(
-                        order, lists.get(pfn, 0), lists.get(buddy, 0), zs.pageblock_order):
+                if zs.pageblock_order is not None and order >= zs.pageblock_order:
                     continue
                 out.append(Violation("maximal-coalescing",
                                      f"free buddies {pfn:#x} and {buddy:#x} at order {order} "
@@ -508,13 +515,14 @@ def inv_pageblock_lists(zs: ZoneState) -> list[Violation]:
     """With migratetypes: every free block is on exactly one ``free_list[mt]``, and ``mt``
     is the type of every pageblock the block overlaps (``__add_to_free_list``'s
     VM_WARN_ONCE, 6.10+; ``change_pageblock_range`` keeps multi-pageblock blocks
-    uniform); every type is a valid migratetype; ``nr_free_highatomic`` counts the pages
+    uniform; not in 6.1, ``path_era="6.1"``); every type is a valid migratetype; ``nr_free_highatomic`` counts the pages
     on the HIGHATOMIC lists (``account_freepages``)."""
     if zs.pageblock_order is None:
         return []
     out = []
     lists = dict(zs.list_types)
     types = dict(zs.block_types)
+    agree = zs.path_era != "6.1"  # 6.1's lists need not follow the pageblock types
     if set(lists) != {p for p, _ in zs.free} or len(lists) != len(zs.list_types):
         out.append(Violation("pageblock-lists", "the free blocks and the blocks on typed free "
                                                 "lists differ"))
@@ -526,7 +534,7 @@ def inv_pageblock_lists(zs: ZoneState) -> list[Violation]:
         listed = lists.get(pfn)
         if listed == migrate.MIGRATE_HIGHATOMIC:
             highatomic += 1 << order
-        for pb in migrate.pageblocks_of(pfn, order, zs.pageblock_order):
+        for pb in migrate.pageblocks_of(pfn, order, zs.pageblock_order) if agree else ():
             if types.get(pb, 0) != listed:
                 out.append(Violation("pageblock-lists",
                                      f"free block ({pfn:#x}, order {order}) is on the "
@@ -552,7 +560,10 @@ def inv_highatomic_reserve(zs: ZoneState) -> list[Violation]:
         out.append(Violation("highatomic", f"nr_reserved_highatomic {zs.nr_reserved_highatomic} "
                                            f"but {blocks} HIGHATOMIC pageblocks hold "
                                            f"{blocks << pbo} pages"))
-    bound = migrate.highatomic_reserve_bound(zs.managed_pages, pbo)
+    if zs.path_era == "6.1":  # one pageblock per reservation while below the 6.1 cap
+        bound = migrate.highatomic_max_managed_61(zs.managed_pages, pbo) - 1 + (1 << pbo)
+    else:
+        bound = migrate.highatomic_reserve_bound(zs.managed_pages, pbo)
     if zs.nr_reserved_highatomic > bound:
         out.append(Violation("highatomic", f"nr_reserved_highatomic {zs.nr_reserved_highatomic} "
                                            f"exceeds its bound {bound} for {zs.managed_pages} "

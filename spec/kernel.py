@@ -40,6 +40,10 @@ from .errors import InvalidArgument
 # ---------------------------------------------------------------------------
 
 _VERSION_RE = re.compile(r"^\s*(\d+)\.(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-rc(\d+))?(.*?)\s*$")
+#: CONFIG_LOCALVERSION is glued to the version as it is (``6.7.0-rc2`` + ``igor1`` +
+#: ``+`` from a dirty tree = ``6.7.0-rc2igor1+``): after ``-rcN`` a local part may start
+#: with a letter; after the numbers alone it must start with a separator
+_LOCAL_AFTER_RC = re.compile(r"[A-Za-z]")
 
 
 class UnknownKernel(InvalidArgument):
@@ -124,7 +128,8 @@ def parse_version(text: str) -> KernelVersion:
     extra = int(m.group(4)) if m.group(4) is not None else None
     rc = int(m.group(5)) if m.group(5) is not None else None
     local = m.group(6)
-    if local and local[0] not in "-+_~.":
+    if local and local[0] not in "-+_~." and not (rc is not None
+                                                   and _LOCAL_AFTER_RC.match(local)):
         raise UnknownKernel(f"cannot read kernel version {text!r}: unexpected {local!r} after "
                             f"the version numbers")
     if major < 2 or (major == 2 and minor not in (4, 6)):
@@ -176,6 +181,15 @@ CHANGES: tuple[Change, ...] = (
            "mm/page_alloc.c", "warn_alloc",
            "'%s: page allocation failure: order:%d, mode:0x%x' (colon, no flag names)",
            "3.x logs (openzfs/spl#125: 3.4, mode:0x10d0)", "lower"),
+    Change("2.6.13", "(zoneinfo_show added)", "mm/page_alloc.c", "zoneinfo",
+           "/proc/zoneinfo appears; each populated zone ends with 'all_unreclaimable: %u' "
+           "and 'start_pfn:         %lu'", "the 2.6.13 zoneinfo_show patch (mm/page_alloc.c); "
+           "2.6.2x-4.7 mm/vmstat.c zoneinfo_show_print"),
+    Change("2.6.15", "x86_64: Add 4GB DMA32 zone", "include/linux/mmzone.h", "zones",
+           "ZONE_DMA32 (x86-64 memory below 4 GB); before it, Normal starts at 16 MB",
+           "commit log", "lower"),
+    Change("2.6.23", "Create the ZONE_MOVABLE zone", "include/linux/mmzone.h", "zones",
+           "ZONE_MOVABLE (kernelcore=, movablecore=)", "commit log", "lower"),
     Change("3.8", "mm: introduce new field \"managed_pages\" to struct zone", "mm/vmstat.c",
            "zoneinfo", "/proc/zoneinfo prints 'managed'", "commit log", "lower"),
     Change("4.4", "mm, page_alloc: distinguish between being unable to sleep, unwilling to "
@@ -190,6 +204,9 @@ CHANGES: tuple[Change, ...] = (
            "include/trace/events/mmflags.h", "warn_alloc, gfp printing",
            "%pGg: 'mode:%#x(%pGg)' names the flags; one mmflags.h table for printk and "
            "tracepoints", "mmflags.h of 4.5-4.7 (patch mail)"),
+    Change("4.8", "mm, vmscan: move LRU lists to node", "mm/vmstat.c", "zoneinfo",
+           "'node_unreclaimable:  %u' replaces 'all_unreclaimable: %u'; 'start_pfn:' "
+           "spaced to 11 (was 9)", "the patch (mm/vmstat.c zoneinfo_show_print hunk)"),
     Change("4.8", "mm, thp: remove __GFP_NORETRY from khugepaged and madvised allocations",
            "include/linux/gfp.h, include/trace/events/mmflags.h", "gfp",
            "GFP_TRANSHUGE_LIGHT added (printed after GFP_TRANSHUGE)", "4.9 tree"),
@@ -241,9 +258,10 @@ CHANGES: tuple[Change, ...] = (
            "6.1.192 tree arch/x86/mm/fault.c:781"),
     Change("6.1", "mm: memory tiering / promo watermark", "mm/vmstat.c", "zoneinfo",
            "/proc/zoneinfo prints 'promo'", "6.1.192 tree", "lower"),
-    Change("6.2", "mm: print the offset of the faulting ip in print_vma_addr", "mm/memory.c",
+    Change("6.10", "mm: simplify and improve print_vma_addr() output", "mm/memory.c",
            "segfault", "' in %pD[%lx,%lx+%lx]' (file offset added) instead of "
-           "' in %s[%lx+%lx]'", "6.1.192 vs 6.12.117 mm/memory.c", "lower"),
+           "' in %s[%lx+%lx]'", "commit de7e71ef8bed (merged 2024-05-23, the 6.10 merge "
+           "window); 6.12.117 mm/memory.c print_vma_addr"),
     Change("6.3", "mm/page_alloc: explicitly define how __GFP_HIGH non-blocking allocations "
            "accesses reserves", "mm/page_alloc.c, include/linux/gfp_types.h",
            "gfp, alloc flags", "__GFP_ATOMIC removed (GFP_ATOMIC = 0x820); ALLOC_NON_BLOCK, "
@@ -253,6 +271,12 @@ CHANGES: tuple[Change, ...] = (
            "mm/page_alloc.c", "watermarks",
            "boost retry keyed on ALLOC_MIN_RESERVE instead of __GFP_ATOMIC", "6.12.117 tree",
            "lower"),
+    Change("6.7", "mm: tune PCP high automatically", "mm/page_alloc.c, mm/vmstat.c",
+           "pcp lists",
+           "pcp->high moves between high_min (LOW watermark share) and high_max (1/8 of the "
+           "zone): raised by nr_pcp_alloc/nr_pcp_high, lowered by decay_pcp_high from the "
+           "vmstat worker; free_factor replaced by free_count and alloc_factor; 6.1 has one "
+           "fixed high", "6.1.192 vs 6.12.118 mm/page_alloc.c"),
     Change("6.8", "gfp: Include __GFP_NOWARN in GFP_NOWAIT", "include/linux/gfp_types.h",
            "gfp", "GFP_NOWAIT = __GFP_KSWAPD_RECLAIM | __GFP_NOWARN (0x2800)",
            "patch mail 2023-11-09; 6.12.117 gfp_types.h:380"),
@@ -261,6 +285,10 @@ CHANGES: tuple[Change, ...] = (
            "bits from an enum: __GFP_NOLOCKDEP and __GFP_NO_OBJ_EXT take the next free bit "
            "after the configured ones (0x1000000 / 0x2000000 without KASAN_HW_TAGS)",
            "6.12.117 gfp_types.h:26-61"),
+    Change("6.13", "mm: add pcp high_min high_max to proc zoneinfo", "mm/vmstat.c", "zoneinfo",
+           "pagesets print 'high_min:' and 'high_max:' and align the values ('count:    0')",
+           "patch mail 2024-10-10 (after 6.12-rc2); absent in 6.12.118, present in 6.18",
+           "lower"),
     Change("6.15", "tracing: gfp: Remove duplication of recording GFP flags",
            "include/trace/events/mmflags.h", "gfp printing",
            "show_gfp_flags: composites, then every bit in bit order (TRACE_GFP_FLAGS)",
@@ -293,6 +321,21 @@ def _has_backport(v: KernelVersion, subject: str) -> bool:
 # ---------------------------------------------------------------------------
 # The rules and formats of one version
 # ---------------------------------------------------------------------------
+
+
+_PATH_6_1 = True  # the 6.1 whole path is modelled (kmem.model.mtzone, era "6.1")
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """Configuration choices of a modelled kernel that change what a machine does.
+
+    ``cma``: CONFIG_CMA (a MIGRATE_CMA type, ALLOC_CMA, pagetypeinfo's CMA column);
+    ``init_on_alloc``: CONFIG_INIT_ON_ALLOC_DEFAULT_ON, the boot default of
+    ``init_on_alloc=`` (every page and slab object comes back zeroed)."""
+
+    cma: bool
+    init_on_alloc: bool
 
 
 @dataclass(frozen=True)
@@ -380,13 +423,14 @@ class Kernel:
     @property
     def segfault_format(self) -> str:
         """``"none"`` (2.6.11 i386 printed no segfault line), ``"plain"`` (``in name[start+
-        size]``, 2.6.x-6.0), ``"cpu"`` (6.1: plus ``likely on CPU``), ``"offset"`` (6.2+:
+        size]``, 2.6.x-6.0), ``"cpu"`` (6.1-6.9: plus ``likely on CPU``), ``"offset"``
+        (6.10+, commit de7e71ef8bed "mm: simplify and improve print_vma_addr() output":
         ``in name[offset,start+size]`` plus ``likely on CPU``)."""
         if not self.at_least((2, 6, 25)):
             return "none"
         if not self.at_least("6.1"):
             return "plain"
-        if not self.at_least("6.2"):
+        if not self.at_least("6.10"):
             return "cpu"
         return "offset"
 
@@ -428,6 +472,41 @@ class Kernel:
                             f"of 4.19 onwards, not of 3.0-4.18")
 
     @property
+    def path_era(self) -> str:
+        """Whose code a machine's whole allocation path (migratetypes, pageblocks, fallback,
+        highatomic, per-CPU lists) follows: ``"6.12"`` (Debian's 6.12.118, which carries
+        the 6.15 claim/steal fallback as a stable backport) for 6.12 and newer,
+        ``"6.1"`` (Debian's 6.1.192) for the 6.1 series. Other versions raise
+        :class:`UnknownKernel`: their path changed piecemeal between the two trees."""
+        v = self.version
+        if v.release == (6, 1) and _PATH_6_1:
+            return "6.1"
+        if v.at_least("6.12"):
+            return "6.12"
+        raise UnknownKernel(f"kernel {v}: kmem models the whole allocation path of the 6.1 "
+                            f"series and of 6.12 onwards (as 6.12.118), not of {v.major}."
+                            f"{v.minor}; pass kernel='6.1' or '6.12'")
+
+    @property
+    def pcp_auto_tune(self) -> bool:
+        """pcp->high between high_min and high_max, tuned by allocations, frees and
+        ``decay_pcp_high`` (6.7, "mm: tune PCP high automatically"); before, one fixed
+        ``high`` and ``free_factor``."""
+        return self.at_least("6.7")
+
+    @property
+    def zoneinfo_pcp_high_min_max(self) -> bool:
+        """zoneinfo's pagesets print ``high_min:``/``high_max:`` with aligned values (6.13,
+        lower confidence on the release)."""
+        return self.at_least("6.13")
+
+    @property
+    def debian_config(self) -> KernelConfig:
+        """The configuration choices kmem models, as Debian's amd64 kernels set them:
+        CONFIG_CMA unset, CONFIG_INIT_ON_ALLOC_DEFAULT_ON=y (5.3+, where it exists)."""
+        return KernelConfig(cma=False, init_on_alloc=self.at_least("5.3"))
+
+    @property
     def zoneinfo_fields(self) -> frozenset[str]:
         """The modelled /proc/zoneinfo lines this version prints. Before 2.6.13 there is no
         /proc/zoneinfo at all (``zoneinfo_show`` came with 2.6.13): that raises
@@ -436,11 +515,14 @@ class Kernel:
             raise UnknownKernel(f"kernel {self.version}: /proc/zoneinfo does not exist before "
                                 f"2.6.13 (zoneinfo_show came with 2.6.13); "
                                 f"this kernel prints per-order counts only in /proc/buddyinfo")
-        fields = {"free", "min", "low", "high", "spanned", "present", "protection"}
+        # zoneinfo_show (2.6.13) printed start_pfn (and all_unreclaimable) from the start;
+        # "mm, vmscan: move LRU lists to node" (4.8) made it node_unreclaimable and
+        # widened the spacing (start_pfn_spacing)
+        fields = {"free", "min", "low", "high", "spanned", "present", "protection",
+                  "start_pfn"}
         if self.at_least("3.8"):
             fields.add("managed")
-        if self.at_least("4.12"):  # start_pfn and node_unreclaimable (lower confidence)
-            fields |= {"start_pfn", "node_unreclaimable"}
+        fields.add("node_unreclaimable" if self.at_least("4.8") else "all_unreclaimable")
         fields.add("nr_free_pages")
         if self.at_least("5.0"):
             fields.add("boost")
@@ -449,6 +531,22 @@ class Kernel:
         if self.at_least("6.1"):
             fields.add("promo")
         return frozenset(fields)
+
+    def has_zone(self, name: str) -> bool:
+        """Whether this version has the zone named ``name`` in /proc: ``DMA32`` came with
+        2.6.15 ("x86_64: Add 4GB DMA32 zone"), ``Movable`` with 2.6.23 ("Create the
+        ZONE_MOVABLE zone"), ``Device`` with 4.6 (ZONE_DEVICE is never printed populated)."""
+        firsts: dict[str, str | tuple[int, ...]] = {
+            "DMA32": (2, 6, 15), "Movable": (2, 6, 23), "Device": "4.6"}
+        first = firsts.get(name)
+        return first is None or self.at_least(first)
+
+    @property
+    def start_pfn_spacing(self) -> str:
+        """The text between ``start_pfn:`` and its value: 9 spaces before 4.8 (aligned
+        with ``all_unreclaimable: ``), 11 from 4.8 (aligned with ``node_inactive_ratio: ``;
+        commit "mm, vmscan: move LRU lists to node")."""
+        return " " * (11 if self.at_least("4.8") else 9)
 
     @property
     def pagetypeinfo_format(self) -> str:

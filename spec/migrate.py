@@ -281,3 +281,45 @@ def legal_rmqueue_blocks(free_blocks: Mapping[int, tuple[int, int]], order: int,
     if alloc_flags & (_ALLOC_OOM | _ALLOC_NON_BLOCK):
         return smallest((MIGRATE_HIGHATOMIC,))
     return None
+
+
+# -- Linux 6.1 (Debian 6.1.192) ---------------------------------------------------------------
+
+def highatomic_max_managed_61(managed_pages: int, pageblock_order: int) -> int:
+    """6.1's ``reserve_highatomic_pageblock`` cap: ``zone_managed_pages(zone) / 100 +
+    pageblock_nr_pages`` (mm/page_alloc.c of 6.1.192, 2918); a reservation is made while
+    ``nr_reserved_highatomic`` is below it, one pageblock at a time."""
+    return managed_pages // 100 + (1 << pageblock_order)
+
+
+def highatomic_unreserve_size_61(pageblock_order: int, nr_reserved: int) -> int:
+    """6.1's ``unreserve_highatomic_pageblock``: ``min(pageblock_nr_pages,
+    nr_reserved_highatomic)`` pages leave the reserve, whatever the block's order."""
+    return min(1 << pageblock_order, nr_reserved)
+
+
+def rmqueue_fallback_61(order: int, start_mt: int, nofragment: bool, pageblock_order: int,
+                        find: Callable[[int], tuple[int | None, bool]]
+                        ) -> tuple[int, int, bool] | None:
+    """6.1's ``__rmqueue_fallback`` search (mm/page_alloc.c of 6.1.192, 3033-3083):
+    (current_order, fallback type, can_steal) of the block to steal, or None.
+
+    From MAX_PAGE_ORDER down to ``order`` (pageblock_order with ALLOC_NOFRAGMENT below
+    it) the first order with a suitable fallback (``find(order)`` is
+    ``find_suitable_fallback``); a MOVABLE request that may not steal the whole block
+    searches again from the smallest order up (``find_smallest``) instead."""
+    min_order = claim_min_order(order, nofragment, pageblock_order)
+    for current in range(MAX_PAGE_ORDER, min_order - 1, -1):
+        fallback_mt, can_steal = find(current)
+        if fallback_mt is None:
+            continue
+        if not can_steal and start_mt == MIGRATE_MOVABLE and current > order:
+            break
+        return current, fallback_mt, can_steal
+    else:
+        return None
+    for current in range(order, MAX_PAGE_ORDER + 1):
+        fallback_mt, can_steal = find(current)
+        if fallback_mt is not None:
+            return current, fallback_mt, can_steal
+    return None  # VM_BUG_ON(current_order == MAX_ORDER): not reached

@@ -84,6 +84,15 @@ def alloc_flags_nofragment(gfp: int, preferred: ZoneType | None, config: ZoneCon
     return flags
 
 
+def want_init_on_alloc(gfp: int, init_on_alloc: bool) -> bool:
+    """``want_init_on_alloc`` (include/linux/mm.h of 6.12, 3736-3742), as
+    ``post_alloc_hook`` uses it (mm/page_alloc.c:1552; ``should_skip_init`` is false
+    without KASAN hardware tags): with ``init_on_alloc`` (boot option, default
+    CONFIG_INIT_ON_ALLOC_DEFAULT_ON) every allocated page is zeroed, else only with
+    __GFP_ZERO."""
+    return init_on_alloc or bool(gfp & GFP_ZERO_BIT)
+
+
 def nofail_never_fails(gfp: int) -> bool:
     """``__alloc_pages_slowpath`` (6.12 lines 4560-4584): a __GFP_NOFAIL request that may
     direct-reclaim never returns NULL (it loops with ``goto retry``) and so never reaches

@@ -257,3 +257,49 @@ def pcp_count_bound(high_max: int, batch: int) -> int:
     plus ``high_max`` covers every reachable count."""
     per_refill = max(batch << PCP_BATCH_SCALE_MAX, 2 << HPAGE_PMD_ORDER, batch << HPAGE_PMD_ORDER)
     return high_max + NR_PCP_LISTS * per_refill
+
+
+# -- Linux 6.1 (Debian 6.1.192): one fixed pcp->high and free_factor ---------------------------
+# mm/page_alloc.c of 6.1.192: nr_pcp_free (3422-3441), nr_pcp_high (3451-3467),
+# free_unref_page_commit (3469-3499), __rmqueue_pcplist (3792-3831), rmqueue_pcplist
+# (3833-3862). No high_min/high_max, alloc_factor, free_count, flags or decay (6.7+).
+
+def nr_pcp_free_61(*, count: int, high: int, batch: int, free_high: bool,
+                   free_factor: int) -> tuple[int, int]:
+    """6.1's ``nr_pcp_free``: (pages to free, new pcp->free_factor). A run of high-order
+    frees (``free_high``) frees the whole list; else ``batch << free_factor`` clamped to
+    [batch, high - batch], with free_factor growing while below ``high - batch``."""
+    if free_high:
+        return count, free_factor
+    if high < batch:
+        return 1, free_factor
+    min_nr_free, max_nr_free = batch, high - batch
+    batch <<= free_factor
+    if batch < max_nr_free and free_factor < PCP_BATCH_SCALE_MAX:
+        free_factor += 1
+    return clamp(batch, min_nr_free, max_nr_free), free_factor
+
+
+def nr_pcp_high_61(*, high: int, batch: int, free_high: bool,
+                   reclaim_active: bool = False) -> int:
+    """6.1's ``nr_pcp_high``: the fixed ``pcp->high`` (0 for a free_high run or a zero
+    high; ``min(batch << 2, high)`` while reclaim is active)."""
+    if not high or free_high:
+        return 0
+    if not reclaim_active:
+        return high
+    return min(batch << 2, high)
+
+
+def free_high_61(*, free_factor: int, order: int) -> bool:
+    """6.1's ``free_unref_page_commit``: ``free_high = (pcp->free_factor && order &&
+    order <= PAGE_ALLOC_COSTLY_ORDER)``."""
+    return bool(free_factor) and 0 < order <= PAGE_ALLOC_COSTLY_ORDER
+
+
+def pcp_alloc_batch_61(batch: int, order: int) -> int:
+    """6.1's ``__rmqueue_pcplist``: an empty list is refilled with ``max(batch >> order,
+    2)`` blocks (``batch`` itself when it is 1: boot pagesets, tiny zones)."""
+    if batch > 1:
+        return max(batch >> order, 2)
+    return batch

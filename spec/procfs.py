@@ -200,8 +200,9 @@ class ZoneinfoZone:
     nr_free_pages: int | None = None
     node_unreclaimable: int | None = None
     start_pfn: int | None = None
-    # the per-CPU pagesets (cpu, count, high, batch, vm stats threshold); None: not printed
-    pagesets: tuple[tuple[int, int, int, int, int], ...] | None = None
+    # the per-CPU pagesets (cpu, count, high, batch, vm stats threshold, high_min,
+    # high_max); None: not printed
+    pagesets: tuple[tuple[int, int, int, int, int, int, int], ...] | None = None
 
     @property
     def ztype(self) -> ZoneType:
@@ -218,11 +219,14 @@ def format_zoneinfo_zone(z: ZoneinfoZone, *, kernel: object = None) -> str:
     ``uname -r`` string) only the lines that version prints
     (:attr:`kmem.spec.kernel.Kernel.zoneinfo_fields`: no ``promo`` before 6.1, no ``cma``
     before 5.12, no ``boost`` before 5.0, no ``managed`` before 3.8)."""
-    allowed: frozenset[str] | None = None
-    if kernel is not None:
-        from .kernel import kernel as kernel_rules
+    from .kernel import kernel as kernel_rules
 
-        allowed = kernel_rules(kernel).zoneinfo_fields  # type: ignore[arg-type]
+    allowed: frozenset[str] | None = None
+    spacing = " " * 11
+    rules = kernel_rules(kernel)  # type: ignore[arg-type]
+    if kernel is not None:
+        allowed = rules.zoneinfo_fields
+        spacing = rules.start_pfn_spacing
 
     def shown(key: str) -> bool:
         return allowed is None or key in allowed
@@ -237,29 +241,62 @@ def format_zoneinfo_zone(z: ZoneinfoZone, *, kernel: object = None) -> str:
         if z.nr_free_pages is not None and shown("nr_free_pages"):
             out.append(f"\n      {'nr_free_pages':<12} {z.nr_free_pages}")
         if z.pagesets is not None:
-            out.append(format_pagesets(z.pagesets))
+            out.append(format_pagesets(z.pagesets,
+                                       high_min_max=rules.zoneinfo_pcp_high_min_max))
         if z.node_unreclaimable is not None and shown("node_unreclaimable"):
             out.append(f"\n  node_unreclaimable:  {z.node_unreclaimable}")
+        if z.node_unreclaimable is not None and allowed is not None \
+                and "all_unreclaimable" in allowed:  # 2.6.13-4.7: the zone's own flag
+            out.append(f"\n  all_unreclaimable: {z.node_unreclaimable}")
         if z.start_pfn is not None and shown("start_pfn"):
-            out.append(f"\n  start_pfn:           {z.start_pfn}")
+            out.append(f"\n  start_pfn:{spacing}{z.start_pfn}")
     out.append("\n")
     return "".join(out)
 
 
-def format_pagesets(pagesets: Sequence[tuple[int, int, int, int, int]]) -> str:
-    """``zoneinfo_show_print``'s pagesets section (mm/vmstat.c, 6.12): per online CPU its
-    pcp ``count``, ``high`` and ``batch``, then (CONFIG_SMP) the zone's
-    ``stat_threshold`` for that CPU."""
+def format_pagesets(pagesets: Sequence[tuple[int, int, int, int, int, int, int]], *,
+                    high_min_max: bool = True) -> str:
+    """``zoneinfo_show_print``'s pagesets section (mm/vmstat.c): per online CPU its pcp
+    ``count``, ``high`` and ``batch``, then (CONFIG_SMP) the zone's ``stat_threshold`` for
+    that CPU. ``high_min_max`` (6.13+, "mm: add pcp high_min high_max to proc zoneinfo")
+    adds ``high_min:`` and ``high_max:`` and aligns the values; 6.1 and 6.12 print
+    ``count: %i`` / ``high:  %i`` / ``batch: %i`` (6.12.118 mm/vmstat.c:1799)."""
     out = ["\n  pagesets"]
-    for cpu, count, high, batch, threshold in pagesets:
-        out.append(f"\n    cpu: {cpu}\n              count: {count}\n              high:  {high}"
-                   f"\n              batch: {batch}\n  vm stats threshold: {threshold}")
+    for cpu, count, high, batch, threshold, high_min, high_max in pagesets:
+        if high_min_max:
+            out.append(f"\n    cpu: {cpu}\n              count:    {count}"
+                       f"\n              high:     {high}\n              batch:    {batch}"
+                       f"\n              high_min: {high_min}\n              high_max: {high_max}"
+                       f"\n  vm stats threshold: {threshold}")
+        else:
+            out.append(f"\n    cpu: {cpu}\n              count: {count}\n              high:  "
+                       f"{high}\n              batch: {batch}\n  vm stats threshold: {threshold}")
     return "".join(out)
 
 
 def format_zoneinfo(zones: Sequence[ZoneinfoZone], *, kernel: object = None) -> str:
     """All zones, populated or not (``walk_zones_in_node(..., false, ...)``); ``kernel``
-    as in :func:`format_zoneinfo_zone`."""
+    as in :func:`format_zoneinfo_zone`. A zone that ``kernel`` does not have
+    (:meth:`kmem.spec.kernel.Kernel.has_zone`: DMA32 before 2.6.15, Movable before
+    2.6.23) is left out when it is empty and raises :class:`UnknownKernel` when it holds
+    pages (that kernel would have put them in another zone, which kmem does not model)."""
+    if kernel is not None:
+        from .kernel import UnknownKernel
+        from .kernel import kernel as kernel_rules
+
+        rules = kernel_rules(kernel)  # type: ignore[arg-type]
+        rules.zoneinfo_fields  # noqa: B018 - raises UnknownKernel before 2.6.13 (no file)
+        kept = []
+        for z in zones:
+            if rules.has_zone(z.zone):
+                kept.append(z)
+            elif z.spanned:
+                raise UnknownKernel(
+                    f"kernel {kernel}: has no {z.zone} zone (DMA32 came with 2.6.15, Movable "
+                    f"with 2.6.23), so it would put these {z.spanned} pages in another zone; "
+                    f"kmem models the zone layout from the release that has the zone (try "
+                    f"--preset x86_32 without --movablecore-mb for older kernels)")
+        zones = kept
     return "".join(format_zoneinfo_zone(z, kernel=kernel) for z in zones)
 
 
@@ -280,13 +317,15 @@ _HEADER_RE = re.compile(r"Node ([0-9]+), zone +(\S+)")
 _FIELD_RE = re.compile(r" +(pages free|boost|min|low|high|promo|spanned|present|managed|cma)"
                        r" +(\S+)")
 _PROT_RE = re.compile(r" +protection: \((.*)\)")
-_TAIL_RE = re.compile(r" +(nr_free_pages|node_unreclaimable:|start_pfn:) +(\S+)")
+_TAIL_RE = re.compile(r" +(nr_free_pages|node_unreclaimable:|all_unreclaimable:|start_pfn:)"
+                      r" +(\S+)")
 #: a line that starts like one kmem reads; it must then parse in full
 _MODELLED_RE = re.compile(r"Node |  *(pages free|boost|min|low|high|promo|spanned|present|"
-                          r"managed|cma|nr_free_pages|node_unreclaimable:|start_pfn:|"
+                          r"managed|cma|nr_free_pages|node_unreclaimable:|"
+                          r"all_unreclaimable:|start_pfn:|"
                           r"protection:)(\s|$)")
 _FIELD_NAMES = {"pages free": "free", "node_unreclaimable:": "node_unreclaimable",
-                "start_pfn:": "start_pfn"}
+                "all_unreclaimable:": "node_unreclaimable", "start_pfn:": "start_pfn"}
 _REQUIRED = ("free", "min", "low", "high", "spanned", "present", "managed", "protection")
 _UINT_RE = re.compile(r"[0-9]+")
 

@@ -117,6 +117,20 @@ MIN_PARTIAL = 5  # mm/slub.c: min_partial bounds
 MAX_PARTIAL = 10
 
 
+def slab_want_init_on_alloc(gfp: int, init_on_alloc: bool, *, ctor: bool, flags: int) -> bool:
+    """``slab_want_init_on_alloc`` (mm/slab.h of 6.12, 684-695): with ``init_on_alloc`` an
+    object is zeroed unless its cache has a constructor (never) or SLAB_TYPESAFE_BY_RCU /
+    SLAB_POISON (only with __GFP_ZERO); without it, only with __GFP_ZERO."""
+    zero = bool(gfp & __GFP_ZERO)
+    if init_on_alloc:
+        if ctor:
+            return False
+        if flags & (SLAB_TYPESAFE_BY_RCU | SLAB_POISON):
+            return zero
+        return True
+    return zero
+
+
 def zero_or_null_ptr(ptr: int) -> bool:
     """``ZERO_OR_NULL_PTR(x)``: ``(unsigned long)x <= (unsigned long)ZERO_SIZE_PTR``."""
     return ptr <= ZERO_SIZE_PTR

@@ -227,11 +227,20 @@ def test_kmem_conform_source_runs_a_tree_and_finds_a_changed_choice(tmp_path, km
 
 
 @pytest.mark.slow
-def test_the_6_1_path_builds_and_its_state_keeps_the_invariants():
-    """6.1's shape (__rmqueue_fallback, steal_suitable_fallback, free_factor, no decay)
-    extracts and runs; the spec's invariants hold on the kernel's own state."""
+def test_the_whole_path_of_6_1_agrees_with_kmem_on_kernel_6_1():
+    """6.1's shape (__rmqueue_fallback, steal_suitable_fallback, the pcp migratetype cache,
+    a fixed pcp->high with free_factor, no decay) against MtZone(kernel="6.1"): every
+    returned pfn and every state equal, the rare branches taken, the kernel's own state
+    keeps the spec's invariants (those of 6.1's era)."""
     harness = _harness("6.1")
-    assert harness.kernel.shape.name == "6.1"
-    assert {"__rmqueue_fallback", "steal_suitable_fallback", "free_the_page"} <= set(
-        harness.kernel.names)
+    assert harness.kernel.shape.name == "6.1" and harness.kernel.version.startswith("6.1.")
+    assert {"__rmqueue_fallback", "steal_suitable_fallback", "free_the_page",
+            "get_pcppage_migratetype"} <= set(harness.kernel.names)
     assert "decay_pcp_high" not in harness.kernel.names
+    a = conform_path(harness, seeds=2, ops=2500, sizes=(66_000, 33_000), ncpus=(1, 2),
+                     invariants=25)
+    assert a.agrees, "\n".join(a.divergence)
+    assert not a.violations, "\n".join(a.violations)
+    assert {"claim", "steal", "highatomic reserve", "pcp drained at the high mark",
+            "merge refused at pageblock order (HIGHATOMIC and UNMOVABLE)"} <= _events(a)
+    assert "decay changed a pageset" not in _events(a)

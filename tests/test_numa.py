@@ -6,6 +6,7 @@ import pytest
 from kmem.model import Machine, api
 from kmem.spec import gfp, numa, procfs
 from kmem.spec.errors import InvalidArgument
+from kmem.spec.zones import ZoneType
 
 K = gfp.GFP_KERNEL | gfp.__GFP_NOWARN
 
@@ -87,3 +88,19 @@ def test_nodes_are_checked():
         Machine(a, nodes=(b,), distances=numa.default_distances(3))
     with pytest.raises(InvalidArgument, match="cpu_nodes"):
         Machine(a, nodes=(b,), policy="linux", migratetypes=True, nr_cpus=2, cpu_nodes=(0, 5))
+
+
+def test_boot_zonelists_have_no_cpu_penalty():
+    # issue 17 finding 6: x86's start_kernel builds the zonelists before numa_add_cpu
+    # (identify_cpu, arch/x86/kernel/cpu/common.c) fills cpumask_of_node(), so
+    # find_next_best_node's "if (!cpumask_empty(cpumask_of_node(n))) val +=
+    # PENALTY_FOR_NODE_WITH_CPUS" (6.12.118 mm/page_alloc.c:5346-5347) adds nothing: from
+    # node 0 the order is by distance, then "val += (n < node)", then node_load: 0, 1, 2
+    m = Machine.numa_x86_64((1024, 1024, 1024), nr_cpus=2, policy="linux", migratetypes=True)
+    assert m.cpu_nodes == (0, 1)
+    normal = m.config.idx(ZoneType.NORMAL)
+    order = []
+    for node, _idx in numa.zonelist_for(m.zonelists, 0, normal, thisnode=False):
+        if node not in order:
+            order.append(node)
+    assert order == [0, 1, 2]

@@ -74,7 +74,7 @@ def test_highmem_pages_have_no_address_and_get_free_pages_strips_highmem():
 
 
 def test_zeroed_allocations_really_are_zero():
-    m = Machine.generic(1024, min_free_kbytes=0)
+    m = Machine.generic(1024, min_free_kbytes=0, init_on_alloc=False)
     page = api.alloc_page(m, GFP_KERNEL)
     pfn = api.page_to_pfn(m, page)
     m.write_page(pfn, 100, b"dirty")
@@ -286,3 +286,44 @@ def test_dma_pages_helper():
     m = Machine.x86_64(64)
     addr = api.__get_dma_pages(m, GFP_KERNEL, 0)
     assert api.page_zone(m, api.virt_to_page(m, addr)) is ZoneType.DMA
+
+
+def test_init_on_alloc_zeroes_every_allocation():
+    # post_alloc_hook: "init = !should_skip_init(gfp_flags) && want_init_on_alloc(gfp_flags)"
+    # (6.12.118 mm/page_alloc.c:1551-1552); want_init_on_alloc returns true whenever
+    # init_on_alloc is on (include/linux/mm.h:3736-3742), whatever the gfp mask. Debian sets
+    # CONFIG_INIT_ON_ALLOC_DEFAULT_ON=y: the default machine has it on.
+    for kwargs, zeroed in (({}, True), ({"init_on_alloc": True}, True),
+                           ({"init_on_alloc": False}, False)):
+        m = Machine.generic(1024, min_free_kbytes=0, **kwargs)
+        assert m.init_on_alloc is zeroed
+        page = api.alloc_page(m, GFP_KERNEL)
+        pfn = api.page_to_pfn(m, page)
+        m.write_page(pfn, 100, b"dirty")
+        api.__free_page(m, page)
+        again = api.alloc_page(m, GFP_KERNEL)
+        assert api.page_to_pfn(m, again) == pfn
+        assert (m.read_page(pfn, 100, 5) == bytes(5)) is zeroed
+    with pytest.raises(InvalidArgument):
+        Machine.generic(1024, init_on_alloc=1)
+    assert not Machine.generic(1024, kernel="4.19").init_on_alloc  # no such option before 5.3
+
+
+def test_init_on_alloc_zeroes_slab_objects_unless_a_constructor():
+    # slab_want_init_on_alloc (6.12.118 mm/slab.h:684-695): zero unless the cache has a ctor
+    m = Machine.generic(4096, min_free_kbytes=0)
+    sl = m.slab_allocator
+    cache = sl.create("t", 64, 0, 0, None)
+    obj = sl.alloc(cache, GFP_KERNEL)
+    pfn, off = (obj - m.page_offset) >> 12, (obj - m.page_offset) % 4096
+    m.write_page(pfn, off, b"x" * 64)
+    sl.free(cache, obj)
+    again = sl.alloc(cache, GFP_KERNEL)
+    assert again == obj and m.read_page(pfn, off, 64) == bytes(64)
+    seen = []
+    ctor_cache = sl.create("c", 64, 0, 0, lambda addr: seen.append(addr))
+    obj = sl.alloc(ctor_cache, GFP_KERNEL)
+    pfn, off = (obj - m.page_offset) >> 12, (obj - m.page_offset) % 4096
+    m.write_page(pfn, off, b"y" * 8)
+    sl.free(ctor_cache, obj)
+    assert sl.alloc(ctor_cache, GFP_KERNEL) == obj and m.read_page(pfn, off, 8) == b"y" * 8

@@ -49,7 +49,7 @@ def test_this_machines_pagetypeinfo_round_trips():
 
 
 def test_model_pagetypeinfo_matches_its_lists():
-    m = Machine.x86_64(64, policy="linux", migratetypes=True, nr_cpus=1)
+    m = Machine.x86_64(64, policy="linux", migratetypes=True, nr_cpus=1, cma=True)
     kept = [api.alloc_pages(m, gfp.GFP_KERNEL, 0) for _ in range(40)]
     kept += [api.alloc_pages(m, gfp.GFP_KERNEL | gfp.__GFP_RECLAIMABLE, 2) for _ in range(5)]
     assert all(kept)
@@ -67,8 +67,31 @@ def test_model_pagetypeinfo_matches_its_lists():
         Machine.x86_64(64).pagetypeinfo()
 
 
-def test_zoneinfo_pagesets():
+def test_pagetypeinfo_without_cma_by_default():
+    # Debian's amd64 kernels have CONFIG_CMA unset: no MIGRATE_CMA, no "CMA" in
+    # migratetype_names[] (mm/page_alloc.c, #ifdef CONFIG_CMA), so no CMA row or column
+    m = Machine.x86_64(64, policy="linux", migratetypes=True)
+    assert m.cma is False
+    assert "CMA" not in m.pagetypeinfo()
+    assert "CMA" in m.pagetypeinfo(cma=True)
+    assert "CMA" in Machine.x86_64(64, policy="linux", migratetypes=True, cma=True).pagetypeinfo()
+
+
+def test_zoneinfo_pagesets_layout_follows_the_kernel():
+    # 6.13 "mm: add pcp high_min high_max to proc zoneinfo" (mm/vmstat.c zoneinfo_show_print):
+    # "count:    %i", "high:     %i", "batch:    %i", "high_min: %i", "high_max: %i", as
+    # this machine's 6.18 prints them; the default machine models the newest kernel
     m = Machine.x86_64(512, policy="linux", migratetypes=True, nr_cpus=2)
+    p = m.zones[1].pcp[0]
+    dma32 = m.zoneinfo().split("zone    DMA32")[1]
+    assert (f"\n    cpu: 0\n              count:    0\n              high:     0\n"
+            f"              batch:    {p.batch}\n              high_min: {p.high_min}\n"
+            f"              high_max: {p.high_max}\n  vm stats threshold: ") in dma32
+
+
+def test_zoneinfo_pagesets():
+    # 6.12.118 mm/vmstat.c:1797-1805: "count: %i", "high:  %i", "batch: %i"
+    m = Machine.x86_64(512, policy="linux", migratetypes=True, nr_cpus=2, kernel="6.12")
     text = m.zoneinfo()
     assert ("\n  pagesets\n    cpu: 0\n              count: 0\n              high:  0\n"
             "              batch: 1\n  vm stats threshold: 4\n    cpu: 1\n") in text

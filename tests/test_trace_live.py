@@ -33,8 +33,13 @@ def test_record_and_check_this_kernel(tmp_path, kmem_cli, tool):
     if tool == "perf" and shutil.which("perf") is None:
         pytest.skip("perf is not installed (linux-perf)")
     out = tmp_path / "rec"
-    res = kmem_cli("trace", "record", "--seconds", "2", "--tool", tool, "-o", str(out))
+    keep = ("--keep-perf-data",) if tool == "perf" else ()
+    res = kmem_cli("trace", "record", "--seconds", "2", "--tool", tool, "-o", str(out), *keep)
     assert res.returncode == 0, res.stderr
+    if tool == "perf":  # perf.data itself, read through perf script, kernel from its header
+        res = kmem_cli("trace", "check", str(out / "perf.data"))
+        assert res.returncode == 0, res.stdout[-3000:] + res.stderr
+        assert f"kernel {os.uname().release}" in res.stdout
     res = kmem_cli("trace", "check", str(out))
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr
     assert "clean" in res.stdout

@@ -11,7 +11,6 @@ from kmem.spec.x86_fault import (
     HW_CONSTRAINTS,
     PF_BITS,
     SLIDE_TABLE,
-    X86_PF_USER,
     decode,
     hw_violations,
     oops_lines,
@@ -91,18 +90,22 @@ def render(code: int, address: int, user_mode: bool | None = None, bits: int = 6
     if user_mode is None:
         user_mode = rec.user
     lines.append("")
-    where = "user" if user_mode else "kernel"
-    lines.append(f"kernel oops lines (a fault at {address:#x} from {where} mode that is not handled):")
-    try:
-        lines.extend(f"  {line}" for line in oops_lines(code, address, user_mode, bits,
-                                                        kernel=kernel))
-    except UnknownKernel as exc:
-        lines.append(f"  (none known: {exc})")
-    if code & X86_PF_USER:
+    # arch/x86/mm/fault.c (6.12.118) __bad_area_nosemaphore:784: a fault from kernel mode
+    # goes to kernelmode_fixup_or_oops (the oops lines); one from user mode gets
+    # show_signal_msg (the segfault line, :818) and force_sig_fault(SIGSEGV) (:825), no oops
+    if not user_mode:
+        lines.append(f"kernel oops lines (a fault at {address:#x} from kernel mode that is "
+                     "not handled):")
+        try:
+            lines.extend(f"  {line}" for line in oops_lines(code, address, user_mode, bits,
+                                                            kernel=kernel))
+        except UnknownKernel as exc:
+            lines.append(f"  (none known: {exc})")
+    else:
         task_size = (1 << 47) - 4096 if bits == 64 else 0xC0000000
         reported = sanitize_error_code(address, code, task_size)
-        lines.append("")
-        lines.append("segfault line (a user fault the kernel answers with SIGSEGV):")
+        lines.append("segfault line (a user-mode fault that is not handled: the kernel sends "
+                     "SIGSEGV and prints no oops):")
         fmt = kernel_rules(kernel).segfault_format
         if fmt == "none":
             lines.append("  (none: this kernel printed no segfault line)")

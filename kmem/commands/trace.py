@@ -59,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         else:
             p.add_argument("--examples", type=int, default=5,
                            help="examples kept per rule (default 5)")
+            p.add_argument("--strict-tracking", action="store_true",
+                           help="fail on page-tracking violations (double-alloc, free-order, "
+                                "free-list-live) too: for traces known to hold every "
+                                "allocation and free; by default they are reported as "
+                                "anomalies, because real kernels allocate and free some "
+                                "pages without a tracepoint")
 
 
 def _open(args: argparse.Namespace) -> tuple[TraceMeta, Callable[[], Iterator[str]], bool]:
@@ -77,8 +83,12 @@ def _open(args: argparse.Namespace) -> tuple[TraceMeta, Callable[[], Iterator[st
     if path.is_dir():
         raise InvalidArgument(f"{path}: a directory without meta.json is no kmem recording")
     zoneinfo = Path(args.zoneinfo) if args.zoneinfo else None
-    meta = M.plain_meta(args.kernel, zoneinfo)
-    if args.path != "-" and R.is_perf_data(path):
+    perf_data = args.path != "-" and R.is_perf_data(path)
+    kernel = args.kernel
+    if perf_data and kernel is None:
+        kernel = R.perf_data_release(path)  # perf records the kernel's release
+    meta = M.plain_meta(kernel, zoneinfo)
+    if perf_data:
         meta.source = "perf.data"
         return meta, (lambda: R.perf_script_lines(path)), True
     meta.source = "stdin" if args.path == "-" else "text"
@@ -107,7 +117,11 @@ def _check(args: argparse.Namespace) -> int:
     meta, lines, rereadable = _open(args)
     if args.examples < 0:
         raise InvalidArgument("--examples must be >= 0")
-    checker = Checker(meta, examples=args.examples)
+    from kmem.trace.reader import text_lines
+
+    raw = text_lines(meta.raw_gfp) if meta.raw_gfp is not None else None
+    checker = Checker(meta, examples=args.examples, strict_tracking=args.strict_tracking,
+                      raw_gfp=raw)
     try:
         report = checker.run(lines())
     except (KmemError, ValueError, IndexError) as exc:
@@ -115,7 +129,7 @@ def _check(args: argparse.Namespace) -> int:
     if report.fmt is None and report.events == 0:
         raise InvalidArgument(f"{args.path}: no kmem tracepoint events found (expected the "
                               "text of perf script, trace-cmd report or tracefs trace)")
-    if rereadable and report.findings:
+    if rereadable and any(r.examples for r in report.rules.values()):
         fill_related(report, lines())
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=1)

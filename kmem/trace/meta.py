@@ -60,6 +60,8 @@ class TraceMeta:
     #: beyond the PERF_RECORD_LOST lines): the tracking rules cannot be trusted then
     unplaced_lost: int = 0
     gfp_table_problems: list[str] = field(default_factory=list)
+    #: a recording's raw gfp masks (perf_gfp_raw.py output), if it has them
+    raw_gfp: Path | None = None
     info: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -201,7 +203,10 @@ def load_recording(path: Path) -> tuple[TraceMeta, Path]:
     unplaced = 0
     if isinstance(lost, dict):
         unplaced = max(0, int(lost.get("lost_samples", 0)) - int(lost.get("lost_records", 0)))
+    raw = meta.get("raw_gfp")
+    raw_path = path / raw if isinstance(raw, str) and (path / raw).is_file() else None
     tm = TraceMeta(kernel=kernel_rules(version), profile=profile, zones=zones, slab=slab,
+                   raw_gfp=raw_path,
                    nr_cpus=nr_cpus if isinstance(nr_cpus, int) else None,
                    source=f"kmem trace record ({meta.get('tool', '?')})",
                    unplaced_lost=unplaced, gfp_table_problems=problems, info=meta)
@@ -224,5 +229,6 @@ def plain_meta(kernel: str | None, zoneinfo: Path | None) -> TraceMeta:
             raise InvalidArgument(f"{zoneinfo}: cannot read: {exc}") from None
     else:
         notes.append("no --zoneinfo: the zone rule is not checked")
+    notes.append("plain text carries no slab geometry: slab-geometry is not checked")
     return TraceMeta(kernel=rules, profile=G.configured_profile(str(rules.version)), zones=zones,
                      notes=notes)

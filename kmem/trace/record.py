@@ -132,11 +132,31 @@ def _record_perf(perf: str, out: Path, names: tuple[str, ...], seconds: float,
         rc = proc.wait()
     if rc != 0:
         raise InvalidArgument(f"perf script failed (exit {rc})")
+    raw = _perf_raw_gfp(perf, data, out)
     if not keep:
         data.unlink()
     return {"command": " ".join(["perf", "record", "-a", "-m", "4M"] +
                                 [f"-e kmem:{n}" for n in names] + ["--", "sleep", f"{seconds:g}"]),
-            "perf_lost": {"lost_records": lost}}
+            "perf_lost": {"lost_records": lost}, **raw}
+
+
+RAW_FILE = "raw-gfp.txt.gz"
+
+
+def _perf_raw_gfp(perf: str, data: Path, out: Path) -> dict[str, object]:
+    """The raw gfp masks of the events, in event order, through perf's Python scripting
+    (kmem/trace/perf_gfp_raw.py); nothing where perf lacks Python."""
+    script = Path(__file__).with_name("perf_gfp_raw.py")
+    with gzip.open(out / RAW_FILE, "wt") as gz:
+        proc = subprocess.Popen([perf, "script", "-i", str(data), "-s", str(script)],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert proc.stdout is not None
+        shutil.copyfileobj(proc.stdout, gz, 1 << 20)
+        rc = proc.wait()
+    if rc != 0:
+        (out / RAW_FILE).unlink()
+        return {"raw_gfp": None}
+    return {"raw_gfp": RAW_FILE}
 
 
 def _record_tracefs(tfs: Path, out: Path, names: tuple[str, ...],

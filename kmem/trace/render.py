@@ -14,6 +14,8 @@ def render_check(rep: Report) -> str:
     if rep.by_event:
         out.append("  events: " + ", ".join(f"{name} {count:,}" for name, count in
                                             sorted(rep.by_event.items(), key=lambda kv: -kv[1])))
+    if rep.raw_gfp_checked:
+        out.append(f"  raw gfp masks compared with their text: {rep.raw_gfp_checked:,}")
     if rep.failed_allocs:
         out.append(f"  failed allocations (pfn none): {rep.failed_allocs:,}")
     if rep.lost_records:
@@ -24,15 +26,19 @@ def render_check(rep: Report) -> str:
     if rep.unknown_caches:
         out.append(f"  kmem_cache_alloc of caches not in the recorded geometry: "
                    f"{rep.unknown_caches:,}")
-    if rep.reallocated_untraced:
-        out.append(f"  live pages allocated again with no traced free between: "
-                   f"{rep.reallocated_untraced:,} (a double-alloc finding needs both owners' frees)")
+    anomalies = sum(r.anomalies for r in rep.rules.values())
+    if anomalies:
+        out.append(f"  page-tracking anomalies: {anomalies:,} (not failed on: the kernel has "
+                   "allocation and free paths that fire no tracepoint; --strict-tracking for a "
+                   "trace known to be complete)")
     for note in rep.notes:
         out.append(f"  note: {note}")
     out.append("")
     width = max(len(name) for name in RULES)
     for name, r in rep.rules.items():
         status = "ok" if r.findings == 0 else f"{r.findings:,} FINDINGS"
+        if r.anomalies:
+            status += f" ({r.anomalies:,} anomalies)"
         if r.checked == 0 and r.findings == 0:
             status = "not checked (no such events or data)"
         extra = f", {r.withdrawn:,} withdrawn after lost events" if r.withdrawn else ""
@@ -40,7 +46,8 @@ def render_check(rep: Report) -> str:
     for name, r in rep.rules.items():
         for i, f in enumerate(r.examples, 1):
             out.append("")
-            out.append(f"FINDING [{name}] {i} of {r.findings}: {f.detail}")
+            kind, total = ("FINDING", r.findings) if r.findings else ("ANOMALY", r.anomalies)
+            out.append(f"{kind} [{name}] {i} of {total}: {f.detail}")
             out.append(f"  rule: {RULES[name]}")
             out.append(f"  expected: {f.expected}")
             out.append(f"  line {f.line_no}: {f.line.strip()}")
