@@ -454,22 +454,34 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
                            detected=first[0] if first else None)
         return None
 
-    def sweep_turn() -> Failure | None:
+    sweep_at: list[Any] = [None, 0]  # the sweep's machine and its next step: a turn
+    # pauses between steps and the next one goes on from there
+
+    def sweep_turn(stop: float) -> Failure | None:
         trace = sweep_left[0]
         clock.stop = deadline
         try:
-            cls.replay(trace)
+            if sweep_at[0] is None:
+                sweep_at[:] = [cls(), 0]
+            machine = sweep_at[0]
+            while sweep_at[1] < len(trace):
+                if sweep_at[1] and time.monotonic() > stop:
+                    return None  # the turn is over: go on in the next
+                name, kwargs = trace[sweep_at[1]]
+                sweep_at[1] += 1
+                getattr(machine, name)(**kwargs)
         except TimeUp:
             sweep_left.clear()  # the campaign is over
             return None
         except Exception as sweep_exc:
             text = (f"state-machine failure in the opening sweep "
                     f"({type(sweep_exc).__name__}): {sweep_exc}\n\nRunnable reproducer:\n\n"
-                    f"{stateful_reproducer(impl_names, list(trace))}")
+                    f"{stateful_reproducer(impl_names, list(trace[:sweep_at[1]]))}")
             entry = {"kind": "stateful", "impls": impl_names, "error": str(sweep_exc)[:2000],
-                     "trace": _trace_to_json(list(trace))}
+                     "trace": _trace_to_json(list(trace[:sweep_at[1]]))}
             return Failure("stateful", text, entry, time.monotonic() - start,
                            detected=time.monotonic() - start)
+        sweep_at[:] = [None, 0]
         sweep_left.pop(0)
         prog.sweep_traces += 1
         return None
@@ -548,7 +560,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
         if journal is not None:
             journal.stage(stage)
         if stage == "sweep":
-            fail = sweep_turn()
+            fail = sweep_turn(stop)
         elif stage == "stateful":
             fail = stateful_turn(stop)
         elif stage == "path":
