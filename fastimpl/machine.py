@@ -72,9 +72,10 @@ def _check_gfp(gfp: object) -> int:
 def _entry(dispatcher: Any, *example: Any) -> Any:
     """The compiled entry point of ``dispatcher`` for the example's argument types: the
     C wrapper without numba's per-call type dispatch (about 150 ns less per call).
-    With NUMBA_DISABLE_JIT the plain Python function."""
-    if K.JIT_DISABLED:
-        return dispatcher
+    With NUMBA_DISABLE_JIT the plain Python function (returning an int, as the
+    compiled one does)."""
+    if K.JIT_DISABLED:  # the Python function, its NumPy integer result as an int
+        return lambda *args: int(dispatcher(*args))
     dispatcher.compile(tuple(numba_typeof(a) for a in example))
     sig = dispatcher.signatures[-1]
     return dispatcher.overloads[sig].entry_point
@@ -188,7 +189,7 @@ class _Allocated(Mapping[int, int]):
         z = self._zone
         if not (isinstance(pfn, int) and z.start_pfn <= pfn < z.end_pfn):
             raise KeyError(pfn)
-        order = K.alloc_order(z._m._v.flg, pfn)
+        order = K.alloc_order(z._m._v.D, pfn)
         if order < 0:
             raise KeyError(pfn)
         return int(order)
@@ -249,7 +250,7 @@ class Zone:
         v = self._m._v
         if not (0 <= order <= MAX_PAGE_ORDER):
             return False
-        return bool(K.is_free_block(v.S, v.M, v.flg, self._zb, pfn, order))
+        return bool(K.is_free_block(v.S, v.M, v.D, self._zb, pfn, order))
 
     def nr_free(self) -> tuple[int, ...]:
         base = self._zb + A.Z_NRFREE
@@ -276,10 +277,10 @@ class Zone:
             nr_free=self.nr_free(), free_pages=self.free_pages)
 
     def find_allocated(self, pfn: int) -> tuple[int, int] | None:
-        head = int(K.find_allocated(self._m._v.M, self._m._v.flg, self._zb, pfn))
+        head = int(K.find_allocated(self._m._v.M, self._m._v.D, self._zb, pfn))
         if head < 0:
             return None
-        return head, int(K.alloc_order(self._m._v.flg, head))
+        return head, int(K.alloc_order(self._m._v.D, head))
 
     def load(self, free_blocks: list[tuple[int, int]],
              allocated_blocks: list[tuple[int, int]]) -> None:
@@ -314,6 +315,18 @@ class Machine:
     """One node of physical memory with its zones and the page API (fast twin of
     :class:`kmem.model.Machine`; same constructors, arguments and behaviour)."""
 
+    def __new__(cls, layout: MachineLayout | None = None, **kwargs: Any) -> Any:
+        """The whole allocation path (any of ``migratetypes``, ``nr_cpus``,
+        ``percpu_pagelist_high_fraction``, ``nodes``, ``distances``, ``cpu_nodes``) is a
+        :class:`kmem.fastimpl.mt_machine.MtMachine`; the bare one-node core is this class."""
+        if (kwargs.get("migratetypes") or kwargs.get("nr_cpus")
+                or kwargs.get("percpu_pagelist_high_fraction") or kwargs.get("nodes")
+                or kwargs.get("distances") is not None or kwargs.get("cpu_nodes") is not None):
+            from .mt_machine import MtMachine
+
+            return MtMachine(layout, **kwargs)  # type: ignore[arg-type]
+        return super().__new__(cls)
+
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
                  lowmem_reserve_ratio: tuple[int, ...] | None = None,
@@ -337,12 +350,6 @@ class Machine:
         self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
-        if (migratetypes or nr_cpus or percpu_pagelist_high_fraction or nodes
-                or distances is not None or cpu_nodes is not None):
-            raise InvalidArgument(
-                "kmem.fastimpl implements the bare buddy core of one node (the model's "
-                "default): migratetypes, per-CPU lists (nr_cpus, "
-                "percpu_pagelist_high_fraction) and NUMA nodes run on kmem.model.Machine")
         self.slab = slab
         self._S = A.build_arena(layout, policy)  # validates the policy
         self._v = A.Views(self._S)
@@ -393,6 +400,14 @@ class Machine:
         return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
 
     @classmethod
+    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> Machine:
+        """An x86-64 NUMA machine (:func:`kmem.spec.numa.x86_64_nodes`): the whole path."""
+        from kmem.spec import numa
+
+        layouts = numa.x86_64_nodes(mem_mb)
+        return cls(layouts[0], nodes=layouts[1:], **kwargs)
+
+    @classmethod
     def generic(cls, npages: int, **kwargs: Any) -> Machine:
         """One NORMAL zone of ``npages`` pages from pfn 0 (the benchmark workloads' machine)."""
         return cls(zones_spec.generic(npages), **kwargs)
@@ -400,11 +415,11 @@ class Machine:
     @classmethod
     def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
                   sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
-        """Boot from a real machine's /proc (the placement of ``kmem.model.from_proc``,
+        """Boot from a real machine's /proc (the placement of ``kmem.spec.from_proc``,
         which builds any machine class through its constructor and ``Zone.load``)."""
-        from kmem.model.from_proc import machine_from_proc  # off the hot path
+        from kmem.spec.from_proc import machine_from_proc  # off the hot path
 
-        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,  # type: ignore[arg-type,return-value]
+        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,
                                  **kwargs)
 
     # -- boot --------------------------------------------------------------------------------
@@ -483,6 +498,7 @@ class Machine:
         if hasattr(self, "_rows"):
             self._rows.clear()  # the thresholds changed
             self._special.clear()
+        self._batch_keys: Any = None  # run_ops' decision rows (batch.py), rebuilt on use
 
     # -- the gfp decision table ----------------------------------------------------------
     def _prepare(self, gfp: int, order: int) -> tuple[int, AllocPrep | None]:
@@ -669,7 +685,7 @@ class Machine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
 
     def advance_clock(self, seconds: float) -> None:
         """Let ``seconds`` of model time pass (``warn_alloc``'s rate limit looks at it)."""

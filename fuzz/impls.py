@@ -109,12 +109,12 @@ def _fast(policy: str) -> Impl:
 
 def _mutant(name: str, policy: str) -> Impl:
     from .mutants import MUTANTS
+    from .mutants.path import PATH_MUTANTS
 
-    try:
-        mutant = MUTANTS[name]
-    except KeyError:
+    mutant: Any = MUTANTS.get(name) or PATH_MUTANTS.get(name)
+    if mutant is None:
         raise InvalidArgument(f"unknown mutant {name!r}; expected one of "
-                              f"{', '.join(sorted(MUTANTS))}") from None
+                              f"{', '.join(sorted([*MUTANTS, *PATH_MUTANTS]))}")
     return machine_class_impl(f"mutant:{name}", mutant.machine_class(), policy)
 
 

@@ -64,6 +64,12 @@ class Machine2611(Machine):
         if isinstance(nr_cpus, bool) or not isinstance(nr_cpus, int) or not 1 <= nr_cpus <= 32:
             raise InvalidArgument(f"nr_cpus must be an int in 1..32 (i386 NR_CPUS), got "
                                   f"{nr_cpus!r}")
+        from kmem.spec.kernel import kernel as kernel_spec
+
+        self.kernel = kernel_spec(KERNEL)
+        self.cma = False  # CMA came with 3.5
+        self.init_on_alloc = False  # init_on_alloc came with 5.3
+        self.path_era = None
         self.node_layouts = (layout,)
         self.layout = layout
         self.config = layout.config
@@ -254,7 +260,7 @@ class Machine2611(Machine):
         if gfp & spec.GFP_NOWARN:
             return
         show, self._ratelimit, note = spec.printk_ratelimit(self._ratelimit,
-                                                            int(self.clock_s * spec.HZ))
+                                                            round(self.clock_s * spec.HZ))
         if note is not None:
             self.dmesg.append(note)
         if show:

@@ -820,7 +820,7 @@ class MtZone(Zone):
             block_types=tuple(sorted(self.block_type.items())),
             list_types=tuple(sorted(self.free_mt.items())),
             nr_free_highatomic=self.nr_free_highatomic,
-            nr_reserved_highatomic=self.nr_reserved_highatomic)
+            nr_reserved_highatomic=self.nr_reserved_highatomic, path_era=self.era)
 
     def pcp_violations(self) -> list[buddy.Violation]:
         """Each CPU's ``count`` equals the pages on its lists, every block is on the list of

@@ -10,13 +10,13 @@ text in 2.6.11.3) and ``include/linux/mmzone.h``; what differs from 6.x:
   from the buddy page itself: PG_private set, ``page->private == order``, not
   PG_reserved, ``page_count == 0``. No migratetypes, no pageblocks, no
   ``buddy_merge_likely``: every free block goes to the **head** of its list
-  (``list_add`` in ``__free_pages_bulk`` line 270 and ``expand`` line 377), and
-  ``__rmqueue`` takes ``free_list.next`` (line 441).
+  (``list_add`` in ``__free_pages_bulk`` line 273 and ``expand`` line 378), and
+  ``__rmqueue`` takes ``free_list.next`` (line 442).
 * **Zone-relative buddies.** ``__free_pages_bulk`` works on ``page_idx = page -
-  zone->zone_mem_map`` (line 248): the buddy of index i at order o is ``i ^ (1 << o)``
+  zone->zone_mem_map`` (line 246): the buddy of index i at order o is ``i ^ (1 << o)``
   *counted from the zone's first page*, so a zone whose start is not aligned to
   MAX_ORDER-1 still merges consistently (``free_area_init_core`` prints "BUG: wrong zone
-  alignment, it will crash" for such a zone, line 1664, but the buddy code itself works
+  alignment, it will crash" for such a zone, lines 1671-1672, but the buddy code itself works
   relative to it). A buddy outside the zone (``bad_range``) stops the merging.
 * **Hot and cold per-CPU lists.** ``struct per_cpu_pageset`` holds ``pcp[0]`` (hot)
   and ``pcp[1]`` (cold), each ``struct per_cpu_pages {count, low, high, batch, list}``.
@@ -27,12 +27,12 @@ text in 2.6.11.3) and ``include/linux/mmzone.h``; what differs from 6.x:
   adds the page at the head. ``__GFP_COLD`` picks the cold list; ``__free_pages`` frees
   order 0 to the hot list and higher orders straight to the buddy (``__free_pages_ok``).
 * **Sizes.** There is no ``zone_batchsize()`` yet (2.6.12.1 still has none): the batch is
-  computed inline in ``free_area_init_core`` (lines 1610-1636): ``present / 1024``,
+  computed inline in ``free_area_init_core`` (lines 1617-1640): ``present / 1024``,
   at most 256 KB of pages, divided by 4, at least 1; hot ``low = 2 * batch``,
   ``high = 6 * batch``; cold ``low = 0``, ``high = 2 * batch``; both ``batch``.
 * Watermarks, lowmem_reserve and ``zone_watermark_ok`` are in
   :mod:`kmem.spec.watermarks` (``*_2611``); the passes of ``__alloc_pages`` (lines
-  694-855) are :func:`alloc_passes`; the failure line is
+  694-856) are :func:`alloc_passes`; the failure line is
   :func:`kmem.spec.page_alloc.warn_alloc_lines` with ``kernel="2.6.11"``.
 * Texts: ``/proc/buddyinfo`` (``frag_show``, lines 1750-1770) is the only per-order
   file; there is no ``/proc/zoneinfo`` before 2.6.13 (none in 2.6.11's or 2.6.12.1's
@@ -75,8 +75,8 @@ GFP_USER = GFP_KERNEL
 GFP_HIGHUSER = GFP_KERNEL | GFP_HIGHMEM
 
 ZONE_DMA, ZONE_NORMAL, ZONE_HIGHMEM = 0, 1, 2
-ZONE_NAMES = ("DMA", "Normal", "HighMem")  # zone_names[] (line 70)
-#: sysctl_lowmem_reserve_ratio[MAX_NR_ZONES-1] = { 256, 32 } (line 57)
+ZONE_NAMES = ("DMA", "Normal", "HighMem")  # zone_names[] (line 67)
+#: sysctl_lowmem_reserve_ratio[MAX_NR_ZONES-1] = { 256, 32 } (line 55)
 LOWMEM_RESERVE_RATIO = (256, 32)
 
 Block = tuple[int, int]  # (zone-relative index, order)
@@ -122,7 +122,7 @@ class FreeDelta2611:
 
 def free_pages_bulk_delta(is_buddy: Callable[[int, int], bool], page_idx: int, order: int,
                           zone_pages: int) -> FreeDelta2611:
-    """``__free_pages_bulk(page, base, zone, order)`` (2.6.11 lines 236-274), zone-relative.
+    """``__free_pages_bulk(page, base, zone, order)`` (2.6.11 lines 236-275), zone-relative.
 
     ``BUG_ON(page_idx & (order_size - 1))``: the index must be aligned; then while
     ``order < MAX_ORDER - 1``: ``buddy_idx = page_idx ^ (1 << order)``; stop if the buddy
@@ -184,7 +184,7 @@ class PcpParams:
 
 
 def zone_batch(present_pages: int, page_size: int = PAGE_SIZE) -> int:
-    """The pageset batch of ``free_area_init_core`` (2.6.11 lines 1610-1620; there is no
+    """The pageset batch of ``free_area_init_core`` (2.6.11 lines 1617-1621; there is no
     ``zone_batchsize()`` in 2.6.11 or 2.6.12): ``present_pages / 1024``, capped at 256 KB of
     pages, then ``/= 4`` ("we effectively *= 4 below"), at least 1."""
     if isinstance(present_pages, bool) or not isinstance(present_pages, int) or present_pages < 0:
@@ -197,7 +197,7 @@ def zone_batch(present_pages: int, page_size: int = PAGE_SIZE) -> int:
 
 
 def pageset_params(batch: int) -> tuple[PcpParams, PcpParams]:
-    """(hot, cold) as ``free_area_init_core`` sets every CPU's pageset (lines 1622-1636):
+    """(hot, cold) as ``free_area_init_core`` sets every CPU's pageset (lines 1623-1638):
     hot ``low 2*batch, high 6*batch``; cold ``low 0, high 2*batch``; both ``batch``."""
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise InvalidArgument(f"batch must be an int >= 1, got {batch!r}")
@@ -205,13 +205,13 @@ def pageset_params(batch: int) -> tuple[PcpParams, PcpParams]:
 
 
 def pcp_refill(count: int, low: int) -> bool:
-    """``buffered_rmqueue`` (line 627): ``if (pcp->count <= pcp->low)`` refill ``batch``
+    """``buffered_rmqueue`` (line 628): ``if (pcp->count <= pcp->low)`` refill ``batch``
     pages with ``rmqueue_bulk`` (to the list tail) before taking the head."""
     return count <= low
 
 
 def pcp_drain_on_free(count: int, high: int) -> bool:
-    """``free_hot_cold_page`` (line 583): ``if (pcp->count >= pcp->high)`` free ``batch``
+    """``free_hot_cold_page`` (line 584): ``if (pcp->count >= pcp->high)`` free ``batch``
     pages from the list's tail (``free_pages_bulk``) before adding the page at the head."""
     return count >= high
 
@@ -221,7 +221,7 @@ def pcp_drain_on_free(count: int, high: int) -> bool:
 # --------------------------------------------------------------------------------------
 
 def zonelist(gfp: int, present: Sequence[int]) -> tuple[int, ...]:
-    """``build_zonelists`` (non-NUMA, 2.6.11 lines 1411-1450) for ``gfp & GFP_ZONEMASK``:
+    """``build_zonelists`` (non-NUMA, 2.6.11 lines 1411-1451) for ``gfp & GFP_ZONEMASK``:
     ``__GFP_DMA`` starts at ZONE_DMA, ``__GFP_HIGHMEM`` at
     ZONE_HIGHMEM, else ZONE_NORMAL; then downwards, each zone only if it has present
     pages (``build_zonelists_node``). ``present`` holds the present pages of DMA,
@@ -262,7 +262,7 @@ class Plan2611:
 
 def alloc_plan(gfp: int, *, memalloc: bool = False, rt_task: bool = False,
                in_interrupt: bool = False) -> Plan2611:
-    """The passes of 2.6.11 ``__alloc_pages`` (lines 694-855) as kmem runs them, with no
+    """The passes of 2.6.11 ``__alloc_pages`` (lines 694-856) as kmem runs them, with no
     reclaim (``try_to_free_pages`` frees nothing) and an OOM killer that frees nothing.
 
     ``can_try_harder = (rt_task && !in_interrupt) || !wait``.
@@ -295,7 +295,7 @@ def alloc_plan(gfp: int, *, memalloc: bool = False, rt_task: bool = False,
 
 
 def retries(gfp: int, order: int) -> bool:
-    """``do_retry`` (2.6.11 lines 835-841): not __GFP_NORETRY and (order <= 3 or
+    """``do_retry`` (2.6.11 lines 833-841): not __GFP_NORETRY and (order <= 3 or
     __GFP_REPEAT), or __GFP_NOFAIL (also under __GFP_NORETRY's test: the kernel checks
     NOFAIL inside ``if (!(gfp_mask & __GFP_NORETRY))``)."""
     _check_order(order)

@@ -350,6 +350,9 @@ class ZoneState:
     nr_reserved_highatomic: int = 0  # zone->nr_reserved_highatomic
     #: the allocator's top order (None: MAX_PAGE_ORDER; see :func:`order_cap`)
     max_order: int | None = None
+    #: whose whole-path rules the state follows ("6.12": free lists agree with pageblock
+    #: types, 6.10+; "6.1": a block sits on the list it was freed or moved to)
+    path_era: str = "6.12"
 
     # -- derived ---------------------------------------------------------------------
     @property
@@ -512,13 +515,14 @@ def inv_pageblock_lists(zs: ZoneState) -> list[Violation]:
     """With migratetypes: every free block is on exactly one ``free_list[mt]``, and ``mt``
     is the type of every pageblock the block overlaps (``__add_to_free_list``'s
     VM_WARN_ONCE, 6.10+; ``change_pageblock_range`` keeps multi-pageblock blocks
-    uniform); every type is a valid migratetype; ``nr_free_highatomic`` counts the pages
+    uniform; not in 6.1, ``path_era="6.1"``); every type is a valid migratetype; ``nr_free_highatomic`` counts the pages
     on the HIGHATOMIC lists (``account_freepages``)."""
     if zs.pageblock_order is None:
         return []
     out = []
     lists = dict(zs.list_types)
     types = dict(zs.block_types)
+    agree = zs.path_era != "6.1"  # 6.1's lists need not follow the pageblock types
     if set(lists) != {p for p, _ in zs.free} or len(lists) != len(zs.list_types):
         out.append(Violation("pageblock-lists", "the free blocks and the blocks on typed free "
                                                 "lists differ"))
@@ -530,7 +534,7 @@ def inv_pageblock_lists(zs: ZoneState) -> list[Violation]:
         listed = lists.get(pfn)
         if listed == migrate.MIGRATE_HIGHATOMIC:
             highatomic += 1 << order
-        for pb in migrate.pageblocks_of(pfn, order, zs.pageblock_order):
+        for pb in migrate.pageblocks_of(pfn, order, zs.pageblock_order) if agree else ():
             if types.get(pb, 0) != listed:
                 out.append(Violation("pageblock-lists",
                                      f"free block ({pfn:#x}, order {order}) is on the "
@@ -556,7 +560,10 @@ def inv_highatomic_reserve(zs: ZoneState) -> list[Violation]:
         out.append(Violation("highatomic", f"nr_reserved_highatomic {zs.nr_reserved_highatomic} "
                                            f"but {blocks} HIGHATOMIC pageblocks hold "
                                            f"{blocks << pbo} pages"))
-    bound = migrate.highatomic_reserve_bound(zs.managed_pages, pbo)
+    if zs.path_era == "6.1":  # one pageblock per reservation while below the 6.1 cap
+        bound = migrate.highatomic_max_managed_61(zs.managed_pages, pbo) - 1 + (1 << pbo)
+    else:
+        bound = migrate.highatomic_reserve_bound(zs.managed_pages, pbo)
     if zs.nr_reserved_highatomic > bound:
         out.append(Violation("highatomic", f"nr_reserved_highatomic {zs.nr_reserved_highatomic} "
                                            f"exceeds its bound {bound} for {zs.managed_pages} "

@@ -267,9 +267,10 @@ class _Walk:
     step (the model performs it)."""
 
     def __init__(self, gfp: int, order: int, ctx: Context, out: Outcomes,
-                 ask: Callable[[Step], bool], cma: bool, max_rounds: int) -> None:
+                 ask: Callable[[Step], bool], cma: bool, max_rounds: int,
+                 era: str = "6.12") -> None:
         self.gfp, self.order, self.ctx, self.out, self.ask = gfp, order, ctx, out, ask
-        self.cma, self.max_rounds = cma, max_rounds
+        self.cma, self.max_rounds, self.era = cma, max_rounds, era
         self.steps: list[Step] = []
 
     def do(self, step: Step) -> bool:
@@ -375,7 +376,10 @@ class _Walk:
                         floor = MIN_COMPACT_COSTLY_PRIORITY if costly else MIN_COMPACT_PRIORITY
                         if compact_priority > floor:
                             compact_priority -= 1
-                            compaction_retries = 0  # 6.12.118 mm/page_alloc.c:3868
+                            # 6.12.118 mm/page_alloc.c:3869 restarts the count; 6.1.192's
+                            # check_priority (4676-4683) does not
+                            if self.era != "6.1":
+                                compaction_retries = 0
                             again = True
                 if again:
                     continue
@@ -454,7 +458,7 @@ def livelock_message(gfp: int, order: int, passes: tuple[str, ...]) -> str:
 
 def slowpath(gfp: int, order: int, ask: Callable[[Step], bool], *, fast_flags: int,
              ctx: Context = NORMAL_CONTEXT, outcomes: Outcomes = Outcomes(),
-             cma: bool = True, max_rounds: int = 64) -> SlowpathResult:
+             cma: bool = True, max_rounds: int = 64, era: str = "6.12") -> SlowpathResult:
     """``__alloc_pages`` (fast attempt with ``fast_flags``) then ``__alloc_pages_slowpath``
     for (gfp, order), asking ``ask(step)`` for the result of each step: a page for a
     ``get_page`` step, "moved pages" for an ``unreserve`` step (other steps' answers are
@@ -465,9 +469,11 @@ def slowpath(gfp: int, order: int, ask: Callable[[Step], bool], *, fast_flags: i
     that keeps killing without the model seeing memory come back): the walk stops after
     ``max_rounds`` retries or after the NOFAIL loop's first round. With OOM progress and
     nothing freed, the kernel loops; so does kmem's walk, up to ``max_rounds``.
+    ``era``: ``"6.12"`` (6.12.118) or ``"6.1"`` (6.1.192, whose ``should_compact_retry``
+    keeps counting retries across a priority raise).
     """
     gfp, order = _check(gfp, order)
-    walk = _Walk(gfp, order, ctx, outcomes, ask, cma, max_rounds)
+    walk = _Walk(gfp, order, ctx, outcomes, ask, cma, max_rounds, era)
     got, why, loops = walk.run(fast_flags)
     attempts = tuple(s for s in walk.steps if s.kind == "get_page")
     return SlowpathResult(tuple(walk.steps), got, why, loops, attempts)

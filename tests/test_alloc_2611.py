@@ -2,11 +2,11 @@
 
 Expected values are worked out by hand from v2.6.11's mm/page_alloc.c (sha256
 9cd1f1cb...; line numbers of that file): ``page_is_buddy`` 202-210, ``__free_pages_bulk``
-236-274, ``free_pages_bulk`` 308-328, ``expand`` 368-383, ``__rmqueue`` 431-454,
+236-275, ``free_pages_bulk`` 308-328, ``expand`` 368-383, ``__rmqueue`` 431-451,
 ``rmqueue_bulk`` 458-476, ``free_hot_cold_page`` 569-590, ``buffered_rmqueue`` 617-658,
-``zone_watermark_ok`` 664-688, ``__alloc_pages`` 694-855, the pageset sizes of
-``free_area_init_core`` 1610-1636, ``setup_per_zone_lowmem_reserve`` 1920-1943,
-``setup_per_zone_pages_min`` 1947-1992, ``init_per_zone_pages_min`` 2019-2031, and
+``zone_watermark_ok`` 664-689, ``__alloc_pages`` 694-856, the pageset sizes of
+``free_area_init_core`` 1617-1640, ``setup_per_zone_lowmem_reserve`` 1920-1940,
+``setup_per_zone_pages_min`` 1947-1993, ``init_per_zone_pages_min`` 2019-2033, and
 mm/bootmem.c ``free_all_bootmem_core`` 256-307, kernel/printk.c ``__printk_ratelimit``
 886-912. The step-by-step comparison with the compiled 2.6.11 code itself is
 tests/test_conform_2611.py.
@@ -200,9 +200,17 @@ def test_gfp_high_and_realtime_dig_deeper_than_plain_requests():
     # exhaust DMA down to its watermarks with order-0 GFP_KERNEL|__GFP_NORETRY (nopage)
     while m.alloc_pages(0x10D0 | s.GFP_NOWARN) is not None:
         pass
-    low = m.zones[0].free_pages
-    assert low <= m.zones[0].watermark[0]  # stopped at pages_min (no can_try_harder)
-    assert m.alloc_pages(GFP_ATOMIC) is not None  # __GFP_HIGH and !wait: below min
+    dma = m.zones[0]
+    wmin = dma.watermark[0]  # 128: min_free_kbytes int_sqrt(16384 * 16) = 512 KB
+    assert wmin == 128 and dma.free_pages == wmin  # stopped at pages_min: free <= min fails
+    m.rt_task = True  # can_try_harder: min - min/4 = 96
+    while m.alloc_pages(0x10D0 | s.GFP_NOWARN) is not None:
+        pass
+    assert dma.free_pages == wmin - wmin // 4
+    m.rt_task = False  # GFP_ATOMIC: __GFP_HIGH halves min and !wait takes a quarter: 48
+    while m.alloc_pages(GFP_ATOMIC) is not None:
+        pass
+    assert dma.free_pages == (wmin - wmin // 2) - (wmin - wmin // 2) // 4
 
 
 def test_no_zoneinfo_and_no_pagetypeinfo_in_2_6_11():
@@ -288,3 +296,39 @@ def test_kmem_zoneinfo_for_2_6_11_says_there_was_none(capsys):
     assert main(["zoneinfo", "--kernel", "2.6.11", "--preset", "x86_32", "--mem-mb", "64"]) == 2
     err = capsys.readouterr().err
     assert "does not exist before 2.6.13" in err and "buddyinfo" in err
+
+
+def test_failure_lines_are_rate_limited_as_printk_ratelimit_does():
+    m = _m(16)
+    while m.alloc_pages(GFP_ATOMIC, 10) is not None:
+        pass  # the first failure
+    for _ in range(11):
+        assert m.alloc_pages(GFP_ATOMIC, 10) is None
+    lines = [d for d in m.dmesg if "page allocation failure" in d]
+    assert len(lines) == 10  # a burst of 10, then nothing within the same 5 s
+    m.advance_clock(5)
+    assert m.alloc_pages(GFP_ATOMIC, 10) is None
+    assert m.dmesg[-2:] == ["printk: 2 messages suppressed.",
+                            "kmem: page allocation failure. order:10, mode:0x20"]
+
+
+def test_2_6_11_only_on_the_i386_preset():
+    for build in (lambda: Machine.x86_64(64, kernel="2.6.11"),
+                  lambda: Machine.generic(64, kernel="2.6.11.3")):
+        with pytest.raises(InvalidArgument, match=r"Machine.x86_32\(mem_mb, kernel='2.6.11'\)"):
+            build()
+
+
+def test_buddyinfo_command_boots_the_2_6_11_machine(capsys):
+    from kmem.cli import main
+
+    assert main(["buddyinfo", "--preset", "x86_32", "--mem-mb", "1024", "--kernel", "2.6.11"]) == 0
+    out = capsys.readouterr().out
+    m = _m(1024)
+    assert out == m.buddyinfo() != Machine.x86_32(1024).buddyinfo()
+    # one_highpage_init freed HighMem (896 MB..1 GB, 32768 pages: batch 32 -> 64 cap -> 8,
+    # hot high 48) page by page through CPU 0's hot list: the last 48 pages stay there,
+    # so the top 64-page block is not whole: 31 order-10 blocks, not 32
+    high = m.zones[2]
+    assert high.pageset[0][0].count == 48 and high.nr_free()[10] == 31
+    assert high.pcp_list(0, 0)[0] == high.end_pfn - 1

@@ -17,6 +17,8 @@ PYBUDDY = [sys.executable, str(Path(__file__).parent / "allocators" / "pybuddy.p
 
 
 def check(kmem_cli, *args: str, program: list[str] | None = None, **kwargs):
+    """``kmem check --quiet ARGS -- PROGRAM`` (tests that may find something give ``cwd``
+    or ``--save``: reproducers go to ./.kmem-check by default)."""
     return kmem_cli("check", "--quiet", *args, "--", *(program or PYBUDDY), **kwargs)
 
 
@@ -81,28 +83,28 @@ def test_keep_going_reports_each_kind_from_its_shortest_stream(kmem_cli, tmp_pat
     assert r.returncode == 1 and len(re.findall(r"FINDING \d+:", r.stdout)) == 1
 
 
-def test_reserved_pages_and_data_aligned_allocators(kmem_cli):
+def test_reserved_pages_and_data_aligned_allocators(kmem_cli, tmp_path):
     # metadata in the first 2 pages, blocks aligned to the first data page: with --reserved
     # that is 'unaligned' by the protocol's rule, and the report says what to do instead
     meta = [*PYBUDDY, "--unit-bytes", "--meta", "2"]
     r = check(kmem_cli, "--seed", "1", "--seeds", "1", "--ops", "300", "--unit", "bytes",
-              "--reserved", "2", "--no-shrink", program=meta)
+              "--reserved", "2", "--no-shrink", program=meta, cwd=tmp_path)
     assert r.returncode == 1 and "[unaligned]" in r.stdout
     assert "hint: with --reserved 2, blocks must be aligned to the arena's page 0" in r.stdout
     assert "answer 'ok BASE' to init with the address of that first data page" in r.stdout
     # answering the data area's address as BASE, without --reserved: clean
     r = check(kmem_cli, "--seed", "1", "--seeds", "2", "--ops", "800", "--unit", "bytes",
-              "--dump", program=[*meta, "--base-at-data"])
+              "--dump", program=[*meta, "--base-at-data"], cwd=tmp_path)
     assert r.returncode == 0, r.stdout
 
 
 @pytest.mark.slow  # sleeps: a 2.5 s start-up, a 0.5 s hang twice
-def test_slow_start_is_not_a_hang_and_a_hang_names_timeout(kmem_cli):
+def test_slow_start_is_not_a_hang_and_a_hang_names_timeout(kmem_cli, tmp_path):
     r = check(kmem_cli, "--seed", "1", "--seeds", "2", "--ops", "200", "--timeout", "1",
-              program=[*PYBUDDY, "--slow-start", "2.5"])
+              program=[*PYBUDDY, "--slow-start", "2.5"], cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     r = check(kmem_cli, "--seed", "1", "--seeds", "1", "--ops", "300", "--timeout", "0.5",
-              "--no-shrink", program=[*PYBUDDY, "--hang-order", "2"])
+              "--no-shrink", program=[*PYBUDDY, "--hang-order", "2"], cwd=tmp_path)
     assert r.returncode == 1 and "[hang]" in r.stdout
     assert "within 0.5 s" in r.stdout
     assert "hint: each answer may take --timeout seconds (now 0.5)" in r.stdout
@@ -126,14 +128,14 @@ def test_a_reproducer_file_alone_reruns_its_command_and_environment(kmem_cli, tm
     # the same command without the stored environment is clean: the file carried it
     del data["env"]["PYBUDDY_BUG"]
     path.write_text(json.dumps(data))
-    r = kmem_cli("check", "--replay", str(path))
+    r = kmem_cli("check", "--replay", str(path), cwd=tmp_path)
     assert r.returncode == 0 and "no finding" in r.stdout, r.stdout
 
 
-def test_byte_address_findings_label_pfns_and_give_no_stale_printf(kmem_cli):
+def test_byte_address_findings_label_pfns_and_give_no_stale_printf(kmem_cli, tmp_path):
     r = check(kmem_cli, "--seed", "2", "--seeds", "1", "--ops", "500", "--npages", "4099",
               "--unit", "bytes", "--env", "PYBUDDY_BUG=two-kinds",
-              program=[*PYBUDDY, "--unit-bytes", "--random-base"])
+              program=[*PYBUDDY, "--unit-bytes", "--random-base"], cwd=tmp_path)
     assert r.returncode == 1 and "[unaligned]" in r.stdout
     base = re.search(r"init 4099 10 0 +< ok (0x[0-9a-f]+)", r.stdout).group(1)
     assert f"pfn = (address - {base}) / 4096" in r.stdout

@@ -309,8 +309,17 @@ def test_demo_runs_on_fastimpl():
     assert out["fast"].stdout == out["model"].stdout
 
 
-def test_model_options_beyond_the_bare_core_are_refused():
-    for kw in ({"migratetypes": True}, {"nr_cpus": 2}, {"nodes": (fastimpl.Machine.generic(
-            64).layout,)}):
-        with pytest.raises(errors.InvalidArgument, match="bare buddy core"):
-            fastimpl.Machine.generic(64, **kw)
+def test_model_options_beyond_the_bare_core_build_the_whole_path():
+    """Options of the whole path give fastimpl's MtMachine (tests/test_fastimpl_path.py);
+    the bare core stays the arena machine."""
+    from kmem.fastimpl.mt_machine import MtMachine
+    from kmem.spec import numa
+
+    two = numa.x86_64_nodes((20, 24))
+    for m in (fastimpl.Machine.generic(64, policy="linux", migratetypes=True),
+              fastimpl.Machine.generic(64, policy="linux", migratetypes=True, nr_cpus=2),
+              fastimpl.Machine(two[0], nodes=two[1:])):
+        assert isinstance(m, MtMachine)
+    assert type(fastimpl.Machine.generic(64)) is fastimpl.Machine
+    with pytest.raises(errors.InvalidArgument):
+        fastimpl.Machine.generic(64, nr_cpus=2)  # pcp lists need migratetypes, as in the model

@@ -54,3 +54,21 @@ def test_cli_kernel_option(capsys):
     assert "CMA" not in capsys.readouterr().out
     assert main(["pagetypeinfo", "--mem-mb", "256", "--cma"]) == 0
     assert "CMA" in capsys.readouterr().out
+
+
+def test_a_61_machine_reads_and_prints_masks_in_61s_numbering():
+    # 6.1.192 include/linux/gfp_types.h:334: GFP_ATOMIC = __GFP_HIGH|__GFP_ATOMIC|
+    # __GFP_KSWAPD_RECLAIM = 0xa20 (___GFP_ATOMIC 0x200, line 36); warn_alloc prints the mask
+    # with that kernel's table
+    from kmem.spec import gfp
+
+    defs = gfp.get_profile(kernel_spec.kernel("6.1").gfp_profile).definitions()
+    assert defs["GFP_ATOMIC"] == 0xa20
+    m = Machine.generic(64, kernel="6.1", min_free_kbytes=0)
+    while m.alloc_pages(defs["GFP_ATOMIC"]):
+        pass
+    assert "mode:0xa20(GFP_ATOMIC)" in m.dmesg[-1]
+    m = Machine.generic(64, min_free_kbytes=0)
+    while m.alloc_pages(gfp.GFP_ATOMIC):
+        pass
+    assert "mode:0x820(GFP_ATOMIC)" in m.dmesg[-1]

@@ -125,3 +125,24 @@ def test_random_stream_keeps_the_invariants(kernel):
         if rng.random() < 0.01:
             m.advance_clock(1)
     assert not m.check_invariants()
+
+
+def test_61_lists_need_not_follow_pageblocks_but_612_lists_must():
+    # 6.10+ keeps every free block on its pageblock's list (__add_to_free_list's
+    # VM_WARN_ONCE "page type is %lu, passed migratetype is %d"); 6.1.192's
+    # steal_suitable_fallback moves free pages between lists without retyping the block
+    # (move_freepages_block, 2838): the spec's list/pageblock agreement is a 6.10+ invariant
+    from kmem.spec import buddy
+
+    z = _zone("6.1")
+    free = [(16, 1), (20, 2)]
+    held = [(18, 1), (24, 3)]
+    z.load(free, [(p, 0) for p in range(64) if not 16 <= p < 32] + held)
+    z.movable_allocs.update(p for p, _ in held)
+    z.rmqueue(0, 0, UNMOVABLE, 0)
+    state = z.state()
+    assert state.path_era == "6.1" and not buddy.check_invariants(state)
+    import dataclasses
+
+    strict = dataclasses.replace(state, path_era="6.12")
+    assert any(v.invariant == "pageblock-lists" for v in buddy.check_invariants(strict))

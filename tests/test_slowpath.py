@@ -187,3 +187,14 @@ def test_loops_without_progress_keeps_the_gfp_kernel_and_lowmem_rules():
     assert slowpath.loops_without_progress(K | NOFAIL, 0)
     assert not slowpath.loops_without_progress(gfp.GFP_NOFS, 0, ctx=slowpath.Context(
         oom_killer_disabled=True))
+
+
+def test_61_keeps_counting_compaction_retries_across_the_priority_raise():
+    # 6.1.192 should_compact_retry (mm/page_alloc.c:4610-4688): COMPACT_SUCCESS counts
+    # "(*compaction_retries)++" and retries while <= 16; check_priority lowers the priority
+    # once but leaves the count (no "*compaction_retries = 0"): the next round has 18 > 16
+    # and the priority is at its floor: 1 + 16 + 1 = 18 compaction rounds before the OOM step
+    out = slowpath.Outcomes(reclaim_progress=True, compact_result="success")
+    r = slowpath.slowpath(K, 2, lambda step: False, fast_flags=1, outcomes=out, era="6.1")
+    labels = [s.label for s in r.steps]
+    assert labels[:labels.index("out_of_memory")].count("direct compaction") == 18

@@ -66,8 +66,10 @@ class Trace:
         if self.fmt == "perf":
             self.lines.append(f"{'perf':>16} {99:>6} [{cpu:03d}] {self.t:12.6f}: "
                               f"PERF_RECORD_LOST lost {count}\n")
-        else:
+        elif self.fmt == "tracefs":
             self.lines.append(f"CPU:{cpu} [LOST {count} EVENTS]\n")
+        else:  # trace-cmd report (trace-read.c: "CPU:%d [%lld EVENTS DROPPED]")
+            self.lines.append(f"CPU:{cpu} [{count} EVENTS DROPPED]\n")
         return self
 
 
@@ -196,6 +198,21 @@ def test_zone_locked_fields():
     # MIGRATE_ISOLATE (5) is never allocated from
     only(check(clean_base(Trace()).event("mm_page_alloc_zone_locked",
                                          ev.format(p=NORMAL + 64, o=0, m=5, r=0))), "zone-locked")
+
+
+def test_the_kernel_version_decides_the_rules():
+    # 6.12's show_gfp_flags prints __GFP_COMP before __GFP_ZERO (the 6.8-6.14 table),
+    # 6.15+ in bit order: the same text is right for one and wrong for the other
+    t = Trace().alloc(NORMAL, 0, 1, "GFP_HIGHUSER_MOVABLE|__GFP_ZERO|__GFP_COMP")
+    only(check(t), "", 0)
+    only(check(t, M.plain_meta("6.12.117", ZONEINFO)), "gfp-text")
+    t612 = Trace().alloc(NORMAL, 0, 1, "GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_ZERO")
+    only(check(t612, M.plain_meta("6.12.117", ZONEINFO)), "", 0)
+    # percpu_refill's rule is known from 6.1 on: older kernels are not judged on it
+    ev = f"page=0x{NORMAL:x} pfn=0x{NORMAL:x} order=4 migratetype=1 percpu_refill=1"
+    rep = check(Trace().event("mm_page_alloc_zone_locked", ev), M.plain_meta("5.15.0", ZONEINFO))
+    only(rep, "", 0)
+    assert any("percpu_refill" in n for n in rep.notes)
 
 
 def test_a_free_list_event_of_a_live_page():
@@ -388,3 +405,9 @@ def test_the_stats_picture_stays_on_its_canvas():
     st = collect(meta, text_lines(events), buckets=40)
     img, w, h = render(svg(st))
     assert ink_outside(img, w, h) == []
+
+
+def test_the_rule_count_quoted_is_the_code_s():
+    root = Path(__file__).resolve().parents[1]
+    for doc in ("README.md", "docs/trace.md"):
+        assert f"{len(RULES)} rules" in (root / doc).read_text(), doc

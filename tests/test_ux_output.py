@@ -56,3 +56,97 @@ def test_segfault_line_offset_form_from_6_10(kmem_cli):
     assert kernel("6.9.12").segfault_format == "cpu"
     assert kernel("6.10.0").segfault_format == "offset"
     assert kernel("6.2.0").segfault_format == "cpu"
+
+
+# --- refused up front, not partial output (issue 20 item 12) ------------------------------
+
+@pytest.mark.parametrize("args, said", [
+    (["slabinfo", "--alloc", "4096x100000"], "asks for 409,600,000 bytes, more than the "
+                                              "268,435,456 free bytes of --mem-mb 256"),
+    (["slabinfo", "--alloc", "99999999999x1"], "always returns NULL: larger than "
+                                                "KMALLOC_MAX_SIZE (4194304)"),
+    (["slabinfo", "--alloc", "100x99999999"], "asks for 9,999,999,900 bytes"),
+    (["slab", "--objects", "1000000", "--mem-mb", "64"], "more than the 16384 free pages of "
+                                                          "--mem-mb 64"),
+    (["slab", "--objects", "100000000"], "at most about"),
+    (["slab", "--objects", "56000", "--mem-mb", "32"], "more than the 8192 free pages"),
+    (["buddyinfo", "--cpus", "100000"], "more than 8,192 (x86-64's largest CONFIG_NR_CPUS)"),
+    (["zoneinfo", "--min-free-kbytes", "999999999999"], "vm.min_free_kbytes is a C int"),
+    (["slab", "--svg", ""], "--svg needs a file name"),
+    (["kmalloc", "100", "--allocator", "slab", "--cpus", "4"], "--cpus applies to "
+                                                                "--allocator slub only"),
+    (["pagetypeinfo", "--kernel", "2.6.20"], "has no /proc/pagetypeinfo (2.6.24+)"),
+    (["pagetypeinfo", "--kernel", "4.2.0"], "kmem models the whole allocation path of the "
+                                             "6.1 series and of 6.12 onwards"),
+])
+def test_what_cannot_be_done_is_refused_at_once(kmem_cli, args, said):
+    done = kmem_cli(*args)
+    assert done.returncode == 2 and done.stdout == "", done.stdout[-500:]
+    assert said in done.stderr.splitlines()[-1], done.stderr
+    assert done.stderr.splitlines()[-1].startswith(f"kmem {args[0]}: error: ")
+
+
+def test_pagetypeinfo_has_no_migratetypes_switch(kmem_cli):
+    # pagetypeinfo always runs with migratetypes: a switch that is always on is no switch
+    done = kmem_cli("pagetypeinfo", "--migratetypes")
+    assert done.returncode == 2 and "unrecognized arguments: --migratetypes" in done.stderr
+    assert "--migratetypes" not in kmem_cli("pagetypeinfo", "--help").stdout
+
+
+def test_slab_reports_an_allocation_that_fails_after_the_estimate(kmem_cli):
+    # 53248 objects fill every page by the estimate, but the watermarks keep pages back:
+    # kmem_cache_alloc returns NULL before the end, and the command says so (no table)
+    done = kmem_cli("slab", "--objects", "53248", "--mem-mb", "32")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "kmem_cache_alloc returned NULL at object" in done.stderr
+
+
+def test_vmmap_summary_follows_era(kmem_cli):
+    modern = kmem_cli("vmmap", "--split", "all").stdout
+    old = kmem_cli("vmmap", "--split", "all", "--era", "2.6.11").stdout
+    # 2.6.11 arch/i386: high_memory = PAGE_OFFSET + 896 MB for VMSPLIT_3G (0xf8000000);
+    # the modern formulas take the fixmap and vmalloc reserve off the top instead
+    assert "3G      0xc0000000       3072             896.000  0xf8000000" in old
+    assert "0xf8000000" not in modern.splitlines()[3] and "modern formulas" in modern
+    table = kmem_cli("vmmap").stdout.splitlines()
+    starts = {line.index("direct map of") for line in table if "direct map of" in line}
+    starts |= {line.index("description") for line in table if line.startswith("start")}
+    starts |= {line.index("unused, between") for line in table if "unused, between" in line}
+    assert len(starts) == 1  # the description column lines up
+
+
+def test_pagetypeinfo_from_proc_says_the_split_is_assumed(kmem_cli, tmp_path):
+    from .test_from_proc import REAL_BUDDYINFO, REAL_ZONEINFO, SYSCTLS
+
+    proc = tmp_path
+    (proc / "sys" / "vm").mkdir(parents=True)
+    (proc / "zoneinfo").write_text(REAL_ZONEINFO)
+    (proc / "buddyinfo").write_text(REAL_BUDDYINFO)
+    for name, text in SYSCTLS.items():
+        (proc / "sys" / "vm" / name).write_text(text)
+    plain = kmem_cli("pagetypeinfo", "--from-proc", str(proc))
+    assert plain.returncode == 0, plain.stderr
+    assert "the split by migratetype above is assumed, not read" in plain.stderr
+    # with the machine's real /proc/pagetypeinfo beside it, the note quotes the real split
+    lines = plain.stdout.splitlines()
+    head = lines.index(next(line for line in lines if line.startswith("Number of blocks")))
+    names = lines[head].split()[4:]
+    zone = lines[head + 1].split()[3]
+    counts = [0] * len(names)
+    counts[0], counts[1] = 110, 1930
+    lines[head + 1] = f"Node 0, zone {zone:>8} " + "".join(f"{c:12d} " for c in counts)
+    (proc / "pagetypeinfo").write_text("\n".join(lines) + "\n")
+    got = kmem_cli("pagetypeinfo", "--from-proc", str(proc))
+    assert f"zone {zone}: 110 {names[0]}, 1930 {names[1]}" in got.stderr, got.stderr
+
+
+def test_demo_says_when_blocks_merge(kmem_cli):
+    out = kmem_cli("demo").stdout
+    # __free_one_page merges a freed block with its free buddy, order by order
+    assert "merged 2 time(s) with free buddies (__free_one_page): now one free block of " \
+           "order 2 at pfn 0" in out
+    assert "no merge: its buddy (pfn 1, order 0) is not a free block of that order" in out
+
+
+def test_kmalloc_allocator_has_help(kmem_cli):
+    assert "2.6.11 classic SLAB" in kmem_cli("kmalloc", "--help").stdout.split("--allocator")[-1]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kmem.model import Machine
-from kmem.model.from_proc import read_sysctl_dir
 from kmem.progress import Progress
 from kmem.spec.errors import InvalidArgument
+from kmem.spec.from_proc import read_sysctl_dir
 
 from ._args import int_arg
 
@@ -23,7 +24,29 @@ PRESET_OPTIONS: dict[str, tuple[object, tuple[str, ...]]] = {
 }
 
 
-def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
+#: the largest CONFIG_NR_CPUS x86-64 allows (6.12.118 arch/x86/Kconfig NR_CPUS_RANGE_END:
+#: 8192 with CPUMASK_OFFSTACK, i.e. MAXSMP)
+MAX_CPUS = 8192
+#: vm.min_free_kbytes is an int written through proc_dointvec_minmax (6.12.118
+#: mm/page_alloc.c:300 ``int min_free_kbytes``, min_free_kbytes_sysctl_handler)
+MAX_MIN_FREE_KBYTES = 2**31 - 1
+
+
+def _bounded(what: str, lo: int, hi: int, why: str) -> Callable[[str], int]:
+    base = int_arg(what, lo)
+
+    def convert(text: str) -> int:
+        value = base(text)
+        if value > hi:
+            raise argparse.ArgumentTypeError(f"{what} {value} is more than {hi:,} ({why})")
+        return value
+
+    convert.__name__ = what
+    return convert
+
+
+def add_machine_arguments(parser: argparse.ArgumentParser, *,
+                          migratetypes_flag: bool = True) -> None:
     parser.add_argument("--preset", choices=("x86_64", "x86_32", "generic"), default=None,
                         help="machine preset (default x86_64)")
     parser.add_argument("--mem-mb", type=int_arg("--mem-mb", 1), default=None,
@@ -33,18 +56,23 @@ def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vmsplit", default=None, help="x86_32 VMSPLIT option (default 3G)")
     parser.add_argument("--movablecore-mb", type=int_arg("--movablecore-mb", 0), default=None,
                         help="x86_64: size of ZONE_MOVABLE, like movablecore= (default 0)")
-    parser.add_argument("--min-free-kbytes", type=int_arg("--min-free-kbytes", 0), default=None,
+    parser.add_argument("--min-free-kbytes",
+                        type=_bounded("--min-free-kbytes", 0, MAX_MIN_FREE_KBYTES,
+                                      "vm.min_free_kbytes is a C int"), default=None,
                         help="vm.min_free_kbytes (default: the kernel's boot value; with "
                              "--from-proc: set after boot, as writing the sysctl does)")
-    parser.add_argument("--migratetypes", action="store_true",
-                        help="the kernel's whole allocation path: free lists per migratetype, "
-                             "pageblocks, fallback, highatomic (policy linux)")
-    parser.add_argument("--cpus", type=int_arg("--cpus", 0), default=0,
-                        help="per-CPU page lists for this many CPUs (implies --migratetypes)")
+    if migratetypes_flag:
+        parser.add_argument("--migratetypes", action="store_true",
+                            help="the kernel's whole allocation path: free lists per "
+                                 "migratetype, pageblocks, fallback, highatomic (policy linux)")
+    parser.add_argument("--cpus", type=_bounded("--cpus", 0, MAX_CPUS,
+                                                "x86-64's largest CONFIG_NR_CPUS"), default=0,
+                        help="per-CPU page lists for this many CPUs"
+                             + (" (implies --migratetypes)" if migratetypes_flag else ""))
     parser.add_argument("--kernel", metavar="VERSION", default=None,
                         help="the kernel the machine models, as uname -r prints it (default: "
-                             "the newest kmem knows): its allocation path (--migratetypes: "
-                             "6.1 or 6.12 onwards), its configuration (CONFIG_CMA, "
+                             "the newest kmem knows): its allocation path (with "
+                             "migratetypes: 6.1 or 6.12 onwards), its configuration (CONFIG_CMA, "
                              "init_on_alloc) and the lines its /proc files print")
     parser.add_argument("--from-proc", metavar="DIR", nargs="?", const="/proc",
                         help="boot the model from a real machine's /proc (zoneinfo, buddyinfo, "

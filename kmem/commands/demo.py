@@ -64,6 +64,23 @@ def free_area_lines(m: Machine) -> list[str]:
     return lines
 
 
+def merge_note(m: Machine, pfn: int, order: int) -> str:
+    """What ``__free_one_page`` did with the block of ``order`` freed at ``pfn``: the free
+    block that now holds it (bigger when it merged with free buddies) or why not."""
+    zone = next(z for z in m.zones if z.managed_pages)
+    for o in range(len(zone.free_area) - 1, -1, -1):
+        for start in zone.free_list_order(o):
+            if start <= pfn < start + (1 << o):
+                if o == order:
+                    buddy = pfn ^ (1 << order)
+                    return (f"    no merge: its buddy (pfn {buddy}, order {order}) is not a "
+                            "free block of that order")
+                merges = o - order
+                return (f"    merged {merges} time(s) with free buddies (__free_one_page): now "
+                        f"one free block of order {o} at pfn {start}")
+    return "    (the block is not on a free list: it went to a per-CPU list)"
+
+
 def _alloc(m: Machine, order: int) -> int | None:
     page = api.alloc_pages(m, GFP_KERNEL, order)
     return None if page is None else api.page_to_pfn(m, page)
@@ -124,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
             pfn, held_order = held.pop(label)
             api.__free_pages(m, api.pfn_to_page(m, pfn), held_order)
             step = f"__free_pages({label}, order {held_order})"
+            notes.append(merge_note(m, pfn, held_order))
         print(f"\n{step}\n{'':19}{zone_map(m, held)}")
         print("\n".join(free_area_lines(m)))
         if notes:

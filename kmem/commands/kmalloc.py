@@ -6,6 +6,7 @@ import argparse
 
 from kmem.spec import slab as S
 from kmem.spec.constants import PAGE_SIZE
+from kmem.spec.errors import InvalidArgument
 from kmem.spec.gfp import format_gfp
 
 from ._args import int_arg
@@ -24,9 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("size", metavar="SIZE", type=int_arg("SIZE", 0),
                         help="bytes (31, 0x1f, ...)")
     parser.add_argument("--gfp", default="GFP_KERNEL", help="gfp mask (default GFP_KERNEL)")
-    parser.add_argument("--allocator", choices=("slub", "slab"), default="slub")
-    parser.add_argument("--cpus", type=int_arg("--cpus", 1), default=1,
-                        help="CPUs SLUB sizes its slabs for (default 1)")
+    parser.add_argument("--allocator", choices=("slub", "slab"), default="slub",
+                        help="slub: 6.12 SLUB (default); slab: 2.6.11 classic SLAB, the "
+                             "lecture slides' era")
+    parser.add_argument("--cpus", type=int_arg("--cpus", 1), default=None,
+                        help="CPUs SLUB sizes its slabs for (default 1; SLUB only)")
 
 
 def explain_slub(size: int, gfp: int, cpus: int = 1) -> list[str]:
@@ -81,7 +84,10 @@ def explain_slab(size: int, gfp: int) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     size = args.size
     gfp = gfp_arg(args.gfp)
-    lines = (explain_slub(size, gfp, args.cpus) if args.allocator == "slub"
+    if args.allocator == "slab" and args.cpus is not None:
+        raise InvalidArgument("--cpus applies to --allocator slub only (2.6.11 SLAB's caches "
+                              "do not depend on the number of CPUs)")
+    lines = (explain_slub(size, gfp, args.cpus or 1) if args.allocator == "slub"
              else explain_slab(size, gfp))
     print("\n".join(lines))
     return 0

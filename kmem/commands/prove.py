@@ -21,7 +21,7 @@ DESCRIPTION = (
     "on the machine's load. Needs the proofs "
     "extra: pip install 'kmem[proofs]'."
 )
-INSTALL_HINT = ("kmem prove needs the z3 solver and CrossHair: install them with "
+INSTALL_HINT = ("needs the z3 solver and CrossHair: install them with "
                 "pip install 'kmem[proofs]'")
 
 

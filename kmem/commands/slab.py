@@ -7,6 +7,7 @@ import argparse
 from html import escape
 
 from kmem.model import slab as K
+from kmem.progress import Progress
 from kmem.spec.constants import PAGE_SIZE
 from kmem.spec.errors import InvalidArgument
 from kmem.spec.gfp import GFP_KERNEL
@@ -44,13 +45,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--svg", metavar="FILE", default=None, help="write an SVG picture")
 
 
+def free_pages_of(m: object) -> int:
+    """Free pages in all of the machine's zones (an upper bound on what any request gets)."""
+    return sum(z.free_pages for z in m.zones)  # type: ignore[attr-defined]
+
+
 def build(args: argparse.Namespace) -> tuple[K.KmemCache, list[int]]:
     if args.objects < 0 or args.free_every < 0 or args.free_first < 0:
         raise InvalidArgument("--objects, --free-every and --free-first must be >= 0")
     m = build_slab_machine(args)
     cache = K.kmem_cache_create(m, "demo_cache", args.size, args.align, 0)
-    objs = [K.kmem_cache_alloc(cache, GFP_KERNEL) for _ in range(args.objects)]
-    held = [o for o in objs if o]
+    # refuse up front what cannot fit: each slab is 2^order pages holding cache.num objects
+    slabs = -(-args.objects // cache.num)
+    free = free_pages_of(m)
+    if slabs << cache.order > free:
+        fit = (free >> cache.order) * cache.num
+        raise InvalidArgument(
+            f"--objects {args.objects}: {slabs} slabs of {1 << cache.order} page(s) "
+            f"({cache.num} objects each) need {slabs << cache.order} pages, more than the "
+            f"{free} free pages of --mem-mb {args.mem_mb}; at most about {fit} objects fit")
+    objs: list[int] = []
+    with Progress("kmem slab", total=args.objects, unit="objects") as progress:
+        progress.start("kmem_cache_alloc")
+        for i in range(args.objects):
+            obj = K.kmem_cache_alloc(cache, GFP_KERNEL)
+            if not obj:
+                raise InvalidArgument(
+                    f"--objects {args.objects}: kmem_cache_alloc returned NULL at object "
+                    f"{i + 1} (out of memory with --mem-mb {args.mem_mb}: the watermarks keep "
+                    f"some pages back); ask for at most {i} objects or more memory")
+            objs.append(obj)
+            if i % 4096 == 4095:
+                progress.advance(4096)
+    held = objs
     if args.free_every:
         for o in held[args.free_every - 1::args.free_every]:
             K.kmem_cache_free(cache, o)
@@ -147,6 +174,8 @@ def svg(cache: K.KmemCache) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.svg is not None and not args.svg.strip():
+        raise InvalidArgument("--svg needs a file name (got an empty one)")
     cache, _ = build(args)
     print(describe(cache))
     if args.svg:

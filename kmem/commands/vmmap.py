@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from decimal import Decimal
+from typing import Any
 from xml.sax.saxutils import escape
 
 from kmem.spec.constants import MB
@@ -59,24 +60,31 @@ def table(lay: X86_32Layout) -> list[str]:
             f"{lay.page_offset:#010x}), {c.era.value} formulas, "
             f"{'PAE' if c.pae else 'no PAE'}, {'HIGHMEM' if c.highmem else 'no HIGHMEM'}")
     lines = [head, f"MAXMEM {lay.maxmem / MB:.3f} MB, high_memory {lay.high_memory:#010x}", ""]
-    lines.append(f"{'start':<10}  {'end':<11}  {'size (MB)':>10}  {'area':<20}  description")
+    width = max(len("area"), *(len(r.name) for r in lay.regions))  # descriptions line up
+    lines.append(f"{'start':<10}  {'end':<11}  {'size (MB)':>10}  {'area':<{width}}  "
+                 "description")
     for r in lay.regions:
-        lines.append(f"{r.start:#010x}  {r.end:<#11x}  {_mb(r.size)}  {r.name:<20}  "
+        lines.append(f"{r.start:#010x}  {r.end:<#11x}  {_mb(r.size)}  {r.name:<{width}}  "
                      f"{r.description}")
     return lines
 
 
-def summary() -> list[str]:
-    """Every VMSPLIT option side by side (2.6.11 and modern lowmem)."""
-    lines = [f"{'split':<7} {'PAGE_OFFSET':<11} {'user (MB)':>9}  {'lowmem 2.6.11 (MB)':>18}  "
+def summary(era: Era = Era.MODERN, **options: Any) -> list[str]:
+    """Every VMSPLIT option side by side: lowmem under both eras' formulas, and
+    high_memory and the vmalloc area under ``era``'s (``options``: pae, highmem, mem_mb,
+    kernel, as :func:`kmem.spec.x86_32_layout.layout` takes them)."""
+    lines = [f"high_memory and VMALLOC_* with the {era.value} formulas", "",
+             f"{'split':<7} {'PAGE_OFFSET':<11} {'user (MB)':>9}  {'lowmem 2.6.11 (MB)':>18}  "
              f"{'high_memory':<11} {'VMALLOC_START':<13} {'VMALLOC_END':<11}  "
              f"{'lowmem modern (MB)':>18}"]
+    plain = {k: v for k, v in options.items() if k != "kernel"}
     for split, offset in VMSPLIT_PAGE_OFFSET.items():
-        old = layout(split, Era.LINUX_2_6_11)
-        new = layout(split, Era.MODERN)
+        old = layout(split, Era.LINUX_2_6_11, **plain)
+        new = layout(split, Era.MODERN, **plain)
+        chosen = layout(split, era, **options)
         lines.append(f"{split:<7} {offset:#010x}  {offset // MB:>9}  {old.maxmem / MB:>18.3f}  "
-                     f"{old.high_memory:#010x}  {old.vmalloc_start:#010x}    "
-                     f"{old.vmalloc_end:#010x}  {new.maxmem / MB:>18.3f}")
+                     f"{chosen.high_memory:#010x}  {chosen.vmalloc_start:#010x}    "
+                     f"{chosen.vmalloc_end:#010x}  {new.maxmem / MB:>18.3f}")
     return lines
 
 
@@ -182,7 +190,12 @@ def run(args: argparse.Namespace) -> int:
     if args.split == "all":
         if args.addr is not None or args.svg is not None:
             raise InvalidArgument("--addr and --svg need one VMSPLIT option, not --split all")
-        print("\n".join(summary()))
+        options: dict[str, Any] = {"pae": args.pae, "highmem": args.highmem,
+                                   "mem_mb": args.mem, "kernel": args.kernel}
+        era = era_of(args.era)
+        if args.kernel is not None:
+            era = layout("3G", era, kernel=args.kernel).config.era
+        print("\n".join(summary(era, **options)))
         return 0
     vaddr = None
     if args.addr is not None:  # read every input before printing anything

@@ -1,0 +1,759 @@
+"""The compiled steps of fastimpl's whole allocation path (migratetypes, pageblocks,
+per-CPU lists, the highatomic reserve), over the flat arrays of ``mt_arena.py``.
+
+Mirrors mm/page_alloc.c of Linux 6.12 (Debian 6.12.117) function by function, as
+:mod:`kmem.spec.migrate` and :mod:`kmem.spec.pcp` define it: ``__rmqueue_smallest``
+with ``expand``, ``find_suitable_fallback``, ``__rmqueue_claim`` /
+``try_to_steal_block`` / ``__rmqueue_steal``, ``__rmqueue`` with its rmqueue_mode,
+``rmqueue_buddy``, ``rmqueue_bulk``, ``rmqueue_pcplist``, ``prep_move_freepages_block``
+/ ``__move_freepages_block``, ``boost_watermark``, ``reserve_highatomic_pageblock`` /
+``unreserve_highatomic_pageblock``, ``free_unref_page`` / ``free_unref_page_commit`` /
+``free_pcppages_bulk``, ``drain_pages_zone``, ``split_large_buddy`` and
+``__free_one_page`` with the merge restriction and ``buddy_merge_likely``. The
+arithmetic rules (batch, high, free_high, claim threshold, fallback permission,
+highatomic sizes, boost) are the spec's own functions compiled by
+:func:`kmem.fastimpl.spec_jit.compile_spec`.
+
+Bounds: every pfn a step is given was checked in Python (``mt_machine.py``) to lie in
+its zone; a step reads a pfn-indexed array at a computed pfn (a buddy, a pageblock's
+pages) only after checking that pfn lies in the zone's span. List ids and pcp rows
+come from the zone and CPU indices the machine validated.
+
+The arena ``A`` is a tuple ``(nxt, prv, P, LH, LT, LN, Z, PB, C)``:
+``nxt``/``prv`` (int64, per pfn) link the lists; ``P`` (int8, ``P_* x npfn``) holds per
+pfn the free order, free list type, pcp order, allocated order and flags;
+``LH``/``LT``/``LN`` (int64, per list) head, tail and length of every free list
+(zone, order, migratetype) and pcp list (zone, CPU, pindex); ``Z`` (int64, zone x
+``Z_*``) the zone's counters; ``PB`` (int8) the pageblock types, zone by zone; ``C``
+(int64, (zone, CPU) x ``C_*``) each ``struct per_cpu_pages``' fields.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kmem.spec import alloc_flags as alloc_flags_spec
+from kmem.spec import constants as constants_spec
+from kmem.spec import migrate as migrate_spec
+from kmem.spec import pcp as pcp_spec
+from kmem.spec.alloc_flags import (
+    ALLOC_CMA,
+    ALLOC_HIGHATOMIC,
+    ALLOC_KSWAPD,
+    ALLOC_NOFRAGMENT,
+    ALLOC_NON_BLOCK,
+    ALLOC_OOM,
+)
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER
+
+from .kernels import jit
+from .spec_jit import compile_spec, stamp_cache
+
+# the cached steps below call the spec's rules: a change there recompiles them
+stamp_cache(__file__, (pcp_spec, migrate_spec, alloc_flags_spec, constants_spec))
+
+# -- the spec's rules, compiled --------------------------------------------------------
+clamp = compile_spec(pcp_spec.clamp)
+nr_pcp_alloc = compile_spec(pcp_spec.nr_pcp_alloc, clamp=clamp)
+nr_pcp_free = compile_spec(pcp_spec.nr_pcp_free, clamp=clamp)
+nr_pcp_high = compile_spec(pcp_spec.nr_pcp_high, clamp=clamp)
+free_high_decision = compile_spec(pcp_spec.free_high_decision)
+free_count_after_free = compile_spec(pcp_spec.free_count_after_free)
+pindex_to_order = compile_spec(pcp_spec.pindex_to_order)
+migratetype_is_mergeable = compile_spec(migrate_spec.migratetype_is_mergeable)
+may_merge = compile_spec(migrate_spec.may_merge, migratetype_is_mergeable=migratetype_is_mergeable)
+can_steal_fallback = compile_spec(migrate_spec.can_steal_fallback)
+claim_min_order = compile_spec(migrate_spec.claim_min_order)
+claim_whole_block = compile_spec(migrate_spec.claim_whole_block)
+highatomic_max_managed = compile_spec(migrate_spec.highatomic_max_managed)
+highatomic_unreserve_size = compile_spec(migrate_spec.highatomic_unreserve_size)
+boosted_watermark = compile_spec(migrate_spec.boosted_watermark)
+
+MT_TYPES = migrate_spec.MIGRATE_TYPES  # 6 free lists per order
+PCPTYPES = migrate_spec.MIGRATE_PCPTYPES
+UNMOVABLE = migrate_spec.MIGRATE_UNMOVABLE
+MOVABLE = migrate_spec.MIGRATE_MOVABLE
+HIGHATOMIC = migrate_spec.MIGRATE_HIGHATOMIC
+CMA = migrate_spec.MIGRATE_CMA
+ISOLATE = migrate_spec.MIGRATE_ISOLATE
+NR_PCP_LISTS = pcp_spec.NR_PCP_LISTS
+NR_LOWORDER_PCP_LISTS = pcp_spec.NR_LOWORDER_PCP_LISTS
+HPAGE_PMD_ORDER = pcp_spec.HPAGE_PMD_ORDER
+PCP_BATCH_SCALE_MAX = pcp_spec.PCP_BATCH_SCALE_MAX
+WATERMARK_BOOST_FACTOR = 15000  # the model's boost factor (vm.watermark_boost_factor default)
+
+#: ``fallbacks[]`` as a table: row mt, -1 where the row ends (from the spec's FALLBACKS)
+FALLBACK_TABLE = np.full((MT_TYPES, 2), -1, np.int64)
+for _mt, _row in migrate_spec.FALLBACKS.items():
+    FALLBACK_TABLE[_mt, :len(_row)] = _row
+
+# rmqueue_mode
+RMQUEUE_NORMAL, RMQUEUE_CMA, RMQUEUE_CLAIM, RMQUEUE_STEAL = 0, 1, 2, 3
+
+# per-pfn rows of P
+P_FORD, P_FMT, P_PCPO, P_AORD, P_FLAGS = 0, 1, 2, 3, 4
+NP = 5
+PF_MOVABLE = 1  # allocated by a MOVABLE request (prep_move_freepages_block's stand-in)
+
+# zone fields of Z
+(Z_START, Z_END, Z_PB0, Z_PBBASE, Z_PBO, Z_NCPU, Z_HASPCP, Z_FREE, Z_HAFREE, Z_HARES,
+ Z_BELOW_HIGH, Z_BOOSTED, Z_BOOST, Z_WHIGH, Z_MANAGED, Z_MODE, Z_IDX, Z_HRESERVE,
+ Z_NRFREE) = range(19)
+ZF = Z_NRFREE + NR_PAGE_ORDERS
+
+# per_cpu_pages fields of C
+C_COUNT, C_HIGH, C_HIGH_MIN, C_HIGH_MAX, C_BATCH, C_FREE_COUNT, C_ALLOC_FACTOR, C_FLAGS = range(8)
+CF = 8
+
+# to_tail of __free_one_page: FPI_TO_TAIL, head, or buddy_merge_likely
+TO_HEAD, TO_TAIL, TO_LIKELY = 0, 1, -1
+
+
+@jit
+def order_to_pindex(mt, order):
+    """``order_to_pindex`` for a pcp type and a pcp order (validated by the caller; the
+    spec's :func:`kmem.spec.pcp.order_to_pindex` raises on the others)."""
+    if order > PAGE_ALLOC_COSTLY_ORDER:
+        return NR_LOWORDER_PCP_LISTS + (1 if mt == MOVABLE else 0)
+    return PCPTYPES * order + mt
+
+
+@jit
+def pcp_allowed_order(order):
+    """``pcp_allowed_order`` (:func:`kmem.spec.pcp.pcp_allowed_order`)."""
+    return order <= PAGE_ALLOC_COSTLY_ORDER or order == HPAGE_PMD_ORDER
+
+
+# -- lists -------------------------------------------------------------------------------
+@jit
+def buddy_lid(z, order, mt):
+    return (z * NR_PAGE_ORDERS + order) * MT_TYPES + mt
+
+
+@jit
+def pcp_lid(A, z, cpu, pindex):
+    Z = A[6]
+    nb = Z.shape[0] * NR_PAGE_ORDERS * MT_TYPES
+    return nb + (z * Z[z, Z_NCPU] + cpu) * NR_PCP_LISTS + pindex
+
+
+@jit
+def pcp_row(A, z, cpu):
+    Z = A[6]
+    return z * Z[z, Z_NCPU] + cpu
+
+
+@jit
+def list_add(A, lid, pfn, tail):
+    nxt, prv, LH, LT, LN = A[0], A[1], A[3], A[4], A[5]
+    if LH[lid] < 0:
+        nxt[pfn] = -1
+        prv[pfn] = -1
+        LH[lid] = pfn
+        LT[lid] = pfn
+    elif tail:
+        t = LT[lid]
+        nxt[t] = pfn
+        prv[pfn] = t
+        nxt[pfn] = -1
+        LT[lid] = pfn
+    else:
+        h = LH[lid]
+        prv[h] = pfn
+        nxt[pfn] = h
+        prv[pfn] = -1
+        LH[lid] = pfn
+    LN[lid] += 1
+
+
+@jit
+def list_del(A, lid, pfn):
+    nxt, prv, LH, LT, LN = A[0], A[1], A[3], A[4], A[5]
+    n = nxt[pfn]
+    p = prv[pfn]
+    if p >= 0:
+        nxt[p] = n
+    else:
+        LH[lid] = n
+    if n >= 0:
+        prv[n] = p
+    else:
+        LT[lid] = p
+    LN[lid] -= 1
+
+
+# -- pageblocks ---------------------------------------------------------------------------
+@jit
+def get_pfnblock_migratetype(A, z, pfn):
+    Z, PB = A[6], A[7]
+    return np.int64(PB[Z[z, Z_PBBASE] + (pfn >> Z[z, Z_PBO]) - Z[z, Z_PB0]])
+
+
+@jit
+def change_pageblock_range(A, z, pfn, order, mt):
+    """``change_pageblock_range``: every pageblock the block overlaps."""
+    Z, PB = A[6], A[7]
+    pbo = Z[z, Z_PBO]
+    first = pfn >> pbo
+    last = (pfn + (1 << order) - 1) >> pbo
+    for pb in range(first, last + 1):
+        PB[Z[z, Z_PBBASE] + pb - Z[z, Z_PB0]] = mt
+
+
+# -- free lists (account_freepages, __add_to_free_list, __del_page_from_free_list) ---------
+@jit
+def account(A, z, nr, mt):
+    Z = A[6]
+    if mt == ISOLATE:
+        return
+    Z[z, Z_FREE] += nr
+    if mt == HIGHATOMIC:
+        Z[z, Z_HAFREE] += nr
+
+
+@jit
+def add_mt(A, z, pfn, order, mt, tail):
+    P, Z = A[2], A[6]
+    list_add(A, buddy_lid(z, order, mt), pfn, tail)
+    Z[z, Z_NRFREE + order] += 1
+    P[P_FORD, pfn] = order
+    P[P_FMT, pfn] = mt
+    account(A, z, 1 << order, mt)
+
+
+@jit
+def del_mt(A, z, pfn, order):
+    P, Z = A[2], A[6]
+    mt = np.int64(P[P_FMT, pfn])
+    list_del(A, buddy_lid(z, order, mt), pfn)
+    Z[z, Z_NRFREE + order] -= 1
+    P[P_FORD, pfn] = -1
+    P[P_FMT, pfn] = -1
+    account(A, z, -(1 << order), mt)
+    return mt
+
+
+@jit
+def move_to_free_list(A, z, pfn, order, new_mt):
+    """``move_to_free_list``: to the tail of the new type's list."""
+    del_mt(A, z, pfn, order)
+    add_mt(A, z, pfn, order, new_mt, True)
+
+
+@jit
+def spans(A, z, pfn):
+    Z = A[6]
+    return Z[z, Z_START] <= pfn < Z[z, Z_END]
+
+
+@jit
+def is_free_block(A, z, pfn, order):
+    """``page_is_buddy``: a free block of exactly this order, in this zone."""
+    if not spans(A, z, pfn):
+        return False
+    return A[2][P_FORD, pfn] == order
+
+
+# -- __rmqueue ------------------------------------------------------------------------------
+@jit
+def page_del_and_expand(A, z, pfn, order, current, mt):
+    del_mt(A, z, pfn, current)
+    for half_order in range(current - 1, order - 1, -1):  # expand(): upper halves, high first
+        add_mt(A, z, pfn + (1 << half_order), half_order, mt, False)
+
+
+@jit
+def rmqueue_smallest_mt(A, z, order, mt):
+    """``__rmqueue_smallest(zone, order, mt)``; -1 when no list of order >= ``order``."""
+    LH = A[3]
+    for current in range(order, NR_PAGE_ORDERS):
+        pfn = LH[buddy_lid(z, current, mt)]
+        if pfn >= 0:
+            page_del_and_expand(A, z, pfn, order, current, mt)
+            return pfn
+    return -1
+
+
+@jit
+def find_suitable_fallback(A, z, current, start_mt):
+    """``find_suitable_fallback(area, current, start_mt, false, &can_steal)``: (fallback
+    type or -1, can_steal)."""
+    Z, LH = A[6], A[3]
+    if Z[z, Z_NRFREE + current] == 0:
+        return -1, False
+    can_steal = False
+    for i in range(FALLBACK_TABLE.shape[1]):
+        fb = FALLBACK_TABLE[start_mt, i]
+        if fb < 0:
+            break
+        if LH[buddy_lid(z, current, fb)] < 0:
+            continue
+        if can_steal_fallback(current, start_mt, Z[z, Z_PBO], False):
+            can_steal = True
+        return fb, can_steal
+    return -1, can_steal
+
+
+@jit
+def prep_move_freepages_block(A, z, pfn):
+    """``prep_move_freepages_block``: (start, free pages, movable pages) of the pageblock,
+    start -1 when it straddles the zone's span."""
+    P, Z = A[2], A[6]
+    nr = np.int64(1) << Z[z, Z_PBO]
+    start = pfn - pfn % nr
+    end = start + nr
+    if not (spans(A, z, start) and spans(A, z, end - 1)):
+        return -1, 0, 0
+    free = 0
+    movable = 0
+    p = start
+    while p < end:
+        o = np.int64(P[P_FORD, p])
+        if o >= 0:
+            free += 1 << o
+            p += 1 << o
+            continue
+        held = np.int64(P[P_AORD, p])
+        if held >= 0 and P[P_FLAGS, p] & PF_MOVABLE:
+            n = min(np.int64(1) << held, end - p)
+            movable += n
+            p += n
+            continue
+        p += 1
+    return start, free, movable
+
+
+@jit
+def move_freepages_block_at(A, z, start, new_mt):
+    """``__move_freepages_block``: every free block of the pageblock to the tail of
+    ``new_mt``'s list, then the pageblock's type. Returns the pages moved."""
+    P, Z, PB = A[2], A[6], A[7]
+    end = start + (np.int64(1) << Z[z, Z_PBO])
+    moved = 0
+    p = start
+    while p < end:
+        o = np.int64(P[P_FORD, p])
+        if o < 0:
+            p += 1
+            continue
+        move_to_free_list(A, z, p, o, new_mt)
+        moved += 1 << o
+        p += 1 << o
+    PB[Z[z, Z_PBBASE] + (start >> Z[z, Z_PBO]) - Z[z, Z_PB0]] = new_mt
+    return moved
+
+
+@jit
+def move_freepages_block(A, z, pfn, new_mt):
+    """``move_freepages_block``: -1 when the pageblock straddles the zone."""
+    start, _, _ = prep_move_freepages_block(A, z, pfn)
+    if start < 0:
+        return -1
+    return move_freepages_block_at(A, z, start, new_mt)
+
+
+@jit
+def boost_watermark(A, z):
+    """``boost_watermark``: raise ``watermark_boost`` by a pageblock (the spec's
+    :func:`kmem.spec.migrate.boosted_watermark`)."""
+    Z = A[6]
+    boost = boosted_watermark(Z[z, Z_BOOST], Z[z, Z_WHIGH], Z[z, Z_MANAGED], Z[z, Z_PBO],
+                              WATERMARK_BOOST_FACTOR)
+    if boost is None:
+        return False
+    Z[z, Z_BOOST] = boost
+    return True
+
+
+@jit
+def try_to_steal_block(A, z, pfn, current, order, start_type, alloc_flags):
+    """``try_to_steal_block``: claim the pageblock(s) of the free block at ``pfn``."""
+    Z = A[6]
+    pbo = Z[z, Z_PBO]
+    block_type = get_pfnblock_migratetype(A, z, pfn)
+    if block_type == HIGHATOMIC:
+        return -1
+    if current >= pbo:
+        del_mt(A, z, pfn, current)
+        change_pageblock_range(A, z, pfn, current, start_type)
+        for half_order in range(current - 1, order - 1, -1):
+            add_mt(A, z, pfn + (1 << half_order), half_order, start_type, False)
+        return pfn
+    if boost_watermark(A, z) and alloc_flags & ALLOC_KSWAPD:
+        Z[z, Z_BOOSTED] = 1
+    start, free, movable = prep_move_freepages_block(A, z, pfn)
+    if start < 0:
+        return -1
+    if claim_whole_block(free, movable, start_type, block_type, pbo, False):
+        move_freepages_block_at(A, z, start, start_type)
+        return rmqueue_smallest_mt(A, z, order, start_type)
+    return -1
+
+
+@jit
+def rmqueue_claim(A, z, order, start_mt, alloc_flags):
+    """``__rmqueue_claim``: largest order first, claim a pageblock of a fallback type."""
+    LH, Z = A[3], A[6]
+    min_order = claim_min_order(order, (alloc_flags & ALLOC_NOFRAGMENT) != 0, Z[z, Z_PBO])
+    for current in range(MAX_PAGE_ORDER, min_order - 1, -1):
+        fb, can_steal = find_suitable_fallback(A, z, current, start_mt)
+        if fb < 0:
+            continue
+        if not can_steal:
+            break
+        pfn = LH[buddy_lid(z, current, fb)]
+        got = try_to_steal_block(A, z, pfn, current, order, start_mt, alloc_flags)
+        if got >= 0:
+            return got
+    return -1
+
+
+@jit
+def rmqueue_steal(A, z, order, start_mt):
+    """``__rmqueue_steal``: smallest order first, one block of a fallback type."""
+    LH = A[3]
+    for current in range(order, NR_PAGE_ORDERS):
+        fb, _ = find_suitable_fallback(A, z, current, start_mt)
+        if fb < 0:
+            continue
+        pfn = LH[buddy_lid(z, current, fb)]
+        page_del_and_expand(A, z, pfn, order, current, fb)
+        return pfn
+    return -1
+
+
+@jit
+def rmqueue_mt(A, z, order, mt, alloc_flags):
+    """``__rmqueue(zone, order, migratetype, alloc_flags, &mode)``; the mode carried across
+    one ``rmqueue_bulk`` is ``Z[z, Z_MODE]``."""
+    Z = A[6]
+    mode = Z[z, Z_MODE]
+    if mode == RMQUEUE_NORMAL:
+        pfn = rmqueue_smallest_mt(A, z, order, mt)
+        if pfn >= 0:
+            return pfn
+    if mode <= RMQUEUE_CMA and alloc_flags & ALLOC_CMA:
+        pfn = rmqueue_smallest_mt(A, z, order, CMA)
+        if pfn >= 0:
+            Z[z, Z_MODE] = RMQUEUE_CMA
+            return pfn
+    if mode <= RMQUEUE_CLAIM:
+        pfn = rmqueue_claim(A, z, order, mt, alloc_flags)
+        if pfn >= 0:
+            Z[z, Z_MODE] = RMQUEUE_NORMAL
+            return pfn
+    if not alloc_flags & ALLOC_NOFRAGMENT:
+        pfn = rmqueue_steal(A, z, order, mt)
+        if pfn >= 0:
+            Z[z, Z_MODE] = RMQUEUE_STEAL
+            return pfn
+    return -1
+
+
+@jit
+def rmqueue_buddy(A, z, order, mt, alloc_flags):
+    """``rmqueue_buddy``: the HIGHATOMIC reserve first with ALLOC_HIGHATOMIC, then
+    ``__rmqueue``, then the reserve for ALLOC_OOM / ALLOC_NON_BLOCK."""
+    pfn = -1
+    if alloc_flags & ALLOC_HIGHATOMIC:
+        pfn = rmqueue_smallest_mt(A, z, order, HIGHATOMIC)
+    if pfn < 0:
+        A[6][z, Z_MODE] = RMQUEUE_NORMAL
+        pfn = rmqueue_mt(A, z, order, mt, alloc_flags)
+        if pfn < 0 and alloc_flags & (ALLOC_OOM | ALLOC_NON_BLOCK):
+            pfn = rmqueue_smallest_mt(A, z, order, HIGHATOMIC)
+    return pfn
+
+
+@jit
+def rmqueue_bulk(A, z, order, count, mt, alloc_flags, lid):
+    """``rmqueue_bulk``: up to ``count`` blocks to the tail of pcp list ``lid``."""
+    P = A[2]
+    A[6][z, Z_MODE] = RMQUEUE_NORMAL
+    for i in range(count):
+        pfn = rmqueue_mt(A, z, order, mt, alloc_flags)
+        if pfn < 0:
+            return i
+        list_add(A, lid, pfn, True)
+        P[P_PCPO, pfn] = order
+    return count
+
+
+@jit
+def rmqueue_pcplist(A, z, cpu, order, mt, alloc_flags):
+    """``rmqueue_pcplist``: the head of this CPU's list, refilled when empty."""
+    P, LH, Z, C = A[2], A[3], A[6], A[8]
+    r = pcp_row(A, z, cpu)
+    C[r, C_FREE_COUNT] >>= 1
+    lid = pcp_lid(A, z, cpu, order_to_pindex(mt, order))
+    if LH[lid] < 0:
+        n, high, af = nr_pcp_alloc(C[r, C_HIGH], C[r, C_HIGH_MIN], C[r, C_HIGH_MAX],
+                                   C[r, C_COUNT], C[r, C_BATCH], C[r, C_ALLOC_FACTOR], order,
+                                   Z[z, Z_BELOW_HIGH] != 0)
+        C[r, C_HIGH] = high
+        C[r, C_ALLOC_FACTOR] = af
+        got = rmqueue_bulk(A, z, order, n, mt, alloc_flags, lid)
+        C[r, C_COUNT] += got << order
+        if LH[lid] < 0:
+            return -1
+    pfn = LH[lid]
+    list_del(A, lid, pfn)
+    P[P_PCPO, pfn] = -1
+    C[r, C_COUNT] -= 1 << order
+    return pfn
+
+
+@jit
+def rmqueue(A, z, cpu, order, mt, alloc_flags):
+    """``rmqueue``: pcp lists for their orders, else the buddy; the block is recorded as
+    allocated (with the MOVABLE mark). -1 when nothing was found."""
+    P, Z = A[2], A[6]
+    pfn = -1
+    if Z[z, Z_HASPCP] and pcp_allowed_order(order) and mt < PCPTYPES:
+        pfn = rmqueue_pcplist(A, z, cpu, order, mt, alloc_flags)
+    if pfn < 0:
+        pfn = rmqueue_buddy(A, z, order, mt, alloc_flags)
+    # out: (6.12.118 3168-3174), reached by a failure too: the boost flag is cleared for
+    # ALLOC_KSWAPD and kswapd woken (not modelled)
+    if Z[z, Z_BOOSTED] and alloc_flags & ALLOC_KSWAPD:
+        Z[z, Z_BOOSTED] = 0
+    if pfn < 0:
+        return -1
+    P[P_AORD, pfn] = order
+    if mt == MOVABLE:
+        P[P_FLAGS, pfn] |= PF_MOVABLE
+    return pfn
+
+
+# -- highatomic reserve ---------------------------------------------------------------------
+@jit
+def reserve_highatomic_pageblock(A, z, pfn, order):
+    """``reserve_highatomic_pageblock``: the allocation's pageblock(s) become HIGHATOMIC
+    while below the 1 % cap, if their type is mergeable."""
+    Z = A[6]
+    pbo = Z[z, Z_PBO]
+    cap = highatomic_max_managed(Z[z, Z_MANAGED], pbo)
+    if cap == 0 or Z[z, Z_HARES] >= cap:
+        return
+    mt = get_pfnblock_migratetype(A, z, pfn)
+    if not migratetype_is_mergeable(mt):
+        return
+    if order < pbo:
+        if move_freepages_block(A, z, pfn, HIGHATOMIC) == -1:
+            return
+        Z[z, Z_HARES] += np.int64(1) << pbo
+    else:
+        change_pageblock_range(A, z, pfn, order, HIGHATOMIC)
+        Z[z, Z_HARES] += np.int64(1) << order
+
+
+@jit
+def unreserve_highatomic_pageblock(A, z, mt, force):
+    """One zone's part of ``unreserve_highatomic_pageblock``: the first HIGHATOMIC free
+    block's pageblock(s) go to ``mt``; keeps one pageblock unless ``force``."""
+    LH, Z = A[3], A[6]
+    pbo = Z[z, Z_PBO]
+    if not force and Z[z, Z_HARES] <= np.int64(1) << pbo:
+        return False
+    for order in range(NR_PAGE_ORDERS):
+        pfn = LH[buddy_lid(z, order, HIGHATOMIC)]
+        if pfn < 0:
+            continue
+        block_mt = get_pfnblock_migratetype(A, z, pfn)
+        if block_mt == HIGHATOMIC:
+            Z[z, Z_HARES] -= highatomic_unreserve_size(order, pbo, Z[z, Z_HARES])
+        if order < pbo:
+            ret = move_freepages_block(A, z, pfn, mt)
+        else:
+            move_to_free_list(A, z, pfn, order, mt)
+            change_pageblock_range(A, z, pfn, order, mt)
+            ret = 1
+        if ret > 0:
+            return True
+    return False
+
+
+# -- freeing ---------------------------------------------------------------------------------
+@jit
+def free_one_page_mt(A, z, pfn, order, mt, to_tail):
+    """``__free_one_page(page, pfn, zone, order, mt, fpi)``: merge within the migratetype
+    rule (retyping merged buddies of another type), then head, tail or merge-likely."""
+    Z = A[6]
+    pbo = Z[z, Z_PBO]
+    buddy_pfn = pfn ^ (np.int64(1) << order)
+    while order < MAX_PAGE_ORDER:
+        buddy_pfn = pfn ^ (np.int64(1) << order)
+        if not is_free_block(A, z, buddy_pfn, order):
+            break
+        if order >= pbo:
+            buddy_mt = get_pfnblock_migratetype(A, z, buddy_pfn)
+            if not may_merge(order, mt, buddy_mt, pbo):
+                break
+            del_mt(A, z, buddy_pfn, order)
+            if buddy_mt != mt:
+                change_pageblock_range(A, z, buddy_pfn, order, mt)
+        else:
+            del_mt(A, z, buddy_pfn, order)
+        pfn = buddy_pfn & pfn
+        order += 1
+    if to_tail == TO_LIKELY:  # buddy_merge_likely
+        tail = False
+        if order < MAX_PAGE_ORDER - 1:
+            higher = buddy_pfn & pfn
+            tail = is_free_block(A, z, higher ^ (np.int64(1) << (order + 1)), order + 1)
+    else:
+        tail = to_tail == TO_TAIL
+    add_mt(A, z, pfn, order, mt, tail)
+
+
+@jit
+def split_large_buddy(A, z, pfn, order, to_tail):
+    """``split_large_buddy``: free in pageblock-sized pieces, each with its own
+    pageblock's type."""
+    end = pfn + (np.int64(1) << order)
+    step = min(order, A[6][z, Z_PBO])
+    while pfn < end:
+        free_one_page_mt(A, z, pfn, step, get_pfnblock_migratetype(A, z, pfn), to_tail)
+        pfn += np.int64(1) << step
+
+
+@jit
+def free_pcppages_bulk(A, z, cpu, count, pindex):
+    """``free_pcppages_bulk``: ``count`` pages from the list tails, round robin from
+    ``pindex``, each through ``__free_one_page`` with its pageblock's type."""
+    P, LH, LT, C = A[2], A[3], A[4], A[8]
+    r = pcp_row(A, z, cpu)
+    count = min(C[r, C_COUNT], count)
+    pindex -= 1
+    while count > 0:
+        while True:
+            pindex += 1
+            if pindex > NR_PCP_LISTS - 1:
+                pindex = 0
+            if LH[pcp_lid(A, z, cpu, pindex)] >= 0:
+                break
+        lid = pcp_lid(A, z, cpu, pindex)
+        order = pindex_to_order(pindex)
+        while True:
+            pfn = LT[lid]
+            list_del(A, lid, pfn)
+            P[P_PCPO, pfn] = -1
+            count -= 1 << order
+            C[r, C_COUNT] -= 1 << order
+            free_one_page_mt(A, z, pfn, order, get_pfnblock_migratetype(A, z, pfn), TO_LIKELY)
+            if not (count > 0 and LH[lid] >= 0):
+                break
+
+
+@jit
+def drain_pages_zone(A, z, cpu):
+    """``drain_pages_zone``: empty one CPU's lists, ``batch << PCP_BATCH_SCALE_MAX`` pages
+    at a time."""
+    C = A[8]
+    r = pcp_row(A, z, cpu)
+    while C[r, C_COUNT]:
+        free_pcppages_bulk(A, z, cpu, min(C[r, C_COUNT], C[r, C_BATCH] << PCP_BATCH_SCALE_MAX), 0)
+
+
+@jit
+def high_wmark_ok(A, z):
+    """``zone_watermark_ok(zone, 0, high_wmark_pages(zone), ZONE_MOVABLE, 0)``: the order-0
+    case of :func:`kmem.spec.watermarks.zone_watermark_ok` without ALLOC_RESERVES (no
+    discount; nr_free_highatomic is unusable): free pages above HIGH + boost +
+    lowmem_reserve[ZONE_MOVABLE] (``Z_HRESERVE``)."""
+    Z = A[6]
+    usable = Z[z, Z_FREE] - Z[z, Z_HAFREE]
+    return usable > Z[z, Z_WHIGH] + Z[z, Z_BOOST] + Z[z, Z_HRESERVE]
+
+
+@jit
+def free_unref_page_commit(A, z, cpu, pfn, mt, order):
+    """``free_unref_page_commit``: head of the pcp list; drain past the high mark; after a
+    drain, a zone below its HIGH mark that passes it again clears ZONE_BELOW_HIGH."""
+    P, Z, C = A[2], A[6], A[8]
+    r = pcp_row(A, z, cpu)
+    C[r, C_ALLOC_FACTOR] >>= 1
+    pindex = order_to_pindex(mt, order)
+    list_add(A, pcp_lid(A, z, cpu, pindex), pfn, False)
+    P[P_PCPO, pfn] = order
+    C[r, C_COUNT] += 1 << order
+    free_high, flags = free_high_decision(order, C[r, C_FREE_COUNT], C[r, C_COUNT],
+                                          C[r, C_BATCH], C[r, C_FLAGS])
+    C[r, C_FLAGS] = flags
+    C[r, C_FREE_COUNT] = free_count_after_free(C[r, C_FREE_COUNT], C[r, C_BATCH], order)
+    high, new_high = nr_pcp_high(C[r, C_HIGH], C[r, C_HIGH_MIN], C[r, C_HIGH_MAX],
+                                 C[r, C_COUNT], C[r, C_FREE_COUNT], C[r, C_BATCH], free_high,
+                                 Z[z, Z_BELOW_HIGH] != 0, False)
+    C[r, C_HIGH] = new_high
+    if C[r, C_COUNT] >= high:
+        n = nr_pcp_free(C[r, C_COUNT], C[r, C_BATCH], high, free_high, C[r, C_FREE_COUNT])
+        free_pcppages_bulk(A, z, cpu, n, pindex)
+        if Z[z, Z_BELOW_HIGH] and high_wmark_ok(A, z):
+            Z[z, Z_BELOW_HIGH] = 0
+
+
+@jit
+def free_unref_page(A, z, cpu, pfn, order):
+    """``free_unref_page``: pcp orders to CPU ``cpu``'s list (ISOLATE straight to the
+    buddy; HIGHATOMIC and CMA as MOVABLE), others via ``free_one_page``."""
+    Z = A[6]
+    if not Z[z, Z_HASPCP] or not pcp_allowed_order(order):
+        split_large_buddy(A, z, pfn, order, TO_LIKELY)
+        return
+    block_mt = get_pfnblock_migratetype(A, z, pfn)
+    if block_mt < PCPTYPES:
+        mt = block_mt
+    elif block_mt == ISOLATE:
+        split_large_buddy(A, z, pfn, order, TO_LIKELY)
+        return
+    else:
+        mt = MOVABLE
+    ncpu = Z[z, Z_NCPU]
+    free_unref_page_commit(A, z, min(cpu, ncpu - 1), pfn, mt, order)
+
+
+@jit
+def free_block(A, z, cpu, pfn, order):
+    """``__free_pages`` -> ``free_unref_page`` for a checked, allocated block."""
+    P = A[2]
+    P[P_AORD, pfn] = -1
+    P[P_FLAGS, pfn] &= ~PF_MOVABLE
+    free_unref_page(A, z, cpu, pfn, order)
+
+
+@jit
+def free_tails(A, z, cpu, pfn, order):
+    """``___free_pages``' tails (first page kept allocated at order 0), each through
+    ``free_unref_page``."""
+    A[2][P_AORD, pfn] = 0
+    for o in range(order - 1, -1, -1):
+        free_unref_page(A, z, cpu, pfn + (np.int64(1) << o), o)
+
+
+@jit
+def boot_chunks(A, z, chunks, to_tail):
+    """Free ``chunks[i] = (pfn, order)`` through ``split_large_buddy`` (boot:
+    ``__free_pages_core`` with FPI_TO_TAIL)."""
+    for i in range(chunks.shape[0]):
+        split_large_buddy(A, z, chunks[i, 0], chunks[i, 1], to_tail)
+
+
+@jit
+def load_blocks(A, z, blocks):
+    """Zone.load: each free block to the tail of its pageblock type's list, ascending."""
+    for i in range(blocks.shape[0]):
+        pfn = blocks[i, 0]
+        add_mt(A, z, pfn, blocks[i, 1], get_pfnblock_migratetype(A, z, pfn), True)
+
+
+@jit
+def list_out(A, lid, out):
+    """The pfns of list ``lid`` head first into ``out``; returns how many."""
+    nxt, LH = A[0], A[3]
+    n = 0
+    p = LH[lid]
+    while p >= 0 and n < out.shape[0]:
+        out[n] = p
+        n += 1
+        p = nxt[p]
+    return n

@@ -1,0 +1,1352 @@
+"""fastimpl's machine with the whole allocation path: migratetypes, pageblocks, per-CPU
+lists, the highatomic reserve, NUMA nodes and their zonelists.
+
+:class:`MtMachine` is what ``kmem.fastimpl.Machine(...)`` builds when it is given any
+option of the whole path (``migratetypes``, ``nr_cpus``, ``percpu_pagelist_high_fraction``,
+``nodes``, ``distances``, ``cpu_nodes``); the bare one-node core stays in ``machine.py``.
+It has the public surface of :class:`kmem.model.Machine` with those options and is
+observably identical to it: results, exceptions, free lists per order and migratetype
+in list order, pcp lists in order, pageblock types, counters and /proc texts.
+
+The state is flat (``mt_kernels.py`` describes the arrays); every operation runs its
+Python guards first (pfn in a zone, alignment, references, the allocated block), then
+compiled steps that only change state. The decisions above the zones (``gfp_zone``,
+the zonelist, ``alloc_passes``, the slow path of :func:`kmem.spec.slowpath.slowpath`,
+``zone_allows``) are the spec's, called from Python once per request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from kmem.spec import buddy, migrate, numa, page_alloc, procfs, slowpath, watermarks, x86_64_layout
+from kmem.spec import gfp as gfp_spec
+from kmem.spec import kernel as kernel_spec
+from kmem.spec import machine_options as opts
+from kmem.spec import pagetypeinfo as pagetypeinfo_spec
+from kmem.spec import pcp as pcp_spec
+from kmem.spec import zones as zones_spec
+from kmem.spec.alloc_flags import (
+    ALLOC_HIGHATOMIC,
+    ALLOC_NO_WATERMARKS,
+    ALLOC_NOFRAGMENT,
+    ALLOC_WMARK_MASK,
+    WMARK_HIGH,
+)
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
+from kmem.spec.errors import (
+    AllocationLivelock,
+    BadPageState,
+    BadRange,
+    BadVirtAddr,
+    FreeOrderMismatch,
+    GetPageOnFreePage,
+    InvalidArgument,
+    RefcountUnderflow,
+    TailPageFree,
+    UnalignedFree,
+)
+from kmem.spec.memory import PageContents
+from kmem.spec.x86_32_layout import maxmem, page_offset
+from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
+
+from . import mt_kernels as K
+
+GFP_ZERO = page_alloc.GFP_ZERO_BIT
+GFP_COMP = page_alloc.GFP_COMP_BIT
+GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
+GFP_MASK_LIMIT = 1 << 32
+GFP_THISNODE = gfp_spec.__GFP_THISNODE
+SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
+BARE_PBO = MAX_PAGE_ORDER + 1  # a bare zone: no split at pageblocks, no merge restriction
+
+
+def _check_order(order: object) -> int:
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
+    return int(order)
+
+
+def _check_gfp(gfp: object) -> int:
+    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
+        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
+    return int(gfp)
+
+
+class Page:
+    """``struct page *``: a handle on one pfn of one machine; the descriptor (refcount,
+    PG_reserved, the kmap address) lives in the machine's arrays."""
+
+    __slots__ = ("pfn", "_m")
+
+    def __init__(self, m: MtMachine, pfn: int) -> None:
+        self.pfn = pfn
+        self._m = m
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Page and other.pfn == self.pfn and other._m is self._m
+
+    def __hash__(self) -> int:
+        return hash((id(self._m), self.pfn))
+
+    @property
+    def refcount(self) -> int:
+        return int(self._m._ref[self.pfn])
+
+    @property
+    def _refcount(self) -> int:
+        return int(self._m._ref[self.pfn])
+
+    @_refcount.setter
+    def _refcount(self, value: int) -> None:
+        self._m._ref[self.pfn] = value
+
+    @property
+    def zone(self) -> ZoneType | None:
+        z = self._m.zone_of(self.pfn)
+        return None if z is None else z.ztype
+
+    @property
+    def reserved(self) -> bool:
+        return bool(self._m._resv[self.pfn])
+
+    @reserved.setter
+    def reserved(self, value: bool) -> None:
+        self._m._resv[self.pfn] = bool(value)
+
+    @property
+    def virtual(self) -> int | None:
+        return self._m._virtual.get(self.pfn)
+
+    @virtual.setter
+    def virtual(self, value: int | None) -> None:
+        if value is None:
+            self._m._virtual.pop(self.pfn, None)
+        else:
+            self._m._virtual[self.pfn] = value
+
+    def __repr__(self) -> str:
+        zone = self.zone
+        name = zone.kernel_name if zone is not None else "-"
+        flags = " reserved" if self.reserved else ""
+        return f"<Page pfn {self.pfn:#x} zone {name} refcount {self.refcount}{flags}>"
+
+
+class PcpView:
+    """``struct per_cpu_pages`` of one CPU and zone, read from the arena."""
+
+    def __init__(self, zone: MtZone, cpu: int) -> None:
+        self._zone, self._cpu = zone, cpu
+        self._row = zone.zone_idx_global * zone._m._ncpu + cpu
+
+    def _get(self, field: int) -> int:
+        return int(self._zone._m._C[self._row, field])
+
+    def _set(self, field: int, value: int) -> None:
+        self._zone._m._C[self._row, field] = value
+
+    count = property(lambda s: s._get(K.C_COUNT), lambda s, v: s._set(K.C_COUNT, v))
+    high = property(lambda s: s._get(K.C_HIGH), lambda s, v: s._set(K.C_HIGH, v))
+    high_min = property(lambda s: s._get(K.C_HIGH_MIN), lambda s, v: s._set(K.C_HIGH_MIN, v))
+    high_max = property(lambda s: s._get(K.C_HIGH_MAX), lambda s, v: s._set(K.C_HIGH_MAX, v))
+    batch = property(lambda s: s._get(K.C_BATCH), lambda s, v: s._set(K.C_BATCH, v))
+    free_count = property(lambda s: s._get(K.C_FREE_COUNT),
+                          lambda s, v: s._set(K.C_FREE_COUNT, v))
+    alloc_factor = property(lambda s: s._get(K.C_ALLOC_FACTOR),
+                            lambda s, v: s._set(K.C_ALLOC_FACTOR, v))
+    flags = property(lambda s: s._get(K.C_FLAGS), lambda s, v: s._set(K.C_FLAGS, v))
+
+    @property
+    def lists(self) -> list[list[int]]:
+        """The NR_PCP_LISTS lists, each head first."""
+        m, z = self._zone._m, self._zone.zone_idx_global
+        return [m._list(int(K.pcp_lid(m._A, z, self._cpu, i)))
+                for i in range(pcp_spec.NR_PCP_LISTS)]
+
+
+class FreeAreaView:
+    """``struct free_area`` of one zone and order: ``nr_free`` and the lists per type."""
+
+    def __init__(self, zone: MtZone, order: int) -> None:
+        self._zone, self._order = zone, order
+
+    @property
+    def nr_free(self) -> int:
+        return int(self._zone._z[K.Z_NRFREE + self._order])
+
+    @property
+    def free_lists(self) -> list[list[int]]:
+        return [self._zone.free_list_order(self._order, mt)
+                for mt in range(migrate.MIGRATE_TYPES)]
+
+    @property
+    def free_list(self) -> list[int]:
+        return self._zone.free_list_order(self._order)
+
+
+class _Allocated(Mapping[int, int]):
+    """A zone's allocated blocks (head pfn -> order), read from the arena."""
+
+    def __init__(self, zone: MtZone) -> None:
+        self._zone = zone
+
+    def _heads(self) -> np.ndarray:
+        z = self._zone
+        aord = z._m._P[K.P_AORD, z.start_pfn:z.end_pfn]
+        return np.nonzero(aord >= 0)[0] + z.start_pfn
+
+    def __getitem__(self, pfn: int) -> int:
+        z = self._zone
+        if not (isinstance(pfn, int) and not isinstance(pfn, bool)
+                and z.start_pfn <= pfn < z.end_pfn):
+            raise KeyError(pfn)
+        order = int(z._m._P[K.P_AORD, pfn])
+        if order < 0:
+            raise KeyError(pfn)
+        return order
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._heads().tolist())
+
+    def __len__(self) -> int:
+        return len(self._heads())
+
+
+class MtZone:
+    """One zone of the whole path: the model's ``MtZone`` (or, in a bare NUMA machine,
+    ``Zone``) attributes and views, backed by the arena."""
+
+    def __init__(self, m: MtMachine, span: ZoneSpan, zone_idx: int, node: int,
+                 zglobal: int) -> None:
+        self._m = m
+        self.span = span
+        self.ztype = span.ztype
+        self.zone_idx = zone_idx
+        self.zone_idx_global = zglobal
+        self.node = node
+        self.name = span.ztype.kernel_name
+        self.start_pfn = span.start_pfn
+        self.end_pfn = span.end_pfn
+        self.policy = m.policy
+        self.managed_ranges = span.managed_ranges()
+        self.managed_pages = span.managed_pages
+        self.present_pages = span.present_pages
+        self._lowmem_reserve: tuple[int, ...] = ()
+        self._movable_idx = -1
+        self._watermark: tuple[int, int, int, int] = (0, 0, 0, 0)
+        self.free_area = [FreeAreaView(self, o) for o in range(NR_PAGE_ORDERS)]
+        self.allocated = _Allocated(self)
+        self.pcp: list[PcpView] = []
+        if m.migratetypes:
+            self.pageblock_order = m._pbo
+
+    @property
+    def _z(self) -> np.ndarray:
+        return self._m._Z[self.zone_idx_global]
+
+    # -- counters ------------------------------------------------------------------------
+    @property
+    def watermark(self) -> tuple[int, int, int, int]:
+        return self._watermark
+
+    @watermark.setter
+    def watermark(self, value: tuple[int, int, int, int]) -> None:
+        self._watermark = tuple(value)  # type: ignore[assignment]
+        self._z[K.Z_WHIGH] = value[2]
+
+    @property
+    def lowmem_reserve(self) -> tuple[int, ...]:
+        return self._lowmem_reserve
+
+    @lowmem_reserve.setter
+    def lowmem_reserve(self, value: tuple[int, ...]) -> None:
+        self._lowmem_reserve = tuple(value)
+        self._set_hreserve()
+
+    @property
+    def movable_idx(self) -> int:
+        """ZONE_MOVABLE's index (``high_wmark_ok`` checks its lowmem_reserve)."""
+        return self._movable_idx
+
+    @movable_idx.setter
+    def movable_idx(self, value: int) -> None:
+        self._movable_idx = value
+        self._set_hreserve()
+
+    def _set_hreserve(self) -> None:
+        lr = self._lowmem_reserve
+        self._z[K.Z_HRESERVE] = lr[self._movable_idx] if lr else 0
+
+    @property
+    def watermark_boost(self) -> int:
+        return int(self._z[K.Z_BOOST])
+
+    @watermark_boost.setter
+    def watermark_boost(self, value: int) -> None:
+        self._z[K.Z_BOOST] = value
+
+    @property
+    def free_pages(self) -> int:
+        return int(self._z[K.Z_FREE])
+
+    @property
+    def nr_free_highatomic(self) -> int:
+        return int(self._z[K.Z_HAFREE])
+
+    @property
+    def nr_reserved_highatomic(self) -> int:
+        return int(self._z[K.Z_HARES])
+
+    @property
+    def below_high(self) -> bool:
+        return bool(self._z[K.Z_BELOW_HIGH])
+
+    @below_high.setter
+    def below_high(self, value: bool) -> None:
+        self._z[K.Z_BELOW_HIGH] = int(bool(value))
+
+    @property
+    def boosted(self) -> bool:
+        return bool(self._z[K.Z_BOOSTED])
+
+    @property
+    def spanned_pages(self) -> int:
+        return self.end_pfn - self.start_pfn
+
+    def spans(self, pfn: int) -> bool:
+        return self.start_pfn <= pfn < self.end_pfn
+
+    def is_hole(self, pfn: int) -> bool:
+        return self.span.contains(pfn) and not self.span.is_present(pfn)
+
+    def is_reserved(self, pfn: int) -> bool:
+        return self.span.is_reserved(pfn)
+
+    def is_free_block(self, pfn: int, order: int) -> bool:
+        """``page_is_buddy``: a free block of exactly this order, in this zone."""
+        return (self.spans(pfn) and 0 <= order <= MAX_PAGE_ORDER
+                and int(self._m._P[K.P_FORD, pfn]) == order)
+
+    def nr_free(self) -> tuple[int, ...]:
+        return tuple(int(x) for x in self._z[K.Z_NRFREE:K.Z_NRFREE + NR_PAGE_ORDERS])
+
+    # -- lists ---------------------------------------------------------------------------
+    def free_list_order(self, order: int, mt: int | None = None) -> list[int]:
+        """The pfns on ``free_area[order].free_list[mt]`` (all types in type order when
+        ``mt`` is None), head first; policy "lowest": ascending."""
+        z = self.zone_idx_global
+        if mt is not None:
+            out = self._m._list(K.buddy_lid(z, order, mt))
+        else:
+            out = [p for t in range(migrate.MIGRATE_TYPES)
+                   for p in self._m._list(K.buddy_lid(z, order, t))]
+        return sorted(out) if self.policy == "lowest" else out
+
+    def free_blocks(self) -> list[tuple[int, int]]:
+        return [(p, o) for o in range(NR_PAGE_ORDERS) for p in self.free_list_order(o)]
+
+    def free_blocks_typed(self) -> dict[int, tuple[int, int]]:
+        P = self._m._P
+        return {p: (o, int(P[K.P_FMT, p])) for p, o in self.free_blocks()}
+
+    def nr_free_mt(self, order: int, mt: int) -> int:
+        return int(self._m._LN[K.buddy_lid(self.zone_idx_global, order, mt)])
+
+    def list_nonempty(self, order: int, mt: int) -> bool:
+        return self.nr_free_mt(order, mt) > 0
+
+    def lists_mask(self) -> tuple[int, ...]:
+        z = self.zone_idx_global
+        ln = self._m._LN
+        base = K.buddy_lid(z, 0, 0)
+        counts = ln[base:base + NR_PAGE_ORDERS * migrate.MIGRATE_TYPES].reshape(
+            NR_PAGE_ORDERS, migrate.MIGRATE_TYPES)
+        weights = 1 << np.arange(migrate.MIGRATE_TYPES)
+        return tuple(int(x) for x in ((counts > 0) * weights).sum(axis=1))
+
+    def pcp_mask(self, cpu: int) -> int:
+        if not self.pcp:
+            return 0
+        m = self._m
+        lid = int(K.pcp_lid(m._A, self.zone_idx_global, cpu, 0))
+        counts = m._LN[lid:lid + pcp_spec.NR_PCP_LISTS]
+        return sum(1 << i for i in range(pcp_spec.NR_PCP_LISTS) if counts[i])
+
+    def pcp_head(self, cpu: int, mt: int, order: int) -> int | None:
+        if not self.pcp or not pcp_spec.pcp_allowed_order(order):
+            return None
+        m = self._m
+        lid = int(K.pcp_lid(m._A, self.zone_idx_global, cpu, pcp_spec.order_to_pindex(mt, order)))
+        head = int(m._LH[lid])
+        return head if head >= 0 else None
+
+    @property
+    def pcp_pages(self) -> dict[int, int]:
+        """Head pfn -> order of every block parked on some CPU's pcp list."""
+        pcpo = self._m._P[K.P_PCPO, self.start_pfn:self.end_pfn]
+        idx = np.nonzero(pcpo >= 0)[0]
+        return dict(zip((idx + self.start_pfn).tolist(), pcpo[idx].astype(int).tolist(),
+                        strict=True))
+
+    # -- pageblocks ----------------------------------------------------------------------
+    def get_pfnblock_migratetype(self, pfn: int) -> int:
+        """The type of ``pfn``'s pageblock (UNMOVABLE outside the zone's pageblocks)."""
+        pbo = self._m._pbo
+        if self.end_pfn <= self.start_pfn:
+            return migrate.MIGRATE_UNMOVABLE
+        first, last, pb = self.start_pfn >> pbo, (self.end_pfn - 1) >> pbo, pfn >> pbo
+        if not first <= pb <= last:
+            return migrate.MIGRATE_UNMOVABLE
+        return int(self._m._PB[int(self._z[K.Z_PBBASE]) + pb - first])
+
+    @property
+    def block_type(self) -> dict[int, int]:
+        """Pageblock index -> type for every pageblock overlapping the zone."""
+        if self.end_pfn <= self.start_pfn:
+            return {}
+        pbo = self._m._pbo
+        first = self.start_pfn >> pbo
+        base = int(self._z[K.Z_PBBASE])
+        n = ((self.end_pfn - 1) >> pbo) - first + 1
+        return {first + i: int(t) for i, t in enumerate(self._m._PB[base:base + n])}
+
+    def pageblock_counts(self, online: Any) -> list[int]:
+        counts = [0] * migrate.MIGRATE_TYPES
+        for pfn in range(self.start_pfn, self.end_pfn, 1 << self._m._pbo):
+            if online(pfn):
+                counts[self.get_pfnblock_migratetype(pfn)] += 1
+        return counts
+
+    # -- queries -------------------------------------------------------------------------
+    def find_allocated(self, pfn: int) -> tuple[int, int] | None:
+        """The allocated block (head pfn, order) that contains ``pfn``, if any."""
+        aord = self._m._P[K.P_AORD]
+        for order in range(NR_PAGE_ORDERS):
+            head = pfn - pfn % (1 << order)
+            if self.spans(head) and int(aord[head]) == order:
+                return head, order
+        return None
+
+    def containing_free_block(self, pfn: int) -> tuple[int, int] | None:
+        return buddy.containing_free_block(self.is_free_block, pfn, 0)
+
+    def check_free(self, pfn: int, order: int) -> None:
+        """The model's guards of a free (``Zone.check_free``; a block parked on a pcp
+        list counts as free)."""
+        P = self._m._P
+        if not 0 <= order <= MAX_PAGE_ORDER:
+            raise InvalidArgument(f"order {order} outside 0..{MAX_PAGE_ORDER}")
+        in_zone = self.spans(pfn)
+        if in_zone and int(P[K.P_PCPO, pfn]) >= 0 and int(P[K.P_AORD, pfn]) < 0:
+            raise BadPageState(f"pfn {pfn:#x} is already free (on a per-CPU list; double "
+                               f"free)", "nonzero mapcount")
+        if pfn % (1 << order):
+            raise UnalignedFree(f"pfn {pfn:#x} is not aligned to order {order} "
+                                f"({1 << order} pages)")
+        if not (self.start_pfn <= pfn and pfn + (1 << order) <= self.end_pfn):
+            raise BadRange(f"block [{pfn:#x}, {pfn + (1 << order):#x}) is outside zone "
+                           f"{self.name} [{self.start_pfn:#x}, {self.end_pfn:#x})")
+        held = int(P[K.P_AORD, pfn])
+        if held < 0:
+            if self.containing_free_block(pfn) is not None:
+                raise BadPageState(f"pfn {pfn:#x} is already free (double free)",
+                                   "nonzero mapcount")
+            raise BadPageState(f"pfn {pfn:#x} does not start an allocated block",
+                               "nonzero _refcount")
+        if held != order:
+            raise FreeOrderMismatch(f"block at pfn {pfn:#x} was allocated at order {held}, "
+                                    f"freed at order {order}")
+
+    # -- load (from_proc) ------------------------------------------------------------------
+    def load(self, free_blocks: list[tuple[int, int]],
+             allocated_blocks: list[tuple[int, int]],
+             free_types: dict[int, int] | None = None) -> None:
+        """Replace the zone's state: each free block to the tail of its pageblock type's
+        list (``free_types`` may set a pageblock's type first), ascending."""
+        self._m._load_zone(self, free_blocks, allocated_blocks, free_types)
+
+    # -- the abstract state ---------------------------------------------------------------
+    def state(self) -> buddy.ZoneState:
+        allocated = frozenset(self.allocated.items())
+        free = frozenset(self.free_blocks())
+        if not self._m.migratetypes:
+            return buddy.ZoneState(
+                start_pfn=self.start_pfn, end_pfn=self.end_pfn, free=free, allocated=allocated,
+                holes=self.span.holes, reserved=self.span.reserved, nr_free=self.nr_free(),
+                free_pages=self.free_pages)
+        P = self._m._P
+        return buddy.ZoneState(
+            start_pfn=self.start_pfn, end_pfn=self.end_pfn, free=free, allocated=allocated,
+            holes=self.span.holes, reserved=self.span.reserved, nr_free=self.nr_free(),
+            free_pages=self.free_pages, pcp=frozenset(self.pcp_pages.items()),
+            pageblock_order=self._m._pbo,
+            block_types=tuple(sorted(self.block_type.items())),
+            list_types=tuple(sorted((p, int(P[K.P_FMT, p])) for p, _ in free)),
+            nr_free_highatomic=self.nr_free_highatomic,
+            nr_reserved_highatomic=self.nr_reserved_highatomic)
+
+    def pcp_violations(self) -> list[buddy.Violation]:
+        """Each CPU's ``count`` equals the pages on its lists, every block is on the list
+        of its order, ``count`` within :func:`kmem.spec.pcp.pcp_count_bound`."""
+        out = []
+        seen: dict[int, int] = {}
+        pcp_pages = self.pcp_pages
+        for cpu, p in enumerate(self.pcp):
+            pages = 0
+            for pindex, lst in enumerate(p.lists):
+                order = pcp_spec.pindex_to_order(pindex)
+                for pfn in lst:
+                    if pcp_pages.get(pfn) != order or pfn in seen:
+                        out.append(buddy.Violation("pcp", f"cpu {cpu}: pfn {pfn:#x} on list "
+                                                          f"{pindex} is not a pcp block of "
+                                                          f"order {order}"))
+                    seen[pfn] = order
+                    pages += 1 << order
+            if pages != p.count:
+                out.append(buddy.Violation("pcp", f"cpu {cpu}: count {p.count} but the lists "
+                                                  f"hold {pages} pages"))
+            bound = pcp_spec.pcp_count_bound(p.high_max, p.batch)
+            if p.count > bound:
+                out.append(buddy.Violation("pcp", f"cpu {cpu}: count {p.count} exceeds "
+                                                  f"{bound}"))
+        if len(seen) != len(pcp_pages):
+            out.append(buddy.Violation("pcp", "pcp_pages and the pcp lists differ"))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"<Zone {self.name} pfn [{self.start_pfn:#x}, {self.end_pfn:#x}) "
+                f"free {self.free_pages}/{self.managed_pages}>")
+
+
+class _CompoundHeads:
+    """The head pfns of __GFP_COMP blocks, read from the arena."""
+
+    def __init__(self, m: MtMachine) -> None:
+        self._m = m
+
+    def __contains__(self, pfn: object) -> bool:
+        return (isinstance(pfn, int) and 0 <= pfn < len(self._m._comp)
+                and bool(self._m._comp[pfn]))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(np.nonzero(self._m._comp)[0].tolist())
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(self._m._comp))
+
+    def add(self, pfn: int) -> None:
+        self._m._comp[pfn] = True
+
+    def discard(self, pfn: int) -> None:
+        self._m._comp[pfn] = False
+
+
+class MtMachine:
+    """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine`."""
+
+    #: the compiled steps (a planted-bug variant swaps in a changed copy)
+    _k: Any = K
+
+    def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
+                 min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
+                 lowmem_reserve_ratio: tuple[int, ...] | None = None,
+                 comm: str = "kmem", slab: str = "slub", slab_cpus: int = 1,
+                 migratetypes: bool = False, nr_cpus: int = 0,
+                 pageblock_order: int = migrate.PAGEBLOCK_ORDER,
+                 percpu_pagelist_high_fraction: int = 0,
+                 nodes: tuple[MachineLayout, ...] = (),
+                 distances: tuple[tuple[int, ...], ...] | None = None,
+                 cpu_nodes: tuple[int, ...] | None = None,
+                 kernel: str | kernel_spec.Kernel | None = None,
+                 cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
+        opts.check_policy(policy)
+        self.kernel = kernel_spec.kernel(kernel)
+        if self.kernel.version.series() == (2, 6, 11):
+            raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
+                                  "Machine.x86_32(mem_mb, kernel='2.6.11') on kmem.model")
+        config = self.kernel.debian_config
+        for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
+            if value is not None and not isinstance(value, bool):
+                raise InvalidArgument(f"{name} must be True, False or None (the kernel "
+                                      f"configuration's default), got {value!r}")
+        self.cma = config.cma if cma is None else cma
+        self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
+        self.path_era = self.kernel.path_era if migratetypes else None
+        opts.check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
+        if self.path_era not in (None, "6.12"):
+            raise InvalidArgument(f"kmem.fastimpl's whole path follows Linux 6.12; the "
+                                  f"{self.path_era} path (kernel {self.kernel.version}) runs on "
+                                  f"kmem.model.Machine")
+        node_layouts = (layout, *nodes)
+        opts.check_nodes(node_layouts)
+        self.node_layouts = node_layouts
+        self.distances = numa.check_distances(
+            distances if distances is not None else numa.default_distances(len(node_layouts)))
+        if len(self.distances) != len(node_layouts):
+            raise InvalidArgument(f"distances for {len(self.distances)} nodes, but "
+                                  f"{len(node_layouts)} nodes")
+        self.cpu_nodes = opts.check_cpu_nodes(cpu_nodes, nr_cpus, len(node_layouts))
+        self.node = 0
+        self._preferred_nid: int | None = None
+        if slab not in ("slub", "slab"):
+            raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
+        if isinstance(slab_cpus, bool) or not isinstance(slab_cpus, int) or slab_cpus < 1:
+            raise InvalidArgument(f"slab_cpus must be an int >= 1, got {slab_cpus!r}")
+        self.slab = slab
+        self.slab_cpus = slab_cpus
+        self.layout = layout
+        self.config = layout.config
+        self.policy = policy
+        self.comm = comm
+        self.migratetypes = bool(migratetypes)
+        self.nr_cpus = nr_cpus
+        self._cpu = 0
+        self.percpu_pagelist_high_fraction = percpu_pagelist_high_fraction
+        self.last_failure: str | None = None
+        self.outcomes = slowpath.Outcomes(reclaim_retry_wmark=None)
+        self._pbo = (migrate.check_pageblock_order(pageblock_order) if migratetypes
+                     else BARE_PBO)
+        self._ncpu = max(nr_cpus, 1)
+        self._build_arena()
+        self.zones: list[MtZone] = []
+        self.node_zones: list[list[MtZone]] = []
+        g = 0
+        for nid, node_layout in enumerate(node_layouts):
+            zones = []
+            for idx, span in enumerate(node_layout.zones):
+                zones.append(MtZone(self, span, idx, nid, g))
+                g += 1
+            self.node_zones.append(zones)
+            self.zones.extend(zones)
+        self._init_zones()
+        self.zonelists = numa.build_all_zonelists(
+            self.distances, [[z.managed_pages for z in zones] for zones in self.node_zones],
+            frozenset())  # built before any CPU joins its node (as the model)
+        self.memory = PageContents()
+        self.dmesg: list[str] = []
+        self.compound_heads = _CompoundHeads(self)
+        self._virtual: dict[int, int] = {}
+        self._order_warned = False
+        self._warned_once: set[str] = set()
+        self.clock_s = 0.0
+        self._warn_alloc_rs = page_alloc.RatelimitState()
+        self.watermark_boost_factor = watermarks.DEFAULT_WATERMARK_BOOST_FACTOR
+        self.from_proc_report: tuple[str, ...] = ()
+        self._normal_idx = (self.config.idx(ZoneType.NORMAL) if self.config.has(ZoneType.NORMAL)
+                            else 0)
+        self._movable_idx = (self.config.idx(ZoneType.MOVABLE)
+                             if self.config.has(ZoneType.MOVABLE) else len(self.config.zones) - 1)
+        self._zero_page: Page | None = None
+        self._direct_map_setup()
+        self.setup_watermarks(min_free_kbytes=min_free_kbytes,
+                              watermark_scale_factor=watermark_scale_factor,
+                              lowmem_reserve_ratio=lowmem_reserve_ratio)
+        for zone in self.zones:
+            if zone.ztype is not ZoneType.DEVICE:
+                self._boot_zone(zone)
+
+    # -- the arena -------------------------------------------------------------------------
+    def _build_arena(self) -> None:
+        spans = [z for node in self.node_layouts for z in node.zones]
+        npfn = max([z.end_pfn for z in spans] + [1])
+        nz = len(spans)
+        pbo = self._pbo
+        self._npfn = npfn
+        self._nxt = np.full(npfn, -1, np.int64)
+        self._prv = np.full(npfn, -1, np.int64)
+        self._P = np.full((K.NP, npfn), -1, np.int8)
+        self._P[K.P_FLAGS] = 0
+        nlists = nz * NR_PAGE_ORDERS * migrate.MIGRATE_TYPES + nz * self._ncpu * pcp_spec.NR_PCP_LISTS
+        self._LH = np.full(nlists, -1, np.int64)
+        self._LT = np.full(nlists, -1, np.int64)
+        self._LN = np.zeros(nlists, np.int64)
+        self._Z = np.zeros((nz, K.ZF), np.int64)
+        npb = 0
+        for g, span in enumerate(spans):
+            Zr = self._Z[g]
+            Zr[K.Z_START], Zr[K.Z_END] = span.start_pfn, span.end_pfn
+            Zr[K.Z_PB0] = span.start_pfn >> min(pbo, 62)
+            Zr[K.Z_PBBASE] = npb
+            Zr[K.Z_PBO] = pbo
+            Zr[K.Z_NCPU] = self._ncpu
+            Zr[K.Z_MANAGED] = span.managed_pages
+            Zr[K.Z_IDX] = g
+            if span.end_pfn > span.start_pfn:
+                npb += ((span.end_pfn - 1) >> pbo) - (span.start_pfn >> pbo) + 1
+        self._PB = np.zeros(max(npb, 1), np.int8)
+        self._C = np.zeros((nz * self._ncpu, K.CF), np.int64)
+        self._A = (self._nxt, self._prv, self._P, self._LH, self._LT, self._LN, self._Z,
+                   self._PB, self._C)
+        self._ref = np.zeros(npfn, np.int32)
+        self._resv = np.zeros(npfn, np.bool_)
+        self._comp = np.zeros(npfn, np.bool_)
+        for span in spans:  # holes and reserved ranges: refcount 1, PG_reserved
+            for s, e in (*span.holes, *span.reserved):
+                self._ref[s:e] = 1
+                self._resv[s:e] = True
+
+    def _init_zones(self) -> None:
+        """``memmap_init_range``: each pageblock-aligned pfn of memory makes its pageblock
+        MOVABLE; a hole's pageblock bits stay 0 (UNMOVABLE). A bare zone keeps one list
+        per order (type 0)."""
+        if not self.migratetypes:
+            return
+        pbo = self._pbo
+        for zone in self.zones:
+            if zone.end_pfn <= zone.start_pfn:
+                continue
+            base = int(zone._z[K.Z_PBBASE])
+            first = zone.start_pfn >> pbo
+            for pb in range(first, ((zone.end_pfn - 1) >> pbo) + 1):
+                self._PB[base + pb - first] = (migrate.MIGRATE_MOVABLE
+                                               if self._is_memory_pfn(pb << pbo)
+                                               else migrate.MIGRATE_UNMOVABLE)
+
+    def _is_memory_pfn(self, pfn: int) -> bool:
+        return any(span.contains(pfn) and span.is_present(pfn)
+                   for node in self.node_layouts for span in node.zones)
+
+    def _list(self, lid: int) -> list[int]:
+        n = int(self._LN[lid])
+        out = np.zeros(n, np.int64)
+        got = self._k.list_out(self._A, lid, out)
+        return out[:got].tolist()
+
+    def _boot_zone(self, zone: MtZone) -> None:
+        chunks = [b for s, e in zone.managed_ranges for b in buddy.free_pages_memory_chunks(s, e)]
+        if not chunks:
+            return
+        arr = np.array(chunks, np.int64).reshape(-1, 2)
+        if self.migratetypes:
+            self._k.boot_chunks(self._A, zone.zone_idx_global, arr, K.TO_TAIL)
+        else:  # Zone.boot: each chunk to the list tail
+            self._k.load_blocks(self._A, zone.zone_idx_global, arr)
+
+    def _load_zone(self, zone: MtZone, free_blocks: list[tuple[int, int]],
+                   allocated_blocks: list[tuple[int, int]],
+                   free_types: dict[int, int] | None) -> None:
+        z = zone.zone_idx_global
+        s, e = zone.start_pfn, zone.end_pfn
+        P = self._P
+        for order in range(NR_PAGE_ORDERS):
+            for mt in range(migrate.MIGRATE_TYPES):
+                lid = K.buddy_lid(z, order, mt)
+                self._LH[lid] = self._LT[lid] = -1
+                self._LN[lid] = 0
+        Zr = self._Z[z]
+        Zr[K.Z_NRFREE:K.Z_NRFREE + NR_PAGE_ORDERS] = 0
+        Zr[K.Z_FREE] = Zr[K.Z_HAFREE] = 0
+        P[K.P_FORD, s:e] = -1
+        P[K.P_FMT, s:e] = -1
+        P[K.P_AORD, s:e] = -1
+        blocks = sorted(free_blocks)
+        if free_types and self.migratetypes:
+            for pfn, order in blocks:
+                block_mt = free_types.get(pfn)
+                if block_mt is not None:
+                    self._k.change_pageblock_range(self._A, z, pfn, order, block_mt)
+        if blocks:
+            self._k.load_blocks(self._A, z, np.array(blocks, np.int64).reshape(-1, 2))
+        for pfn, order in allocated_blocks:
+            P[K.P_AORD, pfn] = order
+            self._ref[pfn] = 1
+
+    # -- presets -------------------------------------------------------------------------
+    @classmethod
+    def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
+               era: str = "modern", **kwargs: Any) -> MtMachine:
+        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
+
+    @classmethod
+    def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> MtMachine:
+        return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
+
+    @classmethod
+    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> MtMachine:
+        layouts = numa.x86_64_nodes(mem_mb)
+        return cls(layouts[0], nodes=layouts[1:], **kwargs)
+
+    @classmethod
+    def generic(cls, npages: int, **kwargs: Any) -> MtMachine:
+        return cls(zones_spec.generic(npages), **kwargs)
+
+    # -- watermarks -------------------------------------------------------------------------
+    def setup_watermarks(self, *, min_free_kbytes: int | None = None,
+                         watermark_scale_factor: int = 10,
+                         lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
+        """Recompute every zone's watermarks, lowmem_reserve and pcp high/batch."""
+        if min_free_kbytes is None:
+            min_free_kbytes = watermarks.default_min_free_kbytes(
+                sum(n.lowmem_pages for n in self.node_layouts) * (PAGE_SIZE // 1024))
+        if lowmem_reserve_ratio is None:
+            lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
+        marks = watermarks.setup_per_zone_wmarks(
+            [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
+            watermark_scale_factor)
+        reserves = [row for zones in self.node_zones
+                    for row in watermarks.setup_per_zone_lowmem_reserve(
+                        [z.managed_pages for z in zones], lowmem_reserve_ratio)]
+        self.min_free_kbytes = min_free_kbytes
+        self.watermark_scale_factor = watermark_scale_factor
+        self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
+        for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
+            zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
+            zone.lowmem_reserve = tuple(reserve)
+            if self.migratetypes:
+                zone.movable_idx = self._movable_idx
+            if self.migratetypes and self.nr_cpus and zone.present_pages:
+                split = numa.nr_split_cpus(self.cpu_nodes.count(zone.node), 0, self.nr_cpus)
+                self._setup_pageset(zone, split)
+
+    def _setup_pageset(self, zone: MtZone, nr_split_cpus: int) -> None:
+        """``zone_set_pageset_high_and_batch`` for every CPU (creating the pagesets)."""
+        high_min, high_max, batch = pcp_spec.pageset_high_and_batch(
+            low_wmark=zone.watermark[1], managed_pages=zone.managed_pages,
+            nr_split_cpus=max(1, nr_split_cpus),
+            high_fraction=self.percpu_pagelist_high_fraction)
+        if not zone.pcp:
+            zone.pcp = [PcpView(zone, cpu) for cpu in range(self.nr_cpus)]
+            zone._z[K.Z_HASPCP] = 1
+        for p in zone.pcp:
+            p.high_min, p.high_max, p.batch = high_min, high_max, batch
+
+    # -- addresses ---------------------------------------------------------------------
+    def _direct_map_setup(self) -> None:
+        if len(self.node_layouts) > 1:
+            self.page_offset = x86_64_layout.PAGE_OFFSET
+            self.max_low_pfn = max(n.max_pfn for n in self.node_layouts)
+            return
+        if self.layout.arch == "x86_32":
+            self.page_offset = page_offset(self.layout.vmsplit or "3G")
+            self.max_low_pfn = min(self.layout.max_pfn,
+                                   maxmem(self.layout.vmsplit or "3G", self.layout.era or "modern")
+                                   >> PAGE_SHIFT)
+        else:
+            self.page_offset = x86_64_layout.PAGE_OFFSET
+            self.max_low_pfn = self.layout.max_pfn
+
+    def zone_of(self, pfn: object) -> MtZone | None:
+        if isinstance(pfn, bool) or not isinstance(pfn, int):
+            return None
+        for zone in self.zones:
+            if zone.start_pfn <= pfn < zone.end_pfn:
+                return zone
+        return None
+
+    def pfn_valid(self, pfn: object) -> bool:
+        return self.zone_of(pfn) is not None
+
+    def is_highmem_pfn(self, pfn: int) -> bool:
+        return pfn >= self.max_low_pfn
+
+    def virt_addr_valid(self, addr: object) -> bool:
+        if isinstance(addr, bool) or not isinstance(addr, int) or addr < self.page_offset:
+            return False
+        pfn = (addr - self.page_offset) >> PAGE_SHIFT
+        return pfn < self.max_low_pfn and self.pfn_valid(pfn)
+
+    def pfn_to_page(self, pfn: int) -> Page:
+        if self.zone_of(pfn) is None:
+            raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
+                           f"max_pfn is {self.layout.max_pfn:#x})")
+        return Page(self, int(pfn))
+
+    def _own(self, page: object) -> Page:
+        if type(page) is not Page or page._m is not self:
+            raise InvalidArgument(f"{page!r} is not a struct page of this machine")
+        return page
+
+    def page_address(self, page: Page) -> int:
+        page = self._own(page)
+        if self.is_highmem_pfn(page.pfn):
+            return page.virtual or 0
+        return self.page_offset + (page.pfn << PAGE_SHIFT)
+
+    def virt_to_page(self, addr: int) -> Page:
+        if not self.virt_addr_valid(addr):
+            raise BadVirtAddr(f"{addr!r} is not a direct-map address of this machine "
+                              f"(virt_addr_valid() is false)")
+        return self.pfn_to_page((addr - self.page_offset) >> PAGE_SHIFT)
+
+    def _compound_tail_head(self, zone: MtZone, pfn: int) -> int | None:
+        block = zone.find_allocated(pfn)
+        if block is not None and block[0] != pfn and self._comp[block[0]]:
+            return block[0]
+        return None
+
+    def _folio(self, page: Page) -> tuple[MtZone, Page]:
+        zone = self.zone_of(page.pfn)
+        assert zone is not None
+        head = self._compound_tail_head(zone, page.pfn)
+        return zone, (Page(self, head) if head is not None else page)
+
+    # -- allocation ------------------------------------------------------------------------
+    def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
+        """``alloc_pages(gfp, order)`` (see :meth:`kmem.model.Machine.alloc_pages`)."""
+        gfp = _check_gfp(gfp)
+        order = _check_order(order)
+        if order > MAX_PAGE_ORDER:
+            if not gfp & GFP_NOWARN and not self._order_warned:
+                self._order_warned = True
+                self.dmesg.append(page_alloc.order_warning_line(order))
+            return None
+        highest = gfp_spec.gfp_zone(gfp, self.config)
+        highest_idx = self.config.idx(highest)
+        if len(self.node_layouts) > 1:
+            nid = self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
+            zonelist = self.node_zonelist(nid, gfp, highest_idx)
+            nofragment = bool(zonelist) and self._nofragment_numa(zonelist[0])
+        else:
+            populated = set(self.layout.managed_zones())
+            chain = gfp_spec.zonelist(self.config, highest, populated)
+            zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
+            nofragment = bool(page_alloc.alloc_flags_nofragment(
+                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
+        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
+                                         lowmem_only=highest_idx < self._normal_idx)
+        if gfp_spec.gfp_migratetype_warns(gfp):
+            self.dmesg.append(gfp_spec.gfp_migratetype_warning_line(gfp))
+        for line in page_alloc.nofail_warnings(gfp, order):
+            if line not in self._warned_once:
+                self._warned_once.add(line)
+                self.dmesg.append(line)
+        if self.migratetypes:
+            return self._alloc_path(gfp, order, zonelist, highest_idx, passes)
+        for attempt in passes:
+            for zone in zonelist:
+                if page_alloc.zone_allows(self.zone_view(zone), order, attempt.alloc_flags,
+                                          highest_idx):
+                    pfn = self._rmqueue_bare(zone, order)
+                    if pfn >= 0:
+                        return self._prep_new_page(pfn, order, gfp)
+        if slowpath.loops_without_progress(gfp, order,
+                                           lowmem_only=highest_idx < self._normal_idx):
+            raise AllocationLivelock(slowpath.livelock_message(
+                gfp, order, tuple(p.name for p in passes)))
+        self._warn_alloc(gfp, order)
+        return None
+
+    def _rmqueue_bare(self, zone: MtZone, order: int) -> int:
+        """``__rmqueue_smallest`` of a bare zone (one list per order, type 0); "lowest"
+        takes the lowest pfn of the smallest non-empty order."""
+        z = zone.zone_idx_global
+        if self.policy == "lowest":
+            for current in range(order, NR_PAGE_ORDERS):
+                lst = self._list(K.buddy_lid(z, current, 0))
+                if lst:
+                    pfn = min(lst)
+                    self._k.page_del_and_expand(self._A, z, pfn, order, current, 0)
+                    self._P[K.P_AORD, pfn] = order
+                    return pfn
+            return -1
+        pfn = int(self._k.rmqueue_smallest_mt(self._A, z, order, 0))
+        if pfn >= 0:
+            self._P[K.P_AORD, pfn] = order
+        return pfn
+
+    def numa_node_id(self) -> int:
+        return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
+
+    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[MtZone]:
+        if not 0 <= nid < len(self.node_zones):
+            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
+        refs = numa.zonelist_for(self.zonelists, nid, highest_idx,
+                                 thisnode=bool(gfp & GFP_THISNODE))
+        return [self.node_zones[n][idx] for n, idx in refs]
+
+    def _nofragment_numa(self, preferred: MtZone) -> bool:
+        if not self.config.has(ZoneType.DMA32) or preferred.ztype is not ZoneType.NORMAL:
+            return False
+        dma32 = self.node_zones[preferred.node][self.config.idx(ZoneType.DMA32)]
+        return dma32.present_pages > 0
+
+    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
+        if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid < len(self.node_zones):
+            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
+        self._preferred_nid = nid
+        try:
+            return self.alloc_pages(gfp, order)
+        finally:
+            self._preferred_nid = None
+
+    @property
+    def cpu(self) -> int:
+        """The CPU the caller runs on (``smp_processor_id()``): its pcp lists serve this
+        caller's allocations and frees. 0..nr_cpus-1 (0 on a machine without CPUs)."""
+        return self._cpu
+
+    @cpu.setter
+    def cpu(self, cpu: int) -> None:
+        limit = max(self.nr_cpus, 1)
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < limit:
+            raise InvalidArgument(f"cpu must be an int in 0..{limit - 1} (nr_cpus={self.nr_cpus}), "
+                                  f"got {cpu!r}")
+        self._cpu = cpu
+
+    def advance_clock(self, seconds: float) -> None:
+        """Let ``seconds`` of model time pass: ``warn_alloc``'s rate limit, and with per-CPU
+        lists the vmstat worker at every whole second crossed (each CPU in number order
+        runs :meth:`vmstat_update`; a round with nothing to do ends the walk), as
+        :meth:`kmem.model.Machine.advance_clock`."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
+        before = self.clock_s
+        self.clock_s += seconds
+        if not self.nr_cpus or not self.migratetypes:
+            return
+        for _ in range(int(self.clock_s) - int(before)):
+            busy = False
+            for cpu in range(self.nr_cpus):
+                busy |= self.vmstat_update(cpu)
+            if not busy:
+                break
+
+    def vmstat_update(self, cpu: int) -> bool:
+        """One run of the vmstat worker on ``cpu`` (mm/vmstat.c of 6.12
+        ``refresh_cpu_vm_stats``): ``decay_pcp_high`` of that CPU's pageset in every
+        populated zone (the spec's :func:`kmem.spec.pcp.decay_pcp_high` gives the new high
+        and the chunks, each freed by the compiled ``free_pcppages_bulk`` from pindex 0).
+        Returns whether there is more to do."""
+        if not self.nr_cpus or not self.migratetypes:
+            raise InvalidArgument("vmstat_update needs per-CPU lists (migratetypes=True and "
+                                  "nr_cpus >= 1)")
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.nr_cpus:
+            raise InvalidArgument(f"cpu must be an int in 0..{self.nr_cpus - 1}, got {cpu!r}")
+        todo = False
+        for zone in self.zones:
+            if zone.pcp and zone.present_pages:
+                p = zone.pcp[cpu]
+                p.high, chunks, more = pcp_spec.decay_pcp_high(
+                    high=p.high, high_min=p.high_min, count=p.count, batch=p.batch)
+                for chunk in chunks:
+                    self._k.free_pcppages_bulk(self._A, zone.zone_idx_global, cpu, chunk, 0)
+                todo |= more
+        return todo
+
+    def _warn_alloc(self, gfp: int, order: int) -> None:
+        has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
+        show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
+            gfp, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma)
+        if note is not None:
+            self.dmesg.append(note)
+        if show:
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+
+    def zone_view(self, zone: MtZone) -> page_alloc.ZoneView:
+        if self.migratetypes:
+            return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
+                                       zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
+                                       zone.nr_free_highatomic, zone.lists_mask(),
+                                       zone.pcp_mask(self.cpu))
+        return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
+                                   zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+
+    def _alloc_path(self, gfp: int, order: int, zonelist: list[MtZone], highest_idx: int,
+                    passes: tuple[page_alloc.AllocPass, ...]) -> Page | None:
+        """``__alloc_pages`` with migratetypes: the fast attempt and the slow path of
+        :func:`kmem.spec.slowpath.slowpath`, each ``get_page`` step a zonelist walk."""
+        mt = gfp_spec.gfp_migratetype(gfp)
+        got: list[int] = []
+
+        def ask(step: slowpath.Step) -> bool:
+            if step.kind == "get_page":
+                pfn = self._get_page_from_freelist(zonelist, order, step.alloc_flags,
+                                                   highest_idx, mt)
+                if pfn >= 0:
+                    got.append(pfn)
+                return pfn >= 0
+            if step.kind == "drain":
+                self.drain_all_pages()
+            elif step.kind == "unreserve":
+                return self._unreserve_highatomic(zonelist, mt, step.force)
+            elif step.kind == "reclaim_retry_wmark":
+                return any(page_alloc.zone_allows(self.zone_view(z), order,
+                                                  (step.alloc_flags & ~ALLOC_WMARK_MASK
+                                                   & ~ALLOC_NO_WATERMARKS), highest_idx,
+                                                  boost_retry=False)
+                           for z in zonelist)
+            return False
+
+        ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
+        result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
+                                   cma=self.cma, outcomes=self.outcomes)
+        if got:
+            self.last_failure = None
+            return self._prep_new_page(got[0], order, gfp)
+        if result.loops:
+            raise AllocationLivelock(
+                f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
+                f"no __GFP_FS, or an OOM killer that keeps killing) and no attempt succeeds; "
+                f"kmem has no "
+                f"reclaim to wait for. Steps: {len(result.steps)}")
+        self.last_failure = result.gave_up
+        self._warn_alloc(gfp, order)
+        return None
+
+    def _unreserve_highatomic(self, zonelist: list[MtZone], mt: int, force: bool) -> bool:
+        target = mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE
+        return any(bool(self._k.unreserve_highatomic_pageblock(self._A, z.zone_idx_global, target,
+                                                         force))
+                   for z in zonelist)
+
+    def _get_page_from_freelist(self, zonelist: list[MtZone], order: int, alloc_flags: int,
+                                highest_idx: int, mt: int) -> int:
+        """``get_page_from_freelist``: ZONE_BELOW_HIGH, the watermark, ``rmqueue`` and the
+        highatomic reservation; with ALLOC_NOFRAGMENT a failed walk (or a remote node)
+        retries without it. -1 when no zone gives a block."""
+        while True:
+            no_fallback = alloc_flags & ALLOC_NOFRAGMENT
+            retry = False
+            for zone in zonelist:
+                if (no_fallback and len(self.node_zones) > 1 and zone is not zonelist[0]
+                        and zone.node != zonelist[0].node):
+                    alloc_flags &= ~ALLOC_NOFRAGMENT
+                    retry = True
+                    break
+                view = self.zone_view(zone)
+                high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
+                if zone.below_high or not page_alloc.zone_allows(view, order, high_flags,
+                                                                  highest_idx):
+                    zone.below_high = True
+                    if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx):
+                        continue
+                z = zone.zone_idx_global
+                pfn = int(self._k.rmqueue(self._A, z, self.cpu, order, mt, alloc_flags))
+                if pfn >= 0:
+                    if alloc_flags & ALLOC_HIGHATOMIC:
+                        self._k.reserve_highatomic_pageblock(self._A, z, pfn, order)
+                    return pfn
+            if retry:
+                continue
+            if not no_fallback:
+                return -1
+            alloc_flags &= ~ALLOC_NOFRAGMENT
+
+    def drain_all_pages(self, zone: MtZone | None = None) -> None:
+        """``drain_all_pages(zone)``: every CPU's pcp lists back to the buddy allocator."""
+        for z in ([zone] if zone is not None else self.zones):
+            for cpu in range(len(z.pcp)):
+                self._k.drain_pages_zone(self._A, z.zone_idx_global, cpu)
+
+    def _prep_new_page(self, pfn: int, order: int, gfp: int) -> Page:
+        self._ref[pfn] = 1
+        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
+            self.memory.zero(pfn, 1 << order)
+        if order and gfp & GFP_COMP:
+            self._comp[pfn] = True
+        return Page(self, pfn)
+
+    # -- freeing -------------------------------------------------------------------------
+    def free_pages(self, page: Page, order: int = 0) -> None:
+        """``__free_pages(page, order)``: drop one reference; free the block at zero (see
+        :meth:`kmem.model.Machine.free_pages`)."""
+        page = self._own(page)
+        order = _check_order(order)
+        zone = self.zone_of(page.pfn)
+        assert zone is not None
+        if order > MAX_PAGE_ORDER:
+            raise InvalidArgument(f"order {order} > MAX_PAGE_ORDER ({MAX_PAGE_ORDER})")
+        pfn = page.pfn
+        head = self._compound_tail_head(zone, pfn)
+        if head is not None:
+            raise TailPageFree(f"pfn {pfn:#x} is a tail page of the compound block at "
+                               f"pfn {head:#x}: free the head page")
+        ref = int(self._ref[pfn])
+        if ref == 0:
+            raise RefcountUnderflow(f"pfn {pfn:#x} has refcount 0: it is free, never "
+                                    f"allocated, or a tail page (double free?)")
+        compound = bool(self._comp[pfn])
+        if ref == 1:
+            self._check_free_state(pfn)
+            zone.check_free(pfn, order)
+            self._ref[pfn] = 0
+            self._release(zone, pfn, order)
+        elif not compound and order > 0:
+            zone.check_free(pfn, order)
+            self._ref[pfn] = ref - 1
+            if self.migratetypes:
+                self._k.free_tails(self._A, zone.zone_idx_global, self.cpu, pfn, order)
+            else:
+                self._P[K.P_AORD, pfn] = 0
+                for tpfn, torder in buddy.free_tail_portions(pfn, order):
+                    self._k.free_one_page_mt(self._A, zone.zone_idx_global, tpfn, torder, 0,
+                                       K.TO_LIKELY)
+        else:
+            self._ref[pfn] = ref - 1
+
+    def _check_free_state(self, pfn: int) -> None:
+        if self._resv[pfn]:
+            raise BadPageState(f"BUG: Bad page state in process {self.comm}  pfn:{pfn:05x}: "
+                               f"PG_reserved is set (a reserved page is never freed)",
+                               "PAGE_FLAGS_CHECK_AT_FREE flag(s) set")
+
+    def _release(self, zone: MtZone, pfn: int, order: int) -> None:
+        self._comp[pfn] = False
+        z = zone.zone_idx_global
+        if self.migratetypes:
+            self._k.free_block(self._A, z, self.cpu, pfn, order)
+        else:
+            self._P[K.P_AORD, pfn] = -1
+            self._k.free_one_page_mt(self._A, z, pfn, order, 0, K.TO_LIKELY)
+
+    def get_page(self, page: Page) -> None:
+        page = self._own(page)
+        _, target = self._folio(page)
+        if self._ref[target.pfn] <= 0:
+            raise GetPageOnFreePage(f"pfn {page.pfn:#x} has refcount 0: nobody holds it "
+                                    f"(free, or a tail page of a non-compound block)")
+        self._ref[target.pfn] += 1
+
+    def put_page(self, page: Page) -> None:
+        page = self._own(page)
+        zone, target = self._folio(page)
+        pfn = target.pfn
+        ref = int(self._ref[pfn])
+        if ref <= 0:
+            raise RefcountUnderflow(f"pfn {pfn:#x} has refcount 0 (put_page on a "
+                                    f"free page)")
+        if ref > 1:
+            self._ref[pfn] = ref - 1
+            return
+        self._check_free_state(pfn)
+        held = int(self._P[K.P_AORD, pfn])
+        if held < 0:
+            raise BadPageState(f"pfn {pfn:#x} is not an allocated block", "nonzero _refcount")
+        if held > 0 and not self._comp[pfn]:
+            raise FreeOrderMismatch(
+                f"put_page on the last reference of a non-compound order-{held} block at pfn "
+                f"{pfn:#x}: the kernel would free only the first page and leak the "
+                f"rest; use __free_pages(page, {held})")
+        self._ref[pfn] = 0
+        self._release(zone, pfn, held)
+
+    def page_count(self, page: Page) -> int:
+        return int(self._ref[self._folio(self._own(page))[1].pfn])
+
+    # -- page contents -------------------------------------------------------------------
+    def read_page(self, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
+        self._check_pfn(pfn)
+        return self.memory.read(pfn, offset, length)
+
+    def write_page(self, pfn: int, offset: int, data: bytes) -> None:
+        self._check_pfn(pfn)
+        self.memory.write(pfn, offset, bytes(data))
+
+    def copy_page(self, dst_pfn: int, src_pfn: int) -> None:
+        self._check_pfn(dst_pfn)
+        self._check_pfn(src_pfn)
+        self.memory.copy(dst_pfn, src_pfn)
+
+    def _check_pfn(self, pfn: int) -> None:
+        if not self.pfn_valid(pfn):
+            raise BadRange(f"pfn {pfn!r} is not valid on this machine")
+
+    def zero_page(self) -> Page:
+        if self._zero_page is None:
+            page = self.alloc_pages(gfp_spec.GFP_KERNEL | GFP_ZERO | GFP_NOWARN, 0)
+            if page is None:
+                raise InvalidArgument("no lowmem page left for the zero page")
+            page.reserved = True
+            self._zero_page = page
+        return self._zero_page
+
+    @property
+    def slab_allocator(self) -> Any:
+        raise InvalidArgument("the slab layer (kmem.model.slab) runs on kmem.model.Machine; "
+                              "kmem.fastimpl implements the page allocator only")
+
+    # -- state and checking --------------------------------------------------------------
+    def zone(self, ztype: ZoneType) -> MtZone:
+        return self.zones[self.config.idx(ztype)]
+
+    def state(self) -> tuple[buddy.ZoneState, ...]:
+        return tuple(z.state() for z in self.zones)
+
+    def check_invariants(self) -> list[buddy.Violation]:
+        out: list[buddy.Violation] = []
+        for zone in self.zones:
+            out.extend(buddy.check_invariants(zone.state()))
+            if self.migratetypes:
+                out.extend(zone.pcp_violations())
+        return out
+
+    @property
+    def free_pages_total(self) -> int:
+        return sum(z.free_pages for z in self.zones)
+
+    @property
+    def pcp_pages_total(self) -> int:
+        return sum(p.count for z in self.zones for p in z.pcp)
+
+    # -- /proc -----------------------------------------------------------------------------
+    def buddyinfo(self) -> str:
+        rows = [procfs.BuddyinfoRow(z.node, z.name, z.nr_free()) for z in self.zones
+                if z.present_pages]
+        return procfs.format_buddyinfo(rows)
+
+    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
+        return tuple(procfs.ZoneinfoZone(
+            node=z.node, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
+            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
+            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
+            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
+            protection=z.lowmem_reserve,
+            nr_free_pages=z.free_pages if z.present_pages else None,
+            node_unreclaimable=0 if z.present_pages else None,
+            start_pfn=z.start_pfn if z.present_pages else None,
+            pagesets=self._pagesets(z)) for z in self.zones)
+
+    def _pagesets(self, zone: MtZone) -> tuple[tuple[int, int, int, int, int, int, int],
+                                               ...] | None:
+        if not zone.pcp or not zone.present_pages:
+            return None
+        threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)
+        return tuple((cpu, p.count, p.high, p.batch, threshold, p.high_min, p.high_max)
+                     for cpu, p in enumerate(zone.pcp))
+
+    def zoneinfo(self) -> str:
+        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
+
+    def pagetypeinfo(self, *, cma: bool | None = None) -> str:
+        """/proc/pagetypeinfo (``pagetypeinfo_show``) of a machine with migratetypes; the
+        CMA column by ``cma`` (default: the machine's CONFIG_CMA)."""
+        if cma is None:
+            cma = self.cma
+        zones = [z for z in self.zones if z.present_pages]
+        if not self.migratetypes and zones:
+            raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "
+                                  "buddy core keeps one free list per order)")
+        types = [mt for mt in range(migrate.MIGRATE_TYPES) if cma or mt != migrate.MIGRATE_CMA]
+        rows: list[list[pagetypeinfo_spec.PagetypeinfoZone]] = [[] for _ in self.node_zones]
+        for z in zones:
+            counts = z.pageblock_counts(self._section_online)
+            rows[z.node].append(pagetypeinfo_spec.PagetypeinfoZone(
+                z.node, z.name, tuple(tuple(z.nr_free_mt(o, mt) for o in range(NR_PAGE_ORDERS))
+                                      for mt in types),
+                tuple(counts[mt] for mt in types)))
+        order = self._pbo if self.migratetypes else migrate.PAGEBLOCK_ORDER
+        return pagetypeinfo_spec.format_pagetypeinfo(order, rows, cma)
+
+    def _section_online(self, pfn: int) -> bool:
+        start = pfn >> SECTION_PAGES_SHIFT << SECTION_PAGES_SHIFT
+        end = start + (1 << SECTION_PAGES_SHIFT)
+        return any(s < end and start < e for node in self.node_layouts for span in node.zones
+                   for s, e in zones_spec.subtract_ranges(((span.start_pfn, span.end_pfn),),
+                                                          span.holes))
+
+    @classmethod
+    def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
+                  sysctls: Mapping[str, object] | str | os.PathLike[str],
+                  **kwargs: Any) -> MtMachine:
+        from kmem.spec.from_proc import machine_from_proc
+
+        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,
+                                 **kwargs)
+
+    def state_bytes(self) -> dict[str, int]:
+        arrays = (*self._A, self._ref, self._resv, self._comp)
+        return {"arena": int(sum(a.nbytes for a in arrays))}

@@ -1,0 +1,589 @@
+"""Differential fuzzing of the whole allocation path: migratetypes, pageblocks, fallback
+(claim/steal), ALLOC_NOFRAGMENT, highatomic reserves, per-CPU lists on several CPUs,
+NUMA nodes.
+
+A :class:`PathConfig` is a serialisable recipe of a machine with the whole path on; an
+operation stream is a list of plain tuples (:data:`OPS` names them): allocations with
+migratetype mixes and highatomic requests (``GFP_ATOMIC`` at high orders), allocations
+on a NUMA node, frees by the current CPU, ``get_page``/``put_page``, misuse (double
+frees, wrong orders, inner pages), ``drain_all_pages``, switching the current CPU, and
+time passing. :func:`run_path_stream` runs one stream through several implementations
+(the model, fastimpl, mutants), and after every step:
+
+- every implementation gives the same result or raises the same exception;
+- their observable state is identical (:func:`path_fingerprint`: free lists per order
+  and migratetype in list order, every CPU's pcp lists in order with their counters,
+  pageblock types, the highatomic and boost counters, ZONE_BELOW_HIGH, dmesg);
+- the lead's result is legal per the spec: an allocation takes this CPU's pcp head if
+  there was one, else a block :func:`kmem.spec.migrate.legal_rmqueue_blocks` allows,
+  from a zone of the request's zonelist; a failure is legal only when
+  :func:`kmem.spec.page_alloc.allocation_failure_legal` says so; every buddy, pageblock,
+  pcp and highatomic invariant of :mod:`kmem.spec.buddy` holds; no page is lost.
+
+A divergence comes back shrunk (the shortest prefix, then ddmin over the operations) with
+a runnable reproducer. ``kmem fuzz`` runs these streams as its whole-path stage.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
+
+from kmem.spec import gfp as g
+from kmem.spec import migrate, page_alloc
+from kmem.spec import zones as zones_spec
+from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
+from kmem.spec.constants import NR_PAGE_ORDERS
+from kmem.spec.errors import InvalidArgument, KmemError
+
+from .impls import Impl, resolve
+
+NOWARN = g.__GFP_NOWARN
+COMP = g.__GFP_COMP  # module level: in a class body the name would be mangled
+#: migratetype mixes: UNMOVABLE, MOVABLE, RECLAIMABLE, atomic (highatomic reserve and
+#: ALLOC_NON_BLOCK), DMA, compound, THISNODE, MOVABLE|RECLAIMABLE (gfp_migratetype 3)
+PATH_MASKS = (g.GFP_KERNEL, g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL | g.__GFP_RECLAIMABLE,
+              g.GFP_ATOMIC, g.GFP_NOWAIT, g.GFP_KERNEL | g.GFP_DMA,
+              g.GFP_KERNEL | g.__GFP_COMP, g.GFP_HIGHUSER_MOVABLE | g.__GFP_THISNODE,
+              g.GFP_ATOMIC | g.__GFP_COMP, g.GFP_KERNEL | g.__GFP_MOVABLE | g.__GFP_RECLAIMABLE,
+              g.GFP_USER | g.__GFP_HIGH, g.GFP_NOWAIT | g.__GFP_RECLAIMABLE)
+PATH_ORDERS = (0, 0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 9)
+OPS = ("alloc", "alloc_node", "free", "get", "put", "misfree", "drain", "cpu", "clock",
+       "decay")
+Op = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class PathConfig:
+    """A machine with the whole path: ``preset`` ``generic`` (``size`` pages), ``x86_64``
+    (``size`` MB), ``numa`` (``nodes_mb`` MB per node) or ``x86_32`` (``size`` MB), with
+    ``nr_cpus`` CPUs, ``pageblock_order`` (None: the kernel's), ``min_free_kbytes``
+    (None: the boot value), holes, ``high_fraction`` and ``movablecore_mb``."""
+
+    preset: str
+    size: int = 0
+    nr_cpus: int = 2
+    pageblock_order: int | None = None
+    min_free_kbytes: int | None = None
+    nodes_mb: tuple[int, ...] = ()
+    holes: tuple[tuple[int, int], ...] = ()
+    high_fraction: int = 0
+    movablecore_mb: int = 0
+
+    def kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"policy": "linux", "migratetypes": True, "nr_cpus": self.nr_cpus}
+        if self.pageblock_order is not None:
+            kw["pageblock_order"] = self.pageblock_order
+        if self.min_free_kbytes is not None:
+            kw["min_free_kbytes"] = self.min_free_kbytes
+        if self.high_fraction:
+            kw["percpu_pagelist_high_fraction"] = self.high_fraction
+        return kw
+
+    def build(self, machine_cls: Any) -> Any:
+        """Boot ``machine_cls`` (a class with the model's constructors)."""
+        kw = self.kwargs()
+        if self.preset == "generic":
+            return machine_cls(zones_spec.generic(self.size, holes=self.holes), **kw)
+        if self.preset == "x86_64":
+            return machine_cls.x86_64(self.size, movablecore_mb=self.movablecore_mb, **kw)
+        if self.preset == "x86_32":
+            return machine_cls.x86_32(self.size, **kw)
+        if self.preset == "numa":
+            return machine_cls.numa_x86_64(self.nodes_mb, **kw)
+        raise InvalidArgument(f"unknown whole-path preset {self.preset!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PathConfig:
+        d = dict(d)
+        d["nodes_mb"] = tuple(d.get("nodes_mb", ()))
+        d["holes"] = tuple(tuple(h) for h in d.get("holes", ()))
+        return cls(**d)
+
+
+#: the machines the whole-path stage cycles through: small pageblocks so that claims,
+#: steals, merge limits and highatomic reserves happen within a few hundred steps
+PATH_CONFIGS: tuple[PathConfig, ...] = (
+    PathConfig("generic", 4096, nr_cpus=2, pageblock_order=4, min_free_kbytes=128),
+    PathConfig("generic", 8192, nr_cpus=1, pageblock_order=5, min_free_kbytes=0),
+    PathConfig("generic", 1000, nr_cpus=3, pageblock_order=3, min_free_kbytes=32,
+               holes=((300, 517),)),
+    PathConfig("generic", 24576, nr_cpus=2, pageblock_order=6, min_free_kbytes=256),
+    PathConfig("x86_64", 24, nr_cpus=2),
+    PathConfig("numa", nodes_mb=(20, 24, 16), nr_cpus=3),
+    PathConfig("generic", 2048, nr_cpus=0, pageblock_order=4, min_free_kbytes=64),
+    PathConfig("generic", 4096, nr_cpus=4, pageblock_order=4, min_free_kbytes=128,
+               high_fraction=8),
+)
+
+
+# -- streams ------------------------------------------------------------------------------
+def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1) -> list[Op]:
+    """``n`` operations of a seeded mix (swarm: each stream leans on a few of them)."""
+    rng = random.Random(seed)
+    masks = rng.sample(PATH_MASKS, rng.randint(2, len(PATH_MASKS)))
+    weights = {"alloc": 10.0, "free": 8.0, "get": rng.choice([0, 0.5]),
+               "put": rng.choice([0, 1.0]), "misfree": rng.choice([0, 0.3]),
+               "drain": rng.choice([0.1, 0.5, 2.0]),
+               "cpu": rng.choice([0, 0.5, 2.0]) if nr_cpus > 1 else 0,
+               "alloc_node": rng.choice([0, 2.0]) if nr_nodes > 1 else 0,
+               "decay": rng.choice([0, 0.5, 2.0]) if nr_cpus else 0,
+               "clock": rng.choice([0.1, 0.5])}
+    names = list(weights)
+    w = [weights[k] for k in names]
+    big = rng.random() < 0.3  # lean on high orders (claims, highatomic)
+    out: list[Op] = []
+    for _ in range(n):
+        kind = rng.choices(names, w)[0]
+        order = rng.choice((2, 3, 4, 5, 9, 10)) if big and rng.random() < 0.5 \
+            else rng.choice(PATH_ORDERS)
+        mask = rng.choice(masks) | NOWARN
+        if kind == "alloc":
+            out.append(("alloc", mask, order))
+        elif kind == "alloc_node":
+            out.append(("alloc_node", rng.randrange(nr_nodes), mask, order))
+        elif kind in ("free", "get", "put"):
+            out.append((kind, rng.randrange(1 << 16)))
+        elif kind == "misfree":
+            out.append(("misfree", rng.randrange(1 << 16), rng.choice((-1, 1, 2, "inner",
+                                                                        "twice"))))
+        elif kind == "drain":
+            out.append(("drain",))
+        elif kind == "cpu":
+            out.append(("cpu", rng.randrange(nr_cpus)))
+        elif kind == "decay":
+            out.append(("decay", rng.randrange(nr_cpus)))
+        else:
+            out.append(("clock", rng.choice((1, 11))))
+    return out
+
+
+# -- observing ----------------------------------------------------------------------------
+def path_fingerprint(m: Any) -> tuple[Any, ...]:
+    """Everything of the whole path that two implementations must agree on."""
+    zones = []
+    for z in m.zones:
+        lists = tuple(tuple(z.free_list_order(o, mt)) for o in range(NR_PAGE_ORDERS)
+                      for mt in range(migrate.MIGRATE_TYPES))
+        pcps = tuple((tuple(tuple(lst) for lst in p.lists), p.count, p.high, p.high_min,
+                      p.high_max, p.batch, p.free_count, p.alloc_factor, p.flags)
+                     for p in z.pcp)
+        zones.append((lists, pcps, tuple(sorted(z.allocated.items())),
+                      tuple(sorted(z.block_type.items())), z.free_pages, z.nr_free(),
+                      z.nr_free_highatomic, z.nr_reserved_highatomic, z.watermark_boost,
+                      z.below_high, z.boosted))
+    return (tuple(zones), tuple(m.dmesg), m.last_failure, m.cpu)
+
+
+FIELDS = ("free lists", "pcp lists and counters", "allocated blocks", "pageblock types",
+          "NR_FREE_PAGES", "nr_free", "nr_free_highatomic", "nr_reserved_highatomic",
+          "watermark_boost", "ZONE_BELOW_HIGH", "ZONE_BOOSTED_WATERMARK")
+
+
+def describe_path_difference(a: tuple[Any, ...], b: tuple[Any, ...]) -> str:
+    """Where two fingerprints first differ, in words."""
+    for zi, (x, y) in enumerate(zip(a[0], b[0], strict=True)):
+        for name, u, v in zip(FIELDS, x, y, strict=True):
+            if u == v:
+                continue
+            if name == "free lists":
+                k = next(i for i in range(len(u)) if u[i] != v[i])
+                o, mt = divmod(k, migrate.MIGRATE_TYPES)
+                return (f"zone {zi} free_area[{o}].free_list[{migrate.MIGRATETYPE_NAMES[mt]}]: "
+                        f"{_short(u[k])} vs {_short(v[k])}")
+            if name == "pcp lists and counters":
+                c = next(i for i in range(len(u)) if u[i] != v[i])
+                return f"zone {zi} cpu {c} pcp: {_short(u[c])} vs {_short(v[c])}"
+            return f"zone {zi} {name}: {_short(u)} vs {_short(v)}"
+    for name, u, v in zip(("dmesg", "last_failure", "cpu"), a[1:], b[1:], strict=True):
+        if u != v:
+            return f"{name}: {_short(u)} vs {_short(v)}"
+    return "no difference"
+
+
+def _short(x: Any) -> str:
+    s = repr(x)
+    return s if len(s) < 240 else s[:237] + "..."
+
+
+# -- running ------------------------------------------------------------------------------
+class Divergence(AssertionError):
+    """A step where an implementation broke a spec rule or differed from its peers."""
+
+
+@dataclass
+class _Held:
+    pfn: int
+    order: int
+    compound: bool
+    refs: int = 1
+
+
+@dataclass
+class _Run:
+    """One implementation's machine and what the stream holds in it."""
+
+    impl: Impl
+    m: Any
+    results: list[Any] = field(default_factory=list)
+
+
+def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
+    try:
+        return "ok", fn()
+    except KmemError as exc:
+        return "raise", f"{type(exc).__name__}: {exc}"
+
+
+class PathRunner:
+    """Runs operations on every implementation side by side and checks each step."""
+
+    def __init__(self, config: PathConfig, impls: Sequence[Impl], *, judge: bool = True) -> None:
+        self.config = config
+        self.impls = list(impls)
+        self.machines = [config.build(_machine_cls(i)) for i in self.impls]
+        self.held: list[_Held] = []
+        self.judge = judge
+        self.step = 0
+        self.fails = 0  # allocations that returned NULL (legally)
+        self.managed = sum(z.managed_pages for z in self.lead.zones)
+        self._check_step("boot")
+
+    @property
+    def lead(self) -> Any:
+        return self.machines[0]
+
+    def _all(self, what: str, fn: Callable[[Any], Any]) -> tuple[str, Any]:
+        outs = [_outcome(partial(fn, m)) for m in self.machines]
+        for impl, out in zip(self.impls[1:], outs[1:], strict=True):
+            if out != outs[0]:
+                raise Divergence(f"step {self.step} {what}: {self.impls[0].label} gave "
+                                 f"{_fmt(outs[0])}, {impl.label} gave {_fmt(out)}")
+        return outs[0]
+
+    def _check_step(self, what: str) -> None:
+        fps = [path_fingerprint(m) for m in self.machines]
+        for impl, fp in zip(self.impls[1:], fps[1:], strict=True):
+            if fp != fps[0]:
+                raise Divergence(f"step {self.step} {what}: {self.impls[0].label} and "
+                                 f"{impl.label} differ: {describe_path_difference(fps[0], fp)}")
+        if not self.judge:
+            return
+        for impl, m in zip(self.impls, self.machines, strict=True):
+            bad = m.check_invariants()
+            if bad:
+                raise Divergence(f"step {self.step} {what}: {impl.label} breaks a spec "
+                                 f"invariant: {'; '.join(map(str, bad[:3]))}")
+        m = self.lead
+        held = sum(1 << h.order for h in self.held)
+        total = m.free_pages_total + m.pcp_pages_total + held
+        if total != self.managed:
+            raise Divergence(f"step {self.step} {what}: pages lost or made: free "
+                             f"{m.free_pages_total} + pcp {m.pcp_pages_total} + held {held} "
+                             f"!= managed {self.managed}")
+
+    def apply(self, op: Op) -> None:
+        self.step += 1
+        kind = op[0]
+        what = f"{op}"
+        if kind in ("alloc", "alloc_node"):
+            self._alloc(op)
+        elif kind in ("free", "put", "get", "misfree"):
+            if not self.held:
+                return
+            h = self.held[op[1] % len(self.held)]
+            self._refop(kind, h, op)
+        elif kind == "drain":
+            self._all(what, lambda m: m.drain_all_pages())
+        elif kind == "cpu":
+            cpu = op[1] % max(self.lead.nr_cpus, 1)
+            for m in self.machines:
+                m.cpu = cpu
+                m.node = op[1] % len(m.node_zones)
+        elif kind == "clock":
+            self._all(what, lambda m: m.advance_clock(op[1]))
+        elif kind == "decay":  # the vmstat worker on one CPU: decay_pcp_high
+            self._all(what, lambda m: m.vmstat_update(op[1] % max(m.nr_cpus, 1)))
+        else:
+            raise InvalidArgument(f"unknown whole-path operation {op!r}")
+        self._check_step(what)
+
+    def _alloc(self, op: Op) -> None:
+        if op[0] == "alloc":
+            _, mask, order = op
+            nid = None
+        else:
+            _, nid, mask, order = op
+        m = self.lead
+        highest = g.gfp_zone(mask, m.config)
+        hidx = m.config.idx(highest)
+        node = m.numa_node_id() if nid is None else nid
+        if len(m.node_zones) > 1:
+            zonelist = m.node_zonelist(node, mask, hidx)
+        else:
+            zonelist = [m.zone(zt) for zt in g.zonelist(m.config, highest,
+                                                         set(m.layout.managed_zones()))]
+        views = [m.zone_view(z) for z in zonelist]
+        mt = g.gfp_migratetype(mask)
+        before = {(z.node, z.zone_idx): (z.free_blocks_typed(),
+                                          z.pcp_head(m.cpu, mt, order)
+                                          if mt < migrate.MIGRATE_PCPTYPES else None)
+                  for z in zonelist}
+
+        def call(mm: Any) -> int | None:
+            page = (mm.alloc_pages(mask, order) if nid is None
+                    else mm.alloc_pages_node(nid, mask, order))
+            return None if page is None else page.pfn
+
+        kind, pfn = self._all(f"{op}", call)
+        if kind == "raise":
+            if "AllocationLivelock" in pfn:
+                return
+            raise Divergence(f"step {self.step} {op}: raised {pfn} on a valid request")
+        if not self.judge:
+            if pfn is not None:
+                self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
+            return
+        if pfn is None:
+            self.fails += 1
+            if not page_alloc.allocation_failure_legal(views, mask, order, hidx):
+                raise Divergence(f"step {self.step} {op}: failed, but the spec says some pass "
+                                 f"can serve it")
+            return
+        zone = m.zone_of(pfn)
+        if pfn % (1 << order) or zone not in zonelist:
+            raise Divergence(f"step {self.step} {op}: pfn {pfn:#x} is not an aligned block of "
+                             f"a zone in the request's zonelist")
+        free_blocks, pcp_head = before[(zone.node, zone.zone_idx)]
+        if pcp_head is not None:
+            if pfn != pcp_head:
+                raise Divergence(f"step {self.step} {op}: pfn {pfn:#x}, but rmqueue_pcplist "
+                                 f"takes the head of this CPU's list, {pcp_head:#x}")
+        else:
+            flags = [p.alloc_flags for p in page_alloc.alloc_passes(mask, order)]
+            legal: set[int] = set()
+            for f in [*flags, flags[0] | ALLOC_NOFRAGMENT]:
+                legal |= migrate.legal_rmqueue_blocks(free_blocks, order, mt, f) or set()
+            if pfn not in legal:
+                raise Divergence(f"step {self.step} {op}: pfn {pfn:#x} is not a block "
+                                 f"rmqueue may take (legal_rmqueue_blocks)")
+        self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
+
+    def _refop(self, kind: str, h: _Held, op: Op) -> None:
+        what = f"{op} on pfn {h.pfn:#x} order {h.order}"
+        if kind == "get":
+            out = self._all(what, lambda m: m.get_page(m.pfn_to_page(h.pfn)))
+            if out[0] != "ok":
+                raise Divergence(f"step {self.step} {what}: get_page on a held page: {out[1]}")
+            h.refs += 1
+            return
+        if kind == "misfree":
+            how = op[2]
+            if how == "inner" and h.order:
+                pfn, order = h.pfn + (1 << h.order) - 1, 0
+            elif how == "twice":
+                pfn, order = h.pfn, h.order
+                if h.refs != 1:
+                    return
+                out = self._all(what, lambda m: m.free_pages(m.pfn_to_page(pfn), order))
+                self.held.remove(h)
+                self._check_step(what)
+            elif isinstance(how, int) and h.order + how >= 0 and h.refs == 1:
+                pfn, order = h.pfn, h.order + how
+            else:
+                return
+            out = self._all(what, lambda m: m.free_pages(m.pfn_to_page(pfn), order))
+            if out[0] != "raise" and self.judge:
+                raise Divergence(f"step {self.step} {what}: misuse was accepted")
+            return
+        if kind == "put":
+            out = self._all(what, lambda m: m.put_page(m.pfn_to_page(h.pfn)))
+        else:
+            out = self._all(what, lambda m: m.free_pages(m.pfn_to_page(h.pfn), h.order))
+        if out[0] == "raise":
+            if kind == "put" and "FreeOrderMismatch" in out[1] and h.refs == 1:
+                return
+            raise Divergence(f"step {self.step} {what}: a valid free raised {out[1]}")
+        h.refs -= 1
+        if h.refs == 0:
+            self.held.remove(h)
+        elif kind == "free" and h.order and not h.compound:
+            h.order = 0  # tails went back; the first page stays
+
+
+def _machine_cls(impl: Impl) -> Any:
+    cls = getattr(impl, "path_cls", None)
+    if cls is not None:
+        return cls
+    return _IMPL_CLASSES[impl.name]() if impl.name in _IMPL_CLASSES else _mutant_cls(impl.name)
+
+
+def _model_cls() -> Any:
+    from kmem.model import Machine
+
+    return Machine
+
+
+def _fast_cls() -> Any:
+    from kmem import fastimpl
+
+    return fastimpl.Machine
+
+
+_IMPL_CLASSES: dict[str, Callable[[], Any]] = {"model": _model_cls, "fast": _fast_cls}
+
+
+def _mutant_cls(name: str) -> Any:
+    from .mutants.path import PATH_MUTANTS
+
+    key = name.removeprefix("mutant:")
+    if key not in PATH_MUTANTS:
+        raise InvalidArgument(f"{name!r} is not a whole-path implementation (model, fast or a "
+                              f"whole-path mutant: {', '.join(sorted(PATH_MUTANTS))})")
+    return PATH_MUTANTS[key].machine_class()
+
+
+def path_impls(names: str | Iterable[str] | None) -> list[Impl]:
+    """The implementations of the whole path among ``names`` (each once, policy "linux":
+    the whole path keeps the kernel's lists)."""
+    if names is None:
+        items = [i.name for i in resolve(None)]
+    elif isinstance(names, str):
+        items = [s.strip() for s in names.split(",") if s.strip()]
+    else:
+        items = list(names)
+    bases = list(dict.fromkeys(n.partition("@")[0] for n in items))
+    return [i for i in resolve(bases, ("linux",)) if _whole_path_capable(i)]
+
+
+def all_whole_path(names: str | Iterable[str] | None) -> bool:
+    """Every implementation named has the whole path (model, fast, whole-path mutants)."""
+    items = ([s.strip() for s in names.split(",") if s.strip()] if isinstance(names, str)
+             else [i.name for i in resolve(None)] if names is None else list(names))
+    bases = set(n.partition("@")[0] for n in items)
+    return len(path_impls(names)) == len(bases)
+
+
+def _whole_path_capable(impl: Impl) -> bool:
+    if impl.name in _IMPL_CLASSES:
+        return True
+    if impl.name.startswith("mutant:"):
+        from .mutants.path import PATH_MUTANTS
+
+        return impl.name.removeprefix("mutant:") in PATH_MUTANTS
+    return False
+
+
+# -- the stream runner ---------------------------------------------------------------------
+@dataclass
+class PathReport:
+    ops: int
+    checked_ops: int = 0
+    seconds: float = 0.0
+    failure: str | None = None
+    stream: list[Op] = field(default_factory=list)
+    config: PathConfig | None = None
+    impls: list[str] = field(default_factory=list)
+
+    def reproducer(self) -> str:
+        return (f"from kmem.fuzz.path import PathConfig, replay_path\n"
+                f"replay_path({self.config!r}, {self.stream!r}, {self.impls!r})\n")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": "path", "config": self.config.to_json() if self.config else None,
+                "stream": [list(op) for op in self.stream], "impls": self.impls,
+                "error": self.failure}
+
+
+def _run(config: PathConfig, impls: Sequence[Impl], ops: Sequence[Op]) -> tuple[int, str] | None:
+    """(index of the failing op, message), or None when the stream runs clean."""
+    try:
+        runner = PathRunner(config, impls)
+    except Divergence as exc:
+        return 0, str(exc)
+    for i, op in enumerate(ops):
+        try:
+            runner.apply(op)
+        except Divergence as exc:
+            return i, str(exc)
+    return None
+
+
+def replay_path(config: PathConfig, ops: Sequence[Sequence[Any]],
+                impls: str | Sequence[str] = ("model", "fast")) -> None:
+    """Run a stream again; raises :class:`Divergence` where it fails."""
+    impl_objs = [*(path_impls(impls if isinstance(impls, str) else ",".join(impls)))]
+    runner = PathRunner(config, impl_objs)
+    for op in ops:
+        runner.apply(tuple(op))
+
+
+def run_path_stream(config: PathConfig, ops: Sequence[Op], impls: Sequence[Impl], *,
+                    shrink_seconds: float = 15.0) -> PathReport:
+    """Run ``ops`` through ``impls`` side by side; on a failure, shrink the stream (the
+    failing prefix, then ddmin) and report it with a reproducer."""
+    t0 = time.monotonic()
+    ops = list(ops)
+    rep = PathReport(ops=len(ops), config=config, impls=[i.label.split("@")[0] for i in impls])
+    found = _run(config, impls, ops)
+    if found is None:
+        rep.checked_ops = len(ops) * len(impls)
+        rep.seconds = time.monotonic() - t0
+        return rep
+    idx, msg = found
+    rep.checked_ops = idx * len(impls)
+    ops = ops[:idx + 1]
+    deadline = time.monotonic() + shrink_seconds
+    ops, msg = _ddmin(config, impls, ops, msg, deadline)
+    rep.failure = msg
+    rep.stream = ops
+    rep.seconds = time.monotonic() - t0
+    return rep
+
+
+def _ddmin(config: PathConfig, impls: Sequence[Impl], ops: list[Op], msg: str,
+           deadline: float) -> tuple[list[Op], str]:
+    n = 2
+    while len(ops) >= 2 and time.monotonic() < deadline:
+        chunk = max(1, len(ops) // n)
+        reduced = False
+        for start in range(0, len(ops), chunk):
+            if time.monotonic() >= deadline:
+                break
+            cand = ops[:start] + ops[start + chunk:]
+            got = _run(config, impls, cand)
+            if got is not None:
+                ops, msg = cand[:got[0] + 1], got[1]
+                n = max(n - 1, 2)
+                reduced = True
+                break
+        if not reduced:
+            if chunk == 1:
+                break
+            n = min(len(ops), n * 2)
+    return ops, msg
+
+
+def path_stream_for(config: PathConfig, seed: int, n: int) -> list[Op]:
+    """A random stream sized to ``config`` (its CPUs and nodes)."""
+    return random_stream(seed, n, nr_cpus=config.nr_cpus,
+                         nr_nodes=max(len(config.nodes_mb), 1))
+
+
+def _fmt(out: tuple[str, Any]) -> str:
+    kind, value = out
+    if kind == "raise":
+        return f"raise {value}"
+    return "None" if value is None else (hex(value) if isinstance(value, int) else repr(value))
+
+
+def dumps(rep: PathReport) -> str:
+    return json.dumps(rep.to_json())

@@ -1,0 +1,248 @@
+"""fastimpl's whole allocation path (migratetypes, pageblocks, fallback claim/steal,
+ALLOC_NOFRAGMENT, the merge restriction, highatomic reserves, per-CPU lists, NUMA) is
+observably identical to the model's: random operation streams run side by side through
+:class:`kmem.fuzz.path.PathRunner`, which after every step compares results, exceptions,
+free lists per order and migratetype in list order, every CPU's pcp lists and counters,
+pageblock types and the zone counters, and judges the lead's result with the spec."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("numba")
+
+from kmem import fastimpl  # noqa: E402
+from kmem.fuzz.path import PathConfig, PathRunner, path_impls, path_stream_for  # noqa: E402
+from kmem.model import Machine as ModelMachine  # noqa: E402
+from kmem.spec import gfp, migrate, watermarks  # noqa: E402
+from kmem.spec import pcp as pcp_spec  # noqa: E402
+from kmem.spec.errors import InvalidArgument  # noqa: E402
+
+IMPLS = path_impls("model,fast")
+
+
+def run(config: PathConfig, seed: int, n: int, *, cpus: bool = True) -> PathRunner:
+    runner = PathRunner(config, IMPLS)
+    for op in path_stream_for(config, seed, n):
+        if op[0] == "cpu" and not cpus:
+            continue
+        runner.apply(op)
+    return runner
+
+
+def texts(m):
+    return m.buddyinfo(), m.zoneinfo(), m.pagetypeinfo(), tuple(m.dmesg)
+
+
+def assert_same_texts(runner: PathRunner) -> None:
+    a, b = runner.machines
+    assert texts(a) == texts(b)
+    assert a.state() == b.state()
+    assert b.check_invariants() == []
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_small_pageblocks_two_cpus(seed):
+    """Claims, steals, merge limits and pcp drains within a few hundred steps."""
+    r = run(PathConfig("generic", 4096, nr_cpus=2, pageblock_order=4, min_free_kbytes=128),
+            seed, 250)
+    assert_same_texts(r)
+
+
+def test_no_pcp_lists():
+    r = run(PathConfig("generic", 2048, nr_cpus=0, pageblock_order=4, min_free_kbytes=64),
+            3, 250)
+    assert_same_texts(r)
+
+
+def test_tiny_odd_zone_with_a_hole_runs_out():
+    config = PathConfig("generic", 1000, nr_cpus=3, pageblock_order=3, min_free_kbytes=32,
+                        holes=((300, 517),))
+    r = PathRunner(config, IMPLS)
+    masks = (gfp.GFP_KERNEL, gfp.GFP_HIGHUSER_MOVABLE, gfp.GFP_ATOMIC,
+             gfp.GFP_KERNEL | gfp.__GFP_RECLAIMABLE)
+    for i in range(160):  # fill it up with a mix of types and orders: fallbacks, failures
+        r.apply(("alloc", masks[i % 4] | gfp.__GFP_NOWARN, (0, 1, 3, 2, 0)[i % 5]))
+    for op in path_stream_for(config, 4, 150):
+        r.apply(op)
+    assert_same_texts(r)
+    assert r.fails > 5
+
+
+def test_x86_64_preset():
+    r = run(PathConfig("x86_64", 24, nr_cpus=2), 5, 200)
+    assert_same_texts(r)
+
+
+def test_x86_32_preset_with_highmem():
+    r = run(PathConfig("x86_32", 64, nr_cpus=1), 6, 200)
+    assert_same_texts(r)
+
+
+def test_numa_three_nodes():
+    r = run(PathConfig("numa", nodes_mb=(20, 24, 16), nr_cpus=3), 7, 150)
+    assert_same_texts(r)
+
+
+def test_high_fraction_and_four_cpus():
+    r = run(PathConfig("generic", 4096, nr_cpus=4, pageblock_order=4, min_free_kbytes=128,
+                       high_fraction=8), 8, 200)
+    assert_same_texts(r)
+
+
+@pytest.mark.parametrize("policy", ["lowest", "linux"])
+def test_numa_bare_core(policy):
+    """NUMA nodes without migratetypes: the bare buddy core on every node."""
+    import random
+
+    mm = ModelMachine.numa_x86_64((20, 24), policy=policy)
+    fm = fastimpl.Machine.numa_x86_64((20, 24), policy=policy)
+    rng = random.Random(9)
+    held = []
+    for _ in range(300):
+        if held and rng.random() < 0.4:
+            pfn, order = held.pop(rng.randrange(len(held)))
+            mm.free_pages(mm.pfn_to_page(pfn), order)
+            fm.free_pages(fm.pfn_to_page(pfn), order)
+        else:
+            mask = rng.choice([gfp.GFP_KERNEL, gfp.GFP_DMA | gfp.GFP_KERNEL,
+                               gfp.GFP_KERNEL | gfp.__GFP_THISNODE]) | gfp.__GFP_NOWARN
+            order, nid = rng.choice([0, 1, 3, 6]), rng.randrange(2)
+            a, b = mm.alloc_pages_node(nid, mask, order), fm.alloc_pages_node(nid, mask, order)
+            assert (a and a.pfn) == (b and b.pfn)
+            if a is not None:
+                held.append((a.pfn, order))
+    assert mm.state() == fm.state()
+    for mz, fz in zip(mm.zones, fm.zones, strict=True):
+        assert [mz.free_list_order(o) for o in range(11)] == \
+            [fz.free_list_order(o) for o in range(11)]
+    assert mm.buddyinfo() == fm.buddyinfo() and mm.zoneinfo() == fm.zoneinfo()
+
+
+def test_from_proc_with_the_whole_path():
+    src = ModelMachine.x86_64(1024)
+    for order in (0, 3, 5, 9):
+        for _ in range(7):
+            src.alloc_pages(gfp.GFP_KERNEL, order)
+    ctl = {"min_free_kbytes": src.min_free_kbytes,
+           "lowmem_reserve_ratio": src.lowmem_reserve_ratio}
+    kw = {"policy": "linux", "migratetypes": True, "nr_cpus": 2}
+    mm = ModelMachine.from_proc(src.zoneinfo(), src.buddyinfo(), ctl, **kw)
+    fm = fastimpl.Machine.from_proc(src.zoneinfo(), src.buddyinfo(), ctl, **kw)
+    assert texts(mm) == texts(fm) and mm.state() == fm.state()
+    held = []
+    for order in (0, 0, 1, 4, 9, 10, 0, 2):  # and they go on alike
+        for mask in (gfp.GFP_KERNEL, gfp.GFP_HIGHUSER_MOVABLE, gfp.GFP_ATOMIC):
+            a, b = mm.alloc_pages(mask, order), fm.alloc_pages(mask, order)
+            assert (a and a.pfn) == (b and b.pfn)
+            if a is not None:
+                held.append((a.pfn, order))
+    for pfn, order in held:
+        mm.free_pages(mm.pfn_to_page(pfn), order)
+        fm.free_pages(fm.pfn_to_page(pfn), order)
+    assert texts(mm) == texts(fm) and mm.state() == fm.state()
+
+
+def test_same_bad_options_same_exceptions():
+    for kw in ({"migratetypes": True}, {"nr_cpus": 1, "policy": "linux"},
+               {"nr_cpus": -1, "policy": "linux", "migratetypes": True},
+               {"percpu_pagelist_high_fraction": 3, "policy": "linux", "migratetypes": True},
+               {"migratetypes": True, "policy": "linux", "pageblock_order": 11},
+               {"migratetypes": True, "policy": "nope"}):
+        for cls in (ModelMachine, fastimpl.Machine):
+            with pytest.raises(InvalidArgument):
+                cls.generic(1024, **kw)
+
+
+def test_high_wmark_ok_is_the_spec_rule():
+    """The compiled ``zone_watermark_ok(zone, 0, high, ZONE_MOVABLE, 0)`` agrees with
+    :func:`kmem.spec.watermarks.zone_watermark_ok` (order 0, no flags)."""
+    import random
+
+    from kmem.fastimpl import mt_kernels as K
+
+    m = fastimpl.Machine.generic(4096, policy="linux", migratetypes=True)
+    z = m.zones[0]
+    rng = random.Random(1)
+    for _ in range(300):
+        free, ha = rng.randrange(5000), rng.randrange(300)
+        high, boost, reserve = rng.randrange(400), rng.randrange(100), rng.randrange(200)
+        row = m._Z[0]
+        row[K.Z_FREE], row[K.Z_HAFREE], row[K.Z_WHIGH] = free, ha, high
+        row[K.Z_BOOST], row[K.Z_HRESERVE] = boost, reserve
+        want = watermarks.zone_watermark_ok(free_pages=free, order=0, mark=high + boost,
+                                            lowmem_reserve=reserve, alloc_flags=0,
+                                            nr_free=z.nr_free(), nr_free_highatomic=ha)
+        assert bool(K.high_wmark_ok(m._A, 0)) == want
+
+
+def test_compiled_index_rules_match_the_spec():
+    from kmem.fastimpl import mt_kernels as K
+
+    for mt in range(migrate.MIGRATE_PCPTYPES):
+        for order in range(11):
+            assert bool(K.pcp_allowed_order(order)) == pcp_spec.pcp_allowed_order(order)
+            if pcp_spec.pcp_allowed_order(order):
+                assert K.order_to_pindex(mt, order) == pcp_spec.order_to_pindex(mt, order)
+    for i in range(migrate.MIGRATE_TYPES):
+        row = [t for t in K.FALLBACK_TABLE[i] if t >= 0]
+        assert tuple(row) == migrate.fallbacks(i)
+
+
+SCRIPT = ("from kmem.fuzz.path import PathConfig, PathRunner, path_impls, path_stream_for\n"
+          "import kmem.fastimpl.kernels as K\n"
+          "for cfg in (PathConfig('generic', 1024, nr_cpus=2, pageblock_order=3,"
+          " min_free_kbytes=32), PathConfig('numa', nodes_mb=(18, 20), nr_cpus=2)):\n"
+          "    r = PathRunner(cfg, path_impls('model,fast'))\n"
+          "    for op in path_stream_for(cfg, 3, 120):\n"
+          "        r.apply(op)\n"
+          "print('jit disabled', K.JIT_DISABLED)\n")
+
+
+def test_same_logic_without_jit():
+    """NUMBA_DISABLE_JIT=1: the whole path's steps run as Python and still match."""
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "jit disabled True" in r.stdout
+
+
+def test_compiled_steps_recompile_when_the_spec_changes():
+    """The steps are cached on disk; their cache entries are stamped with the spec's
+    source too, so a changed rule (say nr_pcp_high) is never served stale."""
+    import hashlib
+
+    from kmem.fastimpl import kernels
+    from kmem.fastimpl import mt_kernels as K
+
+    if kernels.JIT_DISABLED or kernels.BOUNDSCHECK:
+        pytest.skip("no on-disk cache in this mode")
+    locator = K.rmqueue._cache._impl._locator
+    from kmem.spec import alloc_flags, constants
+
+    digest = hashlib.sha256()
+    for mod in (pcp_spec, migrate, alloc_flags, constants):
+        digest.update(open(mod.__file__, "rb").read())
+    assert locator.get_source_stamp()[1] == digest.hexdigest()
+
+
+def test_kernel_options():
+    """kernel=, cma= and init_on_alloc= as the model takes them; the 6.1 path (another
+    allocator shape) is the model's alone."""
+    kw = {"policy": "linux", "migratetypes": True, "nr_cpus": 1}
+    for extra in ({"kernel": "6.12.118"}, {"cma": True}, {"init_on_alloc": False}):
+        mm = ModelMachine.generic(2048, **kw, **extra)
+        fm = fastimpl.Machine.generic(2048, **kw, **extra)
+        for _ in range(5):
+            a, b = mm.alloc_pages(gfp.GFP_KERNEL, 1), fm.alloc_pages(gfp.GFP_KERNEL, 1)
+            assert a.pfn == b.pfn and mm.read_page(a.pfn, 0, 8) == fm.read_page(b.pfn, 0, 8)
+        assert texts(mm) == texts(fm)
+    with pytest.raises(InvalidArgument, match="6.1"):
+        fastimpl.Machine.generic(2048, kernel="6.1.192", **kw)
+    with pytest.raises(InvalidArgument):
+        fastimpl.Machine.generic(2048, cma=1, **kw)
