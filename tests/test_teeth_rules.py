@@ -216,3 +216,58 @@ def test_the_snapshot_sees_every_part_of_a_caches_state(kind):
     alloc = m.slab_allocator
     assert changes(lambda: field(alloc, "tainted_bad_page", not alloc.tainted_bad_page))
     assert changes(lambda: field(alloc, "large", {**alloc.large, 12345: 1}))
+
+
+# -- fastimpl: freeing a page that is neither allocated nor free -------------------------------
+
+@pytest.mark.parametrize("pfn", [1, 5, 640])  # reserved, a hole, reserved
+def test_freeing_a_reserved_or_hole_page_is_refused_like_the_model(pfn):
+    """A reserved page or a hole keeps PG_reserved (mm/mm_init.c reserve_bootmem_region /
+    init_unavailable_range); free_page_is_bad -> bad_page (mm/page_alloc.c:908-960) for a
+    PAGE_FLAGS_CHECK_AT_FREE flag; fastimpl refuses it as the model does, state unchanged."""
+    pytest.importorskip("numba")
+    from kmem import fastimpl
+    from kmem.model import Machine as ModelMachine
+    from kmem.spec import errors, zones
+
+    layout = zones.generic(1000, holes=((3, 9), (300, 517)), reserved=((0, 3), (640, 641)))
+    out = []
+    for M in (ModelMachine, fastimpl.Machine):
+        m = M(layout, min_free_kbytes=0)
+        m.alloc_pages(gfp.GFP_KERNEL, 2)
+        before = (m.state(), m.buddyinfo())
+        with pytest.raises(errors.BadPageState) as info:
+            m.free_pages(m.pfn_to_page(pfn), 0)
+        assert (m.state(), m.buddyinfo()) == before
+        out.append(str(info.value))
+    assert out[0] == out[1] and "PG_reserved" in out[0]
+
+
+def test_a_zone_refuses_to_free_a_page_that_is_neither_allocated_nor_free():
+    """The zone's guard behind __free_pages: the inner page of an allocated block is not
+    the start of an allocated block (bad_page's "nonzero _refcount" in kmem's terms: the
+    kernel would free a page whose refcount it never raised); a page inside a free block is
+    a double free ("nonzero mapcount": PageBuddy); fastimpl's whole-path zones say the same.
+    (The bare fastimpl core's E_NOTALLOC is not reachable through its API: every page that
+    is neither allocated nor free there has refcount 0 or PG_reserved, refused before.)"""
+    pytest.importorskip("numba")
+    from kmem import fastimpl
+    from kmem.model import Machine as ModelMachine
+    from kmem.spec import errors
+
+    kwargs = {"policy": "linux", "migratetypes": True}
+    out = []
+    for M in (ModelMachine, fastimpl.Machine):
+        m = M.generic(4096, min_free_kbytes=0, **kwargs)
+        p = m.alloc_pages(gfp.GFP_KERNEL, 2)
+        zone = m.zones[0]
+        got = []
+        for pfn in (p.pfn + 1, p.pfn + 2, (p.pfn + 2048) % 4096):
+            with pytest.raises(errors.BadPageState) as info:
+                zone.check_free(pfn, 0)
+            got.append((str(info.value), info.value.reason))
+        out.append(got)
+    assert out[0] == out[1]
+    assert [g[1] for g in out[0]] == ["nonzero _refcount", "nonzero _refcount",
+                                      "nonzero mapcount"]
+    assert "does not start an allocated block" in out[0][0][0]
