@@ -106,9 +106,18 @@ def test_printk_ratelimit_burst_of_ten_then_one_per_five_seconds():
 
 
 def test_bootmem_frees_whole_words_as_order_5():
-    frees = s.bootmem_frees(0, 70, lambda p: p != 40)
+    frees = s.bootmem_frees(0, 70, [(0, 40), (41, 70)])
     assert frees[0] == (0, 5) and (32, 5) not in frees and (33, 0) in frees
     assert (40, 0) not in frees and frees[-1] == (69, 0) and (64, 0) in frees
+    assert frees == [(0, 5)] + [(p, 0) for p in range(32, 70) if p != 40]
+
+
+def test_hot_list_boot_frees_in_closed_form():
+    # free_hot_cold_page with high 6, batch 2: frees 1-6 fill the list; free 7 drains 2
+    # first (count 6 >= high), free 9 drains 2 more, ...
+    assert [s.hot_frees_drained(n, 6, 2) for n in range(12)] == [
+        0, 0, 0, 0, 0, 0, 0, 2, 2, 4, 4, 6]
+    assert s.canonical_blocks(4128, 4128 + 1030, 4128) == [(4128, 10), (5152, 2), (5156, 1)]
 
 
 # -- the machine -------------------------------------------------------------------------
