@@ -67,17 +67,21 @@ class Progress:
     bulk_streams: int = 0
     bulk_ops: int = 0  # operations the bulk runner ran (per implementation)
     checked_ops: int = 0  # bulk operations compared between two implementations
+    path_streams: int = 0  # whole-path streams (kmem.fuzz.path)
+    path_ops: int = 0  # whole-path operations run (per implementation)
+    path_checked: int = 0  # whole-path operations compared and judged
     events: Counter[str] = field(default_factory=Counter)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def checks(self) -> int:
         """Everything checked: sweep and state-machine steps, compared bulk operations."""
-        return self.sweep_steps + self.steps + self.checked_ops
+        return self.sweep_steps + self.steps + self.checked_ops + self.path_checked
 
     def add(self, other: Progress) -> None:
         for name in ("examples", "steps", "sweep_total", "sweep_traces", "sweep_steps",
-                     "bulk_streams", "bulk_ops", "checked_ops"):
+                     "bulk_streams", "bulk_ops", "checked_ops", "path_streams", "path_ops",
+                     "path_checked"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.events.update(other.events)
         for k, v in other.stage_seconds.items():
@@ -117,6 +121,10 @@ class CampaignResult:
             parts.append(f"bulk runner {t.bulk_streams} streams, {self.bulk_ops} operations, "
                          f"{self.checked_ops} checked operations ({sec['bulk']:.1f} s, "
                          f"{rate:,.0f}/s)")
+        if "path" in sec:
+            parts.append(f"whole path (migratetypes, pcp lists, NUMA) {t.path_streams} streams, "
+                         f"{t.path_ops} operations, {t.path_checked} checked "
+                         f"({sec['path']:.1f} s)")
         return (f"kmem fuzz: seed {self.seed}, {self.seconds:.1f} s, impls "
                 f"{','.join(self.impls)}: {'; '.join(parts) or 'nothing ran'}; "
                 f"{self.events} distinct events: {'FAILED' if self.failure else 'clean'}")
@@ -240,7 +248,7 @@ def _replays_clean(cls: Any, trace: list[tuple[str, dict[str, Any]]]) -> bool:
 
 #: the stages of a worker and their default shares of its time (the sweep stops early
 #: once its traces are done; its share then goes to the others)
-STAGES = ("sweep", "stateful", "bulk")
+STAGES = ("sweep", "stateful", "bulk", "path")
 
 
 class _Clock:
@@ -253,13 +261,18 @@ class _Clock:
         self.last_report = 0.0
 
 
-def _shares(stateful: bool, bulk: bool, sweep: bool, bulk_share: float) -> dict[str, float]:
-    """The stages' shares of a worker's time: the sweep at most a fifth; the state machine
-    and the bulk runner split the rest by ``bulk_share``."""
+def _shares(stateful: bool, bulk: bool, sweep: bool, bulk_share: float,
+            path: bool = False) -> dict[str, float]:
+    """The stages' shares of a worker's time: the sweep at most a fifth; the whole path
+    (when every implementation has it) half of the rest, or all of it alone; the state
+    machine and the bulk runner split what is left by ``bulk_share``."""
     out: dict[str, float] = {}
     if stateful and sweep:
         out["sweep"] = 0.2
     rest = 1.0 - out.get("sweep", 0.0)
+    if path:
+        out["path"] = rest * 0.5 if (stateful or bulk) else rest
+        rest -= out["path"]
     if stateful and bulk:
         b = min(0.95, max(0.05, bulk_share))
         out["stateful"], out["bulk"] = rest * (1.0 - b), rest * b
@@ -280,7 +293,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
                 stateful: bool = True, bulk: bool = True,
                 step_count: int = 50, batch: int = 25,
                 shrink_seconds: float = 30.0, bulk_share: float = 0.5,
-                sweep: bool = True, journal: Any = None) -> Failure | None:
+                sweep: bool = True, journal: Any = None, path: bool = True) -> Failure | None:
     """Run the stages in turns until ``deadline`` (time.monotonic()); return the first
     failure, or None when the time box ran out clean.
 
@@ -361,7 +374,11 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
 
     CheckFailure.hook = note
 
-    shares = _shares(stateful, bulk, sweep, bulk_share)
+    from . import path as path_mod
+
+    path_impls = path_mod.path_impls(impl_names) if path else []
+    path_on = bool(path_impls) and path_mod.all_whole_path(impl_names)
+    shares = _shares(stateful, bulk, sweep, bulk_share, path_on)
     spent = dict.fromkeys(shares, 0.0)
     prog.stage_seconds = dict(spent)  # every stage shows in the summary, run or not
     sweep_left = smoke_traces() if "sweep" in shares else []
@@ -476,6 +493,34 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
                 bulk_rate = max(200.0, rep.ops / rep.seconds)
             report(prog)
 
+    path_rate = 100.0  # whole-path operations per second, measured as we go
+
+    def path_turn(stop: float) -> Failure | None:
+        """Whole-path streams (:mod:`kmem.fuzz.path`) until the turn ends."""
+        nonlocal path_rate
+        while True:
+            now = time.monotonic()
+            if now >= stop:
+                return None
+            config = path_mod.PATH_CONFIGS[rng.randrange(len(path_mod.PATH_CONFIGS))]
+            n = max(40, min(600, int(path_rate * (stop - now))))
+            ops = path_mod.path_stream_for(config, rng.getrandbits(32), n)
+            rep = path_mod.run_path_stream(config, ops, path_impls,
+                                           shrink_seconds=min(15.0, shrink_seconds))
+            prog.path_streams += 1
+            prog.path_ops += len(ops) if rep.failure is None else len(rep.stream)
+            prog.path_checked += rep.checked_ops
+            prog.events[f"whole path on {config.preset}-{config.size or config.nodes_mb}"
+                        f" cpus {config.nr_cpus}"] += 1
+            if rep.failure is not None:
+                text = (f"whole-path divergence: {rep.failure}\n\nRunnable reproducer:\n\n"
+                        f"{rep.reproducer()}")
+                return Failure("path", text, rep.to_json(), time.monotonic() - start,
+                               detected=now - start)
+            if rep.seconds > 0.05:
+                path_rate = max(20.0, len(ops) / rep.seconds)
+            report(prog)
+
     while time.monotonic() < deadline:
         live = [s for s in STAGES if s in shares and (s != "sweep" or sweep_left)]
         if not live:
@@ -490,6 +535,8 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             fail = sweep_turn()
         elif stage == "stateful":
             fail = stateful_turn(stop)
+        elif stage == "path":
+            fail = path_turn(stop)
         else:
             fail = bulk_turn(stop)
         spent[stage] += time.monotonic() - t_turn
@@ -552,7 +599,8 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
                  impls: str | None = None, db: str | None = None,
                  corpus: str | Path | None = None, stateful: bool = True, bulk: bool = True,
                  out: Any = None, shrink_seconds: float = 30.0,
-                 bulk_share: float = 0.5, sweep: bool = True) -> CampaignResult:
+                 bulk_share: float = 0.5, sweep: bool = True,
+                 path: bool = True) -> CampaignResult:
     """Run a campaign; print progress to ``out``; return the totals and any failure."""
     out = out or sys.stdout
     if seed is None:
@@ -580,7 +628,7 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
 
     try:
         options: dict[str, Any] = {"shrink_seconds": shrink_seconds, "bulk_share": bulk_share,
-                                   "sweep": sweep}
+                                   "sweep": sweep, "path": path}
         if workers == 1:
             failure = worker_loop(0, seed, t0 + seconds, names, db, report, stateful, bulk,
                                   **options)
@@ -642,6 +690,12 @@ def _run_workers(workers: int, seed: int, seconds: float, names: list[str], db: 
 def replay_entry(entry: dict[str, Any], impls: str | list[str] | None = None) -> None:
     """Replay one regression-corpus entry against ``impls`` (default: model and, when
     built, fast); raise AssertionError (or a Divergence) if it fails."""
+    if entry["kind"] == "path":
+        from .path import PathConfig, replay_path
+
+        replay_path(PathConfig.from_json(entry["config"]), entry["stream"],
+                    impls if impls is not None else entry["impls"])
+        return
     if entry["kind"] == "bulk":
         from .bulk import replay
 
