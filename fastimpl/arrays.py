@@ -13,15 +13,18 @@ at word offsets recorded in its header:
   plus summary levels (bit j of level l+1 set <=> word j of level l is non-zero),
   the layout of ``../shared/bench/buddy_bench.c``: about 0.254 bytes per page;
 - the gfp decision table (``TAB_ROWS`` rows of ``TROW`` words; see ``machine.py``);
-- page descriptors indexed by pfn: ``ref`` (int32, ``page_ref_count``) and ``flg``
-  (uint8: the block order + 1 in the low 4 bits for the head of an allocated block,
+- page descriptors indexed by pfn, one int32 pair per page (8 bytes, so that the
+  descriptor of a page is one cache line: a random free touches one line of them, not
+  one per field): ``D[2 * pfn]`` = ``ref`` (``page_ref_count``) and ``D[2 * pfn + 1]`` =
+  ``flg`` (the block order + 1 in the low 4 bits for the head of an allocated block,
   or of a free block under ``"linux"`` with ``F_BUDDY`` = PageBuddy, plus
   ``F_COMP`` (compound head) and ``F_RESV`` (PG_reserved));
 - policy ``"linux"``: ``nxt``/``prv`` (int32, pfn-indexed) - the free lists as the
   kernel's intrusive ``struct list_head``, -1 ending a list: 8 bytes per page.
 
 Views: ``S.view(np.int64)`` is the signed word view ``M`` of the same memory;
-``ref``/``flg``/``nxt``/``prv`` are views of their word ranges. Boot costs
+``ref``/``flg`` are strided views of the descriptor pairs, ``nxt``/``prv`` views of
+their word ranges. Boot costs
 O(zones + 1024-page chunks): ``np.zeros`` pages memory in lazily, and only holes
 and reserved ranges are written.
 """
@@ -41,8 +44,7 @@ POLICY_CODES = {"lowest": POLICY_LOWEST, "linux": POLICY_LINUX}
 # -- header words ----------------------------------------------------------------------
 H_NZONES = 0
 H_NPFN = 1  # descriptors exist for pfns [0, npfn)
-H_REF = 2  # word offset of the int32 refcount array
-H_FLG = 3  # word offset of the uint8 flags array
+H_DESC = 2  # word offset of the page descriptors: (int32 refcount, int32 flags) per pfn
 H_NXT = 4  # word offset of the int32 next links ("linux")
 H_PRV = 5  # word offset of the int32 prev links ("linux")
 H_POLICY = 6
@@ -142,10 +144,8 @@ def build_arena(layout: MachineLayout, policy: str) -> np.ndarray:
             nlev[z, k] = level
     tab = cursor
     cursor += TAB_ROWS * TROW
-    ref = cursor
-    cursor += _words(4 * npfn)
-    flg = cursor
-    cursor += _words(npfn)
+    desc = cursor
+    cursor += npfn
     nxt = prv = 0
     if pol == POLICY_LINUX:
         nxt = cursor
@@ -154,7 +154,7 @@ def build_arena(layout: MachineLayout, policy: str) -> np.ndarray:
         cursor += _words(4 * npfn)
     S = np.zeros(cursor, np.uint64)
     M = S.view(np.int64)
-    M[H_NZONES], M[H_NPFN], M[H_REF], M[H_FLG] = nz, npfn, ref, flg
+    M[H_NZONES], M[H_NPFN], M[H_DESC] = nz, npfn, desc
     M[H_NXT], M[H_PRV], M[H_POLICY], M[H_TAB] = nxt, prv, pol, tab
     for z, span in enumerate(layout.zones):
         zb = zone_meta(z)
@@ -170,15 +170,16 @@ def build_arena(layout: MachineLayout, policy: str) -> np.ndarray:
 class Views:
     """NumPy views of one arena, for the Python side (export, /proc, boot, load)."""
 
-    __slots__ = ("S", "M", "ref", "flg", "nxt", "prv", "npfn")
+    __slots__ = ("S", "M", "D", "ref", "flg", "nxt", "prv", "npfn")
 
     def __init__(self, S: np.ndarray) -> None:
         self.S = S
         self.M = M = S.view(np.int64)
         self.npfn = n = int(M[H_NPFN])
-        r, f = int(M[H_REF]), int(M[H_FLG])
-        self.ref = S[r:r + _words(4 * n)].view(np.int32)[:n]
-        self.flg = S[f:f + _words(n)].view(np.uint8)[:n]
+        d = int(M[H_DESC])
+        self.D = S[d:d + n].view(np.int32)
+        self.ref = self.D[0::2]
+        self.flg = self.D[1::2]
         if M[H_POLICY] == POLICY_LINUX:
             a, b = int(M[H_NXT]), int(M[H_PRV])
             self.nxt = S[a:a + _words(4 * n)].view(np.int32)[:n]
@@ -201,5 +202,5 @@ def allocator_bytes(S: np.ndarray) -> int:
 
 
 def descriptor_bytes(S: np.ndarray) -> int:
-    """Bytes of page descriptors: int32 refcount + uint8 flags per pfn."""
-    return 5 * int(S.view(np.int64)[H_NPFN])
+    """Bytes of page descriptors: int32 refcount + int32 flags per pfn."""
+    return 8 * int(S.view(np.int64)[H_NPFN])

@@ -14,7 +14,9 @@ code           x                            y
 ``~j`` (a negative x) stands for the pfn that op ``j < i`` of the same batch
 returned, so a workload whose frees depend on earlier allocations is one array.
 The gfp decisions (zonelist, passes, thresholds) are evaluated from the spec once
-per distinct (gfp, order) in Python and handed to the loop as a small table.
+per distinct (gfp, order) in Python, when the loop first meets it (it stops there,
+Python adds the row to the machine's table and resumes), and kept for later batches
+until the watermarks change.
 
 A bad operation stops the batch at its index with the exception the model raises
 for it, the machine exactly as it was before that operation (the operations before
@@ -50,31 +52,49 @@ def ref(j: int) -> int:
     return ~j
 
 
-def _tables(m: Machine, ops: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[int, Any]]:
-    """(the table row of every allocation, -1 where Python must raise; the table; the
-    side effects (``AllocPrep``) of the rows that have any)."""
-    rows = np.full(len(ops), -1, np.int64)
-    cap = 1024
-    while True:
-        keys = np.empty(cap, np.int64)
-        nk = int(K.k_alloc_keys(ops, rows, keys, np.full(4 * cap, -1, np.int64)))
-        if nk >= 0:
-            break
-        cap *= 8
-    table = np.zeros((max(nk, 1), A.TROW), np.int64)
-    lut = np.arange(nk, dtype=np.int64)
-    special: dict[int, Any] = {}
-    for r, key in enumerate(keys[:nk].tolist()):
-        gfp, order = key >> 4, key & 15
-        try:
-            table[r], prep = m.decision_row(gfp, order)
-        except KmemError:
-            lut[r] = -1  # raised again, in order, when the loop reaches it
-            continue
-        if prep.lines or prep.once_lines or prep.livelock_passes:
-            special[r] = prep
-    K.k_remap(ops, rows, lut)
-    return rows, table.ravel(), special
+class _KeyTable:
+    """A machine's decision rows for run_ops, one per distinct key ``gfp * 16 +
+    min(order, 11)`` (orders above MAX_PAGE_ORDER behave alike), found by the compiled
+    loop itself (open addressing in ``slots``); kept across batches until the
+    watermarks change (``Machine.setup_watermarks`` drops it)."""
+
+    __slots__ = ("T", "keys", "slots", "nk", "special")
+
+    def __init__(self, cap: int = 16) -> None:
+        self.T = np.zeros(cap * A.TROW, np.int64)
+        self.keys = np.full(cap, -1, np.int64)
+        self.slots = np.full(4 * cap, -1, np.int64)
+        self.nk = 0
+        self.special: dict[int, Any] = {}  # key -> AllocPrep of a request with side effects
+
+    def add(self, key: int, row: np.ndarray) -> None:
+        cap = len(self.keys)
+        if self.nk == cap:
+            T, keys = self.T, self.keys[:self.nk]
+            self.T = np.zeros(2 * cap * A.TROW, np.int64)
+            self.T[:len(T)] = T
+            self.keys = np.full(2 * cap, -1, np.int64)
+            self.slots = np.full(8 * cap, -1, np.int64)
+            for r, k in enumerate(keys.tolist()):
+                K.k_key_insert(self.keys, self.slots, r, k)
+        self.T[self.nk * A.TROW:(self.nk + 1) * A.TROW] = row
+        K.k_key_insert(self.keys, self.slots, self.nk, key)
+        self.nk += 1
+
+
+def _key(gfp: int, order: int) -> int:
+    return gfp * 16 + min(order, MAX_PAGE_ORDER + 1)
+
+
+def _add_row(m: Machine, kt: _KeyTable, gfp: int, order: int) -> None:
+    """The decision row of (gfp, order), from the spec; raises what the model raises."""
+    _check_gfp(gfp)
+    _check_order(order)
+    row, prep = m.decision_row(gfp, min(order, MAX_PAGE_ORDER + 1))
+    key = _key(gfp, order)
+    if prep.lines or prep.once_lines or prep.livelock_passes:
+        kt.special[key] = prep
+    kt.add(key, row)
 
 
 def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False) -> np.ndarray:
@@ -89,15 +109,30 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False) 
     ops = np.ascontiguousarray(ops, dtype=np.int64)
     if ops.ndim != 2 or ops.shape[1] != 3:
         raise InvalidArgument(f"ops must have shape (n, 3), got {ops.shape}")
-    rows, table, special = _tables(m, ops)
-    res = np.zeros(len(ops), np.int64)
-    stop = int(K.k_run(m._S, table, ops, rows, res, bool(stop_on_failed_alloc)))
+    kt = m._batch_keys
+    if kt is None:
+        kt = m._batch_keys = _KeyTable()
+    res = np.empty(len(ops), np.int64)
     M = m._v.M
+    M[A.H_NFAIL] = 0
+    stop, exc = 0, None
+    while True:
+        stop = int(K.k_run(m._S, kt.T, kt.keys, kt.slots, ops, res, stop,
+                           bool(stop_on_failed_alloc)))
+        if M[A.H_ERRCODE] != K.E_NEEDROW:
+            break
+        try:
+            _add_row(m, kt, int(ops[stop, 1]), int(ops[stop, 2]))
+        except KmemError as e:
+            exc = e
+            break
     rc = int(M[A.H_ERRCODE])
-    if special or M[A.H_NFAIL] or (m.memory.dirty_pages() and _zeroing(m, ops[:stop]).any()):
-        _after(m, ops[:stop], rows[:stop], res[:stop], special)
+    if kt.special or M[A.H_NFAIL] or (m.memory.dirty_pages()
+                                      and _zeroing(m, ops[:stop]).any()):
+        _after(m, ops[:stop], res[:stop], kt.special)
     if rc != 0:
-        exc = _batch_error(m, ops, rows, stop, special)
+        if exc is None:
+            exc = _batch_error(m, ops, stop, kt.special)
         exc.batch_index = stop  # type: ignore[attr-defined]
         exc.results = res[:stop].copy()  # type: ignore[attr-defined]
         raise exc
@@ -112,8 +147,7 @@ def _zeroing(m: Machine, ops: np.ndarray) -> np.ndarray:
     return (ops[:, 1] & GFP_ZERO) != 0
 
 
-def _after(m: Machine, ops: np.ndarray, rows: np.ndarray, res: np.ndarray,
-           special: dict[int, Any]) -> None:
+def _after(m: Machine, ops: np.ndarray, res: np.ndarray, special: dict[int, Any]) -> None:
     """What the model does around each allocation besides the walk, in op order: page
     zeroing, the warnings before the walk, the reports of failures."""
     allocs = ops[:, 0] == OP_ALLOC
@@ -121,31 +155,25 @@ def _after(m: Machine, ops: np.ndarray, rows: np.ndarray, res: np.ndarray,
         for i in np.nonzero(allocs & (res >= 0) & _zeroing(m, ops))[0].tolist():
             m.memory.zero(int(res[i]), 1 << int(ops[i, 2]))
     todo = allocs & (res < 0)
+    keys = ops[:, 1] * 16 + np.minimum(ops[:, 2], MAX_PAGE_ORDER + 1)
     if special:
-        todo |= allocs & np.isin(rows, list(special))
+        todo |= allocs & np.isin(keys, list(special))
     for i in np.nonzero(todo)[0].tolist():
-        prep = special.get(int(rows[i]))
+        prep = special.get(int(keys[i]))
         if prep is not None:
             m._before_walk(prep)
         if res[i] < 0:
             m._alloc_failed(int(ops[i, 1]), int(ops[i, 2]))
 
 
-def _batch_error(m: Machine, ops: np.ndarray, rows: np.ndarray, i: int,
-                 special: dict[int, Any]) -> KmemError:
+def _batch_error(m: Machine, ops: np.ndarray, i: int, special: dict[int, Any]) -> KmemError:
     code, x, y = (int(v) for v in ops[i])
     M = m._v.M
     rc, pfn = int(M[A.H_ERRCODE]), int(M[A.H_ERRPFN])
     if rc == K.E_LIVELOCK:
-        prep = special[int(rows[i])]
+        prep = special[_key(x, y)]
         m._before_walk(prep)
         return m._livelock(x, y, prep)
-    if rc == K.E_BADROW:
-        try:
-            m.decision_row(_check_gfp(x), _check_order(y))
-        except KmemError as exc:
-            return exc
-        raise AssertionError(f"op {i}: alloc ({x:#x}, {y}) was rejected but passes now")
     if rc == K.E_BADOP:
         return InvalidArgument(f"op {i}: unknown operation code {code}; expected "
                                f"OP_ALLOC, OP_FREE, OP_GET or OP_PUT")

@@ -31,18 +31,17 @@ from .arrays import (
     F_COMP,
     F_ORDER,
     F_RESV,
+    H_DESC,
     H_ERR0,
     H_ERR1,
     H_ERRCODE,
     H_ERRPFN,
-    H_FLG,
     H_NFAIL,
     H_NPFN,
     H_NXT,
     H_NZONES,
     H_POLICY,
     H_PRV,
-    H_REF,
     H_TAB,
     MAX_LEVELS,
     POLICY_LOWEST,
@@ -77,6 +76,12 @@ JIT_DISABLED = bool(numba.config.DISABLE_JIT)  # type: ignore[attr-defined]
 # they are given, and each call between compiled functions would otherwise pay an atomic
 # increment and decrement per array argument (profiled: ~10x the cost of the step).
 jit = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, nogil=True, _nrt=False)  # type: ignore[call-overload]
+#: for the steps the entry points call: inlined into their callers. A call between
+#: compiled functions is not inlined when the callee comes from the on-disk cache (it is
+#: linked as machine code): every call passed each array as 7 words on the stack, about
+#: 300 instructions per operation (profiled with callgrind; see README "Measured").
+jit_inline = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, nogil=True, _nrt=False,
+                        inline="always")  # type: ignore[call-overload]
 #: for compiled helpers that allocate arrays (workloads.py)
 jit_nrt = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, nogil=True)
 
@@ -110,7 +115,7 @@ E_NOPFN = -20  # BadRange: pfn_valid() is false
 E_ORDER_NEG = -21  # InvalidArgument: order < 0
 E_ORDER_BIG = -22  # InvalidArgument: __free_pages order > MAX_PAGE_ORDER
 E_BADREF = -23  # InvalidArgument: an operand refers to an op that returned no page
-E_BADROW = -24  # the alloc's gfp/order was rejected in Python (re-raised there)
+E_NEEDROW = -24  # the alloc's (gfp, order) has no table row yet: Python adds it (or raises)
 E_BADOP = -25  # InvalidArgument: unknown operation code
 E_LIVELOCK = -26  # AllocationLivelock: a __GFP_NOFAIL allocation no pass can satisfy
 
@@ -123,27 +128,27 @@ OP_PUT = 4
 # ---------------------------------------------------------------------------------------
 # views and small helpers
 # ---------------------------------------------------------------------------------------
+# Page descriptors: one int32 pair per pfn in ``D`` (``arrays.py``): D[2 * pfn] is the
+# refcount, D[2 * pfn + 1] the flags, so that one page's descriptor is one cache line.
 
-@jit
+@jit_inline
 def _views(S):
     M = S.view(np.int64)
     n = M[H_NPFN]
-    r = M[H_REF]
-    f = M[H_FLG]
-    ref = S[r:r + (4 * n + 7) // 8].view(np.int32)
-    flg = S[f:f + (n + 7) // 8].view(np.uint8)
+    d = M[H_DESC]
+    D = S[d:d + n].view(np.int32)
     if M[H_POLICY] == POLICY_LOWEST:
-        nxt = ref[:0]
-        prv = ref[:0]
+        nxt = D[:0]
+        prv = D[:0]
     else:
         a = M[H_NXT]
         b = M[H_PRV]
         nxt = S[a:a + (4 * n + 7) // 8].view(np.int32)
         prv = S[b:b + (4 * n + 7) // 8].view(np.int32)
-    return M, ref, flg, nxt, prv
+    return M, D, nxt, prv
 
 
-@jit
+@jit_inline
 def zone_of(M, pfn):
     """The index of the zone whose span holds ``pfn``, or -1 (``page_zone``/pfn_valid)."""
     for z in range(M[H_NZONES]):
@@ -153,12 +158,12 @@ def zone_of(M, pfn):
     return -1
 
 
-@jit
-def alloc_order(flg, pfn):
+@jit_inline
+def alloc_order(D, pfn):
     """The order of the allocated block starting at ``pfn``, or -1."""
-    f = flg[pfn]
+    f = D[2 * pfn + 1]
     if f & F_BUDDY:
-        return -1
+        return np.int64(-1)
     return np.int64(f & F_ORDER) - 1
 
 
@@ -166,7 +171,7 @@ def alloc_order(flg, pfn):
 # per-order bitmaps with summary levels (policy "lowest"; buddy_bench.c's bm_*)
 # ---------------------------------------------------------------------------------------
 
-@jit
+@jit_inline
 def bm_set(S, M, zb, k, i):
     """Set bit ``i`` of order ``k``; a word turning non-zero sets its summary bit."""
     nl = M[zb + Z_NLEV + k]
@@ -180,7 +185,7 @@ def bm_set(S, M, zb, k, i):
     M[zb + Z_NONEMPTY] |= np.int64(1) << k
 
 
-@jit
+@jit_inline
 def bm_clear(S, M, zb, k, i):
     """Clear bit ``i`` of order ``k``; a word turning zero clears its summary bit."""
     nl = M[zb + Z_NLEV + k]
@@ -194,13 +199,13 @@ def bm_clear(S, M, zb, k, i):
     M[zb + Z_NONEMPTY] &= ~(np.int64(1) << k)
 
 
-@jit
+@jit_inline
 def bm_test(S, M, zb, k, i):
     w = S[M[zb + Z_OFF + k * MAX_LEVELS] + (i >> 6)]
     return (w >> np.uint64(i & 63)) & ONE != ZERO64
 
 
-@jit
+@jit_inline
 def bm_first(S, M, zb, k):
     """The lowest set bit of order ``k`` (the caller knows one is set): one ctz per level."""
     i = np.int64(0)
@@ -214,8 +219,8 @@ def bm_first(S, M, zb, k):
 # free lists: the kernel's page_is_buddy / __add_to_free_list / __del_page_from_free_list
 # ---------------------------------------------------------------------------------------
 
-@jit
-def is_free_block(S, M, flg, zb, pfn, k):
+@jit_inline
+def is_free_block(S, M, D, zb, pfn, k):
     """``page_is_buddy``: (pfn, k) is a free block of exactly order k in this zone."""
     if pfn < M[zb + Z_START] or pfn >= M[zb + Z_END]:
         return False
@@ -224,12 +229,12 @@ def is_free_block(S, M, flg, zb, pfn, k):
         if i & ((np.int64(1) << k) - 1):
             return False
         return bm_test(S, M, zb, k, i >> k)
-    f = flg[pfn]
+    f = D[2 * pfn + 1]
     return (f & F_BUDDY) != 0 and np.int64(f & F_ORDER) == k + 1
 
 
-@jit
-def add_free(S, M, flg, nxt, prv, zb, pfn, k, tail):
+@jit_inline
+def add_free(S, M, D, nxt, prv, zb, pfn, k, tail):
     """``__add_to_free_list`` (``list_add``, or ``list_add_tail`` when ``tail``)."""
     M[zb + Z_NRFREE + k] += 1
     M[zb + Z_FREE] += np.int64(1) << k
@@ -237,7 +242,7 @@ def add_free(S, M, flg, nxt, prv, zb, pfn, k, tail):
         bm_set(S, M, zb, k, (pfn - M[zb + Z_BASE]) >> k)
         return
     M[zb + Z_NONEMPTY] |= np.int64(1) << k
-    flg[pfn] = (flg[pfn] & np.uint8(~(F_ORDER | F_BUDDY) & 0xFF)) | np.uint8(F_BUDDY + k + 1)
+    D[2 * pfn + 1] = (D[2 * pfn + 1] & np.int32(~(F_ORDER | F_BUDDY))) | np.int32(F_BUDDY + k + 1)
     p32 = np.int32(pfn)
     if tail:
         t = M[zb + Z_TAIL + k]
@@ -259,8 +264,8 @@ def add_free(S, M, flg, nxt, prv, zb, pfn, k, tail):
         M[zb + Z_HEAD + k] = pfn
 
 
-@jit
-def del_free(S, M, flg, nxt, prv, zb, pfn, k):
+@jit_inline
+def del_free(S, M, D, nxt, prv, zb, pfn, k):
     """``__del_page_from_free_list``."""
     M[zb + Z_NRFREE + k] -= 1
     M[zb + Z_FREE] -= np.int64(1) << k
@@ -269,7 +274,7 @@ def del_free(S, M, flg, nxt, prv, zb, pfn, k):
         return
     if M[zb + Z_NRFREE + k] == 0:
         M[zb + Z_NONEMPTY] &= ~(np.int64(1) << k)
-    flg[pfn] = flg[pfn] & np.uint8(~(F_ORDER | F_BUDDY) & 0xFF)
+    D[2 * pfn + 1] = D[2 * pfn + 1] & np.int32(~(F_ORDER | F_BUDDY))
     p = np.int64(prv[pfn])
     n = np.int64(nxt[pfn])
     if p >= 0:
@@ -282,8 +287,8 @@ def del_free(S, M, flg, nxt, prv, zb, pfn, k):
         M[zb + Z_TAIL + k] = p
 
 
-@jit
-def rmqueue_smallest(S, M, flg, nxt, prv, zb, order):
+@jit_inline
+def rmqueue_smallest(S, M, D, nxt, prv, zb, order):
     """``__rmqueue_smallest``: the first block of the smallest non-empty order >= ``order``
     (``"lowest"``: the lowest pfn; ``"linux"``: the list head), split by ``expand``
     (upper halves to the list heads, high to low). Returns the pfn kept, or -1."""
@@ -295,61 +300,61 @@ def rmqueue_smallest(S, M, flg, nxt, prv, zb, order):
         pfn = M[zb + Z_BASE] + (bm_first(S, M, zb, cur) << cur)
     else:
         pfn = M[zb + Z_HEAD + cur]
-    del_free(S, M, flg, nxt, prv, zb, pfn, cur)
+    del_free(S, M, D, nxt, prv, zb, pfn, cur)
     for o in range(cur - 1, order - 1, -1):
-        add_free(S, M, flg, nxt, prv, zb, pfn + (np.int64(1) << o), o, False)
+        add_free(S, M, D, nxt, prv, zb, pfn + (np.int64(1) << o), o, False)
     return pfn
 
 
-@jit
-def free_one(S, M, flg, nxt, prv, zb, pfn, order):
+@jit_inline
+def free_one(S, M, D, nxt, prv, zb, pfn, order):
     """``__free_one_page``: merge with free buddies below MAX_PAGE_ORDER, then add the block
     at the head, or at the tail when ``buddy_merge_likely`` ("linux" only: for
     "lowest" the end of the list does not matter)."""
     buddy = pfn ^ (np.int64(1) << order)
     while order < MAXO:
         buddy = pfn ^ (np.int64(1) << order)
-        if not is_free_block(S, M, flg, zb, buddy, order):
+        if not is_free_block(S, M, D, zb, buddy, order):
             break
-        del_free(S, M, flg, nxt, prv, zb, buddy, order)
+        del_free(S, M, D, nxt, prv, zb, buddy, order)
         pfn = pfn & buddy
         order += 1
     tail = False
     if M[H_POLICY] != POLICY_LOWEST and order < MAXO - 1:
         higher = buddy & pfn
-        tail = is_free_block(S, M, flg, zb, higher ^ (np.int64(1) << (order + 1)), order + 1)
-    add_free(S, M, flg, nxt, prv, zb, pfn, order, tail)
+        tail = is_free_block(S, M, D, zb, higher ^ (np.int64(1) << (order + 1)), order + 1)
+    add_free(S, M, D, nxt, prv, zb, pfn, order, tail)
 
 
-@jit
-def containing_free_block(S, M, flg, zb, pfn):
+@jit_inline
+def containing_free_block(S, M, D, zb, pfn):
     """The head of the free block holding page ``pfn``, or -1 (spec
     ``containing_free_block``)."""
     for level in range(NR_PAGE_ORDERS):
         start = pfn - pfn % (np.int64(1) << level)
-        if is_free_block(S, M, flg, zb, start, level):
+        if is_free_block(S, M, D, zb, start, level):
             return start
     return np.int64(-1)
 
 
-@jit
-def find_allocated(M, flg, zb, pfn):
+@jit_inline
+def find_allocated(M, D, zb, pfn):
     """The head pfn of the allocated block holding ``pfn``, or -1 (model
     ``Zone.find_allocated``)."""
     for level in range(NR_PAGE_ORDERS):
         head = pfn - pfn % (np.int64(1) << level)
-        if head >= M[zb + Z_START] and alloc_order(flg, head) == level:
+        if head >= M[zb + Z_START] and alloc_order(D, head) == level:
             return head
     return np.int64(-1)
 
 
-@jit
-def compound_tail_head(M, flg, zb, pfn):
+@jit_inline
+def compound_tail_head(M, D, zb, pfn):
     """``PageTail``: the head pfn if ``pfn`` is a tail page of a compound block, else -1."""
-    if alloc_order(flg, pfn) >= 0:  # a block head is nobody's tail
+    if alloc_order(D, pfn) >= 0:  # a block head is nobody's tail
         return np.int64(-1)
-    head = find_allocated(M, flg, zb, pfn)
-    if head >= 0 and head != pfn and flg[head] & F_COMP:
+    head = find_allocated(M, D, zb, pfn)
+    if head >= 0 and head != pfn and D[2 * head + 1] & F_COMP:
         return head
     return np.int64(-1)
 
@@ -358,8 +363,8 @@ def compound_tail_head(M, flg, zb, pfn):
 # the page API steps
 # ---------------------------------------------------------------------------------------
 
-@jit
-def alloc_core(S, M, ref, flg, nxt, prv, T, row, order):
+@jit_inline
+def alloc_core(S, M, D, nxt, prv, T, row, order):
     """``get_page_from_freelist`` over the passes and zonelist of table row ``row``:
     the first zone whose watermark test passes (``free_pages - (2**order - 1) >
     threshold`` and, for order > 0, a free block of order >= ``order``, as
@@ -379,28 +384,28 @@ def alloc_core(S, M, ref, flg, nxt, prv, T, row, order):
                     continue
                 if order > 0 and (M[zb + Z_NONEMPTY] >> order) == 0:
                     continue
-            pfn = rmqueue_smallest(S, M, flg, nxt, prv, zb, order)
+            pfn = rmqueue_smallest(S, M, D, nxt, prv, zb, order)
             if pfn >= 0:
-                ref[pfn] = np.int32(1)
-                f = (flg[pfn] & np.uint8(F_RESV)) | np.uint8(order + 1)
+                f = (D[2 * pfn + 1] & np.int32(F_RESV)) | np.int32(order + 1)
                 if T[base + T_COMP] != 0:
-                    f |= np.uint8(F_COMP)
-                flg[pfn] = f
+                    f |= np.int32(F_COMP)
+                D[2 * pfn] = np.int32(1)
+                D[2 * pfn + 1] = f
                 return pfn
     return np.int64(-1)
 
 
-@jit
-def check_free(S, M, flg, zb, pfn, order):
+@jit_inline
+def check_free(S, M, D, zb, pfn, order):
     """``Zone.check_free``: aligned, inside the zone, the start of a block allocated at
     this order. Returns 0 or an error code."""
     if pfn & ((np.int64(1) << order) - 1):
         return E_UNALIGNED
     if not (M[zb + Z_START] <= pfn and pfn + (np.int64(1) << order) <= M[zb + Z_END]):
         return E_BADRANGE
-    held = alloc_order(flg, pfn)
+    held = alloc_order(D, pfn)
     if held < 0:
-        if containing_free_block(S, M, flg, zb, pfn) >= 0:
+        if containing_free_block(S, M, D, zb, pfn) >= 0:
             return E_DOUBLE
         return E_NOTALLOC
     if held != order:
@@ -409,87 +414,87 @@ def check_free(S, M, flg, zb, pfn, order):
     return 0
 
 
-@jit
-def free_core(S, M, ref, flg, nxt, prv, pfn, order):
+@jit_inline
+def free_core(S, M, D, nxt, prv, pfn, order):
     """``__free_pages(page, order)`` for a valid pfn and 0 <= order <= MAX_PAGE_ORDER, with
     the model's guards in the model's order; 6.x ``___free_pages`` frees the tail
     portions at once when a non-compound block keeps other references."""
     z = zone_of(M, pfn)
     zb = ZONE0 + z * ZSTRIDE
-    head = compound_tail_head(M, flg, zb, pfn)
+    head = compound_tail_head(M, D, zb, pfn)
     if head >= 0:
         M[H_ERR0] = head
         return E_TAIL
-    r = ref[pfn]
+    r = D[2 * pfn]
+    f = D[2 * pfn + 1]
     if r == 0:
         return E_REF0
-    f = flg[pfn]
     if r == 1:
         if f & F_RESV:
             return E_RESERVED
-        e = check_free(S, M, flg, zb, pfn, order)
+        e = check_free(S, M, D, zb, pfn, order)
         if e != 0:
             return e
-        ref[pfn] = np.int32(0)
-        flg[pfn] = f & np.uint8(F_RESV)
-        free_one(S, M, flg, nxt, prv, zb, pfn, order)
+        D[2 * pfn] = np.int32(0)
+        D[2 * pfn + 1] = f & np.int32(F_RESV)
+        free_one(S, M, D, nxt, prv, zb, pfn, order)
         return 0
     if not (f & F_COMP) and order > 0:
-        e = check_free(S, M, flg, zb, pfn, order)
+        e = check_free(S, M, D, zb, pfn, order)
         if e != 0:
             return e
-        ref[pfn] = r - np.int32(1)
-        flg[pfn] = (f & np.uint8(F_RESV)) | np.uint8(1)  # an order-0 block now
+        D[2 * pfn] = r - np.int32(1)
+        D[2 * pfn + 1] = (f & np.int32(F_RESV)) | np.int32(1)  # an order-0 block now
         for o in range(order - 1, -1, -1):
-            free_one(S, M, flg, nxt, prv, zb, pfn + (np.int64(1) << o), o)
+            free_one(S, M, D, nxt, prv, zb, pfn + (np.int64(1) << o), o)
         return 0
-    ref[pfn] = r - np.int32(1)
+    D[2 * pfn] = r - np.int32(1)
     return 0
 
 
-@jit
-def folio_of(M, flg, pfn):
+@jit_inline
+def folio_of(M, D, pfn):
     """``page_folio``: the compound head for a compound tail page, else the page."""
     zb = ZONE0 + zone_of(M, pfn) * ZSTRIDE
-    head = compound_tail_head(M, flg, zb, pfn)
+    head = compound_tail_head(M, D, zb, pfn)
     return head if head >= 0 else pfn
 
 
-@jit
-def get_core(M, ref, flg, pfn):
+@jit_inline
+def get_core(M, D, pfn):
     """``get_page``: take a reference on the folio (GetPageOnFreePage at refcount 0)."""
-    t = folio_of(M, flg, pfn)
-    if ref[t] <= 0:
+    t = folio_of(M, D, pfn)
+    if D[2 * t] <= 0:
         return E_GETFREE
-    ref[t] += np.int32(1)
+    D[2 * t] += np.int32(1)
     return 0
 
 
-@jit
-def put_core(S, M, ref, flg, nxt, prv, pfn):
+@jit_inline
+def put_core(S, M, D, nxt, prv, pfn):
     """``put_page``: drop a reference on the folio; the last one frees the block (a
     compound block at its order; otherwise only an order-0 block)."""
-    t = folio_of(M, flg, pfn)
+    t = folio_of(M, D, pfn)
     M[H_ERR0] = t
-    r = ref[t]
+    r = D[2 * t]
     if r <= 0:
         return E_PUT_REF0
     if r > 1:
-        ref[t] = r - np.int32(1)
+        D[2 * t] = r - np.int32(1)
         return 0
-    f = flg[t]
+    f = D[2 * t + 1]
     if f & F_RESV:
         return E_PUT_RESERVED
-    held = alloc_order(flg, t)
+    held = alloc_order(D, t)
     if held < 0:
         return E_PUT_NOTBLOCK
     if held > 0 and not (f & F_COMP):
         M[H_ERR1] = held
         return E_PUT_ORDER
-    ref[t] = np.int32(0)
-    flg[t] = f & np.uint8(F_RESV)
+    D[2 * t] = np.int32(0)
+    D[2 * t + 1] = f & np.int32(F_RESV)
     zb = ZONE0 + zone_of(M, t) * ZSTRIDE
-    free_one(S, M, flg, nxt, prv, zb, t, held)
+    free_one(S, M, D, nxt, prv, zb, t, held)
     return 0
 
 
@@ -499,51 +504,51 @@ def put_core(S, M, ref, flg, nxt, prv, pfn):
 
 @jit
 def k_alloc(S, row, order):
-    M, ref, flg, nxt, prv = _views(S)
+    M, D, nxt, prv = _views(S)
     t = M[H_TAB]
-    return alloc_core(S, M, ref, flg, nxt, prv, M[t:t + TAB_ROWS * TROW], row, order)
+    return alloc_core(S, M, D, nxt, prv, M[t:t + TAB_ROWS * TROW], row, order)
 
 
 @jit
 def k_free(S, pfn, order):
-    M, ref, flg, nxt, prv = _views(S)
-    return free_core(S, M, ref, flg, nxt, prv, pfn, order)
+    M, D, nxt, prv = _views(S)
+    return free_core(S, M, D, nxt, prv, pfn, order)
 
 
 @jit
 def k_get(S, pfn):
-    M, ref, flg, nxt, prv = _views(S)
-    return get_core(M, ref, flg, pfn)
+    M, D, nxt, prv = _views(S)
+    return get_core(M, D, pfn)
 
 
 @jit
 def k_put(S, pfn):
-    M, ref, flg, nxt, prv = _views(S)
-    return put_core(S, M, ref, flg, nxt, prv, pfn)
+    M, D, nxt, prv = _views(S)
+    return put_core(S, M, D, nxt, prv, pfn)
 
 
 @jit
 def k_count(S, pfn):
     """``page_count``: the refcount of the page's folio."""
-    M, ref, flg, nxt, prv = _views(S)
-    return np.int64(ref[folio_of(M, flg, pfn)])
+    M, D, nxt, prv = _views(S)
+    return np.int64(D[2 * folio_of(M, D, pfn)])
 
 
 @jit
 def k_add_blocks(S, z, blocks):
     """Put free blocks ``blocks[i] = (pfn, order)`` on the list tails, in order (boot's
     ``__free_pages_memory`` chunks, FPI_TO_TAIL; ``Zone.load``)."""
-    M, ref, flg, nxt, prv = _views(S)
+    M, D, nxt, prv = _views(S)
     zb = ZONE0 + z * ZSTRIDE
     for i in range(blocks.shape[0]):
-        add_free(S, M, flg, nxt, prv, zb, blocks[i, 0], blocks[i, 1], True)
+        add_free(S, M, D, nxt, prv, zb, blocks[i, 0], blocks[i, 1], True)
 
 
 @jit
 def k_list(S, z, k, out):
     """The pfns of ``free_area[k]`` of zone ``z`` in the order they would be handed out;
     returns how many were written to ``out``."""
-    M, ref, flg, nxt, prv = _views(S)
+    M, D, nxt, prv = _views(S)
     zb = ZONE0 + z * ZSTRIDE
     n = 0
     if M[H_POLICY] == POLICY_LOWEST:
@@ -565,33 +570,58 @@ def k_list(S, z, k, out):
     return n
 
 
-@jit
-def k_run(S, T, ops, rows, res, stop_on_fail):
-    """``run_ops``: the operations ``ops[i] = (code, x, y)`` in order, inside compiled code.
+@jit_inline
+def key_slot(key, mask):
+    """The first slot of ``key`` (= gfp * 16 + min(order, 11)) in a batch key table."""
+    return np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
 
-    OP_ALLOC (x = gfp, y = order; its table row in ``rows[i]``) -> res[i] = pfn or -1; OP_FREE (x = pfn, y =
-    order); OP_GET / OP_PUT (x = pfn). A negative pfn operand ``x`` means ``~j``: the
-    pfn op j of this batch returned. Returns the index of the first op that failed its
-    checks (its code in M[H_ERRCODE], its pfn in M[H_ERRPFN], details in M[H_ERR0/1]);
-    ``len(ops)`` when all ran.
-    A failing op changes nothing. With ``stop_on_fail`` a failed allocation ends the
-    batch after it (returns its index + 1)."""
-    M, ref, flg, nxt, prv = _views(S)
+
+@jit
+def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
+    """``run_ops``: the operations ``ops[i] = (code, x, y)`` from ``start`` on, in order,
+    inside compiled code.
+
+    OP_ALLOC (x = gfp, y = order) -> res[i] = pfn or -1, with the decisions of row
+    ``slots[...]`` of ``T`` for its key ``gfp * 16 + min(order, 11)`` (open addressing
+    over ``keys``; a key not there stops the loop with E_NEEDROW so that Python adds
+    its row and resumes); OP_FREE (x = pfn, y = order); OP_GET / OP_PUT (x = pfn), each
+    res[i] = 0. A negative pfn operand ``x`` means ``~j``: the pfn op j of this batch
+    returned. Returns the index of the first op that failed its checks (its code in
+    M[H_ERRCODE], its pfn in M[H_ERRPFN], details in M[H_ERR0/1]); ``len(ops)`` when
+    all ran. A failing op changes nothing. With ``stop_on_fail`` a failed allocation
+    ends the batch after it (returns its index + 1). Failed allocations are counted in
+    M[H_NFAIL] (the caller zeroes it)."""
+    M, D, nxt, prv = _views(S)
     n = ops.shape[0]
     npfn = M[H_NPFN]
+    mask = slots.shape[0] - 1
     M[H_ERRCODE] = 0
-    M[H_NFAIL] = 0
-    for i in range(n):
+    last_key = np.int64(-1)
+    row = np.int64(-1)
+    for i in range(start, n):
         code = ops[i, 0]
         x = ops[i, 1]
         y = ops[i, 2]
         if code == OP_ALLOC:
-            row = rows[i]
-            if row < 0:
-                M[H_ERRCODE] = E_BADROW
+            if x < 0 or x >= np.int64(1) << 32 or y < 0:
+                M[H_ERRCODE] = E_NEEDROW
                 return i
-            res[i] = alloc_core(S, M, ref, flg, nxt, prv, T, row, y)
-            if res[i] < 0:
+            key = x * 16 + min(y, MAXO + 1)
+            if key != last_key:
+                h = key_slot(key, mask)
+                while True:
+                    s = slots[h]
+                    if s < 0:
+                        M[H_ERRCODE] = E_NEEDROW
+                        return i
+                    if keys[s] == key:
+                        break
+                    h = (h + 1) & mask
+                last_key = key
+                row = s
+            p = alloc_core(S, M, D, nxt, prv, T, row, y)
+            res[i] = p
+            if p < 0:
                 if T[row * TROW + T_LIVELOCK] != 0:
                     M[H_ERRCODE] = E_LIVELOCK
                     return i
@@ -614,66 +644,34 @@ def k_run(S, T, ops, rows, res, stop_on_fail):
         if pfn >= npfn or zone_of(M, pfn) < 0:
             M[H_ERRCODE] = E_NOPFN
             return i
-        res[i] = 0
         if code == OP_FREE:
             if y < 0:
                 e = E_ORDER_NEG
             elif y > MAXO:
                 e = E_ORDER_BIG
             else:
-                e = free_core(S, M, ref, flg, nxt, prv, pfn, y)
+                e = free_core(S, M, D, nxt, prv, pfn, y)
         elif code == OP_GET:
-            e = get_core(M, ref, flg, pfn)
+            e = get_core(M, D, pfn)
         else:
-            e = put_core(S, M, ref, flg, nxt, prv, pfn)
+            e = put_core(S, M, D, nxt, prv, pfn)
         if e != 0:
             M[H_ERRCODE] = e
             return i
+        res[i] = 0
     return n
 
 
 @jit
-def k_alloc_keys(ops, rows, keys, slots):
-    """Number the distinct (gfp, order) requests of a batch: ``rows[i]`` = the index in
-    ``keys`` of op i's key ``gfp * 16 + min(order, 11)`` (orders above MAX_PAGE_ORDER
-    behave alike), -1 for an out-of-range gfp or a negative order. ``slots`` is an empty
-    open-addressing table (-1s, a power of two, at least twice ``keys``). Returns the
-    number of keys, or -1 when more than ``len(keys)`` are distinct."""
+def k_key_insert(keys, slots, nk, key):
+    """Add ``key`` as row ``nk`` of a batch key table (``slots``: -1 = empty, a power of two
+    at least twice ``len(keys)``; the caller grows both before they fill)."""
     mask = slots.shape[0] - 1
-    nk = 0
-    for i in range(ops.shape[0]):
-        if ops[i, 0] != OP_ALLOC:
-            continue
-        g = ops[i, 1]
-        o = ops[i, 2]
-        if g < 0 or g >= np.int64(1) << 32 or o < 0:
-            rows[i] = -1
-            continue
-        key = g * 16 + min(o, MAXO + 1)
-        h = np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
-        while True:
-            s = slots[h]
-            if s < 0:
-                if nk == keys.shape[0]:
-                    return -1
-                keys[nk] = key
-                slots[h] = nk
-                rows[i] = nk
-                nk += 1
-                break
-            if keys[s] == key:
-                rows[i] = s
-                break
-            h = (h + 1) & mask
-    return nk
-
-
-@jit
-def k_remap(ops, rows, lut):
-    """rows[i] = lut[rows[i]] for the allocations (rows of -1 stay -1)."""
-    for i in range(ops.shape[0]):
-        if ops[i, 0] == OP_ALLOC and rows[i] >= 0:
-            rows[i] = lut[rows[i]]
+    h = key_slot(key, mask)
+    while slots[h] >= 0:
+        h = (h + 1) & mask
+    slots[h] = nk
+    keys[nk] = key
 
 
 @jit

@@ -72,9 +72,10 @@ def _check_gfp(gfp: object) -> int:
 def _entry(dispatcher: Any, *example: Any) -> Any:
     """The compiled entry point of ``dispatcher`` for the example's argument types: the
     C wrapper without numba's per-call type dispatch (about 150 ns less per call).
-    With NUMBA_DISABLE_JIT the plain Python function."""
-    if K.JIT_DISABLED:
-        return dispatcher
+    With NUMBA_DISABLE_JIT the plain Python function (returning an int, as the
+    compiled one does)."""
+    if K.JIT_DISABLED:  # the Python function, its NumPy integer result as an int
+        return lambda *args: int(dispatcher(*args))
     dispatcher.compile(tuple(numba_typeof(a) for a in example))
     sig = dispatcher.signatures[-1]
     return dispatcher.overloads[sig].entry_point
@@ -188,7 +189,7 @@ class _Allocated(Mapping[int, int]):
         z = self._zone
         if not (isinstance(pfn, int) and z.start_pfn <= pfn < z.end_pfn):
             raise KeyError(pfn)
-        order = K.alloc_order(z._m._v.flg, pfn)
+        order = K.alloc_order(z._m._v.D, pfn)
         if order < 0:
             raise KeyError(pfn)
         return int(order)
@@ -249,7 +250,7 @@ class Zone:
         v = self._m._v
         if not (0 <= order <= MAX_PAGE_ORDER):
             return False
-        return bool(K.is_free_block(v.S, v.M, v.flg, self._zb, pfn, order))
+        return bool(K.is_free_block(v.S, v.M, v.D, self._zb, pfn, order))
 
     def nr_free(self) -> tuple[int, ...]:
         base = self._zb + A.Z_NRFREE
@@ -276,10 +277,10 @@ class Zone:
             nr_free=self.nr_free(), free_pages=self.free_pages)
 
     def find_allocated(self, pfn: int) -> tuple[int, int] | None:
-        head = int(K.find_allocated(self._m._v.M, self._m._v.flg, self._zb, pfn))
+        head = int(K.find_allocated(self._m._v.M, self._m._v.D, self._zb, pfn))
         if head < 0:
             return None
-        return head, int(K.alloc_order(self._m._v.flg, head))
+        return head, int(K.alloc_order(self._m._v.D, head))
 
     def load(self, free_blocks: list[tuple[int, int]],
              allocated_blocks: list[tuple[int, int]]) -> None:
@@ -414,11 +415,11 @@ class Machine:
     @classmethod
     def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
                   sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
-        """Boot from a real machine's /proc (the placement of ``kmem.model.from_proc``,
+        """Boot from a real machine's /proc (the placement of ``kmem.spec.from_proc``,
         which builds any machine class through its constructor and ``Zone.load``)."""
-        from kmem.model.from_proc import machine_from_proc  # off the hot path
+        from kmem.spec.from_proc import machine_from_proc  # off the hot path
 
-        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,  # type: ignore[arg-type,return-value]
+        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,
                                  **kwargs)
 
     # -- boot --------------------------------------------------------------------------------
@@ -497,6 +498,7 @@ class Machine:
         if hasattr(self, "_rows"):
             self._rows.clear()  # the thresholds changed
             self._special.clear()
+        self._batch_keys: Any = None  # run_ops' decision rows (batch.py), rebuilt on use
 
     # -- the gfp decision table ----------------------------------------------------------
     def _prepare(self, gfp: int, order: int) -> tuple[int, AllocPrep | None]:

@@ -452,8 +452,24 @@ def _mutant_cls(name: str) -> Any:
 
 
 def path_impls(names: str | Iterable[str] | None) -> list[Impl]:
-    """The implementations of the whole path among ``names`` (policy "linux")."""
-    return [i for i in resolve(names, ("linux",)) if _whole_path_capable(i)]
+    """The implementations of the whole path among ``names`` (each once, policy "linux":
+    the whole path keeps the kernel's lists)."""
+    if names is None:
+        items = [i.name for i in resolve(None)]
+    elif isinstance(names, str):
+        items = [s.strip() for s in names.split(",") if s.strip()]
+    else:
+        items = list(names)
+    bases = list(dict.fromkeys(n.partition("@")[0] for n in items))
+    return [i for i in resolve(bases, ("linux",)) if _whole_path_capable(i)]
+
+
+def all_whole_path(names: str | Iterable[str] | None) -> bool:
+    """Every implementation named has the whole path (model, fast, whole-path mutants)."""
+    items = ([s.strip() for s in names.split(",") if s.strip()] if isinstance(names, str)
+             else [i.name for i in resolve(None)] if names is None else list(names))
+    bases = set(n.partition("@")[0] for n in items)
+    return len(path_impls(names)) == len(bases)
 
 
 def _whole_path_capable(impl: Impl) -> bool:

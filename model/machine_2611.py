@@ -260,7 +260,7 @@ class Machine2611(Machine):
         if gfp & spec.GFP_NOWARN:
             return
         show, self._ratelimit, note = spec.printk_ratelimit(self._ratelimit,
-                                                            int(self.clock_s * spec.HZ))
+                                                            round(self.clock_s * spec.HZ))
         if note is not None:
             self.dmesg.append(note)
         if show:

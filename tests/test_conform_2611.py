@@ -74,7 +74,8 @@ def test_2611_code_agrees_with_the_model(tmp_path: Path):
     a = v2611.conform_2611(h, seed=0, streams=5, ops=3000)
     assert a.agrees, a.divergence
     assert a.pfns == a.pfns_agree > 1000 and a.states == a.states_agree
-    for event in ("alloc failed", "alloc would loop", "drain", "free cold", "free order > 0"):
+    for event in ("alloc failed", "alloc would loop", "drain", "free cold", "free order > 0",
+                  "time passes", "log: allocation failure", "log: messages suppressed"):
         assert a.events.get(event, 0) > 0, (event, a.events)
 
 

@@ -31,7 +31,7 @@ def words_of(m):
 def views(S):
     """The arrays the compiled steps take ("lowest" has no links: empty ones)."""
     v = A.Views(S)
-    return v.M, v.flg, v.ref[:0], v.ref[:0]
+    return v.M, v.D, v.D[:0], v.D[:0]
 
 
 def concrete(term):

@@ -66,8 +66,10 @@ class Trace:
         if self.fmt == "perf":
             self.lines.append(f"{'perf':>16} {99:>6} [{cpu:03d}] {self.t:12.6f}: "
                               f"PERF_RECORD_LOST lost {count}\n")
-        else:
+        elif self.fmt == "tracefs":
             self.lines.append(f"CPU:{cpu} [LOST {count} EVENTS]\n")
+        else:  # trace-cmd report (trace-read.c: "CPU:%d [%lld EVENTS DROPPED]")
+            self.lines.append(f"CPU:{cpu} [{count} EVENTS DROPPED]\n")
         return self
 
 
@@ -403,3 +405,9 @@ def test_the_stats_picture_stays_on_its_canvas():
     st = collect(meta, text_lines(events), buckets=40)
     img, w, h = render(svg(st))
     assert ink_outside(img, w, h) == []
+
+
+def test_the_rule_count_quoted_is_the_code_s():
+    root = Path(__file__).resolve().parents[1]
+    for doc in ("README.md", "docs/trace.md"):
+        assert f"{len(RULES)} rules" in (root / doc).read_text(), doc

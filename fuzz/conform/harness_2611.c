@@ -18,6 +18,7 @@
  * free CPU PFN ORDER COLD: __free_pages (COLD 0), or free_cold_page (COLD 1, order 0).
  * drain CPU: __drain_pages(CPU).
  * memalloc 0|1: current->flags PF_MEMALLOC.   rt 0|1: rt_task(current).
+ * tick MS: MS jiffies pass (HZ 1000 on i386): printk_ratelimit refills.
  * dump: "zone Z free_pages N min L H reserve R0 R1 R2 nr_free C0..C10 lists P/O ..." per
  *   zone, then "pcp Z CPU HOT|COLD count low high batch : P ..." per list, then "end".
  * log: every line printk printed since the last log (prefix stripped), then "end".
@@ -223,6 +224,9 @@ int main(void)
 				kmem_task.flags |= PF_MEMALLOC;
 			else
 				kmem_task.flags &= ~PF_MEMALLOC;
+			printf("ok\n");
+		} else if (sscanf(line, "tick %lu", &a) == 1) {
+			jiffies += a;
 			printf("ok\n");
 		} else if (sscanf(line, "rt %lu", &a) == 1) {
 			kmem_task.rt = (int)a;

@@ -11,7 +11,8 @@ extracted *by name* from a 2.6.11 tree (``mm/page_alloc.c``, ``lib/int_sqrt.c``,
 i386 ``mem_init``: order-5 bitmap words, single pages through CPU 0's hot list, then
 highmem page by page) and drives them with the same operations: allocations of every
 order and gfp mask (hot and cold), frees (hot, cold, higher orders), ``__drain_pages``,
-PF_MEMALLOC and realtime callers. After every operation both sides are compared: the
+PF_MEMALLOC and realtime callers, time passing (``printk_ratelimit`` refills). After
+every operation both sides are compared: the
 returned pfn (or failure, or "would loop for ever"), every zone's free lists in list
 order, ``nr_free``, ``free_pages``, every CPU's hot and cold list in list order with
 ``count/low/high/batch``, the watermarks and lowmem_reserve, and the kernel log lines.
@@ -389,8 +390,10 @@ def _ops(rng: random.Random, held: dict[int, int], ncpus: int, i: int) -> tuple[
         return ("free", str(cpu), str(pfn), str(order), "1" if cold else "0")
     if r < 0.97:
         return ("drain", str(cpu))
-    if r < 0.985:
+    if r < 0.98:
         return ("memalloc", str(rng.randrange(2)))
+    if r < 0.99:
+        return ("tick", str(rng.choice((1, 10, 500, 4999, 5000, 20000))))
     return ("rt", str(rng.randrange(2)))
 
 
@@ -467,6 +470,9 @@ def run_stream(harness: Harness2611, seed: int, ops: int, agreement: Agreement26
                                         "last operations: " + "; ".join(recent[-6:])]
                 return False
             agreement.logs_agree += 1
+            for text in kl:
+                agreement.count("log: messages suppressed" if "suppressed" in text
+                                else "log: allocation failure")
             return True
 
         if not compare("after boot"):
@@ -501,6 +507,10 @@ def run_stream(harness: Harness2611, seed: int, ops: int, agreement: Agreement26
                 model.m.cpu = int(op[1])
                 model.m.drain_local_pages()
                 agreement.count("drain")
+            elif op[0] == "tick":
+                kernel.ask(line)
+                model.m.advance_clock(int(op[1]) / 1000)
+                agreement.count("time passes")
             elif op[0] == "memalloc":
                 kernel.ask(line)
                 model.m.memalloc = op[1] == "1"
@@ -549,6 +559,8 @@ def planted_bugs() -> dict[str, tuple[str, str]]:
                                          "if (pcp->count < pcp->low)"),
         "cold list high 3 batches": ("pcp->high = 2 * batch;", "pcp->high = 3 * batch;"),
         "gfp_high takes a quarter": ("min -= min / 2;", "min -= min / 4;"),
+        "printk_ratelimit bursts of 5": ("int printk_ratelimit_burst = 10;",
+                                         "int printk_ratelimit_burst = 5;"),
     }
 
 

@@ -84,8 +84,11 @@ PATTERNS = [bytes([o + 1]) + bytes([TAIL]) * ((1 << o) - 1) for o in range(MAX_P
 #: pages per entry of the pfn -> zone table
 CHUNK_SHIFT = MAX_PAGE_ORDER
 NO_ZONE = 0xFF
-#: the live table grows with the highest pfn seen up to this many pages (4 TiB) without zones
-MAX_PFN_GUESS = 1 << 30
+#: without zones the live table grows with the highest pfn seen, up to this many pages
+#: (1 TiB of memory: 256 MiB of state bytes and 1 GiB of line numbers at most)
+MAX_PFN_GUESS = 1 << 28
+#: the largest line number the per-page array keeps (an unsigned 32-bit int)
+MAX_LINE = (1 << 32) - 1
 
 
 @dataclass
@@ -214,7 +217,8 @@ class Checker:
         self.chunk_zone = bytes(table)
         self.live = bytearray(max_pfn + 1024 if max_pfn else 1 << 20)
         self.alloc_line = array("I", bytes(4 * len(self.live)))
-        self.grow_limit = max(MAX_PFN_GUESS, len(self.live))
+        # with the machine's zones, pages outside them are zone findings and never tracked
+        self.grow_limit = len(self.live) if max_pfn else MAX_PFN_GUESS
         if meta.gfp_table_problems:
             for p in meta.gfp_table_problems:
                 self._finding("gfp-table", 0, "(format file of kmem:mm_page_alloc)",
@@ -377,7 +381,7 @@ class Checker:
 
     def _other(self, line: str, n: int) -> None:
         """A line that is no kmem event: a lost-event record, a header, another event."""
-        if "LOST" in line:
+        if "LOST" in line or "DROPPED" in line:
             m = PERF_LOST_RE.search(line)
             if m:
                 cpu = m.group(1)
@@ -385,7 +389,7 @@ class Checker:
                 return
             m = TEXT_LOST_RE.search(line)
             if m:
-                self._lost(f"{int(m.group(1)):03d}", int(m.group(2)), n)
+                self._lost(f"{int(m.group(1)):03d}", int(m.group(2) or m.group(3) or 0), n)
                 return
         m2 = TEXT_STARTED_RE.search(line) if "buffer started" in line else None
         if m2:
@@ -402,7 +406,9 @@ class Checker:
                     "full); its 'CPU N buffer started' lines place the loss")
             return
         s = line.strip()
-        if s and not s.startswith(("#", "cpus=", "version =", "CPU ")):
+        # (perf's call-chain frames are indented with a tab: not events)
+        if s and not line.startswith("\t") and not s.startswith(("#", "cpus=", "version =",
+                                                                  "CPU ")):
             self.report.other_events += 1
 
     def _run_perf(self, head: list[str], it: Iterable[str]) -> None:
@@ -664,7 +670,7 @@ class Checker:
             if live[pfn:end] != ZEROS[order]:
                 self._conflict(pfn, size, n, line)
             live[pfn:end] = PATTERNS[order]
-        self.alloc_line[pfn] = n
+        self.alloc_line[pfn] = n if n < MAX_LINE else MAX_LINE
 
     def _conflict(self, pfn: int, size: int, n: int, line: str) -> None:
         live = self.live

@@ -28,8 +28,10 @@ TEXT_EVENT_RE = re.compile(
 PERF_EVENT_RE = re.compile(
     r"^\s*(?P<task>.*?)\s+\[(?P<cpu>\d+)\]\s+(?P<time>\d+\.\d+):\s+(?P<sys>\w+):(?P<name>\w+):"
     r"\s?(?P<rest>.*)$")
-#: tracefs and trace-cmd: "CPU:3 [LOST 120 EVENTS]"
-TEXT_LOST_RE = re.compile(r"CPU:\s*(\d+)\s+\[LOST (\d+) EVENTS\]")
+#: tracefs: "CPU:3 [LOST 120 EVENTS]" (or "[LOST EVENTS]"); trace-cmd report: "CPU:3 [120
+#: EVENTS DROPPED]" (or "[EVENTS DROPPED]"): the count, where given, is group 2 or 3
+TEXT_LOST_RE = re.compile(
+    r"CPU:\s*(\d+)\s+\[(?:LOST (\d+) EVENTS|LOST EVENTS|(\d+) EVENTS DROPPED|EVENTS DROPPED)\]")
 #: tracefs: "##### CPU 3 buffer started ####" (the older events of that CPU were overwritten)
 TEXT_STARTED_RE = re.compile(r"#+ CPU (\d+) buffer started")
 #: perf script --show-lost-events

@@ -98,12 +98,12 @@ def collect(meta: TraceMeta, lines: Iterable[str], *, buckets: int = 60) -> Stat
     for line in lines:
         m = PERF_EVENT_RE.match(line) or TEXT_EVENT_RE.match(line)
         if m is None or m.group("name") not in KNOWN_EVENTS or m.group("sys") not in (None, "kmem"):
-            if "LOST" in line:
+            if "LOST" in line or "DROPPED" in line:
                 import re
 
-                lm = re.search(r"lost (\d+)|LOST (\d+) EVENTS", line)
+                lm = re.search(r"lost (\d+)|LOST (\d+) EVENTS|(\d+) EVENTS DROPPED", line)
                 if lm:
-                    st.lost += int(lm.group(1) or lm.group(2))
+                    st.lost += int(lm.group(1) or lm.group(2) or lm.group(3))
             continue
         name, rest = m.group("name"), m.group("rest")
         t = float(m.group("time"))
