@@ -8,9 +8,10 @@ import pytest
 
 from kmem.model import Machine
 from kmem.model import slab as K
-from kmem.spec import gfp, pcp, slowpath
+from kmem.spec import gfp, migrate, pcp, slowpath
 from kmem.spec import slab as S
 from kmem.spec.alloc_flags import ALLOC_CMA, ALLOC_HIGHATOMIC, ALLOC_NON_BLOCK, ALLOC_OOM
+from kmem.spec.errors import InvalidArgument
 from kmem.spec.page_alloc import ZoneView, allocation_failure_legal, has_block
 
 UNMOVABLE, MOVABLE, RECLAIMABLE, HIGHATOMIC, CMA = 0, 1, 2, 3, 4
@@ -399,3 +400,78 @@ def test_zone_highsize_and_the_pageset():
                                       high_fraction=16) == (8192, 8192, 63)
     with pytest.raises(Exception, match="nr_split_cpus"):
         pcp.zone_highsize(low_wmark=1, managed_pages=1, batch=1, nr_split_cpus=0)
+
+
+# -- spec/migrate.py's rules at their edges (6.12.118 mm/page_alloc.c) ----------------------------
+
+
+
+def test_pcp_list_of_a_freed_page_by_pageblock_type():
+    """free_unref_page (2748-2758): ISOLATE bypasses the pcp lists; HIGHATOMIC and CMA
+    (is_migrate_highatomic / is_migrate_cma) go to the MOVABLE list."""
+    assert [migrate.pcp_migratetype(mt) for mt in range(6)] == [0, 1, 2, 1, 1, None]
+
+
+def test_can_steal_fallback_and_the_claim_rule_with_mobility_grouping_off():
+    """can_steal_fallback (1882-1900): from pageblock_order / 2 for MOVABLE requests, any
+    order for UNMOVABLE/RECLAIMABLE or without mobility grouping; try_to_steal_block
+    (1999-2003): page_group_by_mobility_disabled claims any block."""
+    assert [migrate.can_steal_fallback(o, MOVABLE, 9) for o in (3, 4, 8, 9, 10)] == \
+        [False, True, True, True, True]
+    assert migrate.can_steal_fallback(0, UNMOVABLE, 9) and migrate.can_steal_fallback(0, RECLAIMABLE, 9)
+    assert migrate.can_steal_fallback(0, MOVABLE, 9, mobility_disabled=True)
+    assert migrate.can_steal_fallback(5, MOVABLE, 10) and not migrate.can_steal_fallback(4, MOVABLE, 10)
+    assert not migrate.claim_whole_block(0, 0, MOVABLE, UNMOVABLE, 9)
+    assert migrate.claim_whole_block(0, 0, MOVABLE, UNMOVABLE, 9, mobility_disabled=True)
+    # alike pages: MOVABLE request -> movable pages; UNMOVABLE into MOVABLE -> the rest
+    assert migrate.claim_whole_block(0, 256, MOVABLE, UNMOVABLE, 9)
+    assert not migrate.claim_whole_block(0, 255, MOVABLE, UNMOVABLE, 9)
+    assert migrate.claim_whole_block(0, 256, UNMOVABLE, MOVABLE, 9)      # 512 - 256 alike
+    assert not migrate.claim_whole_block(0, 257, UNMOVABLE, MOVABLE, 9)
+    assert not migrate.claim_whole_block(255, 0, UNMOVABLE, RECLAIMABLE, 9)  # alike 0
+    assert migrate.claim_whole_block(8, 0, RECLAIMABLE, MOVABLE, 4)      # 8 >= 1 << 3
+
+
+def test_find_suitable_fallback_returns_the_first_non_empty_fallback():
+    """find_suitable_fallback (2036-2067): -1 for an empty area before can_steal is set;
+    the first non-empty fallbacks[] list; only_stealable skips unstealable ones."""
+    assert migrate.find_suitable_fallback(0, lambda mt: True, 0, MOVABLE, 9) == (None, False)
+    assert migrate.find_suitable_fallback(3, lambda mt: True, 0, MOVABLE, 9) == (RECLAIMABLE, False)
+    assert migrate.find_suitable_fallback(3, lambda mt: mt == UNMOVABLE, 5, MOVABLE, 9) == \
+        (UNMOVABLE, True)
+    assert migrate.find_suitable_fallback(3, lambda mt: True, 0, MOVABLE, 9,
+                                          only_stealable=True) == (None, False)
+    assert migrate.find_suitable_fallback(3, lambda mt: mt == MOVABLE, 0, UNMOVABLE, 9) == \
+        (MOVABLE, True)
+    assert migrate.find_suitable_fallback(3, lambda mt: False, 0, UNMOVABLE, 9) == (None, False)
+
+
+def test_claim_min_order_with_alloc_nofragment():
+    """__rmqueue_claim (2240-2244): below pageblock_order ALLOC_NOFRAGMENT searches from
+    pageblock_order only."""
+    assert migrate.claim_min_order(0, True, 9) == 9 and migrate.claim_min_order(8, True, 9) == 9
+    assert migrate.claim_min_order(9, True, 9) == 9 and migrate.claim_min_order(10, True, 9) == 10
+    assert migrate.claim_min_order(3, False, 9) == 3
+
+
+def test_boosted_watermark_edges():
+    """boost_watermark (1904-1946): no boost with factor 0, for a zone under four
+    pageblocks (pageblock_nr_pages * 4 > managed), or a zero high mark; else up by a
+    pageblock to max(pageblock_nr_pages, high * factor / 10000)."""
+    assert migrate.boosted_watermark(0, 1000, 4096, 9, boost_factor=0) is None
+    assert migrate.boosted_watermark(0, 1000, 2047, 9) is None
+    assert migrate.boosted_watermark(0, 1000, 2048, 9) == 512
+    assert migrate.boosted_watermark(0, 0, 65536, 9) is None
+    assert migrate.boosted_watermark(0, 1, 65536, 9) == 512  # max(512, 1 * 15000 / 10000)
+    assert migrate.boosted_watermark(1000, 1000, 65536, 9) == 1500  # capped at 150 % of high
+    assert migrate.boosted_watermark(512, 1000, 65536, 9) == 1024
+
+
+@pytest.mark.parametrize("bad", [-1, 6, True, 1.0, "1", None])
+def test_migratetype_and_pageblock_order_are_checked(bad):
+    with pytest.raises(InvalidArgument, match="migratetype"):
+        migrate.check_migratetype(bad)
+    with pytest.raises(InvalidArgument, match="pageblock_order"):
+        migrate.check_pageblock_order(bad if bad != 6 else 11)
+    assert migrate.check_migratetype(5) == 5 and migrate.check_pageblock_order(10) == 10
+    assert migrate.check_pageblock_order(0) == 0 and migrate.check_migratetype(0) == 0
