@@ -84,7 +84,8 @@ def select_tests(tests: list[str]) -> None:
     test fails that mapping run."""
     staged = STAGE / "pyproject.toml"
     text = staged.read_text()
-    line = "pytest_add_cli_args_test_selection = " + json.dumps(tests) + "\n"
+    args = [a for t in tests for a in (("--deselect", t[1:]) if t.startswith("!") else (t,))]
+    line = "pytest_add_cli_args_test_selection = " + json.dumps(args) + "\n"
     staged.write_text(text.replace("[tool.mutmut]\n", "[tool.mutmut]\n" + line, 1))
 
 
@@ -192,7 +193,8 @@ def main() -> int:
                     help="rerun only the mutants that survived (after adding tests)")
     ap.add_argument("--report", action="store_true", help="only print the scores")
     ap.add_argument("--tests", nargs="+", default=[],
-                    help="only these test files or node ids (the score is a lower bound)")
+                    help="only these test files or node ids, !NODEID to leave one out (the score "
+                         "is a lower bound)")
     args = ap.parse_args()
     if args.report:
         return report()
