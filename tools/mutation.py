@@ -65,7 +65,9 @@ def sync() -> None:
             wanted.add(dst)
             if not dst.exists() or dst.read_bytes() != src.read_bytes():
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dst)
+                # a new modification time: mutmut regenerates a file's mutants only when
+                # its source is newer than them (copy2 would keep the checkout's time)
+                shutil.copy(src, dst)
     for dst_name in set(LAYOUT.values()):
         for dst in (STAGE / dst_name).rglob("*"):
             if dst.is_file() and dst not in wanted and "__pycache__" not in dst.parts:
