@@ -78,9 +78,12 @@ class PathConfig:
     holes: tuple[tuple[int, int], ...] = ()
     high_fraction: int = 0
     movablecore_mb: int = 0
+    cpu_nodes: tuple[int, ...] | None = None
 
     def kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"policy": "linux", "migratetypes": True, "nr_cpus": self.nr_cpus}
+        if self.cpu_nodes is not None:
+            kw["cpu_nodes"] = self.cpu_nodes
         if self.pageblock_order is not None:
             kw["pageblock_order"] = self.pageblock_order
         if self.min_free_kbytes is not None:
@@ -100,7 +103,17 @@ class PathConfig:
         if self.preset == "x86_32":
             return machine_cls.x86_32(self.size, **kw)
         if self.preset == "numa":
-            return machine_cls.numa_x86_64(self.nodes_mb, **kw)
+            from dataclasses import replace
+
+            from kmem.spec import numa
+
+            layouts = list(numa.x86_64_nodes(self.nodes_mb))
+            if self.holes:  # holes in node 0's zones (a tiny DMA32 below a ZONE_NORMAL)
+                spans = tuple(replace(z, holes=tuple(
+                    (max(s, z.start_pfn), min(e, z.end_pfn)) for s, e in self.holes
+                    if s < z.end_pfn and z.start_pfn < e)) for z in layouts[0].zones)
+                layouts[0] = replace(layouts[0], zones=spans)
+            return machine_cls(layouts[0], nodes=tuple(layouts[1:]), **kw)
         raise InvalidArgument(f"unknown whole-path preset {self.preset!r}")
 
     def to_json(self) -> dict[str, Any]:
@@ -111,6 +124,8 @@ class PathConfig:
         d = dict(d)
         d["nodes_mb"] = tuple(d.get("nodes_mb", ()))
         d["holes"] = tuple(tuple(h) for h in d.get("holes", ()))
+        if d.get("cpu_nodes") is not None:
+            d["cpu_nodes"] = tuple(d["cpu_nodes"])
         return cls(**d)
 
 
@@ -131,11 +146,15 @@ PATH_CONFIGS: tuple[PathConfig, ...] = (
     PathConfig("generic", 65536, nr_cpus=2, pageblock_order=9, min_free_kbytes=1024),
     # ZONE_NORMAL preferred with a populated (tiny) DMA32: ALLOC_NOFRAGMENT and its retry
     PathConfig("x86_64", 4160, nr_cpus=2, holes=((4352, 1 << 20),)),
+    # the same node 0 and a remote node: ALLOC_NOFRAGMENT's retry before going remote
+    PathConfig("numa", nodes_mb=(4160, 64), nr_cpus=2, holes=((4352, 1 << 20),),
+               cpu_nodes=(0, 0)),
 )
 
 
 # -- streams ------------------------------------------------------------------------------
-def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1) -> list[Op]:
+def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1,
+                  nofragment: bool = False) -> list[Op]:
     """``n`` operations of a seeded mix (swarm: each stream leans on a few of them)."""
     rng = random.Random(seed)
     masks = rng.sample(PATH_MASKS, rng.randint(2, len(PATH_MASKS)))
@@ -150,8 +169,8 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1) -> 
     names = list(weights)
     w = [weights[k] for k in names]
     big = rng.random() < 0.3  # lean on high orders (claims, highatomic)
-    out: list[Op] = []
-    for _ in range(n):
+    out: list[Op] = _prelude(rng, nr_cpus, nofragment)
+    for _ in range(max(0, n - len(out))):
         kind = rng.choices(names, w)[0]
         order = rng.choice((2, 3, 4, 5, 9, 10)) if big and rng.random() < 0.5 \
             else rng.choice(PATH_ORDERS)
@@ -176,6 +195,38 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1) -> 
             out.append(("decay", rng.randrange(nr_cpus)))
         else:
             out.append(("clock", rng.choice((1, 11))))
+    return out
+
+
+def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False) -> list[Op]:
+    """A shaped start for some streams: fill memory with one migratetype in blocks of one
+    order, free some of them, then ask for small blocks of another type (claims that fail
+    the half-pageblock test, steals that split a block); or park blocks of orders 1-3 on
+    the pcp lists and let the vmstat worker decay them (its drain overshoots by whole
+    blocks). On a machine whose ZONE_NORMAL sits over a populated DMA32 (``nofragment``),
+    mostly: fill every zone of node 0 with UNMOVABLE blocks, then ask for MOVABLE pages,
+    which ALLOC_NOFRAGMENT's first pass cannot serve without mixing types."""
+    r = rng.random()
+    out: list[Op] = []
+    if nofragment and r < 0.6:
+        out.append(("exhaust", g.GFP_KERNEL | NOWARN, 3, 1 << 14))
+        out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(5, 60))]
+        out += [("alloc", g.GFP_HIGHUSER_MOVABLE | NOWARN, rng.choice((0, 0, 1)))
+                for _ in range(20)]
+    elif r < 0.35:
+        types = [g.GFP_KERNEL, g.GFP_KERNEL | g.__GFP_RECLAIMABLE, g.GFP_HIGHUSER_MOVABLE]
+        first = rng.choice(types)
+        other = rng.choice([t for t in types if t != first])
+        out.append(("exhaust", first | NOWARN, rng.choice((1, 2, 2, 3)), 4096))
+        out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(10, 120))]
+        out += [("alloc", other | NOWARN, rng.choice((0, 0, 1))) for _ in range(40)]
+    elif r < 0.6 and nr_cpus:
+        # order-0 frees between the high-order ones keep free_high from flushing the lists
+        for i in range(rng.randint(20, 60)):
+            out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
+                        (0, rng.choice((1, 2, 3)))[i % 2]))
+        out += [("free", 0) for _ in range(len(out))]
+        out += [("decay", 0)] * rng.randint(4, 12)  # the freeing CPU is CPU 0 here
     return out
 
 
@@ -624,6 +675,7 @@ def _ddmin(config: PathConfig, impls: Sequence[Impl], ops: list[Op], msg: str,
 def path_stream_for(config: PathConfig, seed: int, n: int) -> list[Op]:
     """A random stream sized to ``config`` (its CPUs and nodes)."""
     return random_stream(seed, n, nr_cpus=config.nr_cpus,
+                         nofragment=bool(config.holes) and config.preset != "generic",
                          nr_nodes=max(len(config.nodes_mb), 1))
 
 
