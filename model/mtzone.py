@@ -9,7 +9,10 @@ claim and steal fallbacks, ``__free_one_page``'s merge restriction and
 ``free_pcppages_bulk``, and ``reserve_highatomic_pageblock`` /
 ``unreserve_highatomic_pageblock``. The rules (fallback table, thresholds, batch
 arithmetic) come from :mod:`kmem.spec.migrate` and :mod:`kmem.spec.pcp`; this module
-keeps the lists and counters.
+keeps the lists and counters. ``kernel="6.1"`` (era ``"6.1"``) follows Debian's 6.1.192
+instead: ``__rmqueue_fallback`` / ``steal_suitable_fallback``, the pcp migratetype cache,
+a fixed ``pcp->high`` with ``free_factor``, no ``decay_pcp_high`` (see
+docs/kernel-versions.md).
 
 The model's stand-in for ``PageLRU || __PageMovable`` (``prep_move_freepages_block``'s
 movable count) is "allocated by a MOVABLE request". CMA areas and page isolation are

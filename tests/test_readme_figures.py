@@ -4,7 +4,6 @@ quoted while the suite had 32 and the catalog 25)."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,6 @@ def test_fuzz_mutant_count():
 
     n = len(MUTANTS)
     assert f"`kmem.fuzz.mutants` plants {n} bugs" in README
-    for _caught, total in re.findall(r"\*\*(\d+) of (\d+)\*\*", README):
-        assert int(total) == n
 
 
 def test_proof_obligation_and_planted_bug_counts():
