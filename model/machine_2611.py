@@ -280,6 +280,17 @@ class Machine2611(Machine):
             self.compound_heads.add(pfn)
         return page
 
+    def zero_page(self) -> Page:
+        """ZERO_PAGE: one shared, always-zero lowmem page, marked reserved (2.6.11's gfp:
+        GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN)."""
+        if self._zero_page is None:
+            page = self.alloc_pages(spec.GFP_KERNEL | spec.GFP_ZERO | spec.GFP_NOWARN, 0)
+            if page is None:
+                raise InvalidArgument("no lowmem page left for the zero page")
+            page.reserved = True
+            self._zero_page = page
+        return self._zero_page
+
     # -- freeing -----------------------------------------------------------------------------
     def free_pages(self, page: Page, order: int = 0) -> None:
         """2.6.11 ``__free_pages(page, order)``: drop a reference; at zero, order 0 goes to

@@ -363,3 +363,17 @@ def test_highmem_boot_in_one_step_equals_page_by_page(size: int, hole: tuple[int
     assert fast.pcp_list(0, 0) == slow.pcp_list(0, 0)
     assert fast.pageset[0][0].count == slow.pageset[0][0].count
     assert (fast.free_pages, fast.nr_free()) == (slow.free_pages, slow.nr_free())
+
+
+def test_helpers_speaking_the_6x_gfp_numbering_refuse_the_2_6_11_machine():
+    from kmem.model.mmu import Mm, vmalloc
+
+    m = _m(16)
+    with pytest.raises(InvalidArgument, match="gfp numbering"):
+        Mm(m)
+    with pytest.raises(InvalidArgument, match="gfp numbering"):
+        vmalloc(m, 1)
+    with pytest.raises(InvalidArgument, match="slab"):
+        m.slab_allocator  # noqa: B018
+    z = m.zero_page()  # 2.6.11's GFP_KERNEL|__GFP_ZERO: a lowmem page, reserved
+    assert z.reserved and m.read_page(z.pfn, 0, 16) == bytes(16)
