@@ -165,3 +165,21 @@ def test_61_steal_of_a_multi_pageblock_block_keeps_the_reserve_count():
     assert z.block_type[0] == z.block_type[1] == UNMOVABLE
     assert z.nr_reserved_highatomic == 16
     assert not buddy.check_invariants(z.state())
+
+
+def test_61_boost_retry_is_keyed_on_gfp_atomic():
+    # 6.1.192 zone_watermark_fast (mm/page_alloc.c:4148-4153): "if (unlikely(!order &&
+    # (gfp_mask & __GFP_ATOMIC) && z->watermark_boost && ((alloc_flags & ALLOC_WMARK_MASK)
+    # == WMARK_MIN)))" retries against _watermark[WMARK_MIN]; 6.12.118 keys the same retry on
+    # ALLOC_MIN_RESERVE. MIN 100 + boost 100, ALLOC_MIN_RESERVE halves the mark: 100 fails
+    # with 80 free pages, the unboosted 50 passes.
+    from kmem.spec import page_alloc
+    from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, WMARK_MIN
+
+    view = page_alloc.ZoneView(0, 80, (80,) + (0,) * 10, (100, 125, 150, 175), (0,), boost=100)
+    flags = WMARK_MIN | ALLOC_MIN_RESERVE  # e.g. GFP_KERNEL | __GFP_HIGH: no __GFP_ATOMIC
+    assert page_alloc.zone_allows(view, 0, flags, 0)  # 6.12
+    assert not page_alloc.zone_allows(view, 0, flags, 0, atomic_gfp=False)  # 6.1
+    assert page_alloc.zone_allows(view, 0, flags, 0, atomic_gfp=True)  # 6.1 GFP_ATOMIC
+    m = Machine.x86_64(256, policy="linux", migratetypes=True, kernel="6.1")
+    assert m._gfp_atomic_bit == 0x200  # 6.1.192 include/linux/gfp_types.h:36
