@@ -55,7 +55,7 @@ def test_time_must_be_a_positive_number(kmem_cli, value):
 
 def test_every_stage_gets_its_share_and_is_counted(cpu_clock):
     out = io.StringIO()
-    res = run_campaign(seconds=1.6, seed=7, impls="model", corpus=None, out=out)
+    res = run_campaign(seconds=2.5, seed=7, impls="model", corpus=None, out=out)
     t = res.totals
     assert res.ok, out.getvalue()
     assert t.sweep_steps > 0 and t.steps > 0 and t.examples > 0
