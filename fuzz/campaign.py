@@ -534,9 +534,10 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             if journal is not None:
                 journal.path_stream(config, ops, impl_names)
             rep = path_mod.run_path_stream(config, ops, path_impls,
-                                           shrink_seconds=min(15.0, shrink_seconds))
+                                           shrink_seconds=min(15.0, shrink_seconds),
+                                           deadline=min(deadline, stop + turn / 2))
             prog.path_streams += 1
-            prog.path_ops += len(ops) if rep.failure is None else len(rep.stream)
+            prog.path_ops += rep.ops if rep.failure is None else len(rep.stream)
             prog.path_checked += rep.checked_ops
             prog.events[f"whole path on {config.preset}-{config.size or config.nodes_mb}"
                         f" cpus {config.nr_cpus}"] += 1
