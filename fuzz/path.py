@@ -440,6 +440,14 @@ class PathRunner:
             for f in [*flags, flags[0] | ALLOC_NOFRAGMENT]:
                 legal |= migrate.legal_rmqueue_blocks(free_blocks, order, mt, f) or set()
             if pfn not in legal:
+                # the slow path may first give HIGHATOMIC pageblocks back to the request's
+                # type (unreserve_highatomic_pageblock): judge against that state too
+                to = mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE
+                after = {p: (o, to if t == migrate.MIGRATE_HIGHATOMIC else t)
+                         for p, (o, t) in free_blocks.items()}
+                for f in [*flags, flags[0] | ALLOC_NOFRAGMENT]:
+                    legal |= migrate.legal_rmqueue_blocks(after, order, mt, f) or set()
+            if pfn not in legal:
                 raise Divergence(f"step {self.step} {op}: pfn {pfn:#x} is not a block "
                                  f"rmqueue may take (legal_rmqueue_blocks)")
         self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
