@@ -65,7 +65,7 @@ def test_tiny_odd_zone_with_a_hole_runs_out():
     r = PathRunner(config, IMPLS)
     masks = (gfp.GFP_KERNEL, gfp.GFP_HIGHUSER_MOVABLE, gfp.GFP_ATOMIC,
              gfp.GFP_KERNEL | gfp.__GFP_RECLAIMABLE)
-    for i in range(160):  # fill it up with a mix of types and orders: fallbacks, failures
+    for i in range(300):  # fill it up with a mix of types and orders: fallbacks, failures
         r.apply(("alloc", masks[i % 4] | gfp.__GFP_NOWARN, (0, 1, 3, 2, 0)[i % 5]))
     for op in path_stream_for(config, 4, 150):
         r.apply(op)

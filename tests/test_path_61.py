@@ -25,8 +25,8 @@ def test_single_page_steal_moves_the_block_to_the_requests_list():
     # 6.1.192 __rmqueue_fallback (3033-3083): a MOVABLE order-0 request, only an UNMOVABLE
     # order-1 block free: can_steal_fallback(1, MOVABLE) is false (1 < pageblock_order / 2)
     # -> find_smallest -> steal_suitable_fallback(..., whole_block=false) -> single_page:
-    # move_to_free_list(page, zone, 1, MOVABLE) (2870); __rmqueue retries
-    # __rmqueue_smallest(MOVABLE) (3139-3145), whose expand puts the upper half on the
+    # move_to_free_list(page, zone, 1, MOVABLE) (2864); __rmqueue retries
+    # __rmqueue_smallest(MOVABLE) (3137-3142), whose expand puts the upper half on the
     # MOVABLE list. 6.12.118's __rmqueue_steal expands on the UNMOVABLE list instead.
     for kernel, list_mt in (("6.1", MOVABLE), ("6.12", UNMOVABLE)):
         z = _zone(kernel)
@@ -40,7 +40,7 @@ def test_single_page_steal_moves_the_block_to_the_requests_list():
 def test_whole_block_steal_moves_free_pages_even_when_the_block_is_not_claimed():
     # 6.1.192 steal_suitable_fallback (2791-2871): for an UNMOVABLE request (can steal),
     # move_freepages_block moves every free page of the pageblock to UNMOVABLE first
-    # (2838), then claims the block only if free + alike >= half of it (2857-2859): here
+    # (2825), then claims the block only if free + alike >= half of it (2857-2859): here
     # free 6, movable 10, alike 16 - 16 = 0: not claimed, but blocks 16 and 20 now sit on
     # UNMOVABLE lists. 6.12.118's try_to_steal_block refuses without moving anything and
     # __rmqueue_steal takes block 16 alone.
@@ -82,7 +82,7 @@ def test_pcp_arithmetic_61():
     assert pcp.nr_pcp_high_61(high=378, batch=63, free_high=True) == 0
     assert pcp.free_high_61(free_factor=1, order=2) and not pcp.free_high_61(free_factor=0,
                                                                             order=2)
-    # __rmqueue_pcplist (3805-3806): max(batch >> order, 2)
+    # __rmqueue_pcplist (3813-3814): max(batch >> order, 2)
     assert [pcp.pcp_alloc_batch_61(63, o) for o in (0, 1, 3, 9)] == [63, 31, 7, 2]
 
 
@@ -95,7 +95,7 @@ def test_61_machine_keeps_one_high_and_never_decays():
     assert p.high == p.high_min
     for page in held:
         api.__free_page(m, page)
-        assert p.count < p.high  # drained at the fixed mark (free_unref_page_commit 3494)
+        assert p.count < p.high  # drained at the fixed mark (free_unref_page_commit 3491)
     assert p.free_factor > 0
     count = p.count
     m.advance_clock(60)  # 6.1's refresh_cpu_vm_stats has no decay_pcp_high
@@ -131,7 +131,7 @@ def test_61_lists_need_not_follow_pageblocks_but_612_lists_must():
     # 6.10+ keeps every free block on its pageblock's list (__add_to_free_list's
     # VM_WARN_ONCE "page type is %lu, passed migratetype is %d"); 6.1.192's
     # steal_suitable_fallback moves free pages between lists without retyping the block
-    # (move_freepages_block, 2838): the spec's list/pageblock agreement is a 6.10+ invariant
+    # (move_freepages_block, 2825): the spec's list/pageblock agreement is a 6.10+ invariant
     from kmem.spec import buddy
 
     z = _zone("6.1")
@@ -165,3 +165,21 @@ def test_61_steal_of_a_multi_pageblock_block_keeps_the_reserve_count():
     assert z.block_type[0] == z.block_type[1] == UNMOVABLE
     assert z.nr_reserved_highatomic == 16
     assert not buddy.check_invariants(z.state())
+
+
+def test_61_boost_retry_is_keyed_on_gfp_atomic():
+    # 6.1.192 zone_watermark_fast (mm/page_alloc.c:4148-4153): "if (unlikely(!order &&
+    # (gfp_mask & __GFP_ATOMIC) && z->watermark_boost && ((alloc_flags & ALLOC_WMARK_MASK)
+    # == WMARK_MIN)))" retries against _watermark[WMARK_MIN]; 6.12.118 keys the same retry on
+    # ALLOC_MIN_RESERVE. MIN 100 + boost 100, ALLOC_MIN_RESERVE halves the mark: 100 fails
+    # with 80 free pages, the unboosted 50 passes.
+    from kmem.spec import page_alloc
+    from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, WMARK_MIN
+
+    view = page_alloc.ZoneView(0, 80, (80,) + (0,) * 10, (100, 125, 150, 175), (0,), boost=100)
+    flags = WMARK_MIN | ALLOC_MIN_RESERVE  # e.g. GFP_KERNEL | __GFP_HIGH: no __GFP_ATOMIC
+    assert page_alloc.zone_allows(view, 0, flags, 0)  # 6.12
+    assert not page_alloc.zone_allows(view, 0, flags, 0, atomic_gfp=False)  # 6.1
+    assert page_alloc.zone_allows(view, 0, flags, 0, atomic_gfp=True)  # 6.1 GFP_ATOMIC
+    m = Machine.x86_64(256, policy="linux", migratetypes=True, kernel="6.1")
+    assert m._gfp_atomic_bit == 0x200  # 6.1.192 include/linux/gfp_types.h:36

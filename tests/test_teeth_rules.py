@@ -8,9 +8,10 @@ import pytest
 
 from kmem.model import Machine
 from kmem.model import slab as K
-from kmem.spec import gfp, pcp, slowpath
+from kmem.spec import gfp, migrate, pcp, slowpath
 from kmem.spec import slab as S
 from kmem.spec.alloc_flags import ALLOC_CMA, ALLOC_HIGHATOMIC, ALLOC_NON_BLOCK, ALLOC_OOM
+from kmem.spec.errors import InvalidArgument
 from kmem.spec.page_alloc import ZoneView, allocation_failure_legal, has_block
 
 UNMOVABLE, MOVABLE, RECLAIMABLE, HIGHATOMIC, CMA = 0, 1, 2, 3, 4
@@ -271,3 +272,206 @@ def test_a_zone_refuses_to_free_a_page_that_is_neither_allocated_nor_free():
     assert [g[1] for g in out[0]] == ["nonzero _refcount", "nonzero _refcount",
                                       "nonzero mapcount"]
     assert "does not start an allocated block" in out[0][0][0]
+
+
+# -- the pcp arithmetic, branch by branch (values worked by hand from the kernel's code) ----------
+
+@pytest.mark.parametrize(("kw", "want"), [
+    # mark and new pcp->high; 6.12.118 mm/page_alloc.c:2628-2674
+    ({"high": 0, "high_min": 0, "high_max": 0}, (0, 0)),                 # !high: 0
+    ({"high": 0, "high_min": 300, "high_max": 2000, "count": 0}, (300, 300)),  # clamped up
+    ({"high": 5000, "high_min": 300, "high_max": 2000, "count": 0}, (2000, 2000)),
+    ({"free_high": True}, (0, 300)),                   # max(1000 - (63 << 5), 300)
+    ({"free_high": True, "high": 3000, "high_max": 4000}, (0, 3000 - 2016)),
+    ({"reclaim_active": True, "free_count": 40}, (252, 937)),  # min(63 << 2, 1000 - 63)
+    ({"reclaim_active": True, "free_count": 900}, (252, 300)),  # max(1000 - 900, 300)
+    ({"high_min": 800, "high_max": 800, "high": 5}, (800, 800)),
+    ({"below_high": True, "free_count": 100}, (500, 900)),    # max(count, high_min); -free_count
+    ({"below_high": True, "free_count": 10, "count": 100}, (300, 937)),  # free_count -> batch
+    ({"count": 1000, "free_count": 1200}, (1000, 1263)),       # need_high = free_count + batch
+    ({"count": 1000, "free_count": 900}, (1000, 1000)),        # 963 < 1000: unchanged
+    ({"count": 999, "free_count": 1200}, (1000, 1000)),        # count < high: unchanged
+    ({"count": 1000, "free_count": 3000}, (1000, 2000)),       # clamped to high_max
+])
+def test_nr_pcp_high_branches(kw, want):
+    args = {"high": 1000, "high_min": 300, "high_max": 2000, "count": 500, "free_count": 0,
+            "batch": 63, "free_high": False, "below_high": False, **kw}
+    assert pcp.nr_pcp_high(**args) == want
+
+
+@pytest.mark.parametrize(("kw", "want"), [
+    # (blocks, new pcp->high, new alloc_factor); 6.12.118 mm/page_alloc.c:3021-3070
+    ({"high_min": 0, "high_max": 0, "high": 0, "batch": 1}, (1, 0, 2)),  # high < batch: 1
+    ({}, (60, 460, 3)),                       # 15 << 2, high + 60, max_nr 435: factor + 1
+    ({"alloc_factor": 5}, (480, 880, 5)),     # factor capped at PCP_BATCH_SCALE_MAX
+    ({"alloc_factor": 5, "count": 870}, (15, 880, 5)),  # max(880 - 870 - 15, 15) = 15
+    ({"alloc_factor": 1, "count": 420}, (15, 430, 1)),  # 30 > 15: the factor stays
+    ({"below_high": True}, (60, 400, 3)),     # ZONE_BELOW_HIGH: no raise
+    ({"high_min": 400, "high_max": 400}, (60, 400, 3)),  # fixed high: no raise
+    ({"order": 3}, (2, 415, 2)),              # max(15 >> 3, 2); no factor for order > 0
+    ({"order": 1}, (7, 415, 2)),
+    ({"order": 9, "batch": 63, "high": 4000, "high_max": 8000}, (2, 4063, 2)),
+    ({"order": 2, "batch": 1, "high": 400}, (1, 401, 2)),  # batch 1 is never scaled
+])
+def test_nr_pcp_alloc_branches(kw, want):
+    args = {"high": 400, "high_min": 320, "high_max": 4116, "count": 10, "batch": 15,
+            "alloc_factor": 2, "order": 0, "below_high": False, **kw}
+    assert pcp.nr_pcp_alloc(**args) == want
+
+
+@pytest.mark.parametrize(("kw", "want"), [
+    # 6.12.118 mm/page_alloc.c:2603-2626
+    ({"free_high": True, "count": 1000}, 480),  # min(count, batch << 5)
+    ({"free_high": True, "count": 100}, 100),
+    ({"high": 10}, 1),                          # high < batch
+    ({"free_count": 5}, 15),                    # clamp(free_count, batch, high - batch)
+    ({"free_count": 1000}, 385),
+    ({"free_count": 100}, 100),
+    ({"free_count": 385}, 385),
+    ({"high": 15, "free_count": 100}, 0),  # clamp() is min(max(v, lo), hi): hi = 0 wins
+])
+def test_nr_pcp_free_branches(kw, want):
+    args = {"count": 500, "batch": 15, "high": 400, "free_high": False, "free_count": 0, **kw}
+    assert pcp.nr_pcp_free(**args) == want
+
+
+PREV, HIGH_BATCH = pcp.PCPF_PREV_FREE_HIGH_ORDER, pcp.PCPF_FREE_HIGH_BATCH
+
+
+@pytest.mark.parametrize(("kw", "want"), [
+    # free_unref_page_commit, 6.12.118 mm/page_alloc.c:2702-2710
+    ({"order": 2, "flags": PREV}, (True, PREV)),
+    ({"order": 2, "flags": 0}, (False, PREV)),            # the first of a run
+    ({"order": 2, "flags": PREV, "free_count": 14}, (False, PREV)),  # free_count < batch
+    ({"order": 2, "flags": PREV, "free_count": 15}, (True, PREV)),
+    ({"order": 3, "flags": PREV | HIGH_BATCH, "count": 14}, (False, PREV | HIGH_BATCH)),
+    ({"order": 3, "flags": PREV | HIGH_BATCH, "count": 15}, (True, PREV | HIGH_BATCH)),
+    ({"order": 0, "flags": PREV | HIGH_BATCH}, (False, HIGH_BATCH)),  # order 0 ends the run
+    ({"order": 9, "flags": PREV}, (False, 0)),            # THP: not a costly-order run
+    ({"order": 4, "flags": 0}, (False, 0)),
+])
+def test_free_high_decision(kw, want):
+    args = {"free_count": 20, "count": 40, "batch": 15, **kw}
+    assert pcp.free_high_decision(**args) == want
+
+
+@pytest.mark.parametrize(("free_count", "order", "want"), [
+    (0, 0, 1), (0, 3, 8), (479, 3, 487), (480, 0, 480), (500, 2, 500)])
+def test_free_count_grows_below_batch_times_32(free_count, order, want):
+    """``if (pcp->free_count < (batch << CONFIG_PCP_BATCH_SCALE_MAX)) pcp->free_count +=
+    (1 << order);`` (2711-2712), batch 15: 480."""
+    assert pcp.free_count_after_free(free_count, 15, order) == want
+
+
+@pytest.mark.parametrize(("kw", "want"), [
+    # decay_pcp_high, 6.12.118 mm/page_alloc.c:2412-2443: (high, chunks, todo)
+    ({"high": 957, "count": 0}, (838, (), True)),           # high - high / 8
+    ({"high": 330, "count": 0}, (320, (), False)),          # to high_min: done
+    ({"high": 320, "count": 0}, (320, (), False)),          # at high_min: nothing
+    ({"high": 320, "count": 350}, (320, (15, 15), True)),   # drain count - high, in batches
+    ({"high": 320, "count": 336}, (320, (15, 1), True)),
+    ({"high": 2000, "count": 2000}, (1750, (15,) * 16 + (10,), True)),  # high - high/8
+    ({"high": 2000, "count": 2400}, (1920, (15,) * 32, True)),  # count - (batch << 5) wins
+])
+def test_decay_pcp_high_branches(kw, want):
+    assert pcp.decay_pcp_high(high_min=320, batch=15, **kw) == want
+
+
+@pytest.mark.parametrize(("managed", "batch"), [
+    # zone_batchsize (6.12.118 mm/page_alloc.c:5798-5830): min(managed >> 10, 1 MiB) / 4,
+    # at least 1, rounddown_pow_of_two(batch + batch / 2) - 1
+    (0, 0), (1023, 0), (4096, 0), (8192, 1), (16384, 3), (66_000, 15), (131_072, 31),
+    (262_144, 63), (1 << 20, 63), (1 << 24, 63)])
+def test_zone_batchsize(managed, batch):
+    assert pcp.zone_batchsize(managed) == batch
+
+
+def test_zone_highsize_and_the_pageset():
+    """zone_highsize (5832-5870): the LOW watermark, or managed / fraction, split over the
+    CPUs, at least batch * 4; zone_set_pageset_high_and_batch: high_min from the LOW
+    watermark, high_max from managed / 8 without vm.percpu_pagelist_high_fraction."""
+    assert pcp.zone_highsize(low_wmark=1000, managed_pages=0, batch=15, nr_split_cpus=3) == 333
+    assert pcp.zone_highsize(low_wmark=100, managed_pages=0, batch=63, nr_split_cpus=1) == 252
+    assert pcp.zone_highsize(low_wmark=0, managed_pages=80_000, batch=15, nr_split_cpus=2,
+                             high_fraction=8) == 5000
+    assert pcp.pageset_high_and_batch(low_wmark=1000, managed_pages=262_144,
+                                      nr_split_cpus=2) == (500, 16_384, 63)
+    assert pcp.pageset_high_and_batch(low_wmark=1000, managed_pages=262_144, nr_split_cpus=2,
+                                      high_fraction=16) == (8192, 8192, 63)
+    with pytest.raises(Exception, match="nr_split_cpus"):
+        pcp.zone_highsize(low_wmark=1, managed_pages=1, batch=1, nr_split_cpus=0)
+
+
+# -- spec/migrate.py's rules at their edges (6.12.118 mm/page_alloc.c) ----------------------------
+
+
+
+def test_pcp_list_of_a_freed_page_by_pageblock_type():
+    """free_unref_page (2748-2758): ISOLATE bypasses the pcp lists; HIGHATOMIC and CMA
+    (is_migrate_highatomic / is_migrate_cma) go to the MOVABLE list."""
+    assert [migrate.pcp_migratetype(mt) for mt in range(6)] == [0, 1, 2, 1, 1, None]
+
+
+def test_can_steal_fallback_and_the_claim_rule_with_mobility_grouping_off():
+    """can_steal_fallback (1882-1900): from pageblock_order / 2 for MOVABLE requests, any
+    order for UNMOVABLE/RECLAIMABLE or without mobility grouping; try_to_steal_block
+    (1999-2003): page_group_by_mobility_disabled claims any block."""
+    assert [migrate.can_steal_fallback(o, MOVABLE, 9) for o in (3, 4, 8, 9, 10)] == \
+        [False, True, True, True, True]
+    assert migrate.can_steal_fallback(0, UNMOVABLE, 9) and migrate.can_steal_fallback(0, RECLAIMABLE, 9)
+    assert migrate.can_steal_fallback(0, MOVABLE, 9, mobility_disabled=True)
+    assert migrate.can_steal_fallback(5, MOVABLE, 10) and not migrate.can_steal_fallback(4, MOVABLE, 10)
+    assert not migrate.claim_whole_block(0, 0, MOVABLE, UNMOVABLE, 9)
+    assert migrate.claim_whole_block(0, 0, MOVABLE, UNMOVABLE, 9, mobility_disabled=True)
+    # alike pages: MOVABLE request -> movable pages; UNMOVABLE into MOVABLE -> the rest
+    assert migrate.claim_whole_block(0, 256, MOVABLE, UNMOVABLE, 9)
+    assert not migrate.claim_whole_block(0, 255, MOVABLE, UNMOVABLE, 9)
+    assert migrate.claim_whole_block(0, 256, UNMOVABLE, MOVABLE, 9)      # 512 - 256 alike
+    assert not migrate.claim_whole_block(0, 257, UNMOVABLE, MOVABLE, 9)
+    assert not migrate.claim_whole_block(255, 0, UNMOVABLE, RECLAIMABLE, 9)  # alike 0
+    assert migrate.claim_whole_block(8, 0, RECLAIMABLE, MOVABLE, 4)      # 8 >= 1 << 3
+
+
+def test_find_suitable_fallback_returns_the_first_non_empty_fallback():
+    """find_suitable_fallback (2036-2067): -1 for an empty area before can_steal is set;
+    the first non-empty fallbacks[] list; only_stealable skips unstealable ones."""
+    assert migrate.find_suitable_fallback(0, lambda mt: True, 0, MOVABLE, 9) == (None, False)
+    assert migrate.find_suitable_fallback(3, lambda mt: True, 0, MOVABLE, 9) == (RECLAIMABLE, False)
+    assert migrate.find_suitable_fallback(3, lambda mt: mt == UNMOVABLE, 5, MOVABLE, 9) == \
+        (UNMOVABLE, True)
+    assert migrate.find_suitable_fallback(3, lambda mt: True, 0, MOVABLE, 9,
+                                          only_stealable=True) == (None, False)
+    assert migrate.find_suitable_fallback(3, lambda mt: mt == MOVABLE, 0, UNMOVABLE, 9) == \
+        (MOVABLE, True)
+    assert migrate.find_suitable_fallback(3, lambda mt: False, 0, UNMOVABLE, 9) == (None, False)
+
+
+def test_claim_min_order_with_alloc_nofragment():
+    """__rmqueue_claim (2240-2244): below pageblock_order ALLOC_NOFRAGMENT searches from
+    pageblock_order only."""
+    assert migrate.claim_min_order(0, True, 9) == 9 and migrate.claim_min_order(8, True, 9) == 9
+    assert migrate.claim_min_order(9, True, 9) == 9 and migrate.claim_min_order(10, True, 9) == 10
+    assert migrate.claim_min_order(3, False, 9) == 3
+
+
+def test_boosted_watermark_edges():
+    """boost_watermark (1904-1946): no boost with factor 0, for a zone under four
+    pageblocks (pageblock_nr_pages * 4 > managed), or a zero high mark; else up by a
+    pageblock to max(pageblock_nr_pages, high * factor / 10000)."""
+    assert migrate.boosted_watermark(0, 1000, 4096, 9, boost_factor=0) is None
+    assert migrate.boosted_watermark(0, 1000, 2047, 9) is None
+    assert migrate.boosted_watermark(0, 1000, 2048, 9) == 512
+    assert migrate.boosted_watermark(0, 0, 65536, 9) is None
+    assert migrate.boosted_watermark(0, 1, 65536, 9) == 512  # max(512, 1 * 15000 / 10000)
+    assert migrate.boosted_watermark(1000, 1000, 65536, 9) == 1500  # capped at 150 % of high
+    assert migrate.boosted_watermark(512, 1000, 65536, 9) == 1024
+
+
+@pytest.mark.parametrize("bad", [-1, 6, True, 1.0, "1", None])
+def test_migratetype_and_pageblock_order_are_checked(bad):
+    with pytest.raises(InvalidArgument, match="migratetype"):
+        migrate.check_migratetype(bad)
+    with pytest.raises(InvalidArgument, match="pageblock_order"):
+        migrate.check_pageblock_order(bad if bad != 6 else 11)
+    assert migrate.check_migratetype(5) == 5 and migrate.check_pageblock_order(10) == 10
+    assert migrate.check_pageblock_order(0) == 0 and migrate.check_migratetype(0) == 0
