@@ -31,7 +31,11 @@ class CpuClock(types.SimpleNamespace):
 
 @pytest.fixture
 def cpu_clock(monkeypatch):
-    monkeypatch.setattr(campaign, "time", CpuClock())
+    from kmem.fuzz import path
+
+    clock = CpuClock()
+    monkeypatch.setattr(campaign, "time", clock)
+    monkeypatch.setattr(path, "time", clock)  # the whole-path stage gets the turn's end
 
 
 def test_a_box_that_ends_inside_the_opening_sweep_is_clean(cpu_clock):
