@@ -24,8 +24,8 @@ import time
 from functools import partial
 
 from kmem.model import Machine
-from kmem.model.from_proc import place_free_blocks
 from kmem.spec import procfs
+from kmem.spec.from_proc import place_free_blocks
 
 BUSY_NORMAL = (8878, 14750, 8320, 6466, 2604, 2204, 954, 895, 500, 344, 1416)
 MILLION = (400000, 300000, 150000, 80000, 40000, 15000, 8000, 4000, 2000, 1000, 0)

@@ -415,11 +415,11 @@ class Machine:
     @classmethod
     def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
                   sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
-        """Boot from a real machine's /proc (the placement of ``kmem.model.from_proc``,
+        """Boot from a real machine's /proc (the placement of ``kmem.spec.from_proc``,
         which builds any machine class through its constructor and ``Zone.load``)."""
-        from kmem.model.from_proc import machine_from_proc  # off the hot path
+        from kmem.spec.from_proc import machine_from_proc  # off the hot path
 
-        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,  # type: ignore[arg-type,return-value]
+        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,
                                  **kwargs)
 
     # -- boot --------------------------------------------------------------------------------
@@ -642,7 +642,7 @@ class Machine:
                 if pfn >= 0:
                     if self.init_on_alloc or gfp & GFP_ZERO:  # want_init_on_alloc
                         self.memory.zero(pfn, 1 << order)
-                    return Page(self, pfn)
+                    return Page(self, int(pfn))  # a Python int also without the JIT
                 self._alloc_failed(gfp, order)
                 return None
         gfp = _check_gfp(gfp)
@@ -658,7 +658,7 @@ class Machine:
             return None
         if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
-        return Page(self, pfn)
+        return Page(self, int(pfn))
 
     def _before_walk(self, prep: AllocPrep) -> None:
         """``prepare_alloc_pages``' VM_WARN_ON (every time) and the __GFP_NOFAIL

@@ -565,6 +565,9 @@ class MtMachine:
                  cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         opts.check_policy(policy)
         self.kernel = kernel_spec.kernel(kernel)
+        if self.kernel.version.series() == (2, 6, 11):
+            raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
+                                  "Machine.x86_32(mem_mb, kernel='2.6.11') on kmem.model")
         config = self.kernel.debian_config
         for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
             if value is not None and not isinstance(value, bool):
@@ -1135,7 +1138,7 @@ class MtMachine:
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self._comp[pfn] = True
-        return Page(self, pfn)
+        return Page(self, int(pfn))  # a Python int also without the JIT
 
     # -- freeing -------------------------------------------------------------------------
     def free_pages(self, page: Page, order: int = 0) -> None:
@@ -1339,9 +1342,9 @@ class MtMachine:
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
                   sysctls: Mapping[str, object] | str | os.PathLike[str],
                   **kwargs: Any) -> MtMachine:
-        from kmem.model.from_proc import machine_from_proc  # to move to spec/ (issue 18.6)
+        from kmem.spec.from_proc import machine_from_proc
 
-        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,  # type: ignore[arg-type,return-value]
+        return machine_from_proc(cls, zoneinfo_text, buddyinfo_text, sysctls,
                                  **kwargs)
 
     def state_bytes(self) -> dict[str, int]:

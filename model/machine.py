@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kmem.spec import (
     buddy,
+    machine_options,
     migrate,
     numa,
     page_alloc,
@@ -75,41 +76,6 @@ def _check_order(order: object) -> int:
     return order
 
 
-def _check_path_options(policy: str, migratetypes: bool, nr_cpus: object,
-                        high_fraction: object) -> None:
-    if isinstance(nr_cpus, bool) or not isinstance(nr_cpus, int) or nr_cpus < 0:
-        raise InvalidArgument(f"nr_cpus must be an int >= 0, got {nr_cpus!r}")
-    if (isinstance(high_fraction, bool) or not isinstance(high_fraction, int)
-            or not (high_fraction == 0 or high_fraction >= pcp_spec.MIN_PERCPU_PAGELIST_HIGH_FRACTION)):
-        raise InvalidArgument(f"percpu_pagelist_high_fraction must be 0 or >= "
-                              f"{pcp_spec.MIN_PERCPU_PAGELIST_HIGH_FRACTION}, got {high_fraction!r}")
-    if (migratetypes or nr_cpus) and policy != "linux":
-        raise InvalidArgument(f"migratetypes and per-CPU lists follow the kernel's lists: they "
-                              f"need policy 'linux', got {policy!r}")
-    if nr_cpus and not migratetypes:
-        raise InvalidArgument("per-CPU lists are kept per migratetype: pass migratetypes=True "
-                              "with nr_cpus")
-
-
-def _check_nodes(layouts: tuple[MachineLayout, ...]) -> None:
-    """Every node has the same zone configuration, and no two nodes share a pfn."""
-    if len(layouts) == 1:
-        return
-    first = layouts[0]
-    if first.arch == "x86_32":
-        raise InvalidArgument("kmem models NUMA on x86-64 and generic machines, not x86-32")
-    spans: list[tuple[int, int, int]] = []
-    for nid, node in enumerate(layouts):
-        if node.config != first.config:
-            raise InvalidArgument(f"node {nid} has zones {node.config.zones}, node 0 "
-                                  f"{first.config.zones}: every node has the same zone types")
-        spans.extend((z.start_pfn, z.end_pfn, nid) for z in node.zones if z.end_pfn > z.start_pfn)
-    spans.sort()
-    for (_s1, e1, n1), (s2, _e2, n2) in zip(spans, spans[1:], strict=False):
-        if s2 < e1:
-            raise InvalidArgument(f"nodes {n1} and {n2} overlap at pfn {s2:#x}")
-
-
 def _check_gfp(gfp: object) -> int:
     if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
         raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
@@ -155,23 +121,23 @@ class Machine:
         self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         #: whose code the whole allocation path follows ("6.12", "6.1"); None without it
         self.path_era = self.kernel.path_era if migratetypes else None
-        _check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
+        machine_options.check_path_options(policy, migratetypes, nr_cpus,
+                                           percpu_pagelist_high_fraction)
         node_layouts = (layout, *nodes)
-        _check_nodes(node_layouts)
+        machine_options.check_nodes(node_layouts)
         self.node_layouts = node_layouts  # one MachineLayout per NUMA node
         self.distances = numa.check_distances(
             distances if distances is not None else numa.default_distances(len(node_layouts)))
         if len(self.distances) != len(node_layouts):
             raise InvalidArgument(f"distances for {len(self.distances)} nodes, but "
                                   f"{len(node_layouts)} nodes")
-        if cpu_nodes is None:  # CPUs numbered node by node, spread evenly
-            cpu_nodes = tuple(c * len(node_layouts) // max(nr_cpus, 1) for c in range(nr_cpus))
-        if len(cpu_nodes) != nr_cpus or not all(0 <= n < len(node_layouts) for n in cpu_nodes):
-            raise InvalidArgument(f"cpu_nodes must give a node in 0..{len(node_layouts) - 1} for "
-                                  f"each of the {nr_cpus} CPUs, got {cpu_nodes}")
-        self.cpu_nodes = tuple(cpu_nodes)
+        self.cpu_nodes = machine_options.check_cpu_nodes(cpu_nodes, nr_cpus, len(node_layouts))
         self.node = 0  # numa_node_id() when the machine has no CPUs modelled
         self._preferred_nid: int | None = None  # alloc_pages_node's nid while it runs
+        self._atomic_gfp: bool | None = None  # 6.1: the request's __GFP_ATOMIC, while it runs
+        atomic = gfp_spec.get_profile(self.kernel.gfp_profile).flag("__GFP_ATOMIC") \
+            if self.path_era == "6.1" else None
+        self._gfp_atomic_bit = atomic.value if atomic is not None else 0
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
         if isinstance(slab_cpus, bool) or not isinstance(slab_cpus, int) or slab_cpus < 1:
@@ -600,6 +566,10 @@ class Machine:
         that frees nothing). :attr:`last_failure` names the step that gave up."""
         mt = gfp_spec.gfp_migratetype(gfp)
         got: list[tuple[Zone, int]] = []
+        # 6.1's zone_watermark_fast keys its boost retry on the mask's __GFP_ATOMIC (0x200 in
+        # 6.1's numbering); 6.3+ on ALLOC_MIN_RESERVE (None)
+        self._atomic_gfp = (bool(gfp & self._gfp_atomic_bit) if self.path_era == "6.1"
+                            else None)
 
         def ask(step: slowpath.Step) -> bool:
             if step.kind == "get_page":
@@ -668,7 +638,8 @@ class Machine:
                 if zone.below_high or not page_alloc.zone_allows(view, order, high_flags,
                                                                   highest_idx):
                     zone.below_high = True
-                    if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx):
+                    if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx,
+                                                  atomic_gfp=self._atomic_gfp):
                         continue
                 pfn = zone.rmqueue(self.cpu, order, mt, alloc_flags)
                 if pfn is not None:
@@ -921,12 +892,12 @@ class Machine:
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
                   sysctls: Mapping[str, object] | str | os.PathLike[str],
                   **kwargs: Any) -> Machine:
-        """Boot a model from a real machine's /proc (see :mod:`kmem.model.from_proc`): the
+        """Boot a model from a real machine's /proc (see :mod:`kmem.spec.from_proc`): the
         texts as ``str`` or as the bytes read, LF or CRLF line endings; ``sysctls`` may be
         every file of /proc/sys/vm, or that directory's path; ``strict=False`` boots
         despite printed-vs-recomputed differences and lists them in
         :attr:`from_proc_report`."""
-        from .from_proc import machine_from_proc
+        from kmem.spec.from_proc import machine_from_proc
 
         for what, text in (("zoneinfo_text", zoneinfo_text), ("buddyinfo_text", buddyinfo_text)):
             if not isinstance(text, (str, bytes)):

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from kmem.model import Machine, api
-from kmem.model.from_proc import PlacementError, place_free_blocks, read_sysctls
 from kmem.spec import buddy, gfp, procfs
 from kmem.spec.errors import BadPageState, InvalidArgument
+from kmem.spec.from_proc import PlacementError, place_free_blocks, read_sysctls
 
 SYSCTLS = {"min_free_kbytes": "67584\n", "lowmem_reserve_ratio": "256\t256\t32\t0\t0\n",
            "watermark_scale_factor": "10\n"}

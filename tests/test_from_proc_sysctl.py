@@ -4,9 +4,9 @@ boots anyway and reports each printed-vs-recomputed difference (item 11c)."""
 import pytest
 
 from kmem.model import Machine
-from kmem.model.from_proc import boost_problems, read_sysctl_dir
 from kmem.spec import procfs
 from kmem.spec.errors import InvalidArgument
+from kmem.spec.from_proc import boost_problems, read_sysctl_dir
 from kmem.spec.zones import x86_64
 
 from .test_from_proc import REAL_BUDDYINFO, REAL_ZONEINFO

@@ -818,6 +818,8 @@ class PathAgreement:
     states: int = 0
     seconds: float = 0.0
     invariant_checks: int = 0
+    pfns_differ: int = 0   # 1 when the first divergence is a returned pfn
+    states_differ: int = 0  # 1 when it is the state after an operation (or at boot)
     events: dict[str, int] = field(default_factory=dict)
     divergence: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -970,6 +972,7 @@ def path_run(harness: PathHarness, config: StreamConfig, ops: Sequence[Op] | Ite
         agreement.states += 1
         mstate = model.dump()
         if kstate != mstate:
+            agreement.states_differ = 1
             diverge(*_first_difference(kstate, mstate))
         before = parse_state(kstate)
         while True:
@@ -1029,6 +1032,7 @@ def path_run(harness: PathHarness, config: StreamConfig, ops: Sequence[Op] | Ite
                     op_text += f" -> {_fmt(kpfn)}"
                     if kpfn != mres:
                         op_text = text
+                        agreement.pfns_differ = 1
                         diverge(f"the kernel returned {_fmt(kpfn)}, kmem {_fmt(mres)}")
                     if kpfn is None:
                         agreement.fails += 1
@@ -1060,6 +1064,7 @@ def path_run(harness: PathHarness, config: StreamConfig, ops: Sequence[Op] | Ite
                             *(f"  {v}" for v in found[:5]),
                             "last operations: " + "; ".join(recent[-history:])]
                 if kstate != mstate:
+                    agreement.states_differ = 1
                     diverge(*_first_difference(kstate, mstate))
     except _Stop:
         pass

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from kmem.model import Machine
-from kmem.model.from_proc import read_sysctl_dir
 from kmem.progress import Progress
 from kmem.spec.errors import InvalidArgument
+from kmem.spec.from_proc import read_sysctl_dir
 
 from ._args import int_arg
 

@@ -137,10 +137,10 @@ def _run_path(args: argparse.Namespace) -> int:
                          ncpus=args.cpus, pcp=not args.no_pcp, directed=not args.no_directed,
                          invariants=args.invariants_every, progress=report)
     print(f"agreement with the kernel's code ({a.runs} stream(s), {a.ops} operations, "
-          f"{a.seconds:.1f} s): returned pfns {a.allocs - (0 if a.agrees else 1)}/{a.allocs} "
+          f"{a.seconds:.1f} s): returned pfns {a.allocs - a.pfns_differ}/{a.allocs} "
           f"({a.fails} failures), whole states (free lists per order and migratetype, "
           f"pageblock types, pcp lists and pagesets, counters) "
-          f"{a.states - (0 if a.agrees else 1)}/{a.states}")
+          f"{a.states - a.states_differ}/{a.states}")
     if a.events:
         print("  branches the kernel took: " + ", ".join(f"{name} {n}" for name, n in
                                                         sorted(a.events.items())))

@@ -53,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where a failure is saved (default tests/fuzz_corpus in a checkout)")
     parser.add_argument("--no-stateful", action="store_true", help="bulk runner only")
     parser.add_argument("--no-bulk", action="store_true", help="state machine only")
+    parser.add_argument("--no-path", action="store_true",
+                        help="skip the whole-path stage (migratetypes, per-CPU lists, NUMA)")
     parser.add_argument("--bulk-share", type=float, default=0.5, metavar="F",
                         help="share of the time for the bulk runner (default 0.5)")
     parser.add_argument("--shrink-seconds", type=float, default=30.0, metavar="S",
@@ -100,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     res = run_campaign(seconds=args.time, seed=args.seed, workers=args.workers,
                        impls=args.impl, db=args.db, corpus=args.corpus or default_corpus(),
                        stateful=not args.no_stateful, bulk=not args.no_bulk,
+                       path=not args.no_path,
                        shrink_seconds=args.shrink_seconds, bulk_share=args.bulk_share,
                        sweep=not args.no_sweep)
     return 0 if res.ok else 1
