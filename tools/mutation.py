@@ -205,8 +205,8 @@ def main() -> int:
     sync()
     if args.tests:
         select_tests(args.tests)
-    if not meta_files():  # first run: let mutmut generate the mutants (and its test map)
-        mutmut("run", "--max-children", str(args.max_children), "kmem.__no_such_mutant__*")
+    # let mutmut (re)generate the mutants of new or changed files (incremental)
+    mutmut("run", "--max-children", str(args.max_children), "kmem.__no_such_mutant__*")
     if args.survivors:
         names = survivors()
     else:
