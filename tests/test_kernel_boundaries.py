@@ -106,3 +106,21 @@ def test_kernel_of_none_is_the_newest_and_a_kernel_passes_through():
     k = kernel("6.12.118")
     assert kernel(k) is k
     assert kernel(None).version.at_least("6.12")
+
+
+def test_a_release_is_major_minor_or_2_6_n():
+    """Releases the kernel names as "6.12" or, for the 2.6 series, "2.6.24"."""
+    from kmem.spec.errors import InvalidArgument
+
+    assert kernel("6.12").at_least("6.12") and kernel("2.6.24").at_least("2.6.24")
+    assert not kernel("2.6.23").at_least("2.6.24")
+    for bad in ("6.12.118", (6, 12, 1), "6"):
+        with pytest.raises(InvalidArgument, match="release"):
+            kernel("6.12").at_least(bad)
+
+
+@pytest.mark.parametrize("text", ["6.12X", "6.12.118X1", "6.1x"])
+def test_a_version_with_an_unexpected_suffix_is_refused(text):
+    """uname -r: a CONFIG_LOCALVERSION starts with '-', '+', '_', '~' or '.'."""
+    with pytest.raises(UnknownKernel, match="unexpected"):
+        kernel(text)

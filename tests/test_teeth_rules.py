@@ -475,3 +475,39 @@ def test_migratetype_and_pageblock_order_are_checked(bad):
         migrate.check_pageblock_order(bad if bad != 6 else 11)
     assert migrate.check_migratetype(5) == 5 and migrate.check_pageblock_order(10) == 10
     assert migrate.check_pageblock_order(0) == 0 and migrate.check_migratetype(0) == 0
+
+
+def test_highatomic_cap_at_exactly_one_pageblock():
+    """reserve_highatomic_pageblock (6.12.118 mm/page_alloc.c:2081-2084): no reserve only
+    while managed / 100 < pageblock_nr_pages; at equality the cap is ALIGN(512, 512)."""
+    assert migrate.highatomic_max_managed(51_199, 9) == 0
+    assert migrate.highatomic_max_managed(51_200, 9) == 512
+    assert migrate.highatomic_max_managed(51_300, 9) == 1024
+    # a reservation happens while below the cap and adds a pageblock, or 1 << order
+    # (up to MAX_PAGE_ORDER) for an allocation of pageblock order or more
+    assert migrate.highatomic_reserve_bound(65_536, 9) == 1024 - 512 + 1024
+    assert migrate.highatomic_reserve_bound(51_199, 9) == 0
+
+
+def test_61_fallback_search_steals_the_smallest_block_when_it_cannot_claim():
+    """6.1.192 __rmqueue_fallback (mm/page_alloc.c:3033-3083): from the largest order down,
+    the first order with a fallback; a MOVABLE request that may not steal the whole block
+    there (and is above its own order) searches again from its own order up
+    (find_smallest) and takes the first; an UNMOVABLE one keeps the largest."""
+    table = {9: (UNMOVABLE, False), 3: (UNMOVABLE, False), 1: (UNMOVABLE, False),
+             0: (UNMOVABLE, False)}
+
+    def find(current):
+        return table.get(current, (None, False))
+
+    assert migrate.rmqueue_fallback_61(1, MOVABLE, False, 9, find) == (1, UNMOVABLE, False)
+    assert migrate.rmqueue_fallback_61(2, MOVABLE, False, 9, find) == (3, UNMOVABLE, False)
+    assert migrate.rmqueue_fallback_61(1, RECLAIMABLE, False, 9, find) == (9, UNMOVABLE, False)
+    only_nine = {9: (UNMOVABLE, False)}
+    assert migrate.rmqueue_fallback_61(0, MOVABLE, False, 9,
+                                       lambda c: only_nine.get(c, (None, False))) == \
+        (9, UNMOVABLE, False)
+    # ALLOC_NOFRAGMENT raises only the first search's lowest order; find_smallest starts
+    # from the request's own order
+    assert migrate.rmqueue_fallback_61(0, MOVABLE, True, 9, find) == (0, UNMOVABLE, False)
+    assert migrate.rmqueue_fallback_61(0, MOVABLE, False, 9, lambda c: (None, False)) is None
