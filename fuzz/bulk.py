@@ -31,6 +31,9 @@ from .configs import MachineConfig
 from .impls import Impl, lanes, resolve
 
 DEFAULT_CHECKPOINT = 2000
+#: called at every checkpoint of every stream: a sign of life for a watchdog
+#: (:mod:`kmem.fuzz.isolate`); None for nothing
+HEARTBEAT: Callable[[], None] | None = None
 
 
 @dataclass
@@ -105,6 +108,8 @@ def execute(impl: Impl, config: MachineConfig, ops: Sequence[O.Op],
     messages: dict[int, str] = {}
 
     def check(done: int) -> None:
+        if HEARTBEAT is not None:
+            HEARTBEAT()
         cps.append((done, fingerprint(m)))
         v = m.check_invariants()
         if v:

@@ -38,6 +38,17 @@ from .bulk import run_stream
 from .configs import STANDARD_CONFIGS, MachineConfig
 from .impls import resolve
 
+#: machines the bulk runner draws besides :data:`STANDARD_CONFIGS`: zones whose end is not
+#: aligned to any large order (wrong, larger-order frees at the end), and zones above
+#: 128 MB (the stats threshold for zones of 64 MiB or more; the "linux" lane's list
+#: order on many top-order blocks)
+EDGE_CONFIGS: tuple[MachineConfig, ...] = (
+    MachineConfig("generic", 3 * 1024 + 17, min_free_kbytes=0),
+    MachineConfig("generic", 40_000 + 3, holes=((1024, 1100),), min_free_kbytes=64),
+    MachineConfig("x86_64", 200),
+)
+CAMPAIGN_CONFIGS = STANDARD_CONFIGS + EDGE_CONFIGS
+
 
 class TimeUp(BaseException):
     """Raised inside a state-machine step when the campaign's time is up (a BaseException,
@@ -46,7 +57,7 @@ class TimeUp(BaseException):
 
 @dataclass
 class Failure:
-    kind: str  # "stateful" or "bulk"
+    kind: str  # "stateful", "bulk", "crash" or "hang"
     text: str  # what went wrong and the reproducer, printable
     entry: dict[str, Any]  # the corpus entry
     seconds: float = 0.0  # since the campaign started, shrinking included
@@ -351,6 +362,9 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     cls._settle = counting_settle
     cls.__init__ = counting_init
     if journal is not None:
+        from . import bulk as bulk_mod
+
+        bulk_mod.HEARTBEAT = journal.beat
         orig_record = cls._record
 
         def journal_record(self: Any, name: str, **kwargs: Any) -> None:
@@ -440,22 +454,34 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
                            detected=first[0] if first else None)
         return None
 
-    def sweep_turn() -> Failure | None:
+    sweep_at: list[Any] = [None, 0]  # the sweep's machine and its next step: a turn
+    # pauses between steps and the next one goes on from there
+
+    def sweep_turn(stop: float) -> Failure | None:
         trace = sweep_left[0]
         clock.stop = deadline
         try:
-            cls.replay(trace)
+            if sweep_at[0] is None:
+                sweep_at[:] = [cls(), 0]
+            machine = sweep_at[0]
+            while sweep_at[1] < len(trace):
+                if sweep_at[1] and time.monotonic() > stop:
+                    return None  # the turn is over: go on in the next
+                name, kwargs = trace[sweep_at[1]]
+                sweep_at[1] += 1
+                getattr(machine, name)(**kwargs)
         except TimeUp:
             sweep_left.clear()  # the campaign is over
             return None
         except Exception as sweep_exc:
             text = (f"state-machine failure in the opening sweep "
                     f"({type(sweep_exc).__name__}): {sweep_exc}\n\nRunnable reproducer:\n\n"
-                    f"{stateful_reproducer(impl_names, list(trace))}")
+                    f"{stateful_reproducer(impl_names, list(trace[:sweep_at[1]]))}")
             entry = {"kind": "stateful", "impls": impl_names, "error": str(sweep_exc)[:2000],
-                     "trace": _trace_to_json(list(trace))}
+                     "trace": _trace_to_json(list(trace[:sweep_at[1]]))}
             return Failure("stateful", text, entry, time.monotonic() - start,
                            detected=time.monotonic() - start)
+        sweep_at[:] = [None, 0]
         sweep_left.pop(0)
         prog.sweep_traces += 1
         return None
@@ -466,7 +492,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             now = time.monotonic()
             if now >= stop:
                 return None
-            config = STANDARD_CONFIGS[rng.randrange(len(STANDARD_CONFIGS))]
+            config = CAMPAIGN_CONFIGS[rng.randrange(len(CAMPAIGN_CONFIGS))]
             if config.preset == "generic":
                 streams = O.stream_chunks(rng.getrandbits(32), config.size)
             label, stream = next(streams)
@@ -505,6 +531,8 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             config = path_mod.PATH_CONFIGS[rng.randrange(len(path_mod.PATH_CONFIGS))]
             n = max(40, min(600, int(path_rate * (stop - now))))
             ops = path_mod.path_stream_for(config, rng.getrandbits(32), n)
+            if journal is not None:
+                journal.path_stream(config, ops, impl_names)
             rep = path_mod.run_path_stream(config, ops, path_impls,
                                            shrink_seconds=min(15.0, shrink_seconds))
             prog.path_streams += 1
@@ -532,7 +560,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
         if journal is not None:
             journal.stage(stage)
         if stage == "sweep":
-            fail = sweep_turn()
+            fail = sweep_turn(stop)
         elif stage == "stateful":
             fail = stateful_turn(stop)
         elif stage == "path":
@@ -549,11 +577,17 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
 
 def _worker_main(worker: int, seed: int, deadline_s: float, impl_names: list[str],
                  db_spec: str | None, queue: Any, stateful: bool, bulk: bool,
-                 options: dict[str, Any]) -> None:
+                 options: dict[str, Any], journal_path: str | None = None) -> None:
     deadline = time.monotonic() + deadline_s
+    journal = None
+    if journal_path is not None:
+        from .isolate import Journal
+
+        journal = Journal(journal_path)
     try:
         fail = worker_loop(worker, seed, deadline, impl_names, db_spec,
-                           lambda p: queue.put(("progress", p)), stateful, bulk, **options)
+                           lambda p: queue.put(("progress", p)), stateful, bulk,
+                           journal=journal, **options)
     except Exception:
         queue.put(("error", worker, traceback.format_exc()))
         return
@@ -599,9 +633,15 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
                  impls: str | None = None, db: str | None = None,
                  corpus: str | Path | None = None, stateful: bool = True, bulk: bool = True,
                  out: Any = None, shrink_seconds: float = 30.0,
-                 bulk_share: float = 0.5, sweep: bool = True,
-                 path: bool = True) -> CampaignResult:
-    """Run a campaign; print progress to ``out``; return the totals and any failure."""
+                 bulk_share: float = 0.5, sweep: bool = True, path: bool = True,
+                 isolate: bool = True, hang_s: float | None = None) -> CampaignResult:
+    """Run a campaign; print progress to ``out``; return the totals and any failure.
+
+    ``isolate`` (default): the workers run in child processes under a watchdog, so a
+    crash or a hang of the implementation under test (compiled code included) is a
+    finding with a reproducer (:mod:`kmem.fuzz.isolate`); without it one worker runs
+    in this process. ``hang_s``: the watchdog's patience (default
+    :func:`hang_seconds`)."""
     out = out or sys.stdout
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little")
@@ -629,12 +669,12 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
     try:
         options: dict[str, Any] = {"shrink_seconds": shrink_seconds, "bulk_share": bulk_share,
                                    "sweep": sweep, "path": path}
-        if workers == 1:
+        if workers == 1 and not isolate:
             failure = worker_loop(0, seed, t0 + seconds, names, db, report, stateful, bulk,
                                   **options)
         else:
             failure = _run_workers(workers, seed, seconds, names, db, report, stateful, bulk,
-                                   options)
+                                   options, hang_s, shrink_seconds)
     finally:
         display.close()
     elapsed = time.monotonic() - t0
@@ -650,33 +690,82 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
     return res
 
 
+def hang_seconds(seconds: float) -> float:
+    """How long a worker may go without a sign of life before the watchdog calls it a
+    hang: three turns and 10 s (a turn is the longest a stage runs without reporting)."""
+    return 3 * slice_seconds(seconds) + 10.0
+
+
 def _run_workers(workers: int, seed: int, seconds: float, names: list[str], db: str | None,
                  report: Callable[[Progress], None], stateful: bool,
-                 bulk: bool, options: dict[str, Any]) -> Failure | None:
+                 bulk: bool, options: dict[str, Any], hang_s: float | None = None,
+                 shrink_seconds: float = 30.0) -> Failure | None:
+    """Run the workers in child processes and watch them: a worker that dies without a
+    word is a crash, one silent for ``hang_s`` is killed as a hang; either comes back as
+    a finding with the unit it ran, confirmed and shrunk in fresh processes."""
+    import tempfile
+
+    from . import isolate
+
+    hang_s = hang_seconds(seconds) if hang_s is None else hang_s
     ctx: Any = mp.get_context("fork" if sys.platform != "win32" else "spawn")
     queue = ctx.Queue()
+    tmp = tempfile.TemporaryDirectory(prefix="kmem-fuzz-")
+    journals = [os.path.join(tmp.name, f"worker{k}.journal") for k in range(workers)]
     procs = [ctx.Process(target=_worker_main, args=(k, seed, seconds, names, db, queue,
-                                                    stateful, bulk, options), daemon=True)
+                                                    stateful, bulk, options, journals[k]),
+                         daemon=True)
              for k in range(workers)]
+    started = time.monotonic()
     for p in procs:
         p.start()
+    alive = dict.fromkeys(range(workers), started)  # worker -> last sign of life
     failure: Failure | None = None
-    done = 0
+
+    def handle(msg: Any, now: float) -> Failure | None:
+        if msg[0] == "progress":
+            alive[msg[1].worker] = now
+            report(msg[1])
+        elif msg[0] == "error":
+            return Failure("crash", f"worker {msg[1]} crashed:\n{msg[2]}", {})
+        else:
+            alive.pop(msg[1], None)
+            return msg[2]
+        return None
+
     try:
-        while done < workers:
+        while alive and failure is None:
             try:
-                msg = queue.get(timeout=seconds + 120)
+                msg = queue.get(timeout=0.5)
             except Exception:
-                break
-            if msg[0] == "progress":
-                report(msg[1])
-            elif msg[0] == "error":
-                failure = Failure("crash", f"worker {msg[1]} crashed:\n{msg[2]}", {})
-                break
-            else:
-                done += 1
-                if msg[2] is not None:
-                    failure = msg[2]
+                msg = None
+            now = time.monotonic()
+            if msg is not None:
+                failure = handle(msg, now)
+                continue
+            dead = [k for k in alive if not procs[k].is_alive()]
+            if dead:  # its last words may still be in the queue
+                procs[dead[0]].join(1)
+                while failure is None:
+                    try:
+                        failure = handle(queue.get(timeout=0.5), now)
+                    except Exception:
+                        break
+                if failure is not None:
+                    break
+            for k in list(alive):
+                try:
+                    alive[k] = max(alive[k], os.stat(journals[k]).st_mtime - time.time() + now)
+                except OSError:
+                    pass
+                died = k in dead
+                if died or now - alive[k] > hang_s:
+                    kind = isolate.CRASH if died else isolate.HANG
+                    if not died:
+                        procs[k].kill()
+                        procs[k].join(5)
+                    failure = _isolated_failure(kind, k, procs[k].exitcode, journals[k], names,
+                                                started, shrink_seconds, hang_s)
                     break
     finally:
         for p in procs:
@@ -684,12 +773,54 @@ def _run_workers(workers: int, seed: int, seconds: float, names: list[str], db: 
                 p.terminate()
         for p in procs:
             p.join(timeout=10)
+        tmp.cleanup()
     return failure
+
+
+def _isolated_failure(kind: str, worker: int, exitcode: int | None, journal: str,
+                      names: list[str], started: float, shrink_seconds: float,
+                      hang_s: float) -> Failure:
+    """A crash or a hang of worker ``worker``: the unit from its journal, confirmed and
+    shrunk in fresh child processes under a watchdog."""
+    from . import isolate
+
+    detected = time.monotonic() - started
+    how = (f"killed by signal {-exitcode}" if exitcode is not None and exitcode < 0
+           else f"exit status {exitcode}")
+    unit = isolate.read_journal(journal)
+    if unit is None:
+        text = (f"{kind} of worker {worker} ({how}) before it ran anything it could "
+                f"journal")
+        return Failure(kind, text, {"kind": kind}, detected, detected=detected)
+    original = len(unit.get("ops") or unit.get("stream") or unit.get("trace") or ())
+    # a probe that lasts as long as the watchdog's patience is a hang; a shrink probe
+    # gives up sooner (a shorter unit runs no longer than the whole)
+    patience = max(2.0, hang_s / 2)  # the unit hung after less than hang_s of work
+    seen = isolate.probe(unit, names, patience)
+    confirmed = seen == kind
+    if confirmed and shrink_seconds > 0:
+        small = isolate.shrink(unit, names, kind, shrink_seconds,
+                               timeout=max(2.0, hang_s / 4))
+        if small != unit and isolate.probe(small, names, patience) == kind:
+            unit = small
+    text = isolate.explain(kind, unit, names, confirmed, original)
+    text = f"worker {worker} {how} after {detected:.1f} s: " + text
+    entry = {"kind": kind, "impls": names, "unit": unit}
+    return Failure(kind, text, entry, time.monotonic() - started, detected=detected)
 
 
 def replay_entry(entry: dict[str, Any], impls: str | list[str] | None = None) -> None:
     """Replay one regression-corpus entry against ``impls`` (default: model and, when
     built, fast); raise AssertionError (or a Divergence) if it fails."""
+    if entry["kind"] in ("crash", "hang"):
+        from . import isolate
+
+        names = [i.label for i in resolve(impls)]
+        seen = isolate.probe(entry["unit"], names, hang_seconds(60.0))
+        if seen in (isolate.CRASH, isolate.HANG):
+            raise AssertionError(f"the {entry['kind']} entry still ends in a {seen} on "
+                                 f"{','.join(names)}")
+        return
     if entry["kind"] == "path":
         from .path import PathConfig, replay_path
 

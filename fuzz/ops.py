@@ -26,15 +26,16 @@ from typing import Any
 
 from kmem.spec import errors as E
 from kmem.spec import gfp as g
-from kmem.spec.constants import PAGE_SIZE
+from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SIZE
 from kmem.spec.workloads import mixed_order, splitmix64
 
 ALLOC, FREE, GET, PUT, WRITE, ZALLOC, BADFREE = range(7)
 NAMES = ("ALLOC", "FREE", "GET", "PUT", "WRITE", "ZALLOC", "BADFREE")
-BAD_DOUBLE, BAD_TAIL, BAD_ORDER, BAD_PUT_FREE, BAD_GET_FREE, BAD_ADDR = range(6)
-NR_BADFREE = 6
+BAD_DOUBLE, BAD_TAIL, BAD_ORDER, BAD_PUT_FREE, BAD_GET_FREE, BAD_ADDR, BAD_DIRECT = range(7)
+NR_BADFREE = 7
 BAD_NAMES = ("double free", "inner/tail page free", "wrong order", "put_page on a free page",
-             "get_page on a free page", "free_pages of a bad address")
+             "get_page on a free page", "free_pages of a bad address",
+             "free_pages of a direct-map address below 4 GB that is no page of the machine")
 
 FAIL, NOOP, OK, NOT_ZERO, CRASH = -1, -2, -3, -4, -9
 #: most specific first: an exception's code is -10 - (index of the first class it is)
@@ -187,6 +188,16 @@ class Executor:
             addr = entry[1] if entry is not None else 0x1000 + slot
             m.free_pages(m.virt_to_page(addr), 0)  # a pfn is no kernel address
             return OK
+        if bad == BAD_DIRECT:
+            # inside the direct map's span below 4 GB (PAGE_OFFSET + a physical address
+            # under 4 GB, spread over it by the slot), at a pfn that is no valid lowmem page
+            # of this machine: a hole, past the end of memory, or highmem
+            phys = (slot * 0x9E3779B9 + 0x7F000) % (1 << 32) & ~0xFFF
+            addr = m.page_offset + phys
+            if m.virt_addr_valid(addr):
+                return NOOP  # a real page: no misuse
+            m.free_pages(m.virt_to_page(addr), 0)
+            return OK
         if entry is None:
             return NOOP
         page, pfn, order, compound, refs = entry[:5]
@@ -259,16 +270,43 @@ def workload_stream(name: str, seed: int, n: int, npages: int,
     return out
 
 
+#: modifiers the mixes add to a mask now and then: the ones whose handling differs
+EDGE_MODIFIERS = (g.__GFP_NOFAIL, g.__GFP_HIGH, g.__GFP_NORETRY, g.__GFP_MEMALLOC,
+                  g.__GFP_NOMEMALLOC, g.__GFP_RECLAIMABLE, g.__GFP_COMP, g.__GFP_ZERO)
+
+
+def edge_mask(rng: random.Random) -> int:
+    """A mask of :data:`MIX_MASKS` with, sometimes, modifiers of :data:`EDGE_MODIFIERS`;
+    __GFP_NOWARN on 70% only, so that failed allocations log to dmesg too."""
+    gfp = rng.choice(MIX_MASKS)
+    if rng.random() < 0.3:
+        gfp |= rng.choice(EDGE_MODIFIERS)
+    if rng.random() < 0.7:
+        gfp |= NOWARN
+    return gfp
+
+
+def edge_order(rng: random.Random) -> int:
+    """Mostly small orders, with the top orders and a few above MAX_PAGE_ORDER."""
+    r = rng.random()
+    if r < 0.03:
+        return MAX_PAGE_ORDER + 1 + rng.randrange(2)  # must fail (a WARN without NOWARN)
+    if r < 0.12:
+        return rng.choice((7, 8, 8, 9, MAX_PAGE_ORDER))
+    return min(mixed_order(rng.getrandbits(64)), rng.choice((0, 1, 2, 3, 5, 10)))
+
+
 def mix_stream(seed: int, n: int, nslots: int = 48) -> list[Op]:
-    """Random operations of every kind, misuse included, over ``nslots`` slots."""
+    """Random operations of every kind, misuse included, over ``nslots`` slots; masks
+    with the edge modifiers (__GFP_NOFAIL too) and without __GFP_NOWARN now and then,
+    orders up to and above MAX_PAGE_ORDER."""
     rng = random.Random(seed)
     out: list[Op] = []
     for _ in range(n):
         r = rng.random()
         s = rng.randrange(nslots)
         if r < 0.45:
-            order = min(mixed_order(rng.getrandbits(64)), rng.choice((0, 1, 2, 3, 5, 10, 11)))
-            out.append((ALLOC, s, rng.choice(MIX_MASKS) | NOWARN, order))
+            out.append((ALLOC, s, edge_mask(rng), edge_order(rng)))
         elif r < 0.74:
             out.append((FREE, s))
         elif r < 0.78:
@@ -278,20 +316,67 @@ def mix_stream(seed: int, n: int, nslots: int = 48) -> list[Op]:
         elif r < 0.90:
             out.append((WRITE, s, rng.randrange(1, 256)))
         elif r < 0.95:
-            out.append((ZALLOC, s, rng.choice(MIX_MASKS) | NOWARN))
+            out.append((ZALLOC, s, edge_mask(rng)))
         else:
             out.append((BADFREE, s, rng.randrange(NR_BADFREE)))
     return out
 
 
+def long_lived_stream(seed: int, n: int, nslots: int = 256) -> list[Op]:
+    """A machine that lives long and sees hundreds of distinct (gfp, order) pairs: every
+    composite of :data:`MIX_MASKS` with any two edge modifiers, orders 0..MAX_PAGE_ORDER
+    + 1, allocations and frees interleaved over many slots (so nothing is freed back
+    at once)."""
+    rng = random.Random(seed)
+    out: list[Op] = []
+    for _ in range(n):
+        s = rng.randrange(nslots)
+        if rng.random() < 0.55:
+            gfp = rng.choice(MIX_MASKS) | rng.choice(EDGE_MODIFIERS) | rng.choice(
+                EDGE_MODIFIERS + (NOWARN, NOWARN, NOWARN))
+            out.append((ALLOC, s, gfp, rng.randrange(MAX_PAGE_ORDER + 2)
+                        if rng.random() < 0.3 else edge_order(rng)))
+        else:
+            out.append((FREE, s))
+    return out
+
+
+def top_order_stream(seed: int, npages: int, order: int = 8) -> list[Op]:
+    """Order-``order`` lists with two and more blocks, and wrong, larger-order frees at
+    the end of the zone: fill the zone with order-``order`` blocks (the last ones at the
+    zone's end, aligned or not), free every other one (non-buddies: they stay on the
+    list side by side), free the last held ones at order + 1 (a misuse), then the rest."""
+    rng = random.Random(seed)
+    count = max(2, npages >> order) + 1
+    gfp = rng.choice((g.GFP_KERNEL, g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL | COMP)) | NOWARN
+    out: list[Op] = [(ALLOC, s, gfp, order) for s in range(count)]
+    out += [(FREE, s) for s in range(0, count, 2)]
+    out += [(BADFREE, s, BAD_ORDER) for s in range(count - 1, max(0, count - 5), -1)]
+    out += [(ALLOC, s, gfp, order - 1) for s in range(0, count, 2)]
+    out += [(BADFREE, s, BAD_DIRECT) for s in range(0, 8)]
+    out += [(FREE, s) for s in range(count)]
+    return out
+
+
 def stream_chunks(seed: int, npages: int) -> Iterator[tuple[str, list[Op]]]:
-    """An endless, seeded sequence of (label, stream): workloads and mixes in turn."""
+    """An endless, seeded sequence of (label, stream): workloads, mixes, long-lived
+    machines and top-order lists in turn."""
     rng = random.Random(seed)
     while True:
-        name = rng.choice(("a", "b", "b", "mix", "mix", "mix", "c", "d"))
+        name = rng.choice(("a", "b", "b", "mix", "mix", "mix", "c", "d", "long", "top"))
         s = rng.getrandbits(32)
         if name in ("c", "d") and npages > 1 << 14:
             name = "b"
+        if name == "long":
+            yield f"long(seed={s})", long_lived_stream(s, 5000)
+            continue
+        if name == "top":
+            order = rng.choice((8, 8, 9, MAX_PAGE_ORDER, 3))
+            if npages and npages >> order > 4096:
+                order = MAX_PAGE_ORDER
+            yield (f"top(seed={s}, order={order})",
+                   top_order_stream(s, npages or 1 << 12, order))
+            continue
         n = {"a": 2000, "b": 20000, "mix": 5000}.get(name, 0)
         yield f"{name}(seed={s})", workload_stream(name, s, n, npages)
 

@@ -8,6 +8,8 @@ import signal
 import time
 from collections.abc import Callable
 from multiprocessing import get_context
+from multiprocessing.connection import wait
+from typing import Any
 
 from . import (
     alloc_2611,
@@ -52,10 +54,14 @@ def _run_named(name: str, timeout_s: float, rlimit: int = DEFAULT_RLIMIT) -> Res
     return run_obligation(ob, timeout_s, rlimit)
 
 
-def _worker_init() -> None:
-    # Ctrl-C reaches every process of the terminal's foreground group: the workers
-    # leave it to the parent, which stops them (no traceback from each worker)
+def _child(name: str, timeout_s: float, rlimit: int, conn: Any) -> None:
+    """One obligation in a fresh process; the result goes back through ``conn``."""
+    # Ctrl-C reaches every process of the terminal's foreground group: the children
+    # leave it to the parent, which stops them (no traceback from each)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    conn.send(_run_named(name, timeout_s, rlimit))
+    conn.close()
 
 
 def run_suite(pattern: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
@@ -78,38 +84,53 @@ def run_suite(pattern: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
     running = on_running or (lambda _names: None)
     started = time.perf_counter()
     results: dict[str, Result] = {}
-    # every obligation runs in a fresh process (a pool worker serves one task): z3 counts
+    # every obligation runs in a fresh process (at most ``jobs`` at a time): z3 counts
     # its resource units per context, and what an earlier obligation left in a shared
     # context changes the count, so a fresh context makes each count, and with it the
     # verdict under the budget, the same whatever ran before and however loaded
     order = [ob.name for ob in sorted(chosen, key=lambda ob: next(
         (i for i, h in enumerate(_HEAVY_FIRST) if ob.name == h), len(_HEAVY_FIRST)))]
-    pool = get_context("fork").Pool(jobs, initializer=_worker_init, maxtasksperchild=1)
+    ctx = get_context("fork")
+    todo = list(order)
+    live: dict[Any, tuple[str, Any]] = {}  # connection -> (obligation, process)
     try:
-        # one task at a time per worker, taken in submission order: the running
-        # obligations are the first ``jobs`` unfinished ones
-        pending = {name: pool.apply_async(_run_named, (name, timeout_s, rlimit))
-               for name in order}
-        waiting = list(order)
-        shown: list[str] = []
-        while waiting:
-            if waiting[:jobs] != shown:
-                shown = waiting[:jobs]
-                running(shown)
-            finished = [name for name in waiting if pending[name].ready()]
-            if not finished:
-                pending[waiting[0]].wait(0.1)
-                continue
-            for name in finished:
-                waiting.remove(name)
-                results[name] = pending[name].get()
-                report(results[name])
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
+        while todo or live:
+            while todo and len(live) < jobs:
+                name = todo.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=_child, args=(name, timeout_s, rlimit, send),
+                                   daemon=True)
+                # a child forked while Ctrl-C arrives must not take it before it ignores
+                # it: SIGINT stays blocked across the fork (the child unblocks it)
+                mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                try:
+                    proc.start()
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                send.close()
+                live[recv] = (name, proc)
+                running([n for n, _ in live.values()])
+            for conn in wait(list(live), timeout=0.5):
+                name, proc = live.pop(conn)
+                try:
+                    result = conn.recv()
+                except EOFError:  # the child died without a word
+                    proc.join(5)
+                    ob = next(o for o in chosen if o.name == name)
+                    result = Result(ob.name, ob.area, ob.claim, Status.ERROR, 0.0,
+                                    detail=f"the proof process died (exit status "
+                                           f"{proc.exitcode})")
+                conn.close()
+                proc.join(5)
+                results[name] = result
+                report(result)
+                if live or todo:
+                    running([n for n, _ in live.values()])
     finally:
-        pool.join()
+        for _conn, (_name, proc) in live.items():
+            proc.kill()
+        for _conn, (_name, proc) in live.items():
+            proc.join(5)
     return [results[ob.name] for ob in chosen], time.perf_counter() - started
 
 

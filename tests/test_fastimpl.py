@@ -276,6 +276,7 @@ def test_same_logic_without_jit():
     assert "jit disabled True" in r.stdout
 
 
+@pytest.mark.slow  # recompiles every kernel with bounds checks: ~7 s of CPU
 def test_same_logic_with_boundscheck():
     r = _run(EQUIV.format(steps=300), KMEM_NUMBA_BOUNDSCHECK="1")
     assert r.returncode == 0, r.stderr[-3000:]

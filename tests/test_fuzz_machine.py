@@ -24,11 +24,15 @@ TestModelBothPolicies = ModelBothPolicies.TestCase
 
 
 @pytest.mark.skipif(not fast_available(), reason="kmem.fastimpl.Machine is not built yet")
-def test_model_and_fast_agree():
+@pytest.mark.parametrize("examples", [
+    4,  # the fast tier: a few machines, every rule (about 3 s of CPU)
+    pytest.param(15, marks=pytest.mark.slow),  # the slow tier: as many as the model gets
+])
+def test_model_and_fast_agree(examples):
     class ModelFast(DifferentialMachine):
         impls = "model,fast"
 
-    run_state_machine_as_test(ModelFast, settings=SETTINGS)
+    run_state_machine_as_test(ModelFast, settings=settings(SETTINGS, max_examples=examples))
 
 
 def trace_of(*steps):

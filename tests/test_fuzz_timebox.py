@@ -55,12 +55,13 @@ def test_time_must_be_a_positive_number(kmem_cli, value):
 
 def test_every_stage_gets_its_share_and_is_counted(cpu_clock):
     out = io.StringIO()
-    res = run_campaign(seconds=2.5, seed=7, impls="model", corpus=None, out=out)
+    res = run_campaign(seconds=1.6, seed=7, impls="model", corpus=None, out=out)
     t = res.totals
     assert res.ok, out.getvalue()
     assert t.sweep_steps > 0 and t.steps > 0 and t.examples > 0
     assert t.bulk_streams > 0 and t.bulk_ops > 0 and res.bulk_ops == t.bulk_ops
-    assert set(t.stage_seconds) == {"sweep", "stateful", "bulk"}
+    assert set(t.stage_seconds) == {"sweep", "stateful", "bulk", "path"}
+    assert t.path_streams > 0 and t.path_checked > 0
     # the bulk runner has a second lane only with two implementations of one policy
     summary = out.getvalue().strip().splitlines()[-1]
     assert f"{t.steps} checked steps" in summary and f"{t.sweep_steps} checked steps" in summary
@@ -71,19 +72,19 @@ def test_every_stage_gets_its_share_and_is_counted(cpu_clock):
 
 
 def test_bulk_only_and_state_machine_only(cpu_clock):
-    res = run_campaign(seconds=0.8, seed=3, impls="model", corpus=None, stateful=False,
-                       out=io.StringIO())
+    res = run_campaign(seconds=0.4, seed=3, impls="model", corpus=None, stateful=False,
+                       path=False, out=io.StringIO())
     assert res.ok and res.totals.bulk_ops > 0 and res.totals.steps == 0
     assert set(res.totals.stage_seconds) == {"bulk"}
-    res = run_campaign(seconds=0.8, seed=3, impls="model", corpus=None, bulk=False,
-                       sweep=False, out=io.StringIO())
+    res = run_campaign(seconds=0.5, seed=3, impls="model", corpus=None, bulk=False,
+                       sweep=False, path=False, out=io.StringIO())
     assert res.ok and res.totals.steps > 0 and res.totals.bulk_ops == 0
 
 
 def test_progress_moves_during_a_state_machine_turn(cpu_clock):
     seen: list[int] = []
-    fail = worker_loop(0, 11, time.process_time() + 1.5, ["model@lowest", "model@linux"], None,
-                       lambda p: seen.append(p.checks), bulk=False, sweep=False)
+    fail = worker_loop(0, 11, time.process_time() + 1.0, ["model@lowest", "model@linux"], None,
+                       lambda p: seen.append(p.checks), bulk=False, sweep=False, path=False)
     assert fail is None
     assert len(seen) >= 3 and seen == sorted(seen) and seen[-1] > seen[0]
 
@@ -92,8 +93,8 @@ def test_no_hypothesis_chatter_on_a_clean_run(cpu_clock, capsys):
     # a turn cut in the middle of an example used to print Hypothesis's
     # "You can reproduce this failure by adding @seed(...)" while the summary said clean
     out = io.StringIO()
-    res = run_campaign(seconds=0.6, seed=2, impls="model", corpus=None, bulk=False, sweep=False,
-                       out=out)
+    res = run_campaign(seconds=0.4, seed=2, impls="model", corpus=None, bulk=False, sweep=False,
+                       path=False, out=out)
     captured = capsys.readouterr()
     text = out.getvalue() + captured.out + captured.err
     assert res.ok

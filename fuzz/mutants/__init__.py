@@ -263,6 +263,27 @@ def _put_page_compound_order0(self: Machine, page: Any) -> None:
     Machine.put_page(self, page)
 
 
+def _free_pages_scribbling(self: Machine, page: Any, order: int = 0) -> None:
+    """__free_pages that stores out of bounds (compiled) on freeing the upper half of a
+    pair at order >= 3."""
+    if order >= 3 and getattr(page, "pfn", 0) >> order & 1:
+        from .compiled import crash_here
+
+        crash_here()
+    Machine.free_pages(self, page, order)
+
+
+def _alloc_pages_spinning(self: Machine, gfp: int, order: int = 0) -> Any:
+    """alloc_pages that loops forever (compiled) after handing out the upper half of a
+    pair at order >= 3."""
+    page = Machine.alloc_pages(self, gfp, order)
+    if page is not None and order >= 3 and page.pfn >> order & 1:
+        from .compiled import hang_here
+
+        hang_here()
+    return page
+
+
 MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("buddy_index_off_by_one",
            "__find_buddy_pfn returns pfn + (1 << order): wrong for an upper half",
@@ -325,6 +346,13 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("put_page_compound_order0",
            "put_page frees only the head page of a compound block",
            machine_overrides={"put_page": _put_page_compound_order0}),
+    Mutant("compiled_wild_store",
+           "__free_pages of an upper buddy at order >= 3 stores out of bounds in compiled "
+           "code (the process dies with SIGSEGV)",
+           machine_overrides={"free_pages": _free_pages_scribbling}),
+    Mutant("compiled_endless_loop",
+           "alloc_pages of an upper buddy at order >= 3 loops forever in compiled code",
+           machine_overrides={"alloc_pages": _alloc_pages_spinning}),
 )}
 
 __all__ = ["MUTANTS", "Mutant"]
