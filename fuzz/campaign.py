@@ -529,7 +529,9 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             if now >= stop:
                 return None
             config = path_mod.pick_config(rng)
-            n = max(40, min(600, int(path_rate * (stop - now))))
+            # short streams: each opens with a shaped prelude, and many of them reach
+            # more machines and shapes than a few long ones
+            n = max(40, min(200, int(path_rate * (stop - now))))
             ops = path_mod.path_stream_for(config, rng.getrandbits(32), n)
             if journal is not None:
                 journal.path_stream(config, ops, impl_names)
