@@ -1128,6 +1128,8 @@ class MtMachine:
 
     def drain_all_pages(self, zone: MtZone | None = None) -> None:
         """``drain_all_pages(zone)``: every CPU's pcp lists back to the buddy allocator."""
+        if zone is not None and not any(zone is z for z in self.zones):
+            raise InvalidArgument(f"{zone!r} is not a zone of this machine")
         for z in ([zone] if zone is not None else self.zones):
             for cpu in range(len(z.pcp)):
                 self._k.drain_pages_zone(self._A, z.zone_idx_global, cpu)

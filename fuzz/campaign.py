@@ -259,7 +259,7 @@ def _replays_clean(cls: Any, trace: list[tuple[str, dict[str, Any]]]) -> bool:
 
 #: the stages of a worker and their default shares of its time (the sweep stops early
 #: once its traces are done; its share then goes to the others)
-STAGES = ("sweep", "stateful", "bulk", "path")
+STAGES = ("sweep", "stateful", "path", "bulk")
 
 
 class _Clock:
@@ -528,8 +528,10 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             now = time.monotonic()
             if now >= stop:
                 return None
-            config = path_mod.PATH_CONFIGS[rng.randrange(len(path_mod.PATH_CONFIGS))]
-            n = max(40, min(600, int(path_rate * (stop - now))))
+            config = path_mod.pick_config(rng)
+            # short streams: each opens with a shaped prelude, and many of them reach
+            # more machines and shapes than a few long ones
+            n = max(40, min(200, int(path_rate * (stop - now))))
             ops = path_mod.path_stream_for(config, rng.getrandbits(32), n)
             if journal is not None:
                 journal.path_stream(config, ops, impl_names)

@@ -52,7 +52,7 @@ PATH_MASKS = (g.GFP_KERNEL, g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL | g.__GFP_RECLA
               g.GFP_KERNEL | g.__GFP_COMP, g.GFP_HIGHUSER_MOVABLE | g.__GFP_THISNODE,
               g.GFP_ATOMIC | g.__GFP_COMP, g.GFP_KERNEL | g.__GFP_MOVABLE | g.__GFP_RECLAIMABLE,
               g.GFP_USER | g.__GFP_HIGH, g.GFP_NOWAIT | g.__GFP_RECLAIMABLE)
-PATH_ORDERS = (0, 0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 9)
+PATH_ORDERS = (0, 0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 9, 9)
 OPS = ("alloc", "alloc_node", "exhaust", "free", "get", "put", "misfree", "drain", "cpu",
        "clock", "decay")
 #: what ``exhaust`` fills memory with: one migratetype at a time (then other types must
@@ -220,7 +220,7 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False) -> list
         out.append(("exhaust", first | NOWARN, rng.choice((1, 2, 2, 3)), 4096))
         out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(10, 120))]
         out += [("alloc", other | NOWARN, rng.choice((0, 0, 1))) for _ in range(40)]
-    elif r < 0.6 and nr_cpus:
+    elif r < 0.7 and nr_cpus:
         # order-0 frees between the high-order ones keep free_high from flushing the lists
         for i in range(rng.randint(20, 60)):
             out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
@@ -439,6 +439,14 @@ class PathRunner:
             legal: set[int] = set()
             for f in [*flags, flags[0] | ALLOC_NOFRAGMENT]:
                 legal |= migrate.legal_rmqueue_blocks(free_blocks, order, mt, f) or set()
+            if pfn not in legal:
+                # the slow path may first give HIGHATOMIC pageblocks back to the request's
+                # type (unreserve_highatomic_pageblock): judge against that state too
+                to = mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE
+                after = {p: (o, to if t == migrate.MIGRATE_HIGHATOMIC else t)
+                         for p, (o, t) in free_blocks.items()}
+                for f in [*flags, flags[0] | ALLOC_NOFRAGMENT]:
+                    legal |= migrate.legal_rmqueue_blocks(after, order, mt, f) or set()
             if pfn not in legal:
                 raise Divergence(f"step {self.step} {op}: pfn {pfn:#x} is not a block "
                                  f"rmqueue may take (legal_rmqueue_blocks)")
@@ -670,6 +678,15 @@ def _ddmin(config: PathConfig, impls: Sequence[Impl], ops: list[Op], msg: str,
                 break
             n = min(len(ops), n * 2)
     return ops, msg
+
+
+def pick_config(rng: random.Random) -> PathConfig:
+    """A configuration for the next stream: the eight quick ones 60 % of the time, the
+    large ones (a THP-sized zone, ZONE_NORMAL over a tiny DMA32, alone and with a remote
+    node) 40 %."""
+    if rng.random() < 0.6:
+        return rng.choice(PATH_CONFIGS[:8])
+    return rng.choice(PATH_CONFIGS[8:])
 
 
 def path_stream_for(config: PathConfig, seed: int, n: int) -> list[Op]:

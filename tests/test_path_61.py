@@ -183,3 +183,73 @@ def test_61_boost_retry_is_keyed_on_gfp_atomic():
     assert page_alloc.zone_allows(view, 0, flags, 0, atomic_gfp=True)  # 6.1 GFP_ATOMIC
     m = Machine.x86_64(256, policy="linux", migratetypes=True, kernel="6.1")
     assert m._gfp_atomic_bit == 0x200  # 6.1.192 include/linux/gfp_types.h:36
+
+
+def test_61_frees_a_multi_pageblock_block_whole():
+    # 6.1.192 __free_pages_ok (1735-1757): "migratetype = get_pfnblock_migratetype(page,
+    # pfn)" of the first pageblock, then __free_one_page of the whole order: pageblock 1 keeps
+    # its type. 6.12.118's split_large_buddy frees pageblock-sized pieces, each with its own
+    # type, and __free_one_page's merge retypes the buddy's pageblock to the block's type.
+    # (6.12: the UNMOVABLE piece merges with the MOVABLE one and "change_pageblock_range(
+    # buddy, order, migratetype)" (868-875) makes pageblock 0 UNMOVABLE too)
+    for kernel, want in (("6.1", (MOVABLE, MOVABLE, UNMOVABLE)),
+                         ("6.12", (UNMOVABLE, UNMOVABLE, UNMOVABLE))):
+        z = _zone(kernel)
+        z.load([], [(0, 5)] + [(p, 0) for p in range(32, 64)])
+        z.block_type[1] = UNMOVABLE
+        z.free_one_page(0, 5)
+        assert z.free_order.get(0) == 5
+        assert (z.free_mt[0], z.block_type[0], z.block_type[1]) == want, kernel
+
+
+def test_61_drains_pcp_pages_with_their_cached_migratetype():
+    # 6.1.192 __rmqueue_smallest caches the list's type in the page
+    # (set_pcppage_migratetype, 2604) and free_pcppages_bulk frees with
+    # get_pcppage_migratetype (1621); 6.12.118's free_pcppages_bulk reads the pageblock's
+    # type at drain time (1256). Refill MOVABLE pages, retype their pageblock, drain.
+    for kernel, list_mt in (("6.1", MOVABLE), ("6.12", UNMOVABLE)):
+        z = MtZone(ZoneSpan(ZoneType.NORMAL, 0, 64), ZoneType.NORMAL.value, pageblock_order=4,
+                   nr_cpus=1, kernel=kernel)
+        z.load([(0, 4)], [(p, 0) for p in range(16, 64)])
+        z.setup_pageset(1)
+        p = z.pcp[0]
+        p.batch, p.high, p.high_min, p.high_max = 4, 16, 16, 16
+        assert z.rmqueue(0, 0, MOVABLE, 0) is not None
+        assert p.count == 3
+        z.block_type[0] = UNMOVABLE
+        seen: list[int] = []
+        orig = z.free_one_page_mt
+
+        def spy(pfn, order, mt, to_tail, orig=orig, seen=seen):
+            seen.append(mt)
+            return orig(pfn, order, mt, to_tail)
+
+        z.free_one_page_mt = spy  # type: ignore[method-assign]
+        z.drain_pages_zone(0)
+        assert seen == [list_mt] * 3, kernel
+
+
+def test_boost_flag_is_cleared_after_a_failed_rmqueue_too():
+    # rmqueue's "out:" label is reached with page == NULL as well: 6.1.192 (3909-3915)
+    # clears ZONE_BOOSTED_WATERMARK whenever set; 6.12.118 (3168-3174) only with ALLOC_KSWAPD
+    from kmem.spec.alloc_flags import ALLOC_KSWAPD
+
+    for kernel, flags, cleared in (("6.1", 0, True), ("6.12", 0, False),
+                                   ("6.12", ALLOC_KSWAPD, True)):
+        z = _zone(kernel)
+        z.load([], [(p, 0) for p in range(64)])
+        z.boosted = True
+        assert z.rmqueue(0, 0, MOVABLE, flags) is None
+        assert z.boosted is not cleared, (kernel, flags)
+
+
+def test_61_watermarks_hold_back_the_whole_reserve():
+    # 6.1.192 __zone_watermark_unusable_free (4001-4019): "unusable_free +=
+    # z->nr_reserved_highatomic" (4012-4013); 6.12.118 subtracts z->nr_free_highatomic
+    for kernel in ("6.1", "6.12"):
+        m = Machine.x86_64(256, policy="linux", migratetypes=True, kernel=kernel)
+        z = m.zones[m.config.idx(ZoneType.DMA32)]
+        z.nr_reserved_highatomic = 512
+        held_back = m.zone_view(z).nr_free_highatomic
+        assert held_back == (512 if kernel == "6.1" else z.nr_free_highatomic)
+        assert z.nr_free_highatomic == 0
