@@ -2,7 +2,8 @@
 
     python bench/bench_fastimpl.py [--npages 4194304] [--n 1000000] [--repeat 3]
         [--workloads abcd] [--impls c,batch,perop,model] [--model-n 100000]
-        [--model-max-ops 2000000] [--boot] [--compile] [--c-source PATH/buddy_bench.c]
+        [--model-max-ops 2000000] [--path-n 200000] [--boot] [--compile]
+        [--c-source PATH/buddy_bench.c] [--json FILE]
 
 On one zone of ``npages`` pages (policy "lowest", GFP_KERNEL, min_free_kbytes=0) it
 runs the seeded workloads a-d (``kmem.spec.workloads``) on: the C reference
@@ -15,7 +16,11 @@ per-operation API (one Python call per ``alloc_pages``/``__free_pages``, driven 
 C's for the same (workload, n, npages). The model runs workloads a and b with
 ``--model-n`` operations and skips a workload of more than ``--model-max-ops``
 operations (c and d take 2 * npages). Also: bytes of allocator state per managed
-page (both policies), the per-call cost of the page API (alloc + free of one page),
+page (both policies), the per-call cost of the page API (alloc and free of one page,
+with Python's garbage collector on and off), the whole allocation path (``PATH_CONFIGS``:
+migratetypes, + 1 CPU's pcp lists, + 4 CPUs; workloads a and b with ``--path-n``
+operations, per-op, and batch where ``run_ops`` takes the machine) as ratios to the bare
+core under policy "linux",
 ``--boot``: boot time of a 2**24-page (64 GiB) machine, ``--compile``: first-call
 (cold, empty numba cache) and warm (cached) start-up, each in a fresh process.
 
@@ -91,25 +96,72 @@ def run_model(wl: str, n: int, npages: int) -> tuple[float, str]:
     return (time.perf_counter() - t0) * 1e9 / r.ops, r.checksum_hex
 
 
-def per_call_ns(npages: int, calls: int = 200_000) -> dict[str, float]:
-    """alloc_pages(GFP_KERNEL, 0) and __free_pages(page, 0), timed separately, per call."""
+def per_call_ns(npages: int, calls: int = 200_000, repeat: int = 3) -> dict[str, float]:
+    """alloc_pages(GFP_KERNEL, 0) and __free_pages(page, 0), timed separately, per call
+    (CPU time, median of ``repeat``), ``calls`` pages held at once: with Python's cyclic
+    garbage collector on (it walks every tracked object, the held page handles among
+    them, each time enough new ones accumulate), and with it off."""
+    import gc
+
     from kmem.fastimpl import Machine, api
     from kmem.spec.gfp import GFP_KERNEL
 
     m = Machine.generic(npages, min_free_kbytes=0)
     calls = min(calls, npages // 2)
     alloc, free = api.alloc_pages, api.__free_pages
-    pages = [None] * calls
-    t0, c0 = time.perf_counter(), time.process_time()
-    for i in range(calls):
-        pages[i] = alloc(m, GFP_KERNEL, 0)
-    t1, c1 = time.perf_counter(), time.process_time()
-    for p in pages:
-        free(m, p, 0)
-    t2, c2 = time.perf_counter(), time.process_time()
-    return {"alloc_pages": (t1 - t0) * 1e9 / calls, "__free_pages": (t2 - t1) * 1e9 / calls,
-            "alloc_pages cpu": (c1 - c0) * 1e9 / calls,
-            "__free_pages cpu": (c2 - c1) * 1e9 / calls}
+    free(m, alloc(m, GFP_KERNEL, 0), 0)
+    out: dict[str, list[float]] = {}
+    for _ in range(repeat):
+        for collector in (True, False):
+            pages = [None] * calls
+            if not collector:
+                gc.disable()
+            try:
+                c0 = time.process_time()
+                for i in range(calls):
+                    pages[i] = alloc(m, GFP_KERNEL, 0)
+                c1 = time.process_time()
+                for p in pages:
+                    free(m, p, 0)
+                c2 = time.process_time()
+            finally:
+                gc.enable()
+            tag = "" if collector else " (gc off)"
+            out.setdefault(f"alloc_pages{tag}", []).append((c1 - c0) * 1e9 / calls)
+            out.setdefault(f"__free_pages{tag}", []).append((c2 - c1) * 1e9 / calls)
+    return {k: statistics.median(v) for k, v in out.items()}
+
+
+#: the whole allocation path, each compared with the bare core under policy "linux" (the
+#: whole path keeps the kernel's lists)
+PATH_CONFIGS = (("bare core 'linux'", {}),
+                ("migratetypes", {"migratetypes": True}),
+                ("+ 1 CPU's pcp lists", {"migratetypes": True, "nr_cpus": 1}),
+                ("+ 4 CPUs (ops on CPU 0)", {"migratetypes": True, "nr_cpus": 4}))
+
+
+def path_rows(npages: int, n: int, workloads: str, repeat: int) -> dict[str, dict[str, float]]:
+    """Per-op ns/op (wall, median of ``repeat``) of workloads ``workloads`` on the bare core
+    and on the whole path (``PATH_CONFIGS``); batch too where ``run_ops`` takes the
+    machine."""
+    from kmem.fastimpl import Machine
+    from kmem.fastimpl.workloads import run_batch, run_per_op
+
+    out: dict[str, dict[str, float]] = {}
+    for label, kw in PATH_CONFIGS:
+        for wl in workloads:
+            for kind, run in (("per-op", run_per_op), ("batch", run_batch)):
+                times = []
+                for _ in range(repeat):
+                    m = Machine.generic(npages, policy="linux", min_free_kbytes=0, **kw)
+                    try:
+                        r = run(m, wl, n=n)
+                    except Exception:  # noqa: BLE001 - run_ops does not take this machine
+                        break
+                    times.append(r.seconds * 1e9 / r.ops)
+                if times:
+                    out.setdefault(label, {})[f"{wl} {kind}"] = statistics.median(times)
+    return out
 
 
 def state_bytes(npages: int) -> dict[str, dict[str, float]]:
@@ -177,6 +229,8 @@ def main() -> int:
     ap.add_argument("--boot", action="store_true")
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--c-source", type=Path, default=DEFAULT_C)
+    ap.add_argument("--path-n", type=int, default=200_000,
+                    help="operations of the whole-path rows (workloads a, b; 0: none)")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = ap.parse_args()
     impls = args.impls.split(",")
@@ -185,6 +239,8 @@ def main() -> int:
                     "loadavg": os.getloadavg(), "workloads": {}}
     print(f"npages {args.npages}, n {args.n}, median of {args.repeat}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.c_source == DEFAULT_C and not DEFAULT_C.exists():
+        ap.error(f"{DEFAULT_C} not found: pass --c-source PATH/buddy_bench.c")
     if "batch" in impls or "perop" in impls:
         run_fast("batch", "a", 1000, 1024)  # compile (or load) outside the timings
     all_ok = True
@@ -238,13 +294,21 @@ def main() -> int:
     report["bytes_per_page"] = {"C reference": c_bytes, **sb}
     print(f"bytes per managed page: C bitmaps {c_bytes:.4f}; fastimpl 'lowest' bitmaps "
           f"{sb['lowest']['allocator']:.4f}, 'linux' links {sb['linux']['allocator']:.2f} "
-          f"(+1 PageBuddy/order byte shared with the descriptor); descriptors (refcount, "
+          f"(PageBuddy and the order live in the descriptor's flags); descriptors (refcount, "
           f"flags) {sb['lowest']['descriptors']:.2f}")
     if "perop" in impls:
-        pc = per_call_ns(args.npages)
+        pc = per_call_ns(args.npages, repeat=args.repeat)
         report["per_call_ns"] = pc
         print("per call (page API, order 0): " +
               ", ".join(f"{k} {v:.0f} ns" for k, v in pc.items()))
+    if args.path_n:
+        pr = path_rows(args.npages, args.path_n, "ab", args.repeat)
+        report["whole_path_ns_per_op"] = pr
+        base = pr[PATH_CONFIGS[0][0]]
+        print(f"whole allocation path (policy 'linux', n {args.path_n}; ratio to the bare core):")
+        for label, row in pr.items():
+            print(f"  {label:<26} " + "  ".join(
+                f"{k} {v:8.1f} ns/op ({v / base[k]:.2f}x)" for k, v in row.items() if k in base))
     if args.boot:
         bs = boot_seconds(args.repeat)
         report["boot_2_24_pages_s"] = bs
@@ -256,6 +320,8 @@ def main() -> int:
         print("start-up in a fresh process: " + ", ".join(f"{k} {v:.2f} s" for k, v in cs.items()))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+    report["loadavg_end"] = os.getloadavg()
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
     print("every checksum equals C's" if all_ok else "CHECKSUM MISMATCH")
     return 0 if all_ok else 1
 

@@ -97,13 +97,16 @@ def _add_row(m: Machine, kt: _KeyTable, gfp: int, order: int) -> None:
     kt.add(key, row)
 
 
-def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False) -> np.ndarray:
+def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
+            out: np.ndarray | None = None) -> np.ndarray:
     """Run the operations ``ops`` (shape (n, 3), see the module docstring) on ``m`` and
     return the results (int64, one per op: the pfn or -1 for an alloc, 0 otherwise).
 
     With ``stop_on_failed_alloc`` the batch ends after the first allocation that
     fails, and only the results of the operations that ran are returned (for
-    workloads whose later operations depend on which allocations succeeded)."""
+    workloads whose later operations depend on which allocations succeeded). ``out``: an
+    int64 array of ``len(ops)`` to write the results into (and return a view of),
+    instead of a new one."""
     if not isinstance(m, Machine):
         raise InvalidArgument(f"run_ops needs a kmem.fastimpl.Machine, got {m!r}")
     ops = np.ascontiguousarray(ops, dtype=np.int64)
@@ -112,7 +115,14 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False) 
     kt = m._batch_keys
     if kt is None:
         kt = m._batch_keys = _KeyTable()
-    res = np.empty(len(ops), np.int64)
+    if out is None:
+        res = np.empty(len(ops), np.int64)
+    elif (not isinstance(out, np.ndarray) or out.dtype != np.int64 or out.shape != (len(ops),)
+          or not out.flags.c_contiguous or not out.flags.writeable):
+        raise InvalidArgument(f"out must be a writeable contiguous int64 array of "
+                              f"{len(ops)} elements")
+    else:
+        res = out
     M = m._v.M
     M[A.H_NFAIL] = 0
     stop, exc = 0, None

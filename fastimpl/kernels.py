@@ -82,6 +82,10 @@ jit = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, nogil=True, _nr
 #: 300 instructions per operation (profiled with callgrind; see README "Measured").
 jit_inline = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, nogil=True, _nrt=False,
                         inline="always")  # type: ignore[call-overload]
+#: for the per-operation entry points (``k_alloc``, ``k_free``, ...): they keep the GIL.
+#: Releasing and taking it back around a step of a few hundred instructions cost more than
+#: the step (profiled with callgrind: ~2,500 instructions per call through the entry point).
+jit_entry = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, _nrt=False)  # type: ignore[call-overload]
 #: for compiled helpers that allocate arrays (workloads.py)
 jit_nrt = numba.njit(cache=not BOUNDSCHECK, boundscheck=BOUNDSCHECK, nogil=True)
 
@@ -92,6 +96,44 @@ if JIT_DISABLED:
 else:
     from numba.cpython.unsafe.numbers import trailing_zeros as ctz  # type: ignore[assignment]
 
+if JIT_DISABLED:
+    def prefetch(arr, i):  # noqa: ANN001, ANN202 - a hint only: nothing to do in Python
+        pass
+else:
+    from llvmlite import ir as _ir  # type: ignore[import-untyped]
+    from numba import types as _t
+    from numba.core import cgutils as _cgutils
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def prefetch(typingctx, arr, i):  # noqa: ANN001, ANN202
+        """``__builtin_prefetch(&arr[i])`` (read, keep in all cache levels): a hint that
+        never faults; the callers pass only indices inside ``arr``."""
+        if not isinstance(arr, _t.Array) or not isinstance(i, _t.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+            aryty, ity = signature.args
+            ary = context.make_array(aryty)(context, builder, args[0])
+            ptr = builder.gep(ary.data, [context.cast(builder, args[1], ity, _t.intp)])
+            i8p = _ir.IntType(8).as_pointer()
+            i32 = _ir.IntType(32)
+            fn = _cgutils.get_or_insert_function(
+                builder.module, _ir.FunctionType(_ir.VoidType(), [i8p, i32, i32, i32]),
+                "llvm.prefetch.p0i8")
+            builder.call(fn, [builder.bitcast(ptr, i8p), _ir.Constant(i32, 0),
+                              _ir.Constant(i32, 3), _ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return _t.void(arr, i), codegen
+
+#: How many operations ahead ``k_run`` asks for the descriptor of a page it will free.
+PREFETCH_AHEAD = 8
+
+#: Array indices in the steps go through ``ix`` (uint64): numba fixes up a negative signed
+#: index (Python's wraparound) on every access, three instructions each (~40 per
+#: operation, profiled); no index here is ever negative.
+ix = np.uint64
 ONE = np.uint64(1)
 ZERO64 = np.uint64(0)
 MAXO = MAX_PAGE_ORDER
@@ -153,7 +195,7 @@ def zone_of(M, pfn):
     """The index of the zone whose span holds ``pfn``, or -1 (``page_zone``/pfn_valid)."""
     for z in range(M[H_NZONES]):
         zb = ZONE0 + z * ZSTRIDE
-        if M[zb + Z_START] <= pfn < M[zb + Z_END]:
+        if M[ix(zb + Z_START)] <= pfn < M[ix(zb + Z_END)]:
             return z
     return -1
 
@@ -161,7 +203,7 @@ def zone_of(M, pfn):
 @jit_inline
 def alloc_order(D, pfn):
     """The order of the allocated block starting at ``pfn``, or -1."""
-    f = D[2 * pfn + 1]
+    f = D[ix(2 * pfn + 1)]
     if f & F_BUDDY:
         return np.int64(-1)
     return np.int64(f & F_ORDER) - 1
@@ -174,34 +216,34 @@ def alloc_order(D, pfn):
 @jit_inline
 def bm_set(S, M, zb, k, i):
     """Set bit ``i`` of order ``k``; a word turning non-zero sets its summary bit."""
-    nl = M[zb + Z_NLEV + k]
+    nl = M[ix(zb + Z_NLEV + k)]
     for level in range(nl):
-        w = M[zb + Z_OFF + k * MAX_LEVELS + level] + (i >> 6)
-        old = S[w]
-        S[w] = old | (ONE << np.uint64(i & 63))
+        w = M[ix(zb + Z_OFF + k * MAX_LEVELS + level)] + (i >> 6)
+        old = S[ix(w)]
+        S[ix(w)] = old | (ONE << np.uint64(i & 63))
         if old != ZERO64:
             return
         i >>= 6
-    M[zb + Z_NONEMPTY] |= np.int64(1) << k
+    M[ix(zb + Z_NONEMPTY)] |= np.int64(1) << k
 
 
 @jit_inline
 def bm_clear(S, M, zb, k, i):
     """Clear bit ``i`` of order ``k``; a word turning zero clears its summary bit."""
-    nl = M[zb + Z_NLEV + k]
+    nl = M[ix(zb + Z_NLEV + k)]
     for level in range(nl):
-        w = M[zb + Z_OFF + k * MAX_LEVELS + level] + (i >> 6)
-        new = S[w] & ~(ONE << np.uint64(i & 63))
-        S[w] = new
+        w = M[ix(zb + Z_OFF + k * MAX_LEVELS + level)] + (i >> 6)
+        new = S[ix(w)] & ~(ONE << np.uint64(i & 63))
+        S[ix(w)] = new
         if new != ZERO64:
             return
         i >>= 6
-    M[zb + Z_NONEMPTY] &= ~(np.int64(1) << k)
+    M[ix(zb + Z_NONEMPTY)] &= ~(np.int64(1) << k)
 
 
 @jit_inline
 def bm_test(S, M, zb, k, i):
-    w = S[M[zb + Z_OFF + k * MAX_LEVELS] + (i >> 6)]
+    w = S[ix(M[ix(zb + Z_OFF + k * MAX_LEVELS)] + (i >> 6))]
     return (w >> np.uint64(i & 63)) & ONE != ZERO64
 
 
@@ -209,8 +251,8 @@ def bm_test(S, M, zb, k, i):
 def bm_first(S, M, zb, k):
     """The lowest set bit of order ``k`` (the caller knows one is set): one ctz per level."""
     i = np.int64(0)
-    for level in range(M[zb + Z_NLEV + k] - 1, -1, -1):
-        w = S[M[zb + Z_OFF + k * MAX_LEVELS + level] + i]
+    for level in range(M[ix(zb + Z_NLEV + k)] - 1, -1, -1):
+        w = S[ix(M[ix(zb + Z_OFF + k * MAX_LEVELS + level)] + i)]
         i = (i << 6) | np.int64(ctz(w))
     return i
 
@@ -222,69 +264,69 @@ def bm_first(S, M, zb, k):
 @jit_inline
 def is_free_block(S, M, D, zb, pfn, k):
     """``page_is_buddy``: (pfn, k) is a free block of exactly order k in this zone."""
-    if pfn < M[zb + Z_START] or pfn >= M[zb + Z_END]:
+    if pfn < M[ix(zb + Z_START)] or pfn >= M[ix(zb + Z_END)]:
         return False
     if M[H_POLICY] == POLICY_LOWEST:
-        i = pfn - M[zb + Z_BASE]
+        i = pfn - M[ix(zb + Z_BASE)]
         if i & ((np.int64(1) << k) - 1):
             return False
         return bm_test(S, M, zb, k, i >> k)
-    f = D[2 * pfn + 1]
+    f = D[ix(2 * pfn + 1)]
     return (f & F_BUDDY) != 0 and np.int64(f & F_ORDER) == k + 1
 
 
 @jit_inline
 def add_free(S, M, D, nxt, prv, zb, pfn, k, tail):
     """``__add_to_free_list`` (``list_add``, or ``list_add_tail`` when ``tail``)."""
-    M[zb + Z_NRFREE + k] += 1
-    M[zb + Z_FREE] += np.int64(1) << k
+    M[ix(zb + Z_NRFREE + k)] += 1
+    M[ix(zb + Z_FREE)] += np.int64(1) << k
     if M[H_POLICY] == POLICY_LOWEST:
-        bm_set(S, M, zb, k, (pfn - M[zb + Z_BASE]) >> k)
+        bm_set(S, M, zb, k, (pfn - M[ix(zb + Z_BASE)]) >> k)
         return
-    M[zb + Z_NONEMPTY] |= np.int64(1) << k
-    D[2 * pfn + 1] = (D[2 * pfn + 1] & np.int32(~(F_ORDER | F_BUDDY))) | np.int32(F_BUDDY + k + 1)
+    M[ix(zb + Z_NONEMPTY)] |= np.int64(1) << k
+    D[ix(2 * pfn + 1)] = (D[ix(2 * pfn + 1)] & np.int32(~(F_ORDER | F_BUDDY))) | np.int32(F_BUDDY + k + 1)
     p32 = np.int32(pfn)
     if tail:
-        t = M[zb + Z_TAIL + k]
-        prv[pfn] = np.int32(t)
-        nxt[pfn] = np.int32(-1)
+        t = M[ix(zb + Z_TAIL + k)]
+        prv[ix(pfn)] = np.int32(t)
+        nxt[ix(pfn)] = np.int32(-1)
         if t >= 0:
-            nxt[t] = p32
+            nxt[ix(t)] = p32
         else:
-            M[zb + Z_HEAD + k] = pfn
-        M[zb + Z_TAIL + k] = pfn
+            M[ix(zb + Z_HEAD + k)] = pfn
+        M[ix(zb + Z_TAIL + k)] = pfn
     else:
-        h = M[zb + Z_HEAD + k]
-        nxt[pfn] = np.int32(h)
-        prv[pfn] = np.int32(-1)
+        h = M[ix(zb + Z_HEAD + k)]
+        nxt[ix(pfn)] = np.int32(h)
+        prv[ix(pfn)] = np.int32(-1)
         if h >= 0:
-            prv[h] = p32
+            prv[ix(h)] = p32
         else:
-            M[zb + Z_TAIL + k] = pfn
-        M[zb + Z_HEAD + k] = pfn
+            M[ix(zb + Z_TAIL + k)] = pfn
+        M[ix(zb + Z_HEAD + k)] = pfn
 
 
 @jit_inline
 def del_free(S, M, D, nxt, prv, zb, pfn, k):
     """``__del_page_from_free_list``."""
-    M[zb + Z_NRFREE + k] -= 1
-    M[zb + Z_FREE] -= np.int64(1) << k
+    M[ix(zb + Z_NRFREE + k)] -= 1
+    M[ix(zb + Z_FREE)] -= np.int64(1) << k
     if M[H_POLICY] == POLICY_LOWEST:
-        bm_clear(S, M, zb, k, (pfn - M[zb + Z_BASE]) >> k)
+        bm_clear(S, M, zb, k, (pfn - M[ix(zb + Z_BASE)]) >> k)
         return
-    if M[zb + Z_NRFREE + k] == 0:
-        M[zb + Z_NONEMPTY] &= ~(np.int64(1) << k)
-    D[2 * pfn + 1] = D[2 * pfn + 1] & np.int32(~(F_ORDER | F_BUDDY))
-    p = np.int64(prv[pfn])
-    n = np.int64(nxt[pfn])
+    if M[ix(zb + Z_NRFREE + k)] == 0:
+        M[ix(zb + Z_NONEMPTY)] &= ~(np.int64(1) << k)
+    D[ix(2 * pfn + 1)] = D[ix(2 * pfn + 1)] & np.int32(~(F_ORDER | F_BUDDY))
+    p = np.int64(prv[ix(pfn)])
+    n = np.int64(nxt[ix(pfn)])
     if p >= 0:
-        nxt[p] = np.int32(n)
+        nxt[ix(p)] = np.int32(n)
     else:
-        M[zb + Z_HEAD + k] = n
+        M[ix(zb + Z_HEAD + k)] = n
     if n >= 0:
-        prv[n] = np.int32(p)
+        prv[ix(n)] = np.int32(p)
     else:
-        M[zb + Z_TAIL + k] = p
+        M[ix(zb + Z_TAIL + k)] = p
 
 
 @jit_inline
@@ -292,14 +334,14 @@ def rmqueue_smallest(S, M, D, nxt, prv, zb, order):
     """``__rmqueue_smallest``: the first block of the smallest non-empty order >= ``order``
     (``"lowest"``: the lowest pfn; ``"linux"``: the list head), split by ``expand``
     (upper halves to the list heads, high to low). Returns the pfn kept, or -1."""
-    m = M[zb + Z_NONEMPTY] >> order
+    m = M[ix(zb + Z_NONEMPTY)] >> order
     if m == 0:
         return np.int64(-1)
     cur = order + np.int64(ctz(m))
     if M[H_POLICY] == POLICY_LOWEST:
-        pfn = M[zb + Z_BASE] + (bm_first(S, M, zb, cur) << cur)
+        pfn = M[ix(zb + Z_BASE)] + (bm_first(S, M, zb, cur) << cur)
     else:
-        pfn = M[zb + Z_HEAD + cur]
+        pfn = M[ix(zb + Z_HEAD + cur)]
     del_free(S, M, D, nxt, prv, zb, pfn, cur)
     for o in range(cur - 1, order - 1, -1):
         add_free(S, M, D, nxt, prv, zb, pfn + (np.int64(1) << o), o, False)
@@ -343,7 +385,7 @@ def find_allocated(M, D, zb, pfn):
     ``Zone.find_allocated``)."""
     for level in range(NR_PAGE_ORDERS):
         head = pfn - pfn % (np.int64(1) << level)
-        if head >= M[zb + Z_START] and alloc_order(D, head) == level:
+        if head >= M[ix(zb + Z_START)] and alloc_order(D, head) == level:
             return head
     return np.int64(-1)
 
@@ -354,7 +396,7 @@ def compound_tail_head(M, D, zb, pfn):
     if alloc_order(D, pfn) >= 0:  # a block head is nobody's tail
         return np.int64(-1)
     head = find_allocated(M, D, zb, pfn)
-    if head >= 0 and head != pfn and D[2 * head + 1] & F_COMP:
+    if head >= 0 and head != pfn and D[ix(2 * head + 1)] & F_COMP:
         return head
     return np.int64(-1)
 
@@ -372,25 +414,25 @@ def alloc_core(S, M, D, nxt, prv, T, row, order):
     succeeds gives the block; ``prep_new_page`` sets refcount 1 (and PG_head for
     __GFP_COMP). Returns the pfn or -1."""
     base = row * TROW
-    nzl = T[base + T_NZL]
-    for p in range(T[base + T_NPASS]):
+    nzl = T[ix(base + T_NZL)]
+    for p in range(T[ix(base + T_NPASS)]):
         pb = base + T_PASS + p * T_PSTRIDE
-        no_wmark = T[pb] != 0
+        no_wmark = T[ix(pb)] != 0
         for pos in range(nzl):
-            z = T[base + T_ZL + pos]
+            z = T[ix(base + T_ZL + pos)]
             zb = ZONE0 + z * ZSTRIDE
             if not no_wmark:
-                if M[zb + Z_FREE] - ((np.int64(1) << order) - 1) <= T[pb + 1 + pos]:
+                if M[ix(zb + Z_FREE)] - ((np.int64(1) << order) - 1) <= T[ix(pb + 1 + pos)]:
                     continue
-                if order > 0 and (M[zb + Z_NONEMPTY] >> order) == 0:
+                if order > 0 and (M[ix(zb + Z_NONEMPTY)] >> order) == 0:
                     continue
             pfn = rmqueue_smallest(S, M, D, nxt, prv, zb, order)
             if pfn >= 0:
-                f = (D[2 * pfn + 1] & np.int32(F_RESV)) | np.int32(order + 1)
-                if T[base + T_COMP] != 0:
+                f = (D[ix(2 * pfn + 1)] & np.int32(F_RESV)) | np.int32(order + 1)
+                if T[ix(base + T_COMP)] != 0:
                     f |= np.int32(F_COMP)
-                D[2 * pfn] = np.int32(1)
-                D[2 * pfn + 1] = f
+                D[ix(2 * pfn)] = np.int32(1)
+                D[ix(2 * pfn + 1)] = f
                 return pfn
     return np.int64(-1)
 
@@ -401,7 +443,7 @@ def check_free(S, M, D, zb, pfn, order):
     this order. Returns 0 or an error code."""
     if pfn & ((np.int64(1) << order) - 1):
         return E_UNALIGNED
-    if not (M[zb + Z_START] <= pfn and pfn + (np.int64(1) << order) <= M[zb + Z_END]):
+    if not (M[ix(zb + Z_START)] <= pfn and pfn + (np.int64(1) << order) <= M[ix(zb + Z_END)]):
         return E_BADRANGE
     held = alloc_order(D, pfn)
     if held < 0:
@@ -425,8 +467,8 @@ def free_core(S, M, D, nxt, prv, pfn, order):
     if head >= 0:
         M[H_ERR0] = head
         return E_TAIL
-    r = D[2 * pfn]
-    f = D[2 * pfn + 1]
+    r = D[ix(2 * pfn)]
+    f = D[ix(2 * pfn + 1)]
     if r == 0:
         return E_REF0
     if r == 1:
@@ -435,20 +477,20 @@ def free_core(S, M, D, nxt, prv, pfn, order):
         e = check_free(S, M, D, zb, pfn, order)
         if e != 0:
             return e
-        D[2 * pfn] = np.int32(0)
-        D[2 * pfn + 1] = f & np.int32(F_RESV)
+        D[ix(2 * pfn)] = np.int32(0)
+        D[ix(2 * pfn + 1)] = f & np.int32(F_RESV)
         free_one(S, M, D, nxt, prv, zb, pfn, order)
         return 0
     if not (f & F_COMP) and order > 0:
         e = check_free(S, M, D, zb, pfn, order)
         if e != 0:
             return e
-        D[2 * pfn] = r - np.int32(1)
-        D[2 * pfn + 1] = (f & np.int32(F_RESV)) | np.int32(1)  # an order-0 block now
+        D[ix(2 * pfn)] = r - np.int32(1)
+        D[ix(2 * pfn + 1)] = (f & np.int32(F_RESV)) | np.int32(1)  # an order-0 block now
         for o in range(order - 1, -1, -1):
             free_one(S, M, D, nxt, prv, zb, pfn + (np.int64(1) << o), o)
         return 0
-    D[2 * pfn] = r - np.int32(1)
+    D[ix(2 * pfn)] = r - np.int32(1)
     return 0
 
 
@@ -464,9 +506,9 @@ def folio_of(M, D, pfn):
 def get_core(M, D, pfn):
     """``get_page``: take a reference on the folio (GetPageOnFreePage at refcount 0)."""
     t = folio_of(M, D, pfn)
-    if D[2 * t] <= 0:
+    if D[ix(2 * t)] <= 0:
         return E_GETFREE
-    D[2 * t] += np.int32(1)
+    D[ix(2 * t)] += np.int32(1)
     return 0
 
 
@@ -476,13 +518,13 @@ def put_core(S, M, D, nxt, prv, pfn):
     compound block at its order; otherwise only an order-0 block)."""
     t = folio_of(M, D, pfn)
     M[H_ERR0] = t
-    r = D[2 * t]
+    r = D[ix(2 * t)]
     if r <= 0:
         return E_PUT_REF0
     if r > 1:
-        D[2 * t] = r - np.int32(1)
+        D[ix(2 * t)] = r - np.int32(1)
         return 0
-    f = D[2 * t + 1]
+    f = D[ix(2 * t + 1)]
     if f & F_RESV:
         return E_PUT_RESERVED
     held = alloc_order(D, t)
@@ -491,8 +533,8 @@ def put_core(S, M, D, nxt, prv, pfn):
     if held > 0 and not (f & F_COMP):
         M[H_ERR1] = held
         return E_PUT_ORDER
-    D[2 * t] = np.int32(0)
-    D[2 * t + 1] = f & np.int32(F_RESV)
+    D[ix(2 * t)] = np.int32(0)
+    D[ix(2 * t + 1)] = f & np.int32(F_RESV)
     zb = ZONE0 + zone_of(M, t) * ZSTRIDE
     free_one(S, M, D, nxt, prv, zb, t, held)
     return 0
@@ -502,36 +544,36 @@ def put_core(S, M, D, nxt, prv, pfn):
 # entry points: one call per page-API operation (the Python guards ran before)
 # ---------------------------------------------------------------------------------------
 
-@jit
+@jit_entry
 def k_alloc(S, row, order):
     M, D, nxt, prv = _views(S)
     t = M[H_TAB]
     return alloc_core(S, M, D, nxt, prv, M[t:t + TAB_ROWS * TROW], row, order)
 
 
-@jit
+@jit_entry
 def k_free(S, pfn, order):
     M, D, nxt, prv = _views(S)
     return free_core(S, M, D, nxt, prv, pfn, order)
 
 
-@jit
+@jit_entry
 def k_get(S, pfn):
     M, D, nxt, prv = _views(S)
     return get_core(M, D, pfn)
 
 
-@jit
+@jit_entry
 def k_put(S, pfn):
     M, D, nxt, prv = _views(S)
     return put_core(S, M, D, nxt, prv, pfn)
 
 
-@jit
+@jit_entry
 def k_count(S, pfn):
     """``page_count``: the refcount of the page's folio."""
     M, D, nxt, prv = _views(S)
-    return np.int64(D[2 * folio_of(M, D, pfn)])
+    return np.int64(D[ix(2 * folio_of(M, D, pfn))])
 
 
 @jit
@@ -541,7 +583,7 @@ def k_add_blocks(S, z, blocks):
     M, D, nxt, prv = _views(S)
     zb = ZONE0 + z * ZSTRIDE
     for i in range(blocks.shape[0]):
-        add_free(S, M, D, nxt, prv, zb, blocks[i, 0], blocks[i, 1], True)
+        add_free(S, M, D, nxt, prv, zb, blocks[ix(i), 0], blocks[ix(i), 1], True)
 
 
 @jit
@@ -552,21 +594,21 @@ def k_list(S, z, k, out):
     zb = ZONE0 + z * ZSTRIDE
     n = 0
     if M[H_POLICY] == POLICY_LOWEST:
-        base = M[zb + Z_BASE]
-        nbits = M[zb + Z_NBITS0] >> k
-        w0 = M[zb + Z_OFF + k * MAX_LEVELS]
+        base = M[ix(zb + Z_BASE)]
+        nbits = M[ix(zb + Z_NBITS0)] >> k
+        w0 = M[ix(zb + Z_OFF + k * MAX_LEVELS)]
         for i in range(nbits):
-            if (S[w0 + (i >> 6)] >> np.uint64(i & 63)) & ONE:
+            if (S[ix(w0 + (i >> 6))] >> np.uint64(i & 63)) & ONE:
                 if n < out.shape[0]:
-                    out[n] = base + (i << k)
+                    out[ix(n)] = base + (i << k)
                 n += 1
         return n
-    p = M[zb + Z_HEAD + k]
+    p = M[ix(zb + Z_HEAD + k)]
     while p >= 0:
         if n < out.shape[0]:
-            out[n] = p
+            out[ix(n)] = p
         n += 1
-        p = np.int64(nxt[p])
+        p = np.int64(nxt[ix(p)])
     return n
 
 
@@ -599,9 +641,17 @@ def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
     last_key = np.int64(-1)
     row = np.int64(-1)
     for i in range(start, n):
-        code = ops[i, 0]
-        x = ops[i, 1]
-        y = ops[i, 2]
+        if i + PREFETCH_AHEAD < n:  # the descriptor of a page freed a few ops later
+            a = i + PREFETCH_AHEAD
+            if ops[ix(a), 0] != OP_ALLOC:
+                q = ops[ix(a), 1]
+                if q < 0 and ~q < i:
+                    q = res[ix(~q)]
+                if 0 <= q < npfn:
+                    prefetch(D, 2 * q)
+        code = ops[ix(i), 0]
+        x = ops[ix(i), 1]
+        y = ops[ix(i), 2]
         if code == OP_ALLOC:
             if x < 0 or x >= np.int64(1) << 32 or y < 0:
                 M[H_ERRCODE] = E_NEEDROW
@@ -610,19 +660,19 @@ def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
             if key != last_key:
                 h = key_slot(key, mask)
                 while True:
-                    s = slots[h]
+                    s = slots[ix(h)]
                     if s < 0:
                         M[H_ERRCODE] = E_NEEDROW
                         return i
-                    if keys[s] == key:
+                    if keys[ix(s)] == key:
                         break
                     h = (h + 1) & mask
                 last_key = key
                 row = s
             p = alloc_core(S, M, D, nxt, prv, T, row, y)
-            res[i] = p
+            res[ix(i)] = p
             if p < 0:
-                if T[row * TROW + T_LIVELOCK] != 0:
+                if T[ix(row * TROW + T_LIVELOCK)] != 0:
                     M[H_ERRCODE] = E_LIVELOCK
                     return i
                 M[H_NFAIL] += 1
@@ -635,11 +685,11 @@ def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
         pfn = x
         if x < 0:
             j = ~x
-            if j >= i or ops[j, 0] != OP_ALLOC or res[j] < 0:
+            if j >= i or ops[ix(j), 0] != OP_ALLOC or res[ix(j)] < 0:
                 M[H_ERR0] = j
                 M[H_ERRCODE] = E_BADREF
                 return i
-            pfn = res[j]
+            pfn = res[ix(j)]
         M[H_ERRPFN] = pfn
         if pfn >= npfn or zone_of(M, pfn) < 0:
             M[H_ERRCODE] = E_NOPFN
@@ -658,7 +708,7 @@ def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
         if e != 0:
             M[H_ERRCODE] = e
             return i
-        res[i] = 0
+        res[ix(i)] = 0
     return n
 
 
@@ -668,10 +718,10 @@ def k_key_insert(keys, slots, nk, key):
     at least twice ``len(keys)``; the caller grows both before they fill)."""
     mask = slots.shape[0] - 1
     h = key_slot(key, mask)
-    while slots[h] >= 0:
+    while slots[ix(h)] >= 0:
         h = (h + 1) & mask
-    slots[h] = nk
-    keys[nk] = key
+    slots[ix(h)] = nk
+    keys[ix(nk)] = key
 
 
 @jit
@@ -679,7 +729,7 @@ def k_fold_checksum(res, start, h):
     """The benchmark checksum (spec.workloads.fnv_mix) over ``res[start:]`` values >= 0."""
     prime = np.uint64(0x100000001B3)
     for i in range(start, res.shape[0]):
-        p = res[i]
+        p = res[ix(i)]
         if p >= 0:
             h = (h ^ np.uint64(p)) * prime
     return h

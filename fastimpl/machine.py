@@ -640,9 +640,10 @@ class Machine:
             if row is not None:  # the hot path: no side effects before the walk
                 pfn = self._k_alloc(self._S, row, order)
                 if pfn >= 0:
-                    if self.init_on_alloc or gfp & GFP_ZERO:  # want_init_on_alloc
+                    # want_init_on_alloc; zeroing is a no-op while no page holds data
+                    if (self.init_on_alloc or gfp & GFP_ZERO) and self.memory.dirty_pages():
                         self.memory.zero(pfn, 1 << order)
-                    return Page(self, pfn)
+                    return Page(self, int(pfn))  # a Python int also without the JIT
                 self._alloc_failed(gfp, order)
                 return None
         gfp = _check_gfp(gfp)
@@ -658,7 +659,7 @@ class Machine:
             return None
         if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
-        return Page(self, pfn)
+        return Page(self, int(pfn))
 
     def _before_walk(self, prep: AllocPrep) -> None:
         """``prepare_alloc_pages``' VM_WARN_ON (every time) and the __GFP_NOFAIL

@@ -1128,6 +1128,8 @@ class MtMachine:
 
     def drain_all_pages(self, zone: MtZone | None = None) -> None:
         """``drain_all_pages(zone)``: every CPU's pcp lists back to the buddy allocator."""
+        if zone is not None and not any(zone is z for z in self.zones):
+            raise InvalidArgument(f"{zone!r} is not a zone of this machine")
         for z in ([zone] if zone is not None else self.zones):
             for cpu in range(len(z.pcp)):
                 self._k.drain_pages_zone(self._A, z.zone_idx_global, cpu)
@@ -1138,7 +1140,7 @@ class MtMachine:
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self._comp[pfn] = True
-        return Page(self, pfn)
+        return Page(self, int(pfn))  # a Python int also without the JIT
 
     # -- freeing -------------------------------------------------------------------------
     def free_pages(self, page: Page, order: int = 0) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from kmem.spec.workloads import DEFAULT_SEED, FNV_OFFSET, run_workload
 
 from . import kernels as K
 from .batch import OP_ALLOC, OP_FREE, run_ops
-from .machine import Machine, Page
+from .machine import Machine
 
 
 @dataclass
@@ -118,8 +119,9 @@ def _fold(h: int, res: np.ndarray) -> int:
 
 
 def _timed(m: Machine, ops: np.ndarray, **kw: bool) -> tuple[np.ndarray, float]:
+    out = np.full(len(ops), -1, np.int64)  # written (paged in) before the clock starts, as C's arrays
     t0 = time.perf_counter()
-    res = run_ops(m, ops, **kw)
+    res = run_ops(m, ops, out=out, **kw)
     return res, time.perf_counter() - t0
 
 
@@ -186,17 +188,24 @@ def run_batch(m: Machine, name: str, *, n: int, seed: int = DEFAULT_SEED) -> Bat
     raise InvalidArgument(f"unknown workload {name!r}; expected a, b, c or d")
 
 
-def run_per_op(m: Machine, name: str, *, n: int, seed: int = DEFAULT_SEED) -> BatchResult:
+def run_per_op(m: Any, name: str, *, n: int, seed: int = DEFAULT_SEED) -> BatchResult:
     """Workload ``name`` through the per-operation API (``m.alloc_pages``/``m.free_pages``,
-    one Python call each), driven by :func:`kmem.spec.workloads.run_workload`."""
+    one Python call each, holding each page handle until its free), driven by
+    :func:`kmem.spec.workloads.run_workload`. ``m``: any fastimpl machine (the bare core
+    or the whole path)."""
     alloc_pages, free_pages = m.alloc_pages, m.free_pages
+    held: dict[int, Any] = {}
 
     def alloc(order: int) -> int | None:
         page = alloc_pages(GFP_KERNEL, order)
-        return None if page is None else page.pfn
+        if page is None:
+            return None
+        pfn = page.pfn
+        held[pfn] = page
+        return pfn
 
     def free(pfn: int, order: int) -> None:
-        free_pages(Page(m, pfn), order)
+        free_pages(held.pop(pfn), order)
 
     npages = m.free_pages_total
     t0 = time.perf_counter()

@@ -259,7 +259,7 @@ def _replays_clean(cls: Any, trace: list[tuple[str, dict[str, Any]]]) -> bool:
 
 #: the stages of a worker and their default shares of its time (the sweep stops early
 #: once its traces are done; its share then goes to the others)
-STAGES = ("sweep", "stateful", "bulk", "path")
+STAGES = ("sweep", "stateful", "path", "bulk")
 
 
 class _Clock:
@@ -528,15 +528,18 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             now = time.monotonic()
             if now >= stop:
                 return None
-            config = path_mod.PATH_CONFIGS[rng.randrange(len(path_mod.PATH_CONFIGS))]
-            n = max(40, min(600, int(path_rate * (stop - now))))
+            config = path_mod.pick_config(rng)
+            # short streams: each opens with a shaped prelude, and many of them reach
+            # more machines and shapes than a few long ones
+            n = max(40, min(200, int(path_rate * (stop - now))))
             ops = path_mod.path_stream_for(config, rng.getrandbits(32), n)
             if journal is not None:
                 journal.path_stream(config, ops, impl_names)
             rep = path_mod.run_path_stream(config, ops, path_impls,
-                                           shrink_seconds=min(15.0, shrink_seconds))
+                                           shrink_seconds=min(15.0, shrink_seconds),
+                                           deadline=min(deadline, stop + turn / 2))
             prog.path_streams += 1
-            prog.path_ops += len(ops) if rep.failure is None else len(rep.stream)
+            prog.path_ops += rep.ops if rep.failure is None else len(rep.stream)
             prog.path_checked += rep.checked_ops
             prog.events[f"whole path on {config.preset}-{config.size or config.nodes_mb}"
                         f" cpus {config.nr_cpus}"] += 1
@@ -581,9 +584,10 @@ def _worker_main(worker: int, seed: int, deadline_s: float, impl_names: list[str
     deadline = time.monotonic() + deadline_s
     journal = None
     if journal_path is not None:
-        from .isolate import Journal
+        from .isolate import Journal, beat_while_compiling
 
         journal = Journal(journal_path)
+        beat_while_compiling(journal)
     try:
         fail = worker_loop(worker, seed, deadline, impl_names, db_spec,
                            lambda p: queue.put(("progress", p)), stateful, bulk,
@@ -692,8 +696,10 @@ def run_campaign(*, seconds: float, seed: int | None = None, workers: int = 1,
 
 def hang_seconds(seconds: float) -> float:
     """How long a worker may go without a sign of life before the watchdog calls it a
-    hang: three turns and 10 s (a turn is the longest a stage runs without reporting)."""
-    return 3 * slice_seconds(seconds) + 10.0
+    hang: three turns and 20 s (a turn is the longest a stage runs without reporting;
+    numba compiling or loading compiled code beats, :func:`kmem.fuzz.isolate.
+    beat_while_compiling`)."""
+    return 3 * slice_seconds(seconds) + 20.0
 
 
 def _run_workers(workers: int, seed: int, seconds: float, names: list[str], db: str | None,
@@ -795,7 +801,7 @@ def _isolated_failure(kind: str, worker: int, exitcode: int | None, journal: str
     original = len(unit.get("ops") or unit.get("stream") or unit.get("trace") or ())
     # a probe that lasts as long as the watchdog's patience is a hang; a shrink probe
     # gives up sooner (a shorter unit runs no longer than the whole)
-    patience = max(2.0, hang_s / 2)  # the unit hung after less than hang_s of work
+    patience = hang_s  # a fresh process loads the compiled code first: as patient
     seen = isolate.probe(unit, names, patience)
     confirmed = seen == kind
     if confirmed and shrink_seconds > 0:

@@ -237,8 +237,12 @@ class Runner:
 
     ``adapter`` is any :class:`kmem.fuzz.adapters.Allocator`; if it is
     :class:`~kmem.fuzz.adapters.Resettable` each run starts with ``reset(config)``
-    (a :class:`SubprocessAllocator` restarts its program if it died), otherwise it
-    must be fresh. ``executed`` is the stream so far.
+    (a :class:`SubprocessAllocator` starts afresh with
+    :meth:`~kmem.fuzz.adapters.process.SubprocessAllocator.fresh`: a ``reset`` request
+    in place when the program has one, else a new process), otherwise it must be fresh.
+    Anything that goes wrong before the first operation raises
+    :class:`~kmem.fuzz.adapters.SetupError`, not a finding. ``executed`` is the stream so
+    far.
     """
 
     def __init__(self, adapter: Allocator, config: ZoneConfig, *, rule: str,

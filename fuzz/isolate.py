@@ -67,6 +67,42 @@ class Journal:
                      "stream": [list(op) for op in ops], "impls": impl_names})
 
 
+def beat_while_compiling(journal: Journal, every: float = 1.0) -> None:
+    """Keep ``journal`` beating while numba compiles (a first call can take tens of
+    seconds on a loaded machine, which is no hang): a listener counts the compilations
+    under way and a daemon thread beats while there are any. A compiled step that never
+    returns holds the interpreter, so the thread cannot beat for it: it stays a hang."""
+    import threading
+
+    try:
+        from numba.core import event
+    except ImportError:  # no numba: nothing compiles
+        return
+    under_way = [0]
+
+    class _Listener(event.Listener):
+        def on_start(self, ev: Any) -> None:
+            under_way[0] += 1
+
+        def on_end(self, ev: Any) -> None:
+            under_way[0] -= 1
+
+    # the compiler lock is held while a function compiles and while its cached machine
+    # code loads (the slow parts of a first call); "numba:compile" covers compiling only
+    event.register("numba:compiler_lock", _Listener())
+
+    def run() -> None:
+        while True:
+            time.sleep(every)
+            if under_way[0] > 0:
+                try:
+                    journal.beat()
+                except OSError:
+                    return
+
+    threading.Thread(target=run, daemon=True, name="kmem-compile-beat").start()
+
+
 def read_journal(path: str | Path) -> dict[str, Any] | None:
     """The unit a worker was running: ``{"kind": "stateful", "trace": [...]}`` or
     ``{"kind": "bulk", "config": ..., "ops": [...]}``; None if it ran nothing."""
@@ -109,10 +145,11 @@ def _run_unit(unit: dict[str, Any], impl_names: list[str]) -> None:
     _machine_class(impl_names).replay(trace_from_json(unit["trace"]))
 
 
-def _probe_main(unit: dict[str, Any], impl_names: list[str]) -> None:
+def _probe_main(unit: dict[str, Any], impl_names: list[str], beat_path: str) -> None:
     import faulthandler
 
     faulthandler.disable()  # the crash is expected here: no dump of the child's stack
+    beat_while_compiling(Journal(beat_path))
     try:
         _run_unit(unit, impl_names)
     except Exception:  # noqa: BLE001 - a failed check: exit 1, not a crash
@@ -124,14 +161,23 @@ def probe(unit: dict[str, Any], impl_names: list[str], timeout: float) -> str:
     """Replay ``unit`` in a fresh child process under a watchdog: OK, FAIL (a check or an
     exception), CRASH (killed by a signal, or died without exiting), HANG (killed by
     the watchdog after ``timeout`` seconds)."""
+    import tempfile
+
     ctx: Any = mp.get_context("fork" if sys.platform != "win32" else "spawn")
-    p = ctx.Process(target=_probe_main, args=(unit, impl_names), daemon=True)
-    p.start()
-    p.join(timeout)
-    if p.is_alive():
-        p.kill()
-        p.join(5)
-        return HANG
+    with tempfile.TemporaryDirectory(prefix="kmem-probe-") as tmp:
+        beat = os.path.join(tmp, "beat")
+        Path(beat).touch()
+        p = ctx.Process(target=_probe_main, args=(unit, impl_names, beat), daemon=True)
+        p.start()
+        # patience counts from the latest sign of life: numba compiling is no hang
+        while True:
+            p.join(0.25)
+            if not p.is_alive():
+                break
+            if time.time() - os.stat(beat).st_mtime > timeout:
+                p.kill()
+                p.join(5)
+                return HANG
     code = p.exitcode
     return OK if code == 0 else FAIL if code == 1 else CRASH
 

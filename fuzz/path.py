@@ -52,9 +52,13 @@ PATH_MASKS = (g.GFP_KERNEL, g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL | g.__GFP_RECLA
               g.GFP_KERNEL | g.__GFP_COMP, g.GFP_HIGHUSER_MOVABLE | g.__GFP_THISNODE,
               g.GFP_ATOMIC | g.__GFP_COMP, g.GFP_KERNEL | g.__GFP_MOVABLE | g.__GFP_RECLAIMABLE,
               g.GFP_USER | g.__GFP_HIGH, g.GFP_NOWAIT | g.__GFP_RECLAIMABLE)
-PATH_ORDERS = (0, 0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 9)
-OPS = ("alloc", "alloc_node", "free", "get", "put", "misfree", "drain", "cpu", "clock",
-       "decay")
+PATH_ORDERS = (0, 0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 9, 9)
+OPS = ("alloc", "alloc_node", "exhaust", "free", "get", "put", "misfree", "drain", "cpu",
+       "clock", "decay")
+#: what ``exhaust`` fills memory with: one migratetype at a time (then other types must
+#: claim or steal), and atomic requests (the highatomic reserve)
+EXHAUST_MASKS = (g.GFP_KERNEL, g.GFP_KERNEL | g.__GFP_RECLAIMABLE, g.GFP_HIGHUSER_MOVABLE,
+                 g.GFP_ATOMIC)
 Op = tuple[Any, ...]
 
 
@@ -74,9 +78,12 @@ class PathConfig:
     holes: tuple[tuple[int, int], ...] = ()
     high_fraction: int = 0
     movablecore_mb: int = 0
+    cpu_nodes: tuple[int, ...] | None = None
 
     def kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"policy": "linux", "migratetypes": True, "nr_cpus": self.nr_cpus}
+        if self.cpu_nodes is not None:
+            kw["cpu_nodes"] = self.cpu_nodes
         if self.pageblock_order is not None:
             kw["pageblock_order"] = self.pageblock_order
         if self.min_free_kbytes is not None:
@@ -91,11 +98,22 @@ class PathConfig:
         if self.preset == "generic":
             return machine_cls(zones_spec.generic(self.size, holes=self.holes), **kw)
         if self.preset == "x86_64":
-            return machine_cls.x86_64(self.size, movablecore_mb=self.movablecore_mb, **kw)
+            return machine_cls(zones_spec.x86_64(self.size, movablecore_mb=self.movablecore_mb,
+                                                 holes=self.holes), **kw)
         if self.preset == "x86_32":
             return machine_cls.x86_32(self.size, **kw)
         if self.preset == "numa":
-            return machine_cls.numa_x86_64(self.nodes_mb, **kw)
+            from dataclasses import replace
+
+            from kmem.spec import numa
+
+            layouts = list(numa.x86_64_nodes(self.nodes_mb))
+            if self.holes:  # holes in node 0's zones (a tiny DMA32 below a ZONE_NORMAL)
+                spans = tuple(replace(z, holes=tuple(
+                    (max(s, z.start_pfn), min(e, z.end_pfn)) for s, e in self.holes
+                    if s < z.end_pfn and z.start_pfn < e)) for z in layouts[0].zones)
+                layouts[0] = replace(layouts[0], zones=spans)
+            return machine_cls(layouts[0], nodes=tuple(layouts[1:]), **kw)
         raise InvalidArgument(f"unknown whole-path preset {self.preset!r}")
 
     def to_json(self) -> dict[str, Any]:
@@ -106,6 +124,8 @@ class PathConfig:
         d = dict(d)
         d["nodes_mb"] = tuple(d.get("nodes_mb", ()))
         d["holes"] = tuple(tuple(h) for h in d.get("holes", ()))
+        if d.get("cpu_nodes") is not None:
+            d["cpu_nodes"] = tuple(d["cpu_nodes"])
         return cls(**d)
 
 
@@ -122,11 +142,19 @@ PATH_CONFIGS: tuple[PathConfig, ...] = (
     PathConfig("generic", 2048, nr_cpus=0, pageblock_order=4, min_free_kbytes=64),
     PathConfig("generic", 4096, nr_cpus=4, pageblock_order=4, min_free_kbytes=128,
                high_fraction=8),
+    # THP-order blocks stay on the pcp lists (high_max 4096 pages per CPU)
+    PathConfig("generic", 65536, nr_cpus=2, pageblock_order=9, min_free_kbytes=1024),
+    # ZONE_NORMAL preferred with a populated (tiny) DMA32: ALLOC_NOFRAGMENT and its retry
+    PathConfig("x86_64", 4160, nr_cpus=2, holes=((4352, 1 << 20),)),
+    # the same node 0 and a remote node: ALLOC_NOFRAGMENT's retry before going remote
+    PathConfig("numa", nodes_mb=(4160, 64), nr_cpus=2, holes=((4352, 1 << 20),),
+               cpu_nodes=(0, 0)),
 )
 
 
 # -- streams ------------------------------------------------------------------------------
-def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1) -> list[Op]:
+def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1,
+                  nofragment: bool = False) -> list[Op]:
     """``n`` operations of a seeded mix (swarm: each stream leans on a few of them)."""
     rng = random.Random(seed)
     masks = rng.sample(PATH_MASKS, rng.randint(2, len(PATH_MASKS)))
@@ -136,12 +164,13 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1) -> 
                "cpu": rng.choice([0, 0.5, 2.0]) if nr_cpus > 1 else 0,
                "alloc_node": rng.choice([0, 2.0]) if nr_nodes > 1 else 0,
                "decay": rng.choice([0, 0.5, 2.0]) if nr_cpus else 0,
+               "exhaust": rng.choice([0, 0.2, 0.6]),
                "clock": rng.choice([0.1, 0.5])}
     names = list(weights)
     w = [weights[k] for k in names]
     big = rng.random() < 0.3  # lean on high orders (claims, highatomic)
-    out: list[Op] = []
-    for _ in range(n):
+    out: list[Op] = _prelude(rng, nr_cpus, nofragment)
+    for _ in range(max(0, n - len(out))):
         kind = rng.choices(names, w)[0]
         order = rng.choice((2, 3, 4, 5, 9, 10)) if big and rng.random() < 0.5 \
             else rng.choice(PATH_ORDERS)
@@ -150,6 +179,9 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1) -> 
             out.append(("alloc", mask, order))
         elif kind == "alloc_node":
             out.append(("alloc_node", rng.randrange(nr_nodes), mask, order))
+        elif kind == "exhaust":
+            out.append(("exhaust", rng.choice(EXHAUST_MASKS) | NOWARN,
+                        rng.choice((0, 0, 1, 2, 3, 4, 9)), rng.choice((64, 256, 1024))))
         elif kind in ("free", "get", "put"):
             out.append((kind, rng.randrange(1 << 16)))
         elif kind == "misfree":
@@ -163,6 +195,38 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1) -> 
             out.append(("decay", rng.randrange(nr_cpus)))
         else:
             out.append(("clock", rng.choice((1, 11))))
+    return out
+
+
+def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False) -> list[Op]:
+    """A shaped start for some streams: fill memory with one migratetype in blocks of one
+    order, free some of them, then ask for small blocks of another type (claims that fail
+    the half-pageblock test, steals that split a block); or park blocks of orders 1-3 on
+    the pcp lists and let the vmstat worker decay them (its drain overshoots by whole
+    blocks). On a machine whose ZONE_NORMAL sits over a populated DMA32 (``nofragment``),
+    mostly: fill every zone of node 0 with UNMOVABLE blocks, then ask for MOVABLE pages,
+    which ALLOC_NOFRAGMENT's first pass cannot serve without mixing types."""
+    r = rng.random()
+    out: list[Op] = []
+    if nofragment and r < 0.6:
+        out.append(("exhaust", g.GFP_KERNEL | NOWARN, 3, 1 << 14))
+        out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(5, 60))]
+        out += [("alloc", g.GFP_HIGHUSER_MOVABLE | NOWARN, rng.choice((0, 0, 1)))
+                for _ in range(20)]
+    elif r < 0.35:
+        types = [g.GFP_KERNEL, g.GFP_KERNEL | g.__GFP_RECLAIMABLE, g.GFP_HIGHUSER_MOVABLE]
+        first = rng.choice(types)
+        other = rng.choice([t for t in types if t != first])
+        out.append(("exhaust", first | NOWARN, rng.choice((1, 2, 2, 3)), 4096))
+        out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(10, 120))]
+        out += [("alloc", other | NOWARN, rng.choice((0, 0, 1))) for _ in range(40)]
+    elif r < 0.7 and nr_cpus:
+        # order-0 frees between the high-order ones keep free_high from flushing the lists
+        for i in range(rng.randint(20, 60)):
+            out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
+                        (0, rng.choice((1, 2, 3)))[i % 2]))
+        out += [("free", 0) for _ in range(len(out))]
+        out += [("decay", 0)] * rng.randint(4, 12)  # the freeing CPU is CPU 0 here
     return out
 
 
@@ -254,6 +318,7 @@ class PathRunner:
         self.judge = judge
         self.step = 0
         self.fails = 0  # allocations that returned NULL (legally)
+        self.stopped_at: int | None = None  # where a deadline cut the stream
         self.managed = sum(z.managed_pages for z in self.lead.zones)
         self._check_step("boot")
 
@@ -296,6 +361,8 @@ class PathRunner:
         what = f"{op}"
         if kind in ("alloc", "alloc_node"):
             self._alloc(op)
+        elif kind == "exhaust":
+            self._exhaust(op)
         elif kind in ("free", "put", "get", "misfree"):
             if not self.held:
                 return
@@ -373,9 +440,37 @@ class PathRunner:
             for f in [*flags, flags[0] | ALLOC_NOFRAGMENT]:
                 legal |= migrate.legal_rmqueue_blocks(free_blocks, order, mt, f) or set()
             if pfn not in legal:
+                # the slow path may first give HIGHATOMIC pageblocks back to the request's
+                # type (unreserve_highatomic_pageblock): judge against that state too
+                to = mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE
+                after = {p: (o, to if t == migrate.MIGRATE_HIGHATOMIC else t)
+                         for p, (o, t) in free_blocks.items()}
+                for f in [*flags, flags[0] | ALLOC_NOFRAGMENT]:
+                    legal |= migrate.legal_rmqueue_blocks(after, order, mt, f) or set()
+            if pfn not in legal:
                 raise Divergence(f"step {self.step} {op}: pfn {pfn:#x} is not a block "
                                  f"rmqueue may take (legal_rmqueue_blocks)")
         self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
+
+    def _exhaust(self, op: Op) -> None:
+        """Allocate until the request fails (at most ``limit`` blocks): every machine must
+        hand out the same blocks in the same order; checked as one step."""
+        _, mask, order, limit = op
+
+        def call(m: Any) -> tuple[int, ...]:
+            out = []
+            for _ in range(limit):
+                page = m.alloc_pages(mask, order)
+                if page is None:
+                    break
+                out.append(page.pfn)
+            return tuple(out)
+
+        kind, pfns = self._all(f"{op}", call)
+        if kind == "raise":
+            raise Divergence(f"step {self.step} {op}: raised {pfns} on valid requests")
+        for pfn in pfns:
+            self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
 
     def _refop(self, kind: str, h: _Held, op: Op) -> None:
         what = f"{op} on pfn {h.pfn:#x} order {h.order}"
@@ -503,13 +598,22 @@ class PathReport:
                 "error": self.failure}
 
 
-def _run(config: PathConfig, impls: Sequence[Impl], ops: Sequence[Op]) -> tuple[int, str] | None:
-    """(index of the failing op, message), or None when the stream runs clean."""
+_LAST: list[PathRunner | None] = [None]  # the runner of the latest _run (its progress)
+
+
+def _run(config: PathConfig, impls: Sequence[Impl], ops: Sequence[Op],
+         deadline: float = float("inf")) -> tuple[int, str] | None:
+    """(index of the failing op, message), or None when the stream runs clean (or
+    ``deadline``, a time.monotonic() value, comes first)."""
     try:
         runner = PathRunner(config, impls)
     except Divergence as exc:
         return 0, str(exc)
+    _LAST[0] = runner
     for i, op in enumerate(ops):
+        if time.monotonic() > deadline:
+            runner.stopped_at = i
+            return None
         try:
             runner.apply(op)
         except Divergence as exc:
@@ -527,15 +631,19 @@ def replay_path(config: PathConfig, ops: Sequence[Sequence[Any]],
 
 
 def run_path_stream(config: PathConfig, ops: Sequence[Op], impls: Sequence[Impl], *,
-                    shrink_seconds: float = 15.0) -> PathReport:
+                    shrink_seconds: float = 15.0,
+                    deadline: float = float("inf")) -> PathReport:
     """Run ``ops`` through ``impls`` side by side; on a failure, shrink the stream (the
-    failing prefix, then ddmin) and report it with a reproducer."""
+    failing prefix, then ddmin) and report it with a reproducer. At ``deadline``
+    (time.monotonic()) the stream stops, clean so far."""
     t0 = time.monotonic()
     ops = list(ops)
     rep = PathReport(ops=len(ops), config=config, impls=[i.label.split("@")[0] for i in impls])
-    found = _run(config, impls, ops)
+    found = _run(config, impls, ops, deadline)
     if found is None:
-        rep.checked_ops = len(ops) * len(impls)
+        ran = _LAST[0].stopped_at if _LAST[0] is not None else None
+        rep.ops = len(ops) if ran is None else ran
+        rep.checked_ops = rep.ops * len(impls)
         rep.seconds = time.monotonic() - t0
         return rep
     idx, msg = found
@@ -572,9 +680,19 @@ def _ddmin(config: PathConfig, impls: Sequence[Impl], ops: list[Op], msg: str,
     return ops, msg
 
 
+def pick_config(rng: random.Random) -> PathConfig:
+    """A configuration for the next stream: the eight quick ones 60 % of the time, the
+    large ones (a THP-sized zone, ZONE_NORMAL over a tiny DMA32, alone and with a remote
+    node) 40 %."""
+    if rng.random() < 0.6:
+        return rng.choice(PATH_CONFIGS[:8])
+    return rng.choice(PATH_CONFIGS[8:])
+
+
 def path_stream_for(config: PathConfig, seed: int, n: int) -> list[Op]:
     """A random stream sized to ``config`` (its CPUs and nodes)."""
     return random_stream(seed, n, nr_cpus=config.nr_cpus,
+                         nofragment=bool(config.holes) and config.preset != "generic",
                          nr_nodes=max(len(config.nodes_mb), 1))
 
 

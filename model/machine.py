@@ -134,6 +134,10 @@ class Machine:
         self.cpu_nodes = machine_options.check_cpu_nodes(cpu_nodes, nr_cpus, len(node_layouts))
         self.node = 0  # numa_node_id() when the machine has no CPUs modelled
         self._preferred_nid: int | None = None  # alloc_pages_node's nid while it runs
+        self._atomic_gfp: bool | None = None  # 6.1: the request's __GFP_ATOMIC, while it runs
+        atomic = gfp_spec.get_profile(self.kernel.gfp_profile).flag("__GFP_ATOMIC") \
+            if self.path_era == "6.1" else None
+        self._gfp_atomic_bit = atomic.value if atomic is not None else 0
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
         if isinstance(slab_cpus, bool) or not isinstance(slab_cpus, int) or slab_cpus < 1:
@@ -562,6 +566,10 @@ class Machine:
         that frees nothing). :attr:`last_failure` names the step that gave up."""
         mt = gfp_spec.gfp_migratetype(gfp)
         got: list[tuple[Zone, int]] = []
+        # 6.1's zone_watermark_fast keys its boost retry on the mask's __GFP_ATOMIC (0x200 in
+        # 6.1's numbering); 6.3+ on ALLOC_MIN_RESERVE (None)
+        self._atomic_gfp = (bool(gfp & self._gfp_atomic_bit) if self.path_era == "6.1"
+                            else None)
 
         def ask(step: slowpath.Step) -> bool:
             if step.kind == "get_page":
@@ -630,7 +638,8 @@ class Machine:
                 if zone.below_high or not page_alloc.zone_allows(view, order, high_flags,
                                                                   highest_idx):
                     zone.below_high = True
-                    if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx):
+                    if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx,
+                                                  atomic_gfp=self._atomic_gfp):
                         continue
                 pfn = zone.rmqueue(self.cpu, order, mt, alloc_flags)
                 if pfn is not None:

@@ -142,14 +142,14 @@ class Machine2611(Machine):
     def _boot(self) -> None:
         """``mem_init``: ``free_all_bootmem`` over lowmem, then ``set_highmem_pages_init``:
         each free as ``__free_pages`` (order 0 through CPU 0's hot list)."""
-        def managed(pfn: int) -> bool:
-            zone = self.zone_of(pfn)
-            return zone is not None and not zone.is_reserved(pfn) and not zone.is_hole(pfn)
-
-        frees = spec.bootmem_frees(0, self.max_low_pfn, managed)
-        frees += [(pfn, 0) for pfn in range(self.max_low_pfn, self.layout.max_pfn)
-                  if managed(pfn)]
-        for pfn, order in frees:
+        ranges: list[tuple[int, int]] = []
+        for zone in self.zones[:2]:  # the bootmem bitmap knows pages, not zones
+            for s, e in zone.managed_ranges:
+                if ranges and ranges[-1][1] == s:
+                    ranges[-1] = (ranges[-1][0], e)
+                else:
+                    ranges.append((s, e))
+        for pfn, order in spec.bootmem_frees(0, self.max_low_pfn, ranges):
             zone = self._zone2611(pfn)
             if (pfn - zone.start_pfn) % (1 << order) or pfn + (1 << order) > zone.end_pfn:
                 raise InvalidArgument(
@@ -163,6 +163,10 @@ class Machine2611(Machine):
                 zone.free_hot_cold_page(0, pfn, cold=False)
             else:
                 zone.free_pages_ok(pfn, order)
+        # one_highpage_init: every highmem page through CPU 0's hot list, in one step
+        high = self.zones[2]
+        assert isinstance(high, Zone2611)
+        high.boot_single_frees(list(high.managed_ranges))
 
     def setup_watermarks(self, *, min_free_kbytes: int | None = None,
                          watermark_scale_factor: int = 10,
@@ -275,6 +279,17 @@ class Machine2611(Machine):
         if order and gfp & spec.GFP_COMP:
             self.compound_heads.add(pfn)
         return page
+
+    def zero_page(self) -> Page:
+        """ZERO_PAGE: one shared, always-zero lowmem page, marked reserved (2.6.11's gfp:
+        GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN)."""
+        if self._zero_page is None:
+            page = self.alloc_pages(spec.GFP_KERNEL | spec.GFP_ZERO | spec.GFP_NOWARN, 0)
+            if page is None:
+                raise InvalidArgument("no lowmem page left for the zero page")
+            page.reserved = True
+            self._zero_page = page
+        return self._zero_page
 
     # -- freeing -----------------------------------------------------------------------------
     def free_pages(self, page: Page, order: int = 0) -> None:

@@ -162,6 +162,9 @@ def vmalloc(m: Machine, npages: int) -> int:
     """
     if m.layout.arch != "x86_32":
         raise InvalidArgument("vmalloc faults exist only on x86-32 (x86-64 pre-populates)")
+    if getattr(m, "kernel_version", None) == "2.6.11":
+        raise InvalidArgument("vmalloc allocates with the 6.x gfp numbering; on 2.6.11 use "
+                              "Machine.x86_32(mb, era='2.6.11')")
     if type(npages) is not int or npages <= 0:
         raise InvalidArgument(f"npages must be a positive int, got {npages!r}")
     lay = layout(m.layout.vmsplit or "3G", m.layout.era or "modern")
@@ -193,6 +196,10 @@ class Mm:
     def __init__(self, m: Machine, *, era: str | Era = Era.MODERN, comm: str = "a.out",
                  pid: int = 1000, smap: bool = False,
                  rlimit_stack: int = RLIMIT_STACK_DEFAULT) -> None:
+        if getattr(m, "kernel_version", None) == "2.6.11":
+            raise InvalidArgument("kmem.model.mmu allocates with the 6.x gfp numbering; on 2.6.11 "
+                                  "use Machine.x86_32(mb, era='2.6.11') (its layout and fault "
+                                  "handler) with Mm(..., era='2.6.11')")
         self.m = m
         self.era = era_of(era)
         self.arch = _arch_for(m)

@@ -9,7 +9,10 @@ claim and steal fallbacks, ``__free_one_page``'s merge restriction and
 ``free_pcppages_bulk``, and ``reserve_highatomic_pageblock`` /
 ``unreserve_highatomic_pageblock``. The rules (fallback table, thresholds, batch
 arithmetic) come from :mod:`kmem.spec.migrate` and :mod:`kmem.spec.pcp`; this module
-keeps the lists and counters.
+keeps the lists and counters. ``kernel="6.1"`` (era ``"6.1"``) follows Debian's 6.1.192
+instead: ``__rmqueue_fallback`` / ``steal_suitable_fallback``, the pcp migratetype cache,
+a fixed ``pcp->high`` with ``free_factor``, no ``decay_pcp_high`` (see
+docs/kernel-versions.md).
 
 The model's stand-in for ``PageLRU || __PageMovable`` (``prep_move_freepages_block``'s
 movable count) is "allocated by a MOVABLE request". CMA areas and page isolation are
@@ -544,7 +547,7 @@ class MtZone(Zone):
         pfn = None
         # gfp_migratetype() gives 3 (HIGHATOMIC) for MOVABLE|RECLAIMABLE; the kernel would
         # then index the pcp list of (UNMOVABLE, order + 1). kmem takes the buddy path.
-        # 6.1 (3888-3891): with CONFIG_CMA a MOVABLE request without ALLOC_CMA skips the lists
+        # 6.1 (3898-3899): with CONFIG_CMA a MOVABLE request without ALLOC_CMA skips the lists
         pcp_ok = not (self.era == "6.1" and self.cma and not alloc_flags & ALLOC_CMA
                       and mt == MOVABLE)
         if (self.pcp and pcp_spec.pcp_allowed_order(order) and mt < migrate.MIGRATE_PCPTYPES
@@ -552,7 +555,7 @@ class MtZone(Zone):
             pfn = self.rmqueue_pcplist(cpu, order, mt, alloc_flags)
         if pfn is None:
             pfn = self.rmqueue_buddy(order, mt, alloc_flags)
-        # out: (6.12.118 3168-3174; 6.1.192 3896-3899), reached by a failure too: the boost
+        # out: (6.12.118 3168-3174; 6.1.192 3909-3915), reached by a failure too: the boost
         # flag is cleared (6.12: only for ALLOC_KSWAPD) and kswapd woken (not modelled)
         if self.boosted and (self.era == "6.1" or alloc_flags & ALLOC_KSWAPD):
             self.boosted = False

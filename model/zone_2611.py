@@ -179,6 +179,33 @@ class Zone2611(Zone):
         self.pcp_where[pfn] = (cpu, which)
         pcp.count += 1
 
+    def boot_single_frees(self, ranges: list[tuple[int, int]]) -> None:
+        """Free every pfn of ``ranges`` (ascending, disjoint; the zone holding no free or
+        listed page yet) one by one through CPU 0's hot list, as ``one_highpage_init``
+        does, in one step: the first :func:`kmem.spec.alloc_2611.hot_frees_drained` pages
+        reach the buddy allocator (their maximally coalesced blocks, each list in
+        descending pfn order, :func:`~kmem.spec.alloc_2611.canonical_blocks`), the rest
+        stay on the hot list, newest at the head. The result is the page-by-page result
+        (``kmem conform --kernel 2.6.11`` boots its HighMem page by page through 2.6.11's
+        own ``__free_pages``)."""
+        if self.free_order or self.pcp_where or any(p.count for pair in self.pageset
+                                                    for p in pair):
+            raise InvalidArgument("boot_single_frees needs a zone with no free pages yet")
+        pcp = self.pageset[0][HOT]
+        total = sum(e - s for s, e in ranges)
+        left = spec.hot_frees_drained(total, pcp.high, pcp.batch)
+        listed: list[int] = []
+        for s, e in ranges:
+            cut = s + min(left, e - s)
+            left -= cut - s
+            for pfn, order in spec.canonical_blocks(s, cut, self.start_pfn):
+                self._add_to_free_list(pfn, order, to_tail=False)  # ascending: each at the head
+            listed.extend(range(cut, e))
+        for pfn in listed:
+            pcp.list.add(pfn, to_tail=False)
+            self.pcp_where[pfn] = (0, HOT)
+        pcp.count = len(listed)
+
     def drain_pages(self, cpu: int) -> None:
         """``__drain_pages(cpu)`` for this zone: the hot list, then the cold list, every page
         from the tail (``free_pages_bulk(zone, pcp->count, &pcp->list, 0)``)."""

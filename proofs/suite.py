@@ -102,13 +102,15 @@ def run_suite(pattern: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
                                    daemon=True)
                 # a child forked while Ctrl-C arrives must not take it before it ignores
                 # it: SIGINT stays blocked across the fork (the child unblocks it)
+                # (and the child is in ``live`` before a pending Ctrl-C can strike, so
+                # that the cleanup below kills it too)
                 mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
                 try:
                     proc.start()
+                    live[recv] = (name, proc)
+                    send.close()
                 finally:
                     signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-                send.close()
-                live[recv] = (name, proc)
                 running([n for n, _ in live.values()])
             for conn in wait(list(live), timeout=0.5):
                 name, proc = live.pop(conn)

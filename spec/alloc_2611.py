@@ -308,23 +308,63 @@ def retries(gfp: int, order: int) -> bool:
 # Boot: free_all_bootmem_core and one_highpage_init
 # --------------------------------------------------------------------------------------
 
-def bootmem_frees(start: int, end: int, is_free: Callable[[int], bool],
+def bootmem_frees(start: int, end: int, free_ranges: Sequence[tuple[int, int]],
                   bits: int = BITS_PER_LONG_I386) -> list[Block]:
     """The frees of ``free_all_bootmem_core`` (2.6.11 mm/bootmem.c:256-307) for lowmem
     pfns [start, end), node_boot_start 0 (``gofast``): word by word of ``bits`` pages,
     a wholly free word is one ``__free_pages(page, ffs(BITS_PER_LONG) - 1)`` (order 5 on
     i386), otherwise each free page one ``__free_page`` (order 0, through the hot
-    per-CPU list). Returns absolute (pfn, order) in the kernel's order."""
+    per-CPU list). ``free_ranges`` are the free (managed) pfn ranges, ascending and
+    disjoint. Returns absolute (pfn, order) in the kernel's order."""
     out: list[Block] = []
     order = bits.bit_length() - 1
+    for s, e in free_ranges:
+        s, e = max(s, start), min(e, end)
+        pfn = s
+        while pfn < e:
+            word = pfn - pfn % bits
+            word_end = word + bits
+            if pfn == word and word_end <= e and word_end <= end:
+                out.append((pfn, order))
+                pfn = word_end
+            else:  # a partly free (or the last, partial) word: page by page
+                stop = min(word_end, e)
+                out.extend((p, 0) for p in range(pfn, stop))
+                pfn = stop
+    return out
+
+
+def hot_frees_drained(n: int, high: int, batch: int) -> int:
+    """How many of ``n`` order-0 frees through an empty per-CPU list (``free_hot_cold_page``:
+    when ``count >= high`` first ``free_pages_bulk`` ``batch`` pages from the tail, then add
+    at the head) have reached the buddy allocator afterwards. The tail is always the oldest
+    page, so exactly the first ``hot_frees_drained(...)`` pages freed went to the buddy, in
+    the order they were freed, and the other ``n - drained`` are on the list, newest first.
+    Closed form: no drain up to ``high`` frees; then one drain of ``batch`` at free
+    ``high + 1``, and another every ``batch`` frees (``high >= batch``, as 2.6.11 sets them)."""
+    if min(n, high, batch) < 0 or batch < 1 or high < batch:
+        raise InvalidArgument(f"need n >= 0 and high >= batch >= 1, got n={n} high={high} "
+                              f"batch={batch}")
+    if n <= high:
+        return 0
+    return -(-(n - high) // batch) * batch
+
+
+def canonical_blocks(start: int, end: int, base: int) -> list[Block]:
+    """The free blocks that single-page frees of every pfn in [start, end), in ascending
+    order, leave in a zone whose first page is ``base`` and that had no free page there:
+    at each position the largest order <= MAX_ORDER-1 aligned relative to ``base`` that
+    fits (the maximally coalesced decomposition, which is unique). Absolute (pfn, order),
+    ascending; each was created after the ones before it, so each list holds them in
+    descending pfn order (every block went to the head)."""
+    out: list[Block] = []
     pfn = start
     while pfn < end:
-        word_end = min(pfn + bits, end)
-        if word_end - pfn == bits and all(is_free(p) for p in range(pfn, word_end)):
-            out.append((pfn, order))
-        else:
-            out.extend((p, 0) for p in range(pfn, word_end) if is_free(p))
-        pfn = word_end
+        order = MAX_ORDER - 1
+        while order and ((pfn - base) & ((1 << order) - 1) or pfn + (1 << order) > end):
+            order -= 1
+        out.append((pfn, order))
+        pfn += 1 << order
     return out
 
 
@@ -377,6 +417,6 @@ __all__ = [
     "GFP_ZERO", "HZ", "LOWMEM_RESERVE_RATIO", "MAX_ORDER", "NO_BITMAPS", "NO_PAGETYPEINFO",
     "NO_ZONEINFO", "Pass2611", "PcpParams", "Plan2611", "Ratelimit2611", "ZONE_DMA",
     "ZONE_HIGHMEM", "ZONE_NAMES", "ZONE_NORMAL", "alloc_plan", "bootmem_frees", "is_2611", "expand",
-    "free_pages_bulk_delta", "page_is_buddy", "pageset_params", "pcp_drain_on_free",
+    "canonical_blocks", "free_pages_bulk_delta", "hot_frees_drained", "page_is_buddy", "pageset_params", "pcp_drain_on_free",
     "pcp_refill", "printk_ratelimit", "retries", "zone_batch", "zonelist",
 ]

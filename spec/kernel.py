@@ -206,7 +206,8 @@ CHANGES: tuple[Change, ...] = (
            "tracepoints", "mmflags.h of 4.5-4.7 (patch mail)"),
     Change("4.8", "mm, vmscan: move LRU lists to node", "mm/vmstat.c", "zoneinfo",
            "'node_unreclaimable:  %u' replaces 'all_unreclaimable: %u'; 'start_pfn:' "
-           "spaced to 11 (was 9)", "the patch (mm/vmstat.c zoneinfo_show_print hunk)"),
+           "spaced to 11 (was 9)", "the patch (mm/vmstat.c zoneinfo_show_print hunk); the "
+           "release from the node-LRU series' merge", "lower"),
     Change("4.8", "mm, thp: remove __GFP_NORETRY from khugepaged and madvised allocations",
            "include/linux/gfp.h, include/trace/events/mmflags.h", "gfp",
            "GFP_TRANSHUGE_LIGHT added (printed after GFP_TRANSHUGE)", "4.9 tree"),

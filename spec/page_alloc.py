@@ -183,7 +183,7 @@ class ZoneView:
 
 
 def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: int, *,
-                boost_retry: bool = True) -> bool:
+                boost_retry: bool = True, atomic_gfp: bool | None = None) -> bool:
     """``get_page_from_freelist``'s per-zone test: ALLOC_NO_WATERMARKS skips it; otherwise
     ``zone_watermark_fast`` (mm/page_alloc.c, 6.12 lines 3286-3331) against
     ``wmark_pages(zone, alloc_flags & ALLOC_WMARK_MASK)`` = ``_watermark[i] + boost``.
@@ -199,7 +199,11 @@ def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: i
     migratetypes the view carries ``nr_free_highatomic`` and the non-empty lists per
     order (``free_lists``), which ``__zone_watermark_ok`` uses.
     A zone that passes its HIGH mark passes any lower one, so checking HIGH first
-    (ZONE_BELOW_HIGH) changes no choice."""
+    (ZONE_BELOW_HIGH) changes no choice.
+
+    ``atomic_gfp`` (not None): the 5.9-6.2 form of the retry, as 6.1.192's
+    ``zone_watermark_fast`` has it (mm/page_alloc.c:4148-4153): keyed on the mask's
+    __GFP_ATOMIC (``atomic_gfp``) instead of ALLOC_MIN_RESERVE."""
     if alloc_flags & ALLOC_NO_WATERMARKS:
         return True
     wmark = alloc_flags & ALLOC_WMARK_MASK
@@ -210,8 +214,8 @@ def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: i
                          nr_free_highatomic=zone.nr_free_highatomic,
                          free_lists=zone.free_lists):
         return True
-    if (boost_retry and order == 0 and alloc_flags & ALLOC_MIN_RESERVE and zone.boost
-            and wmark == WMARK_MIN):
+    keyed = (bool(alloc_flags & ALLOC_MIN_RESERVE) if atomic_gfp is None else atomic_gfp)
+    if boost_retry and order == 0 and keyed and zone.boost and wmark == WMARK_MIN:
         return zone_watermark_ok(free_pages=zone.free_pages, order=order,
                                  mark=zone.watermark[WMARK_MIN], lowmem_reserve=reserve,
                                  alloc_flags=alloc_flags, nr_free=zone.nr_free,

@@ -4,8 +4,10 @@ Follows mm/page_alloc.c of Linux 6.12 (Debian linux-source-6.12, 6.12.117):
 ``pcp_allowed_order``, ``order_to_pindex``, ``pindex_to_order``, ``zone_batchsize``,
 ``zone_highsize``, ``zone_set_pageset_high_and_batch``, ``nr_pcp_alloc``,
 ``nr_pcp_free``, ``nr_pcp_high``, ``free_unref_page_commit``'s ``free_high``, and
-mm/vmstat.c ``calculate_normal_threshold``. The functions are pure: each returns the
-values the kernel computes and the pcp fields it writes back.
+mm/vmstat.c ``calculate_normal_threshold``; ``decay_pcp_high`` as 6.12.118 has it; and, with
+a ``_61`` suffix, 6.1.192's fixed-high arithmetic (``nr_pcp_free``, ``nr_pcp_high``,
+``free_high``, the refill batch). The functions are pure: each returns the values the
+kernel computes and the pcp fields it writes back.
 
 Each CPU has, per zone, ``NR_PCP_LISTS`` lists: one per (migratetype < MIGRATE_PCPTYPES,
 order <= PAGE_ALLOC_COSTLY_ORDER) and, with THP, two for ``HPAGE_PMD_ORDER`` (movable

@@ -15,6 +15,13 @@ KMEM_SCRIPT = Path(sys.executable).with_name("kmem")
 
 RunKmem = Callable[..., subprocess.CompletedProcess]
 
+try:  # no test may depend on the machine's speed: no Hypothesis deadline (see the profiles)
+    from kmem.fuzz.profiles import load_profile_from_env
+
+    load_profile_from_env()
+except ImportError:  # hypothesis is not installed: its tests are skipped
+    pass
+
 
 def run_kmem(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
              **kwargs) -> subprocess.CompletedProcess:

@@ -106,9 +106,18 @@ def test_printk_ratelimit_burst_of_ten_then_one_per_five_seconds():
 
 
 def test_bootmem_frees_whole_words_as_order_5():
-    frees = s.bootmem_frees(0, 70, lambda p: p != 40)
+    frees = s.bootmem_frees(0, 70, [(0, 40), (41, 70)])
     assert frees[0] == (0, 5) and (32, 5) not in frees and (33, 0) in frees
     assert (40, 0) not in frees and frees[-1] == (69, 0) and (64, 0) in frees
+    assert frees == [(0, 5)] + [(p, 0) for p in range(32, 70) if p != 40]
+
+
+def test_hot_list_boot_frees_in_closed_form():
+    # free_hot_cold_page with high 6, batch 2: frees 1-6 fill the list; free 7 drains 2
+    # first (count 6 >= high), free 9 drains 2 more, ...
+    assert [s.hot_frees_drained(n, 6, 2) for n in range(12)] == [
+        0, 0, 0, 0, 0, 0, 0, 2, 2, 4, 4, 6]
+    assert s.canonical_blocks(4128, 4128 + 1030, 4128) == [(4128, 10), (5152, 2), (5156, 1)]
 
 
 # -- the machine -------------------------------------------------------------------------
@@ -332,3 +341,39 @@ def test_buddyinfo_command_boots_the_2_6_11_machine(capsys):
     high = m.zones[2]
     assert high.pageset[0][0].count == 48 and high.nr_free()[10] == 31
     assert high.pcp_list(0, 0)[0] == high.end_pfn - 1
+
+
+@pytest.mark.parametrize("size,hole", [(40, None), (1000, None), (3000, (1500, 1533)),
+                                       (5000, (4990, 5000)), (7, None)])
+def test_highmem_boot_in_one_step_equals_page_by_page(size: int, hole: tuple[int, int] | None):
+    from kmem.model.zone_2611 import Zone2611
+    from kmem.spec.zones import ZoneSpan, ZoneType
+
+    start = 229376 + 32  # a HighMem zone not aligned to MAX_ORDER-1
+    reserved = () if hole is None else ((start + hole[0], start + hole[1]),)
+    span = ZoneSpan(ZoneType.HIGHMEM, start, start + size, reserved=reserved)
+    fast, slow = Zone2611(span, 2), Zone2611(span, 2)
+    fast.boot_single_frees(list(fast.managed_ranges))
+    for s_, e_ in slow.managed_ranges:
+        for pfn in range(s_, e_):  # one_highpage_init: __free_page each, on CPU 0
+            slow.allocated[pfn] = 0
+            slow.free_hot_cold_page(0, pfn, cold=False)
+    for order in range(s.MAX_ORDER):
+        assert list(fast.free_area[order].free_list) == list(slow.free_area[order].free_list)
+    assert fast.pcp_list(0, 0) == slow.pcp_list(0, 0)
+    assert fast.pageset[0][0].count == slow.pageset[0][0].count
+    assert (fast.free_pages, fast.nr_free()) == (slow.free_pages, slow.nr_free())
+
+
+def test_helpers_speaking_the_6x_gfp_numbering_refuse_the_2_6_11_machine():
+    from kmem.model.mmu import Mm, vmalloc
+
+    m = _m(16)
+    with pytest.raises(InvalidArgument, match="gfp numbering"):
+        Mm(m)
+    with pytest.raises(InvalidArgument, match="gfp numbering"):
+        vmalloc(m, 1)
+    with pytest.raises(InvalidArgument, match="slab"):
+        m.slab_allocator  # noqa: B018
+    z = m.zero_page()  # 2.6.11's GFP_KERNEL|__GFP_ZERO: a lowmem page, reserved
+    assert z.reserved and m.read_page(z.pfn, 0, 16) == bytes(16)

@@ -79,7 +79,8 @@ def test_crash_and_hang_are_reported_with_the_last_requests(alloc_bin):
         t = time.monotonic()
         with pytest.raises(AllocatorHung, match="within 1 s"):
             a.alloc(0)  # splits the order-6 block for order 0: the planted endless loop
-        assert time.monotonic() - t < 5 and not a.alive
+        # killed by the 1 s watchdog, not left to run: generous for a loaded machine
+        assert time.monotonic() - t < 60 and not a.alive
 
 
 # -- the checker ---------------------------------------------------------------------------------

@@ -156,3 +156,20 @@ def test_reset_in_place_keeps_one_process(kmem_cli, tmp_path, resettable):
         assert starts == 1 and re.search(r"\(\d{2,} replays, 1 program starts\)", r.stdout)
     else:  # a new process for each of the 3 runs and the recorded replay
         assert starts == 4, r.stdout
+
+
+def test_a_relative_command_replays_where_it_ran(kmem_cli, tmp_path):
+    home, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    home.mkdir()
+    elsewhere.mkdir()
+    driver = home / "driver"
+    driver.write_text(f"#!/bin/sh\nexec {' '.join(PYBUDDY)} --bug two-kinds --reset\n")
+    driver.chmod(0o755)
+    r = check(kmem_cli, "--seed", "1", "--seeds", "1", "--ops", "500", "--npages", "64",
+              "--save", str(tmp_path / "found"), program=["./driver"], cwd=home)
+    assert r.returncode == 1 and "[overlap]" in r.stdout, r.stdout + r.stderr
+    (path,) = (tmp_path / "found").glob("*.json")
+    r = kmem_cli("check", "--replay", str(path), cwd=elsewhere)  # ./driver is in project/
+    assert r.returncode == 1 and "[overlap]" in r.stdout, r.stdout + r.stderr
+    r = kmem_cli("check", "--replay", str(path), "--", *PYBUDDY, cwd=elsewhere)
+    assert r.returncode == 0 and "no finding" in r.stdout  # the named program, no bug

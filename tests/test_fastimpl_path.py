@@ -65,7 +65,7 @@ def test_tiny_odd_zone_with_a_hole_runs_out():
     r = PathRunner(config, IMPLS)
     masks = (gfp.GFP_KERNEL, gfp.GFP_HIGHUSER_MOVABLE, gfp.GFP_ATOMIC,
              gfp.GFP_KERNEL | gfp.__GFP_RECLAIMABLE)
-    for i in range(160):  # fill it up with a mix of types and orders: fallbacks, failures
+    for i in range(300):  # fill it up with a mix of types and orders: fallbacks, failures
         r.apply(("alloc", masks[i % 4] | gfp.__GFP_NOWARN, (0, 1, 3, 2, 0)[i % 5]))
     for op in path_stream_for(config, 4, 150):
         r.apply(op)
@@ -246,3 +246,56 @@ def test_kernel_options():
         fastimpl.Machine.generic(2048, kernel="6.1.192", **kw)
     with pytest.raises(InvalidArgument):
         fastimpl.Machine.generic(2048, cma=1, **kw)
+
+
+@pytest.mark.slow
+def test_from_proc_of_a_real_machine_with_the_whole_path():
+    """A real machine's /proc (tests/test_from_proc.py's sample), booted with migratetypes
+    and two CPUs' lists by both implementations: the same machine, and it goes on alike
+    through a whole-path stream."""
+    from kmem.fuzz.path import _Held
+
+    from .test_from_proc import REAL_BUDDYINFO, REAL_ZONEINFO, SYSCTLS
+
+    kw = {"policy": "linux", "migratetypes": True, "nr_cpus": 2}
+    mm = ModelMachine.from_proc(REAL_ZONEINFO, REAL_BUDDYINFO, SYSCTLS, **kw)
+    fm = fastimpl.Machine.from_proc(REAL_ZONEINFO, REAL_BUDDYINFO, SYSCTLS, **kw)
+    assert texts(mm) == texts(fm) and mm.state() == fm.state()
+    runner = PathRunner.__new__(PathRunner)  # the runner over these two machines
+    runner.config, runner.impls, runner.machines = None, IMPLS, [mm, fm]
+    runner.held, runner.judge, runner.step, runner.fails, runner.stopped_at = [], True, 0, 0, None
+    runner.managed = sum(z.managed_pages for z in mm.zones)
+    runner.held = [_Held(p, o, False) for z in mm.zones for p, o in z.allocated.items()]
+    for op in path_stream_for(PathConfig("x86_64", 0, nr_cpus=2), 12, 80):
+        runner.apply(op)
+    assert texts(mm) == texts(fm) and mm.state() == fm.state()
+
+
+def test_the_whole_path_state_machine():
+    """Hypothesis drives model and fastimpl through the whole path's rules (a few short
+    examples here; ``kmem fuzz`` runs the streams for as long as it is given)."""
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from kmem.fuzz.path_machine import PathDifferentialMachine
+
+    run_state_machine_as_test(PathDifferentialMachine, settings=settings(
+        max_examples=4, stateful_step_count=25, deadline=None, database=None,
+        phases=(Phase.generate,), suppress_health_check=list(HealthCheck)))
+
+
+@pytest.mark.quality
+def test_the_whole_path_state_machine_catches_a_planted_bug():
+    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    from kmem.fuzz.path import Divergence
+    from kmem.fuzz.path_machine import PathDifferentialMachine
+
+    class Mutated(PathDifferentialMachine):
+        impls = "model,mutant:path-model-pcp-list-end"
+
+    with pytest.raises(Divergence):
+        run_state_machine_as_test(Mutated, settings=settings(
+            max_examples=60, stateful_step_count=40, deadline=None, database=None,
+            phases=(Phase.generate,), suppress_health_check=list(HealthCheck)))

@@ -110,7 +110,9 @@ def test_vmmap_3g_table(capsys):
 def test_vmmap_all_splits(capsys):
     rc, out, _ = run(capsys, "vmmap", "--split", "all")
     assert rc == 0
-    rows = {ln.split()[0]: ln.split() for ln in out.splitlines()[1:]}
+    lines = out.splitlines()
+    head = next(i for i, ln in enumerate(lines) if ln.startswith("split"))
+    rows = {ln.split()[0]: ln.split() for ln in lines[head + 1:]}
     assert set(rows) == {"3G", "3G_OPT", "2G", "2G_OPT", "1G"}
     assert rows["3G"][1:4] == ["0xc0000000", "3072", "896.000"]
     assert rows["3G_OPT"][1:4] == ["0xb0000000", "2816", "1152.000"]

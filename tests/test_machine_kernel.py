@@ -22,6 +22,7 @@ def test_default_machine_models_the_newest_kernel():
 def test_path_era(version, era):
     m = Machine.x86_64(256, kernel=version, policy="linux", migratetypes=True, nr_cpus=1)
     assert m.path_era == era
+    assert m.kernel.pcp_auto_tune is (era == "6.12")  # 6.7: "mm: tune PCP high automatically"
     assert all(z.era == era for z in m.zones)
     assert m.kernel.version == kernel_spec.parse_version(version)
 

@@ -25,8 +25,8 @@ def test_single_page_steal_moves_the_block_to_the_requests_list():
     # 6.1.192 __rmqueue_fallback (3033-3083): a MOVABLE order-0 request, only an UNMOVABLE
     # order-1 block free: can_steal_fallback(1, MOVABLE) is false (1 < pageblock_order / 2)
     # -> find_smallest -> steal_suitable_fallback(..., whole_block=false) -> single_page:
-    # move_to_free_list(page, zone, 1, MOVABLE) (2870); __rmqueue retries
-    # __rmqueue_smallest(MOVABLE) (3139-3145), whose expand puts the upper half on the
+    # move_to_free_list(page, zone, 1, MOVABLE) (2864); __rmqueue retries
+    # __rmqueue_smallest(MOVABLE) (3137-3142), whose expand puts the upper half on the
     # MOVABLE list. 6.12.118's __rmqueue_steal expands on the UNMOVABLE list instead.
     for kernel, list_mt in (("6.1", MOVABLE), ("6.12", UNMOVABLE)):
         z = _zone(kernel)
@@ -40,7 +40,7 @@ def test_single_page_steal_moves_the_block_to_the_requests_list():
 def test_whole_block_steal_moves_free_pages_even_when_the_block_is_not_claimed():
     # 6.1.192 steal_suitable_fallback (2791-2871): for an UNMOVABLE request (can steal),
     # move_freepages_block moves every free page of the pageblock to UNMOVABLE first
-    # (2838), then claims the block only if free + alike >= half of it (2857-2859): here
+    # (2825), then claims the block only if free + alike >= half of it (2857-2859): here
     # free 6, movable 10, alike 16 - 16 = 0: not claimed, but blocks 16 and 20 now sit on
     # UNMOVABLE lists. 6.12.118's try_to_steal_block refuses without moving anything and
     # __rmqueue_steal takes block 16 alone.
@@ -82,7 +82,7 @@ def test_pcp_arithmetic_61():
     assert pcp.nr_pcp_high_61(high=378, batch=63, free_high=True) == 0
     assert pcp.free_high_61(free_factor=1, order=2) and not pcp.free_high_61(free_factor=0,
                                                                             order=2)
-    # __rmqueue_pcplist (3805-3806): max(batch >> order, 2)
+    # __rmqueue_pcplist (3813-3814): max(batch >> order, 2)
     assert [pcp.pcp_alloc_batch_61(63, o) for o in (0, 1, 3, 9)] == [63, 31, 7, 2]
 
 
@@ -95,7 +95,7 @@ def test_61_machine_keeps_one_high_and_never_decays():
     assert p.high == p.high_min
     for page in held:
         api.__free_page(m, page)
-        assert p.count < p.high  # drained at the fixed mark (free_unref_page_commit 3494)
+        assert p.count < p.high  # drained at the fixed mark (free_unref_page_commit 3491)
     assert p.free_factor > 0
     count = p.count
     m.advance_clock(60)  # 6.1's refresh_cpu_vm_stats has no decay_pcp_high
@@ -131,7 +131,7 @@ def test_61_lists_need_not_follow_pageblocks_but_612_lists_must():
     # 6.10+ keeps every free block on its pageblock's list (__add_to_free_list's
     # VM_WARN_ONCE "page type is %lu, passed migratetype is %d"); 6.1.192's
     # steal_suitable_fallback moves free pages between lists without retyping the block
-    # (move_freepages_block, 2838): the spec's list/pageblock agreement is a 6.10+ invariant
+    # (move_freepages_block, 2825): the spec's list/pageblock agreement is a 6.10+ invariant
     from kmem.spec import buddy
 
     z = _zone("6.1")
@@ -146,3 +146,110 @@ def test_61_lists_need_not_follow_pageblocks_but_612_lists_must():
 
     strict = dataclasses.replace(state, path_era="6.12")
     assert any(v.invariant == "pageblock-lists" for v in buddy.check_invariants(strict))
+
+
+def test_61_steal_of_a_multi_pageblock_block_keeps_the_reserve_count():
+    # 6.1.192 steal_suitable_fallback (2791-2871): "old_block_type =
+    # get_pageblock_migratetype(page)" reads the first pageblock only; for current_order >=
+    # pageblock_order "change_pageblock_range(page, current_order, start_type)" retypes every
+    # pageblock of the block, a HIGHATOMIC second one included, and nr_reserved_highatomic is
+    # not lowered: the count then exceeds the HIGHATOMIC pageblocks (kmem conform --kernel
+    # 6.1 met this in the kernel's own code)
+    from kmem.spec import buddy
+
+    z = _zone("6.1")
+    z.load([(0, 5)], [(p, 0) for p in range(32, 64)])  # pageblocks 0 and 1 free as one block
+    z.block_type[1] = migrate.MIGRATE_HIGHATOMIC
+    z.nr_reserved_highatomic = 16
+    assert z.rmqueue(0, 0, UNMOVABLE, 0) == 0
+    assert z.block_type[0] == z.block_type[1] == UNMOVABLE
+    assert z.nr_reserved_highatomic == 16
+    assert not buddy.check_invariants(z.state())
+
+
+def test_61_boost_retry_is_keyed_on_gfp_atomic():
+    # 6.1.192 zone_watermark_fast (mm/page_alloc.c:4148-4153): "if (unlikely(!order &&
+    # (gfp_mask & __GFP_ATOMIC) && z->watermark_boost && ((alloc_flags & ALLOC_WMARK_MASK)
+    # == WMARK_MIN)))" retries against _watermark[WMARK_MIN]; 6.12.118 keys the same retry on
+    # ALLOC_MIN_RESERVE. MIN 100 + boost 100, ALLOC_MIN_RESERVE halves the mark: 100 fails
+    # with 80 free pages, the unboosted 50 passes.
+    from kmem.spec import page_alloc
+    from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, WMARK_MIN
+
+    view = page_alloc.ZoneView(0, 80, (80,) + (0,) * 10, (100, 125, 150, 175), (0,), boost=100)
+    flags = WMARK_MIN | ALLOC_MIN_RESERVE  # e.g. GFP_KERNEL | __GFP_HIGH: no __GFP_ATOMIC
+    assert page_alloc.zone_allows(view, 0, flags, 0)  # 6.12
+    assert not page_alloc.zone_allows(view, 0, flags, 0, atomic_gfp=False)  # 6.1
+    assert page_alloc.zone_allows(view, 0, flags, 0, atomic_gfp=True)  # 6.1 GFP_ATOMIC
+    m = Machine.x86_64(256, policy="linux", migratetypes=True, kernel="6.1")
+    assert m._gfp_atomic_bit == 0x200  # 6.1.192 include/linux/gfp_types.h:36
+
+
+def test_61_frees_a_multi_pageblock_block_whole():
+    # 6.1.192 __free_pages_ok (1735-1757): "migratetype = get_pfnblock_migratetype(page,
+    # pfn)" of the first pageblock, then __free_one_page of the whole order: pageblock 1 keeps
+    # its type. 6.12.118's split_large_buddy frees pageblock-sized pieces, each with its own
+    # type, and __free_one_page's merge retypes the buddy's pageblock to the block's type.
+    # (6.12: the UNMOVABLE piece merges with the MOVABLE one and "change_pageblock_range(
+    # buddy, order, migratetype)" (868-875) makes pageblock 0 UNMOVABLE too)
+    for kernel, want in (("6.1", (MOVABLE, MOVABLE, UNMOVABLE)),
+                         ("6.12", (UNMOVABLE, UNMOVABLE, UNMOVABLE))):
+        z = _zone(kernel)
+        z.load([], [(0, 5)] + [(p, 0) for p in range(32, 64)])
+        z.block_type[1] = UNMOVABLE
+        z.free_one_page(0, 5)
+        assert z.free_order.get(0) == 5
+        assert (z.free_mt[0], z.block_type[0], z.block_type[1]) == want, kernel
+
+
+def test_61_drains_pcp_pages_with_their_cached_migratetype():
+    # 6.1.192 __rmqueue_smallest caches the list's type in the page
+    # (set_pcppage_migratetype, 2604) and free_pcppages_bulk frees with
+    # get_pcppage_migratetype (1621); 6.12.118's free_pcppages_bulk reads the pageblock's
+    # type at drain time (1256). Refill MOVABLE pages, retype their pageblock, drain.
+    for kernel, list_mt in (("6.1", MOVABLE), ("6.12", UNMOVABLE)):
+        z = MtZone(ZoneSpan(ZoneType.NORMAL, 0, 64), ZoneType.NORMAL.value, pageblock_order=4,
+                   nr_cpus=1, kernel=kernel)
+        z.load([(0, 4)], [(p, 0) for p in range(16, 64)])
+        z.setup_pageset(1)
+        p = z.pcp[0]
+        p.batch, p.high, p.high_min, p.high_max = 4, 16, 16, 16
+        assert z.rmqueue(0, 0, MOVABLE, 0) is not None
+        assert p.count == 3
+        z.block_type[0] = UNMOVABLE
+        seen: list[int] = []
+        orig = z.free_one_page_mt
+
+        def spy(pfn, order, mt, to_tail, orig=orig, seen=seen):
+            seen.append(mt)
+            return orig(pfn, order, mt, to_tail)
+
+        z.free_one_page_mt = spy  # type: ignore[method-assign]
+        z.drain_pages_zone(0)
+        assert seen == [list_mt] * 3, kernel
+
+
+def test_boost_flag_is_cleared_after_a_failed_rmqueue_too():
+    # rmqueue's "out:" label is reached with page == NULL as well: 6.1.192 (3909-3915)
+    # clears ZONE_BOOSTED_WATERMARK whenever set; 6.12.118 (3168-3174) only with ALLOC_KSWAPD
+    from kmem.spec.alloc_flags import ALLOC_KSWAPD
+
+    for kernel, flags, cleared in (("6.1", 0, True), ("6.12", 0, False),
+                                   ("6.12", ALLOC_KSWAPD, True)):
+        z = _zone(kernel)
+        z.load([], [(p, 0) for p in range(64)])
+        z.boosted = True
+        assert z.rmqueue(0, 0, MOVABLE, flags) is None
+        assert z.boosted is not cleared, (kernel, flags)
+
+
+def test_61_watermarks_hold_back_the_whole_reserve():
+    # 6.1.192 __zone_watermark_unusable_free (4001-4019): "unusable_free +=
+    # z->nr_reserved_highatomic" (4012-4013); 6.12.118 subtracts z->nr_free_highatomic
+    for kernel in ("6.1", "6.12"):
+        m = Machine.x86_64(256, policy="linux", migratetypes=True, kernel=kernel)
+        z = m.zones[m.config.idx(ZoneType.DMA32)]
+        z.nr_reserved_highatomic = 512
+        held_back = m.zone_view(z).nr_free_highatomic
+        assert held_back == (512 if kernel == "6.1" else z.nr_free_highatomic)
+        assert z.nr_free_highatomic == 0

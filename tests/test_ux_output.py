@@ -150,3 +150,12 @@ def test_demo_says_when_blocks_merge(kmem_cli):
 
 def test_kmalloc_allocator_has_help(kmem_cli):
     assert "2.6.11 classic SLAB" in kmem_cli("kmalloc", "--help").stdout.split("--allocator")[-1]
+
+
+def test_long_slab_runs_show_progress(kmem_cli):
+    env = {"KMEM_PROGRESS": "plain", "KMEM_PROGRESS_INTERVAL": "0"}
+    done = kmem_cli("slab", "--objects", "9000", env=env)
+    assert done.returncode == 0
+    assert "kmem slab: 8192/9000 objects done" in done.stderr, done.stderr[-500:]
+    done = kmem_cli("slabinfo", "--alloc", "64x5000", env=env)
+    assert done.returncode == 0 and "kmem slabinfo: 4096/5000 kmallocs done" in done.stderr

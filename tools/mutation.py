@@ -5,6 +5,8 @@
     python tools/mutation.py --module spec.buddy --every 1   # one module in full
     python tools/mutation.py --survivors      # rerun the survivors (after new tests)
     python tools/mutation.py --report         # scores per module from the last runs
+    python tools/mutation.py --module spec.pcp --tests tests/test_path_teeth.py ...
+                                              # only these test files (a lower bound)
 
 mutmut names a mutant after the module path of its file, so the sources must be laid
 out as they are imported: this script mirrors spec/, model/, fuzz/ and fastimpl/ into
@@ -63,7 +65,9 @@ def sync() -> None:
             wanted.add(dst)
             if not dst.exists() or dst.read_bytes() != src.read_bytes():
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dst)
+                # a new modification time: mutmut regenerates a file's mutants only when
+                # its source is newer than them (copy2 would keep the checkout's time)
+                shutil.copy(src, dst)
     for dst_name in set(LAYOUT.values()):
         for dst in (STAGE / dst_name).rglob("*"):
             if dst.is_file() and dst not in wanted and "__pycache__" not in dst.parts:
@@ -72,6 +76,19 @@ def sync() -> None:
         src, dst = ROOT / name, STAGE / name
         if not dst.exists() or dst.read_bytes() != src.read_bytes():
             shutil.copy2(src, dst)
+
+
+def select_tests(tests: list[str]) -> None:
+    """Let mutmut run only ``tests`` (``pytest_add_cli_args_test_selection`` in the staged
+    pyproject.toml): a mutant those tests miss may still be killed by another, so the
+    score is a lower bound. For a loaded machine, where the whole fast tier (mutmut runs
+    it once with tracing to map tests to functions) takes too long or a load-sensitive
+    test fails that mapping run."""
+    staged = STAGE / "pyproject.toml"
+    text = staged.read_text()
+    args = [a for t in tests for a in (("--deselect", t[1:]) if t.startswith("!") else (t,))]
+    line = "pytest_add_cli_args_test_selection = " + json.dumps(args) + "\n"
+    staged.write_text(text.replace("[tool.mutmut]\n", "[tool.mutmut]\n" + line, 1))
 
 
 def meta_files() -> list[Path]:
@@ -177,12 +194,17 @@ def main() -> int:
     ap.add_argument("--survivors", action="store_true",
                     help="rerun only the mutants that survived (after adding tests)")
     ap.add_argument("--report", action="store_true", help="only print the scores")
+    ap.add_argument("--tests", nargs="+", default=[],
+                    help="only these test files or node ids, !NODEID to leave one out (the score "
+                         "is a lower bound)")
     args = ap.parse_args()
     if args.report:
         return report()
     t0 = time.monotonic()
     STAGE.mkdir(parents=True, exist_ok=True)
     sync()
+    if args.tests:
+        select_tests(args.tests)
     if not meta_files():  # first run: let mutmut generate the mutants (and its test map)
         mutmut("run", "--max-children", str(args.max_children), "kmem.__no_such_mutant__*")
     if args.survivors:

@@ -153,7 +153,7 @@ def _check_free_any_order(self: Zone, pfn: int, order: int) -> None:
         raise BadPageState(f"pfn {pfn:#x} does not start an allocated block", "")
 
 
-def _free_one_page_any_order(self: Zone, pfn: int, order: int) -> None:
+def _free_one_page_any_order(self: Zone, pfn: int, order: int, cpu: int = 0) -> None:
     self.check_free(pfn, order)
     del self.allocated[pfn]
     self._merge_in(pfn, order)

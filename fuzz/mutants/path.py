@@ -274,14 +274,6 @@ def _model_merge_ignores_types(self, pfn, order, mt, to_tail):
     self._add_mt(*delta.result, mt, to_tail=delta.to_tail)
 
 
-def _model_drain_one_chunk(self, cpu):
-    """drain_pages_zone freeing everything in one free_pcppages_bulk call (no chunks of
-    batch << PCP_BATCH_SCALE_MAX)."""
-    p = self.pcp[cpu]
-    if p.count:
-        self.free_pcppages_bulk(p, p.count, 0)
-
-
 def _model_decay_one_chunk(self, cpu):
     """decay_pcp_high draining everything above the new high in one chunk instead of
     chunks of pcp->batch (each restarting the round robin at pindex 0)."""
@@ -368,9 +360,6 @@ PATH_MUTANTS: dict[str, PathMutant] = {m.name: m for m in (
                "model __free_one_page merges across pageblocks of any types (no migratetype "
                "rule, no retyping)",
                zone_overrides={"free_one_page_mt": _model_merge_ignores_types}),
-    PathMutant("path-model-drain-chunks",
-               "model drain_pages_zone frees a CPU's whole list in one chunk",
-               zone_overrides={"drain_pages_zone": _model_drain_one_chunk}),
     PathMutant("path-model-decay-chunks",
                "model decay_pcp_high drains in one chunk instead of chunks of pcp->batch",
                zone_overrides={"decay_pcp_high": _model_decay_one_chunk}),

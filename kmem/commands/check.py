@@ -209,15 +209,16 @@ def _env_args(items: list[str]) -> dict[str, str]:
 
 def _replay(args: argparse.Namespace, program: list[str], extra_env: dict[str, str]) -> int:
     rep = load_reproducer(args.replay)
+    cwd = None  # a program named after -- runs here; the stored one where it ran
     if not program:
         if rep.command is None:
             raise InvalidArgument(f"{args.replay} stores no command (written by an older kmem): "
                                   "name the program after --")
         program = rep.command
+        cwd = rep.cwd if rep.cwd and os.path.isdir(rep.cwd) else None
     timeout = args.timeout or rep.timeout or DEFAULT_TIMEOUT
     startup = args.startup_timeout or rep.startup_timeout or DEFAULT_STARTUP_TIMEOUT
     env, _ = _env({**rep.env, **extra_env})
-    cwd = rep.cwd if rep.cwd and os.path.isdir(rep.cwd) else None
     checker = Checker(program, config=rep.config, rule=rep.rule, dump=rep.dump,
                       timeout=timeout, startup_timeout=startup, env=env, cwd=cwd)
     try:

@@ -1,0 +1,120 @@
+"""Instructions per operation of fastimpl's batch API and of the C reference, under callgrind.
+
+    python bench/count_instructions.py [--npages 1048576] [--n 250000] [--workloads abcd]
+        [--c-source PATH/buddy_bench.c]
+
+Instruction counts do not depend on the machine's load (timings on a shared machine
+do), so their ratio says how much more work fastimpl does per operation than C, apart
+from cache misses. Needs valgrind. Each side counts only its timed part:
+
+- C (``../shared/bench/buddy_bench.c`` built with ``cc -O2`` into build/): callgrind
+  dumps its counters at each ``clock_gettime`` call; the program calls it exactly
+  twice, around its timed loop, so the second dump is the timed loop;
+- fastimpl: the same workloads through ``run_batch`` in a child process that calls
+  ``os.getppid()`` just before and after each timed ``run_ops`` call; callgrind dumps
+  at each such call, so every second dump is a timed part (the few thousand
+  instructions of the Python calls around ``run_ops`` included).
+
+Both run as generic x86-64 code (C: ``cc -O2``; numba: ``NUMBA_CPU_NAME=generic``, in
+a cache directory of its own under build/, compiled natively first: compiling under
+valgrind takes minutes). Takes several minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_fastimpl import DEFAULT_C, build_c  # noqa: E402
+
+CHILD = """
+import os, sys
+from kmem.fastimpl import Machine
+from kmem.fastimpl import workloads as W
+wls, npages, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+timed, calls = W._timed, [0]
+def marked(m, ops, **kw):
+    calls[0] += 1
+    os.getppid()
+    r = timed(m, ops, **kw)
+    os.getppid()
+    return r
+W._timed = marked
+for wl in wls:
+    calls[0] = 0
+    r = W.run_batch(Machine.generic(npages, policy="lowest", min_free_kbytes=0), wl, n=n)
+    print(wl, r.ops, r.checksum_hex, calls[0], flush=True)
+"""
+
+
+def totals(prefix: Path) -> dict[int, int]:
+    """Dump number -> instructions, from callgrind's out files ``prefix.N``."""
+    out = {}
+    for f in prefix.parent.glob(prefix.name + ".*"):
+        m = re.search(r"\.(\d+)$", f.name)
+        t = re.search(r"^totals: (\d+)", f.read_text(errors="replace"), re.M)
+        if m and t:
+            out[int(m.group(1))] = int(t.group(1))
+    return out
+
+
+def callgrind(cmd: list[str], marker: str, out: Path, env: dict[str, str]) -> str:
+    r = subprocess.run(["valgrind", "--tool=callgrind", f"--dump-before={marker}",
+                        f"--callgrind-out-file={out}", *cmd], capture_output=True, text=True,
+                       env=env, check=True)
+    return r.stdout
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--npages", type=int, default=1 << 20)
+    ap.add_argument("--n", type=int, default=250_000)
+    ap.add_argument("--workloads", default="abcd")
+    ap.add_argument("--c-source", type=Path, default=DEFAULT_C)
+    args = ap.parse_args()
+    binary = build_c(args.c_source)
+    env = dict(os.environ, NUMBA_CPU_NAME="generic",
+               NUMBA_CACHE_DIR=str(ROOT / "build" / "numba-generic"))
+    with tempfile.TemporaryDirectory() as tmp:
+        child = Path(tmp) / "child.py"
+        child.write_text(CHILD)
+        # compile natively into the generic cache (callgrind then loads it)
+        subprocess.run([sys.executable, str(child), args.workloads, "4096", "100"], env=env,
+                       check=True, capture_output=True)
+        c_ins, c_sum = {}, {}
+        for wl in args.workloads:
+            prefix = Path(tmp) / f"c{wl}"
+            line = callgrind([str(binary), wl, str(args.n), str(args.npages)],
+                             "clock_gettime*", prefix, env)
+            ops = int(re.search(r'"ops":(\d+)', line).group(1))  # type: ignore[union-attr]
+            c_sum[wl] = re.search(r'"checksum":"(\w+)"', line).group(1)  # type: ignore[union-attr]
+            c_ins[wl] = totals(prefix)[2] / ops
+        prefix = Path(tmp) / "py"
+        lines = callgrind([sys.executable, str(child), args.workloads, str(args.npages),
+                           str(args.n)], "getppid*", prefix, env).split()
+        dumps = totals(prefix)
+    # odd dumps end just before a timed call, even ones just after it (workload b takes
+    # more than one timed call when an allocation fails)
+    print(f"instructions per operation (callgrind), npages {args.npages}, n {args.n}")
+    ok, dump = True, 0
+    for k, wl in enumerate(args.workloads):
+        ops, checksum, calls = int(lines[4 * k + 1]), lines[4 * k + 2], int(lines[4 * k + 3])
+        fast = sum(dumps[dump + 2 * c + 2] for c in range(calls)) / ops
+        dump += 2 * calls
+        same = checksum == c_sum[wl]
+        ok &= same
+        print(f"  {wl}: C {c_ins[wl]:7.1f}  fastimpl batch {fast:7.1f}  "
+              f"ratio {fast / c_ins[wl]:5.2f}  {'checksum = C' if same else 'CHECKSUM DIFFERS'}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
