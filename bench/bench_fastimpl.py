@@ -2,7 +2,8 @@
 
     python bench/bench_fastimpl.py [--npages 4194304] [--n 1000000] [--repeat 3]
         [--workloads abcd] [--impls c,batch,perop,model] [--model-n 100000]
-        [--model-max-ops 2000000] [--boot] [--compile] [--c-source PATH/buddy_bench.c]
+        [--model-max-ops 2000000] [--path-n 200000] [--boot] [--compile]
+        [--c-source PATH/buddy_bench.c] [--json FILE]
 
 On one zone of ``npages`` pages (policy "lowest", GFP_KERNEL, min_free_kbytes=0) it
 runs the seeded workloads a-d (``kmem.spec.workloads``) on: the C reference
@@ -15,7 +16,11 @@ per-operation API (one Python call per ``alloc_pages``/``__free_pages``, driven 
 C's for the same (workload, n, npages). The model runs workloads a and b with
 ``--model-n`` operations and skips a workload of more than ``--model-max-ops``
 operations (c and d take 2 * npages). Also: bytes of allocator state per managed
-page (both policies), the per-call cost of the page API (alloc + free of one page),
+page (both policies), the per-call cost of the page API (alloc and free of one page,
+with Python's garbage collector on and off), the whole allocation path (``PATH_CONFIGS``:
+migratetypes, + 1 CPU's pcp lists, + 4 CPUs; workloads a and b with ``--path-n``
+operations, per-op, and batch where ``run_ops`` takes the machine) as ratios to the bare
+core under policy "linux",
 ``--boot``: boot time of a 2**24-page (64 GiB) machine, ``--compile``: first-call
 (cold, empty numba cache) and warm (cached) start-up, each in a fresh process.
 
@@ -289,7 +294,7 @@ def main() -> int:
     report["bytes_per_page"] = {"C reference": c_bytes, **sb}
     print(f"bytes per managed page: C bitmaps {c_bytes:.4f}; fastimpl 'lowest' bitmaps "
           f"{sb['lowest']['allocator']:.4f}, 'linux' links {sb['linux']['allocator']:.2f} "
-          f"(+1 PageBuddy/order byte shared with the descriptor); descriptors (refcount, "
+          f"(PageBuddy and the order live in the descriptor's flags); descriptors (refcount, "
           f"flags) {sb['lowest']['descriptors']:.2f}")
     if "perop" in impls:
         pc = per_call_ns(args.npages, repeat=args.repeat)

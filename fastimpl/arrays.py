@@ -197,7 +197,7 @@ def allocator_bytes(S: np.ndarray) -> int:
     M = S.view(np.int64)
     n = int(M[H_NPFN])
     if M[H_POLICY] == POLICY_LINUX:
-        return 2 * 4 * n  # nxt + prv; PageBuddy/order share the descriptor's flags byte
+        return 2 * 4 * n  # nxt + prv; PageBuddy/order live in the descriptor's flags word
     return 8 * (int(M[H_TAB]) - (ZONE0 + NZMAX * ZSTRIDE))
 
 

@@ -100,7 +100,7 @@ if JIT_DISABLED:
     def prefetch(arr, i):  # noqa: ANN001, ANN202 - a hint only: nothing to do in Python
         pass
 else:
-    from llvmlite import ir as _ir
+    from llvmlite import ir as _ir  # type: ignore[import-untyped]
     from numba import types as _t
     from numba.core import cgutils as _cgutils
     from numba.extending import intrinsic as _intrinsic

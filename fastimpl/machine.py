@@ -640,7 +640,8 @@ class Machine:
             if row is not None:  # the hot path: no side effects before the walk
                 pfn = self._k_alloc(self._S, row, order)
                 if pfn >= 0:
-                    if self.init_on_alloc or gfp & GFP_ZERO:  # want_init_on_alloc
+                    # want_init_on_alloc; zeroing is a no-op while no page holds data
+                    if (self.init_on_alloc or gfp & GFP_ZERO) and self.memory.dirty_pages():
                         self.memory.zero(pfn, 1 << order)
                     return Page(self, int(pfn))  # a Python int also without the JIT
                 self._alloc_failed(gfp, order)

@@ -226,7 +226,7 @@ def run_obligation(ob: Obligation, timeout_s: float = DEFAULT_WALL_GUARD_S,
     except NotDecided as exc:
         status, detail = Status.NOT_DECIDED, (
             f"{exc} (not a verdict: the machine was too slow; give more, e.g. kmem prove "
-            f"--timeout {int(timeout_s * 4)})")
+            f"--timeout {max(1, round(timeout_s * 4))})")
     except Unknown as exc:
         status, detail = Status.UNKNOWN, str(exc)
     except z3.Z3Exception as exc:

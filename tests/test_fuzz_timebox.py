@@ -49,12 +49,14 @@ def test_a_box_that_ends_inside_the_opening_sweep_is_clean(cpu_clock):
     assert res.ok and res.failure is None
 
 
-@pytest.mark.parametrize("value", ["0", "-1"])
-def test_time_must_be_a_positive_number(kmem_cli, value):
-    r = kmem_cli("fuzz", f"--time={value}")
+@pytest.mark.parametrize("arg", ["--time=0", "--time=-1", "--bulk-share=5",
+                                 "--shrink-seconds=-5", "--seed=-1", "--workers=0"])
+def test_numbers_out_of_range_are_usage_errors(kmem_cli, arg):
+    r = kmem_cli("fuzz", arg)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr
-    assert r.stderr.strip().splitlines()[-1].startswith("kmem fuzz: error: argument --time")
+    name = arg.split("=")[0]
+    assert r.stderr.strip().splitlines()[-1].startswith(f"kmem fuzz: error: argument {name}")
 
 
 def test_every_stage_gets_its_share_and_is_counted(cpu_clock):

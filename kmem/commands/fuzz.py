@@ -8,7 +8,24 @@ from pathlib import Path
 
 from kmem.spec.errors import InvalidArgument
 
-from ._args import seconds_arg
+from ._args import int_arg, seconds_arg
+
+
+def _fraction(text: str) -> float:
+    """An argparse ``type=`` for --bulk-share: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"cannot read --bulk-share {text!r}; expected a "
+                                         f"number from 0 to 1 such as 0.5") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--bulk-share must be from 0 to 1, got {text!r}")
+    return value
+
+
+def _seconds_or_zero(text: str) -> float:
+    """An argparse ``type=`` for --shrink-seconds: 0 (no shrinking) or more seconds."""
+    return 0.0 if text.strip() in ("0", "0.0") else seconds_arg("--shrink-seconds")(text)
 
 HELP = "differential fuzzing of the implementations against the spec and each other"
 DESCRIPTION = (
@@ -40,9 +57,9 @@ def default_corpus(cwd: Path | None = None) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--time", type=seconds_arg("--time"), default=60.0, metavar="S",
                         help="seconds to run (default 60)")
-    parser.add_argument("--seed", type=int, default=None, metavar="N",
+    parser.add_argument("--seed", type=int_arg("--seed", 0), default=None, metavar="N",
                         help="campaign seed (default: random, printed)")
-    parser.add_argument("--workers", type=int, default=1, metavar="K",
+    parser.add_argument("--workers", type=int_arg("--workers", 1), default=1, metavar="K",
                         help="worker processes sharing one example database (default 1)")
     parser.add_argument("--impl", default=None, metavar="LIST",
                         help="implementations: model,fast,mutant:NAME,module:attr; NAME@policy "
@@ -55,10 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-bulk", action="store_true", help="state machine only")
     parser.add_argument("--no-path", action="store_true",
                         help="skip the whole-path stage (migratetypes, per-CPU lists, NUMA)")
-    parser.add_argument("--bulk-share", type=float, default=0.5, metavar="F",
+    parser.add_argument("--bulk-share", type=_fraction, default=0.5, metavar="F",
                         help="share of the time for the bulk runner (default 0.5)")
-    parser.add_argument("--shrink-seconds", type=float, default=30.0, metavar="S",
-                        help="time limit for shrinking a failure (default 30)")
+    parser.add_argument("--shrink-seconds", type=_seconds_or_zero, default=30.0, metavar="S",
+                        help="time limit for shrinking a failure (default 30; 0: no shrinking)")
     parser.add_argument("--no-sweep", action="store_true",
                         help="skip the deterministic opening sweep (Hypothesis from the start)")
     parser.add_argument("--replay", metavar="FILE", default=None,
