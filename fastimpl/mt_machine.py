@@ -662,7 +662,7 @@ class MtMachine:
         self._ncpu = max(nr_cpus, 1)
         self._build_arena()
         self.zones: list[MtZone] = []
-        self.node_zones: list[list[MtZone]] = []
+        self.node_zones = []
         g = 0
         for nid, node_layout in enumerate(node_layouts):
             zones = []
