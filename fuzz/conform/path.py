@@ -26,7 +26,6 @@ Nothing of the kernel is kept in the repository; see :mod:`kmem.fuzz.conform`.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import random
 import re
 import shutil
@@ -48,6 +47,7 @@ from kmem.spec.alloc_flags import (
     ALLOC_OOM,
 )
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
+from kmem.spec.kernel import kernel as kernel_of
 from kmem.spec.migrate import MIGRATE_HIGHATOMIC, MIGRATETYPE_NAMES, PAGEBLOCK_ORDER
 from kmem.spec.watermarks import default_min_free_kbytes, setup_per_zone_wmarks
 from kmem.spec.zones import ZoneSpan, ZoneType
@@ -579,13 +579,6 @@ DIRECTED = {"merge-refused": directed_merge_refused, "claim-steal": directed_cla
 # The model's side
 # ---------------------------------------------------------------------------------------------
 
-def _accepts(func: Callable[..., object], name: str) -> bool:
-    try:
-        return name in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class ModelSide:
     """:class:`MtZone` booted like the harness's zone, driven by the same operations
     and dumped in the harness's state format."""
@@ -597,11 +590,9 @@ class ModelSide:
         self.kernel = kernel
         span = ZoneSpan(ZoneType.NORMAL, 0, config.npages,
                         reserved=((0, config.reserved),) if config.reserved else ())
-        kwargs: dict[str, object] = {"policy": "linux", "nr_cpus": config.ncpus if config.pcp else 0}
-        if _accepts(MtZone.__init__, "kernel"):
-            from kmem.spec.kernel import kernel as kernel_of
-            kwargs["kernel"] = kernel_of(version or kernel)
-        self.zone = MtZone(span, ZoneType.NORMAL.value, **kwargs)  # type: ignore[arg-type]
+        self.zone = MtZone(span, ZoneType.NORMAL.value, policy="linux",
+                           nr_cpus=config.ncpus if config.pcp else 0,
+                           kernel=kernel_of(version or kernel))
         self.zone.watermark = config.watermarks()
         self.zone.boot()
         if config.pcp:
@@ -748,25 +739,10 @@ def parse_state(state: str) -> dict[str, str]:
     return out
 
 
-#: invariants of the spec that are rules of the 6.10+/6.12 path: 6.1 leaves free blocks on
-#: another type's list (steal_suitable_fallback's single-page move, 6.1.192
-#: mm/page_alloc.c:2868) and caps the highatomic reserve at managed / 100 + a pageblock
-#: (2917). Checked on a 6.1 kernel only where the spec's ZoneState knows the era.
-ERA_612_INVARIANTS = frozenset({"pageblock-lists", "highatomic"})
-
-
-def _spec_knows_eras() -> bool:
-    import dataclasses
-    return "path_era" in {f.name for f in dataclasses.fields(buddy.ZoneState)}
-
-
-def kernel_invariants(zs: buddy.ZoneState, era: str) -> list[buddy.Violation]:
-    """The spec's invariants on the kernel's state; for a 6.1 kernel without an
-    era-aware spec, those of :data:`ERA_612_INVARIANTS` are left out."""
-    found = buddy.check_invariants(zs)
-    if era == "6.1" and not _spec_knows_eras():
-        found = [v for v in found if v.invariant not in ERA_612_INVARIANTS]
-    return found
+def kernel_invariants(zs: buddy.ZoneState) -> list[buddy.Violation]:
+    """The spec's invariants (:func:`kmem.spec.buddy.check_invariants`, with the rules of
+    ``zs.path_era``) on the kernel's state."""
+    return buddy.check_invariants(zs)
 
 
 def kernel_zone_state(config: StreamConfig, state: str, live: dict[int, int],
@@ -790,9 +766,8 @@ def kernel_zone_state(config: StreamConfig, state: str, live: dict[int, int],
     if z[1] == "-":  # 6.1 keeps no nr_free_highatomic: give the invariant what the lists hold
         z[1] = str(sum(1 << order for (pfn, order) in free
                        if dict(list_types).get(pfn) == MIGRATE_HIGHATOMIC))
-    extra: dict[str, Any] = {"path_era": era} if _spec_knows_eras() else {}
     return buddy.ZoneState(
-        **extra, start_pfn=0, end_pfn=config.npages, free=frozenset(free),
+        path_era=era, start_pfn=0, end_pfn=config.npages, free=frozenset(free),
         allocated=frozenset(live.items()),
         reserved=((0, config.reserved),) if config.reserved else (),
         nr_free=tuple(int(x) for x in s["N"].split(",")), free_pages=int(z[0]),
@@ -1055,8 +1030,7 @@ def path_run(harness: PathHarness, config: StreamConfig, ops: Sequence[Op] | Ite
                 before = after
                 if invariants and not agreement.violations and index % invariants == 0:
                     agreement.invariant_checks += 1
-                    found = kernel_invariants(kernel_zone_state(config, kstate, klive, era),
-                                              era)
+                    found = kernel_invariants(kernel_zone_state(config, kstate, klive, era))
                     if found:
                         agreement.violations = [
                             f"{label}zone of {config.describe()}: after operation #{index} "
