@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,11 +31,16 @@ from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
 from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import (
+    ALLOC_CMA,
     ALLOC_HIGHATOMIC,
+    ALLOC_MIN_RESERVE,
     ALLOC_NO_WATERMARKS,
     ALLOC_NOFRAGMENT,
+    ALLOC_OOM,
+    ALLOC_RESERVES,
     ALLOC_WMARK_MASK,
     WMARK_HIGH,
+    WMARK_MIN,
 )
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
@@ -227,6 +232,7 @@ class MtZone:
         self.ztype = span.ztype
         self.zone_idx = zone_idx
         self.zone_idx_global = zglobal
+        self._lid0 = zglobal * NR_PAGE_ORDERS * migrate.MIGRATE_TYPES  # buddy_lid(z, 0, 0)
         self.node = node
         self.name = span.ztype.kernel_name
         self.start_pfn = span.start_pfn
@@ -440,8 +446,8 @@ class MtZone:
         P = self._m._P
         if not 0 <= order <= MAX_PAGE_ORDER:
             raise InvalidArgument(f"order {order} outside 0..{MAX_PAGE_ORDER}")
-        in_zone = self.spans(pfn)
-        if in_zone and int(P[K.P_PCPO, pfn]) >= 0 and int(P[K.P_AORD, pfn]) < 0:
+        in_zone = self.start_pfn <= pfn < self.end_pfn
+        if in_zone and P.item(K.P_PCPO, pfn) >= 0 and P.item(K.P_AORD, pfn) < 0:
             raise BadPageState(f"pfn {pfn:#x} is already free (on a per-CPU list; double "
                                f"free)", "nonzero mapcount")
         if pfn % (1 << order):
@@ -450,7 +456,7 @@ class MtZone:
         if not (self.start_pfn <= pfn and pfn + (1 << order) <= self.end_pfn):
             raise BadRange(f"block [{pfn:#x}, {pfn + (1 << order):#x}) is outside zone "
                            f"{self.name} [{self.start_pfn:#x}, {self.end_pfn:#x})")
-        held = int(P[K.P_AORD, pfn])
+        held = P.item(K.P_AORD, pfn)
         if held < 0:
             if self.containing_free_block(pfn) is not None:
                 raise BadPageState(f"pfn {pfn:#x} is already free (double free)",
@@ -545,8 +551,48 @@ class _CompoundHeads:
         self._m._comp[pfn] = False
 
 
+class _Decision(NamedTuple):
+    """What ``alloc_pages`` decides for (gfp, order, node) before the zonelist walk, from
+    the spec (``gfp_zone``, the zonelist, ``alloc_passes``, ``gfp_migratetype``, the
+    request's warnings): none of it reads the free counts, so it is cached as the bare
+    core caches its decision rows (:meth:`kmem.fastimpl.Machine.decision_row`)."""
+
+    highest_idx: int
+    zonelist: list[MtZone]
+    passes: tuple[page_alloc.AllocPass, ...]
+    mt: int
+    lowmem_only: bool
+    lines: tuple[str, ...]  # printed on every call (VM_WARN_ON of the migratetype)
+    once_lines: tuple[str, ...]  # __GFP_NOFAIL's WARN_ON_ONCEs
+
+
+class _Invalidates:
+    """An attribute that is an input of the cached decisions: setting it drops them."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_inv_" + name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        return getattr(obj, self.slot)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        setattr(obj, self.slot, value)
+        obj.__dict__.setdefault("_decisions", {}).clear()
+
+
 class MtMachine:
     """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine`."""
+
+    # the inputs of the cached decisions (_Decision) besides gfp, order and the node
+    cma = _Invalidates()
+    config = _Invalidates()
+    layout = _Invalidates()
+    zonelists = _Invalidates()
+    node_layouts = _Invalidates()
+    node_zones = _Invalidates()
+    _normal_idx = _Invalidates()
 
     #: the compiled steps (a planted-bug variant swaps in a changed copy)
     _k: Any = K
@@ -564,6 +610,9 @@ class MtMachine:
                  kernel: str | kernel_spec.Kernel | None = None,
                  cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         opts.check_policy(policy)
+        self._decisions: dict[tuple[int, int, int], _Decision] = {}
+        # watermark_threshold(mark, alloc_flags), a pure function, memoised
+        self._thresholds: dict[tuple[int, int], int] = {}
         self.kernel = kernel_spec.kernel(kernel)
         if self.kernel.version.series() == (2, 6, 11):
             raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
@@ -613,7 +662,7 @@ class MtMachine:
         self._ncpu = max(nr_cpus, 1)
         self._build_arena()
         self.zones: list[MtZone] = []
-        self.node_zones: list[list[MtZone]] = []
+        self.node_zones = []
         g = 0
         for nid, node_layout in enumerate(node_layouts):
             zones = []
@@ -887,17 +936,53 @@ class MtMachine:
     # -- allocation ------------------------------------------------------------------------
     def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
         """``alloc_pages(gfp, order)`` (see :meth:`kmem.model.Machine.alloc_pages`)."""
-        gfp = _check_gfp(gfp)
-        order = _check_order(order)
-        if order > MAX_PAGE_ORDER:
-            if not gfp & GFP_NOWARN and not self._order_warned:
-                self._order_warned = True
-                self.dmesg.append(page_alloc.order_warning_line(order))
-            return None
+        d = None
+        if type(gfp) is int and type(order) is int:  # the hot path: a cached decision
+            d = self._decisions.get((gfp, order, 0 if len(self.node_zones) == 1
+                                     else self._decision_nid()))
+        if d is None:
+            gfp = _check_gfp(gfp)
+            order = _check_order(order)
+            if order > MAX_PAGE_ORDER:
+                if not gfp & GFP_NOWARN and not self._order_warned:
+                    self._order_warned = True
+                    self.dmesg.append(page_alloc.order_warning_line(order))
+                return None
+            d = self._decide(gfp, order)
+        if d.lines:
+            self.dmesg.extend(d.lines)
+        for line in d.once_lines:
+            if line not in self._warned_once:
+                self._warned_once.add(line)
+                self.dmesg.append(line)
+        if self.migratetypes:
+            return self._alloc_path(gfp, order, d)
+        zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
+        for attempt in passes:
+            for zone in zonelist:
+                if self._zone_allows(zone, order, attempt.alloc_flags, highest_idx):
+                    pfn = self._rmqueue_bare(zone, order)
+                    if pfn >= 0:
+                        return self._prep_new_page(pfn, order, gfp)
+        if slowpath.loops_without_progress(gfp, order, lowmem_only=d.lowmem_only):
+            raise AllocationLivelock(slowpath.livelock_message(
+                gfp, order, tuple(p.name for p in passes)))
+        self._warn_alloc(gfp, order)
+        return None
+
+    def _decision_nid(self) -> int:
+        """The node whose zonelist serves this call (0 on one node)."""
+        if len(self.node_layouts) == 1:
+            return 0
+        return self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
+
+    def _decide(self, gfp: int, order: int) -> _Decision:
+        """The spec's decision for a checked (gfp, order <= MAX_PAGE_ORDER) on this call's
+        node (:class:`_Decision`); cached once computed without an exception."""
+        nid = self._decision_nid()
         highest = gfp_spec.gfp_zone(gfp, self.config)
         highest_idx = self.config.idx(highest)
         if len(self.node_layouts) > 1:
-            nid = self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
             zonelist = self.node_zonelist(nid, gfp, highest_idx)
             nofragment = bool(zonelist) and self._nofragment_numa(zonelist[0])
         else:
@@ -906,29 +991,17 @@ class MtMachine:
             zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
             nofragment = bool(page_alloc.alloc_flags_nofragment(
                 gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
+        lowmem_only = highest_idx < self._normal_idx
         passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
-                                         lowmem_only=highest_idx < self._normal_idx)
-        if gfp_spec.gfp_migratetype_warns(gfp):
-            self.dmesg.append(gfp_spec.gfp_migratetype_warning_line(gfp))
-        for line in page_alloc.nofail_warnings(gfp, order):
-            if line not in self._warned_once:
-                self._warned_once.add(line)
-                self.dmesg.append(line)
-        if self.migratetypes:
-            return self._alloc_path(gfp, order, zonelist, highest_idx, passes)
-        for attempt in passes:
-            for zone in zonelist:
-                if page_alloc.zone_allows(self.zone_view(zone), order, attempt.alloc_flags,
-                                          highest_idx):
-                    pfn = self._rmqueue_bare(zone, order)
-                    if pfn >= 0:
-                        return self._prep_new_page(pfn, order, gfp)
-        if slowpath.loops_without_progress(gfp, order,
-                                           lowmem_only=highest_idx < self._normal_idx):
-            raise AllocationLivelock(slowpath.livelock_message(
-                gfp, order, tuple(p.name for p in passes)))
-        self._warn_alloc(gfp, order)
-        return None
+                                         lowmem_only=lowmem_only)
+        lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
+                 if gfp_spec.gfp_migratetype_warns(gfp) else ())
+        d = _Decision(highest_idx, zonelist, passes, gfp_spec.gfp_migratetype(gfp),
+                      lowmem_only, lines, tuple(page_alloc.nofail_warnings(gfp, order)))
+        if len(self._decisions) >= 4096:
+            self._decisions.clear()
+        self._decisions[(gfp, order, nid)] = d
+        return d
 
     def _rmqueue_bare(self, zone: MtZone, order: int) -> int:
         """``__rmqueue_smallest`` of a bare zone (one list per order, type 0); "lowest"
@@ -1045,15 +1118,25 @@ class MtMachine:
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
 
-    def _alloc_path(self, gfp: int, order: int, zonelist: list[MtZone], highest_idx: int,
-                    passes: tuple[page_alloc.AllocPass, ...]) -> Page | None:
+    def _alloc_path(self, gfp: int, order: int, d: _Decision) -> Page | None:
         """``__alloc_pages`` with migratetypes: the fast attempt and the slow path of
-        :func:`kmem.spec.slowpath.slowpath`, each ``get_page`` step a zonelist walk."""
-        mt = gfp_spec.gfp_migratetype(gfp)
+        :func:`kmem.spec.slowpath.slowpath`, each ``get_page`` step a zonelist walk. The
+        fast attempt (the walk's first step, ``passes[0]``) runs before the walk is
+        started: the walk is needed only when it fails."""
+        zonelist, highest_idx, passes, mt = d.zonelist, d.highest_idx, d.passes, d.mt
+        pfn = self._get_page_from_freelist(zonelist, order, passes[0].alloc_flags,
+                                           highest_idx, mt)
+        if pfn >= 0:
+            self.last_failure = None
+            return self._prep_new_page(pfn, order, gfp)
         got: list[int] = []
+        fast_failed = [True]  # the walk's first step: already done, failed
 
         def ask(step: slowpath.Step) -> bool:
             if step.kind == "get_page":
+                if fast_failed[0] and step.label == "fast":
+                    fast_failed[0] = False
+                    return False
                 pfn = self._get_page_from_freelist(zonelist, order, step.alloc_flags,
                                                    highest_idx, mt)
                 if pfn >= 0:
@@ -1071,7 +1154,7 @@ class MtMachine:
                            for z in zonelist)
             return False
 
-        ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
+        ctx = slowpath.Context(lowmem_only=d.lowmem_only)
         result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
                                    cma=self.cma, outcomes=self.outcomes)
         if got:
@@ -1098,24 +1181,25 @@ class MtMachine:
         """``get_page_from_freelist``: ZONE_BELOW_HIGH, the watermark, ``rmqueue`` and the
         highatomic reservation; with ALLOC_NOFRAGMENT a failed walk (or a remote node)
         retries without it. -1 when no zone gives a block."""
+        numa = len(self.node_zones) > 1
+        Z = self._Z
         while True:
             no_fallback = alloc_flags & ALLOC_NOFRAGMENT
             retry = False
             for zone in zonelist:
-                if (no_fallback and len(self.node_zones) > 1 and zone is not zonelist[0]
+                if (no_fallback and numa and zone is not zonelist[0]
                         and zone.node != zonelist[0].node):
                     alloc_flags &= ~ALLOC_NOFRAGMENT
                     retry = True
                     break
-                view = self.zone_view(zone)
-                high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
-                if zone.below_high or not page_alloc.zone_allows(view, order, high_flags,
-                                                                  highest_idx):
-                    zone.below_high = True
-                    if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx):
-                        continue
                 z = zone.zone_idx_global
-                pfn = int(self._k.rmqueue(self._A, z, self.cpu, order, mt, alloc_flags))
+                high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
+                if Z.item(z, K.Z_BELOW_HIGH) or not self._zone_allows(zone, order, high_flags,
+                                                                      highest_idx):
+                    Z[z, K.Z_BELOW_HIGH] = 1  # zone.below_high = True
+                    if not self._zone_allows(zone, order, alloc_flags, highest_idx):
+                        continue
+                pfn = int(self._k.rmqueue(self._A, z, self._cpu, order, mt, alloc_flags))
                 if pfn >= 0:
                     if alloc_flags & ALLOC_HIGHATOMIC:
                         self._k.reserve_highatomic_pageblock(self._A, z, pfn, order)
@@ -1125,6 +1209,54 @@ class MtMachine:
             if not no_fallback:
                 return -1
             alloc_flags &= ~ALLOC_NOFRAGMENT
+
+    def _zone_allows(self, zone: MtZone, order: int, alloc_flags: int,
+                     highest_idx: int) -> bool:
+        """:func:`kmem.spec.page_alloc.zone_allows` on the zone's counters, without building
+        a :class:`~kmem.spec.page_alloc.ZoneView` (per order, the counts and the lists that
+        ``__zone_watermark_ok`` would read are read here only where it reads them); the
+        threshold is the spec's :func:`~kmem.spec.watermarks.watermark_threshold`, as the
+        bare core's decision rows (:meth:`kmem.fastimpl.Machine.decision_row`).
+        ``tests/test_fastimpl_path.py`` checks it against the spec's on every zone state of
+        a run."""
+        if alloc_flags & ALLOC_NO_WATERMARKS:
+            return True
+        g = zone.zone_idx_global
+        item = self._Z.item
+        wmark = alloc_flags & ALLOC_WMARK_MASK
+        reserve = zone._lowmem_reserve[highest_idx]
+        boost = item(g, K.Z_BOOST)
+        usable = item(g, K.Z_FREE) - ((1 << order) - 1)
+        if not alloc_flags & ALLOC_RESERVES and self.migratetypes:  # (the bare view has 0)
+            usable -= item(g, K.Z_HAFREE)
+        mark = zone._watermark[wmark] + boost
+        thr = self._thresholds.get((mark, alloc_flags))
+        if thr is None:
+            if len(self._thresholds) >= 4096:
+                self._thresholds.clear()
+            thr = self._thresholds[(mark, alloc_flags)] = watermarks.watermark_threshold(
+                mark, alloc_flags)
+        if usable > thr + reserve:
+            if order == 0:
+                return True
+            nr_free = self._Z[g, K.Z_NRFREE + order:K.Z_NRFREE + NR_PAGE_ORDERS].tolist()
+            if not self.migratetypes:  # the view has no free_lists: every block counts
+                return any(nr_free)
+            allowed = [migrate.MIGRATE_UNMOVABLE, migrate.MIGRATE_MOVABLE,
+                       migrate.MIGRATE_RECLAIMABLE]
+            if alloc_flags & ALLOC_CMA:
+                allowed.append(migrate.MIGRATE_CMA)
+            if alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM):
+                allowed.append(migrate.MIGRATE_HIGHATOMIC)
+            base = zone._lid0
+            mts = migrate.MIGRATE_TYPES
+            counts = self._LN[base + order * mts:base + NR_PAGE_ORDERS * mts].tolist()
+            return any(n and any(counts[i * mts + t] for t in allowed)
+                       for i, n in enumerate(nr_free))
+        if order == 0 and alloc_flags & ALLOC_MIN_RESERVE and boost and wmark == WMARK_MIN:
+            return usable > watermarks.watermark_threshold(zone._watermark[WMARK_MIN],
+                                                           alloc_flags) + reserve
+        return False
 
     def drain_all_pages(self, zone: MtZone | None = None) -> None:
         """``drain_all_pages(zone)``: every CPU's pcp lists back to the buddy allocator."""
@@ -1136,7 +1268,8 @@ class MtMachine:
 
     def _prep_new_page(self, pfn: int, order: int, gfp: int) -> Page:
         self._ref[pfn] = 1
-        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
+        # zeroing is a no-op while no page holds data (as the bare core)
+        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc) and self.memory.dirty_pages():
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self._comp[pfn] = True
@@ -1153,15 +1286,18 @@ class MtMachine:
         if order > MAX_PAGE_ORDER:
             raise InvalidArgument(f"order {order} > MAX_PAGE_ORDER ({MAX_PAGE_ORDER})")
         pfn = page.pfn
-        head = self._compound_tail_head(zone, pfn)
+        held = self._P.item(K.P_AORD, pfn)
+        # the head of an allocated block (aligned to its order) is no compound tail
+        head = (None if held >= 0 and not pfn & ((1 << held) - 1)
+                else self._compound_tail_head(zone, pfn))
         if head is not None:
             raise TailPageFree(f"pfn {pfn:#x} is a tail page of the compound block at "
                                f"pfn {head:#x}: free the head page")
-        ref = int(self._ref[pfn])
+        ref = int(self._ref.item(pfn))
         if ref == 0:
             raise RefcountUnderflow(f"pfn {pfn:#x} has refcount 0: it is free, never "
                                     f"allocated, or a tail page (double free?)")
-        compound = bool(self._comp[pfn])
+        compound = bool(self._comp.item(pfn))
         if ref == 1:
             self._check_free_state(pfn)
             zone.check_free(pfn, order)
@@ -1181,7 +1317,7 @@ class MtMachine:
             self._ref[pfn] = ref - 1
 
     def _check_free_state(self, pfn: int) -> None:
-        if self._resv[pfn]:
+        if self._resv.item(pfn):
             raise BadPageState(f"BUG: Bad page state in process {self.comm}  pfn:{pfn:05x}: "
                                f"PG_reserved is set (a reserved page is never freed)",
                                "PAGE_FLAGS_CHECK_AT_FREE flag(s) set")

@@ -180,6 +180,79 @@ def test_high_wmark_ok_is_the_spec_rule():
         assert bool(K.high_wmark_ok(m._A, 0)) == want
 
 
+def _random_steps(m, seed: int, n: int):
+    """Random allocations (orders 0-6, several masks) and frees on ``m``, yielding after
+    each."""
+    import random
+
+    rng = random.Random(seed)
+    held = []
+    masks = (gfp.GFP_KERNEL, gfp.GFP_HIGHUSER_MOVABLE, gfp.GFP_ATOMIC, gfp.GFP_DMA32)
+    for _ in range(n):
+        if held and rng.random() < 0.35:
+            page, order = held.pop(rng.randrange(len(held)))
+            m.free_pages(page, order)
+        else:
+            order = rng.choice([0, 0, 1, 2, 3, 6])
+            page = m.alloc_pages(rng.choice(masks) | gfp.__GFP_NOWARN, order)
+            if page is not None:
+                held.append((page, order))
+        yield
+
+
+@pytest.mark.parametrize("whole_path", [True, False], ids=["whole-path", "bare-numa"])
+def test_zone_check_is_the_spec_zone_allows(whole_path):
+    """``MtMachine._zone_allows`` (the hot path's watermark test, read off the counters)
+    agrees with :func:`kmem.spec.page_alloc.zone_allows` on the zone's full
+    :class:`~kmem.spec.page_alloc.ZoneView`, on every zone state of a random run (boosts
+    and highatomic counts from the run and planted), for every order, index and pass."""
+    import random
+
+    from kmem.fastimpl import mt_kernels as K
+    from kmem.spec import alloc_flags as af
+    from kmem.spec import page_alloc
+
+    if whole_path:
+        m = fastimpl.Machine.generic(2048, policy="linux", migratetypes=True, nr_cpus=2,
+                                     pageblock_order=4, min_free_kbytes=256)
+    else:
+        m = fastimpl.Machine.numa_x86_64((8, 12), policy="linux", min_free_kbytes=512)
+    rng = random.Random(11)
+    extra = (0, af.ALLOC_MIN_RESERVE, af.ALLOC_MIN_RESERVE | af.ALLOC_NON_BLOCK, af.ALLOC_OOM,
+             af.ALLOC_HIGHATOMIC, af.ALLOC_CMA, af.ALLOC_NO_WATERMARKS,
+             af.ALLOC_HIGHATOMIC | af.ALLOC_CMA | af.ALLOC_MIN_RESERVE)
+    flags = [w | e for w in (af.ALLOC_WMARK_MIN, af.ALLOC_WMARK_LOW, af.ALLOC_WMARK_HIGH)
+             for e in extra]
+    checked = disagreed = passed = 0
+    for i, _ in enumerate(_random_steps(m, 12, 400)):
+        if i % 8:
+            continue
+        for zone in m.zones:
+            g = zone.zone_idx_global
+            saved = int(m._Z[g, K.Z_BOOST]), int(m._Z[g, K.Z_HAFREE])
+            lists = m._LN[zone._lid0:zone._lid0 + 11 * migrate.MIGRATE_TYPES]
+            saved_lists = lists.copy()
+            for boost, ha, only in ((*saved, None), (rng.randrange(64), saved[1], None),
+                                    (0, rng.randrange(zone.free_pages + 1), None),
+                                    (*saved, rng.randrange(migrate.MIGRATE_TYPES))):
+                m._Z[g, K.Z_BOOST], m._Z[g, K.Z_HAFREE] = boost, ha
+                if only is not None:  # planted: one migratetype's lists hold the blocks
+                    lists[:] = 0
+                    lists[only::migrate.MIGRATE_TYPES] = saved_lists.reshape(11, -1).sum(1)
+                view = m.zone_view(zone)
+                for order in range(11):
+                    for f in flags:
+                        for hidx in range(len(zone.lowmem_reserve)):
+                            want = page_alloc.zone_allows(view, order, f, hidx)
+                            checked += 1
+                            passed += want
+                            disagreed += m._zone_allows(zone, order, f, hidx) != want
+            m._Z[g, K.Z_BOOST], m._Z[g, K.Z_HAFREE] = saved
+            lists[:] = saved_lists
+    assert disagreed == 0
+    assert checked > 10_000 and 0.1 * checked < passed < 0.9 * checked
+
+
 def test_compiled_index_rules_match_the_spec():
     from kmem.fastimpl import mt_kernels as K
 
