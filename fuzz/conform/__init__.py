@@ -118,16 +118,17 @@ def fetch_deb(version: str, cache: Path, log: Callable[[str], None] = print) -> 
 
 
 def unpack_sources(deb: Path, version: str, cache: Path,
-                   log: Callable[[str], None] = print) -> Path:
-    """Unpack only :data:`SOURCE_FILES` from the package's source tarball; returns the
-    tree's root under ``cache/src``."""
+                   log: Callable[[str], None] = print,
+                   files: Sequence[str] = SOURCE_FILES) -> Path:
+    """Unpack only ``files`` (default :data:`SOURCE_FILES`) from the package's source
+    tarball; returns the tree's root under ``cache/src``."""
     root = cache / "src" / deb.stem
     tree = root / f"linux-source-{version}"
-    if all((tree / f).exists() for f in SOURCE_FILES):
+    if all((tree / f).exists() for f in files):
         return tree
     root.mkdir(parents=True, exist_ok=True)
-    members = [f"linux-source-{version}/{f}" for f in SOURCE_FILES]
-    log(f"  unpacking {', '.join(SOURCE_FILES)} from {deb.name}")
+    members = [f"linux-source-{version}/{f}" for f in files]
+    log(f"  unpacking {', '.join(files)} from {deb.name}")
     tarball = f"./usr/src/linux-source-{version}.tar.xz"
     try:
         deb_tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)],
@@ -142,7 +143,7 @@ def unpack_sources(deb: Path, version: str, cache: Path,
         deb_tar.wait(timeout=60)
     except (OSError, subprocess.SubprocessError) as exc:
         raise ConformError(f"unpacking {deb}: {exc}") from None
-    if result.returncode != 0 or not all((tree / f).exists() for f in SOURCE_FILES):
+    if result.returncode != 0 or not all((tree / f).exists() for f in files):
         raise ConformError(f"unpacking {deb} failed: {result.stderr.strip()[-500:]}")
     return tree
 

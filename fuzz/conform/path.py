@@ -53,7 +53,7 @@ from kmem.spec.watermarks import default_min_free_kbytes, setup_per_zone_wmarks
 from kmem.spec.zones import ZoneSpan, ZoneType
 
 from ..cbuild import BuildError, build
-from . import ConformError, cache_dir, fetch_deb
+from . import ConformError, cache_dir, fetch_deb, unpack_sources
 from .extract import extract_enum, extract_function, extract_variable, parameters
 
 HERE = Path(__file__).parent
@@ -336,31 +336,7 @@ def extract_path(tree: Path, origin: str | None = None) -> KernelPath:
 def unpack_path_sources(deb: Path, version: str, cache: Path,
                         log: Callable[[str], None] = print) -> Path:
     """Unpack the Makefile and :data:`PATH_FILES` from the package's source tarball."""
-    files = ("Makefile", *PATH_FILES)
-    root = cache / "src" / deb.stem
-    tree = root / f"linux-source-{version}"
-    if all((tree / f).exists() for f in files):
-        return tree
-    root.mkdir(parents=True, exist_ok=True)
-    members = [f"linux-source-{version}/{f}" for f in files]
-    log(f"  unpacking {', '.join(files)} from {deb.name}")
-    tarball = f"./usr/src/linux-source-{version}.tar.xz"
-    try:
-        deb_tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)],
-                                   stdout=subprocess.PIPE)
-        inner = subprocess.Popen(["tar", "-xO", tarball], stdin=deb_tar.stdout,
-                                 stdout=subprocess.PIPE)
-        assert deb_tar.stdout is not None
-        deb_tar.stdout.close()
-        result = subprocess.run(["tar", "-xJ", "-C", str(root), *members], stdin=inner.stdout,
-                                capture_output=True, text=True, timeout=900)
-        inner.wait(timeout=60)
-        deb_tar.wait(timeout=60)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ConformError(f"unpacking {deb}: {exc}") from None
-    if result.returncode != 0 or not all((tree / f).exists() for f in files):
-        raise ConformError(f"unpacking {deb} failed: {result.stderr.strip()[-500:]}")
-    return tree
+    return unpack_sources(deb, version, cache, log, files=("Makefile", *PATH_FILES))
 
 
 @dataclass(frozen=True)
