@@ -60,6 +60,7 @@ from kmem.spec.x86_32_layout import maxmem, page_offset
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import mt_kernels as K
+from . import mt_kernels61 as K61
 
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
@@ -164,6 +165,8 @@ class PcpView:
     alloc_factor = property(lambda s: s._get(K.C_ALLOC_FACTOR),
                             lambda s, v: s._set(K.C_ALLOC_FACTOR, v))
     flags = property(lambda s: s._get(K.C_FLAGS), lambda s, v: s._set(K.C_FLAGS, v))
+    free_factor = property(lambda s: s._get(K.C_FREE_FACTOR),
+                           lambda s, v: s._set(K.C_FREE_FACTOR, v))  # 6.1
 
     @property
     def lists(self) -> list[list[int]]:
@@ -249,6 +252,9 @@ class MtZone:
         self.pcp: list[PcpView] = []
         if m.migratetypes:
             self.pageblock_order = m._pbo
+            #: whose code this zone follows: "6.12" (Debian 6.12.118) or "6.1" (6.1.192)
+            self.era = m.path_era
+            self.cma = m.cma
 
     @property
     def _z(self) -> np.ndarray:
@@ -493,7 +499,7 @@ class MtZone:
             block_types=tuple(sorted(self.block_type.items())),
             list_types=tuple(sorted((p, int(P[K.P_FMT, p])) for p, _ in free)),
             nr_free_highatomic=self.nr_free_highatomic,
-            nr_reserved_highatomic=self.nr_reserved_highatomic)
+            nr_reserved_highatomic=self.nr_reserved_highatomic, path_era=self.era)
 
     def pcp_violations(self) -> list[buddy.Violation]:
         """Each CPU's ``count`` equals the pages on its lists, every block is on the list
@@ -594,8 +600,11 @@ class MtMachine:
     node_zones = _Invalidates()
     _normal_idx = _Invalidates()
 
-    #: the compiled steps (a planted-bug variant swaps in a changed copy)
+    #: the compiled steps (a planted-bug variant swaps in a changed copy): ``_k`` for the
+    #: 6.12 path and the bare core, ``_k61`` for the 6.1 path (the constructor makes
+    #: ``_k`` the 6.1 steps on a 6.1 machine: the one place the era picks code)
     _k: Any = K
+    _k61: Any = K61
 
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
@@ -626,10 +635,14 @@ class MtMachine:
         self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         self.path_era = self.kernel.path_era if migratetypes else None
         opts.check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
-        if self.path_era not in (None, "6.12"):
-            raise InvalidArgument(f"kmem.fastimpl's whole path follows Linux 6.12; the "
-                                  f"{self.path_era} path (kernel {self.kernel.version}) runs on "
-                                  f"kmem.model.Machine")
+        if self.path_era == "6.1":
+            self._k = self._k61
+        # 6.1's zone_watermark_fast keys its boost retry on the mask's __GFP_ATOMIC (its
+        # numbering), 6.3+ on ALLOC_MIN_RESERVE (as kmem.model.Machine)
+        atomic = (gfp_spec.get_profile(self.kernel.gfp_profile).flag("__GFP_ATOMIC")
+                  if self.path_era == "6.1" else None)
+        self._gfp_atomic_bit = atomic.value if atomic is not None else 0
+        self._atomic_gfp: bool | None = None  # 6.1: the request's __GFP_ATOMIC, while it runs
         node_layouts = (layout, *nodes)
         opts.check_nodes(node_layouts)
         self.node_layouts = node_layouts
@@ -724,6 +737,7 @@ class MtMachine:
             Zr[K.Z_NCPU] = self._ncpu
             Zr[K.Z_MANAGED] = span.managed_pages
             Zr[K.Z_IDX] = g
+            Zr[K.Z_CMA] = int(self.cma)
             if span.end_pfn > span.start_pfn:
                 npb += ((span.end_pfn - 1) >> pbo) - (span.start_pfn >> pbo) + 1
         self._PB = np.zeros(max(npb, 1), np.int8)
@@ -857,11 +871,16 @@ class MtMachine:
             low_wmark=zone.watermark[1], managed_pages=zone.managed_pages,
             nr_split_cpus=max(1, nr_split_cpus),
             high_fraction=self.percpu_pagelist_high_fraction)
+        if self.path_era == "6.1":
+            # 6.1's zone_set_pageset_high_and_batch: one high, set directly (as the model)
+            high_max = high_min
         if not zone.pcp:
             zone.pcp = [PcpView(zone, cpu) for cpu in range(self.nr_cpus)]
             zone._z[K.Z_HASPCP] = 1
         for p in zone.pcp:
             p.high_min, p.high_max, p.batch = high_min, high_max, batch
+            if self.path_era == "6.1":
+                p.high = high_min
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
@@ -1090,6 +1109,8 @@ class MtMachine:
         if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.nr_cpus:
             raise InvalidArgument(f"cpu must be an int in 0..{self.nr_cpus - 1}, got {cpu!r}")
         todo = False
+        if self.path_era == "6.1":
+            return todo  # 6.1 has no decay_pcp_high (6.7+)
         for zone in self.zones:
             if zone.pcp and zone.present_pages:
                 p = zone.pcp[cpu]
@@ -1107,13 +1128,18 @@ class MtMachine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp,
+                                                         kernel=self.kernel))
 
     def zone_view(self, zone: MtZone) -> page_alloc.ZoneView:
         if self.migratetypes:
+            # __zone_watermark_unusable_free: 6.10+ subtracts nr_free_highatomic, 6.1 the
+            # whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012-4013)
+            highatomic = (zone.nr_reserved_highatomic if self.path_era == "6.1"
+                          else zone.nr_free_highatomic)
             return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                        zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
-                                       zone.nr_free_highatomic, zone.lists_mask(),
+                                       highatomic, zone.lists_mask(),
                                        zone.pcp_mask(self.cpu))
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
@@ -1124,6 +1150,8 @@ class MtMachine:
         fast attempt (the walk's first step, ``passes[0]``) runs before the walk is
         started: the walk is needed only when it fails."""
         zonelist, highest_idx, passes, mt = d.zonelist, d.highest_idx, d.passes, d.mt
+        self._atomic_gfp = (bool(gfp & self._gfp_atomic_bit) if self.path_era == "6.1"
+                            else None)
         pfn = self._get_page_from_freelist(zonelist, order, passes[0].alloc_flags,
                                            highest_idx, mt)
         if pfn >= 0:
@@ -1156,7 +1184,8 @@ class MtMachine:
 
         ctx = slowpath.Context(lowmem_only=d.lowmem_only)
         result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
-                                   cma=self.cma, outcomes=self.outcomes)
+                                   cma=self.cma, era=self.path_era or "6.12",
+                                   outcomes=self.outcomes)
         if got:
             self.last_failure = None
             return self._prep_new_page(got[0], order, gfp)
@@ -1228,7 +1257,8 @@ class MtMachine:
         boost = item(g, K.Z_BOOST)
         usable = item(g, K.Z_FREE) - ((1 << order) - 1)
         if not alloc_flags & ALLOC_RESERVES and self.migratetypes:  # (the bare view has 0)
-            usable -= item(g, K.Z_HAFREE)
+            # 6.1 subtracts the whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012)
+            usable -= item(g, K.Z_HARES if self.path_era == "6.1" else K.Z_HAFREE)
         mark = zone._watermark[wmark] + boost
         thr = self._thresholds.get((mark, alloc_flags))
         if thr is None:
@@ -1253,7 +1283,9 @@ class MtMachine:
             counts = self._LN[base + order * mts:base + NR_PAGE_ORDERS * mts].tolist()
             return any(n and any(counts[i * mts + t] for t in allowed)
                        for i, n in enumerate(nr_free))
-        if order == 0 and alloc_flags & ALLOC_MIN_RESERVE and boost and wmark == WMARK_MIN:
+        keyed = (alloc_flags & ALLOC_MIN_RESERVE if self._atomic_gfp is None
+                 else self._atomic_gfp)
+        if order == 0 and keyed and boost and wmark == WMARK_MIN:
             return usable > watermarks.watermark_threshold(zone._watermark[WMARK_MIN],
                                                            alloc_flags) + reserve
         return False

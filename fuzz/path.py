@@ -67,7 +67,8 @@ class PathConfig:
     """A machine with the whole path: ``preset`` ``generic`` (``size`` pages), ``x86_64``
     (``size`` MB), ``numa`` (``nodes_mb`` MB per node) or ``x86_32`` (``size`` MB), with
     ``nr_cpus`` CPUs, ``pageblock_order`` (None: the kernel's), ``min_free_kbytes``
-    (None: the boot value), holes, ``high_fraction`` and ``movablecore_mb``."""
+    (None: the boot value), holes, ``high_fraction``, ``movablecore_mb`` and ``kernel``
+    (None: the newest kmem knows, whose path is 6.12's; ``"6.1"``: 6.1.192's path)."""
 
     preset: str
     size: int = 0
@@ -79,9 +80,12 @@ class PathConfig:
     high_fraction: int = 0
     movablecore_mb: int = 0
     cpu_nodes: tuple[int, ...] | None = None
+    kernel: str | None = None
 
     def kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"policy": "linux", "migratetypes": True, "nr_cpus": self.nr_cpus}
+        if self.kernel is not None:
+            kw["kernel"] = self.kernel
         if self.cpu_nodes is not None:
             kw["cpu_nodes"] = self.cpu_nodes
         if self.pageblock_order is not None:
@@ -238,7 +242,8 @@ def path_fingerprint(m: Any) -> tuple[Any, ...]:
         lists = tuple(tuple(z.free_list_order(o, mt)) for o in range(NR_PAGE_ORDERS)
                       for mt in range(migrate.MIGRATE_TYPES))
         pcps = tuple((tuple(tuple(lst) for lst in p.lists), p.count, p.high, p.high_min,
-                      p.high_max, p.batch, p.free_count, p.alloc_factor, p.flags)
+                      p.high_max, p.batch, p.free_count, p.alloc_factor, p.flags,
+                      p.free_factor)
                      for p in z.pcp)
         zones.append((lists, pcps, tuple(sorted(z.allocated.items())),
                       tuple(sorted(z.block_type.items())), z.free_pages, z.nr_free(),
