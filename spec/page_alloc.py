@@ -243,30 +243,36 @@ def has_block(zone: ZoneView, order: int, migratetype: int | None = None,
 
 
 def choose_zone(zonelist: Sequence[ZoneView], order: int, alloc_flags: int,
-                highest_zoneidx: int, migratetype: int | None = None) -> int | None:
+                highest_zoneidx: int, migratetype: int | None = None, *,
+                atomic_gfp: bool | None = None) -> int | None:
     """The position in ``zonelist`` where a pass succeeds: the first zone that passes
-    its watermark check and has a block; None if the pass fails."""
+    its watermark check (``atomic_gfp`` as :func:`zone_allows` takes it) and has a block;
+    None if the pass fails."""
     for pos, zone in enumerate(zonelist):
-        if (zone_allows(zone, order, alloc_flags, highest_zoneidx)
+        if (zone_allows(zone, order, alloc_flags, highest_zoneidx, atomic_gfp=atomic_gfp)
                 and has_block(zone, order, migratetype, alloc_flags)):
             return pos
     return None
 
 
 def allocation_failure_legal(zonelist: Sequence[ZoneView], gfp: int, order: int,
-                             highest_zoneidx: int, **context: bool) -> bool:
+                             highest_zoneidx: int, *, atomic_gfp: bool | None = None,
+                             **context: bool) -> bool:
     """Availability: an allocation may return NULL only if order > MAX_PAGE_ORDER, or no
     pass finds an allowed zone with a suitable block that passes its watermark (with
     migratetypes: a block its migratetype may use, or one on its pcp list) and the
     request is not a __GFP_NOFAIL one that may reclaim (:func:`nofail_never_fails`: the
     kernel loops instead of failing; kmem raises
-    :class:`~kmem.spec.errors.AllocationLivelock`)."""
+    :class:`~kmem.spec.errors.AllocationLivelock`). ``atomic_gfp`` (not None): the
+    watermark's boost retry keyed on the mask's __GFP_ATOMIC, as 6.1.192's
+    ``zone_watermark_fast`` has it (mm/page_alloc.c:4148-4153; :func:`zone_allows`)."""
     if order > MAX_PAGE_ORDER:
         return True
     if nofail_never_fails(gfp):
         return False
     mt = _gfp.gfp_migratetype(gfp) if any(z.free_lists is not None for z in zonelist) else None
-    return all(choose_zone(zonelist, order, p.alloc_flags, highest_zoneidx, mt) is None
+    return all(choose_zone(zonelist, order, p.alloc_flags, highest_zoneidx, mt,
+                           atomic_gfp=atomic_gfp) is None
                for p in alloc_passes(gfp, order, **context))
 
 

@@ -4,7 +4,8 @@ Model mutants (``path-model-*``) are :class:`kmem.model.Machine` subclasses whos
 are an ``MtZone`` subclass with one method copied and changed. fastimpl mutants
 (``path-fast-*``) are :class:`kmem.fastimpl.mt_machine.MtMachine` subclasses whose
 compiled steps (``mt_kernels.py``) run as Python with one step copied and changed
-(:func:`python_kernels`). ``kmem fuzz --impl model,mutant:NAME`` must catch each one
+(:func:`python_kernels`); ``path-fast61-*`` do the same to the 6.1 path's steps
+(``mt_kernels61.py``), which only a machine with ``kernel="6.1"`` runs. ``kmem fuzz --impl model,mutant:NAME`` must catch each one
 within 60 s (``tests/quality/test_path_fuzz_mutants.py``). Teeth, never implementations.
 """
 
@@ -30,16 +31,18 @@ from kmem.spec.alloc_flags import (
 @dataclass(frozen=True)
 class PathMutant:
     """One planted bug: ``zone_overrides`` (model MtZone methods), ``machine_overrides``
-    (model Machine methods) or ``kernel_overrides`` (fastimpl mt_kernels steps)."""
+    (model Machine methods), ``kernel_overrides`` (fastimpl mt_kernels steps) or
+    ``kernel61_overrides`` (fastimpl mt_kernels61 steps: the 6.1 path)."""
 
     name: str
     description: str
     zone_overrides: dict[str, Callable[..., Any]] | None = None
     machine_overrides: dict[str, Callable[..., Any]] | None = None
     kernel_overrides: dict[str, Callable[..., Any]] | None = None
+    kernel61_overrides: dict[str, Callable[..., Any]] | None = None
 
     def machine_class(self) -> type:
-        if self.kernel_overrides is not None:
+        if self.kernel_overrides is not None or self.kernel61_overrides is not None:
             return _fast_mutant(self)
         return _model_mutant(self)
 
@@ -61,17 +64,20 @@ def _model_mutant(mut: PathMutant) -> type:
     return type(f"Machine_{mut.name}", (Machine,), attrs)
 
 
-def python_kernels(overrides: dict[str, Callable[..., Any]]) -> Any:
-    """A namespace with every step of ``mt_kernels`` as plain Python (compiled spec rules
-    too), where ``overrides`` replace steps by name; the copies call each other through
-    the namespace, so a replaced step is used everywhere."""
-    from kmem.fastimpl import mt_kernels
+def python_kernels(overrides: dict[str, Callable[..., Any]], era: str = "6.12") -> Any:
+    """A namespace with every step of ``mt_kernels`` (``era="6.1"``: with
+    ``mt_kernels61``'s over them) as plain Python (compiled spec rules too), where
+    ``overrides`` replace steps by name; the copies call each other through the
+    namespace, so a replaced step is used everywhere."""
+    from kmem.fastimpl import mt_kernels, mt_kernels61
 
     ns: dict[str, Any] = dict(vars(mt_kernels))
+    if era == "6.1":
+        ns.update(vars(mt_kernels61))
     for name, obj in list(ns.items()):
         py = getattr(obj, "py_func", None)
         if py is None and isinstance(obj, types.FunctionType) and obj.__module__ in (
-                mt_kernels.__name__,):
+                mt_kernels.__name__, mt_kernels61.__name__):
             py = obj
         if py is not None and py.__qualname__.startswith("spec_jit."):
             ns[name] = py  # a spec rule: its own globals (it calls no step)
@@ -85,9 +91,12 @@ def python_kernels(overrides: dict[str, Callable[..., Any]]) -> Any:
 def _fast_mutant(mut: PathMutant) -> type:
     from kmem.fastimpl.mt_machine import MtMachine
 
-    kernels = python_kernels(mut.kernel_overrides or {})
-
-    return type(f"MtMachine_{mut.name}", (MtMachine,), {"_k": kernels, "mutant": mut})
+    attrs: dict[str, Any] = {"mutant": mut}
+    if mut.kernel_overrides is not None:
+        attrs["_k"] = python_kernels(mut.kernel_overrides)
+    if mut.kernel61_overrides is not None:
+        attrs["_k61"] = python_kernels(mut.kernel61_overrides, era="6.1")
+    return type(f"MtMachine_{mut.name}", (MtMachine,), attrs)
 
 
 # The fastimpl copies below are written against mt_kernels' names (they run with its
@@ -96,6 +105,82 @@ def _fast_mutant(mut: PathMutant) -> type:
 # mypy: ignore-errors
 
 # -- fastimpl: one step each, copied with one change ---------------------------------------
+def _fast61_pcp_block_type(A, z, cpu, count, pindex):
+    """6.1's free_pcppages_bulk freeing with the pageblock's type (6.12's habit) instead
+    of the migratetype cached in the block."""
+    P, LH, LT, C = A[2], A[3], A[4], A[8]
+    r = pcp_row(A, z, cpu)
+    count = min(C[r, C_COUNT], count)
+    pindex -= 1
+    while count > 0:
+        while True:
+            pindex += 1
+            if pindex > NR_PCP_LISTS - 1:
+                pindex = 0
+            if LH[pcp_lid(A, z, cpu, pindex)] >= 0:
+                break
+        lid = pcp_lid(A, z, cpu, pindex)
+        order = pindex_to_order(pindex)
+        while True:
+            pfn = LT[lid]
+            list_del(A, lid, pfn)
+            P[P_PCPO, pfn] = -1
+            mt = get_pfnblock_migratetype(A, z, pfn)  # the bug: not P[P_FMT, pfn]
+            P[P_FMT, pfn] = -1
+            count -= 1 << order
+            C[r, C_COUNT] -= 1 << order
+            free_one_page_mt(A, z, pfn, order, mt, TO_LIKELY)
+            if not (count > 0 and LH[lid] >= 0):
+                break
+
+
+def _fast61_free_factor_fixed(A, z, cpu, pfn, mt, order):
+    """6.1's free_unref_page_commit keeping pcp->free_factor where it was: every drain
+    past the high mark frees one batch (nr_pcp_free's growing batch << free_factor
+    lost)."""
+    P, C = A[2], A[8]
+    r = pcp_row(A, z, cpu)
+    pindex = order_to_pindex(mt, order)
+    list_add(A, pcp_lid(A, z, cpu, pindex), pfn, False)
+    P[P_PCPO, pfn] = order
+    C[r, C_COUNT] += 1 << order
+    free_high = free_high_61(C[r, C_FREE_FACTOR], order)
+    high = nr_pcp_high_61(C[r, C_HIGH], C[r, C_BATCH], free_high, False)
+    if C[r, C_COUNT] >= high:
+        n, _ = nr_pcp_free_61(C[r, C_COUNT], high, C[r, C_BATCH], free_high,
+                              C[r, C_FREE_FACTOR])  # the bug: the new free_factor dropped
+        free_pcppages_bulk(A, z, cpu, n, pindex)
+
+
+def _fast61_merge_retypes(A, z, pfn, order, mt, to_tail):
+    """6.1's __free_one_page retyping a merged buddy's pageblock to the freed block's type
+    (6.10+'s habit; 6.1 leaves the pageblock bits alone)."""
+    Z = A[6]
+    pbo = Z[z, Z_PBO]
+    buddy_pfn = pfn ^ (1 << order)
+    while order < MAX_PAGE_ORDER:
+        buddy_pfn = pfn ^ (1 << order)
+        if not is_free_block(A, z, buddy_pfn, order):
+            break
+        if order >= pbo:
+            buddy_mt = get_pfnblock_migratetype(A, z, buddy_pfn)
+            if not may_merge(order, mt, buddy_mt, pbo):
+                break
+            if buddy_mt != mt:  # the bug
+                change_pageblock_range(A, z, buddy_pfn, order, mt)
+        del_mt(A, z, buddy_pfn, order)
+        pfn = buddy_pfn & pfn
+        order += 1
+    if to_tail == TO_LIKELY:
+        tail = False
+        if order < MAX_PAGE_ORDER - 1:
+            higher = buddy_pfn & pfn
+            tail = is_free_block(A, z, higher ^ (1 << (order + 1)), order + 1)
+    else:
+        tail = to_tail == TO_TAIL
+    add_mt(A, z, pfn, order, mt, tail)
+
+
 def _fast_pcp_tail(A, z, cpu, order, mt, alloc_flags):
     """rmqueue_pcplist handing out the list tail (coldest page) instead of the head."""
     P, LH, LT, Z, C = A[2], A[3], A[4], A[6], A[8]
@@ -349,6 +434,18 @@ PATH_MUTANTS: dict[str, PathMutant] = {m.name: m for m in (
     PathMutant("path-fast-free-cpu",
                "fastimpl frees to CPU 0's pcp lists instead of the freeing CPU's",
                kernel_overrides={"free_block": _fast_free_cpu0}),
+    PathMutant("path-fast61-pcp-cached-type",
+               "fastimpl's 6.1 free_pcppages_bulk frees a block with its pageblock's type, "
+               "not the migratetype cached when it was queued",
+               kernel61_overrides={"free_pcppages_bulk": _fast61_pcp_block_type}),
+    PathMutant("path-fast61-free-factor",
+               "fastimpl's 6.1 free_unref_page_commit never raises pcp->free_factor, so a "
+               "drain frees one batch instead of batch << free_factor",
+               kernel61_overrides={"free_unref_page_commit": _fast61_free_factor_fixed}),
+    PathMutant("path-fast61-merge-retypes",
+               "fastimpl's 6.1 __free_one_page retypes a merged buddy's pageblock (6.10+ "
+               "does; 6.1 does not)",
+               kernel61_overrides={"free_one_page_mt": _fast61_merge_retypes}),
     PathMutant("path-model-claim-threshold",
                "model try_to_steal_block claims a pageblock only when all of it (not half) is "
                "free or alike",
