@@ -65,6 +65,7 @@ from . import mt_kernels61 as K61
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
+GFP_NOFAIL = page_alloc.GFP_NOFAIL_BIT
 GFP_MASK_LIMIT = 1 << 32
 GFP_THISNODE = gfp_spec.__GFP_THISNODE
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
@@ -569,7 +570,7 @@ class _Decision(NamedTuple):
     mt: int
     lowmem_only: bool
     lines: tuple[str, ...]  # printed on every call (VM_WARN_ON of the migratetype)
-    once_lines: tuple[str, ...]  # __GFP_NOFAIL's WARN_ON_ONCEs
+    rmqueue_lines: tuple[str, ...]  # 6.1's rmqueue __GFP_NOFAIL WARN_ON_ONCE (each call)
 
 
 class _Invalidates:
@@ -643,6 +644,7 @@ class MtMachine:
                   if self.path_era == "6.1" else None)
         self._gfp_atomic_bit = atomic.value if atomic is not None else 0
         self._atomic_gfp: bool | None = None  # 6.1: the request's __GFP_ATOMIC, while it runs
+        self._rmqueue_warnings: tuple[str, ...] = ()  # 6.1: rmqueue's, while a request runs
         node_layouts = (layout, *nodes)
         opts.check_nodes(node_layouts)
         self.node_layouts = node_layouts
@@ -970,13 +972,14 @@ class MtMachine:
             d = self._decide(gfp, order)
         if d.lines:
             self.dmesg.extend(d.lines)
-        for line in d.once_lines:
-            if line not in self._warned_once:
-                self._warned_once.add(line)
-                self.dmesg.append(line)
         if self.migratetypes:
             return self._alloc_path(gfp, order, d)
         zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
+        if gfp & GFP_NOFAIL:  # the walk below changes nothing until it finds a block
+            for line in page_alloc.bare_walk_warnings(
+                    [self.zone_view(z) for z in zonelist], gfp, order, highest_idx, passes,
+                    era=self.kernel.path_era):
+                self._warn_once(line)
         for attempt in passes:
             for zone in zonelist:
                 if self._zone_allows(zone, order, attempt.alloc_flags, highest_idx):
@@ -1016,7 +1019,9 @@ class MtMachine:
         lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
                  if gfp_spec.gfp_migratetype_warns(gfp) else ())
         d = _Decision(highest_idx, zonelist, passes, gfp_spec.gfp_migratetype(gfp),
-                      lowmem_only, lines, tuple(page_alloc.nofail_warnings(gfp, order)))
+                      lowmem_only, lines,
+                      page_alloc.nofail_warnings(gfp, order, "rmqueue",
+                                                 era=self.path_era or "6.12"))
         if len(self._decisions) >= 4096:
             self._decisions.clear()
         self._decisions[(gfp, order, nid)] = d
@@ -1121,6 +1126,12 @@ class MtMachine:
                 todo |= more
         return todo
 
+    def _warn_once(self, line: str) -> None:
+        """A ``WARN_ON_ONCE`` report: printed the first time only."""
+        if line not in self._warned_once:
+            self._warned_once.add(line)
+            self.dmesg.append(line)
+
     def _warn_alloc(self, gfp: int, order: int) -> None:
         has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
         show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
@@ -1152,6 +1163,7 @@ class MtMachine:
         zonelist, highest_idx, passes, mt = d.zonelist, d.highest_idx, d.passes, d.mt
         self._atomic_gfp = (bool(gfp & self._gfp_atomic_bit) if self.path_era == "6.1"
                             else None)
+        self._rmqueue_warnings = d.rmqueue_lines
         pfn = self._get_page_from_freelist(zonelist, order, passes[0].alloc_flags,
                                            highest_idx, mt)
         if pfn >= 0:
@@ -1161,7 +1173,9 @@ class MtMachine:
         fast_failed = [True]  # the walk's first step: already done, failed
 
         def ask(step: slowpath.Step) -> bool:
-            if step.kind == "get_page":
+            if step.kind == "warn":
+                self._warn_once(step.label)
+            elif step.kind == "get_page":
                 if fast_failed[0] and step.label == "fast":
                     fast_failed[0] = False
                     return False
@@ -1228,6 +1242,9 @@ class MtMachine:
                     Z[z, K.Z_BELOW_HIGH] = 1  # zone.below_high = True
                     if not self._zone_allows(zone, order, alloc_flags, highest_idx):
                         continue
+                if self._rmqueue_warnings:
+                    for line in self._rmqueue_warnings:
+                        self._warn_once(line)
                 pfn = int(self._k.rmqueue(self._A, z, self._cpu, order, mt, alloc_flags))
                 if pfn >= 0:
                     if alloc_flags & ALLOC_HIGHATOMIC:
