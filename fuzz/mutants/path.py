@@ -105,35 +105,6 @@ def _fast_mutant(mut: PathMutant) -> type:
 # mypy: ignore-errors
 
 # -- fastimpl: one step each, copied with one change ---------------------------------------
-def _fast61_pcp_block_type(A, z, cpu, count, pindex):
-    """6.1's free_pcppages_bulk freeing with the pageblock's type (6.12's habit) instead
-    of the migratetype cached in the block."""
-    P, LH, LT, C = A[2], A[3], A[4], A[8]
-    r = pcp_row(A, z, cpu)
-    count = min(C[r, C_COUNT], count)
-    pindex -= 1
-    while count > 0:
-        while True:
-            pindex += 1
-            if pindex > NR_PCP_LISTS - 1:
-                pindex = 0
-            if LH[pcp_lid(A, z, cpu, pindex)] >= 0:
-                break
-        lid = pcp_lid(A, z, cpu, pindex)
-        order = pindex_to_order(pindex)
-        while True:
-            pfn = LT[lid]
-            list_del(A, lid, pfn)
-            P[P_PCPO, pfn] = -1
-            mt = get_pfnblock_migratetype(A, z, pfn)  # the bug: not P[P_FMT, pfn]
-            P[P_FMT, pfn] = -1
-            count -= 1 << order
-            C[r, C_COUNT] -= 1 << order
-            free_one_page_mt(A, z, pfn, order, mt, TO_LIKELY)
-            if not (count > 0 and LH[lid] >= 0):
-                break
-
-
 def _fast61_free_factor_fixed(A, z, cpu, pfn, mt, order):
     """6.1's free_unref_page_commit keeping pcp->free_factor where it was: every drain
     past the high mark frees one batch (nr_pcp_free's growing batch << free_factor
@@ -152,33 +123,24 @@ def _fast61_free_factor_fixed(A, z, cpu, pfn, mt, order):
         free_pcppages_bulk(A, z, cpu, n, pindex)
 
 
-def _fast61_merge_retypes(A, z, pfn, order, mt, to_tail):
-    """6.1's __free_one_page retyping a merged buddy's pageblock to the freed block's type
-    (6.10+'s habit; 6.1 leaves the pageblock bits alone)."""
-    Z = A[6]
-    pbo = Z[z, Z_PBO]
-    buddy_pfn = pfn ^ (1 << order)
-    while order < MAX_PAGE_ORDER:
-        buddy_pfn = pfn ^ (1 << order)
-        if not is_free_block(A, z, buddy_pfn, order):
-            break
-        if order >= pbo:
-            buddy_mt = get_pfnblock_migratetype(A, z, buddy_pfn)
-            if not may_merge(order, mt, buddy_mt, pbo):
-                break
-            if buddy_mt != mt:  # the bug
-                change_pageblock_range(A, z, buddy_pfn, order, mt)
-        del_mt(A, z, buddy_pfn, order)
-        pfn = buddy_pfn & pfn
-        order += 1
-    if to_tail == TO_LIKELY:
-        tail = False
-        if order < MAX_PAGE_ORDER - 1:
-            higher = buddy_pfn & pfn
-            tail = is_free_block(A, z, higher ^ (1 << (order + 1)), order + 1)
-    else:
-        tail = to_tail == TO_TAIL
-    add_mt(A, z, pfn, order, mt, tail)
+def _fast61_bulk_one_short(A, z, cpu, order, mt, alloc_flags):
+    """6.1's rmqueue_pcplist refilling one block fewer than pcp_alloc_batch_61 asks."""
+    P, LH, C = A[2], A[3], A[8]
+    r = pcp_row(A, z, cpu)
+    C[r, C_FREE_FACTOR] >>= 1
+    lid = pcp_lid(A, z, cpu, order_to_pindex(mt, order))
+    if LH[lid] < 0:
+        n = pcp_alloc_batch_61(C[r, C_BATCH], order) - 1  # the bug
+        got = rmqueue_bulk(A, z, order, max(n, 1), mt, alloc_flags, lid)
+        C[r, C_COUNT] += got << order
+        if LH[lid] < 0:
+            return -1
+    pfn = LH[lid]
+    list_del(A, lid, pfn)
+    P[P_PCPO, pfn] = -1
+    P[P_FMT, pfn] = -1
+    C[r, C_COUNT] -= 1 << order
+    return pfn
 
 
 def _fast_pcp_tail(A, z, cpu, order, mt, alloc_flags):
@@ -434,18 +396,14 @@ PATH_MUTANTS: dict[str, PathMutant] = {m.name: m for m in (
     PathMutant("path-fast-free-cpu",
                "fastimpl frees to CPU 0's pcp lists instead of the freeing CPU's",
                kernel_overrides={"free_block": _fast_free_cpu0}),
-    PathMutant("path-fast61-pcp-cached-type",
-               "fastimpl's 6.1 free_pcppages_bulk frees a block with its pageblock's type, "
-               "not the migratetype cached when it was queued",
-               kernel61_overrides={"free_pcppages_bulk": _fast61_pcp_block_type}),
     PathMutant("path-fast61-free-factor",
                "fastimpl's 6.1 free_unref_page_commit never raises pcp->free_factor, so a "
                "drain frees one batch instead of batch << free_factor",
                kernel61_overrides={"free_unref_page_commit": _fast61_free_factor_fixed}),
-    PathMutant("path-fast61-merge-retypes",
-               "fastimpl's 6.1 __free_one_page retypes a merged buddy's pageblock (6.10+ "
-               "does; 6.1 does not)",
-               kernel61_overrides={"free_one_page_mt": _fast61_merge_retypes}),
+    PathMutant("path-fast61-bulk-batch",
+               "fastimpl's 6.1 rmqueue_pcplist refills one block fewer than "
+               "pcp_alloc_batch_61 asks",
+               kernel61_overrides={"rmqueue_pcplist": _fast61_bulk_one_short}),
     PathMutant("path-model-claim-threshold",
                "model try_to_steal_block claims a pageblock only when all of it (not half) is "
                "free or alike",
