@@ -53,7 +53,7 @@ from kmem.spec.alloc_flags import (
 )
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER
 
-from .kernels import jit, jit_entry
+from .kernels import OP_ALLOC, OP_FREE, OP_GET, OP_PUT, jit, jit_entry
 from .spec_jit import compile_spec, stamp_cache
 
 # the cached steps below call the spec's rules: a change there recompiles them
@@ -792,8 +792,7 @@ WF = W_RESERVE + W_ZONES
 # then per zonelist entry its global zone index and node.
 R_FLAGS0, R_MT, R_HIDX, R_NUMA, R_COMP, R_PYTHON, R_NZ, R_ZL = range(8)
 
-# batch status (run_path_ops' st[0]) and codes (the bare core's encoding, batch.py)
-OP_ALLOC, OP_FREE, OP_GET, OP_PUT = 0, 1, 2, 3
+# batch status (run_path_ops' st[0]); the op codes are the bare core's (kernels.py)
 S_DONE, S_NEEDROW, S_PYTHON, S_SLOW, S_BADREF, S_BADOP = range(6)
 
 

@@ -614,6 +614,8 @@ class MtMachine:
 
     #: the compiled steps (a planted-bug variant swaps in a changed copy)
     _k: Any = K
+    #: one node (set with node_layouts): the decisions' key needs no node
+    _one_node: bool = True
 
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
