@@ -18,7 +18,7 @@ the zonelist, ``alloc_passes``, the slow path of :func:`kmem.spec.slowpath.slowp
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -219,6 +219,13 @@ class _Allocated(Mapping[int, int]):
 
     def __len__(self) -> int:
         return len(self._heads())
+
+    def items(self) -> Any:
+        """(head pfn, order) of every allocated block, ascending, read in one pass (a
+        list, as the bare core's ``_Allocated.items``)."""
+        heads = self._heads()
+        orders = self._zone._m._P[K.P_AORD, heads]
+        return list(zip(heads.tolist(), orders.tolist(), strict=True))
 
 
 class MtZone:
@@ -760,6 +767,8 @@ class MtMachine:
                    for node in self.node_layouts for span in node.zones)
 
     def _list(self, lid: int) -> list[int]:
+        if self._A[3][lid] < 0:  # an empty list: what list_out returns, without the call
+            return []
         n = int(self._LN[lid])
         out = np.zeros(n, np.int64)
         got = self._k.list_out(self._A, lid, out)
@@ -1404,10 +1413,12 @@ class MtMachine:
     def state(self) -> tuple[buddy.ZoneState, ...]:
         return tuple(z.state() for z in self.zones)
 
-    def check_invariants(self) -> list[buddy.Violation]:
+    def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
+                         = buddy.check_invariants) -> list[buddy.Violation]:
+        """As the model's (``zone_check``: the spec's check or a memo of it)."""
         out: list[buddy.Violation] = []
         for zone in self.zones:
-            out.extend(buddy.check_invariants(zone.state()))
+            out.extend(zone_check(zone.state()))
             if self.migratetypes:
                 out.extend(zone.pcp_violations())
         return out

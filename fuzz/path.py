@@ -41,6 +41,7 @@ from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
 from kmem.spec.constants import NR_PAGE_ORDERS
 from kmem.spec.errors import InvalidArgument, KmemError
 
+from .checks import InvariantCache, check_invariants
 from .impls import Impl, resolve
 
 NOWARN = g.__GFP_NOWARN
@@ -320,6 +321,9 @@ class PathRunner:
         self.fails = 0  # allocations that returned NULL (legally)
         self.stopped_at: int | None = None  # where a deadline cut the stream
         self.managed = sum(z.managed_pages for z in self.lead.zones)
+        #: the spec's invariants, each distinct zone state checked once (the peers' equal
+        #: copies and the zones a step did not touch are looked up, not checked again)
+        self._invariants = InvariantCache()
         self._check_step("boot")
 
     @property
@@ -343,7 +347,7 @@ class PathRunner:
         if not self.judge:
             return
         for impl, m in zip(self.impls, self.machines, strict=True):
-            bad = m.check_invariants()
+            bad = check_invariants(m, self._invariants)
             if bad:
                 raise Divergence(f"step {self.step} {what}: {impl.label} breaks a spec "
                                  f"invariant: {'; '.join(map(str, bad[:3]))}")
