@@ -359,8 +359,26 @@ class MtZone:
                    for p in self._m._list(K.buddy_lid(z, order, t))]
         return sorted(out) if self.policy == "lowest" else out
 
+    def free_lists(self) -> tuple[tuple[int, ...], ...]:
+        """Every ``free_area[order].free_list[mt]``, order-major (index ``order *
+        MIGRATE_TYPES + mt``), each as :meth:`free_list_order` returns it: one read of the
+        list heads, a list walk only for the lists that hold blocks."""
+        n = NR_PAGE_ORDERS * migrate.MIGRATE_TYPES
+        lid0 = self._lid0
+        out: list[tuple[int, ...]] = [()] * n
+        lists = self._m._list
+        for i in np.nonzero(self._m._A[3][lid0:lid0 + n] >= 0)[0].tolist():
+            got = lists(lid0 + i)
+            out[i] = tuple(sorted(got) if self.policy == "lowest" else got)
+        return tuple(out)
+
     def free_blocks(self) -> list[tuple[int, int]]:
-        return [(p, o) for o in range(NR_PAGE_ORDERS) for p in self.free_list_order(o)]
+        lists, nt = self.free_lists(), migrate.MIGRATE_TYPES
+        if self.policy == "lowest":
+            return [(p, o) for o in range(NR_PAGE_ORDERS)
+                    for p in sorted(p for lst in lists[o * nt:(o + 1) * nt] for p in lst)]
+        return [(p, o) for o in range(NR_PAGE_ORDERS) for lst in lists[o * nt:(o + 1) * nt]
+                for p in lst]
 
     def free_blocks_typed(self) -> dict[int, tuple[int, int]]:
         P = self._m._P
@@ -425,7 +443,8 @@ class MtZone:
         first = self.start_pfn >> pbo
         base = int(self._z[K.Z_PBBASE])
         n = ((self.end_pfn - 1) >> pbo) - first + 1
-        return {first + i: int(t) for i, t in enumerate(self._m._PB[base:base + n])}
+        return dict(zip(range(first, first + n), self._m._PB[base:base + n].tolist(),
+                        strict=True))
 
     def pageblock_counts(self, online: Any) -> list[int]:
         counts = [0] * migrate.MIGRATE_TYPES

@@ -128,3 +128,24 @@ def test_the_bulk_runner_still_finds_an_invariant_break_with_the_memo():
     rep = run_stream(config, ops, "model@lowest,mutant:nr_free_leak_on_merge@lowest",
                      shrink_seconds=5)
     assert rep.divergence is not None
+
+
+def test_fast_free_lists_in_one_pass_are_the_lists():
+    from kmem.spec import migrate
+    from kmem.spec.constants import NR_PAGE_ORDERS
+
+    nt = migrate.MIGRATE_TYPES
+    seen = 0
+    for mm in _mt_machines():
+        for z in mm.zones:
+            if not hasattr(z, "free_lists"):
+                continue  # the model: read list by list
+            seen += 1
+            lists = z.free_lists()
+            assert lists == tuple(tuple(z.free_list_order(o, mt))
+                                  for o in range(NR_PAGE_ORDERS) for mt in range(nt))
+            assert z.free_blocks() == [(p, o) for o in range(NR_PAGE_ORDERS)
+                                       for p in z.free_list_order(o)]
+            assert z.block_type == {pb: z.get_pfnblock_migratetype(pb << mm._pbo)
+                                    for pb in z.block_type}
+    assert seen
