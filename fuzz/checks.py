@@ -57,7 +57,8 @@ class InvariantCache:
         self._memo: dict[Any, tuple[buddy.Violation, ...]] = {}
 
     def __call__(self, zs: buddy.ZoneState) -> list[buddy.Violation]:
-        key = (zs, buddy.MAX_PAGE_ORDER, buddy.INVARIANTS)  # what the verdict depends on
+        # what the verdict depends on: the state, the spec's top order and its invariants
+        key = (zs, getattr(buddy, "MAX_PAGE_ORDER"), buddy.INVARIANTS)  # noqa: B009
         try:
             got = self._memo.pop(key)  # popped and put back: the newest at the end
         except KeyError:
@@ -84,10 +85,10 @@ def check_invariants(m: Any, cache: InvariantCache | None) -> list[Any]:
     return list(m.check_invariants())
 
 
-_TAKES: dict[type, bool] = {}
+_TAKES: dict[Any, bool] = {}
 
 
-def _takes_zone_check(cls: type) -> bool:
+def _takes_zone_check(cls: Any) -> bool:
     got = _TAKES.get(cls)
     if got is None:
         import inspect
