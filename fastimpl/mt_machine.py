@@ -18,7 +18,7 @@ the zonelist, ``alloc_passes``, the slow path of :func:`kmem.spec.slowpath.slowp
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -213,6 +213,13 @@ class _Allocated(Mapping[int, int]):
     def __len__(self) -> int:
         return len(self._heads())
 
+    def items(self) -> Any:
+        """(head pfn, order) of every allocated block, ascending, read in one pass (a
+        list, as the bare core's ``_Allocated.items``)."""
+        heads = self._heads()
+        orders = self._zone._m._P[K.P_AORD, heads]
+        return list(zip(heads.tolist(), orders.tolist(), strict=True))
+
 
 class MtZone:
     """One zone of the whole path: the model's ``MtZone`` (or, in a bare NUMA machine,
@@ -352,8 +359,26 @@ class MtZone:
                    for p in self._m._list(K.buddy_lid(z, order, t))]
         return sorted(out) if self.policy == "lowest" else out
 
+    def free_lists(self) -> tuple[tuple[int, ...], ...]:
+        """Every ``free_area[order].free_list[mt]``, order-major (index ``order *
+        MIGRATE_TYPES + mt``), each as :meth:`free_list_order` returns it: one read of the
+        list heads, a list walk only for the lists that hold blocks."""
+        n = NR_PAGE_ORDERS * migrate.MIGRATE_TYPES
+        lid0 = self._lid0
+        out: list[tuple[int, ...]] = [()] * n
+        lists = self._m._list
+        for i in np.nonzero(self._m._A[3][lid0:lid0 + n] >= 0)[0].tolist():
+            got = lists(lid0 + i)
+            out[i] = tuple(sorted(got) if self.policy == "lowest" else got)
+        return tuple(out)
+
     def free_blocks(self) -> list[tuple[int, int]]:
-        return [(p, o) for o in range(NR_PAGE_ORDERS) for p in self.free_list_order(o)]
+        lists, nt = self.free_lists(), migrate.MIGRATE_TYPES
+        if self.policy == "lowest":
+            return [(p, o) for o in range(NR_PAGE_ORDERS)
+                    for p in sorted(p for lst in lists[o * nt:(o + 1) * nt] for p in lst)]
+        return [(p, o) for o in range(NR_PAGE_ORDERS) for lst in lists[o * nt:(o + 1) * nt]
+                for p in lst]
 
     def free_blocks_typed(self) -> dict[int, tuple[int, int]]:
         P = self._m._P
@@ -418,7 +443,8 @@ class MtZone:
         first = self.start_pfn >> pbo
         base = int(self._z[K.Z_PBBASE])
         n = ((self.end_pfn - 1) >> pbo) - first + 1
-        return {first + i: int(t) for i, t in enumerate(self._m._PB[base:base + n])}
+        return dict(zip(range(first, first + n), self._m._PB[base:base + n].tolist(),
+                        strict=True))
 
     def pageblock_counts(self, online: Any) -> list[int]:
         counts = [0] * migrate.MIGRATE_TYPES
@@ -792,6 +818,8 @@ class MtMachine:
                    for node in self.node_layouts for span in node.zones)
 
     def _list(self, lid: int) -> list[int]:
+        if self._A[3][lid] < 0:  # an empty list: what list_out returns, without the call
+            return []
         n = int(self._LN[lid])
         out = np.zeros(n, np.int64)
         got = self._k.list_out(self._A, lid, out)
@@ -1399,10 +1427,12 @@ class MtMachine:
     def state(self) -> tuple[buddy.ZoneState, ...]:
         return tuple(z.state() for z in self.zones)
 
-    def check_invariants(self) -> list[buddy.Violation]:
+    def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
+                         = buddy.check_invariants) -> list[buddy.Violation]:
+        """As the model's (``zone_check``: the spec's check or a memo of it)."""
         out: list[buddy.Violation] = []
         for zone in self.zones:
-            out.extend(buddy.check_invariants(zone.state()))
+            out.extend(zone_check(zone.state()))
             if self.migratetypes:
                 out.extend(zone.pcp_violations())
         return out
