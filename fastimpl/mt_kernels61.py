@@ -479,3 +479,4 @@ def boot_chunks(A, z, chunks, to_tail):
     FPI_TO_TAIL)."""
     for i in range(chunks.shape[0]):
         split_large_buddy(A, z, chunks[i, 0], chunks[i, 1], to_tail)
+
