@@ -1394,12 +1394,7 @@ class MtMachine:
             # the whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012)
             usable -= item(g, K.Z_HARES)
         mark = zone._watermark[wmark] + boost
-        thr = self._thresholds.get((mark, alloc_flags))
-        if thr is None:
-            if len(self._thresholds) >= 4096:
-                self._thresholds.clear()
-            thr = self._thresholds[(mark, alloc_flags)] = watermarks.watermark_threshold(
-                mark, alloc_flags)
+        thr = watermarks.watermark_threshold(mark, alloc_flags)
         if usable > thr + reserve:
             if order == 0:
                 return True
