@@ -532,7 +532,7 @@ class MtZone:
             block_types=tuple(sorted(self.block_type.items())),
             list_types=tuple(sorted((p, int(P[K.P_FMT, p])) for p, _ in free)),
             nr_free_highatomic=self.nr_free_highatomic,
-            nr_reserved_highatomic=self.nr_reserved_highatomic, path_era=self.era)
+            nr_reserved_highatomic=self.nr_reserved_highatomic, path_era=self.era or "6.12")
 
     def pcp_violations(self) -> list[buddy.Violation]:
         """Each CPU's ``count`` equals the pages on its lists, every block is on the list
