@@ -461,3 +461,45 @@ def test_kernel_61_large_configs(index):
     config = replace(PATH_CONFIGS[8 + index], kernel=K61)
     for seed in (1, 2):
         assert_same_texts(run(config, seed, 300))
+
+
+def test_kernel_61_zone_check_is_the_spec_zone_allows():
+    """6.1's zone check (``_zone_allows_61``: the whole nr_reserved_highatomic unusable,
+    6.1.192 mm/page_alloc.c:4012-4013; the order-0 boost retry keyed on the request's
+    __GFP_ATOMIC, 4148-4153) agrees with :func:`kmem.spec.page_alloc.zone_allows` on the
+    6.1 zone view, on zone states of a random run with planted boosts and reserves."""
+    import random
+
+    from kmem.fastimpl import mt_kernels as K
+    from kmem.spec import alloc_flags as af
+    from kmem.spec import page_alloc
+
+    m = fastimpl.Machine.generic(2048, policy="linux", migratetypes=True, nr_cpus=2,
+                                 pageblock_order=4, min_free_kbytes=256, kernel=K61)
+    rng = random.Random(13)
+    flags = [w | e for w in (af.ALLOC_WMARK_MIN, af.ALLOC_WMARK_LOW)
+             for e in (0, af.ALLOC_MIN_RESERVE, af.ALLOC_OOM, af.ALLOC_HIGHATOMIC,
+                       af.ALLOC_RESERVES)]
+    checked = disagreed = passed = 0
+    for i, _ in enumerate(_random_steps(m, 14, 240)):
+        if i % 12:
+            continue
+        zone = m.zones[0]
+        saved = int(m._Z[0, K.Z_BOOST]), int(m._Z[0, K.Z_HARES]), int(m._Z[0, K.Z_FREE])
+        low = 3 * zone.watermark[2]  # planted free counts around the watermarks
+        for boost, res, free in (saved, (rng.randrange(1, 64), saved[1], rng.randrange(low)),
+                                 (saved[0], rng.randrange(low), rng.randrange(low)),
+                                 (rng.randrange(1, 64), rng.randrange(64), rng.randrange(low))):
+            m._Z[0, K.Z_BOOST], m._Z[0, K.Z_HARES], m._Z[0, K.Z_FREE] = boost, res, free
+            view = m.zone_view(zone)
+            for atomic in (False, True):
+                m._atomic_gfp = atomic
+                for order in (0, 1, 3, 9):
+                    for f in flags:
+                        want = page_alloc.zone_allows(view, order, f, 0, atomic_gfp=atomic)
+                        checked += 1
+                        passed += want
+                        disagreed += m._zone_allows(zone, order, f, 0) != want
+        m._Z[0, K.Z_BOOST], m._Z[0, K.Z_HARES], m._Z[0, K.Z_FREE] = saved
+    assert disagreed == 0
+    assert checked > 1000 and 0.1 * checked < passed < 0.9 * checked
