@@ -11,6 +11,7 @@ run as Python. A rule that changes in the spec changes in fastimpl with it.
 
 from __future__ import annotations
 
+import inspect
 import types
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,10 @@ import numba
 
 
 def positional(fn: Callable[..., Any], **deps: Any) -> Callable[..., Any]:
-    """``fn``'s code with every parameter positional and ``deps`` in its globals."""
+    """``fn``'s code with every parameter positional and ``deps`` in its globals. A wrapped
+    ``fn`` (``functools.wraps``: mutation testing's trampolines wrap every spec function)
+    gives the code it wraps: numba cannot compile a wrapper's ``*args, **kwargs``."""
+    fn = inspect.unwrap(fn)
     code = fn.__code__
     code = code.replace(co_argcount=code.co_argcount + code.co_kwonlyargcount,
                         co_kwonlyargcount=0)

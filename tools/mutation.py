@@ -15,6 +15,10 @@ files, and runs ``mutmut run`` there with the ``[tool.mutmut]`` settings of
 pyproject.toml. mutmut keeps its results in ``build/mutation/mutants``, so a rerun is
 incremental: only mutants of changed functions (or never run) are tested again.
 
+``--module`` also restricts which files mutmut mutates (the staged ``only_mutate``).
+mutmut and its forked test runs get ``nice`` and a memory cap (``--mem-gib``) on top of
+mutmut's CPU-time and wall-clock limits.
+
 The sample is deterministic (a hash of the mutant's name), so two sampled runs test
 the same mutants and ``--every 8 --part 3`` runs another eighth. The default sample
 (one in 128, about 110 mutants) took 15 min on this project's loaded 2-core machine. Mutants judged
@@ -28,6 +32,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,7 +49,7 @@ LAYOUT = {"kmem": "kmem", "spec": "kmem/spec", "model": "kmem/model", "fuzz": "k
 #: top-level files the tests read
 FILES = ("pyproject.toml", "README.md")
 EQUIVALENT = ROOT / "tools" / "mutation_equivalent.txt"
-KILLED, SURVIVED = "killed", "survived"
+KILLED, SURVIVED, NO_TESTS = "killed", "survived", "no tests"
 
 
 def sync() -> None:
@@ -91,6 +96,42 @@ def select_tests(tests: list[str]) -> None:
     staged.write_text(text.replace("[tool.mutmut]\n", "[tool.mutmut]\n" + line, 1))
 
 
+def restrict_to(modules: list[str]) -> None:
+    """Let mutmut mutate (and trampoline) only the files of ``modules`` (all of
+    ``only_mutate`` when empty): generating the mutants of every module takes minutes, and
+    a file that is not mutated runs as written. When the set of mutated files changes,
+    the newly mutated files get a fresh modification time (mutmut would otherwise take
+    its plain copy of them for their mutants) and mutmut's map of tests to functions is
+    dropped (it only records functions that had trampolines when it was made)."""
+    staged = STAGE / "pyproject.toml"
+    text = staged.read_text()
+    if modules:
+        globs = ["kmem/" + m.replace(".", "/") + ".py" for m in modules]
+        missing = [g for g in globs if not (STAGE / g).is_file()]
+        if missing:
+            sys.exit(f"mutation.py: error: no such module: {', '.join(missing)}")
+        lines = text.splitlines(keepends=True)
+        at = next(i for i, line in enumerate(lines) if line.startswith("only_mutate ="))
+        lines[at] = "only_mutate = " + json.dumps(globs) + "\n"
+        staged.write_text("".join(lines))
+    import fnmatch
+    import tomllib
+
+    cfg = tomllib.loads(staged.read_text())["tool"]["mutmut"]
+    mutated = sorted(
+        str(f.relative_to(STAGE)) for f in (STAGE / "kmem").rglob("*.py")
+        if any(fnmatch.fnmatch(str(f.relative_to(STAGE)), g) for g in cfg["only_mutate"])
+        and not any(fnmatch.fnmatch(str(f.relative_to(STAGE)), g)
+                    for g in cfg.get("do_not_mutate", [])))
+    record = STAGE / "mutated-files.json"
+    before = set(json.loads(record.read_text())) if record.exists() else None
+    if before is not None and before != set(mutated):
+        for name in set(mutated) - before:
+            os.utime(STAGE / name)
+        (STAGE / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
+    record.write_text(json.dumps(mutated))
+
+
 def meta_files() -> list[Path]:
     return sorted((STAGE / "mutants").rglob("*.py.meta"))
 
@@ -111,10 +152,11 @@ def all_mutants() -> dict[str, str]:
 
 def survivors() -> list[str]:
     """Mutants that survived their last run (equivalent ones included: they are rerun
-    too, so an equivalence that a new test disproves shows up)."""
+    too, so an equivalence that a new test disproves shows up), and those that no test
+    reached then (a test added since may reach them)."""
     return [name for meta in meta_files()
             for name, code in json.loads(meta.read_text())["exit_code_by_key"].items()
-            if status(code) == SURVIVED]
+            if status(code) in (SURVIVED, NO_TESTS)]
 
 
 def in_sample(name: str, every: int, part: int) -> bool:
@@ -122,10 +164,46 @@ def in_sample(name: str, every: int, part: int) -> bool:
     return int.from_bytes(digest[:4], "big") % every == part
 
 
+#: per-process memory cap of mutmut and every test run it forks (bytes; set by --mem-gib)
+MEMORY_CAP = 3 << 30
+
+
+def _limits() -> None:
+    """In the mutmut process, before it starts (its forked test runs inherit both): a
+    lower priority, and a cap on the data segment, so that a mutant that makes a loop grow
+    a list (one grew to 9 GB) fails with MemoryError instead of filling the machine.
+    RLIMIT_DATA and not RLIMIT_AS: numba and numpy reserve address space they never use."""
+    os.nice(10)
+    resource.setrlimit(resource.RLIMIT_DATA, (MEMORY_CAP, MEMORY_CAP))
+
+
 def mutmut(*args: str) -> int:
     exe = Path(sys.executable).with_name("mutmut")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.call([str(exe), *args], cwd=STAGE, env=env)
+    return subprocess.call([str(exe), *args], cwd=STAGE, env=env, preexec_fn=_limits)
+
+
+#: the first steps of ``mutmut run`` (mutmut 3.8's own functions): (re)generate the mutants
+#: of new or changed files, without its test runs (``mutmut run`` with no matching mutant
+#: would still run every selected test twice, to map tests and as a clean run)
+GENERATE = """
+from pathlib import Path
+from mutmut.__main__ import copy_also_copy_files, copy_src_dir, create_mutants
+from mutmut.mutation.trampoline import set_mutant_under_test
+set_mutant_under_test("mutant_generation")
+Path("mutants").mkdir(exist_ok=True)
+copy_src_dir()
+copy_also_copy_files()
+s = create_mutants(1)
+print(f"mutants: {s.mutated} files generated, {s.unmodified} unchanged, {s.ignored} not mutated")
+"""
+
+
+def generate() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", GENERATE], cwd=STAGE, env=env,
+                         preexec_fn=_limits, check=True, stdout=subprocess.PIPE, text=True)
+    print(out.stdout.splitlines()[-1])
 
 
 def status(code: int | None) -> str | None:
@@ -185,12 +263,16 @@ def report() -> int:
 
 
 def main() -> int:
+    global MEMORY_CAP
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--every", type=int, default=128, help="test 1 mutant in N (1: all)")
     ap.add_argument("--part", type=int, default=0, help="which 1-in-N share (0..N-1)")
     ap.add_argument("--module", action="append", default=[],
                     help="only this module (spec.buddy, model.zone, ...); repeatable")
-    ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--max-children", type=int, default=os.cpu_count() or 2,
+                    help="parallel test runs (on a shared machine: 1)")
+    ap.add_argument("--mem-gib", type=float, default=MEMORY_CAP / (1 << 30),
+                    help="memory cap of each test run in GiB (RLIMIT_DATA; default %(default)s)")
     ap.add_argument("--survivors", action="store_true",
                     help="rerun only the mutants that survived (after adding tests)")
     ap.add_argument("--report", action="store_true", help="only print the scores")
@@ -200,15 +282,26 @@ def main() -> int:
     args = ap.parse_args()
     if args.report:
         return report()
+    MEMORY_CAP = int(args.mem_gib * (1 << 30))
     t0 = time.monotonic()
     STAGE.mkdir(parents=True, exist_ok=True)
     sync()
     if args.tests:
         select_tests(args.tests)
-    # let mutmut (re)generate the mutants of new or changed files (incremental)
-    mutmut("run", "--max-children", str(args.max_children), "kmem.__no_such_mutant__*")
     if args.survivors:
-        names = survivors()
+        # the modules whose survivors are rerun are mutated (as in the run that left them)
+        alive = set(survivors())
+        left = {n: module for n, module in all_mutants().items() if n in alive
+                and (not args.module or module in args.module)}
+        if not left:
+            print("no survivors to rerun")
+            return report()
+        restrict_to(sorted(set(left.values())))
+    else:
+        restrict_to(args.module)
+    generate()  # the mutants of new or changed files (incremental)
+    if args.survivors:
+        names = [n for n in survivors() if n in left]
     else:
         names = [n for n, mod in all_mutants().items()
                  if (not args.module or mod in args.module)
