@@ -1,0 +1,155 @@
+"""Mutants of the whole path's fastimpl and fuzzing modules (fastimpl/mt_machine.py,
+fuzz/path.py, fuzz/conform/path.py) that the other tests let survive (issue 20, run with
+`python tools/mutation.py`). Expected values come from the kernel's source (cited) or, for
+fastimpl, from the model it must equal."""
+
+from __future__ import annotations
+
+import pytest
+
+from kmem import fastimpl
+from kmem.model import Machine as ModelMachine
+from kmem.spec import gfp, pcp
+from kmem.spec import zones as zones_spec
+from kmem.spec.errors import BadPageState, InvalidArgument
+from kmem.spec.migrate import MIGRATE_MOVABLE, MIGRATE_UNMOVABLE
+
+MACHINES = (ModelMachine, fastimpl.Machine)
+PATH = {"migratetypes": True, "policy": "linux", "nr_cpus": 1}
+
+
+def _message(fn, *args) -> str:
+    with pytest.raises(InvalidArgument) as exc:
+        fn(*args)
+    return str(exc.value)
+
+
+@pytest.mark.parametrize("cls", MACHINES)
+def test_pagetypeinfo_skips_the_pageblocks_of_an_offline_section(cls):
+    # mm/vmstat.c (6.12.118) pagetypeinfo_showblockcount_print, 1616-1621: a pageblock
+    # whose pfn_to_online_page() is NULL is not counted. Three 128 MiB sections (32768
+    # pages each), the middle one a hole: 2 * 32768 / 512 = 128 pageblocks, not 192.
+    m = cls(zones_spec.generic(3 << 15, holes=((1 << 15, 2 << 15),)), **PATH)
+    row = m.pagetypeinfo().splitlines()[-1]
+    assert row.startswith("Node 0, zone   Normal")
+    assert sum(int(n) for n in row.split()[4:]) == 128
+
+
+@pytest.mark.parametrize("cls", MACHINES)
+def test_a_tail_page_of_a_compound_block_counts_on_its_head(cls):
+    # include/linux/mm.h (6.12.118) get_page(): folio_get(page_folio(page)); put_page():
+    # folio_put(page_folio(page)): a tail page's reference is its head's; the last put
+    # frees the whole order-2 block
+    m = cls.generic(4096, **PATH)
+    head = m.alloc_pages(gfp.GFP_KERNEL | gfp.__GFP_COMP, 2)
+    tail = m.pfn_to_page(head.pfn + 3)
+    m.get_page(tail)
+    assert m.page_count(head) == 2 and m.page_count(tail) == 2
+    before = m.free_pages_total + m.pcp_pages_total
+    m.put_page(tail)
+    assert m.page_count(head) == 1
+    m.put_page(tail)
+    assert m.free_pages_total + m.pcp_pages_total == before + 4
+
+
+def test_compound_heads_include_pfn_0():
+    # the bare "lowest" machine hands out pfn 0 first; a __GFP_COMP block there has its
+    # head at pfn 0 in both implementations
+    heads = []
+    for cls in MACHINES:
+        m = cls.generic(1024)
+        page = m.alloc_pages(gfp.GFP_KERNEL | gfp.__GFP_COMP, 1)
+        assert page.pfn == 0
+        heads.append((0 in m.compound_heads, 1 in m.compound_heads, len(m.compound_heads)))
+    assert heads == [(True, False, 1)] * 2
+
+
+def test_the_zero_page_is_the_models():
+    got = []
+    for cls in MACHINES:
+        m = cls.generic(4096, **PATH)
+        zp = m.zero_page()
+        assert zp.reserved and m.zero_page() is zp
+        got.append((zp.pfn, m.free_pages_total + m.pcp_pages_total))
+    assert got[0] == got[1]
+
+
+def test_the_zones_free_guard_names_the_kernels_bad_page_reason():
+    # mm/page_alloc.c (6.12.118) page_bad_reason, 926-932: a page inside a free buddy block
+    # (PG_buddy lives in _mapcount) is "nonzero mapcount"; a page of an allocated block
+    # that does not start it is "nonzero _refcount". The zone's guard (the model's
+    # Zone.check_free), called directly: __free_pages stops a refcount-0 page before it.
+    seen = []
+    for cls in MACHINES:
+        m = cls.generic(4096, **PATH)
+        held = m.alloc_pages(gfp.GFP_KERNEL, 5)
+        for pfn, want in ((4000, "nonzero mapcount"), (held.pfn + 1, "nonzero _refcount")):
+            with pytest.raises(BadPageState) as exc:
+                m.zones[0].check_free(pfn, 0)
+            assert exc.value.reason == want
+            seen.append(str(exc.value))
+    assert seen[:2] == seen[2:]
+
+
+def test_bad_nodes_cpus_and_vmstat_are_refused_with_the_models_messages():
+    msgs = []
+    for cls in MACHINES:
+        m = cls.numa_x86_64((18, 20), **PATH)
+        bare = cls.generic(1024, migratetypes=True, policy="linux", nr_cpus=0)
+        msgs.append((_message(m.alloc_pages_node, 5, gfp.GFP_KERNEL),
+                     _message(m.node_zonelist, -1, gfp.GFP_KERNEL, 2),
+                     _message(bare.vmstat_update, 0)))
+    assert msgs[0] == msgs[1]
+    assert msgs[0][0].endswith("(0..1)") and msgs[0][1].endswith("(0..1)")
+
+
+def test_a_failed_allocation_warns_with_the_callers_comm():
+    # mm/page_alloc.c (6.12.118) warn_alloc: "%s: page allocation failure: order:%u,
+    # mode:%#x(%pGg), nodemask=%*pbl" with current->comm
+    lines = []
+    for cls in MACHINES:
+        m = cls.generic(1024, **PATH)
+        assert m.alloc_pages(gfp.GFP_KERNEL, 10) is None
+        assert m.dmesg and m.dmesg[0].startswith(f"{m.comm}: page allocation failure: order:10")
+        lines.append(tuple(m.dmesg))
+    assert lines[0] == lines[1]
+
+
+def test_a_loaded_free_block_takes_the_pageblock_type_given():
+    # MtZone.load(free_types=): the pageblock gets the type first, then the block goes on
+    # that type's free list (as the model's zone does)
+    got = []
+    for cls in MACHINES:
+        m = cls.generic(4096, **PATH)
+        z = m.zones[0]
+        allocated = [(p, 0) for p in range(0, 1024) if not 512 <= p < 528]
+        z.load([(512, 4)], allocated, free_types={512: MIGRATE_UNMOVABLE})
+        got.append((z.get_pfnblock_migratetype(512), z.get_pfnblock_migratetype(0),
+                    z.free_list_order(4, MIGRATE_UNMOVABLE), z.free_list_order(4, MIGRATE_MOVABLE),
+                    z.state()))
+    assert got[0] == got[1]
+    assert got[0][0] == MIGRATE_UNMOVABLE and got[0][2] == [512]
+
+
+def test_a_corrupted_pcp_list_is_reported_naming_the_cpu_and_the_page():
+    """fastimpl's pcp checker (MtZone.pcp_violations) on a corrupted arena: a block whose
+    recorded pcp order is not its list's, and a count above the lists' pages and the
+    bound, are each reported as a "pcp" violation that names the CPU and the numbers."""
+    from kmem.fastimpl import mt_kernels as K
+
+    m = fastimpl.Machine.generic(4096, **PATH)
+    page = m.alloc_pages(gfp.GFP_KERNEL, 0)
+    m.free_pages(page, 0)
+    z = m.zones[0]
+    assert z.pcp_pages == {page.pfn: 0} and z.pcp_violations() == []
+    pindex = next(i for i, lst in enumerate(z.pcp[0].lists) if lst == [page.pfn])
+    m._P[K.P_PCPO, page.pfn] = 1
+    assert [(v.invariant, v.detail) for v in z.pcp_violations()] == [
+        ("pcp", f"cpu 0: pfn {page.pfn:#x} on list {pindex} is not a pcp block of order 0")]
+    m._P[K.P_PCPO, page.pfn] = 0
+    p = z.pcp[0]
+    bound = pcp.pcp_count_bound(p.high_max, p.batch)
+    p.count = bound + 1
+    assert [v.detail for v in z.pcp_violations()] == [
+        f"cpu 0: count {bound + 1} but the lists hold 1 pages",
+        f"cpu 0: count {bound + 1} exceeds {bound}"]
