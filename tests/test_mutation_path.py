@@ -83,12 +83,15 @@ def test_the_zones_free_guard_names_the_kernels_bad_page_reason():
     for cls in MACHINES:
         m = cls.generic(4096, **PATH)
         held = m.alloc_pages(gfp.GFP_KERNEL, 5)
-        for pfn, want in ((4000, "nonzero mapcount"), (held.pfn + 1, "nonzero _refcount")):
+        parked = m.alloc_pages(gfp.GFP_KERNEL, 0)
+        m.free_pages(parked, 0)  # on CPU 0's pcp list now: free as well
+        for pfn, want in ((4000, "nonzero mapcount"), (held.pfn + 1, "nonzero _refcount"),
+                          (parked.pfn, "nonzero mapcount")):
             with pytest.raises(BadPageState) as exc:
                 m.zones[0].check_free(pfn, 0)
             assert exc.value.reason == want
             seen.append(str(exc.value))
-    assert seen[:2] == seen[2:]
+    assert seen[:3] == seen[3:]
 
 
 def test_bad_nodes_cpus_and_vmstat_are_refused_with_the_models_messages():
@@ -153,3 +156,39 @@ def test_a_corrupted_pcp_list_is_reported_naming_the_cpu_and_the_page():
     assert [v.detail for v in z.pcp_violations()] == [
         f"cpu 0: count {bound + 1} but the lists hold 1 pages",
         f"cpu 0: count {bound + 1} exceeds {bound}"]
+
+
+def test_numa_allocations_go_remote_when_the_local_node_runs_out_as_in_the_model():
+    # mm/page_alloc.c (6.12.118) get_page_from_freelist walks the zonelist into the next
+    # node's zones once the local ones fail their watermark; fastimpl must give the model's
+    # pages, node by node
+    got = []
+    for cls in MACHINES:
+        m = cls.numa_x86_64((18, 20), **PATH)
+        pfns = []
+        while True:
+            page = m.alloc_pages(gfp.GFP_KERNEL | gfp.__GFP_NOWARN, 3)
+            if page is None:
+                break
+            pfns.append(page.pfn)
+        got.append(pfns)
+    assert got[0] == got[1]
+    node1 = [z.start_pfn for z in MACHINES[0].numa_x86_64((18, 20), **PATH).node_zones[1]
+             if z.present_pages]
+    assert any(pfn >= min(node1) for pfn in got[0])
+
+
+def test_zone_normal_over_a_populated_dma32_keeps_alloc_nofragment_as_the_model():
+    """mm/page_alloc.c (6.12.118) alloc_flags_nofragment: ZONE_NORMAL with a populated
+    ZONE_DMA32 below it sets ALLOC_NOFRAGMENT; get_page_from_freelist's first pass may then
+    not mix migratetypes in a pageblock and retries without it only when every zone of
+    the node failed. Filling node 0 with UNMOVABLE blocks must give the model's pages."""
+    from kmem.fuzz.path import PATH_CONFIGS, PathRunner, path_impls, path_stream_for
+
+    config = PATH_CONFIGS[9]
+    assert config.preset == "x86_64" and config.holes  # a tiny DMA32 under ZONE_NORMAL
+    runner = PathRunner(config, path_impls("model,fast"))
+    stream = path_stream_for(config, 2, 30)[:3]
+    assert stream[0][0] == "exhaust"  # the nofragment prelude
+    for op in stream:
+        runner.apply(op)  # raises Divergence at the first difference
