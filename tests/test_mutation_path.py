@@ -192,3 +192,41 @@ def test_zone_normal_over_a_populated_dma32_keeps_alloc_nofragment_as_the_model(
     assert stream[0][0] == "exhaust"  # the nofragment prelude
     for op in stream:
         runner.apply(op)  # raises Divergence at the first difference
+
+
+@pytest.mark.parametrize("cls", MACHINES)
+def test_free_pages_without_an_order_frees_one_page(cls):
+    # include/linux/gfp.h (6.12.118): #define __free_page(page) __free_pages((page), 0)
+    m = cls.generic(1024, **PATH)
+    before = m.free_pages_total + m.pcp_pages_total
+    page = m.alloc_pages(gfp.GFP_KERNEL, 0)
+    m.free_pages(page)
+    assert m.free_pages_total + m.pcp_pages_total == before and m.check_invariants() == []
+
+
+def test_an_order_above_max_page_order_warns_once_as_the_model():
+    # mm/page_alloc.c (6.12.118) __alloc_pages_noprof: WARN_ON_ONCE_GFP(order >
+    # MAX_PAGE_ORDER, gfp) and return NULL
+    seen = []
+    for cls in MACHINES:
+        m = cls.generic(1024, **PATH)
+        assert m.alloc_pages(gfp.GFP_KERNEL, 11) is None
+        assert m.alloc_pages(gfp.GFP_KERNEL, 12) is None
+        seen.append(tuple(m.dmesg))
+    assert seen[0] == seen[1] and len(seen[0]) == 1 and "11" in seen[0][0]
+
+
+@pytest.mark.parametrize("cls", MACHINES)
+def test_reserved_and_hole_pages_are_pg_reserved_and_never_freed(cls):
+    # include/linux/page-flags.h (6.12.118) 1174-1179: PG_reserved is in
+    # PAGE_FLAGS_CHECK_AT_FREE; mm/page_alloc.c 937: freeing such a page is a bad page,
+    # "PAGE_FLAGS_CHECK_AT_FREE flag(s) set". Reserved ranges and holes are PG_reserved
+    # from boot (memmap_init's reserve_bootmem_region / init_unavailable_range).
+    m = cls(zones_spec.generic(1024, holes=((300, 340),), reserved=((0, 16),)), **PATH)
+    for pfn in (0, 15, 300, 339):
+        page = m.pfn_to_page(pfn)
+        assert page.reserved
+        with pytest.raises(BadPageState) as exc:
+            m.free_pages(page, 0)
+        assert exc.value.reason == "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"
+    assert not m.pfn_to_page(16).reserved
