@@ -162,6 +162,27 @@ def survivors() -> list[str]:
             if status(code) == SURVIVED]
 
 
+def verdicts() -> dict[Path, dict[str, int | None]]:
+    return {meta: json.loads(meta.read_text())["exit_code_by_key"] for meta in meta_files()}
+
+
+def restore(kept: dict[Path, dict[str, int | None]], rerun: set[str]) -> None:
+    """Put back the verdicts that ``mutmut run`` dropped although their mutants were not
+    rerun: mutmut forgets every verdict of the mutated files when the test selection
+    changes (another module's ``--tests`` ran in between), and such a mutant would drop
+    out of the report. Each verdict kept was reached with the tests of its own run (use
+    the same ``--tests`` for a module and its ``--survivors``); a mutant of a changed
+    function was reset when it was generated, before ``kept`` was read, and stays unrun."""
+    for meta, before in kept.items():
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        back = {name: code for name, code in before.items()
+                if code is not None and name not in rerun and codes.get(name, 0) is None}
+        if back:
+            codes.update(back)
+            meta.write_text(json.dumps(data, indent=4))
+
+
 def in_sample(name: str, every: int, part: int) -> bool:
     digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:4], "big") % every == part
@@ -314,7 +335,9 @@ def main() -> int:
                  and in_sample(n, args.every, args.part)]
     print(f"{len(names)} mutants selected of {len(all_mutants())}")
     if names:
+        kept = verdicts()
         mutmut("run", "--max-children", str(args.max_children), *names)
+        restore(kept, set(names))
     print(f"wall time {time.monotonic() - t0:.0f} s")
     return report()
 
