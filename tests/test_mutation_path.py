@@ -230,3 +230,51 @@ def test_reserved_and_hole_pages_are_pg_reserved_and_never_freed(cls):
             m.free_pages(page, 0)
         assert exc.value.reason == "PAGE_FLAGS_CHECK_AT_FREE flag(s) set"
     assert not m.pfn_to_page(16).reserved
+
+
+def test_conform_reports_the_first_differing_sections_of_two_states():
+    """`kmem conform`'s divergence report: the differing sections of the kernel's and the
+    model's state lines (pageset and pcp lists first), each named, with both sides'
+    values around the first differing position, at most ``limit`` of them."""
+    from kmem.fuzz.conform.path import _first_difference
+
+    kernel = ("Z:100,0,0,0,0 N:1,2 B:0011 L0.1:5,6,7,8,9,10,11,12,13,14 "
+              "P0:3,10,5,20,2,0,0,1 Q0.0:40,41")
+    model = ("Z:100,0,0,0,0 N:1,3 B:0111 L0.1:5,6,7,8,9,10,99,12,13 "
+             "P0:3,10,5,20,2,0,0,1 Q0.1:40")
+    assert _first_difference(kernel, model) == [
+        "cpu 0's pcp list 0: kernel 40,41; kmem empty",
+        "cpu 0's pcp list 1: kernel empty; kmem 40",
+        "free_area[].nr_free differ at position 1:",
+        "  kernel: 1,2 (2 entries)",
+        "  kmem:   1,3 (2 entries)",
+        "  (more sections differ)"]
+    assert _first_difference(kernel, model, limit=5)[5:] == [
+        "pageblock types (one digit per pageblock) differ at position 1:",
+        "  kernel: 0011 (4 entries)",
+        "  kmem:   0111 (4 entries)",
+        "free_area[0].free_list[1] differ at position 6:",
+        "  kernel: 8,9,10,11,12,13,14 (10 entries)",
+        "  kmem:   8,9,10,99,12,13 (9 entries)"]
+    assert _first_difference("Z:1,0,0,0,0 P1:1,2", "Z:2,0,0,0,0 P1:1,3") == [
+        "cpu 1's pageset (count,high,high_min,high_max,batch,free_count,flags,alloc_factor; "
+        "6.1: count,high,batch,free_factor) differ at position 1:",
+        "  kernel: 1,2 (2 entries)", "  kmem:   1,3 (2 entries)",
+        "zone counters (NR_FREE_PAGES, nr_free_highatomic, nr_reserved_highatomic, "
+        "watermark_boost, ZONE_BOOSTED_WATERMARK) differ at position 0:",
+        "  kernel: 1,0,0,0,0 (5 entries)", "  kmem:   2,0,0,0,0 (5 entries)"]
+    assert _first_difference(kernel, kernel) == ["the states differ"]
+
+
+def test_conform_names_each_operation_as_the_kernel_function_it_runs():
+    from kmem.fuzz.conform.path import Op, _describe
+
+    assert _describe(Op("alloc", order=3, mt=1, flags=0, cpu=1)) == \
+        "alloc(order=3, MOVABLE, 0, cpu 1)"
+    assert _describe(Op("alloc", order=0, mt=0, flags=1 | 2 | 16, cpu=0)) == \
+        "alloc(order=0, UNMOVABLE, HIGHATOMIC|OOM|KSWAPD, cpu 0)"
+    assert _describe(Op("free", cpu=2), 0x1200, 2) == "free(0x1200, order=2, cpu 2)"
+    assert _describe(Op("unreserve", mt=2, force=True)) == \
+        "unreserve_highatomic_pageblock(RECLAIMABLE, force=True)"
+    assert _describe(Op("drain", cpu=1)) == "drain_pages_zone(cpu 1)"
+    assert _describe(Op("decay", cpu=0)) == "decay_pcp_high(cpu 0)"
