@@ -278,3 +278,34 @@ def test_conform_names_each_operation_as_the_kernel_function_it_runs():
         "unreserve_highatomic_pageblock(RECLAIMABLE, force=True)"
     assert _describe(Op("drain", cpu=1)) == "drain_pages_zone(cpu 1)"
     assert _describe(Op("decay", cpu=0)) == "decay_pcp_high(cpu 0)"
+
+
+def test_the_whole_path_runner_says_where_two_machines_differ():
+    """kmem.fuzz.path's report of a divergence names the zone and the field that differs
+    first (a free list by order and migratetype, a CPU's pcp, a counter), then dmesg,
+    last_failure and the CPU; long values are cut at 240 characters."""
+    from kmem.fuzz.path import describe_path_difference as where
+    from kmem.spec.constants import NR_PAGE_ORDERS
+    from kmem.spec.migrate import MIGRATE_TYPES
+
+    lists = tuple(() for _ in range(NR_PAGE_ORDERS * MIGRATE_TYPES))
+    zone = (lists, ((1,), (2,)), (), (), 5, (1,), 0, 0, 0, False, False)
+    a = ((zone,), ("x",), None, 0)
+    moved = list(lists)
+    moved[2 * MIGRATE_TYPES + MIGRATE_MOVABLE] = (8,)
+
+    def zone_with(i, value):
+        return (((*zone[:i], value, *zone[i + 1:]),), ("x",), None, 0)
+
+    assert where(a, zone_with(0, tuple(moved))) == \
+        "zone 0 free_area[2].free_list[Movable]: () vs (8,)"
+    assert where(a, zone_with(1, ((1,), (3,)))) == "zone 0 cpu 1 pcp: (2,) vs (3,)"
+    assert where(a, zone_with(4, 6)) == "zone 0 NR_FREE_PAGES: 5 vs 6"
+    assert where(a, zone_with(10, True)) == "zone 0 ZONE_BOOSTED_WATERMARK: False vs True"
+    assert where(a, ((zone,), ("y",), None, 0)) == "dmesg: ('x',) vs ('y',)"
+    assert where(a, ((zone,), ("x",), "oom", 0)) == "last_failure: None vs 'oom'"
+    assert where(a, ((zone,), ("x",), None, 1)) == "cpu: 0 vs 1"
+    assert where(a, a) == "no difference"
+    long = where(a, ((zone,), ("y" * 300,), None, 0))
+    assert long.startswith("dmesg: ('x',) vs ('yyy") and long.endswith("y...")
+    assert len(long) == len("dmesg: ('x',) vs ") + 240
