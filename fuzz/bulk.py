@@ -4,9 +4,14 @@ Long operation streams (:mod:`kmem.fuzz.ops`: workloads a-d and random mixes wit
 misuse) run through every implementation; implementations of one policy must give
 the same result for every operation, the same free lists (in list order),
 allocated blocks, counters and kernel log at every checkpoint, and every
-implementation must satisfy the spec's buddy invariants there. On a divergence
+implementation must satisfy the spec's buddy invariants there. Where the spec defines
+the list order (policy ``"linux"``), every implementation is judged against it as well
+(:func:`spec_list_order`): each allocation must take the head of the spec's list, and
+each implementation's free lists at every checkpoint must be the spec's, in order; so a
+block put at the wrong end of a list is found even when every implementation puts it
+there. On a divergence
 the runner bisects to the first operation after which the implementations
-differ, shrinks the stream by delta debugging (ddmin) and prints a runnable
+differ (or an implementation parts from the spec's list order), shrinks the stream by delta debugging (ddmin) and prints a runnable
 reproducer::
 
     from kmem.fuzz.bulk import run_stream
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ops as O
-from .checks import describe_difference, fingerprint
+from .checks import InvariantCache, check_invariants, describe_difference, fingerprint
 from .configs import MachineConfig
 from .impls import Impl, lanes, resolve
 
@@ -97,10 +102,13 @@ class Trace:
 
 def execute(impl: Impl, config: MachineConfig, ops: Sequence[O.Op],
             checkpoint: int = DEFAULT_CHECKPOINT,
-            expected: Sequence[int] | None = None) -> Trace:
+            expected: Sequence[int] | None = None,
+            invariants: InvariantCache | None = None) -> Trace:
     """Run ``ops`` on a fresh machine of ``impl``; fingerprint every ``checkpoint`` ops
-    and at the end; check the spec's invariants there. An implementation with a batch
-    API runs through it when ``expected`` (the lane leader's results) is given."""
+    and at the end; check the spec's invariants there (through ``invariants``, a memo
+    shared by the implementations of a lane: a zone state equal to one checked before is
+    not checked again). An implementation with a batch API runs through it when
+    ``expected`` (the lane leader's results) is given."""
     m = impl.build(config)
     batch = getattr(m, "run_stream", None)
     cps: list[tuple[int, Any]] = []
@@ -111,7 +119,7 @@ def execute(impl: Impl, config: MachineConfig, ops: Sequence[O.Op],
         if HEARTBEAT is not None:
             HEARTBEAT()
         cps.append((done, fingerprint(m)))
-        v = m.check_invariants()
+        v = check_invariants(m, invariants)
         if v:
             bad.append((done, "; ".join(map(str, v[:3]))))
 
@@ -136,6 +144,87 @@ def execute(impl: Impl, config: MachineConfig, ops: Sequence[O.Op],
     return Trace(results, cps, bad, messages)
 
 
+def spec_list_order(config: MachineConfig, ops: Sequence[O.Op], traces: Sequence[Trace]
+                    ) -> tuple[int, str] | None:
+    """Judge free-list order against the spec (policy ``"linux"``): follow ``ops`` with
+    the results of ``traces[0]`` through one :class:`kmem.fuzz.oracle.ZoneOracle` per
+    zone with ``lists=True`` (the spec's head/tail rules of boot, ``expand``,
+    ``__rmqueue_smallest`` and ``__free_one_page``, 6.12 mm/page_alloc.c), and compare
+    every trace's free lists at its checkpoints with the spec's. Returns (bound, why):
+    the operations after which it first fails, or None. Not judged: ``from_proc``
+    machines (their boot order is ``from_proc``'s placement) and, from the first such
+    operation on, results the stream cannot follow (a misuse accepted, an allocation
+    whose pfn the result does not carry): other checks report those."""
+    from .oracle import OracleViolation, ZoneOracle
+
+    if config.preset == "from_proc":
+        return None
+    spans = config.layout().zones
+    oracles = [ZoneOracle(z.start_pfn, z.end_pfn, holes=z.holes, reserved=z.reserved,
+                          rule="linux", lists=True) if z.end_pfn > z.start_pfn else None
+               for z in spans]
+    live = [(o, z.start_pfn, z.end_pfn) for o, z in zip(oracles, spans, strict=True) if o]
+
+    def oracle_of(pfn: int) -> ZoneOracle:
+        for o, s, e in live:
+            if s <= pfn < e:
+                return o
+        raise OracleViolation(f"pfn {pfn:#x} lies in no zone", kind="outside")
+
+    results = traces[0].results
+    points = {done: k for k, (done, _) in enumerate(traces[0].checkpoints)}
+    slots: dict[int, list[int]] = {}  # slot -> [pfn, order, compound, refs]
+
+    def compare(done: int) -> tuple[int, str] | None:
+        k = points[done]
+        for t in traces:
+            if k >= len(t.checkpoints):
+                continue
+            for zi, z in enumerate(t.checkpoints[k][1][0]):
+                o = oracles[zi]
+                if o is None:
+                    continue
+                try:
+                    o.compare_lists(z[0], f"after {done} operations")
+                except OracleViolation as exc:
+                    return done, f"zone {zi}: {exc}"
+        return None
+
+    if 0 in points and (bad := compare(0)):
+        return bad
+    for i, (op, r) in enumerate(zip(ops, results, strict=False)):
+        kind = op[0]
+        try:
+            if kind in (O.ALLOC, O.ZALLOC):
+                if r == O.NOT_ZERO:
+                    return None  # allocated, but the result does not carry the pfn
+                if r >= 0:
+                    order = op[3] if kind == O.ALLOC else 0
+                    oracle_of(r).alloc(order, r)
+                    compound = bool(order and kind == O.ALLOC and op[2] & O.COMP)
+                    slots[op[1]] = [r, order, compound, 1]
+            elif kind in (O.FREE, O.PUT) and r == O.OK:
+                e = slots[op[1]]
+                pfn, order, compound, refs = e
+                if refs == 1:
+                    oracle_of(pfn).free(pfn, order)
+                    del slots[op[1]]
+                else:
+                    e[3] -= 1
+                    if kind == O.FREE and order and not compound:
+                        oracle_of(pfn).free_tails(pfn, order)
+                        e[1] = 0
+            elif kind == O.GET and r == O.OK:
+                slots[op[1]][3] += 1
+            elif kind == O.BADFREE and r == O.OK:
+                return None  # a misuse that was accepted: the state is no longer the spec's
+        except OracleViolation as exc:
+            return i + 1, f"operation {i} ({O.describe_op(op)}): {exc}"
+        if i + 1 in points and (bad := compare(i + 1)):
+            return bad
+    return None
+
+
 def _first_difference(a: Trace, b: Trace) -> tuple[int, str] | None:
     """(bound, why): the first result index that differs, or the first checkpoint whose
     fingerprints differ (bound = operations done there)."""
@@ -158,9 +247,11 @@ def _violation(t: Trace) -> tuple[int, str] | None:
     return t.violations[0] if t.violations else None
 
 
-def diverges(impls: Sequence[Impl], config: MachineConfig, ops: Sequence[O.Op]) -> str | None:
-    """Why the implementations of one lane disagree on ``ops`` (or break an invariant), or
-    None. Fingerprints are compared only at the end of ``ops``."""
+def diverges(impls: Sequence[Impl], config: MachineConfig, ops: Sequence[O.Op],
+             spec_order: bool = True) -> str | None:
+    """Why the implementations of one lane disagree on ``ops`` (or break an invariant, or,
+    with ``spec_order`` under policy "linux", the spec's list order), or None.
+    Fingerprints are compared only at the end of ``ops``."""
     n = max(len(ops), 1)
     lead = execute(impls[0], config, ops, checkpoint=n)
     traces = [lead] + [execute(i, config, ops, n, lead.results) for i in impls[1:]]
@@ -173,7 +264,15 @@ def diverges(impls: Sequence[Impl], config: MachineConfig, ops: Sequence[O.Op]) 
         d = _first_difference(lead, t)
         if d:
             return f"{impls[0].label} vs {impl.label}: {d[1]}"
+    if spec_order and impls[0].policy == "linux":
+        w = spec_list_order(config, ops, traces)
+        if w:
+            return f"{_labels(impls)} part from the spec's list order: {w[1]}"
     return None
+
+
+def _labels(impls: Sequence[Impl]) -> str:
+    return ", ".join(i.label for i in impls)
 
 
 def ddmin(ops: list[O.Op], fails: Callable[[list[O.Op]], bool],
@@ -200,14 +299,19 @@ def ddmin(ops: list[O.Op], fails: Callable[[list[O.Op]], bool],
 
 def run_stream(config: MachineConfig, ops: Sequence[O.Op],
                impls: str | Iterable[str | Impl] | None = None, *,
-               checkpoint: int = DEFAULT_CHECKPOINT, shrink_seconds: float = 20.0) -> Report:
-    """Run one stream through every implementation, lane by lane, and compare."""
+               checkpoint: int = DEFAULT_CHECKPOINT, shrink_seconds: float = 20.0,
+               spec_order: bool = True) -> Report:
+    """Run one stream through every implementation, lane by lane, and compare; with
+    ``spec_order`` (default), judge the "linux" lane's list order against the spec too
+    (:func:`spec_list_order`)."""
     t0 = time.monotonic()
     ops = list(ops)
     report = Report(ops=len(ops))
     for policy, group in lanes(resolve(impls)).items():
-        lead = execute(group[0], config, ops, checkpoint)
-        traces = [lead] + [execute(i, config, ops, checkpoint, lead.results) for i in group[1:]]
+        cache = InvariantCache()
+        lead = execute(group[0], config, ops, checkpoint, invariants=cache)
+        traces = [lead] + [execute(i, config, ops, checkpoint, lead.results, cache)
+                           for i in group[1:]]
         found: tuple[int, str, list[Impl]] | None = None
         for impl, t in zip(group, traces, strict=True):
             v = _violation(t)
@@ -217,34 +321,40 @@ def run_stream(config: MachineConfig, ops: Sequence[O.Op],
             d = _first_difference(traces[0], t)
             if d and (found is None or d[0] < found[0]):
                 found = (d[0], f"{group[0].label} vs {impl.label}: {d[1]}", [group[0], impl])
+        if spec_order and policy == "linux":
+            w = spec_list_order(config, ops[:found[0]] if found else ops, traces)
+            if w and (found is None or w[0] < found[0]):
+                found = (w[0], f"{_labels(group)} part from the spec's list order: {w[1]}",
+                         list(group))
         if found is None:
             report.checked_ops += len(ops) * (len(group) - 1)
             continue
         bound, _, pair = found
         report.checked_ops += max(0, bound - checkpoint) * (len(group) - 1)
         report.divergence = locate(config, ops[:bound], pair, policy,
-                                   lo=max(0, bound - checkpoint), shrink_seconds=shrink_seconds)
+                                   lo=max(0, bound - checkpoint), shrink_seconds=shrink_seconds,
+                                   spec_order=spec_order)
         break
     report.seconds = time.monotonic() - t0
     return report
 
 
 def locate(config: MachineConfig, ops: list[O.Op], pair: list[Impl], policy: str, *,
-           lo: int = 0, shrink_seconds: float = 20.0) -> Divergence:
+           lo: int = 0, shrink_seconds: float = 20.0, spec_order: bool = True) -> Divergence:
     """Bisect ``ops`` (which diverge; their first ``lo`` operations do not) to the first
     divergent operation, then shrink by ddmin."""
     hi = len(ops)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if diverges(pair, config, ops[:mid]):
+        if diverges(pair, config, ops[:mid], spec_order):
             hi = mid
         else:
             lo = mid
     prefix = ops[:hi]
-    why = diverges(pair, config, prefix) or "divergence vanished on replay (nondeterminism?)"
+    why = diverges(pair, config, prefix, spec_order) or "divergence vanished on replay (nondeterminism?)"
     deadline = time.monotonic() + shrink_seconds
-    small = ddmin(prefix, lambda cand: diverges(pair, config, cand) is not None, deadline)
-    what = diverges(pair, config, small) or why
+    small = ddmin(prefix, lambda cand: diverges(pair, config, cand, spec_order) is not None, deadline)
+    what = diverges(pair, config, small, spec_order) or why
     return Divergence(policy, tuple(i.label for i in pair), hi - 1, what, config, small,
                       original_length=len(ops))
 

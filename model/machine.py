@@ -12,7 +12,7 @@ so an exception leaves the machine exactly as it was.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kmem.spec import (
@@ -791,12 +791,15 @@ class Machine:
         """The abstract state of every zone (for :mod:`kmem.spec.buddy`'s invariants)."""
         return tuple(z.state() for z in self.zones)
 
-    def check_invariants(self) -> list[buddy.Violation]:
+    def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
+                         = buddy.check_invariants) -> list[buddy.Violation]:
         """Every buddy invariant of every zone (and, once the slab layer is in use, every
-        slab invariant); empty when the machine is well formed."""
+        slab invariant); empty when the machine is well formed. ``zone_check``: the
+        spec's :func:`kmem.spec.buddy.check_invariants` or a memo of it (the fuzzers'
+        :class:`kmem.fuzz.checks.InvariantCache`)."""
         out: list[buddy.Violation] = []
         for zone in self.zones:
-            out.extend(buddy.check_invariants(zone.state()))
+            out.extend(zone_check(zone.state()))
             if isinstance(zone, MtZone):
                 out.extend(zone.pcp_violations())
         if self._slab is not None:

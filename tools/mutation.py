@@ -51,7 +51,7 @@ LAYOUT = {"kmem": "kmem", "spec": "kmem/spec", "model": "kmem/model", "fuzz": "k
 #: top-level files the tests read
 FILES = ("pyproject.toml", "README.md")
 EQUIVALENT = ROOT / "tools" / "mutation_equivalent.txt"
-KILLED, SURVIVED = "killed", "survived"
+KILLED, SURVIVED, NO_TESTS = "killed", "survived", "no tests"
 
 
 def sync() -> None:
@@ -156,10 +156,11 @@ def all_mutants() -> dict[str, str]:
 
 def survivors() -> list[str]:
     """Mutants that survived their last run (equivalent ones included: they are rerun
-    too, so an equivalence that a new test disproves shows up)."""
+    too, so an equivalence that a new test disproves shows up), and those that no test
+    reached then (a test added since may reach them)."""
     return [name for meta in meta_files()
             for name, code in json.loads(meta.read_text())["exit_code_by_key"].items()
-            if status(code) == SURVIVED]
+            if status(code) in (SURVIVED, NO_TESTS)]
 
 
 def verdicts() -> dict[Path, dict[str, int | None]]:

@@ -31,12 +31,22 @@ from kmem.spec.watermarks import zone_watermark_ok
 
 @dataclass(frozen=True)
 class Mutant:
+    """``base``: ``"model"`` (zone/machine overrides on :class:`kmem.model.Machine`) or
+    ``"fast"`` (``machine_overrides`` on fastimpl's bare core, :class:`kmem.fastimpl.
+    Machine`)."""
+
     name: str
     description: str
     zone_overrides: dict[str, Callable[..., Any]] | None = None
     machine_overrides: dict[str, Callable[..., Any]] | None = None
+    base: str = "model"
 
     def machine_class(self) -> type[Machine]:
+        if self.base == "fast":
+            from kmem.fastimpl.machine import Machine as FastMachine
+
+            return type(f"FastMachine_{self.name}", (FastMachine,),
+                        {"mutant": self, **(self.machine_overrides or {})})
         zone_cls: type[Zone] | None = None
         if self.zone_overrides:
             zone_cls = type(f"Zone_{self.name}", (Zone,), dict(self.zone_overrides))
@@ -284,6 +294,86 @@ def _alloc_pages_spinning(self: Machine, gfp: int, order: int = 0) -> Any:
     return page
 
 
+# -- one bug in both implementations: the freed block at the wrong end of its list ----
+def _free_one_page_wrong_end(self: Zone, pfn: int, order: int, cpu: int = 0) -> None:
+    """Model ``__free_one_page`` (the last reference) with buddy_merge_likely's head/tail
+    choice inverted; tail portions (``free_tail_portions``) keep the right end."""
+    self.check_free(pfn, order)
+    del self.allocated[pfn]
+    delta = buddy.free_one_page_delta(self.is_free_block, pfn, order)
+    for bpfn, border in delta.merged:
+        self._del_from_free_list(bpfn, border)
+    self._add_to_free_list(*delta.result, to_tail=not delta.to_tail)
+
+
+def _fast_to_other_end(m: Any, pfn: int) -> None:
+    """fastimpl: move the free block that now holds ``pfn`` to the other end of its list
+    (head <-> tail), on the bare core's linked lists (policy "linux")."""
+    from kmem.fastimpl import arrays as A
+
+    if m.policy != "linux":
+        return
+    zone = m.zone_of(pfn)
+    for order in range(NR_PAGE_ORDERS):
+        head = pfn & ~((1 << order) - 1)
+        if zone.is_free_block(head, order):
+            break
+    else:
+        return
+    v, zb = m._v, zone._zb
+    M, nxt, prv = v.M, v.nxt, v.prv
+    h, t = int(M[zb + A.Z_HEAD + order]), int(M[zb + A.Z_TAIL + order])
+    if h == t:
+        return  # alone on its list: both ends are the same
+    p, n = int(prv[head]), int(nxt[head])
+    if p >= 0:  # unlink
+        nxt[p] = n
+    else:
+        M[zb + A.Z_HEAD + order] = n
+    if n >= 0:
+        prv[n] = p
+    else:
+        M[zb + A.Z_TAIL + order] = p
+    if head == h:  # it was the head: to the tail
+        t = int(M[zb + A.Z_TAIL + order])
+        prv[head], nxt[head] = t, -1
+        nxt[t] = head
+        M[zb + A.Z_TAIL + order] = head
+    else:  # it was the tail (or inside): to the head
+        h = int(M[zb + A.Z_HEAD + order])
+        nxt[head], prv[head] = h, -1
+        prv[h] = head
+        M[zb + A.Z_HEAD + order] = head
+
+
+def _last_reference(m: Any, page: Any) -> bool:
+    try:
+        return bool(m.page_count(page) == 1)
+    except Exception:  # a misuse: the free raises too, nothing moves
+        return False
+
+
+def _fast_free_pages_wrong_end(self: Any, page: Any, order: int = 0) -> None:
+    """fastimpl ``__free_pages`` whose last reference puts the freed (merged) block at
+    the other end of its list."""
+    from kmem.fastimpl.machine import Machine as FastMachine
+
+    last = _last_reference(self, page)
+    FastMachine.free_pages(self, page, order)
+    if last:
+        _fast_to_other_end(self, page.pfn)
+
+
+def _fast_put_page_wrong_end(self: Any, page: Any) -> None:
+    """fastimpl ``put_page`` likewise."""
+    from kmem.fastimpl.machine import Machine as FastMachine
+
+    last = _last_reference(self, page)
+    FastMachine.put_page(self, page)
+    if last:
+        _fast_to_other_end(self, page.pfn)
+
+
 MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("buddy_index_off_by_one",
            "__find_buddy_pfn returns pfn + (1 << order): wrong for an upper half",
@@ -308,6 +398,15 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("merge_likely_inverted",
            "buddy_merge_likely's head/tail choice inverted (policy linux)",
            zone_overrides={"_merge_in": _merge_likely_inverted}),
+    Mutant("free_list_end",
+           "__free_pages/put_page (the last reference) put the freed block at the other "
+           "end of its list (buddy_merge_likely inverted; the twin of fast_free_list_end)",
+           zone_overrides={"free_one_page": _free_one_page_wrong_end}),
+    Mutant("fast_free_list_end",
+           "fastimpl: the same bug as free_list_end in the bare core's compiled lists",
+           machine_overrides={"free_pages": _fast_free_pages_wrong_end,
+                              "put_page": _fast_put_page_wrong_end},
+           base="fast"),
     Mutant("nr_free_leak_on_merge",
            "merging takes buddies off their lists without decrementing nr_free",
            zone_overrides={"_merge_in": _merge_counter_leak}),

@@ -1,0 +1,69 @@
+"""model/mtzone.py's own bookkeeping, pinned to the kernel's code (issue 20, mutants of the
+whole path that survived the other tests). Expected values are worked from Debian
+6.12.118's mm/page_alloc.c (6.1.192 where said), cited line by line."""
+
+from __future__ import annotations
+
+from kmem.model import Machine, api
+from kmem.model.mtzone import MtZone
+from kmem.spec import gfp, migrate
+from kmem.spec.zones import ZoneSpan, ZoneType
+
+UNMOVABLE, MOVABLE, RECLAIMABLE = (migrate.MIGRATE_UNMOVABLE, migrate.MIGRATE_MOVABLE,
+                                   migrate.MIGRATE_RECLAIMABLE)
+HIGHATOMIC, ISOLATE = migrate.MIGRATE_HIGHATOMIC, migrate.MIGRATE_ISOLATE
+
+
+def _zone(kernel: str = "6.12") -> MtZone:
+    """64 pages, 16-page pageblocks (pageblock_order 4): 4 pageblocks, no pcp lists."""
+    return MtZone(ZoneSpan(ZoneType.NORMAL, 0, 64), ZoneType.NORMAL.value, pageblock_order=4,
+                  kernel=kernel)
+
+
+def test_free_page_counters_follow_account_freepages():
+    """account_freepages (663-678): an ISOLATE block is no free page; a HIGHATOMIC block
+    counts in NR_FREE_PAGES and in nr_free_highatomic; others only in NR_FREE_PAGES."""
+    z = _zone()
+    allocated = [(p, 0) for p in range(64) if p not in range(16) and p not in range(32, 40)
+                 and p not in range(48, 52)]
+    z.load([(0, 3), (8, 2), (32, 3), (48, 2)], allocated,
+           free_types={0: MOVABLE, 32: HIGHATOMIC, 48: ISOLATE})
+    assert z.free_pages == 8 + 4 + 8  # ISOLATE's 4 pages left out
+    assert z.nr_free_highatomic == 8
+    # __rmqueue_smallest(HIGHATOMIC) takes 2 of the 8 reserved pages: both counters drop
+    assert z.rmqueue_smallest_mt(1, HIGHATOMIC) == 32
+    assert (z.free_pages, z.nr_free_highatomic) == (18, 6)
+    # the ISOLATE list is a list all the same (nr_free counts it)
+    assert z.free_area[2].nr_free == 3  # 8 (MOVABLE), 48 (ISOLATE), 36 (HIGHATOMIC, expand)
+
+
+def test_tails_of_a_shared_block_go_to_the_freeing_cpus_lists():
+    """__free_pages (4939-4951): when the first page of a non-compound block is still
+    referenced, ``while (order-- > 0) free_unref_page(page + (1 << order), order)``; each
+    free_unref_page commits to ``pcp_spin_trylock(zone->per_cpu_pageset)`` (2761-2763), the
+    pageset of the CPU that frees. An order-2 block freed on CPU 1: pfn+2 (order 1) and
+    pfn+1 (order 0) land on CPU 1's lists, CPU 0's stay as they were."""
+    m = Machine.generic(1 << 16, policy="linux", migratetypes=True, nr_cpus=2)
+    zone = m.zones[0]
+    page = api.alloc_pages(m, gfp.GFP_KERNEL, 2)
+    m.drain_all_pages()
+    api.get_page(m, page)
+    m.cpu = 1
+    api.__free_pages(m, page, 2)
+    unmovable = UNMOVABLE  # GFP_KERNEL's pageblock type: the tails' list type
+    assert zone.pcp_head(1, unmovable, 1) == page.pfn + 2
+    assert zone.pcp_head(1, unmovable, 0) == page.pfn + 1
+    assert (zone.pcp[0].count, zone.pcp[1].count) == (0, 3)
+    assert zone.allocated.get(page.pfn) == 0  # the first page stays allocated
+
+
+def test_pageblock_counts_start_from_zero():
+    """pagetypeinfo_showblockcount_print (mm/vmstat.c 1611-1631): ``count[MIGRATE_TYPES] =
+    { 0, }``, then one per online pageblock of its type. memmap_init_range (mm/mm_init.c
+    915-925) makes every pageblock of present memory MOVABLE: 4 pageblocks, 4 MOVABLE; one
+    claimed as UNMOVABLE moves one count; an offline pageblock is not counted."""
+    z = _zone()
+    assert z.pageblock_counts(lambda pfn: True) == [0, 4, 0, 0, 0, 0]
+    z.change_pageblock_range(16, 4, UNMOVABLE)
+    assert z.pageblock_counts(lambda pfn: True) == [1, 3, 0, 0, 0, 0]
+    assert z.pageblock_counts(lambda pfn: pfn != 32) == [1, 2, 0, 0, 0, 0]
