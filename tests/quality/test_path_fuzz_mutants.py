@@ -7,7 +7,8 @@ fuzzed side by side with the model. The budget is work, not wall time, so that t
 verdict is the same on a busy machine: the streams the campaign's whole-path stage draws
 (:func:`kmem.fuzz.path.pick_config`, :func:`kmem.fuzz.path.path_stream_for`, 200
 operations each) from seed 1, at most ``STREAMS`` of them. With seed 1 every mutant is
-caught within 7 streams (2026-12-07); the time ``kmem fuzz --time 60`` takes to catch
+caught within 22 streams (2026-12-07, a fifth of the streams on 6.1's path); the time
+``kmem fuzz --time 60`` takes to catch
 each is measured in the README, not asserted here.
 """
 
@@ -20,7 +21,7 @@ import pytest
 from kmem.fuzz.mutants.path import PATH_MUTANTS
 from kmem.fuzz.path import path_impls, path_stream_for, pick_config, run_path_stream
 
-STREAMS = 40  # several times what seed 1 needs for the hardest mutant (7)
+STREAMS = 40  # what seed 1 needs for the hardest mutant (22), with a margin
 STREAM_OPS = 200  # the campaign's longest whole-path stream
 
 
@@ -70,6 +71,8 @@ def test_a_fast_path_mutant_is_caught_by_the_runner_directly():
     impls = path_impls("model,mutant:path-fast-pcp-list-end")
     rng = random.Random(1)
     config = pick_config(rng)
+    while config.kernel is not None:  # the mutant is in 6.12's steps: a 6.12 machine
+        config = pick_config(rng)
     ops = path_stream_for(config, rng.getrandbits(32), STREAM_OPS)
     # ddmin ends when no chunk can go (two operations here); the deadline is only a
     # guard, generous so that a busy machine does not stop it early
