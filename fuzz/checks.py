@@ -147,11 +147,21 @@ def retiles(prev: buddy.ZoneState, zs: buddy.ZoneState) -> bool:
     return n_pages is not None and n_pages == _union(_spans([b for bl in gone for b in bl]))
 
 
-def check_invariants(m: Any, cache: InvariantCache | None) -> list[Any]:
+def check_invariants(m: Any, cache: InvariantCache | None,
+                     states: list[buddy.ZoneState] | None = None) -> list[Any]:
     """``m.check_invariants()``, through ``cache`` when the machine takes a ``zone_check``
-    (the model and fastimpl do; other implementations are asked plainly)."""
+    (the model and fastimpl do; other implementations are asked plainly). ``states``: a
+    list to which the zone states the machine handed to the check are appended, in
+    zone order (left empty for an implementation asked plainly)."""
     if cache is not None and _takes_zone_check(type(m)):
-        return list(m.check_invariants(zone_check=cache))
+        if states is None:
+            return list(m.check_invariants(zone_check=cache))
+
+        def record(zs: buddy.ZoneState) -> list[buddy.Violation]:
+            states.append(zs)
+            return cache(zs)
+
+        return list(m.check_invariants(zone_check=record))
     return list(m.check_invariants())
 
 
