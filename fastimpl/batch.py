@@ -108,6 +108,12 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
     int64 array of ``len(ops)`` to write the results into (and return a view of),
     instead of a new one."""
     if not isinstance(m, Machine):
+        from .mt_machine import MtMachine
+
+        if isinstance(m, MtMachine):  # the whole path: its own loop (mt_batch.py)
+            from .mt_batch import run_path_ops
+
+            return run_path_ops(m, ops, stop_on_failed_alloc=stop_on_failed_alloc, out=out)
         raise InvalidArgument(f"run_ops needs a kmem.fastimpl.Machine, got {m!r}")
     ops = np.ascontiguousarray(ops, dtype=np.int64)
     if ops.ndim != 2 or ops.shape[1] != 3:

@@ -31,16 +31,9 @@ from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
 from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import (
-    ALLOC_CMA,
-    ALLOC_HIGHATOMIC,
-    ALLOC_MIN_RESERVE,
     ALLOC_NO_WATERMARKS,
     ALLOC_NOFRAGMENT,
-    ALLOC_OOM,
-    ALLOC_RESERVES,
     ALLOC_WMARK_MASK,
-    WMARK_HIGH,
-    WMARK_MIN,
 )
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
@@ -270,6 +263,7 @@ class MtZone:
     def watermark(self, value: tuple[int, int, int, int]) -> None:
         self._watermark = tuple(value)  # type: ignore[assignment]
         self._z[K.Z_WHIGH] = value[2]
+        self._m._W[self.zone_idx_global, K.W_MIN:K.W_MIN + 4] = value
 
     @property
     def lowmem_reserve(self) -> tuple[int, ...]:
@@ -278,6 +272,12 @@ class MtZone:
     @lowmem_reserve.setter
     def lowmem_reserve(self, value: tuple[int, ...]) -> None:
         self._lowmem_reserve = tuple(value)
+        if len(self._lowmem_reserve) > K.W_ZONES:
+            raise InvalidArgument(f"lowmem_reserve has {len(self._lowmem_reserve)} entries; "
+                                  f"at most {K.W_ZONES} zones per node")
+        W = self._m._W[self.zone_idx_global]
+        W[K.W_RESERVE:] = 0
+        W[K.W_RESERVE:K.W_RESERVE + len(self._lowmem_reserve)] = self._lowmem_reserve
         self._set_hreserve()
 
     @property
@@ -590,6 +590,21 @@ class _Decision(NamedTuple):
     lowmem_only: bool
     lines: tuple[str, ...]  # printed on every call (VM_WARN_ON of the migratetype)
     once_lines: tuple[str, ...]  # __GFP_NOFAIL's WARN_ON_ONCEs
+    row: np.ndarray  # the compiled walk's decision row (mt_kernels.R_*)
+    plain: bool  # migratetypes and no dmesg line: alloc_pages' hot path takes it
+
+
+def _entry(fn: Any, *example: Any) -> Any:
+    """The compiled entry point of ``fn`` for the example's argument types, without
+    numba's per-call type dispatch (which costs more than the step for a tuple of
+    arrays: ~550 ns against ~170 ns a call, measured); the Python function (returning an
+    int) where ``fn`` is not compiled (NUMBA_DISABLE_JIT, a planted-bug namespace)."""
+    if not hasattr(fn, "overloads"):
+        return lambda *args: int(fn(*args))
+    import numba
+
+    fn.compile(tuple(numba.typeof(a) for a in example))
+    return fn.overloads[fn.signatures[-1]].entry_point
 
 
 class _Invalidates:
@@ -606,6 +621,9 @@ class _Invalidates:
     def __set__(self, obj: Any, value: Any) -> None:
         setattr(obj, self.slot, value)
         obj.__dict__.setdefault("_decisions", {}).clear()
+        obj.__dict__["_batch_tables"] = {}  # run_ops' copies of the decisions
+        if self.slot == "_inv_node_layouts":
+            obj.__dict__["_one_node"] = len(value) == 1
 
 
 class MtMachine:
@@ -622,6 +640,8 @@ class MtMachine:
 
     #: the compiled steps (a planted-bug variant swaps in a changed copy)
     _k: Any = K
+    #: one node (set with node_layouts): the decisions' key needs no node
+    _one_node: bool = True
 
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
@@ -637,8 +657,7 @@ class MtMachine:
                  cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         opts.check_policy(policy)
         self._decisions: dict[tuple[int, int, int], _Decision] = {}
-        # watermark_threshold(mark, alloc_flags), a pure function, memoised
-        self._thresholds: dict[tuple[int, int], int] = {}
+        self._batch_tables: dict[int, Any] = {}  # run_ops' decision rows per node
         self.kernel = kernel_spec.kernel(kernel)
         if self.kernel.version.series() == (2, 6, 11):
             raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
@@ -687,6 +706,7 @@ class MtMachine:
                      else BARE_PBO)
         self._ncpu = max(nr_cpus, 1)
         self._build_arena()
+        self._bind_entries()
         self.zones: list[MtZone] = []
         self.node_zones = []
         g = 0
@@ -754,6 +774,7 @@ class MtMachine:
                 npb += ((span.end_pfn - 1) >> pbo) - (span.start_pfn >> pbo) + 1
         self._PB = np.zeros(max(npb, 1), np.int8)
         self._C = np.zeros((nz * self._ncpu, K.CF), np.int64)
+        self._W = np.zeros((nz, K.WF), np.int64)
         self._A = (self._nxt, self._prv, self._P, self._LH, self._LT, self._LN, self._Z,
                    self._PB, self._C)
         self._ref = np.zeros(npfn, np.int32)
@@ -763,6 +784,17 @@ class MtMachine:
             for s, e in (*span.holes, *span.reserved):
                 self._ref[s:e] = 1
                 self._resv[s:e] = True
+
+    def _bind_entries(self) -> None:
+        """The per-operation compiled entries (``mt_kernels.e_*``), bound once; the
+        machine's compiled steps (``_k``) are a planted-bug namespace's Python where they
+        were swapped."""
+        k, A, W = self._k, self._A, self._W
+        row = np.zeros(K.R_ZL + 2, np.int64)
+        self._e_alloc = _entry(k.e_alloc_fast, A, W, self._ref, self._comp, row, 0, 0)
+        self._e_free = _entry(k.e_free_fast, A, self._ref, self._resv, self._comp, 0, 0, 0)
+        self._e_get_page = _entry(k.e_get_page, A, W, row, 0, 0, 0)
+        self._e_zone_allows = _entry(k.e_zone_allows, A, W, 0, 0, 0, 0, True)
 
     def _init_zones(self) -> None:
         """``memmap_init_range``: each pageblock-aligned pfn of memory makes its pageblock
@@ -966,8 +998,18 @@ class MtMachine:
         """``alloc_pages(gfp, order)`` (see :meth:`kmem.model.Machine.alloc_pages`)."""
         d = None
         if type(gfp) is int and type(order) is int:  # the hot path: a cached decision
-            d = self._decisions.get((gfp, order, 0 if len(self.node_zones) == 1
-                                     else self._decision_nid()))
+            d = self._decisions.get((gfp, order, 0 if self._one_node else self._decision_nid()))
+            if d is not None and d.plain:  # one compiled call: the fast attempt
+                pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order,
+                                    self._cpu)
+                if pfn < 0:
+                    return self._alloc_slow(gfp, order, d)
+                self.last_failure = None
+                # zeroing is a no-op while no page holds data (as the bare core)
+                if (self.memory.dirty_pages()
+                        and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc)):
+                    self.memory.zero(pfn, 1 << order)
+                return Page(self, pfn)
         if d is None:
             gfp = _check_gfp(gfp)
             order = _check_order(order)
@@ -1000,7 +1042,7 @@ class MtMachine:
 
     def _decision_nid(self) -> int:
         """The node whose zonelist serves this call (0 on one node)."""
-        if len(self.node_layouts) == 1:
+        if self._one_node:
             return 0
         return self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
 
@@ -1024,8 +1066,20 @@ class MtMachine:
                                          lowmem_only=lowmem_only)
         lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
                  if gfp_spec.gfp_migratetype_warns(gfp) else ())
-        d = _Decision(highest_idx, zonelist, passes, gfp_spec.gfp_migratetype(gfp),
-                      lowmem_only, lines, tuple(page_alloc.nofail_warnings(gfp, order)))
+        once_lines = tuple(page_alloc.nofail_warnings(gfp, order))
+        mt = gfp_spec.gfp_migratetype(gfp)
+        row = np.zeros(K.R_ZL + 2 * len(zonelist), np.int64)
+        row[K.R_FLAGS0] = passes[0].alloc_flags if passes else 0
+        row[K.R_MT], row[K.R_HIDX] = mt, highest_idx
+        row[K.R_NUMA] = not self._one_node
+        row[K.R_COMP] = bool(order and gfp & GFP_COMP)
+        plain = self.migratetypes and bool(passes) and not lines and not once_lines
+        row[K.R_PYTHON] = not plain
+        row[K.R_NZ] = len(zonelist)
+        for i, zone in enumerate(zonelist):
+            row[K.R_ZL + 2 * i], row[K.R_ZL + 2 * i + 1] = zone.zone_idx_global, zone.node
+        d = _Decision(highest_idx, zonelist, passes, mt, lowmem_only, lines, once_lines,
+                      row, plain)
         if len(self._decisions) >= 4096:
             self._decisions.clear()
         self._decisions[(gfp, order, nid)] = d
@@ -1151,12 +1205,16 @@ class MtMachine:
         :func:`kmem.spec.slowpath.slowpath`, each ``get_page`` step a zonelist walk. The
         fast attempt (the walk's first step, ``passes[0]``) runs before the walk is
         started: the walk is needed only when it fails."""
-        zonelist, highest_idx, passes, mt = d.zonelist, d.highest_idx, d.passes, d.mt
-        pfn = self._get_page_from_freelist(zonelist, order, passes[0].alloc_flags,
-                                           highest_idx, mt)
+        pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order, self._cpu)
         if pfn >= 0:
             self.last_failure = None
             return self._prep_new_page(pfn, order, gfp)
+        return self._alloc_slow(gfp, order, d)
+
+    def _alloc_slow(self, gfp: int, order: int, d: _Decision) -> Page | None:
+        """The slow path of :func:`kmem.spec.slowpath.slowpath` after a failed fast
+        attempt (which the walk's first step stands for)."""
+        zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
         got: list[int] = []
         fast_failed = [True]  # the walk's first step: already done, failed
 
@@ -1165,15 +1223,14 @@ class MtMachine:
                 if fast_failed[0] and step.label == "fast":
                     fast_failed[0] = False
                     return False
-                pfn = self._get_page_from_freelist(zonelist, order, step.alloc_flags,
-                                                   highest_idx, mt)
+                pfn = self._get_page_from_freelist(d, order, step.alloc_flags)
                 if pfn >= 0:
                     got.append(pfn)
                 return pfn >= 0
             if step.kind == "drain":
                 self.drain_all_pages()
             elif step.kind == "unreserve":
-                return self._unreserve_highatomic(zonelist, mt, step.force)
+                return self._unreserve_highatomic(zonelist, d.mt, step.force)
             elif step.kind == "reclaim_retry_wmark":
                 return any(page_alloc.zone_allows(self.zone_view(z), order,
                                                   (step.alloc_flags & ~ALLOC_WMARK_MASK
@@ -1204,87 +1261,21 @@ class MtMachine:
                                                          force))
                    for z in zonelist)
 
-    def _get_page_from_freelist(self, zonelist: list[MtZone], order: int, alloc_flags: int,
-                                highest_idx: int, mt: int) -> int:
-        """``get_page_from_freelist``: ZONE_BELOW_HIGH, the watermark, ``rmqueue`` and the
-        highatomic reservation; with ALLOC_NOFRAGMENT a failed walk (or a remote node)
-        retries without it. -1 when no zone gives a block."""
-        numa = len(self.node_zones) > 1
-        Z = self._Z
-        while True:
-            no_fallback = alloc_flags & ALLOC_NOFRAGMENT
-            retry = False
-            for zone in zonelist:
-                if (no_fallback and numa and zone is not zonelist[0]
-                        and zone.node != zonelist[0].node):
-                    alloc_flags &= ~ALLOC_NOFRAGMENT
-                    retry = True
-                    break
-                z = zone.zone_idx_global
-                high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
-                if Z.item(z, K.Z_BELOW_HIGH) or not self._zone_allows(zone, order, high_flags,
-                                                                      highest_idx):
-                    Z[z, K.Z_BELOW_HIGH] = 1  # zone.below_high = True
-                    if not self._zone_allows(zone, order, alloc_flags, highest_idx):
-                        continue
-                pfn = int(self._k.rmqueue(self._A, z, self._cpu, order, mt, alloc_flags))
-                if pfn >= 0:
-                    if alloc_flags & ALLOC_HIGHATOMIC:
-                        self._k.reserve_highatomic_pageblock(self._A, z, pfn, order)
-                    return pfn
-            if retry:
-                continue
-            if not no_fallback:
-                return -1
-            alloc_flags &= ~ALLOC_NOFRAGMENT
+    def _get_page_from_freelist(self, d: _Decision, order: int, alloc_flags: int) -> int:
+        """``get_page_from_freelist`` over ``d``'s zonelist with ``alloc_flags``: the compiled
+        walk (:func:`kmem.fastimpl.mt_kernels.get_page_from_freelist`). -1 when no zone
+        gives a block."""
+        return self._e_get_page(self._A, self._W, d.row, order, alloc_flags, self._cpu)
 
     def _zone_allows(self, zone: MtZone, order: int, alloc_flags: int,
                      highest_idx: int) -> bool:
-        """:func:`kmem.spec.page_alloc.zone_allows` on the zone's counters, without building
-        a :class:`~kmem.spec.page_alloc.ZoneView` (per order, the counts and the lists that
-        ``__zone_watermark_ok`` would read are read here only where it reads them); the
-        threshold is the spec's :func:`~kmem.spec.watermarks.watermark_threshold`, as the
-        bare core's decision rows (:meth:`kmem.fastimpl.Machine.decision_row`).
+        """:func:`kmem.spec.page_alloc.zone_allows` on the zone's counters, compiled
+        (:func:`kmem.fastimpl.mt_kernels.zone_allows`; the threshold is the spec's
+        :func:`~kmem.spec.watermarks.watermark_threshold`).
         ``tests/test_fastimpl_path.py`` checks it against the spec's on every zone state of
         a run."""
-        if alloc_flags & ALLOC_NO_WATERMARKS:
-            return True
-        g = zone.zone_idx_global
-        item = self._Z.item
-        wmark = alloc_flags & ALLOC_WMARK_MASK
-        reserve = zone._lowmem_reserve[highest_idx]
-        boost = item(g, K.Z_BOOST)
-        usable = item(g, K.Z_FREE) - ((1 << order) - 1)
-        if not alloc_flags & ALLOC_RESERVES and self.migratetypes:  # (the bare view has 0)
-            usable -= item(g, K.Z_HAFREE)
-        mark = zone._watermark[wmark] + boost
-        thr = self._thresholds.get((mark, alloc_flags))
-        if thr is None:
-            if len(self._thresholds) >= 4096:
-                self._thresholds.clear()
-            thr = self._thresholds[(mark, alloc_flags)] = watermarks.watermark_threshold(
-                mark, alloc_flags)
-        if usable > thr + reserve:
-            if order == 0:
-                return True
-            nr_free = self._Z[g, K.Z_NRFREE + order:K.Z_NRFREE + NR_PAGE_ORDERS].tolist()
-            if not self.migratetypes:  # the view has no free_lists: every block counts
-                return any(nr_free)
-            allowed = [migrate.MIGRATE_UNMOVABLE, migrate.MIGRATE_MOVABLE,
-                       migrate.MIGRATE_RECLAIMABLE]
-            if alloc_flags & ALLOC_CMA:
-                allowed.append(migrate.MIGRATE_CMA)
-            if alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM):
-                allowed.append(migrate.MIGRATE_HIGHATOMIC)
-            base = zone._lid0
-            mts = migrate.MIGRATE_TYPES
-            counts = self._LN[base + order * mts:base + NR_PAGE_ORDERS * mts].tolist()
-            return any(n and any(counts[i * mts + t] for t in allowed)
-                       for i, n in enumerate(nr_free))
-        if order == 0 and alloc_flags & ALLOC_MIN_RESERVE and boost and wmark == WMARK_MIN:
-            return usable > watermarks.watermark_threshold(zone._watermark[WMARK_MIN],
-                                                           alloc_flags) + reserve
-        return False
+        return bool(self._e_zone_allows(self._A, self._W, zone.zone_idx_global, order,
+                                        alloc_flags, highest_idx, self.migratetypes))
 
     def drain_all_pages(self, zone: MtZone | None = None) -> None:
         """``drain_all_pages(zone)``: every CPU's pcp lists back to the buddy allocator."""
@@ -1307,6 +1298,10 @@ class MtMachine:
     def free_pages(self, page: Page, order: int = 0) -> None:
         """``__free_pages(page, order)``: drop one reference; free the block at zero (see
         :meth:`kmem.model.Machine.free_pages`)."""
+        if (type(page) is Page and page._m is self and type(order) is int and self.migratetypes
+                and not self._e_free(self._A, self._ref, self._resv, self._comp, page.pfn,
+                                     order, self._cpu)):
+            return  # the common case, in one compiled call (mt_kernels.free_fast)
         page = self._own(page)
         order = _check_order(order)
         zone = self.zone_of(page.pfn)

@@ -296,10 +296,10 @@ def test_compiled_steps_recompile_when_the_spec_changes():
     if kernels.JIT_DISABLED or kernels.BOUNDSCHECK:
         pytest.skip("no on-disk cache in this mode")
     locator = K.rmqueue._cache._impl._locator
-    from kmem.spec import alloc_flags, constants
+    from kmem.spec import alloc_flags, constants, watermarks
 
     digest = hashlib.sha256()
-    for mod in (pcp_spec, migrate, alloc_flags, constants):
+    for mod in (pcp_spec, migrate, alloc_flags, constants, watermarks):
         digest.update(open(mod.__file__, "rb").read())
     assert locator.get_source_stamp()[1] == digest.hexdigest()
 
