@@ -603,8 +603,9 @@ def _entry(fn: Any, *example: Any) -> Any:
         return lambda *args: int(fn(*args))
     import numba
 
-    fn.compile(tuple(numba.typeof(a) for a in example))
-    return fn.overloads[fn.signatures[-1]].entry_point
+    sig = tuple(numba.typeof(a) for a in example)
+    fn.compile(sig)
+    return fn.overloads[sig].entry_point  # this signature's (not the last compiled one)
 
 
 class _Invalidates:

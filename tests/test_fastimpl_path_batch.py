@@ -235,3 +235,28 @@ def test_path_batch_without_jit():
                        timeout=600, cwd=root)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "jit disabled True" in r.stdout
+
+
+@pytest.mark.slow
+def test_entry_points_bind_their_own_signature():
+    """A machine binds the compiled entries of its own argument types even after another
+    signature was compiled later (numba lists signatures in compile order): an entry of
+    another array layout would read the arena wrongly."""
+    import numba
+
+    from kmem.fastimpl import kernels
+    from kmem.fastimpl import mt_kernels as K
+
+    if kernels.JIT_DISABLED:
+        pytest.skip("no compiled entries")
+    build = CONFIGS["generic-nopcp"]
+    m = build(fastimpl.Machine)
+    A = list(m._A)
+    A[2] = np.asfortranarray(m._P)  # the per-pfn fields in another layout
+    K.e_free_fast(tuple(A), m._ref, m._resv, m._comp, 1, 0, 0)  # compiles that signature
+    mm, pm = build(ModelMachine), build(fastimpl.Machine)
+    ops, want = random_batch(random.Random(5), mm, 300, [g.GFP_KERNEL, g.GFP_HIGHUSER_MOVABLE])
+    sig = tuple(numba.typeof(a) for a in (pm._A, pm._ref, pm._resv, pm._comp, 1, 0, 0))
+    assert pm._e_free is K.e_free_fast.overloads[sig].entry_point
+    assert replay_per_op(pm, ops) == want  # through the entries pm bound
+    assert observed(pm) == observed(mm)
