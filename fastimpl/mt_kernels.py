@@ -109,7 +109,8 @@ for _mt, _row in migrate_spec.FALLBACKS.items():
 # rmqueue_mode
 RMQUEUE_NORMAL, RMQUEUE_CMA, RMQUEUE_CLAIM, RMQUEUE_STEAL = 0, 1, 2, 3
 
-# per-pfn rows of P
+# per-pfn rows of P (P_FMT: the list type of a free block; 6.1 also keeps there the
+# migratetype cached in a block on a pcp list, set_pcppage_migratetype)
 P_FORD, P_FMT, P_PCPO, P_AORD, P_FLAGS = 0, 1, 2, 3, 4
 NP = 5
 PF_MOVABLE = 1  # allocated by a MOVABLE request (prep_move_freepages_block's stand-in)
@@ -117,12 +118,13 @@ PF_MOVABLE = 1  # allocated by a MOVABLE request (prep_move_freepages_block's st
 # zone fields of Z
 (Z_START, Z_END, Z_PB0, Z_PBBASE, Z_PBO, Z_NCPU, Z_HASPCP, Z_FREE, Z_HAFREE, Z_HARES,
  Z_BELOW_HIGH, Z_BOOSTED, Z_BOOST, Z_WHIGH, Z_MANAGED, Z_MODE, Z_IDX, Z_HRESERVE,
- Z_NRFREE) = range(19)
+ Z_CMA, Z_NRFREE) = range(20)  # Z_CMA: CONFIG_CMA (6.1's rmqueue reads it)
 ZF = Z_NRFREE + NR_PAGE_ORDERS
 
 # per_cpu_pages fields of C
-C_COUNT, C_HIGH, C_HIGH_MIN, C_HIGH_MAX, C_BATCH, C_FREE_COUNT, C_ALLOC_FACTOR, C_FLAGS = range(8)
-CF = 8
+(C_COUNT, C_HIGH, C_HIGH_MIN, C_HIGH_MAX, C_BATCH, C_FREE_COUNT, C_ALLOC_FACTOR, C_FLAGS,
+ C_FREE_FACTOR) = range(9)  # C_FREE_FACTOR: 6.1's pcp->free_factor
+CF = 9
 
 # to_tail of __free_one_page: FPI_TO_TAIL, head, or buddy_merge_likely
 TO_HEAD, TO_TAIL, TO_LIKELY = 0, 1, -1

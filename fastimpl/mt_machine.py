@@ -31,9 +31,15 @@ from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
 from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import (
+    ALLOC_CMA,
+    ALLOC_HIGHATOMIC,
     ALLOC_NO_WATERMARKS,
     ALLOC_NOFRAGMENT,
+    ALLOC_OOM,
+    ALLOC_RESERVES,
     ALLOC_WMARK_MASK,
+    WMARK_HIGH,
+    WMARK_MIN,
 )
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
@@ -53,10 +59,12 @@ from kmem.spec.x86_32_layout import maxmem, page_offset
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import mt_kernels as K
+from . import mt_kernels61 as K61
 
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
+GFP_NOFAIL = page_alloc.GFP_NOFAIL_BIT
 GFP_MASK_LIMIT = 1 << 32
 GFP_THISNODE = gfp_spec.__GFP_THISNODE
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
@@ -157,6 +165,8 @@ class PcpView:
     alloc_factor = property(lambda s: s._get(K.C_ALLOC_FACTOR),
                             lambda s, v: s._set(K.C_ALLOC_FACTOR, v))
     flags = property(lambda s: s._get(K.C_FLAGS), lambda s, v: s._set(K.C_FLAGS, v))
+    free_factor = property(lambda s: s._get(K.C_FREE_FACTOR),
+                           lambda s, v: s._set(K.C_FREE_FACTOR, v))  # 6.1
 
     @property
     def lists(self) -> list[list[int]]:
@@ -249,6 +259,9 @@ class MtZone:
         self.pcp: list[PcpView] = []
         if m.migratetypes:
             self.pageblock_order = m._pbo
+            #: whose code this zone follows: "6.12" (Debian 6.12.118) or "6.1" (6.1.192)
+            self.era = m.path_era
+            self.cma = m.cma
 
     @property
     def _z(self) -> np.ndarray:
@@ -519,7 +532,7 @@ class MtZone:
             block_types=tuple(sorted(self.block_type.items())),
             list_types=tuple(sorted((p, int(P[K.P_FMT, p])) for p, _ in free)),
             nr_free_highatomic=self.nr_free_highatomic,
-            nr_reserved_highatomic=self.nr_reserved_highatomic)
+            nr_reserved_highatomic=self.nr_reserved_highatomic, path_era=self.era or "6.12")
 
     def pcp_violations(self) -> list[buddy.Violation]:
         """Each CPU's ``count`` equals the pages on its lists, every block is on the list
@@ -589,7 +602,7 @@ class _Decision(NamedTuple):
     mt: int
     lowmem_only: bool
     lines: tuple[str, ...]  # printed on every call (VM_WARN_ON of the migratetype)
-    once_lines: tuple[str, ...]  # __GFP_NOFAIL's WARN_ON_ONCEs
+    rmqueue_lines: tuple[str, ...]  # 6.1's rmqueue __GFP_NOFAIL WARN_ON_ONCE (each call)
     row: np.ndarray  # the compiled walk's decision row (mt_kernels.R_*)
     plain: bool  # migratetypes and no dmesg line: alloc_pages' hot path takes it
 
@@ -639,8 +652,11 @@ class MtMachine:
     node_zones = _Invalidates()
     _normal_idx = _Invalidates()
 
-    #: the compiled steps (a planted-bug variant swaps in a changed copy)
+    #: the compiled steps (a planted-bug variant swaps in a changed copy): ``_k`` for the
+    #: 6.12 path and the bare core, ``_k61`` for the 6.1 path (the constructor makes
+    #: ``_k`` the 6.1 steps on a 6.1 machine: the one place the era picks code)
     _k: Any = K
+    _k61: Any = K61
     #: one node (set with node_layouts): the decisions' key needs no node
     _one_node: bool = True
 
@@ -672,10 +688,15 @@ class MtMachine:
         self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         self.path_era = self.kernel.path_era if migratetypes else None
         opts.check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
-        if self.path_era not in (None, "6.12"):
-            raise InvalidArgument(f"kmem.fastimpl's whole path follows Linux 6.12; the "
-                                  f"{self.path_era} path (kernel {self.kernel.version}) runs on "
-                                  f"kmem.model.Machine")
+        if self.path_era == "6.1":
+            self._k = self._k61
+        # 6.1's zone_watermark_fast keys its boost retry on the mask's __GFP_ATOMIC (its
+        # numbering), 6.3+ on ALLOC_MIN_RESERVE (as kmem.model.Machine)
+        atomic = (gfp_spec.get_profile(self.kernel.gfp_profile).flag("__GFP_ATOMIC")
+                  if self.path_era == "6.1" else None)
+        self._gfp_atomic_bit = atomic.value if atomic is not None else 0
+        self._atomic_gfp: bool | None = None  # 6.1: the request's __GFP_ATOMIC, while it runs
+        self._rmqueue_warnings: tuple[str, ...] = ()  # 6.1: rmqueue's, while a request runs
         node_layouts = (layout, *nodes)
         opts.check_nodes(node_layouts)
         self.node_layouts = node_layouts
@@ -771,6 +792,7 @@ class MtMachine:
             Zr[K.Z_NCPU] = self._ncpu
             Zr[K.Z_MANAGED] = span.managed_pages
             Zr[K.Z_IDX] = g
+            Zr[K.Z_CMA] = int(self.cma)
             if span.end_pfn > span.start_pfn:
                 npb += ((span.end_pfn - 1) >> pbo) - (span.start_pfn >> pbo) + 1
         self._PB = np.zeros(max(npb, 1), np.int8)
@@ -791,6 +813,11 @@ class MtMachine:
         machine's compiled steps (``_k``) are a planted-bug namespace's Python where they
         were swapped."""
         k, A, W = self._k, self._A, self._W
+        if self.path_era == "6.1":
+            # 6.1's walk runs in Python over the 6.1 steps (_get_page_from_freelist_61,
+            # _zone_allows_61); every free takes the Python guards, then _k.free_block
+            self._e_free = lambda *args: 1
+            return
         row = np.zeros(K.R_ZL + 2, np.int64)
         self._e_alloc = _entry(k.e_alloc_fast, A, W, self._ref, self._comp, row, 0, 0)
         self._e_free = _entry(k.e_free_fast, A, self._ref, self._resv, self._comp, 0, 0, 0)
@@ -918,11 +945,16 @@ class MtMachine:
             low_wmark=zone.watermark[1], managed_pages=zone.managed_pages,
             nr_split_cpus=max(1, nr_split_cpus),
             high_fraction=self.percpu_pagelist_high_fraction)
+        if self.path_era == "6.1":
+            # 6.1's zone_set_pageset_high_and_batch: one high, set directly (as the model)
+            high_max = high_min
         if not zone.pcp:
             zone.pcp = [PcpView(zone, cpu) for cpu in range(self.nr_cpus)]
             zone._z[K.Z_HASPCP] = 1
         for p in zone.pcp:
             p.high_min, p.high_max, p.batch = high_min, high_max, batch
+            if self.path_era == "6.1":
+                p.high = high_min
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
@@ -1022,13 +1054,14 @@ class MtMachine:
             d = self._decide(gfp, order)
         if d.lines:
             self.dmesg.extend(d.lines)
-        for line in d.once_lines:
-            if line not in self._warned_once:
-                self._warned_once.add(line)
-                self.dmesg.append(line)
         if self.migratetypes:
             return self._alloc_path(gfp, order, d)
         zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
+        if gfp & GFP_NOFAIL:  # the walk below changes nothing until it finds a block
+            for line in page_alloc.bare_walk_warnings(
+                    [self.zone_view(z) for z in zonelist], gfp, order, highest_idx, passes,
+                    era=self.kernel.path_era):
+                self._warn_once(line)
         for attempt in passes:
             for zone in zonelist:
                 if self._zone_allows(zone, order, attempt.alloc_flags, highest_idx):
@@ -1067,19 +1100,22 @@ class MtMachine:
                                          lowmem_only=lowmem_only)
         lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
                  if gfp_spec.gfp_migratetype_warns(gfp) else ())
-        once_lines = tuple(page_alloc.nofail_warnings(gfp, order))
+        rmqueue_lines = page_alloc.nofail_warnings(gfp, order, "rmqueue",
+                                                   era=self.path_era or "6.12")
         mt = gfp_spec.gfp_migratetype(gfp)
         row = np.zeros(K.R_ZL + 2 * len(zonelist), np.int64)
         row[K.R_FLAGS0] = passes[0].alloc_flags if passes else 0
         row[K.R_MT], row[K.R_HIDX] = mt, highest_idx
         row[K.R_NUMA] = not self._one_node
         row[K.R_COMP] = bool(order and gfp & GFP_COMP)
-        plain = self.migratetypes and bool(passes) and not lines and not once_lines
+        # 6.1's path runs its walk in Python (_get_page_from_freelist_61)
+        plain = (self.migratetypes and bool(passes) and not lines
+                 and self.path_era != "6.1")
         row[K.R_PYTHON] = not plain
         row[K.R_NZ] = len(zonelist)
         for i, zone in enumerate(zonelist):
             row[K.R_ZL + 2 * i], row[K.R_ZL + 2 * i + 1] = zone.zone_idx_global, zone.node
-        d = _Decision(highest_idx, zonelist, passes, mt, lowmem_only, lines, once_lines,
+        d = _Decision(highest_idx, zonelist, passes, mt, lowmem_only, lines, rmqueue_lines,
                       row, plain)
         if len(self._decisions) >= 4096:
             self._decisions.clear()
@@ -1173,6 +1209,8 @@ class MtMachine:
         if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.nr_cpus:
             raise InvalidArgument(f"cpu must be an int in 0..{self.nr_cpus - 1}, got {cpu!r}")
         todo = False
+        if self.path_era == "6.1":
+            return todo  # 6.1 has no decay_pcp_high (6.7+)
         for zone in self.zones:
             if zone.pcp and zone.present_pages:
                 p = zone.pcp[cpu]
@@ -1183,6 +1221,12 @@ class MtMachine:
                 todo |= more
         return todo
 
+    def _warn_once(self, line: str) -> None:
+        """A ``WARN_ON_ONCE`` report: printed the first time only."""
+        if line not in self._warned_once:
+            self._warned_once.add(line)
+            self.dmesg.append(line)
+
     def _warn_alloc(self, gfp: int, order: int) -> None:
         has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
         show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
@@ -1190,13 +1234,18 @@ class MtMachine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp,
+                                                         kernel=self.kernel))
 
     def zone_view(self, zone: MtZone) -> page_alloc.ZoneView:
         if self.migratetypes:
+            # __zone_watermark_unusable_free: 6.10+ subtracts nr_free_highatomic, 6.1 the
+            # whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012-4013)
+            highatomic = (zone.nr_reserved_highatomic if self.path_era == "6.1"
+                          else zone.nr_free_highatomic)
             return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                        zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
-                                       zone.nr_free_highatomic, zone.lists_mask(),
+                                       highatomic, zone.lists_mask(),
                                        zone.pcp_mask(self.cpu))
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
@@ -1206,7 +1255,13 @@ class MtMachine:
         :func:`kmem.spec.slowpath.slowpath`, each ``get_page`` step a zonelist walk. The
         fast attempt (the walk's first step, ``passes[0]``) runs before the walk is
         started: the walk is needed only when it fails."""
-        pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order, self._cpu)
+        if self.path_era == "6.1":
+            self._atomic_gfp = bool(gfp & self._gfp_atomic_bit)
+            self._rmqueue_warnings = d.rmqueue_lines
+            pfn = self._get_page_from_freelist_61(d.zonelist, order, d.passes[0].alloc_flags,
+                                                  d.highest_idx, d.mt)
+        else:
+            pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order, self._cpu)
         if pfn >= 0:
             self.last_failure = None
             return self._prep_new_page(pfn, order, gfp)
@@ -1220,7 +1275,9 @@ class MtMachine:
         fast_failed = [True]  # the walk's first step: already done, failed
 
         def ask(step: slowpath.Step) -> bool:
-            if step.kind == "get_page":
+            if step.kind == "warn":
+                self._warn_once(step.label)
+            elif step.kind == "get_page":
                 if fast_failed[0] and step.label == "fast":
                     fast_failed[0] = False
                     return False
@@ -1242,7 +1299,8 @@ class MtMachine:
 
         ctx = slowpath.Context(lowmem_only=d.lowmem_only)
         result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
-                                   cma=self.cma, outcomes=self.outcomes)
+                                   cma=self.cma, era=self.path_era or "6.12",
+                                   outcomes=self.outcomes)
         if got:
             self.last_failure = None
             return self._prep_new_page(got[0], order, gfp)
@@ -1266,7 +1324,47 @@ class MtMachine:
         """``get_page_from_freelist`` over ``d``'s zonelist with ``alloc_flags``: the compiled
         walk (:func:`kmem.fastimpl.mt_kernels.get_page_from_freelist`). -1 when no zone
         gives a block."""
+        if self.path_era == "6.1":
+            return self._get_page_from_freelist_61(d.zonelist, order, alloc_flags,
+                                                   d.highest_idx, d.mt)
         return self._e_get_page(self._A, self._W, d.row, order, alloc_flags, self._cpu)
+
+    def _get_page_from_freelist_61(self, zonelist: list[MtZone], order: int,
+                                   alloc_flags: int, highest_idx: int, mt: int) -> int:
+        """6.1's ``get_page_from_freelist``, in Python over the 6.1 steps (``_k``): ZONE_BELOW_HIGH, the watermark, ``rmqueue`` and the
+        highatomic reservation; with ALLOC_NOFRAGMENT a failed walk (or a remote node)
+        retries without it. -1 when no zone gives a block."""
+        numa = len(self.node_zones) > 1
+        Z = self._Z
+        while True:
+            no_fallback = alloc_flags & ALLOC_NOFRAGMENT
+            retry = False
+            for zone in zonelist:
+                if (no_fallback and numa and zone is not zonelist[0]
+                        and zone.node != zonelist[0].node):
+                    alloc_flags &= ~ALLOC_NOFRAGMENT
+                    retry = True
+                    break
+                z = zone.zone_idx_global
+                high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
+                if Z.item(z, K.Z_BELOW_HIGH) or not self._zone_allows_61(zone, order, high_flags,
+                                                                         highest_idx):
+                    Z[z, K.Z_BELOW_HIGH] = 1  # zone.below_high = True
+                    if not self._zone_allows_61(zone, order, alloc_flags, highest_idx):
+                        continue
+                if self._rmqueue_warnings:
+                    for line in self._rmqueue_warnings:
+                        self._warn_once(line)
+                pfn = int(self._k.rmqueue(self._A, z, self._cpu, order, mt, alloc_flags))
+                if pfn >= 0:
+                    if alloc_flags & ALLOC_HIGHATOMIC:
+                        self._k.reserve_highatomic_pageblock(self._A, z, pfn, order)
+                    return pfn
+            if retry:
+                continue
+            if not no_fallback:
+                return -1
+            alloc_flags &= ~ALLOC_NOFRAGMENT
 
     def _zone_allows(self, zone: MtZone, order: int, alloc_flags: int,
                      highest_idx: int) -> bool:
@@ -1275,8 +1373,50 @@ class MtMachine:
         :func:`~kmem.spec.watermarks.watermark_threshold`).
         ``tests/test_fastimpl_path.py`` checks it against the spec's on every zone state of
         a run."""
+        if self.path_era == "6.1":
+            return self._zone_allows_61(zone, order, alloc_flags, highest_idx)
         return bool(self._e_zone_allows(self._A, self._W, zone.zone_idx_global, order,
                                         alloc_flags, highest_idx, self.migratetypes))
+
+    def _zone_allows_61(self, zone: MtZone, order: int, alloc_flags: int,
+                        highest_idx: int) -> bool:
+        """6.1's :func:`kmem.spec.page_alloc.zone_allows` (``zone_watermark_fast`` of
+        6.1.192) on the zone's counters: the whole nr_reserved_highatomic is unusable, and
+        the order-0 boost retry keys on the request's __GFP_ATOMIC (``_atomic_gfp``)."""
+        if alloc_flags & ALLOC_NO_WATERMARKS:
+            return True
+        g = zone.zone_idx_global
+        item = self._Z.item
+        wmark = alloc_flags & ALLOC_WMARK_MASK
+        reserve = zone._lowmem_reserve[highest_idx]
+        boost = item(g, K.Z_BOOST)
+        usable = item(g, K.Z_FREE) - ((1 << order) - 1)
+        if not alloc_flags & ALLOC_RESERVES and self.migratetypes:  # (the bare view has 0)
+            # the whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012)
+            usable -= item(g, K.Z_HARES)
+        mark = zone._watermark[wmark] + boost
+        thr = watermarks.watermark_threshold(mark, alloc_flags)
+        if usable > thr + reserve:
+            if order == 0:
+                return True
+            nr_free = self._Z[g, K.Z_NRFREE + order:K.Z_NRFREE + NR_PAGE_ORDERS].tolist()
+            if not self.migratetypes:  # the view has no free_lists: every block counts
+                return any(nr_free)
+            allowed = [migrate.MIGRATE_UNMOVABLE, migrate.MIGRATE_MOVABLE,
+                       migrate.MIGRATE_RECLAIMABLE]
+            if alloc_flags & ALLOC_CMA:
+                allowed.append(migrate.MIGRATE_CMA)
+            if alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM):
+                allowed.append(migrate.MIGRATE_HIGHATOMIC)
+            base = zone._lid0
+            mts = migrate.MIGRATE_TYPES
+            counts = self._LN[base + order * mts:base + NR_PAGE_ORDERS * mts].tolist()
+            return any(n and any(counts[i * mts + t] for t in allowed)
+                       for i, n in enumerate(nr_free))
+        if order == 0 and self._atomic_gfp and boost and wmark == WMARK_MIN:
+            return usable > watermarks.watermark_threshold(zone._watermark[WMARK_MIN],
+                                                           alloc_flags) + reserve
+        return False
 
     def drain_all_pages(self, zone: MtZone | None = None) -> None:
         """``drain_all_pages(zone)``: every CPU's pcp lists back to the buddy allocator."""
