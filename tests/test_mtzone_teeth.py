@@ -7,6 +7,7 @@ from __future__ import annotations
 from kmem.model import Machine, api
 from kmem.model.mtzone import MtZone
 from kmem.spec import gfp, migrate
+from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
 from kmem.spec.zones import ZoneSpan, ZoneType
 
 UNMOVABLE, MOVABLE, RECLAIMABLE = (migrate.MIGRATE_UNMOVABLE, migrate.MIGRATE_MOVABLE,
@@ -67,3 +68,55 @@ def test_pageblock_counts_start_from_zero():
     z.change_pageblock_range(16, 4, UNMOVABLE)
     assert z.pageblock_counts(lambda pfn: True) == [1, 3, 0, 0, 0, 0]
     assert z.pageblock_counts(lambda pfn: pfn != 32) == [1, 2, 0, 0, 0, 0]
+
+
+def test_61_nofragment_claims_only_whole_pageblocks():
+    """6.1.192 __rmqueue_fallback (3048-3049): ``if (order < pageblock_order && alloc_flags
+    & ALLOC_NOFRAGMENT) min_order = pageblock_order``: an order-0 MOVABLE request with
+    ALLOC_NOFRAGMENT finds nothing when the only fallback block is of order 1, leaving it
+    where it was; a pageblock-sized UNMOVABLE block is claimed (steal_suitable_fallback
+    2808-2809: ``current_order >= pageblock_order`` -> change_pageblock_range)."""
+    z = _zone("6.1")
+    z.load([(16, 1)], [(p, 0) for p in range(64) if p not in (16, 17)],
+           free_types={16: UNMOVABLE})
+    assert z.rmqueue(0, 0, MOVABLE, ALLOC_NOFRAGMENT) is None
+    assert z.free_blocks_typed() == {16: (1, UNMOVABLE)}
+    assert z.rmqueue(0, 0, MOVABLE, 0) == 16  # without the flag it steals
+    z = _zone("6.1")
+    z.load([(16, 4)], [(p, 0) for p in range(64) if not 16 <= p < 32],
+           free_types={16: UNMOVABLE})
+    assert z.rmqueue(0, 0, MOVABLE, ALLOC_NOFRAGMENT) == 16
+    assert z.get_pfnblock_migratetype(16) == MOVABLE
+
+
+def test_61_free_counts_the_page_onto_the_pcp_list():
+    """6.1.192 free_unref_page_commit (3479-3480): ``list_add(&page->pcp_list, ...);
+    pcp->count += 1 << order``: after an order-0 and an order-1 free the CPU holds 3 pages
+    (far below 6.1's high mark, so nothing drains)."""
+    m = Machine.x86_64(256, policy="linux", migratetypes=True, nr_cpus=1, kernel="6.1")
+    a = api.alloc_pages(m, gfp.GFP_KERNEL, 0)
+    b = api.alloc_pages(m, gfp.GFP_KERNEL, 1)
+    zone = m.zone_of(a.pfn)
+    m.drain_all_pages()
+    api.__free_pages(m, a, 0)
+    api.__free_pages(m, b, 1)
+    assert zone.pcp[0].count == 3
+    assert zone.pcp_head(0, UNMOVABLE, 1) == b.pfn and zone.pcp_head(0, UNMOVABLE, 0) == a.pfn
+
+
+def test_pcp_checker_names_each_broken_pcp_invariant():
+    """The zone's pcp invariants (count == pages on the lists, each listed block recorded at
+    its order) are reported under the name "pcp", with the CPU and the pfn."""
+    m = Machine.generic(1 << 16, policy="linux", migratetypes=True, nr_cpus=1)
+    zone = m.zones[0]
+    page = api.alloc_pages(m, gfp.GFP_KERNEL, 0)
+    m.drain_all_pages()
+    api.__free_pages(m, page, 0)
+    assert zone.pcp_violations() == []
+    zone.pcp[0].count += 1
+    assert [str(v) for v in zone.pcp_violations()] == [
+        "pcp: cpu 0: count 2 but the lists hold 1 pages"]
+    zone.pcp[0].count -= 1
+    zone.pcp_pages[page.pfn] = 1
+    assert [str(v) for v in zone.pcp_violations()] == [
+        f"pcp: cpu 0: pfn {page.pfn:#x} on list 0 is not a pcp block of order 0"]
