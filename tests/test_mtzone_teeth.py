@@ -4,10 +4,13 @@ whole path that survived the other tests). Expected values are worked from Debia
 
 from __future__ import annotations
 
+import pytest
+
 from kmem.model import Machine, api
 from kmem.model.mtzone import MtZone
 from kmem.spec import gfp, migrate
-from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
+from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT, ALLOC_NON_BLOCK, ALLOC_OOM
+from kmem.spec.errors import BadPageState
 from kmem.spec.zones import ZoneSpan, ZoneType
 
 UNMOVABLE, MOVABLE, RECLAIMABLE = (migrate.MIGRATE_UNMOVABLE, migrate.MIGRATE_MOVABLE,
@@ -120,3 +123,53 @@ def test_pcp_checker_names_each_broken_pcp_invariant():
     zone.pcp_pages[page.pfn] = 1
     assert [str(v) for v in zone.pcp_violations()] == [
         f"pcp: cpu 0: pfn {page.pfn:#x} on list 0 is not a pcp block of order 0"]
+
+
+def test_a_movable_request_counts_movable_pages_as_alike():
+    """try_to_steal_block (1954-2027): for a MOVABLE request ``alike_pages =
+    movable_pages`` (2001-2002); the pageblock is claimed when ``free_pages + alike_pages >=
+    1 << (pageblock_order - 1)`` (2021-2024). UNMOVABLE pageblock 16..31 (pageblock_order 4):
+    4 free pages (order 2 at 16), 4 pages held by a MOVABLE allocation (order 2 at 20), 8
+    held by an UNMOVABLE one: 4 + 4 >= 8, so an order-2 MOVABLE request (can_steal_fallback:
+    2 >= pageblock_order / 2) claims it: the pageblock becomes MOVABLE and
+    __rmqueue_smallest(MOVABLE) hands out 16. Without the movable pages (4 < 8) it is not
+    claimed and __rmqueue_steal takes 16, leaving the pageblock UNMOVABLE."""
+    for movable, claimed in ((True, MOVABLE), (False, UNMOVABLE)):
+        z = _zone()
+        held = [(20, 2), (24, 3)]
+        z.load([(16, 2)], [(p, 0) for p in range(64) if not 16 <= p < 32] + held,
+               free_types={16: UNMOVABLE})
+        if movable:
+            z.movable_allocs.add(20)
+        assert z.rmqueue(0, 2, MOVABLE, 0) == 16
+        assert z.get_pfnblock_migratetype(16) == claimed
+
+
+@pytest.mark.parametrize("flag", [ALLOC_OOM, ALLOC_NON_BLOCK])
+def test_the_reserve_serves_oom_and_non_block_requests_last(flag):
+    """rmqueue_buddy (2996-3004): after __rmqueue found nothing, ``if (!page && (alloc_flags
+    & (ALLOC_OOM|ALLOC_NON_BLOCK))) page = __rmqueue_smallest(zone, order,
+    MIGRATE_HIGHATOMIC)``: only HIGHATOMIC blocks are free; an order-0 request with the flag
+    gets the smallest one's head (order 1 at 34, split), one without it gets NULL."""
+    z = _zone()
+    z.load([(32, 3), (40, 2), (44, 1), (46, 1)],
+           [(p, 0) for p in range(64) if not 32 <= p < 48], free_types={32: HIGHATOMIC})
+    assert z.rmqueue(0, 0, MOVABLE, 0) is None
+    assert z.rmqueue(0, 0, MOVABLE, flag) == 44
+    assert z.free_blocks_typed()[45] == (0, HIGHATOMIC)
+
+
+def test_freeing_a_page_parked_on_a_pcp_list_names_the_double_free():
+    """A block on a pcp list is free as far as the allocator is concerned (the kernel's
+    free_pages_prepare would find its refcount 0): the zone refuses a second free with the
+    pfn and "double free" in the message."""
+    m = Machine.generic(1 << 16, policy="linux", migratetypes=True, nr_cpus=1)
+    zone = m.zones[0]
+    page = api.alloc_pages(m, gfp.GFP_KERNEL, 0)
+    m.drain_all_pages()
+    api.__free_pages(m, page, 0)
+    with pytest.raises(BadPageState) as info:
+        zone.check_free(page.pfn, 0)
+    assert str(info.value) == (f"pfn {page.pfn:#x} is already free (on a per-CPU list; "
+                               f"double free)")
+    assert info.value.reason == "nonzero mapcount"
