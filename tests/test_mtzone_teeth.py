@@ -9,7 +9,7 @@ import pytest
 from kmem.model import Machine, api
 from kmem.model.mtzone import MtZone
 from kmem.spec import gfp, migrate
-from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT, ALLOC_NON_BLOCK, ALLOC_OOM
+from kmem.spec.alloc_flags import ALLOC_CMA, ALLOC_NOFRAGMENT, ALLOC_NON_BLOCK, ALLOC_OOM
 from kmem.spec.errors import BadPageState
 from kmem.spec.zones import ZoneSpan, ZoneType
 
@@ -173,3 +173,28 @@ def test_freeing_a_page_parked_on_a_pcp_list_names_the_double_free():
     assert str(info.value) == (f"pfn {page.pfn:#x} is already free (on a per-CPU list; "
                                f"double free)")
     assert info.value.reason == "nonzero mapcount"
+
+
+def test_alloc_cma_without_cma_blocks_goes_on_to_claim_and_steal():
+    """__rmqueue (2341-2364): RMQUEUE_CMA with ALLOC_CMA tries __rmqueue_cma_fallback and
+    returns only ``if (page)``; with no CMA block it falls through to __rmqueue_claim and
+    __rmqueue_steal: the UNMOVABLE order-1 block at 16 is stolen as without ALLOC_CMA."""
+    z = _zone()
+    z.load([(16, 1)], [(p, 0) for p in range(64) if p not in (16, 17)],
+           free_types={16: UNMOVABLE})
+    assert z.rmqueue(0, 0, MOVABLE, ALLOC_CMA) == 16
+
+
+@pytest.mark.parametrize("kernel, flags, via_pcp", [("6.12", 0, True), ("6.1", 0, False),
+                                                   ("6.1", ALLOC_CMA, True)])
+def test_cma_kernels_skip_the_pcp_lists_only_in_61(kernel, flags, via_pcp):
+    """With CONFIG_CMA, 6.1.192's rmqueue (3893-3901) skips the pcp lists for a MOVABLE
+    request without ALLOC_CMA (``!IS_ENABLED(CONFIG_CMA) || alloc_flags & ALLOC_CMA ||
+    migratetype != MIGRATE_MOVABLE``); 6.12.118's rmqueue (3158-3163) has no such test. Via
+    the pcp list the request refills it (rmqueue_bulk), so pages stay parked on the CPU."""
+    m = Machine.x86_64(256, policy="linux", migratetypes=True, nr_cpus=1, kernel=kernel,
+                       cma=True)
+    zone = max(m.zones, key=lambda z: z.managed_pages)
+    m.drain_all_pages()
+    assert zone.rmqueue(0, 0, MOVABLE, flags) is not None
+    assert (zone.pcp[0].count > 0) == via_pcp
