@@ -198,3 +198,15 @@ def test_cma_kernels_skip_the_pcp_lists_only_in_61(kernel, flags, via_pcp):
     m.drain_all_pages()
     assert zone.rmqueue(0, 0, MOVABLE, flags) is not None
     assert (zone.pcp[0].count > 0) == via_pcp
+
+
+def test_a_pageblock_in_a_hole_stays_unmovable():
+    """memmap_init (mm/mm_init.c 955-990) runs memmap_init_range, which marks each
+    pageblock-aligned pfn MOVABLE (915-925), only over memory ranges; a hole's struct pages
+    come from init_unavailable_range (833-855), which never sets the pageblock bits, so a
+    pageblock wholly in a hole keeps type 0: UNMOVABLE. 64 pages, 16-page pageblocks, the
+    second pageblock a hole."""
+    z = MtZone(ZoneSpan(ZoneType.NORMAL, 0, 64, holes=((16, 32),)), ZoneType.NORMAL.value,
+               pageblock_order=4)
+    assert [z.get_pfnblock_migratetype(pfn) for pfn in (0, 16, 32, 48)] == [
+        MOVABLE, UNMOVABLE, MOVABLE, MOVABLE]
