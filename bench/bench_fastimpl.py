@@ -19,8 +19,8 @@ operations (c and d take 2 * npages). Also: bytes of allocator state per managed
 page (both policies), the per-call cost of the page API (alloc and free of one page,
 with Python's garbage collector on and off), the whole allocation path (``PATH_CONFIGS``:
 migratetypes, + 1 CPU's pcp lists, + 4 CPUs; workloads a and b with ``--path-n``
-operations, per-op, and batch where ``run_ops`` takes the machine) as ratios to the bare
-core under policy "linux",
+operations, per-op and batch, each against the bare core's per-op and batch under policy
+"linux" in the same run; checksums equal between per-op and batch),
 ``--boot``: boot time of a 2**24-page (64 GiB) machine, ``--compile``: first-call
 (cold, empty numba cache) and warm (cached) start-up, each in a fresh process.
 
@@ -141,26 +141,34 @@ PATH_CONFIGS = (("bare core 'linux'", {}),
 
 
 def path_rows(npages: int, n: int, workloads: str, repeat: int) -> dict[str, dict[str, float]]:
-    """Per-op ns/op (wall, median of ``repeat``) of workloads ``workloads`` on the bare core
-    and on the whole path (``PATH_CONFIGS``); batch too where ``run_ops`` takes the
-    machine."""
+    """ns/op (wall of the timed part, median of ``repeat``) of workloads ``workloads``
+    per-op and batch (``run_ops``) on the bare core and on the whole path
+    (``PATH_CONFIGS``), and "... cpu": the CPU time of the whole workload call (its
+    untimed parts included), which a loaded machine inflates less. Per-op and batch must
+    give the same checksum on each machine."""
     from kmem.fastimpl import Machine
     from kmem.fastimpl.workloads import run_batch, run_per_op
 
     out: dict[str, dict[str, float]] = {}
     for label, kw in PATH_CONFIGS:
+        for run in (run_per_op, run_batch):  # load the compiled steps outside the timings
+            run(Machine.generic(1024, policy="linux", min_free_kbytes=0, **kw), "a", n=100)
         for wl in workloads:
+            sums = set()
             for kind, run in (("per-op", run_per_op), ("batch", run_batch)):
-                times = []
+                times, cpu = [], []
                 for _ in range(repeat):
                     m = Machine.generic(npages, policy="linux", min_free_kbytes=0, **kw)
-                    try:
-                        r = run(m, wl, n=n)
-                    except Exception:  # noqa: BLE001 - run_ops does not take this machine
-                        break
+                    c0 = time.process_time()
+                    r = run(m, wl, n=n)
+                    cpu.append((time.process_time() - c0) * 1e9 / r.ops)
                     times.append(r.seconds * 1e9 / r.ops)
-                if times:
-                    out.setdefault(label, {})[f"{wl} {kind}"] = statistics.median(times)
+                    sums.add(r.checksum_hex)
+                out.setdefault(label, {})[f"{wl} {kind}"] = statistics.median(times)
+                out[label][f"{wl} {kind} cpu"] = statistics.median(cpu)
+            if len(sums) != 1:
+                raise AssertionError(f"{label} workload {wl}: per-op and batch checksums "
+                                     f"differ: {sorted(sums)}")
     return out
 
 
@@ -305,10 +313,14 @@ def main() -> int:
         pr = path_rows(args.npages, args.path_n, "ab", args.repeat)
         report["whole_path_ns_per_op"] = pr
         base = pr[PATH_CONFIGS[0][0]]
-        print(f"whole allocation path (policy 'linux', n {args.path_n}; ratio to the bare core):")
+        print(f"whole allocation path (policy 'linux', n {args.path_n}; each ratio to the bare "
+              f"core's per-op or batch of the same workload, this run):")
         for label, row in pr.items():
-            print(f"  {label:<26} " + "  ".join(
-                f"{k} {v:8.1f} ns/op ({v / base[k]:.2f}x)" for k, v in row.items() if k in base))
+            for tag, keys in (("", [k for k in row if not k.endswith(" cpu")]),
+                              (" (CPU)", [k for k in row if k.endswith(" cpu")])):
+                print(f"  {label + tag:<32} " + "  ".join(
+                    f"{k.removesuffix(' cpu')} {row[k]:7.1f} ns/op ({row[k] / base[k]:.2f}x)"
+                    for k in keys))
     if args.boot:
         bs = boot_seconds(args.repeat)
         report["boot_2_24_pages_s"] = bs

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from kmem.spec import page_alloc
 from kmem.spec.constants import MAX_PAGE_ORDER
 from kmem.spec.errors import BadRange, InvalidArgument, KmemError
 
@@ -108,6 +109,12 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
     int64 array of ``len(ops)`` to write the results into (and return a view of),
     instead of a new one."""
     if not isinstance(m, Machine):
+        from .mt_machine import MtMachine
+
+        if isinstance(m, MtMachine):  # the whole path: its own loop (mt_batch.py)
+            from .mt_batch import run_path_ops
+
+            return run_path_ops(m, ops, stop_on_failed_alloc=stop_on_failed_alloc, out=out)
         raise InvalidArgument(f"run_ops needs a kmem.fastimpl.Machine, got {m!r}")
     ops = np.ascontiguousarray(ops, dtype=np.int64)
     if ops.ndim != 2 or ops.shape[1] != 3:
@@ -126,20 +133,35 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
     M = m._v.M
     M[A.H_NFAIL] = 0
     stop, exc = 0, None
+    done = 0  # ops before this one have had their side effects (_after)
     while True:
         stop = int(K.k_run(m._S, kt.T, kt.keys, kt.slots, ops, res, stop,
                            bool(stop_on_failed_alloc)))
         if M[A.H_ERRCODE] != K.E_NEEDROW:
             break
+        gfp, order = int(ops[stop, 1]), int(ops[stop, 2])
         try:
-            _add_row(m, kt, int(ops[stop, 1]), int(ops[stop, 2]))
+            if _nofail_pending(m, gfp, order):
+                # a __GFP_NOFAIL WARN_ON_ONCE may still fire, depending on where the walk
+                # gets: this one op runs alone, as alloc_pages (its row is not cached),
+                # after the side effects of the ops before it
+                _after(m, ops[done:stop], res[done:stop], kt.special)
+                page = m.alloc_pages(gfp, order)
+                res[stop] = -1 if page is None else page.pfn
+                stop += 1
+                done = stop
+                M[A.H_ERRCODE] = 0
+                if stop == len(ops) or (page is None and stop_on_failed_alloc):
+                    break
+                continue
+            _add_row(m, kt, gfp, order)
         except KmemError as e:
             exc = e
             break
     rc = int(M[A.H_ERRCODE])
     if kt.special or M[A.H_NFAIL] or (m.memory.dirty_pages()
-                                      and _zeroing(m, ops[:stop]).any()):
-        _after(m, ops[:stop], res[:stop], kt.special)
+                                      and _zeroing(m, ops[done:stop]).any()):
+        _after(m, ops[done:stop], res[done:stop], kt.special)
     if rc != 0:
         if exc is None:
             exc = _batch_error(m, ops, stop, kt.special)
@@ -155,6 +177,14 @@ def _zeroing(m: Machine, ops: np.ndarray) -> np.ndarray:
     if m.init_on_alloc:
         return np.ones(len(ops), dtype=bool)
     return (ops[:, 1] & GFP_ZERO) != 0
+
+
+def _nofail_pending(m: Machine, gfp: int, order: int) -> bool:
+    """A valid __GFP_NOFAIL request whose walk may still print a WARN_ON_ONCE."""
+    if not gfp & page_alloc.GFP_NOFAIL_BIT or not 0 <= gfp < 1 << 32 or order < 0:
+        return False
+    _, prep = m.decision_row(gfp, min(order, MAX_PAGE_ORDER + 1))
+    return m._nofail_pending(prep)
 
 
 def _after(m: Machine, ops: np.ndarray, res: np.ndarray, special: dict[int, Any]) -> None:

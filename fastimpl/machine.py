@@ -19,7 +19,7 @@ same object - the model's pages are one object per pfn, compare them with ``==``
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,8 +90,10 @@ def numba_typeof(value: Any) -> Any:
 @dataclass(frozen=True)
 class AllocPrep:
     """What an allocation request does besides walking the zonelist: dmesg lines before
-    the walk (every time; once per boot), and, for a __GFP_NOFAIL request that never
-    fails, the pass names of its AllocationLivelock."""
+    the walk (every time), the __GFP_NOFAIL WARN_ON_ONCE lines it may print during the
+    walk (once per boot; which ones depends on where the walk gets:
+    :meth:`Machine._nofail_walk`), and, for a __GFP_NOFAIL request that never fails, the
+    pass names of its AllocationLivelock."""
 
     lines: tuple[str, ...]
     once_lines: tuple[str, ...]
@@ -571,7 +573,10 @@ class Machine:
         lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
                  if gfp_spec.gfp_migratetype_warns(gfp) else ())
         livelock = tuple(p.name for p in passes) if livelocks else ()
-        return r, AllocPrep(lines, page_alloc.nofail_warnings(gfp, order), livelock)
+        era = self.kernel.path_era
+        once = tuple(line for where in page_alloc.NOFAIL_WARN_PLACES
+                     for line in page_alloc.nofail_warnings(gfp, order, where, era=era))
+        return r, AllocPrep(lines, once, livelock)
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
@@ -651,6 +656,8 @@ class Machine:
         row, prep = self._prepare(gfp, order)
         if prep is not None:
             self._before_walk(prep)
+            if prep.once_lines and self._nofail_pending(prep):
+                self._nofail_walk(gfp, order)
         pfn = self._k_alloc(self._S, row, order)
         if pfn < 0:
             if prep is not None and prep.livelock_passes:
@@ -662,10 +669,27 @@ class Machine:
         return Page(self, int(pfn))
 
     def _before_walk(self, prep: AllocPrep) -> None:
-        """``prepare_alloc_pages``' VM_WARN_ON (every time) and the __GFP_NOFAIL
-        WARN_ON_ONCEs, in the model's order."""
+        """``prepare_alloc_pages``' VM_WARN_ON (every time)."""
         self.dmesg.extend(prep.lines)
-        for line in prep.once_lines:
+
+    def _nofail_pending(self, prep: AllocPrep) -> bool:
+        """Whether a walk of this __GFP_NOFAIL request may still print a WARN_ON_ONCE."""
+        return any(line not in self._warned_once for line in prep.once_lines)
+
+    def _nofail_walk(self, gfp: int, order: int) -> None:
+        """The __GFP_NOFAIL WARN_ON_ONCE lines the walk of (gfp, order) prints from the
+        zones as they are now (:func:`kmem.spec.page_alloc.bare_walk_warnings`)."""
+        highest = gfp_spec.gfp_zone(gfp, self.config)
+        hidx = self.config.idx(highest)
+        chain = gfp_spec.zonelist(self.config, highest, self._populated)
+        passes = page_alloc.alloc_passes(
+            gfp, order,
+            nofragment=bool(page_alloc.alloc_flags_nofragment(
+                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
+            lowmem_only=hidx < self._normal_idx)
+        views = [self.zone_view(self.zones[self.config.idx(zt)]) for zt in chain]
+        for line in page_alloc.bare_walk_warnings(views, gfp, order, hidx, passes,
+                                                  era=self.kernel.path_era):
             if line not in self._warned_once:
                 self._warned_once.add(line)
                 self.dmesg.append(line)
@@ -820,11 +844,13 @@ class Machine:
         """The abstract state of every zone (for :mod:`kmem.spec.buddy`'s invariants)."""
         return tuple(z.state() for z in self.zones)
 
-    def check_invariants(self) -> list[buddy.Violation]:
-        """Every buddy invariant of every zone; empty when the machine is well formed."""
+    def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
+                         = buddy.check_invariants) -> list[buddy.Violation]:
+        """Every buddy invariant of every zone; empty when the machine is well formed.
+        ``zone_check``: the spec's check or a memo of it, as the model's."""
         out: list[buddy.Violation] = []
         for zone in self.zones:
-            out.extend(buddy.check_invariants(zone.state()))
+            out.extend(zone_check(zone.state()))
         return out
 
     @property

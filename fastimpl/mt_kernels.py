@@ -36,21 +36,29 @@ from kmem.spec import alloc_flags as alloc_flags_spec
 from kmem.spec import constants as constants_spec
 from kmem.spec import migrate as migrate_spec
 from kmem.spec import pcp as pcp_spec
+from kmem.spec import watermarks as watermarks_spec
 from kmem.spec.alloc_flags import (
     ALLOC_CMA,
     ALLOC_HIGHATOMIC,
     ALLOC_KSWAPD,
+    ALLOC_MIN_RESERVE,
+    ALLOC_NO_WATERMARKS,
     ALLOC_NOFRAGMENT,
     ALLOC_NON_BLOCK,
     ALLOC_OOM,
+    ALLOC_RESERVES,
+    ALLOC_WMARK_MASK,
+    WMARK_HIGH,
+    WMARK_MIN,
 )
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER
 
-from .kernels import jit
+from .kernels import OP_ALLOC, OP_FREE, OP_GET, OP_PUT, jit, jit_entry
 from .spec_jit import compile_spec, stamp_cache
 
 # the cached steps below call the spec's rules: a change there recompiles them
-stamp_cache(__file__, (pcp_spec, migrate_spec, alloc_flags_spec, constants_spec))
+stamp_cache(__file__, (pcp_spec, migrate_spec, alloc_flags_spec, constants_spec,
+                       watermarks_spec))
 
 # -- the spec's rules, compiled --------------------------------------------------------
 clamp = compile_spec(pcp_spec.clamp)
@@ -69,10 +77,21 @@ highatomic_max_managed = compile_spec(migrate_spec.highatomic_max_managed)
 highatomic_unreserve_size = compile_spec(migrate_spec.highatomic_unreserve_size)
 boosted_watermark = compile_spec(migrate_spec.boosted_watermark)
 
+
+@jit
+def _valid_int(what, v):
+    """The compiled twin's stand-in for the spec's argument guard (``_nonneg``): the
+    compiled callers pass int64 counters that are >= 0 by construction."""
+    return v
+
+
+watermark_threshold = compile_spec(watermarks_spec.watermark_threshold, _nonneg=_valid_int)
+
 MT_TYPES = migrate_spec.MIGRATE_TYPES  # 6 free lists per order
 PCPTYPES = migrate_spec.MIGRATE_PCPTYPES
 UNMOVABLE = migrate_spec.MIGRATE_UNMOVABLE
 MOVABLE = migrate_spec.MIGRATE_MOVABLE
+RECLAIMABLE = migrate_spec.MIGRATE_RECLAIMABLE
 HIGHATOMIC = migrate_spec.MIGRATE_HIGHATOMIC
 CMA = migrate_spec.MIGRATE_CMA
 ISOLATE = migrate_spec.MIGRATE_ISOLATE
@@ -90,7 +109,8 @@ for _mt, _row in migrate_spec.FALLBACKS.items():
 # rmqueue_mode
 RMQUEUE_NORMAL, RMQUEUE_CMA, RMQUEUE_CLAIM, RMQUEUE_STEAL = 0, 1, 2, 3
 
-# per-pfn rows of P
+# per-pfn rows of P (P_FMT: the list type of a free block; 6.1 also keeps there the
+# migratetype cached in a block on a pcp list, set_pcppage_migratetype)
 P_FORD, P_FMT, P_PCPO, P_AORD, P_FLAGS = 0, 1, 2, 3, 4
 NP = 5
 PF_MOVABLE = 1  # allocated by a MOVABLE request (prep_move_freepages_block's stand-in)
@@ -98,12 +118,13 @@ PF_MOVABLE = 1  # allocated by a MOVABLE request (prep_move_freepages_block's st
 # zone fields of Z
 (Z_START, Z_END, Z_PB0, Z_PBBASE, Z_PBO, Z_NCPU, Z_HASPCP, Z_FREE, Z_HAFREE, Z_HARES,
  Z_BELOW_HIGH, Z_BOOSTED, Z_BOOST, Z_WHIGH, Z_MANAGED, Z_MODE, Z_IDX, Z_HRESERVE,
- Z_NRFREE) = range(19)
+ Z_CMA, Z_NRFREE) = range(20)  # Z_CMA: CONFIG_CMA (6.1's rmqueue reads it)
 ZF = Z_NRFREE + NR_PAGE_ORDERS
 
 # per_cpu_pages fields of C
-C_COUNT, C_HIGH, C_HIGH_MIN, C_HIGH_MAX, C_BATCH, C_FREE_COUNT, C_ALLOC_FACTOR, C_FLAGS = range(8)
-CF = 8
+(C_COUNT, C_HIGH, C_HIGH_MIN, C_HIGH_MAX, C_BATCH, C_FREE_COUNT, C_ALLOC_FACTOR, C_FLAGS,
+ C_FREE_FACTOR) = range(9)  # C_FREE_FACTOR: 6.1's pcp->free_factor
+CF = 9
 
 # to_tail of __free_one_page: FPI_TO_TAIL, head, or buddy_merge_likely
 TO_HEAD, TO_TAIL, TO_LIKELY = 0, 1, -1
@@ -756,4 +777,239 @@ def list_out(A, lid, out):
         out[n] = p
         n += 1
         p = nxt[p]
+    return n
+
+
+# -- the hot path: one compiled call per operation ----------------------------------------
+# W (int64, zone x W_*): each zone's watermarks (min, low, high, promo; without the boost)
+# and lowmem_reserve[], written by MtZone's setters.
+W_MIN, W_LOW, W_HIGH, W_PROMO, W_RESERVE = 0, 1, 2, 3, 4
+W_ZONES = 8  # lowmem_reserve[] entries (one per zone type of the node)
+WF = W_RESERVE + W_ZONES
+
+# A decision row R (int64) of ``MtMachine``'s cached (gfp, order, node) decisions: the
+# fast attempt's alloc_flags, the request's migratetype, gfp_zone's index, whether the
+# machine has several nodes, whether the block is compound, whether the batch must leave
+# the request to Python (dmesg lines, order > MAX_PAGE_ORDER), the zonelist's length,
+# then per zonelist entry its global zone index and node.
+R_FLAGS0, R_MT, R_HIDX, R_NUMA, R_COMP, R_PYTHON, R_NZ, R_ZL = range(8)
+
+# batch status (run_path_ops' st[0]); the op codes are the bare core's (kernels.py)
+S_DONE, S_NEEDROW, S_PYTHON, S_SLOW, S_BADREF, S_BADOP = range(6)
+
+
+@jit
+def zone_allows(A, W, z, order, alloc_flags, highest_idx, migratetypes):
+    """:func:`kmem.spec.page_alloc.zone_allows` (``zone_watermark_fast``, mm/page_alloc.c
+    of 6.12) on zone ``z``'s counters: the threshold is the spec's
+    :func:`~kmem.spec.watermarks.watermark_threshold` of the mark plus the boost; per
+    order, the free counts and the lists ``__zone_watermark_ok`` reads
+    (``tests/test_fastimpl_path.py`` checks it against the spec's on every zone state of
+    a run). ``migratetypes`` false: the bare zone's view (every block counts, no
+    highatomic discount)."""
+    Z, LN = A[6], A[5]
+    if alloc_flags & ALLOC_NO_WATERMARKS:
+        return True
+    wmark = alloc_flags & ALLOC_WMARK_MASK
+    reserve = W[z, W_RESERVE + highest_idx]
+    boost = Z[z, Z_BOOST]
+    usable = Z[z, Z_FREE] - ((np.int64(1) << order) - 1)
+    if migratetypes and not alloc_flags & ALLOC_RESERVES:
+        usable -= Z[z, Z_HAFREE]
+    if usable > watermark_threshold(W[z, wmark] + boost, alloc_flags) + reserve:
+        if order == 0:
+            return True
+        allowed = (1 << UNMOVABLE) | (1 << MOVABLE) | (1 << RECLAIMABLE)
+        if alloc_flags & ALLOC_CMA:
+            allowed |= 1 << CMA
+        if alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM):
+            allowed |= 1 << HIGHATOMIC
+        for o in range(order, NR_PAGE_ORDERS):
+            if Z[z, Z_NRFREE + o] == 0:
+                continue
+            if not migratetypes:
+                return True
+            for t in range(MT_TYPES):
+                if allowed >> t & 1 and LN[buddy_lid(z, o, t)] > 0:
+                    return True
+        return False
+    if order == 0 and alloc_flags & ALLOC_MIN_RESERVE and boost and wmark == WMARK_MIN:
+        return usable > watermark_threshold(W[z, W_MIN], alloc_flags) + reserve
+    return False
+
+
+@jit
+def get_page_from_freelist(A, W, R, order, alloc_flags, cpu):
+    """``get_page_from_freelist`` over the zonelist of decision row ``R``: ZONE_BELOW_HIGH,
+    the watermark (:func:`zone_allows`), ``rmqueue`` and the highatomic reservation; with
+    ALLOC_NOFRAGMENT a failed walk (or a remote node's zone) retries without it. -1 when
+    no zone gives a block."""
+    Z = A[6]
+    nz = R[R_NZ]
+    mt = R[R_MT]
+    hidx = R[R_HIDX]
+    numa = R[R_NUMA] != 0
+    while True:
+        no_fallback = alloc_flags & ALLOC_NOFRAGMENT
+        retry = False
+        for i in range(nz):
+            z = R[R_ZL + 2 * i]
+            if (no_fallback and numa and z != R[R_ZL]
+                    and R[R_ZL + 2 * i + 1] != R[R_ZL + 1]):
+                alloc_flags &= ~ALLOC_NOFRAGMENT
+                retry = True
+                break
+            high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
+            if Z[z, Z_BELOW_HIGH] or not zone_allows(A, W, z, order, high_flags, hidx, True):
+                Z[z, Z_BELOW_HIGH] = 1
+                if not zone_allows(A, W, z, order, alloc_flags, hidx, True):
+                    continue
+            pfn = rmqueue(A, z, cpu, order, mt, alloc_flags)
+            if pfn >= 0:
+                if alloc_flags & ALLOC_HIGHATOMIC:
+                    reserve_highatomic_pageblock(A, z, pfn, order)
+                return pfn
+        if retry:
+            continue
+        if not no_fallback:
+            return -1
+        alloc_flags &= ~ALLOC_NOFRAGMENT
+
+
+@jit
+def alloc_fast(A, W, ref, comp, R, order, cpu):
+    """``__alloc_pages``' fast attempt (``get_page_from_freelist`` with the first pass's
+    flags) and ``prep_new_page``'s refcount and compound mark; -1 when it fails (the slow
+    path is Python's). ``order`` <= MAX_PAGE_ORDER and ``cpu`` were checked."""
+    pfn = get_page_from_freelist(A, W, R, order, R[R_FLAGS0], cpu)
+    if pfn >= 0:
+        ref[pfn] = 1
+        if R[R_COMP]:
+            comp[pfn] = True
+    return pfn
+
+
+@jit
+def free_fast(A, ref, resv, comp, pfn, order, cpu):
+    """``__free_pages(page, order)`` of the common case: the head of an allocated block
+    of exactly ``order``, aligned, its last reference, not PG_reserved, in a zone; 0 when
+    done. Any other case returns 1 and changes nothing: Python's guards take it (and
+    raise what the model raises)."""
+    Z, P = A[6], A[2]
+    if order < 0 or order > MAX_PAGE_ORDER:
+        return 1
+    z = -1
+    for g in range(Z.shape[0]):
+        if Z[g, Z_START] <= pfn < Z[g, Z_END]:
+            z = g
+            break
+    if z < 0:
+        return 1
+    if P[P_AORD, pfn] != order or pfn & ((np.int64(1) << order) - 1):
+        return 1
+    if ref[pfn] != 1 or resv[pfn]:
+        return 1
+    comp[pfn] = False
+    ref[pfn] = 0
+    free_block(A, z, cpu, pfn, order)
+    return 0
+
+
+@jit_entry
+def e_alloc_fast(A, W, ref, comp, R, order, cpu):
+    """The entry point of :func:`alloc_fast` (keeps the GIL: a per-operation call)."""
+    return alloc_fast(A, W, ref, comp, R, order, cpu)
+
+
+@jit_entry
+def e_free_fast(A, ref, resv, comp, pfn, order, cpu):
+    """The entry point of :func:`free_fast`."""
+    return free_fast(A, ref, resv, comp, pfn, order, cpu)
+
+
+@jit_entry
+def e_get_page(A, W, R, order, alloc_flags, cpu):
+    """The entry point of :func:`get_page_from_freelist` (the slow path's attempts)."""
+    return get_page_from_freelist(A, W, R, order, alloc_flags, cpu)
+
+
+@jit_entry
+def e_zone_allows(A, W, z, order, alloc_flags, highest_idx, migratetypes):
+    """The entry point of :func:`zone_allows`."""
+    return zone_allows(A, W, z, order, alloc_flags, highest_idx, migratetypes)
+
+
+@jit
+def batch_key_slot(key, mask):
+    """The first slot of ``key`` (gfp * 16 + min(order, 11)) in a batch key table."""
+    return np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
+
+
+@jit
+def batch_key_insert(keys, slots, r, key):
+    """Add ``key`` as row ``r`` (``slots``: -1 = empty, a power of two at least twice
+    ``len(keys)``; the caller grows both before they fill)."""
+    mask = slots.shape[0] - 1
+    h = batch_key_slot(key, mask)
+    while slots[h] >= 0:
+        h = (h + 1) & mask
+    slots[h] = r
+    keys[r] = key
+
+
+@jit
+def run_path_ops(A, W, ref, resv, comp, keys, slots, rows, ops, res, start, cpu, st):
+    """``run_ops`` of the whole path from op ``start`` on (the bare core's encoding,
+    ``batch.py``): each allocation with its key's decision row (:func:`alloc_fast`), each
+    free through :func:`free_fast`. Stops at the first op it leaves to Python, with
+    ``st[0]``: S_NEEDROW (no row for the key yet), S_PYTHON (an op the per-op API runs:
+    a row with side effects, a free off the common case, get/put, a bad operand),
+    S_SLOW (the fast attempt failed: the slow path continues), S_BADREF, S_BADOP; S_DONE
+    at the end. ``st[1]``: the last op whose allocation succeeded here."""
+    n = ops.shape[0]
+    mask = slots.shape[0] - 1
+    for i in range(start, n):
+        code = ops[i, 0]
+        x = ops[i, 1]
+        y = ops[i, 2]
+        if code == OP_ALLOC:
+            if x < 0 or x >= np.int64(1) << 32 or y < 0:
+                st[0] = S_PYTHON
+                return i
+            key = x * 16 + min(y, MAX_PAGE_ORDER + 1)
+            h = batch_key_slot(key, mask)
+            while True:
+                r = slots[h]
+                if r < 0:
+                    st[0] = S_NEEDROW
+                    return i
+                if keys[r] == key:
+                    break
+                h = (h + 1) & mask
+            R = rows[r]
+            if R[R_PYTHON]:
+                st[0] = S_PYTHON
+                return i
+            pfn = alloc_fast(A, W, ref, comp, R, y, cpu)
+            if pfn < 0:
+                st[0] = S_SLOW
+                return i
+            res[i] = pfn
+            st[1] = i
+            continue
+        if code != OP_FREE and code != OP_GET and code != OP_PUT:
+            st[0] = S_BADOP
+            return i
+        pfn = x
+        if x < 0:
+            j = ~x
+            if j >= i or ops[j, 0] != OP_ALLOC or res[j] < 0:
+                st[0] = S_BADREF
+                return i
+            pfn = res[j]
+        if code != OP_FREE or free_fast(A, ref, resv, comp, pfn, y, cpu):
+            st[0] = S_PYTHON
+            return i
+        res[i] = 0
+    st[0] = S_DONE
     return n

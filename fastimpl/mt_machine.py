@@ -18,7 +18,7 @@ the zonelist, ``alloc_passes``, the slow path of :func:`kmem.spec.slowpath.slowp
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -33,7 +33,6 @@ from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import (
     ALLOC_CMA,
     ALLOC_HIGHATOMIC,
-    ALLOC_MIN_RESERVE,
     ALLOC_NO_WATERMARKS,
     ALLOC_NOFRAGMENT,
     ALLOC_OOM,
@@ -60,10 +59,12 @@ from kmem.spec.x86_32_layout import maxmem, page_offset
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import mt_kernels as K
+from . import mt_kernels61 as K61
 
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
+GFP_NOFAIL = page_alloc.GFP_NOFAIL_BIT
 GFP_MASK_LIMIT = 1 << 32
 GFP_THISNODE = gfp_spec.__GFP_THISNODE
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
@@ -164,6 +165,8 @@ class PcpView:
     alloc_factor = property(lambda s: s._get(K.C_ALLOC_FACTOR),
                             lambda s, v: s._set(K.C_ALLOC_FACTOR, v))
     flags = property(lambda s: s._get(K.C_FLAGS), lambda s, v: s._set(K.C_FLAGS, v))
+    free_factor = property(lambda s: s._get(K.C_FREE_FACTOR),
+                           lambda s, v: s._set(K.C_FREE_FACTOR, v))  # 6.1
 
     @property
     def lists(self) -> list[list[int]]:
@@ -220,6 +223,13 @@ class _Allocated(Mapping[int, int]):
     def __len__(self) -> int:
         return len(self._heads())
 
+    def items(self) -> Any:
+        """(head pfn, order) of every allocated block, ascending, read in one pass (a
+        list, as the bare core's ``_Allocated.items``)."""
+        heads = self._heads()
+        orders = self._zone._m._P[K.P_AORD, heads]
+        return list(zip(heads.tolist(), orders.tolist(), strict=True))
+
 
 class MtZone:
     """One zone of the whole path: the model's ``MtZone`` (or, in a bare NUMA machine,
@@ -249,6 +259,9 @@ class MtZone:
         self.pcp: list[PcpView] = []
         if m.migratetypes:
             self.pageblock_order = m._pbo
+            #: whose code this zone follows: "6.12" (Debian 6.12.118) or "6.1" (6.1.192)
+            self.era = m.path_era
+            self.cma = m.cma
 
     @property
     def _z(self) -> np.ndarray:
@@ -263,6 +276,7 @@ class MtZone:
     def watermark(self, value: tuple[int, int, int, int]) -> None:
         self._watermark = tuple(value)  # type: ignore[assignment]
         self._z[K.Z_WHIGH] = value[2]
+        self._m._W[self.zone_idx_global, K.W_MIN:K.W_MIN + 4] = value
 
     @property
     def lowmem_reserve(self) -> tuple[int, ...]:
@@ -271,6 +285,12 @@ class MtZone:
     @lowmem_reserve.setter
     def lowmem_reserve(self, value: tuple[int, ...]) -> None:
         self._lowmem_reserve = tuple(value)
+        if len(self._lowmem_reserve) > K.W_ZONES:
+            raise InvalidArgument(f"lowmem_reserve has {len(self._lowmem_reserve)} entries; "
+                                  f"at most {K.W_ZONES} zones per node")
+        W = self._m._W[self.zone_idx_global]
+        W[K.W_RESERVE:] = 0
+        W[K.W_RESERVE:K.W_RESERVE + len(self._lowmem_reserve)] = self._lowmem_reserve
         self._set_hreserve()
 
     @property
@@ -352,8 +372,26 @@ class MtZone:
                    for p in self._m._list(K.buddy_lid(z, order, t))]
         return sorted(out) if self.policy == "lowest" else out
 
+    def free_lists(self) -> tuple[tuple[int, ...], ...]:
+        """Every ``free_area[order].free_list[mt]``, order-major (index ``order *
+        MIGRATE_TYPES + mt``), each as :meth:`free_list_order` returns it: one read of the
+        list heads, a list walk only for the lists that hold blocks."""
+        n = NR_PAGE_ORDERS * migrate.MIGRATE_TYPES
+        lid0 = self._lid0
+        out: list[tuple[int, ...]] = [()] * n
+        lists = self._m._list
+        for i in np.nonzero(self._m._A[3][lid0:lid0 + n] >= 0)[0].tolist():
+            got = lists(lid0 + i)
+            out[i] = tuple(sorted(got) if self.policy == "lowest" else got)
+        return tuple(out)
+
     def free_blocks(self) -> list[tuple[int, int]]:
-        return [(p, o) for o in range(NR_PAGE_ORDERS) for p in self.free_list_order(o)]
+        lists, nt = self.free_lists(), migrate.MIGRATE_TYPES
+        if self.policy == "lowest":
+            return [(p, o) for o in range(NR_PAGE_ORDERS)
+                    for p in sorted(p for lst in lists[o * nt:(o + 1) * nt] for p in lst)]
+        return [(p, o) for o in range(NR_PAGE_ORDERS) for lst in lists[o * nt:(o + 1) * nt]
+                for p in lst]
 
     def free_blocks_typed(self) -> dict[int, tuple[int, int]]:
         P = self._m._P
@@ -418,7 +456,8 @@ class MtZone:
         first = self.start_pfn >> pbo
         base = int(self._z[K.Z_PBBASE])
         n = ((self.end_pfn - 1) >> pbo) - first + 1
-        return {first + i: int(t) for i, t in enumerate(self._m._PB[base:base + n])}
+        return dict(zip(range(first, first + n), self._m._PB[base:base + n].tolist(),
+                        strict=True))
 
     def pageblock_counts(self, online: Any) -> list[int]:
         counts = [0] * migrate.MIGRATE_TYPES
@@ -493,7 +532,7 @@ class MtZone:
             block_types=tuple(sorted(self.block_type.items())),
             list_types=tuple(sorted((p, int(P[K.P_FMT, p])) for p, _ in free)),
             nr_free_highatomic=self.nr_free_highatomic,
-            nr_reserved_highatomic=self.nr_reserved_highatomic)
+            nr_reserved_highatomic=self.nr_reserved_highatomic, path_era=self.era or "6.12")
 
     def pcp_violations(self) -> list[buddy.Violation]:
         """Each CPU's ``count`` equals the pages on its lists, every block is on the list
@@ -563,7 +602,23 @@ class _Decision(NamedTuple):
     mt: int
     lowmem_only: bool
     lines: tuple[str, ...]  # printed on every call (VM_WARN_ON of the migratetype)
-    once_lines: tuple[str, ...]  # __GFP_NOFAIL's WARN_ON_ONCEs
+    rmqueue_lines: tuple[str, ...]  # 6.1's rmqueue __GFP_NOFAIL WARN_ON_ONCE (each call)
+    row: np.ndarray  # the compiled walk's decision row (mt_kernels.R_*)
+    plain: bool  # migratetypes and no dmesg line: alloc_pages' hot path takes it
+
+
+def _entry(fn: Any, *example: Any) -> Any:
+    """The compiled entry point of ``fn`` for the example's argument types, without
+    numba's per-call type dispatch (which costs more than the step for a tuple of
+    arrays: ~550 ns against ~170 ns a call, measured); the Python function (returning an
+    int) where ``fn`` is not compiled (NUMBA_DISABLE_JIT, a planted-bug namespace)."""
+    if not hasattr(fn, "overloads"):
+        return lambda *args: int(fn(*args))
+    import numba
+
+    sig = tuple(numba.typeof(a) for a in example)
+    fn.compile(sig)
+    return fn.overloads[sig].entry_point  # this signature's (not the last compiled one)
 
 
 class _Invalidates:
@@ -580,6 +635,9 @@ class _Invalidates:
     def __set__(self, obj: Any, value: Any) -> None:
         setattr(obj, self.slot, value)
         obj.__dict__.setdefault("_decisions", {}).clear()
+        obj.__dict__["_batch_tables"] = {}  # run_ops' copies of the decisions
+        if self.slot == "_inv_node_layouts":
+            obj.__dict__["_one_node"] = len(value) == 1
 
 
 class MtMachine:
@@ -594,8 +652,13 @@ class MtMachine:
     node_zones = _Invalidates()
     _normal_idx = _Invalidates()
 
-    #: the compiled steps (a planted-bug variant swaps in a changed copy)
+    #: the compiled steps (a planted-bug variant swaps in a changed copy): ``_k`` for the
+    #: 6.12 path and the bare core, ``_k61`` for the 6.1 path (the constructor makes
+    #: ``_k`` the 6.1 steps on a 6.1 machine: the one place the era picks code)
     _k: Any = K
+    _k61: Any = K61
+    #: one node (set with node_layouts): the decisions' key needs no node
+    _one_node: bool = True
 
     def __init__(self, layout: MachineLayout, *, policy: str = "lowest",
                  min_free_kbytes: int | None = None, watermark_scale_factor: int = 10,
@@ -611,8 +674,7 @@ class MtMachine:
                  cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         opts.check_policy(policy)
         self._decisions: dict[tuple[int, int, int], _Decision] = {}
-        # watermark_threshold(mark, alloc_flags), a pure function, memoised
-        self._thresholds: dict[tuple[int, int], int] = {}
+        self._batch_tables: dict[int, Any] = {}  # run_ops' decision rows per node
         self.kernel = kernel_spec.kernel(kernel)
         if self.kernel.version.series() == (2, 6, 11):
             raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
@@ -626,10 +688,15 @@ class MtMachine:
         self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         self.path_era = self.kernel.path_era if migratetypes else None
         opts.check_path_options(policy, migratetypes, nr_cpus, percpu_pagelist_high_fraction)
-        if self.path_era not in (None, "6.12"):
-            raise InvalidArgument(f"kmem.fastimpl's whole path follows Linux 6.12; the "
-                                  f"{self.path_era} path (kernel {self.kernel.version}) runs on "
-                                  f"kmem.model.Machine")
+        if self.path_era == "6.1":
+            self._k = self._k61
+        # 6.1's zone_watermark_fast keys its boost retry on the mask's __GFP_ATOMIC (its
+        # numbering), 6.3+ on ALLOC_MIN_RESERVE (as kmem.model.Machine)
+        atomic = (gfp_spec.get_profile(self.kernel.gfp_profile).flag("__GFP_ATOMIC")
+                  if self.path_era == "6.1" else None)
+        self._gfp_atomic_bit = atomic.value if atomic is not None else 0
+        self._atomic_gfp: bool | None = None  # 6.1: the request's __GFP_ATOMIC, while it runs
+        self._rmqueue_warnings: tuple[str, ...] = ()  # 6.1: rmqueue's, while a request runs
         node_layouts = (layout, *nodes)
         opts.check_nodes(node_layouts)
         self.node_layouts = node_layouts
@@ -661,6 +728,7 @@ class MtMachine:
                      else BARE_PBO)
         self._ncpu = max(nr_cpus, 1)
         self._build_arena()
+        self._bind_entries()
         self.zones: list[MtZone] = []
         self.node_zones = []
         g = 0
@@ -724,10 +792,12 @@ class MtMachine:
             Zr[K.Z_NCPU] = self._ncpu
             Zr[K.Z_MANAGED] = span.managed_pages
             Zr[K.Z_IDX] = g
+            Zr[K.Z_CMA] = int(self.cma)
             if span.end_pfn > span.start_pfn:
                 npb += ((span.end_pfn - 1) >> pbo) - (span.start_pfn >> pbo) + 1
         self._PB = np.zeros(max(npb, 1), np.int8)
         self._C = np.zeros((nz * self._ncpu, K.CF), np.int64)
+        self._W = np.zeros((nz, K.WF), np.int64)
         self._A = (self._nxt, self._prv, self._P, self._LH, self._LT, self._LN, self._Z,
                    self._PB, self._C)
         self._ref = np.zeros(npfn, np.int32)
@@ -737,6 +807,22 @@ class MtMachine:
             for s, e in (*span.holes, *span.reserved):
                 self._ref[s:e] = 1
                 self._resv[s:e] = True
+
+    def _bind_entries(self) -> None:
+        """The per-operation compiled entries (``mt_kernels.e_*``), bound once; the
+        machine's compiled steps (``_k``) are a planted-bug namespace's Python where they
+        were swapped."""
+        k, A, W = self._k, self._A, self._W
+        if self.path_era == "6.1":
+            # 6.1's walk runs in Python over the 6.1 steps (_get_page_from_freelist_61,
+            # _zone_allows_61); every free takes the Python guards, then _k.free_block
+            self._e_free = lambda *args: 1
+            return
+        row = np.zeros(K.R_ZL + 2, np.int64)
+        self._e_alloc = _entry(k.e_alloc_fast, A, W, self._ref, self._comp, row, 0, 0)
+        self._e_free = _entry(k.e_free_fast, A, self._ref, self._resv, self._comp, 0, 0, 0)
+        self._e_get_page = _entry(k.e_get_page, A, W, row, 0, 0, 0)
+        self._e_zone_allows = _entry(k.e_zone_allows, A, W, 0, 0, 0, 0, True)
 
     def _init_zones(self) -> None:
         """``memmap_init_range``: each pageblock-aligned pfn of memory makes its pageblock
@@ -760,6 +846,8 @@ class MtMachine:
                    for node in self.node_layouts for span in node.zones)
 
     def _list(self, lid: int) -> list[int]:
+        if self._A[3][lid] < 0:  # an empty list: what list_out returns, without the call
+            return []
         n = int(self._LN[lid])
         out = np.zeros(n, np.int64)
         got = self._k.list_out(self._A, lid, out)
@@ -857,11 +945,16 @@ class MtMachine:
             low_wmark=zone.watermark[1], managed_pages=zone.managed_pages,
             nr_split_cpus=max(1, nr_split_cpus),
             high_fraction=self.percpu_pagelist_high_fraction)
+        if self.path_era == "6.1":
+            # 6.1's zone_set_pageset_high_and_batch: one high, set directly (as the model)
+            high_max = high_min
         if not zone.pcp:
             zone.pcp = [PcpView(zone, cpu) for cpu in range(self.nr_cpus)]
             zone._z[K.Z_HASPCP] = 1
         for p in zone.pcp:
             p.high_min, p.high_max, p.batch = high_min, high_max, batch
+            if self.path_era == "6.1":
+                p.high = high_min
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
@@ -938,8 +1031,18 @@ class MtMachine:
         """``alloc_pages(gfp, order)`` (see :meth:`kmem.model.Machine.alloc_pages`)."""
         d = None
         if type(gfp) is int and type(order) is int:  # the hot path: a cached decision
-            d = self._decisions.get((gfp, order, 0 if len(self.node_zones) == 1
-                                     else self._decision_nid()))
+            d = self._decisions.get((gfp, order, 0 if self._one_node else self._decision_nid()))
+            if d is not None and d.plain:  # one compiled call: the fast attempt
+                pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order,
+                                    self._cpu)
+                if pfn < 0:
+                    return self._alloc_slow(gfp, order, d)
+                self.last_failure = None
+                # zeroing is a no-op while no page holds data (as the bare core)
+                if (self.memory.dirty_pages()
+                        and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc)):
+                    self.memory.zero(pfn, 1 << order)
+                return Page(self, pfn)
         if d is None:
             gfp = _check_gfp(gfp)
             order = _check_order(order)
@@ -951,13 +1054,14 @@ class MtMachine:
             d = self._decide(gfp, order)
         if d.lines:
             self.dmesg.extend(d.lines)
-        for line in d.once_lines:
-            if line not in self._warned_once:
-                self._warned_once.add(line)
-                self.dmesg.append(line)
         if self.migratetypes:
             return self._alloc_path(gfp, order, d)
         zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
+        if gfp & GFP_NOFAIL:  # the walk below changes nothing until it finds a block
+            for line in page_alloc.bare_walk_warnings(
+                    [self.zone_view(z) for z in zonelist], gfp, order, highest_idx, passes,
+                    era=self.kernel.path_era):
+                self._warn_once(line)
         for attempt in passes:
             for zone in zonelist:
                 if self._zone_allows(zone, order, attempt.alloc_flags, highest_idx):
@@ -972,7 +1076,7 @@ class MtMachine:
 
     def _decision_nid(self) -> int:
         """The node whose zonelist serves this call (0 on one node)."""
-        if len(self.node_layouts) == 1:
+        if self._one_node:
             return 0
         return self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
 
@@ -996,8 +1100,23 @@ class MtMachine:
                                          lowmem_only=lowmem_only)
         lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
                  if gfp_spec.gfp_migratetype_warns(gfp) else ())
-        d = _Decision(highest_idx, zonelist, passes, gfp_spec.gfp_migratetype(gfp),
-                      lowmem_only, lines, tuple(page_alloc.nofail_warnings(gfp, order)))
+        rmqueue_lines = page_alloc.nofail_warnings(gfp, order, "rmqueue",
+                                                   era=self.path_era or "6.12")
+        mt = gfp_spec.gfp_migratetype(gfp)
+        row = np.zeros(K.R_ZL + 2 * len(zonelist), np.int64)
+        row[K.R_FLAGS0] = passes[0].alloc_flags if passes else 0
+        row[K.R_MT], row[K.R_HIDX] = mt, highest_idx
+        row[K.R_NUMA] = not self._one_node
+        row[K.R_COMP] = bool(order and gfp & GFP_COMP)
+        # 6.1's path runs its walk in Python (_get_page_from_freelist_61)
+        plain = (self.migratetypes and bool(passes) and not lines
+                 and self.path_era != "6.1")
+        row[K.R_PYTHON] = not plain
+        row[K.R_NZ] = len(zonelist)
+        for i, zone in enumerate(zonelist):
+            row[K.R_ZL + 2 * i], row[K.R_ZL + 2 * i + 1] = zone.zone_idx_global, zone.node
+        d = _Decision(highest_idx, zonelist, passes, mt, lowmem_only, lines, rmqueue_lines,
+                      row, plain)
         if len(self._decisions) >= 4096:
             self._decisions.clear()
         self._decisions[(gfp, order, nid)] = d
@@ -1090,6 +1209,8 @@ class MtMachine:
         if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < self.nr_cpus:
             raise InvalidArgument(f"cpu must be an int in 0..{self.nr_cpus - 1}, got {cpu!r}")
         todo = False
+        if self.path_era == "6.1":
+            return todo  # 6.1 has no decay_pcp_high (6.7+)
         for zone in self.zones:
             if zone.pcp and zone.present_pages:
                 p = zone.pcp[cpu]
@@ -1100,6 +1221,12 @@ class MtMachine:
                 todo |= more
         return todo
 
+    def _warn_once(self, line: str) -> None:
+        """A ``WARN_ON_ONCE`` report: printed the first time only."""
+        if line not in self._warned_once:
+            self._warned_once.add(line)
+            self.dmesg.append(line)
+
     def _warn_alloc(self, gfp: int, order: int) -> None:
         has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
         show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
@@ -1107,13 +1234,18 @@ class MtMachine:
         if note is not None:
             self.dmesg.append(note)
         if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp))
+            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp,
+                                                         kernel=self.kernel))
 
     def zone_view(self, zone: MtZone) -> page_alloc.ZoneView:
         if self.migratetypes:
+            # __zone_watermark_unusable_free: 6.10+ subtracts nr_free_highatomic, 6.1 the
+            # whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012-4013)
+            highatomic = (zone.nr_reserved_highatomic if self.path_era == "6.1"
+                          else zone.nr_free_highatomic)
             return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                        zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
-                                       zone.nr_free_highatomic, zone.lists_mask(),
+                                       highatomic, zone.lists_mask(),
                                        zone.pcp_mask(self.cpu))
         return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
@@ -1123,29 +1255,40 @@ class MtMachine:
         :func:`kmem.spec.slowpath.slowpath`, each ``get_page`` step a zonelist walk. The
         fast attempt (the walk's first step, ``passes[0]``) runs before the walk is
         started: the walk is needed only when it fails."""
-        zonelist, highest_idx, passes, mt = d.zonelist, d.highest_idx, d.passes, d.mt
-        pfn = self._get_page_from_freelist(zonelist, order, passes[0].alloc_flags,
-                                           highest_idx, mt)
+        if self.path_era == "6.1":
+            self._atomic_gfp = bool(gfp & self._gfp_atomic_bit)
+            self._rmqueue_warnings = d.rmqueue_lines
+            pfn = self._get_page_from_freelist_61(d.zonelist, order, d.passes[0].alloc_flags,
+                                                  d.highest_idx, d.mt)
+        else:
+            pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order, self._cpu)
         if pfn >= 0:
             self.last_failure = None
             return self._prep_new_page(pfn, order, gfp)
+        return self._alloc_slow(gfp, order, d)
+
+    def _alloc_slow(self, gfp: int, order: int, d: _Decision) -> Page | None:
+        """The slow path of :func:`kmem.spec.slowpath.slowpath` after a failed fast
+        attempt (which the walk's first step stands for)."""
+        zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
         got: list[int] = []
         fast_failed = [True]  # the walk's first step: already done, failed
 
         def ask(step: slowpath.Step) -> bool:
-            if step.kind == "get_page":
+            if step.kind == "warn":
+                self._warn_once(step.label)
+            elif step.kind == "get_page":
                 if fast_failed[0] and step.label == "fast":
                     fast_failed[0] = False
                     return False
-                pfn = self._get_page_from_freelist(zonelist, order, step.alloc_flags,
-                                                   highest_idx, mt)
+                pfn = self._get_page_from_freelist(d, order, step.alloc_flags)
                 if pfn >= 0:
                     got.append(pfn)
                 return pfn >= 0
             if step.kind == "drain":
                 self.drain_all_pages()
             elif step.kind == "unreserve":
-                return self._unreserve_highatomic(zonelist, mt, step.force)
+                return self._unreserve_highatomic(zonelist, d.mt, step.force)
             elif step.kind == "reclaim_retry_wmark":
                 return any(page_alloc.zone_allows(self.zone_view(z), order,
                                                   (step.alloc_flags & ~ALLOC_WMARK_MASK
@@ -1156,7 +1299,8 @@ class MtMachine:
 
         ctx = slowpath.Context(lowmem_only=d.lowmem_only)
         result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
-                                   cma=self.cma, outcomes=self.outcomes)
+                                   cma=self.cma, era=self.path_era or "6.12",
+                                   outcomes=self.outcomes)
         if got:
             self.last_failure = None
             return self._prep_new_page(got[0], order, gfp)
@@ -1176,9 +1320,18 @@ class MtMachine:
                                                          force))
                    for z in zonelist)
 
-    def _get_page_from_freelist(self, zonelist: list[MtZone], order: int, alloc_flags: int,
-                                highest_idx: int, mt: int) -> int:
-        """``get_page_from_freelist``: ZONE_BELOW_HIGH, the watermark, ``rmqueue`` and the
+    def _get_page_from_freelist(self, d: _Decision, order: int, alloc_flags: int) -> int:
+        """``get_page_from_freelist`` over ``d``'s zonelist with ``alloc_flags``: the compiled
+        walk (:func:`kmem.fastimpl.mt_kernels.get_page_from_freelist`). -1 when no zone
+        gives a block."""
+        if self.path_era == "6.1":
+            return self._get_page_from_freelist_61(d.zonelist, order, alloc_flags,
+                                                   d.highest_idx, d.mt)
+        return self._e_get_page(self._A, self._W, d.row, order, alloc_flags, self._cpu)
+
+    def _get_page_from_freelist_61(self, zonelist: list[MtZone], order: int,
+                                   alloc_flags: int, highest_idx: int, mt: int) -> int:
+        """6.1's ``get_page_from_freelist``, in Python over the 6.1 steps (``_k``): ZONE_BELOW_HIGH, the watermark, ``rmqueue`` and the
         highatomic reservation; with ALLOC_NOFRAGMENT a failed walk (or a remote node)
         retries without it. -1 when no zone gives a block."""
         numa = len(self.node_zones) > 1
@@ -1194,11 +1347,14 @@ class MtMachine:
                     break
                 z = zone.zone_idx_global
                 high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
-                if Z.item(z, K.Z_BELOW_HIGH) or not self._zone_allows(zone, order, high_flags,
-                                                                      highest_idx):
+                if Z.item(z, K.Z_BELOW_HIGH) or not self._zone_allows_61(zone, order, high_flags,
+                                                                         highest_idx):
                     Z[z, K.Z_BELOW_HIGH] = 1  # zone.below_high = True
-                    if not self._zone_allows(zone, order, alloc_flags, highest_idx):
+                    if not self._zone_allows_61(zone, order, alloc_flags, highest_idx):
                         continue
+                if self._rmqueue_warnings:
+                    for line in self._rmqueue_warnings:
+                        self._warn_once(line)
                 pfn = int(self._k.rmqueue(self._A, z, self._cpu, order, mt, alloc_flags))
                 if pfn >= 0:
                     if alloc_flags & ALLOC_HIGHATOMIC:
@@ -1212,13 +1368,21 @@ class MtMachine:
 
     def _zone_allows(self, zone: MtZone, order: int, alloc_flags: int,
                      highest_idx: int) -> bool:
-        """:func:`kmem.spec.page_alloc.zone_allows` on the zone's counters, without building
-        a :class:`~kmem.spec.page_alloc.ZoneView` (per order, the counts and the lists that
-        ``__zone_watermark_ok`` would read are read here only where it reads them); the
-        threshold is the spec's :func:`~kmem.spec.watermarks.watermark_threshold`, as the
-        bare core's decision rows (:meth:`kmem.fastimpl.Machine.decision_row`).
+        """:func:`kmem.spec.page_alloc.zone_allows` on the zone's counters, compiled
+        (:func:`kmem.fastimpl.mt_kernels.zone_allows`; the threshold is the spec's
+        :func:`~kmem.spec.watermarks.watermark_threshold`).
         ``tests/test_fastimpl_path.py`` checks it against the spec's on every zone state of
         a run."""
+        if self.path_era == "6.1":
+            return self._zone_allows_61(zone, order, alloc_flags, highest_idx)
+        return bool(self._e_zone_allows(self._A, self._W, zone.zone_idx_global, order,
+                                        alloc_flags, highest_idx, self.migratetypes))
+
+    def _zone_allows_61(self, zone: MtZone, order: int, alloc_flags: int,
+                        highest_idx: int) -> bool:
+        """6.1's :func:`kmem.spec.page_alloc.zone_allows` (``zone_watermark_fast`` of
+        6.1.192) on the zone's counters: the whole nr_reserved_highatomic is unusable, and
+        the order-0 boost retry keys on the request's __GFP_ATOMIC (``_atomic_gfp``)."""
         if alloc_flags & ALLOC_NO_WATERMARKS:
             return True
         g = zone.zone_idx_global
@@ -1228,14 +1392,10 @@ class MtMachine:
         boost = item(g, K.Z_BOOST)
         usable = item(g, K.Z_FREE) - ((1 << order) - 1)
         if not alloc_flags & ALLOC_RESERVES and self.migratetypes:  # (the bare view has 0)
-            usable -= item(g, K.Z_HAFREE)
+            # the whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012)
+            usable -= item(g, K.Z_HARES)
         mark = zone._watermark[wmark] + boost
-        thr = self._thresholds.get((mark, alloc_flags))
-        if thr is None:
-            if len(self._thresholds) >= 4096:
-                self._thresholds.clear()
-            thr = self._thresholds[(mark, alloc_flags)] = watermarks.watermark_threshold(
-                mark, alloc_flags)
+        thr = watermarks.watermark_threshold(mark, alloc_flags)
         if usable > thr + reserve:
             if order == 0:
                 return True
@@ -1253,7 +1413,7 @@ class MtMachine:
             counts = self._LN[base + order * mts:base + NR_PAGE_ORDERS * mts].tolist()
             return any(n and any(counts[i * mts + t] for t in allowed)
                        for i, n in enumerate(nr_free))
-        if order == 0 and alloc_flags & ALLOC_MIN_RESERVE and boost and wmark == WMARK_MIN:
+        if order == 0 and self._atomic_gfp and boost and wmark == WMARK_MIN:
             return usable > watermarks.watermark_threshold(zone._watermark[WMARK_MIN],
                                                            alloc_flags) + reserve
         return False
@@ -1279,6 +1439,10 @@ class MtMachine:
     def free_pages(self, page: Page, order: int = 0) -> None:
         """``__free_pages(page, order)``: drop one reference; free the block at zero (see
         :meth:`kmem.model.Machine.free_pages`)."""
+        if (type(page) is Page and page._m is self and type(order) is int and self.migratetypes
+                and not self._e_free(self._A, self._ref, self._resv, self._comp, page.pfn,
+                                     order, self._cpu)):
+            return  # the common case, in one compiled call (mt_kernels.free_fast)
         page = self._own(page)
         order = _check_order(order)
         zone = self.zone_of(page.pfn)
@@ -1404,10 +1568,12 @@ class MtMachine:
     def state(self) -> tuple[buddy.ZoneState, ...]:
         return tuple(z.state() for z in self.zones)
 
-    def check_invariants(self) -> list[buddy.Violation]:
+    def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
+                         = buddy.check_invariants) -> list[buddy.Violation]:
+        """As the model's (``zone_check``: the spec's check or a memo of it)."""
         out: list[buddy.Violation] = []
         for zone in self.zones:
-            out.extend(buddy.check_invariants(zone.state()))
+            out.extend(zone_check(zone.state()))
             if self.migratetypes:
                 out.extend(zone.pcp_violations())
         return out

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ops as O
-from .checks import describe_difference, fingerprint
+from .checks import InvariantCache, check_invariants, describe_difference, fingerprint
 from .configs import MachineConfig
 from .impls import Impl, lanes, resolve
 
@@ -102,10 +102,13 @@ class Trace:
 
 def execute(impl: Impl, config: MachineConfig, ops: Sequence[O.Op],
             checkpoint: int = DEFAULT_CHECKPOINT,
-            expected: Sequence[int] | None = None) -> Trace:
+            expected: Sequence[int] | None = None,
+            invariants: InvariantCache | None = None) -> Trace:
     """Run ``ops`` on a fresh machine of ``impl``; fingerprint every ``checkpoint`` ops
-    and at the end; check the spec's invariants there. An implementation with a batch
-    API runs through it when ``expected`` (the lane leader's results) is given."""
+    and at the end; check the spec's invariants there (through ``invariants``, a memo
+    shared by the implementations of a lane: a zone state equal to one checked before is
+    not checked again). An implementation with a batch API runs through it when
+    ``expected`` (the lane leader's results) is given."""
     m = impl.build(config)
     batch = getattr(m, "run_stream", None)
     cps: list[tuple[int, Any]] = []
@@ -116,7 +119,7 @@ def execute(impl: Impl, config: MachineConfig, ops: Sequence[O.Op],
         if HEARTBEAT is not None:
             HEARTBEAT()
         cps.append((done, fingerprint(m)))
-        v = m.check_invariants()
+        v = check_invariants(m, invariants)
         if v:
             bad.append((done, "; ".join(map(str, v[:3]))))
 
@@ -305,8 +308,10 @@ def run_stream(config: MachineConfig, ops: Sequence[O.Op],
     ops = list(ops)
     report = Report(ops=len(ops))
     for policy, group in lanes(resolve(impls)).items():
-        lead = execute(group[0], config, ops, checkpoint)
-        traces = [lead] + [execute(i, config, ops, checkpoint, lead.results) for i in group[1:]]
+        cache = InvariantCache()
+        lead = execute(group[0], config, ops, checkpoint, invariants=cache)
+        traces = [lead] + [execute(i, config, ops, checkpoint, lead.results, cache)
+                           for i in group[1:]]
         found: tuple[int, str, list[Impl]] | None = None
         for impl, t in zip(group, traces, strict=True):
             v = _violation(t)

@@ -542,7 +542,8 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             prog.path_ops += rep.ops if rep.failure is None else len(rep.stream)
             prog.path_checked += rep.checked_ops
             prog.events[f"whole path on {config.preset}-{config.size or config.nodes_mb}"
-                        f" cpus {config.nr_cpus}"] += 1
+                        f" cpus {config.nr_cpus}"
+                        f"{'' if config.kernel is None else ' kernel ' + config.kernel}"] += 1
             if rep.failure is not None:
                 text = (f"whole-path divergence: {rep.failure}\n\nRunnable reproducer:\n\n"
                         f"{rep.reproducer()}")

@@ -37,6 +37,70 @@ class Divergence(AssertionError):
             Divergence.hook(self)
 
 
+class InvariantCache:
+    """The spec's buddy invariants of one zone (:func:`kmem.spec.buddy.check_invariants`),
+    each distinct zone state checked once.
+
+    The invariants are a pure function of the :class:`~kmem.spec.buddy.ZoneState`, a
+    frozen value compared field by field, so a state equal to one checked before gets the
+    stored verdict, which is exactly what checking it again returns: the peer
+    implementation's copy of the same zone (when the two agree) and every zone the last
+    operation left as it was cost a hash and a comparison instead of a pass of the spec's
+    checks. Pass it as ``zone_check`` to a machine's ``check_invariants``. Keeps the
+    verdicts of the last ``size`` states; ``hits`` and ``misses`` count the calls.
+    """
+
+    def __init__(self, size: int = 32) -> None:
+        self.size = size
+        self.hits = 0
+        self.misses = 0
+        self._memo: dict[Any, tuple[buddy.Violation, ...]] = {}
+
+    def __call__(self, zs: buddy.ZoneState) -> list[buddy.Violation]:
+        # what the verdict depends on: the state, the spec's top order and its invariants
+        key = (zs, getattr(buddy, "MAX_PAGE_ORDER"), buddy.INVARIANTS)  # noqa: B009
+        try:
+            got = self._memo.pop(key)  # popped and put back: the newest at the end
+        except KeyError:
+            got = None
+        except TypeError:  # a state with an unhashable field: check it plainly
+            self.misses += 1
+            return buddy.check_invariants(zs)
+        if got is None:
+            self.misses += 1
+            got = tuple(buddy.check_invariants(zs))
+            if len(self._memo) >= self.size:
+                del self._memo[next(iter(self._memo))]
+        else:
+            self.hits += 1
+        self._memo[key] = got
+        return list(got)
+
+
+def check_invariants(m: Any, cache: InvariantCache | None) -> list[Any]:
+    """``m.check_invariants()``, through ``cache`` when the machine takes a ``zone_check``
+    (the model and fastimpl do; other implementations are asked plainly)."""
+    if cache is not None and _takes_zone_check(type(m)):
+        return list(m.check_invariants(zone_check=cache))
+    return list(m.check_invariants())
+
+
+_TAKES: dict[Any, bool] = {}
+
+
+def _takes_zone_check(cls: Any) -> bool:
+    got = _TAKES.get(cls)
+    if got is None:
+        import inspect
+
+        try:
+            got = "zone_check" in inspect.signature(cls.check_invariants).parameters
+        except (TypeError, ValueError, AttributeError):
+            got = False
+        _TAKES[cls] = got
+    return got
+
+
 def fingerprint(m: Any, states: Sequence[buddy.ZoneState] | None = None) -> tuple[Any, ...]:
     """Free lists (in list order), allocated blocks, counters of every zone, and dmesg.
     ``states``: ``m.state()`` when the caller has it already."""

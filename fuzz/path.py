@@ -30,7 +30,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -41,6 +41,7 @@ from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
 from kmem.spec.constants import NR_PAGE_ORDERS
 from kmem.spec.errors import InvalidArgument, KmemError
 
+from .checks import InvariantCache, check_invariants
 from .impls import Impl, resolve
 
 NOWARN = g.__GFP_NOWARN
@@ -67,7 +68,8 @@ class PathConfig:
     """A machine with the whole path: ``preset`` ``generic`` (``size`` pages), ``x86_64``
     (``size`` MB), ``numa`` (``nodes_mb`` MB per node) or ``x86_32`` (``size`` MB), with
     ``nr_cpus`` CPUs, ``pageblock_order`` (None: the kernel's), ``min_free_kbytes``
-    (None: the boot value), holes, ``high_fraction`` and ``movablecore_mb``."""
+    (None: the boot value), holes, ``high_fraction``, ``movablecore_mb`` and ``kernel``
+    (None: the newest kmem knows, whose path is 6.12's; ``"6.1"``: 6.1.192's path)."""
 
     preset: str
     size: int = 0
@@ -79,9 +81,12 @@ class PathConfig:
     high_fraction: int = 0
     movablecore_mb: int = 0
     cpu_nodes: tuple[int, ...] | None = None
+    kernel: str | None = None
 
     def kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"policy": "linux", "migratetypes": True, "nr_cpus": self.nr_cpus}
+        if self.kernel is not None:
+            kw["kernel"] = self.kernel
         if self.cpu_nodes is not None:
             kw["cpu_nodes"] = self.cpu_nodes
         if self.pageblock_order is not None:
@@ -150,6 +155,12 @@ PATH_CONFIGS: tuple[PathConfig, ...] = (
     PathConfig("numa", nodes_mb=(4160, 64), nr_cpus=2, holes=((4352, 1 << 20),),
                cpu_nodes=(0, 0)),
 )
+
+#: the quick machines on Linux 6.1's path (Debian 6.1.192: ``__rmqueue_fallback``, one
+#: fixed pcp high with free_factor, the pcp migratetype cache, no decay), and the one
+#: whose ZONE_NORMAL sits over a tiny DMA32 (ALLOC_NOFRAGMENT)
+PATH_CONFIGS_61: tuple[PathConfig, ...] = tuple(
+    replace(c, kernel="6.1") for c in (*PATH_CONFIGS[:8], PATH_CONFIGS[9]))
 
 
 # -- streams ------------------------------------------------------------------------------
@@ -235,10 +246,13 @@ def path_fingerprint(m: Any) -> tuple[Any, ...]:
     """Everything of the whole path that two implementations must agree on."""
     zones = []
     for z in m.zones:
-        lists = tuple(tuple(z.free_list_order(o, mt)) for o in range(NR_PAGE_ORDERS)
-                      for mt in range(migrate.MIGRATE_TYPES))
+        bulk = getattr(z, "free_lists", None)  # fastimpl: every list in one pass
+        lists = bulk() if bulk is not None else tuple(
+            tuple(z.free_list_order(o, mt)) for o in range(NR_PAGE_ORDERS)
+            for mt in range(migrate.MIGRATE_TYPES))
         pcps = tuple((tuple(tuple(lst) for lst in p.lists), p.count, p.high, p.high_min,
-                      p.high_max, p.batch, p.free_count, p.alloc_factor, p.flags)
+                      p.high_max, p.batch, p.free_count, p.alloc_factor, p.flags,
+                      p.free_factor)
                      for p in z.pcp)
         zones.append((lists, pcps, tuple(sorted(z.allocated.items())),
                       tuple(sorted(z.block_type.items())), z.free_pages, z.nr_free(),
@@ -319,7 +333,13 @@ class PathRunner:
         self.step = 0
         self.fails = 0  # allocations that returned NULL (legally)
         self.stopped_at: int | None = None  # where a deadline cut the stream
+        #: CPU seconds each implementation spent in its own calls (the rest of a step is
+        #: the comparison and the judging)
+        self.impl_seconds = [0.0] * len(self.impls)
         self.managed = sum(z.managed_pages for z in self.lead.zones)
+        #: the spec's invariants, each distinct zone state checked once (the peers' equal
+        #: copies and the zones a step did not touch are looked up, not checked again)
+        self._invariants = InvariantCache()
         self._check_step("boot")
 
     @property
@@ -327,7 +347,11 @@ class PathRunner:
         return self.machines[0]
 
     def _all(self, what: str, fn: Callable[[Any], Any]) -> tuple[str, Any]:
-        outs = [_outcome(partial(fn, m)) for m in self.machines]
+        outs = []
+        for k, m in enumerate(self.machines):
+            t0 = time.process_time()
+            outs.append(_outcome(partial(fn, m)))
+            self.impl_seconds[k] += time.process_time() - t0
         for impl, out in zip(self.impls[1:], outs[1:], strict=True):
             if out != outs[0]:
                 raise Divergence(f"step {self.step} {what}: {self.impls[0].label} gave "
@@ -343,7 +367,7 @@ class PathRunner:
         if not self.judge:
             return
         for impl, m in zip(self.impls, self.machines, strict=True):
-            bad = m.check_invariants()
+            bad = check_invariants(m, self._invariants)
             if bad:
                 raise Divergence(f"step {self.step} {what}: {impl.label} breaks a spec "
                                  f"invariant: {'; '.join(map(str, bad[:3]))}")
@@ -421,7 +445,8 @@ class PathRunner:
             return
         if pfn is None:
             self.fails += 1
-            if not page_alloc.allocation_failure_legal(views, mask, order, hidx):
+            if not page_alloc.allocation_failure_legal(views, mask, order, hidx,
+                                                       atomic_gfp=_atomic_gfp(m, mask)):
                 raise Divergence(f"step {self.step} {op}: failed, but the spec says some pass "
                                  f"can serve it")
             return
@@ -512,6 +537,15 @@ class PathRunner:
             self.held.remove(h)
         elif kind == "free" and h.order and not h.compound:
             h.order = 0  # tails went back; the first page stays
+
+
+def _atomic_gfp(m: Any, mask: int) -> bool | None:
+    """On a machine that follows 6.1's path, whether ``mask`` has __GFP_ATOMIC in that
+    kernel's numbering (its watermark boost retry keys on it); None on 6.12's."""
+    if getattr(m, "path_era", None) != "6.1":
+        return None
+    flag = g.get_profile(m.kernel.gfp_profile).flag("__GFP_ATOMIC")
+    return flag is not None and bool(mask & flag.value)
 
 
 def _machine_cls(impl: Impl) -> Any:
@@ -681,10 +715,13 @@ def _ddmin(config: PathConfig, impls: Sequence[Impl], ops: list[Op], msg: str,
 
 
 def pick_config(rng: random.Random) -> PathConfig:
-    """A configuration for the next stream: the eight quick ones 60 % of the time, the
+    """A configuration for the next stream: the eight quick ones 48 % of the time, the
     large ones (a THP-sized zone, ZONE_NORMAL over a tiny DMA32, alone and with a remote
-    node) 40 %."""
-    if rng.random() < 0.6:
+    node) 32 %, and 20 % a machine on Linux 6.1's path (``PATH_CONFIGS_61``)."""
+    r = rng.random()
+    if r < 0.2:
+        return rng.choice(PATH_CONFIGS_61)
+    if r < 0.68:
         return rng.choice(PATH_CONFIGS[:8])
     return rng.choice(PATH_CONFIGS[8:])
 

@@ -25,6 +25,7 @@ from .path import (
     EXHAUST_MASKS,
     NOWARN,
     PATH_CONFIGS,
+    PATH_CONFIGS_61,
     PATH_MASKS,
     PATH_ORDERS,
     PathConfig,
@@ -37,14 +38,15 @@ class PathDifferentialMachine(RuleBasedStateMachine):
     """Every rule is one whole-path operation run on every implementation and checked."""
 
     impls: ClassVar[str] = "model,fast"
-    configs: ClassVar[tuple[PathConfig, ...]] = PATH_CONFIGS[:8]  # the quick ones
+    #: the quick ones, and four of them on Linux 6.1's path
+    configs: ClassVar[tuple[PathConfig, ...]] = (*PATH_CONFIGS[:8], *PATH_CONFIGS_61[:4])
 
     def __init__(self) -> None:
         super().__init__()
         self.runner: PathRunner | None = None
         self.trace: list[tuple[Any, ...]] = []
 
-    @initialize(config=st.sampled_from(PATH_CONFIGS[:8]))
+    @initialize(config=st.sampled_from((*PATH_CONFIGS[:8], *PATH_CONFIGS_61[:4])))
     def boot(self, config: PathConfig) -> None:
         self.config = config
         self.runner = PathRunner(config, path_impls(self.impls))

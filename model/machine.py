@@ -12,7 +12,7 @@ so an exception leaves the machine exactly as it was.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from kmem.spec import (
@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
+GFP_NOFAIL = page_alloc.GFP_NOFAIL_BIT
 GFP_MASK_LIMIT = 1 << 32  # gfp_t is 32 bits
 GFP_THISNODE = gfp_spec.__GFP_THISNODE
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
@@ -135,6 +136,7 @@ class Machine:
         self.node = 0  # numa_node_id() when the machine has no CPUs modelled
         self._preferred_nid: int | None = None  # alloc_pages_node's nid while it runs
         self._atomic_gfp: bool | None = None  # 6.1: the request's __GFP_ATOMIC, while it runs
+        self._rmqueue_warnings: tuple[str, ...] = ()  # 6.1: rmqueue's, while a request runs
         atomic = gfp_spec.get_profile(self.kernel.gfp_profile).flag("__GFP_ATOMIC") \
             if self.path_era == "6.1" else None
         self._gfp_atomic_bit = atomic.value if atomic is not None else 0
@@ -395,9 +397,11 @@ class Machine:
         (GFP_NOFS, GFP_NOIO: ``out_of_memory`` reports progress for it), never return None
         (:func:`kmem.spec.slowpath.loops_without_progress`): if no pass succeeds, the kernel
         would loop for ever, and kmem raises :class:`~kmem.spec.errors.AllocationLivelock`
-        with zones, pages and counters unchanged; the WARN_ON_ONCE lines the kernel prints
-        on entry (``__alloc_pages_slowpath``'s __GFP_NOFAIL checks) stay in :attr:`dmesg`,
-        as they would on the real machine before it starts looping.
+        with zones, pages and counters unchanged; the __GFP_NOFAIL WARN_ON_ONCE lines the
+        kernel prints on the way (:func:`kmem.spec.page_alloc.nofail_warnings`: 6.12 at the
+        top of ``__alloc_pages_slowpath``, once the fast attempt failed; 6.1 in ``rmqueue``
+        and at ``nopage``) stay in :attr:`dmesg`, as they would on the real machine before
+        it starts looping.
         """
         gfp = _check_gfp(gfp)
         order = _check_order(order)
@@ -423,12 +427,13 @@ class Machine:
         # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
         if gfp_spec.gfp_migratetype_warns(gfp):
             self.dmesg.append(gfp_spec.gfp_migratetype_warning_line(gfp))
-        for line in page_alloc.nofail_warnings(gfp, order):
-            if line not in self._warned_once:  # WARN_ON_ONCE
-                self._warned_once.add(line)
-                self.dmesg.append(line)
         if self.migratetypes:
             return self._alloc_path(gfp, order, zonelist, highest_idx, passes)
+        if gfp & GFP_NOFAIL:  # the walk below changes nothing until it finds a block
+            for line in page_alloc.bare_walk_warnings(
+                    [self.zone_view(z) for z in zonelist], gfp, order, highest_idx, passes,
+                    era=self.kernel.path_era):
+                self._warn_once(line)
         for attempt in passes:
             for zone in zonelist:
                 if page_alloc.zone_allows(self.zone_view(zone), order, attempt.alloc_flags,
@@ -530,6 +535,12 @@ class Machine:
                 todo |= zone.decay_pcp_high(cpu)
         return todo
 
+    def _warn_once(self, line: str) -> None:
+        """A ``WARN_ON_ONCE`` report: printed the first time only."""
+        if line not in self._warned_once:
+            self._warned_once.add(line)
+            self.dmesg.append(line)
+
     def _warn_alloc(self, gfp: int, order: int) -> None:
         """``warn_alloc`` (mm/page_alloc.c): __GFP_NOWARN, the 10 s rate limit and the
         missing-DMA rule may silence it (:func:`kmem.spec.page_alloc.warn_alloc_decision`)."""
@@ -570,9 +581,14 @@ class Machine:
         # 6.1's numbering); 6.3+ on ALLOC_MIN_RESERVE (None)
         self._atomic_gfp = (bool(gfp & self._gfp_atomic_bit) if self.path_era == "6.1"
                             else None)
+        # 6.1's rmqueue warns for a __GFP_NOFAIL order > 1 on every call
+        self._rmqueue_warnings = page_alloc.nofail_warnings(gfp, order, "rmqueue",
+                                                            era=self.path_era or "6.12")
 
         def ask(step: slowpath.Step) -> bool:
-            if step.kind == "get_page":
+            if step.kind == "warn":
+                self._warn_once(step.label)
+            elif step.kind == "get_page":
                 found = self._get_page_from_freelist(zonelist, order, step.alloc_flags,
                                                      highest_idx, mt)
                 if found is not None:
@@ -641,6 +657,8 @@ class Machine:
                     if not page_alloc.zone_allows(view, order, alloc_flags, highest_idx,
                                                   atomic_gfp=self._atomic_gfp):
                         continue
+                for line in self._rmqueue_warnings:
+                    self._warn_once(line)
                 pfn = zone.rmqueue(self.cpu, order, mt, alloc_flags)
                 if pfn is not None:
                     if alloc_flags & ALLOC_HIGHATOMIC:
@@ -791,12 +809,15 @@ class Machine:
         """The abstract state of every zone (for :mod:`kmem.spec.buddy`'s invariants)."""
         return tuple(z.state() for z in self.zones)
 
-    def check_invariants(self) -> list[buddy.Violation]:
+    def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
+                         = buddy.check_invariants) -> list[buddy.Violation]:
         """Every buddy invariant of every zone (and, once the slab layer is in use, every
-        slab invariant); empty when the machine is well formed."""
+        slab invariant); empty when the machine is well formed. ``zone_check``: the
+        spec's :func:`kmem.spec.buddy.check_invariants` or a memo of it (the fuzzers'
+        :class:`kmem.fuzz.checks.InvariantCache`)."""
         out: list[buddy.Violation] = []
         for zone in self.zones:
-            out.extend(buddy.check_invariants(zone.state()))
+            out.extend(zone_check(zone.state()))
             if isinstance(zone, MtZone):
                 out.extend(zone.pcp_violations())
         if self._slab is not None:

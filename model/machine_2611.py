@@ -19,6 +19,7 @@ Gfp masks are **2.6.11's numbering** (``GFP_KERNEL`` is 0xd0, ``__GFP_COLD`` 0x1
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kmem.spec import alloc_2611 as spec
@@ -354,13 +355,15 @@ class Machine2611(Machine):
         return self.zones[self.config.idx(ztype)]
 
     # -- state, checks and texts ------------------------------------------------------------
-    def check_invariants(self) -> list[buddy.Violation]:
+    def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
+                         = buddy.check_invariants) -> list[buddy.Violation]:
         """The spec's buddy invariants in each zone's own frame (2.6.11's buddies are
-        zone-relative) and the per-CPU list bookkeeping."""
+        zone-relative) and the per-CPU list bookkeeping (``zone_check``: as the 6.x
+        model's)."""
         out: list[buddy.Violation] = []
         for zone in self.zones:
             assert isinstance(zone, Zone2611)
-            out.extend(buddy.check_invariants(zone.relative_state()))
+            out.extend(zone_check(zone.relative_state()))
             out.extend(zone.pcp_violations())
         return out
 

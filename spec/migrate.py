@@ -307,22 +307,45 @@ def rmqueue_fallback_61(order: int, start_mt: int, nofragment: bool, pageblock_o
     """6.1's ``__rmqueue_fallback`` search (mm/page_alloc.c of 6.1.192, 3033-3083):
     (current_order, fallback type, can_steal) of the block to steal, or None.
 
-    From MAX_PAGE_ORDER down to ``order`` (pageblock_order with ALLOC_NOFRAGMENT below
-    it) the first order with a suitable fallback (``find(order)`` is
-    ``find_suitable_fallback``); a MOVABLE request that may not steal the whole block
-    searches again from the smallest order up (``find_smallest``) instead."""
-    min_order = claim_min_order(order, nofragment, pageblock_order)
-    for current in range(MAX_PAGE_ORDER, min_order - 1, -1):
-        fallback_mt, can_steal = find(current)
-        if fallback_mt is None:
-            continue
-        if not can_steal and start_mt == MIGRATE_MOVABLE and current > order:
-            break
-        return current, fallback_mt, can_steal
-    else:
-        return None
+    ``find(order)`` is ``find_suitable_fallback`` at that order (a pure question about
+    the free lists); which order is taken is :func:`rmqueue_fallback_61_pick`'s rule."""
+    found = stealable = 0
+    types: dict[int, int] = {}
     for current in range(order, MAX_PAGE_ORDER + 1):
         fallback_mt, can_steal = find(current)
         if fallback_mt is not None:
-            return current, fallback_mt, can_steal
-    return None  # VM_BUG_ON(current_order == MAX_ORDER): not reached
+            found |= 1 << current
+            types[current] = fallback_mt
+        if can_steal:
+            stealable |= 1 << current
+    current, can_steal = rmqueue_fallback_61_pick(order, start_mt, nofragment, pageblock_order,
+                                                  found, stealable)
+    if current < 0:
+        return None  # VM_BUG_ON(current_order == MAX_ORDER): not reached
+    return current, types[current], can_steal
+
+
+def rmqueue_fallback_61_pick(order: int, start_mt: int, nofragment: bool, pageblock_order: int,
+                             found: int, stealable: int) -> tuple[int, bool]:
+    """The order 6.1's ``__rmqueue_fallback`` (mm/page_alloc.c of 6.1.192, 3033-3083)
+    steals from, and its can_steal: (order, can_steal), or (-1, False) when none.
+
+    Bit ``o`` of ``found`` says ``find_suitable_fallback`` finds a fallback type at order
+    ``o`` (for every ``o`` >= ``order``), bit ``o`` of ``stealable`` its can_steal. From
+    MAX_ORDER down to ``order`` (pageblock_order with ALLOC_NOFRAGMENT below it, 3048-3049)
+    the first order with a fallback (3056-3076); a MOVABLE request that may not steal the
+    whole block there (and ``current_order > order``, 3072-3074) searches again from
+    ``order`` up (``find_smallest``, 3081-3089) instead."""
+    min_order = claim_min_order(order, nofragment, pageblock_order)
+    current = MAX_PAGE_ORDER
+    while current >= min_order:
+        if (found >> current) & 1:
+            steal = ((stealable >> current) & 1) == 1
+            if steal or start_mt != MIGRATE_MOVABLE or current <= order:
+                return current, steal
+            for smallest in range(order, MAX_PAGE_ORDER + 1):  # find_smallest
+                if (found >> smallest) & 1:
+                    return smallest, ((stealable >> smallest) & 1) == 1
+            return -1, False
+        current -= 1
+    return -1, False

@@ -147,20 +147,92 @@ def alloc_passes(gfp: int, order: int, *, pf_memalloc: bool = False, in_interrup
     return tuple(passes)
 
 
-def nofail_warnings(gfp: int, order: int) -> tuple[str, ...]:
-    """The ``WARN_ON_ONCE`` checks at the top of ``__alloc_pages_slowpath`` for __GFP_NOFAIL
-    (6.12 lines 4304-4321), as kmem summary lines: order > 1, and no
-    __GFP_DIRECT_RECLAIM. (The PF_MEMALLOC check needs a task state kmem does not model.)
-    The kernel prints them once per boot (WARN_ON_ONCE)."""
+#: where a __GFP_NOFAIL ``WARN_ON_ONCE`` of mm/page_alloc.c sits (:func:`nofail_warnings`)
+NOFAIL_WARN_PLACES = ("slowpath", "rmqueue", "nopage")
+
+
+def nofail_warnings(gfp: int, order: int, where: str = "slowpath", *, era: str = "6.12",
+                    pf_memalloc: bool = False) -> tuple[str, ...]:
+    """The __GFP_NOFAIL ``WARN_ON_ONCE`` checks that fire at ``where`` in ``era``'s
+    allocation path, as kmem summary lines (the kernel prints each once per boot).
+
+    6.12 (Debian 6.12.118 mm/page_alloc.c): only at the top of ``__alloc_pages_slowpath``
+    (``where="slowpath"``, lines 4307-4323), i.e. once the first
+    ``get_page_from_freelist`` has failed: ``WARN_ON_ONCE(order > 1)`` (4312),
+    ``WARN_ON_ONCE(!can_direct_reclaim)`` (4317) and ``WARN_ON_ONCE(current->flags &
+    PF_MEMALLOC)`` (4323). Its ``nopage`` NOFAIL block (4566-4588) fails a request without
+    direct reclaim silently.
+
+    6.1 (Debian 6.1.192 mm/page_alloc.c): nothing at the top of the slow path; instead
+    ``rmqueue`` checks ``WARN_ON_ONCE((gfp_flags & __GFP_NOFAIL) && (order > 1))`` on
+    every call (``where="rmqueue"``, line 3891: each zone whose watermark lets the request
+    reach ``rmqueue``, fast path included), and the ``nopage`` NOFAIL block
+    (``where="nopage"``, 5362-5385) has ``WARN_ON_ONCE_GFP(!can_direct_reclaim)`` (5367,
+    then ``goto fail``), ``WARN_ON_ONCE_GFP(PF_MEMALLOC)`` (5375) and
+    ``WARN_ON_ONCE_GFP(costly_order)`` (5383); ``WARN_ON_ONCE_GFP`` (mm/internal.h:42-51)
+    stays silent for __GFP_NOWARN."""
+    if where not in NOFAIL_WARN_PLACES:
+        raise InvalidArgument(f"where must be one of {NOFAIL_WARN_PLACES}, got {where!r}")
     if not gfp & GFP_NOFAIL_BIT:
         return ()
+    reclaim = bool(gfp & _gfp.__GFP_DIRECT_RECLAIM)
     out = []
-    if order > 1:
+    if era != "6.1":
+        if where != "slowpath":
+            return ()
+        if order > 1:
+            out.append(f"WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL with "
+                       f"order {order} > 1 (WARN_ON_ONCE(order > 1))")
+        if not reclaim:
+            out.append("WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL without "
+                       "__GFP_DIRECT_RECLAIM (WARN_ON_ONCE(!can_direct_reclaim))")
+        if pf_memalloc:
+            out.append("WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL in a "
+                       "PF_MEMALLOC task (WARN_ON_ONCE(current->flags & PF_MEMALLOC))")
+        return tuple(out)
+    if where == "rmqueue":
+        if order > 1:
+            out.append(f"WARNING: mm/page_alloc.c: rmqueue: __GFP_NOFAIL with order {order} > 1 "
+                       f"(WARN_ON_ONCE((gfp_flags & __GFP_NOFAIL) && (order > 1)))")
+        return tuple(out)
+    if where == "slowpath" or gfp & GFP_NOWARN_BIT:
+        return ()
+    if not reclaim:
+        return ("WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL without "
+                "__GFP_DIRECT_RECLAIM (WARN_ON_ONCE_GFP(!can_direct_reclaim, gfp_mask))",)
+    if pf_memalloc:
+        out.append("WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL in a "
+                   "PF_MEMALLOC task (WARN_ON_ONCE_GFP(current->flags & PF_MEMALLOC, gfp_mask))")
+    if order > PAGE_ALLOC_COSTLY_ORDER:
         out.append(f"WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL with "
-                   f"order {order} > 1 (WARN_ON_ONCE(order > 1))")
-    if not gfp & _gfp.__GFP_DIRECT_RECLAIM:
-        out.append("WARNING: mm/page_alloc.c: __alloc_pages_slowpath: __GFP_NOFAIL without "
-                   "__GFP_DIRECT_RECLAIM (WARN_ON_ONCE(!can_direct_reclaim))")
+                   f"costly order {order} > {PAGE_ALLOC_COSTLY_ORDER} "
+                   f"(WARN_ON_ONCE_GFP(costly_order, gfp_mask))")
+    return tuple(out)
+
+
+def bare_walk_warnings(zonelist: Sequence[ZoneView], gfp: int, order: int,
+                       highest_zoneidx: int, passes: Sequence[AllocPass], *,
+                       era: str = "6.12") -> tuple[str, ...]:
+    """The __GFP_NOFAIL warning lines (:func:`nofail_warnings`) of one walk of the bare
+    buddy core's passes over ``zonelist`` (the zones as the request finds them; the walk
+    changes nothing until a zone gives a block), in the order the kernel reaches them:
+    6.1's ``rmqueue`` line for each zone whose watermark lets the request in, the top of
+    the slow path once the first pass (the fast ``get_page_from_freelist``) has found
+    nothing, and the ``nopage`` block when no pass finds a block."""
+    if not gfp & GFP_NOFAIL_BIT or order > MAX_PAGE_ORDER:
+        return ()
+    out: list[str] = []
+    for i, attempt in enumerate(passes):
+        if i == 1:
+            out.extend(nofail_warnings(gfp, order, "slowpath", era=era))
+        for zone in zonelist:
+            if zone_allows(zone, order, attempt.alloc_flags, highest_zoneidx):
+                out.extend(nofail_warnings(gfp, order, "rmqueue", era=era))
+                if has_block(zone, order):
+                    return tuple(out)
+    if len(passes) == 1:
+        out.extend(nofail_warnings(gfp, order, "slowpath", era=era))
+    out.extend(nofail_warnings(gfp, order, "nopage", era=era))
     return tuple(out)
 
 
@@ -243,30 +315,36 @@ def has_block(zone: ZoneView, order: int, migratetype: int | None = None,
 
 
 def choose_zone(zonelist: Sequence[ZoneView], order: int, alloc_flags: int,
-                highest_zoneidx: int, migratetype: int | None = None) -> int | None:
+                highest_zoneidx: int, migratetype: int | None = None, *,
+                atomic_gfp: bool | None = None) -> int | None:
     """The position in ``zonelist`` where a pass succeeds: the first zone that passes
-    its watermark check and has a block; None if the pass fails."""
+    its watermark check (``atomic_gfp`` as :func:`zone_allows` takes it) and has a block;
+    None if the pass fails."""
     for pos, zone in enumerate(zonelist):
-        if (zone_allows(zone, order, alloc_flags, highest_zoneidx)
+        if (zone_allows(zone, order, alloc_flags, highest_zoneidx, atomic_gfp=atomic_gfp)
                 and has_block(zone, order, migratetype, alloc_flags)):
             return pos
     return None
 
 
 def allocation_failure_legal(zonelist: Sequence[ZoneView], gfp: int, order: int,
-                             highest_zoneidx: int, **context: bool) -> bool:
+                             highest_zoneidx: int, *, atomic_gfp: bool | None = None,
+                             **context: bool) -> bool:
     """Availability: an allocation may return NULL only if order > MAX_PAGE_ORDER, or no
     pass finds an allowed zone with a suitable block that passes its watermark (with
     migratetypes: a block its migratetype may use, or one on its pcp list) and the
     request is not a __GFP_NOFAIL one that may reclaim (:func:`nofail_never_fails`: the
     kernel loops instead of failing; kmem raises
-    :class:`~kmem.spec.errors.AllocationLivelock`)."""
+    :class:`~kmem.spec.errors.AllocationLivelock`). ``atomic_gfp`` (not None): the
+    watermark's boost retry keyed on the mask's __GFP_ATOMIC, as 6.1.192's
+    ``zone_watermark_fast`` has it (mm/page_alloc.c:4148-4153; :func:`zone_allows`)."""
     if order > MAX_PAGE_ORDER:
         return True
     if nofail_never_fails(gfp):
         return False
     mt = _gfp.gfp_migratetype(gfp) if any(z.free_lists is not None for z in zonelist) else None
-    return all(choose_zone(zonelist, order, p.alloc_flags, highest_zoneidx, mt) is None
+    return all(choose_zone(zonelist, order, p.alloc_flags, highest_zoneidx, mt,
+                           atomic_gfp=atomic_gfp) is None
                for p in alloc_passes(gfp, order, **context))
 
 

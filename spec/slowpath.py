@@ -225,8 +225,10 @@ class Step:
     """One step: ``kind`` is ``get_page`` (a ``get_page_from_freelist`` with
     ``alloc_flags``, optionally with another gfp mask), ``reclaim``, ``compact``,
     ``drain`` (``drain_all_pages``), ``unreserve`` (``unreserve_highatomic_pageblock``,
-    ``force``), ``reclaim_retry_wmark`` (``should_reclaim_retry``'s zone test) or
-    ``oom``; ``label`` says where in the slow path it is."""
+    ``force``), ``reclaim_retry_wmark`` (``should_reclaim_retry``'s zone test), ``oom``
+    or ``warn`` (a __GFP_NOFAIL ``WARN_ON_ONCE`` fires here: ``label`` is its line, which
+    the caller prints once per boot; :func:`kmem.spec.page_alloc.nofail_warnings`);
+    ``label`` says where in the slow path it is."""
 
     kind: str
     label: str
@@ -286,6 +288,7 @@ class _Walk:
             return False, "order > MAX_PAGE_ORDER", False
         if self.get_page("fast", fast_flags):
             return True, None, False
+        self.warn("slowpath")
         can_direct_reclaim = bool(gfp & _GFP_DIRECT_RECLAIM)
         can_compact = bool(gfp & _GFP_IO)  # gfp_compaction_allowed
         nofail = bool(gfp & _GFP_NOFAIL)
@@ -421,8 +424,18 @@ class _Walk:
             return "got page"
         return result
 
+    def warn(self, where: str) -> None:
+        """A ``warn`` step for each __GFP_NOFAIL WARN_ON_ONCE that fires at ``where``."""
+        from .page_alloc import nofail_warnings
+
+        for line in nofail_warnings(self.gfp, self.order, where, era=self.era,
+                                    pf_memalloc=self.ctx.pf_memalloc):
+            self.do(Step("warn", line))
+
     def _nopage(self, why: str, can_direct_reclaim: bool,
                 nofail: bool) -> tuple[bool, str | None, bool]:
+        if nofail:
+            self.warn("nopage")
         if not nofail or not can_direct_reclaim:
             return False, why, False
         # the NOFAIL loop: __alloc_pages_cpuset_fallback(ALLOC_MIN_RESERVE), goto retry

@@ -1,10 +1,18 @@
-"""Shared fixtures. ``kmem_cli`` runs the installed ``kmem`` entry point as a user would."""
+"""Shared fixtures. ``kmem_cli`` runs a ``kmem`` command and returns what a user would see:
+its exit status, stdout and stderr (in this process for the commands that only print,
+through the installed entry point for the others); ``run_kmem`` always starts the real
+``kmem`` process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,12 +23,41 @@ KMEM_SCRIPT = Path(sys.executable).with_name("kmem")
 
 RunKmem = Callable[..., subprocess.CompletedProcess]
 
+# Every ``kmem`` and ``python`` the tests start imports the package from source: where the
+# environment says PYTHONDONTWRITEBYTECODE, each of them would compile all of it again
+# (about half of a ``kmem`` command's start-up). The test processes' children keep their
+# bytecode in one folder outside the source tree for the session instead (xdist's workers
+# inherit the controller's, so they share one).
+_OWN_PYCACHE = "KMEM_TEST_PYCACHE" not in os.environ
+if _OWN_PYCACHE:
+    os.environ["KMEM_TEST_PYCACHE"] = tempfile.mkdtemp(prefix="kmem-test-pycache-")
+    os.environ["PYTHONPYCACHEPREFIX"] = os.environ["KMEM_TEST_PYCACHE"]
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 try:  # no test may depend on the machine's speed: no Hypothesis deadline (see the profiles)
     from kmem.fuzz.profiles import load_profile_from_env
 
     load_profile_from_env()
 except ImportError:  # hypothesis is not installed: its tests are skipped
     pass
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` (pyproject's addopts): one worker per core for the fast tier; the other
+    tiers (``-m slow``, ``proof``, ``quality``, ``live``, ``fuzz``) run in one process, as
+    their time boxes and CPU-time measurements were set for. PYTEST_XDIST_AUTO_NUM_WORKERS
+    still decides where it is set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    if "not fuzz" in (config.getoption("markexpr", "") or ""):
+        return None  # the fast tier: xdist's own count (the machine's cores)
+    return 0
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_PYCACHE:
+        shutil.rmtree(os.environ.get("KMEM_TEST_PYCACHE", ""), ignore_errors=True)
 
 
 def run_kmem(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
@@ -36,7 +73,53 @@ def run_kmem(*args: str, env: dict[str, str] | None = None, timeout: float = 300
                           env=full_env, timeout=timeout, **kwargs)
 
 
+#: commands that only compute and print (no child processes, signals, workers, solvers):
+#: ``kmem_cli`` runs them in the test's own process through :func:`kmem.cli.main`, the
+#: function the entry point calls. ``run_kmem`` and tests/test_bad_inputs.py still run
+#: every command through the installed entry point.
+IN_PROCESS = frozenset({"buddyinfo", "decode-pf", "demo", "gfp", "kmalloc", "pagetypeinfo",
+                        "slab", "slabinfo", "vmmap", "zoneinfo"})
+
+
+def run_kmem_in_process(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
+                        **kwargs) -> subprocess.CompletedProcess:
+    """``kmem ARGS...`` as :func:`run_kmem` returns it, run in this process where the command
+    only prints (:data:`IN_PROCESS`, ``--version``, ``--help``) and nothing but ``env`` is
+    asked for; otherwise the real process. What the interpreter would do with an exception
+    that escapes ``main`` (traceback on stderr, exit 1) or with ``SystemExit`` is done here
+    too, so that tests for "no traceback" and exit codes see the same."""
+    if kwargs or not args or not (args[0] in IN_PROCESS or args[0] in ("--version", "--help")):
+        return run_kmem(*args, env=env, timeout=timeout, **kwargs)
+    from kmem import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    new_env = {"KMEM_PROGRESS": "off", **(env or {})}
+    old_env = {k: os.environ.get(k) for k in new_env}
+    os.environ.update(new_env)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = cli.main(list(args))
+            except SystemExit as exc:  # argparse: --help, --version, usage errors
+                if exc.code is None or isinstance(exc.code, int):
+                    rc = exc.code or 0
+                else:
+                    print(exc.code, file=sys.stderr)
+                    rc = 1
+            except Exception:  # what the interpreter prints for an uncaught exception
+                traceback.print_exc()
+                rc = 1
+    finally:
+        for k, v in old_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return subprocess.CompletedProcess(["kmem", *args], rc, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
 def kmem_cli() -> RunKmem:
-    """``kmem_cli("gfp", "0xcc0")`` -> CompletedProcess of the real ``kmem`` command."""
-    return run_kmem
+    """``kmem_cli("gfp", "0xcc0")`` -> CompletedProcess of the ``kmem`` command (in this
+    process where it only prints: :func:`run_kmem_in_process`)."""
+    return run_kmem_in_process

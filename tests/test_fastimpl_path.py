@@ -269,7 +269,9 @@ def test_compiled_index_rules_match_the_spec():
 SCRIPT = ("from kmem.fuzz.path import PathConfig, PathRunner, path_impls, path_stream_for\n"
           "import kmem.fastimpl.kernels as K\n"
           "for cfg in (PathConfig('generic', 1024, nr_cpus=2, pageblock_order=3,"
-          " min_free_kbytes=32), PathConfig('numa', nodes_mb=(18, 20), nr_cpus=2)):\n"
+          " min_free_kbytes=32), PathConfig('numa', nodes_mb=(18, 20), nr_cpus=2),\n"
+          "            PathConfig('generic', 1000, nr_cpus=3, pageblock_order=3,"
+          " min_free_kbytes=32, holes=((300, 517),), kernel='6.1')):\n"
           "    r = PathRunner(cfg, path_impls('model,fast'))\n"
           "    for op in path_stream_for(cfg, 3, 120):\n"
           "        r.apply(op)\n"
@@ -277,7 +279,8 @@ SCRIPT = ("from kmem.fuzz.path import PathConfig, PathRunner, path_impls, path_s
 
 
 def test_same_logic_without_jit():
-    """NUMBA_DISABLE_JIT=1: the whole path's steps run as Python and still match."""
+    """NUMBA_DISABLE_JIT=1: the whole path's steps (6.12's and 6.1's) run as Python and
+    still match."""
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
     r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env,
                        timeout=600)
@@ -296,27 +299,25 @@ def test_compiled_steps_recompile_when_the_spec_changes():
     if kernels.JIT_DISABLED or kernels.BOUNDSCHECK:
         pytest.skip("no on-disk cache in this mode")
     locator = K.rmqueue._cache._impl._locator
-    from kmem.spec import alloc_flags, constants
+    from kmem.spec import alloc_flags, constants, watermarks
 
     digest = hashlib.sha256()
-    for mod in (pcp_spec, migrate, alloc_flags, constants):
+    for mod in (pcp_spec, migrate, alloc_flags, constants, watermarks):
         digest.update(open(mod.__file__, "rb").read())
     assert locator.get_source_stamp()[1] == digest.hexdigest()
 
 
 def test_kernel_options():
-    """kernel=, cma= and init_on_alloc= as the model takes them; the 6.1 path (another
-    allocator shape) is the model's alone."""
+    """kernel=, cma= and init_on_alloc= as the model takes them (6.1.192's path too)."""
     kw = {"policy": "linux", "migratetypes": True, "nr_cpus": 1}
-    for extra in ({"kernel": "6.12.118"}, {"cma": True}, {"init_on_alloc": False}):
+    for extra in ({"kernel": "6.12.118"}, {"cma": True}, {"init_on_alloc": False},
+                  {"kernel": "6.1.192"}, {"kernel": "6.1", "cma": True}):
         mm = ModelMachine.generic(2048, **kw, **extra)
         fm = fastimpl.Machine.generic(2048, **kw, **extra)
         for _ in range(5):
             a, b = mm.alloc_pages(gfp.GFP_KERNEL, 1), fm.alloc_pages(gfp.GFP_KERNEL, 1)
             assert a.pfn == b.pfn and mm.read_page(a.pfn, 0, 8) == fm.read_page(b.pfn, 0, 8)
         assert texts(mm) == texts(fm)
-    with pytest.raises(InvalidArgument, match="6.1"):
-        fastimpl.Machine.generic(2048, kernel="6.1.192", **kw)
     with pytest.raises(InvalidArgument):
         fastimpl.Machine.generic(2048, cma=1, **kw)
 
@@ -372,3 +373,133 @@ def test_the_whole_path_state_machine_catches_a_planted_bug():
         run_state_machine_as_test(Mutated, settings=settings(
             max_examples=60, stateful_step_count=40, deadline=None, database=None,
             phases=(Phase.generate,), suppress_health_check=list(HealthCheck)))
+
+
+# -- Linux 6.1 (Debian 6.1.192): fastimpl's mt_kernels61 against the model's *_61 path -----
+K61 = "6.1"
+CONFIGS_61 = {
+    "small-pageblocks-2cpus": PathConfig("generic", 4096, nr_cpus=2, pageblock_order=4,
+                                         min_free_kbytes=128, kernel=K61),
+    "no-pcp-lists": PathConfig("generic", 2048, nr_cpus=0, pageblock_order=4,
+                               min_free_kbytes=64, kernel=K61),
+    "tiny-odd-zone-hole": PathConfig("generic", 1000, nr_cpus=3, pageblock_order=3,
+                                     min_free_kbytes=32, holes=((300, 517),), kernel=K61),
+    "x86_64": PathConfig("x86_64", 24, nr_cpus=2, kernel=K61),
+    "x86_32-highmem": PathConfig("x86_32", 64, nr_cpus=1, kernel=K61),
+    "numa-3-nodes": PathConfig("numa", nodes_mb=(20, 24, 16), nr_cpus=3, kernel=K61),
+    "high-fraction-4cpus": PathConfig("generic", 4096, nr_cpus=4, pageblock_order=4,
+                                      min_free_kbytes=128, high_fraction=8, kernel=K61),
+}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS_61))
+def test_kernel_61_path_equals_the_model(name):
+    """kernel="6.1": the same results, free lists, pcp lists (free_factor included),
+    pageblock types, counters and /proc texts as the model's 6.1.192 path, on every
+    preset, a tiny odd zone with a hole, no pcp lists, and NUMA."""
+    config = CONFIGS_61[name]
+    r = run(config, 21, 220)
+    assert_same_texts(r)
+    assert all(m.path_era == "6.1" for m in r.machines)
+
+
+def test_kernel_61_streams_reach_what_6_1_does_differently():
+    """The 6.1 streams are no 6.12 streams in disguise: the same stream on fastimpl's
+    6.12 path ends elsewhere (fallback, pcp high and free_factor, merge retyping)."""
+    from dataclasses import replace
+
+    from kmem.fuzz.path import path_fingerprint
+
+    config = CONFIGS_61["small-pageblocks-2cpus"]
+    ends = []
+    for kernel in (K61, None):
+        runner = PathRunner(replace(config, kernel=kernel), path_impls("fast"))
+        for op in path_stream_for(config, 21, 220):
+            runner.apply(op)
+        ends.append(path_fingerprint(runner.lead))
+    assert ends[0] != ends[1]
+    pcp = [p for z in fastimpl.Machine.generic(4096, policy="linux", migratetypes=True,
+                                               nr_cpus=2, kernel=K61).zones for p in z.pcp]
+    assert pcp and all(p.high == p.high_min == p.high_max for p in pcp)  # one fixed high
+
+
+def test_kernel_61_from_proc_with_the_whole_path():
+    """from_proc of a 6.1 machine's /proc, with the whole path: the same machine, and it
+    goes on alike."""
+    src = ModelMachine.x86_64(1024, kernel=K61)
+    for order in (0, 3, 5, 9):
+        for _ in range(7):
+            src.alloc_pages(gfp.GFP_KERNEL, order)
+    ctl = {"min_free_kbytes": src.min_free_kbytes,
+           "lowmem_reserve_ratio": src.lowmem_reserve_ratio}
+    kw = {"policy": "linux", "migratetypes": True, "nr_cpus": 2, "kernel": K61}
+    mm = ModelMachine.from_proc(src.zoneinfo(), src.buddyinfo(), ctl, **kw)
+    fm = fastimpl.Machine.from_proc(src.zoneinfo(), src.buddyinfo(), ctl, **kw)
+    assert texts(mm) == texts(fm) and mm.state() == fm.state()
+    held = []
+    for order in (0, 0, 1, 4, 9, 10, 0, 2):
+        for mask in (gfp.GFP_KERNEL, gfp.GFP_HIGHUSER_MOVABLE, gfp.GFP_ATOMIC):
+            a, b = mm.alloc_pages(mask, order), fm.alloc_pages(mask, order)
+            assert (a and a.pfn) == (b and b.pfn)
+            if a is not None:
+                held.append((a.pfn, order))
+    for pfn, order in held:
+        mm.free_pages(mm.pfn_to_page(pfn), order)
+        fm.free_pages(fm.pfn_to_page(pfn), order)
+    assert texts(mm) == texts(fm) and mm.state() == fm.state()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("index", range(3))
+def test_kernel_61_large_configs(index):
+    """The large whole-path machines (a THP-sized zone; ZONE_NORMAL over a tiny DMA32,
+    alone and with a remote node) on 6.1's path."""
+    from dataclasses import replace
+
+    from kmem.fuzz.path import PATH_CONFIGS
+
+    config = replace(PATH_CONFIGS[8 + index], kernel=K61)
+    for seed in (1, 2):
+        assert_same_texts(run(config, seed, 300))
+
+
+def test_kernel_61_zone_check_is_the_spec_zone_allows():
+    """6.1's zone check (``_zone_allows_61``: the whole nr_reserved_highatomic unusable,
+    6.1.192 mm/page_alloc.c:4012-4013; the order-0 boost retry keyed on the request's
+    __GFP_ATOMIC, 4148-4153) agrees with :func:`kmem.spec.page_alloc.zone_allows` on the
+    6.1 zone view, on zone states of a random run with planted boosts and reserves."""
+    import random
+
+    from kmem.fastimpl import mt_kernels as K
+    from kmem.spec import alloc_flags as af
+    from kmem.spec import page_alloc
+
+    m = fastimpl.Machine.generic(2048, policy="linux", migratetypes=True, nr_cpus=2,
+                                 pageblock_order=4, min_free_kbytes=256, kernel=K61)
+    rng = random.Random(13)
+    flags = [w | e for w in (af.ALLOC_WMARK_MIN, af.ALLOC_WMARK_LOW)
+             for e in (0, af.ALLOC_MIN_RESERVE, af.ALLOC_OOM, af.ALLOC_HIGHATOMIC,
+                       af.ALLOC_RESERVES)]
+    checked = disagreed = passed = 0
+    for i, _ in enumerate(_random_steps(m, 14, 240)):
+        if i % 12:
+            continue
+        zone = m.zones[0]
+        saved = int(m._Z[0, K.Z_BOOST]), int(m._Z[0, K.Z_HARES]), int(m._Z[0, K.Z_FREE])
+        low = 3 * zone.watermark[2]  # planted free counts around the watermarks
+        for boost, res, free in (saved, (rng.randrange(1, 64), saved[1], rng.randrange(low)),
+                                 (saved[0], rng.randrange(low), rng.randrange(low)),
+                                 (rng.randrange(1, 64), rng.randrange(64), rng.randrange(low))):
+            m._Z[0, K.Z_BOOST], m._Z[0, K.Z_HARES], m._Z[0, K.Z_FREE] = boost, res, free
+            view = m.zone_view(zone)
+            for atomic in (False, True):
+                m._atomic_gfp = atomic
+                for order in (0, 1, 3, 9):
+                    for f in flags:
+                        want = page_alloc.zone_allows(view, order, f, 0, atomic_gfp=atomic)
+                        checked += 1
+                        passed += want
+                        disagreed += m._zone_allows(zone, order, f, 0) != want
+        m._Z[0, K.Z_BOOST], m._Z[0, K.Z_HARES], m._Z[0, K.Z_FREE] = saved
+    assert disagreed == 0
+    assert checked > 1000 and 0.1 * checked < passed < 0.9 * checked

@@ -4,7 +4,8 @@ Model mutants (``path-model-*``) are :class:`kmem.model.Machine` subclasses whos
 are an ``MtZone`` subclass with one method copied and changed. fastimpl mutants
 (``path-fast-*``) are :class:`kmem.fastimpl.mt_machine.MtMachine` subclasses whose
 compiled steps (``mt_kernels.py``) run as Python with one step copied and changed
-(:func:`python_kernels`). ``kmem fuzz --impl model,mutant:NAME`` must catch each one
+(:func:`python_kernels`); ``path-fast61-*`` do the same to the 6.1 path's steps
+(``mt_kernels61.py``), which only a machine with ``kernel="6.1"`` runs. ``kmem fuzz --impl model,mutant:NAME`` must catch each one
 within 60 s (``tests/quality/test_path_fuzz_mutants.py``). Teeth, never implementations.
 """
 
@@ -30,16 +31,18 @@ from kmem.spec.alloc_flags import (
 @dataclass(frozen=True)
 class PathMutant:
     """One planted bug: ``zone_overrides`` (model MtZone methods), ``machine_overrides``
-    (model Machine methods) or ``kernel_overrides`` (fastimpl mt_kernels steps)."""
+    (model Machine methods), ``kernel_overrides`` (fastimpl mt_kernels steps) or
+    ``kernel61_overrides`` (fastimpl mt_kernels61 steps: the 6.1 path)."""
 
     name: str
     description: str
     zone_overrides: dict[str, Callable[..., Any]] | None = None
     machine_overrides: dict[str, Callable[..., Any]] | None = None
     kernel_overrides: dict[str, Callable[..., Any]] | None = None
+    kernel61_overrides: dict[str, Callable[..., Any]] | None = None
 
     def machine_class(self) -> type:
-        if self.kernel_overrides is not None:
+        if self.kernel_overrides is not None or self.kernel61_overrides is not None:
             return _fast_mutant(self)
         return _model_mutant(self)
 
@@ -61,17 +64,20 @@ def _model_mutant(mut: PathMutant) -> type:
     return type(f"Machine_{mut.name}", (Machine,), attrs)
 
 
-def python_kernels(overrides: dict[str, Callable[..., Any]]) -> Any:
-    """A namespace with every step of ``mt_kernels`` as plain Python (compiled spec rules
-    too), where ``overrides`` replace steps by name; the copies call each other through
-    the namespace, so a replaced step is used everywhere."""
-    from kmem.fastimpl import mt_kernels
+def python_kernels(overrides: dict[str, Callable[..., Any]], era: str = "6.12") -> Any:
+    """A namespace with every step of ``mt_kernels`` (``era="6.1"``: with
+    ``mt_kernels61``'s over them) as plain Python (compiled spec rules too), where
+    ``overrides`` replace steps by name; the copies call each other through the
+    namespace, so a replaced step is used everywhere."""
+    from kmem.fastimpl import mt_kernels, mt_kernels61
 
     ns: dict[str, Any] = dict(vars(mt_kernels))
+    if era == "6.1":
+        ns.update(vars(mt_kernels61))
     for name, obj in list(ns.items()):
         py = getattr(obj, "py_func", None)
         if py is None and isinstance(obj, types.FunctionType) and obj.__module__ in (
-                mt_kernels.__name__,):
+                mt_kernels.__name__, mt_kernels61.__name__):
             py = obj
         if py is not None and py.__qualname__.startswith("spec_jit."):
             ns[name] = py  # a spec rule: its own globals (it calls no step)
@@ -85,9 +91,12 @@ def python_kernels(overrides: dict[str, Callable[..., Any]]) -> Any:
 def _fast_mutant(mut: PathMutant) -> type:
     from kmem.fastimpl.mt_machine import MtMachine
 
-    kernels = python_kernels(mut.kernel_overrides or {})
-
-    return type(f"MtMachine_{mut.name}", (MtMachine,), {"_k": kernels, "mutant": mut})
+    attrs: dict[str, Any] = {"mutant": mut}
+    if mut.kernel_overrides is not None:
+        attrs["_k"] = python_kernels(mut.kernel_overrides)
+    if mut.kernel61_overrides is not None:
+        attrs["_k61"] = python_kernels(mut.kernel61_overrides, era="6.1")
+    return type(f"MtMachine_{mut.name}", (MtMachine,), attrs)
 
 
 # The fastimpl copies below are written against mt_kernels' names (they run with its
@@ -96,6 +105,44 @@ def _fast_mutant(mut: PathMutant) -> type:
 # mypy: ignore-errors
 
 # -- fastimpl: one step each, copied with one change ---------------------------------------
+def _fast61_free_factor_fixed(A, z, cpu, pfn, mt, order):
+    """6.1's free_unref_page_commit keeping pcp->free_factor where it was: every drain
+    past the high mark frees one batch (nr_pcp_free's growing batch << free_factor
+    lost)."""
+    P, C = A[2], A[8]
+    r = pcp_row(A, z, cpu)
+    pindex = order_to_pindex(mt, order)
+    list_add(A, pcp_lid(A, z, cpu, pindex), pfn, False)
+    P[P_PCPO, pfn] = order
+    C[r, C_COUNT] += 1 << order
+    free_high = free_high_61(C[r, C_FREE_FACTOR], order)
+    high = nr_pcp_high_61(C[r, C_HIGH], C[r, C_BATCH], free_high, False)
+    if C[r, C_COUNT] >= high:
+        n, _ = nr_pcp_free_61(C[r, C_COUNT], high, C[r, C_BATCH], free_high,
+                              C[r, C_FREE_FACTOR])  # the bug: the new free_factor dropped
+        free_pcppages_bulk(A, z, cpu, n, pindex)
+
+
+def _fast61_bulk_one_short(A, z, cpu, order, mt, alloc_flags):
+    """6.1's rmqueue_pcplist refilling one block fewer than pcp_alloc_batch_61 asks."""
+    P, LH, C = A[2], A[3], A[8]
+    r = pcp_row(A, z, cpu)
+    C[r, C_FREE_FACTOR] >>= 1
+    lid = pcp_lid(A, z, cpu, order_to_pindex(mt, order))
+    if LH[lid] < 0:
+        n = pcp_alloc_batch_61(C[r, C_BATCH], order) - 1  # the bug
+        got = rmqueue_bulk(A, z, order, max(n, 1), mt, alloc_flags, lid)
+        C[r, C_COUNT] += got << order
+        if LH[lid] < 0:
+            return -1
+    pfn = LH[lid]
+    list_del(A, lid, pfn)
+    P[P_PCPO, pfn] = -1
+    P[P_FMT, pfn] = -1
+    C[r, C_COUNT] -= 1 << order
+    return pfn
+
+
 def _fast_pcp_tail(A, z, cpu, order, mt, alloc_flags):
     """rmqueue_pcplist handing out the list tail (coldest page) instead of the head."""
     P, LH, LT, Z, C = A[2], A[3], A[4], A[6], A[8]
@@ -349,6 +396,14 @@ PATH_MUTANTS: dict[str, PathMutant] = {m.name: m for m in (
     PathMutant("path-fast-free-cpu",
                "fastimpl frees to CPU 0's pcp lists instead of the freeing CPU's",
                kernel_overrides={"free_block": _fast_free_cpu0}),
+    PathMutant("path-fast61-free-factor",
+               "fastimpl's 6.1 free_unref_page_commit never raises pcp->free_factor, so a "
+               "drain frees one batch instead of batch << free_factor",
+               kernel61_overrides={"free_unref_page_commit": _fast61_free_factor_fixed}),
+    PathMutant("path-fast61-bulk-batch",
+               "fastimpl's 6.1 rmqueue_pcplist refills one block fewer than "
+               "pcp_alloc_batch_61 asks",
+               kernel61_overrides={"rmqueue_pcplist": _fast61_bulk_one_short}),
     PathMutant("path-model-claim-threshold",
                "model try_to_steal_block claims a pageblock only when all of it (not half) is "
                "free or alike",

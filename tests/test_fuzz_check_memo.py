@@ -1,0 +1,151 @@
+"""The fuzzers' faster checks flag exactly what the plain ones flag.
+
+:class:`kmem.fuzz.checks.InvariantCache` memoises the spec's buddy invariants per zone
+state (issue 18 item 5: the checks' throughput); the verdict it returns must be the
+spec's :func:`kmem.spec.buddy.check_invariants` on every state, broken states included
+(states planted with the faults the invariants exist for: a misaligned block, two blocks
+overlapping, a block past the zone, a wrong counter, a missed merge), and it must never
+hand a stored verdict to a state that differs. The machines' ``check_invariants`` with
+the memo must equal their plain ``check_invariants``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+
+from kmem.fuzz import ops as O
+from kmem.fuzz.bulk import run_stream
+from kmem.fuzz.checks import InvariantCache, check_invariants
+from kmem.fuzz.configs import MachineConfig
+from kmem.model import Machine as ModelMachine
+from kmem.spec import buddy
+from kmem.spec import zones as zones_spec
+
+
+def _planted(zs: buddy.ZoneState, rng: random.Random) -> list[buddy.ZoneState]:
+    """Broken copies of ``zs``, one fault each."""
+    free = sorted(zs.free)
+    out = []
+    if free:
+        pfn, order = free[rng.randrange(len(free))]
+        rest = zs.free - {(pfn, order)}
+        out.append(replace(zs, free=rest | {(pfn + 1, order)}))  # misaligned
+        out.append(replace(zs, nr_free=tuple(n + (o == order) for o, n in
+                                             enumerate(zs.nr_free))))  # counter
+        out.append(replace(zs, free_pages=zs.free_pages - 1))  # NR_FREE_PAGES
+        out.append(replace(zs, free=zs.free | {(zs.end_pfn, 0)}))  # past the zone
+        if order:  # a block split in two halves that should have merged
+            half = 1 << (order - 1)
+            out.append(replace(zs, free=rest | {(pfn, order - 1), (pfn + half, order - 1)},
+                               nr_free=tuple(n - (o == order) + 2 * (o == order - 1)
+                                             for o, n in enumerate(zs.nr_free))))
+    if zs.allocated:
+        pfn, order = sorted(zs.allocated)[0]
+        out.append(replace(zs, free=zs.free | {(pfn, order)}))  # free and allocated
+    return out
+
+
+def _states(seed: int) -> list[buddy.ZoneState]:
+    """Zone states of a model machine along a random stream."""
+    m = ModelMachine(zones_spec.generic(1 << 11), min_free_kbytes=0)
+    ex = O.Executor(m)
+    out = [m.zones[0].state()]
+    for op in O.mix_stream(seed, 400):
+        ex.step(op)
+        out.append(m.zones[0].state())
+    return out
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_memo_gives_the_spec_verdict_on_clean_and_planted_states(seed):
+    rng = random.Random(seed)
+    cache = InvariantCache(size=8)
+    states = _states(seed)
+    flagged = 0
+    for zs in states[::20]:
+        for s in [zs, *_planted(zs, rng), zs]:
+            want = buddy.check_invariants(s)
+            flagged += bool(want)
+            assert cache(s) == want
+            assert cache(replace(s)) == want  # an equal copy: the stored verdict
+    assert flagged > 20  # the planted faults are flagged, through the memo too
+    assert cache.hits and cache.misses
+
+
+def test_a_changed_state_is_never_given_a_stored_verdict():
+    cache = InvariantCache()
+    zs = _states(3)[-1]
+    assert cache(zs) == []
+    for bad in _planted(zs, random.Random(3)):
+        assert cache(bad) == buddy.check_invariants(bad) != []
+    assert cache(zs) == []
+
+
+def _mt_machines() -> list:
+    pytest.importorskip("numba")
+    if not _MT:
+        from kmem.fuzz.path import PATH_CONFIGS, PathRunner, path_impls, path_stream_for
+
+        for k in (0, 2, 5):
+            runner = PathRunner(PATH_CONFIGS[k], path_impls("model,fast"))
+            for op in path_stream_for(PATH_CONFIGS[k], k, 60):
+                runner.apply(op)
+            _MT.extend(runner.machines)
+    return _MT
+
+
+_MT: list = []  # the whole-path machines, built once for the tests that read them
+
+
+def test_machines_check_the_same_through_the_memo():
+    cache = InvariantCache()
+    m = ModelMachine(zones_spec.generic(1 << 10), min_free_kbytes=0)
+    ex = O.Executor(m)
+    ex.run(O.mix_stream(4, 200))
+    assert check_invariants(m, cache) == m.check_invariants() == []
+    # a fault in the machine itself: NR_FREE_PAGES off by one, flagged either way
+    m.zones[0].free_pages += 1
+    want = m.check_invariants()
+    assert want and check_invariants(m, cache) == want
+    for mm in _mt_machines():  # the whole path, model and fastimpl
+        assert check_invariants(mm, cache) == mm.check_invariants() == []
+
+
+def test_fast_allocated_items_are_the_mapping():
+    for mm in _mt_machines():
+        for z in mm.zones:
+            assert list(z.allocated.items()) == [(p, z.allocated[p]) for p in z.allocated]
+
+
+def test_the_bulk_runner_still_finds_an_invariant_break_with_the_memo():
+    # the peer (the model) is clean, the mutant breaks a counter: the shared memo must not
+    # hand the mutant's state the model's verdict
+    config = MachineConfig("generic", 1024, min_free_kbytes=0)
+    ops = O.workload_stream("b", 3, 2000, config.size)
+    rep = run_stream(config, ops, "model@lowest,mutant:nr_free_leak_on_merge@lowest",
+                     shrink_seconds=5)
+    assert rep.divergence is not None
+
+
+def test_fast_free_lists_in_one_pass_are_the_lists():
+    from kmem.spec import migrate
+    from kmem.spec.constants import NR_PAGE_ORDERS
+
+    nt = migrate.MIGRATE_TYPES
+    seen = 0
+    for mm in _mt_machines():
+        for z in mm.zones:
+            if not hasattr(z, "free_lists"):
+                continue  # the model: read list by list
+            seen += 1
+            lists = z.free_lists()
+            assert lists == tuple(tuple(z.free_list_order(o, mt))
+                                  for o in range(NR_PAGE_ORDERS) for mt in range(nt))
+            assert z.free_blocks() == [(p, o) for o in range(NR_PAGE_ORDERS)
+                                       for p in z.free_list_order(o)]
+            assert z.block_type == {pb: z.get_pfnblock_migratetype(pb << mm._pbo)
+                                    for pb in z.block_type}
+    assert seen
