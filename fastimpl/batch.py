@@ -146,6 +146,7 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
                 # gets: this one op runs alone, as alloc_pages (its row is not cached),
                 # after the side effects of the ops before it
                 _after(m, ops[done:stop], res[done:stop], kt.special)
+                done = stop  # (a raise below: the op's own side effects are done too)
                 page = m.alloc_pages(gfp, order)
                 res[stop] = -1 if page is None else page.pfn
                 stop += 1

@@ -169,3 +169,23 @@ def test_where_each_kernel_warns():
     costly = page_alloc.nofail_warnings(NOFAIL2, 4, "nopage", era="6.1")
     assert len(costly) == 1 and "costly order 4" in costly[0]
     assert page_alloc.nofail_warnings(NOFAIL2, 3, "nopage", era="6.1") == ()
+
+
+def test_run_ops_livelock_after_warnings_prints_each_line_once():
+    """A batch that ends in AllocationLivelock on a __GFP_NOFAIL request: the warnings of
+    the ops before it are printed once, in op order, as the model prints them (found by
+    kmem fuzz's bulk runner, seed 5)."""
+    from kmem.spec.errors import AllocationLivelock as Livelock
+
+    ops = [(44224, 9), (1354954, 8), (1412298, 10), (1838282, 10), (3316, 8), (1379546, 3),
+           (167108, 10)]
+    mm = ModelMachine.generic(4096, min_free_kbytes=0)
+    fm = fastimpl.Machine.generic(4096, min_free_kbytes=0)
+    with pytest.raises(Livelock) as info:
+        run_ops(fm, np.array([(OP_ALLOC, mask, order) for mask, order in ops], np.int64))
+    assert info.value.batch_index == 6
+    for mask, order in ops[:6]:
+        mm.alloc_pages(mask, order)
+    with pytest.raises(Livelock):
+        mm.alloc_pages(*ops[6])
+    assert len(mm.dmesg) == 2 and fm.dmesg == mm.dmesg
