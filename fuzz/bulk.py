@@ -118,8 +118,14 @@ def execute(impl: Impl, config: MachineConfig, ops: Sequence[O.Op],
     def check(done: int) -> None:
         if HEARTBEAT is not None:
             HEARTBEAT()
-        cps.append((done, fingerprint(m)))
-        v = check_invariants(m, invariants)
+        seen: list[Any] = []  # the zone states the invariants were checked on
+        v = check_invariants(m, invariants, seen)
+        # the fingerprint reads the same states when they are the zones' own (m.state() is
+        # the tuple of them; a machine that checks another frame, as 2.6.11's, is asked)
+        own = len(seen) == len(m.zones) and all(
+            zs.start_pfn == z.start_pfn and zs.end_pfn == z.end_pfn
+            for zs, z in zip(seen, m.zones, strict=True))
+        cps.append((done, fingerprint(m, seen if own else None)))
         if v:
             bad.append((done, "; ".join(map(str, v[:3]))))
 

@@ -18,7 +18,7 @@ import pytest
 
 from kmem.fuzz import ops as O
 from kmem.fuzz.bulk import run_stream
-from kmem.fuzz.checks import InvariantCache, check_invariants
+from kmem.fuzz.checks import InvariantCache, check_invariants, retiles
 from kmem.fuzz.configs import MachineConfig
 from kmem.model import Machine as ModelMachine
 from kmem.spec import buddy
@@ -42,9 +42,18 @@ def _planted(zs: buddy.ZoneState, rng: random.Random) -> list[buddy.ZoneState]:
             out.append(replace(zs, free=rest | {(pfn, order - 1), (pfn + half, order - 1)},
                                nr_free=tuple(n - (o == order) + 2 * (o == order - 1)
                                              for o, n in enumerate(zs.nr_free))))
+        out.append(replace(zs, free=rest, nr_free=tuple(n - (o == order) for o, n in
+                                                        enumerate(zs.nr_free)),
+                           free_pages=zs.free_pages - (1 << order)))  # pages lost
     if zs.allocated:
         pfn, order = sorted(zs.allocated)[0]
         out.append(replace(zs, free=zs.free | {(pfn, order)}))  # free and allocated
+        pfn, order = max(zs.allocated, key=lambda b: b[1])
+        if order:  # an inner page handed out twice: inside an allocated block
+            out.append(replace(zs, allocated=zs.allocated | {(pfn + (1 << order) - 1, 0)}))
+            # the block shrunk and a page of it put elsewhere: same count, wrong pages
+            out.append(replace(zs, allocated=(zs.allocated - {(pfn, order)})
+                               | {(pfn, order - 1), (pfn + (1 << order), order - 1)}))
     return out
 
 
@@ -73,6 +82,35 @@ def test_the_memo_gives_the_spec_verdict_on_clean_and_planted_states(seed):
             assert cache(replace(s)) == want  # an equal copy: the stored verdict
     assert flagged > 20  # the planted faults are flagged, through the memo too
     assert cache.hits and cache.misses
+
+
+WHOLE = (buddy.inv_alignment_and_bounds, buddy.inv_disjoint, buddy.inv_tiling)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_retiles_is_the_three_whole_zone_invariants(seed):
+    """From a clean state, the incremental decision equals the spec's three checks over
+    every block, on the next states of a stream and on planted ones."""
+    rng = random.Random(seed)
+    states = _states(seed)
+    agree = flagged = 0
+    for prev, nxt in zip(states, states[1:], strict=False):
+        assert buddy.check_invariants(prev) == []
+        for s in [nxt, *_planted(nxt, rng)]:
+            want = not any(inv(s) for inv in WHOLE)
+            assert retiles(prev, s) == want, s
+            agree += 1
+            flagged += not want
+    assert agree > 1000 and flagged > 200
+
+
+def test_the_memo_decides_from_the_changed_blocks_and_still_flags():
+    rng = random.Random(7)
+    cache = InvariantCache()
+    for zs in _states(7):
+        for s in [zs, *_planted(zs, rng)[:2]]:
+            assert cache(s) == buddy.check_invariants(s)
+    assert cache.incremental > 300
 
 
 def test_a_changed_state_is_never_given_a_stored_verdict():

@@ -4,9 +4,13 @@ whole path that survived the other tests). Expected values are worked from Debia
 
 from __future__ import annotations
 
+import pytest
+
 from kmem.model import Machine, api
 from kmem.model.mtzone import MtZone
 from kmem.spec import gfp, migrate
+from kmem.spec.alloc_flags import ALLOC_CMA, ALLOC_NOFRAGMENT, ALLOC_NON_BLOCK, ALLOC_OOM
+from kmem.spec.errors import BadPageState
 from kmem.spec.zones import ZoneSpan, ZoneType
 
 UNMOVABLE, MOVABLE, RECLAIMABLE = (migrate.MIGRATE_UNMOVABLE, migrate.MIGRATE_MOVABLE,
@@ -67,3 +71,142 @@ def test_pageblock_counts_start_from_zero():
     z.change_pageblock_range(16, 4, UNMOVABLE)
     assert z.pageblock_counts(lambda pfn: True) == [1, 3, 0, 0, 0, 0]
     assert z.pageblock_counts(lambda pfn: pfn != 32) == [1, 2, 0, 0, 0, 0]
+
+
+def test_61_nofragment_claims_only_whole_pageblocks():
+    """6.1.192 __rmqueue_fallback (3048-3049): ``if (order < pageblock_order && alloc_flags
+    & ALLOC_NOFRAGMENT) min_order = pageblock_order``: an order-0 MOVABLE request with
+    ALLOC_NOFRAGMENT finds nothing when the only fallback block is of order 1, leaving it
+    where it was; a pageblock-sized UNMOVABLE block is claimed (steal_suitable_fallback
+    2808-2809: ``current_order >= pageblock_order`` -> change_pageblock_range)."""
+    z = _zone("6.1")
+    z.load([(16, 1)], [(p, 0) for p in range(64) if p not in (16, 17)],
+           free_types={16: UNMOVABLE})
+    assert z.rmqueue(0, 0, MOVABLE, ALLOC_NOFRAGMENT) is None
+    assert z.free_blocks_typed() == {16: (1, UNMOVABLE)}
+    assert z.rmqueue(0, 0, MOVABLE, 0) == 16  # without the flag it steals
+    z = _zone("6.1")
+    z.load([(16, 4)], [(p, 0) for p in range(64) if not 16 <= p < 32],
+           free_types={16: UNMOVABLE})
+    assert z.rmqueue(0, 0, MOVABLE, ALLOC_NOFRAGMENT) == 16
+    assert z.get_pfnblock_migratetype(16) == MOVABLE
+
+
+def test_61_free_counts_the_page_onto_the_pcp_list():
+    """6.1.192 free_unref_page_commit (3479-3480): ``list_add(&page->pcp_list, ...);
+    pcp->count += 1 << order``: after an order-0 and an order-1 free the CPU holds 3 pages
+    (far below 6.1's high mark, so nothing drains)."""
+    m = Machine.x86_64(256, policy="linux", migratetypes=True, nr_cpus=1, kernel="6.1")
+    a = api.alloc_pages(m, gfp.GFP_KERNEL, 0)
+    b = api.alloc_pages(m, gfp.GFP_KERNEL, 1)
+    zone = m.zone_of(a.pfn)
+    m.drain_all_pages()
+    api.__free_pages(m, a, 0)
+    api.__free_pages(m, b, 1)
+    assert zone.pcp[0].count == 3
+    assert zone.pcp_head(0, UNMOVABLE, 1) == b.pfn and zone.pcp_head(0, UNMOVABLE, 0) == a.pfn
+
+
+def test_pcp_checker_names_each_broken_pcp_invariant():
+    """The zone's pcp invariants (count == pages on the lists, each listed block recorded at
+    its order) are reported under the name "pcp", with the CPU and the pfn."""
+    m = Machine.generic(1 << 16, policy="linux", migratetypes=True, nr_cpus=1)
+    zone = m.zones[0]
+    page = api.alloc_pages(m, gfp.GFP_KERNEL, 0)
+    m.drain_all_pages()
+    api.__free_pages(m, page, 0)
+    assert zone.pcp_violations() == []
+    zone.pcp[0].count += 1
+    assert [str(v) for v in zone.pcp_violations()] == [
+        "pcp: cpu 0: count 2 but the lists hold 1 pages"]
+    zone.pcp[0].count -= 1
+    zone.pcp_pages[page.pfn] = 1
+    assert [str(v) for v in zone.pcp_violations()] == [
+        f"pcp: cpu 0: pfn {page.pfn:#x} on list 0 is not a pcp block of order 0"]
+
+
+def test_a_movable_request_counts_movable_pages_as_alike():
+    """try_to_steal_block (1954-2027): for a MOVABLE request ``alike_pages =
+    movable_pages`` (2001-2002); the pageblock is claimed when ``free_pages + alike_pages >=
+    1 << (pageblock_order - 1)`` (2021-2024). UNMOVABLE pageblock 16..31 (pageblock_order 4):
+    4 free pages (order 2 at 16), 4 pages held by a MOVABLE allocation (order 2 at 20), 8
+    held by an UNMOVABLE one: 4 + 4 >= 8, so an order-2 MOVABLE request (can_steal_fallback:
+    2 >= pageblock_order / 2) claims it: the pageblock becomes MOVABLE and
+    __rmqueue_smallest(MOVABLE) hands out 16. Without the movable pages (4 < 8) it is not
+    claimed and __rmqueue_steal takes 16, leaving the pageblock UNMOVABLE."""
+    for movable, claimed in ((True, MOVABLE), (False, UNMOVABLE)):
+        z = _zone()
+        held = [(20, 2), (24, 3)]
+        z.load([(16, 2)], [(p, 0) for p in range(64) if not 16 <= p < 32] + held,
+               free_types={16: UNMOVABLE})
+        if movable:
+            z.movable_allocs.add(20)
+        assert z.rmqueue(0, 2, MOVABLE, 0) == 16
+        assert z.get_pfnblock_migratetype(16) == claimed
+
+
+@pytest.mark.parametrize("flag", [ALLOC_OOM, ALLOC_NON_BLOCK])
+def test_the_reserve_serves_oom_and_non_block_requests_last(flag):
+    """rmqueue_buddy (2996-3004): after __rmqueue found nothing, ``if (!page && (alloc_flags
+    & (ALLOC_OOM|ALLOC_NON_BLOCK))) page = __rmqueue_smallest(zone, order,
+    MIGRATE_HIGHATOMIC)``: only HIGHATOMIC blocks are free; an order-0 request with the flag
+    gets the smallest one's head (order 1 at 34, split), one without it gets NULL."""
+    z = _zone()
+    z.load([(32, 3), (40, 2), (44, 1), (46, 1)],
+           [(p, 0) for p in range(64) if not 32 <= p < 48], free_types={32: HIGHATOMIC})
+    assert z.rmqueue(0, 0, MOVABLE, 0) is None
+    assert z.rmqueue(0, 0, MOVABLE, flag) == 44
+    assert z.free_blocks_typed()[45] == (0, HIGHATOMIC)
+
+
+def test_freeing_a_page_parked_on_a_pcp_list_names_the_double_free():
+    """A block on a pcp list is free as far as the allocator is concerned (the kernel's
+    free_pages_prepare would find its refcount 0): the zone refuses a second free with the
+    pfn and "double free" in the message."""
+    m = Machine.generic(1 << 16, policy="linux", migratetypes=True, nr_cpus=1)
+    zone = m.zones[0]
+    page = api.alloc_pages(m, gfp.GFP_KERNEL, 0)
+    m.drain_all_pages()
+    api.__free_pages(m, page, 0)
+    with pytest.raises(BadPageState) as info:
+        zone.check_free(page.pfn, 0)
+    assert str(info.value) == (f"pfn {page.pfn:#x} is already free (on a per-CPU list; "
+                               f"double free)")
+    assert info.value.reason == "nonzero mapcount"
+
+
+def test_alloc_cma_without_cma_blocks_goes_on_to_claim_and_steal():
+    """__rmqueue (2341-2364): RMQUEUE_CMA with ALLOC_CMA tries __rmqueue_cma_fallback and
+    returns only ``if (page)``; with no CMA block it falls through to __rmqueue_claim and
+    __rmqueue_steal: the UNMOVABLE order-1 block at 16 is stolen as without ALLOC_CMA."""
+    z = _zone()
+    z.load([(16, 1)], [(p, 0) for p in range(64) if p not in (16, 17)],
+           free_types={16: UNMOVABLE})
+    assert z.rmqueue(0, 0, MOVABLE, ALLOC_CMA) == 16
+
+
+@pytest.mark.parametrize("kernel, flags, via_pcp", [("6.12", 0, True), ("6.1", 0, False),
+                                                   ("6.1", ALLOC_CMA, True)])
+def test_cma_kernels_skip_the_pcp_lists_only_in_61(kernel, flags, via_pcp):
+    """With CONFIG_CMA, 6.1.192's rmqueue (3893-3901) skips the pcp lists for a MOVABLE
+    request without ALLOC_CMA (``!IS_ENABLED(CONFIG_CMA) || alloc_flags & ALLOC_CMA ||
+    migratetype != MIGRATE_MOVABLE``); 6.12.118's rmqueue (3158-3163) has no such test. Via
+    the pcp list the request refills it (rmqueue_bulk), so pages stay parked on the CPU."""
+    m = Machine.x86_64(256, policy="linux", migratetypes=True, nr_cpus=1, kernel=kernel,
+                       cma=True)
+    zone = max(m.zones, key=lambda z: z.managed_pages)
+    m.drain_all_pages()
+    assert zone.rmqueue(0, 0, MOVABLE, flags) is not None
+    assert (zone.pcp[0].count > 0) == via_pcp
+
+
+def test_a_pageblock_in_a_hole_stays_unmovable():
+    """memmap_init (mm/mm_init.c 955-990) runs memmap_init_range, which marks each
+    pageblock-aligned pfn MOVABLE (915-925), only over memory ranges; a hole's struct pages
+    come from init_unavailable_range (833-855), which never sets the pageblock bits, so a
+    pageblock wholly in a hole keeps type 0: UNMOVABLE. 64 pages, 16-page pageblocks, the
+    second pageblock a hole."""
+    z = MtZone(ZoneSpan(ZoneType.NORMAL, 0, 64, holes=((16, 32),)), ZoneType.NORMAL.value,
+               pageblock_order=4)
+    assert [z.get_pfnblock_migratetype(pfn) for pfn in (0, 16, 32, 48)] == [
+        MOVABLE, UNMOVABLE, MOVABLE, MOVABLE]

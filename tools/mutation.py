@@ -51,7 +51,7 @@ LAYOUT = {"kmem": "kmem", "spec": "kmem/spec", "model": "kmem/model", "fuzz": "k
 #: top-level files the tests read
 FILES = ("pyproject.toml", "README.md")
 EQUIVALENT = ROOT / "tools" / "mutation_equivalent.txt"
-KILLED, SURVIVED, NO_TESTS = "killed", "survived", "no tests"
+KILLED, SURVIVED, NO_TESTS, TIMEOUT = "killed", "survived", "no tests", "timeout"
 
 
 def sync() -> None:
@@ -251,7 +251,9 @@ def equivalents() -> dict[str, str]:
 
 def report() -> int:
     """Scores per module over the mutants run so far; non-zero exit if a mutant that is
-    not listed as equivalent survived."""
+    not listed as equivalent survived. A mutant whose tests ran past mutmut's time limit
+    (an endless loop) was noticed: the score counts it with the killed ones, as mutmut's
+    own score does, and the report shows how many ("t/o")."""
     equiv = equivalents()
     per: dict[str, Counter[str]] = {}
     survivors = []
@@ -266,14 +268,15 @@ def report() -> int:
             elif st == SURVIVED:
                 survivors.append(name)
             per.setdefault(module, Counter())[st] += 1
-    print(f"{'module':24} {'run':>5} {'killed':>6} {'equiv':>5} {'surv':>5} {'other':>5} score")
+    print(f"{'module':24} {'run':>5} {'killed':>6} {'t/o':>4} {'equiv':>5} {'surv':>5} "
+          f"{'other':>5} score")
     for module, c in sorted(per.items()):
         run = sum(c.values())
-        other = run - c[KILLED] - c["equivalent"] - c[SURVIVED]
+        other = run - c[KILLED] - c[TIMEOUT] - c["equivalent"] - c[SURVIVED]
         judged = run - c["equivalent"]
-        score = f"{100 * c[KILLED] / judged:.1f}%" if judged else "-"
-        print(f"{module:24} {run:5} {c[KILLED]:6} {c['equivalent']:5} {c[SURVIVED]:5} "
-              f"{other:5} {score}")
+        score = f"{100 * (c[KILLED] + c[TIMEOUT]) / judged:.1f}%" if judged else "-"
+        print(f"{module:24} {run:5} {c[KILLED]:6} {c[TIMEOUT]:4} {c['equivalent']:5} "
+              f"{c[SURVIVED]:5} {other:5} {score}")
     durations = [d for meta in meta_files()
                  for d in json.loads(meta.read_text()).get("durations_by_key", {}).values()]
     if durations:
