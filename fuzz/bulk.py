@@ -179,7 +179,7 @@ def spec_list_order(config: MachineConfig, ops: Sequence[O.Op], traces: Sequence
 
     results = traces[0].results
     points = {done: k for k, (done, _) in enumerate(traces[0].checkpoints)}
-    slots: dict[int, list[int]] = {}  # slot -> [pfn, order, compound, refs]
+    slots: dict[int, list[int]] = {}  # slot -> [pfn, order, compound (0/1), refs]
 
     def compare(done: int) -> tuple[int, str] | None:
         k = points[done]
@@ -207,7 +207,7 @@ def spec_list_order(config: MachineConfig, ops: Sequence[O.Op], traces: Sequence
                 if r >= 0:
                     order = op[3] if kind == O.ALLOC else 0
                     oracle_of(r).alloc(order, r)
-                    compound = bool(order and kind == O.ALLOC and op[2] & O.COMP)
+                    compound = int(bool(order and kind == O.ALLOC and op[2] & O.COMP))
                     slots[op[1]] = [r, order, compound, 1]
             elif kind in (O.FREE, O.PUT) and r == O.OK:
                 e = slots[op[1]]

@@ -232,6 +232,8 @@ class ZoneOracle:
         if block is None:
             self._fail(*self._why_not_free(pfn, order))
             return
+        # a free block of order >= ``order`` exists, so __rmqueue_smallest has a source
+        assert source is not None
         if self.rule == "linux" and block != (pfn, source):
             self._fail("not-linux", f"taken from free block {fmt_block(block)}, but the Linux "
                                     f"rule takes the start of a block of order {source} (the "
