@@ -715,6 +715,9 @@ def _run_workers(workers: int, seed: int, seconds: float, names: list[str], db: 
     from . import isolate
 
     hang_s = hang_seconds(seconds) if hang_s is None else hang_s
+    # numba's event module (0.4 s of CPU to import) once here, not in every forked worker
+    # against its time box
+    isolate.preload_listener()
     ctx: Any = mp.get_context("fork" if sys.platform != "win32" else "spawn")
     queue = ctx.Queue()
     tmp = tempfile.TemporaryDirectory(prefix="kmem-fuzz-")

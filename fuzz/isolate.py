@@ -67,6 +67,14 @@ class Journal:
                      "stream": [list(op) for op in ops], "impls": impl_names})
 
 
+def preload_listener() -> None:
+    """Import what :func:`beat_while_compiling` needs, so that forked workers inherit it."""
+    try:
+        import numba.core.event  # noqa: F401
+    except ImportError:
+        pass
+
+
 def beat_while_compiling(journal: Journal, every: float = 1.0) -> None:
     """Keep ``journal`` beating while numba compiles (a first call can take tens of
     seconds on a loaded machine, which is no hang): a listener counts the compilations

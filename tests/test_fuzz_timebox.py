@@ -22,7 +22,8 @@ class CpuClock(types.SimpleNamespace):
     counts this process's CPU seconds, so the time box is independent of the load."""
 
     def __init__(self) -> None:
-        super().__init__(perf_counter=time.perf_counter, sleep=time.sleep, time=time.time)
+        super().__init__(perf_counter=time.perf_counter, sleep=time.sleep, time=time.time,
+                         process_time=time.process_time)
 
     @staticmethod
     def monotonic() -> float:
