@@ -129,13 +129,29 @@ def replay_per_op(m, ops):
     return res
 
 
+def run_in_batches(m, ops, size):
+    """``run_ops`` over ``ops`` in batches of ``size`` rows (None: one batch), a reference
+    to an op of an earlier batch replaced by the pfn it returned."""
+    if size is None:
+        return run_ops(m, np.array(ops, np.int64)).tolist()
+    got: list[int] = []
+    for s in range(0, len(ops), size):
+        rows = [(c, (got[~x] if ~x < s else ref(~x - s)) if x < 0 else x, y)
+                for c, x, y in ops[s:s + size]]
+        got += run_ops(m, np.array(rows, np.int64)).tolist()
+    return got
+
+
 @pytest.mark.parametrize("policy", ["lowest", "linux"])
-def test_batch_equals_per_op_model(policy):
+@pytest.mark.parametrize("size", [None, 5])
+def test_batch_equals_per_op_model(policy, size):
     """The model decides, one call at a time, what a random stream does (frees refer only to
-    allocations that succeeded); fastimpl then runs the whole stream as one batch."""
+    allocations that succeeded); fastimpl then runs the whole stream as one batch, or as
+    short batches (their zeroing, warnings and failure reports take another route)."""
     rng = np.random.default_rng(7)
     masks = [gfp.GFP_KERNEL, gfp.GFP_ATOMIC, gfp.GFP_DMA | gfp.GFP_KERNEL, gfp.GFP_USER | ZERO,
-             gfp.GFP_KERNEL | COMP, gfp.GFP_NOWAIT, gfp.GFP_HIGHUSER_MOVABLE]
+             gfp.GFP_KERNEL | COMP, gfp.GFP_NOWAIT, gfp.GFP_HIGHUSER_MOVABLE,
+             gfp.GFP_KERNEL | gfp.__GFP_MOVABLE | gfp.__GFP_RECLAIMABLE]  # a warning each
     mm, fm = both(lambda M: M.x86_32(20, policy=policy))
     fm.write_page(5000, 0, b"x")
     mm.write_page(5000, 0, b"x")
@@ -154,8 +170,7 @@ def test_batch_equals_per_op_model(policy):
             r = 0
         ops.append(op)
         expect.append(r)
-    got = run_ops(fm, np.array(ops, np.int64))
-    assert got.tolist() == expect
+    assert run_in_batches(fm, ops, size) == expect
     assert -1 in expect  # low memory was reached
     assert fm.state() == mm.state() and fm.dmesg == mm.dmesg
     assert fm.read_page(5000, 0, 1) == mm.read_page(5000, 0, 1)
