@@ -448,21 +448,22 @@ class Machine:
 
     def _decision(self, gfp: int, order: int) -> AllocDecision:
         """:meth:`_decide`, memoised per (gfp, order, node): it reads only the request and
-        what the machine fixes at boot (the layout and its zone config, the zones, the
-        zonelists, CONFIG_CMA), so the memo is dropped when any of those objects is
+        what the machine fixes at boot (the layout and its zone config, the zones per
+        node, the zonelists, CONFIG_CMA), so the memo is dropped when any of those is
         replaced. A request the spec rejects (BadGfpZone) raises every time."""
         nid = (-1 if len(self.node_layouts) == 1 else
                self.numa_node_id() if self._preferred_nid is None else self._preferred_nid)
         memo = self._decisions
         if (memo is None or memo[0] is not self.layout or memo[1] is not self.config
                 or memo[2] is not self.zones or memo[3] is not self.zonelists
-                or memo[4] is not self.node_layouts or memo[5] != self.cma
-                or memo[6] != self._normal_idx):
+                or memo[4] is not self.node_layouts or memo[5] is not self.node_zones
+                or memo[6] != self.cma or memo[7] != self._normal_idx):
             memo = self._decisions = (self.layout, self.config, self.zones, self.zonelists,
-                                      self.node_layouts, self.cma, self._normal_idx, {})
-        d = memo[7].get((gfp, order, nid))
+                                      self.node_layouts, self.node_zones, self.cma,
+                                      self._normal_idx, {})
+        d = memo[8].get((gfp, order, nid))
         if d is None:
-            d = memo[7][(gfp, order, nid)] = self._decide(gfp, order)
+            d = memo[8][(gfp, order, nid)] = self._decide(gfp, order)
         return d
 
     def _decide(self, gfp: int, order: int) -> AllocDecision:
