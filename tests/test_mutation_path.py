@@ -374,3 +374,32 @@ def test_a_bare_path_livelock_names_the_passes_like_the_model():
     assert got[0] == got[1]
     assert got[0].startswith("alloc_pages(0xc40, 0): no pass can satisfy it")
     assert got[0].endswith("Passes tried: fast, slow")
+
+
+def test_run_ops_drops_its_decisions_when_the_zonelists_change():
+    """build_all_zonelists (6.12.118 mm/page_alloc.c:5598; build_zonelists 5413) decides
+    where a node's requests go first; setting a machine's zonelists drops the cached
+    decisions, run_ops' copies included: a batch after node 0 is given node 1's zonelist
+    allocates where the model's alloc_pages does (node 1), not where the batch before
+    it did."""
+    import numpy as np
+
+    from kmem.fastimpl import OP_ALLOC, run_ops
+    from kmem.spec.numa import Zonelists
+
+    def swapped(z: Zonelists) -> Zonelists:
+        return Zonelists(node_order=z.node_order[::-1], fallback=z.fallback[::-1],
+                         nofallback=z.nofallback[::-1])
+
+    ops = np.array([(OP_ALLOC, gfp.GFP_KERNEL, 0)] * 3, np.int64)
+    fm = fastimpl.Machine.numa_x86_64((16, 16), policy="linux", migratetypes=True, nr_cpus=2)
+    mm = ModelMachine.numa_x86_64((16, 16), policy="linux", migratetypes=True, nr_cpus=2)
+    nodes = []
+    for _ in range(2):
+        got = run_ops(fm, ops).tolist()
+        want = [mm.alloc_pages(gfp.GFP_KERNEL, 0).pfn for _ in range(3)]
+        assert got == want
+        nodes.append({n for pfn in got for n, zones in enumerate(mm.node_zones)
+                      if any(z.spans(pfn) for z in zones)})
+        fm.zonelists, mm.zonelists = swapped(fm.zonelists), swapped(mm.zonelists)
+    assert nodes == [{0}, {1}]
