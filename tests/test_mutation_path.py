@@ -403,3 +403,26 @@ def test_run_ops_drops_its_decisions_when_the_zonelists_change():
                       if any(z.spans(pfn) for z in zones)})
         fm.zonelists, mm.zonelists = swapped(fm.zonelists), swapped(mm.zonelists)
     assert nodes == [{0}, {1}]
+
+
+def test_61_atomic_order_0_ignores_the_boost_at_min_like_the_model():
+    """6.1.192 zone_watermark_fast (mm/page_alloc.c:4143-4153): an order-0 request with
+    __GFP_ATOMIC (6.1's bit 0x200; its GFP_ATOMIC is 0xa20) checked at WMARK_MIN while a
+    boost is set is tried again against the unboosted _watermark[WMARK_MIN]. A full
+    4 MiB zone (64 free pages = its min mark) boosted by 1000 pages: the MIN pass fails
+    (threshold (64 + 1000) * 3/8), the retry allows down to min - min/2 - min/4 = 24
+    (__zone_watermark_ok 4045, 4055: ALLOC_HIGH and ALLOC_HARDER), so 40 pages are handed
+    out; fastimpl (which finds the bit through 6.1's gfp profile) does what the model does."""
+    got = []
+    for cls in MACHINES:
+        m = cls.generic(1024, policy="linux", migratetypes=True, nr_cpus=1, kernel="6.1")
+        while m.alloc_pages(gfp.GFP_KERNEL, 0) is not None:
+            pass
+        zone = m.zones[0]
+        assert zone.free_pages == zone.watermark[0] == 64
+        zone.watermark_boost = 1000
+        n = 0
+        while m.alloc_pages(0xa20, 0) is not None:
+            n += 1
+        got.append((n, zone.free_pages))
+    assert got == [(40, 24), (40, 24)]
