@@ -26,6 +26,7 @@ a runnable reproducer. ``kmem fuzz`` runs these streams as its whole-path stage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -244,21 +245,24 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False) -> list
 # -- observing ----------------------------------------------------------------------------
 def path_fingerprint(m: Any) -> tuple[Any, ...]:
     """Everything of the whole path that two implementations must agree on."""
-    zones = []
-    for z in m.zones:
-        bulk = getattr(z, "free_lists", None)  # fastimpl: every list in one pass
-        lists = bulk() if bulk is not None else tuple(
-            tuple(z.free_list_order(o, mt)) for o in range(NR_PAGE_ORDERS)
-            for mt in range(migrate.MIGRATE_TYPES))
-        pcps = tuple((tuple(tuple(lst) for lst in p.lists), p.count, p.high, p.high_min,
-                      p.high_max, p.batch, p.free_count, p.alloc_factor, p.flags,
-                      p.free_factor)
-                     for p in z.pcp)
-        zones.append((lists, pcps, tuple(sorted(z.allocated.items())),
-                      tuple(sorted(z.block_type.items())), z.free_pages, z.nr_free(),
-                      z.nr_free_highatomic, z.nr_reserved_highatomic, z.watermark_boost,
-                      z.below_high, z.boosted))
-    return (tuple(zones), tuple(m.dmesg), m.last_failure, m.cpu)
+    return (tuple(zone_fingerprint(z) for z in m.zones), tuple(m.dmesg), m.last_failure,
+            m.cpu)
+
+
+def zone_fingerprint(z: Any) -> tuple[Any, ...]:
+    """One zone's part of :func:`path_fingerprint` (:data:`FIELDS` name its parts)."""
+    bulk = getattr(z, "free_lists", None)  # the model and fastimpl: every list in one pass
+    lists = bulk() if bulk is not None else tuple(
+        tuple(z.free_list_order(o, mt)) for o in range(NR_PAGE_ORDERS)
+        for mt in range(migrate.MIGRATE_TYPES))
+    bulk = getattr(z, "pcp_fingerprint", None)
+    pcps = bulk() if bulk is not None else tuple(
+        (tuple(tuple(lst) for lst in p.lists), p.count, p.high, p.high_min, p.high_max,
+         p.batch, p.free_count, p.alloc_factor, p.flags, p.free_factor) for p in z.pcp)
+    return (lists, pcps, tuple(sorted(z.allocated.items())),
+            tuple(sorted(z.block_type.items())), z.free_pages, z.nr_free(),
+            z.nr_free_highatomic, z.nr_reserved_highatomic, z.watermark_boost,
+            z.below_high, z.boosted)
 
 
 FIELDS = ("free lists", "pcp lists and counters", "allocated blocks", "pageblock types",
@@ -340,6 +344,13 @@ class PathRunner:
         #: the spec's invariants, each distinct zone state checked once (the peers' equal
         #: copies and the zones a step did not touch are looked up, not checked again)
         self._invariants = InvariantCache()
+        #: the machines that can hold their reads while a step is checked (fastimpl)
+        self._holders = [m for m in self.machines if hasattr(m, "reads_held")]
+        #: the machines that say which of their zones changed (fastimpl), by position;
+        #: each machine's zone fingerprints as last read
+        self._trackers = {k for k, m in enumerate(self.machines)
+                          if hasattr(m, "zones_changed")}
+        self._zone_fps: list[list[Any]] = [[None] * len(m.zones) for m in self.machines]
         self._check_step("boot")
 
     @property
@@ -359,15 +370,43 @@ class PathRunner:
         return outs[0]
 
     def _check_step(self, what: str) -> None:
-        fps = [path_fingerprint(m) for m in self.machines]
+        with contextlib.ExitStack() as stack:
+            for m in self._holders:  # nothing changes the machines until the step is checked
+                stack.enter_context(m.reads_held())
+            self._check_state(what)
+
+    def _fingerprints(self) -> tuple[list[tuple[Any, ...]], list[list[int] | None]]:
+        """Every machine's :func:`path_fingerprint`, and per machine the zones (indices)
+        whose state may have changed since the last check (None: all of them). A machine
+        that says which of its zones changed (fastimpl's exact ``zones_changed``) has
+        only those read again; the others keep the part read before."""
+        fps, dirty = [], []
+        for k, m in enumerate(self.machines):
+            changed = m.zones_changed() if k in self._trackers else None
+            memo = self._zone_fps[k]
+            zfps = []
+            touched = []
+            for i, z in enumerate(m.zones):
+                if changed is None or changed[i] or memo[i] is None:
+                    memo[i] = zone_fingerprint(z)
+                    touched.append(i)
+                zfps.append(memo[i])
+            fps.append((tuple(zfps), tuple(m.dmesg), m.last_failure, m.cpu))
+            dirty.append(None if changed is None else touched)
+        return fps, dirty
+
+    def _check_state(self, what: str) -> None:
+        fps, dirty = self._fingerprints()
         for impl, fp in zip(self.impls[1:], fps[1:], strict=True):
             if fp != fps[0]:
                 raise Divergence(f"step {self.step} {what}: {self.impls[0].label} and "
                                  f"{impl.label} differ: {describe_path_difference(fps[0], fp)}")
         if not self.judge:
             return
-        for impl, m in zip(self.impls, self.machines, strict=True):
-            bad = check_invariants(m, self._invariants)
+        for impl, m, zones in zip(self.impls, self.machines, dirty, strict=True):
+            if zones == []:
+                continue  # no zone changed since they were all found clean
+            bad = check_invariants(m, self._invariants, zones=zones)
             if bad:
                 raise Divergence(f"step {self.step} {what}: {impl.label} breaks a spec "
                                  f"invariant: {'; '.join(map(str, bad[:3]))}")
