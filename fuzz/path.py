@@ -333,6 +333,7 @@ class PathRunner:
         self.impls = list(impls)
         self.machines = [config.build(_machine_cls(i)) for i in self.impls]
         self.held: list[_Held] = []
+        self.held_pages = 0  # the pages of the blocks in held
         self.judge = judge
         self.step = 0
         self.fails = 0  # allocations that returned NULL (legally)
@@ -368,6 +369,14 @@ class PathRunner:
                 raise Divergence(f"step {self.step} {what}: {self.impls[0].label} gave "
                                  f"{_fmt(outs[0])}, {impl.label} gave {_fmt(out)}")
         return outs[0]
+
+    def _hold(self, h: _Held) -> None:
+        self.held.append(h)
+        self.held_pages += 1 << h.order
+
+    def _release(self, h: _Held) -> None:
+        self.held.remove(h)
+        self.held_pages -= 1 << h.order
 
     def _check_step(self, what: str) -> None:
         with contextlib.ExitStack() as stack:
@@ -411,7 +420,7 @@ class PathRunner:
                 raise Divergence(f"step {self.step} {what}: {impl.label} breaks a spec "
                                  f"invariant: {'; '.join(map(str, bad[:3]))}")
         m = self.lead
-        held = sum(1 << h.order for h in self.held)
+        held = self.held_pages
         total = m.free_pages_total + m.pcp_pages_total + held
         if total != self.managed:
             raise Divergence(f"step {self.step} {what}: pages lost or made: free "
@@ -480,7 +489,7 @@ class PathRunner:
             raise Divergence(f"step {self.step} {op}: raised {pfn} on a valid request")
         if not self.judge:
             if pfn is not None:
-                self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
+                self._hold(_Held(pfn, order, bool(order and mask & COMP)))
             return
         if pfn is None:
             self.fails += 1
@@ -514,7 +523,7 @@ class PathRunner:
             if pfn not in legal:
                 raise Divergence(f"step {self.step} {op}: pfn {pfn:#x} is not a block "
                                  f"rmqueue may take (legal_rmqueue_blocks)")
-        self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
+        self._hold(_Held(pfn, order, bool(order and mask & COMP)))
 
     def _exhaust(self, op: Op) -> None:
         """Allocate until the request fails (at most ``limit`` blocks): every machine must
@@ -534,7 +543,7 @@ class PathRunner:
         if kind == "raise":
             raise Divergence(f"step {self.step} {op}: raised {pfns} on valid requests")
         for pfn in pfns:
-            self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
+            self._hold(_Held(pfn, order, bool(order and mask & COMP)))
 
     def _refop(self, kind: str, h: _Held, op: Op) -> None:
         what = f"{op} on pfn {h.pfn:#x} order {h.order}"
@@ -553,7 +562,7 @@ class PathRunner:
                 if h.refs != 1:
                     return
                 out = self._all(what, lambda m: m.free_pages(m.pfn_to_page(pfn), order))
-                self.held.remove(h)
+                self._release(h)
                 self._check_step(what)
             elif isinstance(how, int) and h.order + how >= 0 and h.refs == 1:
                 pfn, order = h.pfn, h.order + how
@@ -573,8 +582,9 @@ class PathRunner:
             raise Divergence(f"step {self.step} {what}: a valid free raised {out[1]}")
         h.refs -= 1
         if h.refs == 0:
-            self.held.remove(h)
+            self._release(h)
         elif kind == "free" and h.order and not h.compound:
+            self.held_pages -= (1 << h.order) - 1
             h.order = 0  # tails went back; the first page stays
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from kmem.spec.errors import InvalidArgument
 
@@ -117,6 +117,23 @@ class KernelList:
         while pfn != _HEAD:
             yield pfn
             pfn = self._next[pfn]
+
+
+def as_tuples(lists: Iterable[KernelList]) -> tuple[tuple[int, ...], ...]:
+    """Each of ``lists`` from head to tail (:meth:`KernelList.as_tuple`), in one pass."""
+    out: list[tuple[int, ...]] = []
+    for lst in lists:
+        nxt = lst._next
+        if len(nxt) == 1:
+            out.append(())
+            continue
+        members = []
+        pfn = nxt[_HEAD]
+        while pfn != _HEAD:
+            members.append(pfn)
+            pfn = nxt[pfn]
+        out.append(tuple(members))
+    return tuple(out)
 
 
 def nonempty_mask(lists: list[KernelList]) -> int:

@@ -39,7 +39,7 @@ from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from kmem.spec.errors import BadPageState
 from kmem.spec.zones import ZoneSpan
 
-from .freelists import KernelList, nonempty_mask
+from .freelists import KernelList, as_tuples, nonempty_mask
 from .zone import Zone
 
 MIGRATE_TYPES = migrate.MIGRATE_TYPES
@@ -193,14 +193,14 @@ class MtZone(Zone):
     def free_lists(self) -> tuple[tuple[int, ...], ...]:
         """Every ``free_area[order].free_list[mt]``, order-major (index ``order *
         MIGRATE_TYPES + mt``), head first, in one pass."""
-        return tuple(lst.as_tuple() for area in self.free_area
-                     for lst in area.free_lists)  # type: ignore[attr-defined]
+        return as_tuples(lst for area in self.free_area
+                         for lst in area.free_lists)  # type: ignore[attr-defined]
 
     def pcp_fingerprint(self) -> tuple[tuple[Any, ...], ...]:
         """Per CPU: its NR_PCP_LISTS lists (head first) and ``count``, ``high``,
         ``high_min``, ``high_max``, ``batch``, ``free_count``, ``alloc_factor``, ``flags``,
         ``free_factor``."""
-        return tuple((tuple(lst.as_tuple() for lst in p.lists), p.count, p.high, p.high_min,
+        return tuple((as_tuples(p.lists), p.count, p.high, p.high_min,
                       p.high_max, p.batch, p.free_count, p.alloc_factor, p.flags,
                       p.free_factor) for p in self.pcp)
 
