@@ -25,6 +25,20 @@ from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from kmem.spec.zones import ZoneType
 
 
+def crash_summary(exc: BaseException) -> str:
+    """``IndexError: list index out of range (at model/freelists.py:43 in first)``: an
+    implementation's internal error, named with the innermost frame that raised it."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:
+        f = frames[-1]
+        parts = f.filename.replace("\\", "/").split("/")
+        where = f" (at {'/'.join(parts[-2:])}:{f.lineno} in {f.name})"
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
 class Divergence(AssertionError):
     """Implementations disagree with each other or with the spec."""
 
