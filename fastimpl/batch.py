@@ -189,9 +189,17 @@ def _nofail_pending(m: Machine, gfp: int, order: int) -> bool:
     return m._nofail_pending(prep)
 
 
+#: below this many operations :func:`_after` walks Python lists: numpy's per-call cost
+#: (``isin``, ``nonzero``) is tens of microseconds, more than the loop over a short batch
+_SMALL = 64
+
+
 def _after(m: Machine, ops: np.ndarray, res: np.ndarray, special: dict[int, Any]) -> None:
     """What the model does around each allocation besides the walk, in op order: page
     zeroing, the warnings before the walk, the reports of failures."""
+    if len(ops) < _SMALL:
+        _after_small(m, ops.tolist(), res.tolist(), special)
+        return
     allocs = ops[:, 0] == OP_ALLOC
     if m.memory.dirty_pages():
         for i in np.nonzero(allocs & (res >= 0) & _zeroing(m, ops))[0].tolist():
@@ -206,6 +214,25 @@ def _after(m: Machine, ops: np.ndarray, res: np.ndarray, special: dict[int, Any]
             m._before_walk(prep)
         if res[i] < 0:
             m._alloc_failed(int(ops[i, 1]), int(ops[i, 2]))
+
+
+def _after_small(m: Machine, ops: list[list[int]], res: list[int],
+                 special: dict[int, Any]) -> None:
+    """:func:`_after` over Python lists (the same steps in the same order)."""
+    cap = MAX_PAGE_ORDER + 1
+    if m.memory.dirty_pages():
+        zero_all = m.init_on_alloc
+        for (code, gfp, order), r in zip(ops, res, strict=True):
+            if code == OP_ALLOC and r >= 0 and (zero_all or gfp & GFP_ZERO):
+                m.memory.zero(r, 1 << order)
+    for (code, gfp, order), r in zip(ops, res, strict=True):
+        if code != OP_ALLOC:
+            continue
+        prep = special.get(gfp * 16 + min(order, cap)) if special else None
+        if prep is not None:
+            m._before_walk(prep)
+        if r < 0:
+            m._alloc_failed(gfp, order)
 
 
 def _batch_error(m: Machine, ops: np.ndarray, i: int, special: dict[int, Any]) -> KmemError:

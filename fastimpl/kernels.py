@@ -638,6 +638,24 @@ def k_add_blocks(S, z, blocks):
 
 
 @jit
+def k_alloc_heads(D, start, end, out_pfn, out_order):
+    """The allocated blocks in pfns [start, end) (order bits set, PageBuddy clear), in
+    pfn order: writes the first ones' head pfns and orders to ``out_pfn``/``out_order``
+    and returns how many there are."""
+    end = min(end, D.shape[0] // 2)
+    cap = min(out_pfn.shape[0], out_order.shape[0])
+    n = 0
+    for p in range(max(start, 0), end):
+        f = D[ix(2 * p + 1)]
+        if f & F_ORDER and not f & F_BUDDY:
+            if n < cap:
+                out_pfn[ix(n)] = p
+                out_order[ix(n)] = (f & F_ORDER) - 1
+            n += 1
+    return n
+
+
+@jit
 def k_list(S, z, k, out):
     """The pfns of ``free_area[k]`` of zone ``z`` in the order they would be handed out;
     returns how many were written to ``out``."""

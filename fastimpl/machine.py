@@ -87,6 +87,10 @@ def numba_typeof(value: Any) -> Any:
     return numba.typeof(value)
 
 
+#: decision rows per inputs of :meth:`Machine._decision_row` (:meth:`Machine._row_inputs`)
+_SHARED_ROWS: dict[tuple[Any, ...], dict[tuple[int, int], tuple[np.ndarray, AllocPrep]]] = {}
+
+
 @dataclass(frozen=True)
 class AllocPrep:
     """What an allocation request does besides walking the zonelist: dmesg lines before
@@ -183,9 +187,18 @@ class _Allocated(Mapping[int, int]):
 
     def _heads(self) -> tuple[np.ndarray, np.ndarray]:
         z = self._zone
-        flg = z._m._v.flg[z.start_pfn:z.end_pfn]
-        idx = np.nonzero(((flg & A.F_ORDER) != 0) & ((flg & A.F_BUDDY) == 0))[0]
-        return idx + z.start_pfn, (flg[idx] & A.F_ORDER).astype(np.int64) - 1
+        if K.JIT_DISABLED:  # (numpy's passes beat a Python loop over the span)
+            flg = z._m._v.flg[z.start_pfn:z.end_pfn]
+            idx = np.nonzero(((flg & A.F_ORDER) != 0) & ((flg & A.F_BUDDY) == 0))[0]
+            return idx + z.start_pfn, (flg[idx] & A.F_ORDER).astype(np.int64) - 1
+        # one compiled pass; every head is a page that is not free, so this many suffice
+        cap = max(z.end_pfn - z.start_pfn - z.free_pages, 0)
+        while True:
+            pfns, orders = np.empty(cap, np.int64), np.empty(cap, np.int64)
+            n = int(K.k_alloc_heads(z._m._v.D, z.start_pfn, z.end_pfn, pfns, orders))
+            if n <= cap:
+                return pfns[:n], orders[:n]
+            cap = n
 
     def __getitem__(self, pfn: int) -> int:
         z = self._zone
@@ -502,6 +515,8 @@ class Machine:
             self._rows.clear()  # the thresholds changed
             self._special.clear()
         self._batch_keys: Any = None  # run_ops' decision rows (batch.py), rebuilt on use
+        # decision_row's shared rows for this machine's inputs, looked up on first use
+        self._shared_rows: dict[tuple[int, int], tuple[np.ndarray, AllocPrep]] | None = None
 
     # -- the gfp decision table ----------------------------------------------------------
     def _prepare(self, gfp: int, order: int) -> tuple[int, AllocPrep | None]:
@@ -527,6 +542,33 @@ class Machine:
         return row, None
 
     def decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
+        """:meth:`_decision_row`, shared by the machines whose inputs of it are equal
+        (:meth:`_row_inputs`: fuzzing builds many machines of one configuration, and each
+        would otherwise compute every row again). The row is read-only."""
+        shared = self._shared_rows
+        if shared is None:
+            inputs = self._row_inputs()
+            if len(_SHARED_ROWS) >= 64 and inputs not in _SHARED_ROWS:
+                _SHARED_ROWS.clear()
+            shared = self._shared_rows = _SHARED_ROWS.setdefault(inputs, {})
+        got = shared.get((gfp, order))
+        if got is None:
+            got = self._decision_row(gfp, order)  # (a raise is not kept)
+            got[0].flags.writeable = False
+            if len(shared) >= 4096:
+                shared.clear()
+            shared[(gfp, order)] = got
+        return got
+
+    def _row_inputs(self) -> tuple[Any, ...]:
+        """Everything :meth:`_decision_row` reads of the machine besides (gfp, order):
+        the zone config, the populated zones, the NORMAL index, the kernel's path era and
+        every zone's watermarks, boost and lowmem_reserve."""
+        return (self.config, frozenset(self._populated), self._normal_idx,
+                self.kernel.path_era,
+                tuple((z.watermark, z.watermark_boost, z.lowmem_reserve) for z in self.zones))
+
+    def _decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
         """One row of the gfp decision table (``arrays.T_*``) and the request's side effects.
 
         The row: the zonelist of ``gfp_zone(gfp)``, and per allocation pass

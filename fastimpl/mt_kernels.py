@@ -768,6 +768,104 @@ def load_blocks(A, z, blocks):
 
 
 @jit
+def lists_out(A, lo, hi, out, lens):
+    """The pfns of lists ``lo`` .. ``hi - 1``, each head first, one after another into
+    ``out`` (``lens[i]``: how many of list ``lo + i``); returns how many in all. Stops at
+    the end of ``out`` and at a link outside the arena (a reader: it never writes there)."""
+    nxt, LH = A[0], A[3]
+    n = 0
+    for lid in range(lo, hi):
+        k = 0
+        p = LH[lid]
+        while 0 <= p < nxt.shape[0] and n < out.shape[0]:
+            out[n] = p
+            n += 1
+            k += 1
+            p = nxt[p]
+        lens[lid - lo] = k
+    return n
+
+
+@jit
+def _keep(snap, k, v):
+    """Puts ``v`` at ``snap[k]``: 0 when it was there, 1 when it was not, 2 when ``k`` is
+    past the end of ``snap`` (nothing written)."""
+    if k >= snap.shape[0]:
+        return 2
+    if snap[k] == v:
+        return 0
+    snap[k] = v
+    return 1
+
+
+@jit
+def zone_changed(A, z, lo, hi, plo, phi, pb0, pb1, snap_s):
+    """Whether anything a reader of zone ``z`` reads outside the page descriptors differs
+    from the copy ``snap_s`` (the zone's ``Z`` row, its CPUs' ``C`` rows, pageblock types
+    ``pb0 .. pb1 - 1``, head, tail and length of lists ``lo .. hi - 1`` and ``plo .. phi -
+    1``, then every walk of those lists as :func:`lists_out` walks them, each ended by
+    -1); the copy is brought up to date. Returns 0 (the same), 1 (changed) or 2 (the copy
+    is too small: the caller sizes it again and takes the zone as changed). A reader: it
+    writes only the copy, and every index is checked."""
+    nxt, LH, LT, LN, Z, PB, C = A[0], A[3], A[4], A[5], A[6], A[7], A[8]
+    if z < 0 or z >= Z.shape[0]:
+        return 2
+    changed = 0
+    k = 0
+    for f in range(Z.shape[1]):
+        got = _keep(snap_s, k, Z[z, f])
+        if got == 2:
+            return 2
+        changed |= got
+        k += 1
+    r0 = max(min(z * Z[z, Z_NCPU], C.shape[0]), 0)
+    r1 = max(min(r0 + Z[z, Z_NCPU], C.shape[0]), r0)
+    for r in range(r0, r1):
+        for f in range(C.shape[1]):
+            got = _keep(snap_s, k, C[r, f])
+            if got == 2:
+                return 2
+            changed |= got
+            k += 1
+    for i in range(max(pb0, 0), min(pb1, PB.shape[0])):
+        got = _keep(snap_s, k, np.int64(PB[i]))
+        if got == 2:
+            return 2
+        changed |= got
+        k += 1
+    budget = 0  # lists_out's: the lists' lengths in all
+    for part in range(2):
+        a, b = (lo, hi) if part == 0 else (plo, phi)
+        for i in range(max(a, 0), min(b, LH.shape[0])):
+            budget += LN[i]
+            for v in (LH[i], LT[i], LN[i]):
+                got = _keep(snap_s, k, v)
+                if got == 2:
+                    return 2
+                changed |= got
+                k += 1
+    n = 0
+    for part in range(2):
+        a, b = (lo, hi) if part == 0 else (plo, phi)
+        for i in range(max(a, 0), min(b, LH.shape[0])):
+            p = LH[i]
+            while 0 <= p < nxt.shape[0] and n < budget:
+                got = _keep(snap_s, k, p)
+                if got == 2:
+                    return 2
+                changed |= got
+                k += 1
+                n += 1
+                p = nxt[p]
+            got = _keep(snap_s, k, -1)
+            if got == 2:
+                return 2
+            changed |= got
+            k += 1
+    return changed
+
+
+@jit
 def list_out(A, lid, out):
     """The pfns of list ``lid`` head first into ``out``; returns how many."""
     nxt, LH = A[0], A[3]

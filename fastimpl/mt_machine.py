@@ -17,9 +17,10 @@ the zonelist, ``alloc_passes``, the slow path of :func:`kmem.spec.slowpath.slowp
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -60,6 +61,7 @@ from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import mt_kernels as K
 from . import mt_kernels61 as K61
+from .kernels import JIT_DISABLED as _JIT_DISABLED
 
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
@@ -140,6 +142,30 @@ class Page:
         name = zone.kernel_name if zone is not None else "-"
         flags = " reserved" if self.reserved else ""
         return f"<Page pfn {self.pfn:#x} zone {name} refcount {self.refcount}{flags}>"
+
+
+_T = TypeVar("_T")
+
+
+def _held(read: Callable[[Any], _T]) -> Callable[[Any], _T]:
+    """A zone reader whose result is kept while the machine's reads are held
+    (:meth:`MtMachine.reads_held`: a checker that changes nothing reads the arena once)."""
+    def reader(self: Any) -> _T:
+        memo = self._m._reads
+        if memo is None:
+            return read(self)
+        key = (read, self.zone_idx_global)
+        if key not in memo:
+            memo[key] = read(self)
+        return memo[key]
+
+    reader.__doc__, reader.__name__ = read.__doc__, read.__name__
+    return reader
+
+
+#: the page descriptor rows the zone readers read (list type, pcp order, allocation
+#: order), and any between them
+_READ_ROWS = slice(min(K.P_FMT, K.P_PCPO, K.P_AORD), max(K.P_FMT, K.P_PCPO, K.P_AORD) + 1)
 
 
 class PcpView:
@@ -226,9 +252,7 @@ class _Allocated(Mapping[int, int]):
     def items(self) -> Any:
         """(head pfn, order) of every allocated block, ascending, read in one pass (a
         list, as the bare core's ``_Allocated.items``)."""
-        heads = self._heads()
-        orders = self._zone._m._P[K.P_AORD, heads]
-        return list(zip(heads.tolist(), orders.tolist(), strict=True))
+        return list(self._zone._allocated_items())
 
 
 class MtZone:
@@ -358,7 +382,7 @@ class MtZone:
                 and int(self._m._P[K.P_FORD, pfn]) == order)
 
     def nr_free(self) -> tuple[int, ...]:
-        return tuple(int(x) for x in self._z[K.Z_NRFREE:K.Z_NRFREE + NR_PAGE_ORDERS])
+        return tuple(self._z[K.Z_NRFREE:K.Z_NRFREE + NR_PAGE_ORDERS].tolist())
 
     # -- lists ---------------------------------------------------------------------------
     def free_list_order(self, order: int, mt: int | None = None) -> list[int]:
@@ -372,18 +396,52 @@ class MtZone:
                    for p in self._m._list(K.buddy_lid(z, order, t))]
         return sorted(out) if self.policy == "lowest" else out
 
+    def _change_args(self) -> tuple[int, ...]:
+        """What :func:`mt_kernels.zone_changed` compares: the zone, its span, its free
+        lists, its pcp lists, its pageblock types."""
+        m, z = self._m, self.zone_idx_global
+        lo = self._lid0
+        plo = int(K.pcp_lid(m._A, z, 0, 0))
+        phi = plo + len(self.pcp) * pcp_spec.NR_PCP_LISTS
+        pb0 = pb1 = 0
+        if self.end_pfn > self.start_pfn:
+            pbo = m._pbo
+            pb0 = int(self._z[K.Z_PBBASE])
+            pb1 = pb0 + ((self.end_pfn - 1) >> pbo) - (self.start_pfn >> pbo) + 1
+        return (z, lo, lo + NR_PAGE_ORDERS * migrate.MIGRATE_TYPES, plo, phi, pb0, pb1)
+
+    @_held
+    def _allocated_items(self) -> tuple[tuple[int, int], ...]:
+        aord = self._m._P[K.P_AORD, self.start_pfn:self.end_pfn]
+        heads = np.nonzero(aord >= 0)[0]
+        return tuple(zip((heads + self.start_pfn).tolist(), aord[heads].tolist(), strict=True))
+
+    @_held
     def free_lists(self) -> tuple[tuple[int, ...], ...]:
         """Every ``free_area[order].free_list[mt]``, order-major (index ``order *
-        MIGRATE_TYPES + mt``), each as :meth:`free_list_order` returns it: one read of the
-        list heads, a list walk only for the lists that hold blocks."""
-        n = NR_PAGE_ORDERS * migrate.MIGRATE_TYPES
+        MIGRATE_TYPES + mt``), each as :meth:`free_list_order` returns it: all of them in
+        one compiled walk."""
         lid0 = self._lid0
-        out: list[tuple[int, ...]] = [()] * n
-        lists = self._m._list
-        for i in np.nonzero(self._m._A[3][lid0:lid0 + n] >= 0)[0].tolist():
-            got = lists(lid0 + i)
-            out[i] = tuple(sorted(got) if self.policy == "lowest" else got)
-        return tuple(out)
+        got = self._m._lists(lid0, lid0 + NR_PAGE_ORDERS * migrate.MIGRATE_TYPES)
+        if self.policy == "lowest":
+            return tuple(tuple(sorted(lst)) for lst in got)
+        return tuple(got)
+
+    @_held
+    def pcp_fingerprint(self) -> tuple[tuple[Any, ...], ...]:
+        """Per CPU: its NR_PCP_LISTS lists (head first) and ``count``, ``high``,
+        ``high_min``, ``high_max``, ``batch``, ``free_count``, ``alloc_factor``, ``flags``,
+        ``free_factor`` (the model's ``MtZone.pcp_fingerprint``): one compiled walk and one
+        read of the counters."""
+        ncpu = len(self.pcp)
+        if not ncpu:
+            return ()
+        m, nl = self._m, pcp_spec.NR_PCP_LISTS
+        lo = int(K.pcp_lid(m._A, self.zone_idx_global, 0, 0))
+        lists = m._lists(lo, lo + ncpu * nl)
+        row = self.zone_idx_global * m._ncpu
+        counters = m._C[row:row + ncpu, :K.CF].tolist()
+        return tuple((tuple(lists[c * nl:(c + 1) * nl]), *counters[c]) for c in range(ncpu))
 
     def free_blocks(self) -> list[tuple[int, int]]:
         lists, nt = self.free_lists(), migrate.MIGRATE_TYPES
@@ -394,8 +452,16 @@ class MtZone:
                 for p in lst]
 
     def free_blocks_typed(self) -> dict[int, tuple[int, int]]:
-        P = self._m._P
-        return {p: (o, int(P[K.P_FMT, p])) for p, o in self.free_blocks()}
+        blocks = self.free_blocks()
+        types = self._list_types([p for p, _ in blocks])
+        return {p: (o, t) for (p, o), t in zip(blocks, types, strict=True)}
+
+    def _list_types(self, pfns: list[int]) -> list[int]:
+        """The list type each free block's first page records (``P_FMT``), in one read."""
+        if not pfns:
+            return []
+        types: list[int] = self._m._P[K.P_FMT, np.array(pfns, np.int64)].tolist()
+        return types
 
     def nr_free_mt(self, order: int, mt: int) -> int:
         return int(self._m._LN[K.buddy_lid(self.zone_idx_global, order, mt)])
@@ -431,10 +497,13 @@ class MtZone:
     @property
     def pcp_pages(self) -> dict[int, int]:
         """Head pfn -> order of every block parked on some CPU's pcp list."""
+        return dict(self._pcp_pages())
+
+    @_held
+    def _pcp_pages(self) -> tuple[tuple[int, int], ...]:
         pcpo = self._m._P[K.P_PCPO, self.start_pfn:self.end_pfn]
         idx = np.nonzero(pcpo >= 0)[0]
-        return dict(zip((idx + self.start_pfn).tolist(), pcpo[idx].astype(int).tolist(),
-                        strict=True))
+        return tuple(zip((idx + self.start_pfn).tolist(), pcpo[idx].tolist(), strict=True))
 
     # -- pageblocks ----------------------------------------------------------------------
     def get_pfnblock_migratetype(self, pfn: int) -> int:
@@ -450,14 +519,19 @@ class MtZone:
     @property
     def block_type(self) -> dict[int, int]:
         """Pageblock index -> type for every pageblock overlapping the zone."""
+        return dict(self.block_types())
+
+    @_held
+    def block_types(self) -> tuple[tuple[int, int], ...]:
+        """(pageblock index, type) of every pageblock overlapping the zone, ascending."""
         if self.end_pfn <= self.start_pfn:
-            return {}
+            return ()
         pbo = self._m._pbo
         first = self.start_pfn >> pbo
         base = int(self._z[K.Z_PBBASE])
         n = ((self.end_pfn - 1) >> pbo) - first + 1
-        return dict(zip(range(first, first + n), self._m._PB[base:base + n].tolist(),
-                        strict=True))
+        return tuple(zip(range(first, first + n), self._m._PB[base:base + n].tolist(),
+                         strict=True))
 
     def pageblock_counts(self, online: Any) -> list[int]:
         counts = [0] * migrate.MIGRATE_TYPES
@@ -516,21 +590,20 @@ class MtZone:
 
     # -- the abstract state ---------------------------------------------------------------
     def state(self) -> buddy.ZoneState:
-        allocated = frozenset(self.allocated.items())
+        allocated = frozenset(self._allocated_items())
         free = frozenset(self.free_blocks())
         if not self._m.migratetypes:
             return buddy.ZoneState(
                 start_pfn=self.start_pfn, end_pfn=self.end_pfn, free=free, allocated=allocated,
                 holes=self.span.holes, reserved=self.span.reserved, nr_free=self.nr_free(),
                 free_pages=self.free_pages)
-        P = self._m._P
+        pfns = sorted(p for p, _ in free)
         return buddy.ZoneState(
             start_pfn=self.start_pfn, end_pfn=self.end_pfn, free=free, allocated=allocated,
             holes=self.span.holes, reserved=self.span.reserved, nr_free=self.nr_free(),
-            free_pages=self.free_pages, pcp=frozenset(self.pcp_pages.items()),
-            pageblock_order=self._m._pbo,
-            block_types=tuple(sorted(self.block_type.items())),
-            list_types=tuple(sorted((p, int(P[K.P_FMT, p])) for p, _ in free)),
+            free_pages=self.free_pages, pcp=frozenset(self._pcp_pages()),
+            pageblock_order=self._m._pbo, block_types=self.block_types(),
+            list_types=tuple(zip(pfns, self._list_types(pfns), strict=True)),
             nr_free_highatomic=self.nr_free_highatomic,
             nr_reserved_highatomic=self.nr_reserved_highatomic, path_era=self.era or "6.12")
 
@@ -540,9 +613,10 @@ class MtZone:
         out = []
         seen: dict[int, int] = {}
         pcp_pages = self.pcp_pages
-        for cpu, p in enumerate(self.pcp):
+        for cpu, (lists, count, _high, _high_min, high_max, batch, *_rest) in enumerate(
+                self.pcp_fingerprint()):
             pages = 0
-            for pindex, lst in enumerate(p.lists):
+            for pindex, lst in enumerate(lists):
                 order = pcp_spec.pindex_to_order(pindex)
                 for pfn in lst:
                     if pcp_pages.get(pfn) != order or pfn in seen:
@@ -551,12 +625,12 @@ class MtZone:
                                                           f"order {order}"))
                     seen[pfn] = order
                     pages += 1 << order
-            if pages != p.count:
-                out.append(buddy.Violation("pcp", f"cpu {cpu}: count {p.count} but the lists "
+            if pages != count:
+                out.append(buddy.Violation("pcp", f"cpu {cpu}: count {count} but the lists "
                                                   f"hold {pages} pages"))
-            bound = pcp_spec.pcp_count_bound(p.high_max, p.batch)
-            if p.count > bound:
-                out.append(buddy.Violation("pcp", f"cpu {cpu}: count {p.count} exceeds "
+            bound = pcp_spec.pcp_count_bound(high_max, batch)
+            if count > bound:
+                out.append(buddy.Violation("pcp", f"cpu {cpu}: count {count} exceeds "
                                                   f"{bound}"))
         if len(seen) != len(pcp_pages):
             out.append(buddy.Violation("pcp", "pcp_pages and the pcp lists differ"))
@@ -642,6 +716,11 @@ class _Invalidates:
 
 class MtMachine:
     """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine`."""
+
+    #: while reads are held (:meth:`reads_held`), what the zone readers read
+    _reads: dict[Any, Any] | None = None
+    #: per zone, the copies :meth:`zones_changed` compares with
+    _snaps: dict[int, tuple[bytes, np.ndarray]] | None = None
 
     # the inputs of the cached decisions (_Decision) besides gfp, order and the node
     cma = _Invalidates()
@@ -844,6 +923,19 @@ class MtMachine:
     def _is_memory_pfn(self, pfn: int) -> bool:
         return any(span.contains(pfn) and span.is_present(pfn)
                    for node in self.node_layouts for span in node.zones)
+
+    def _lists(self, lo: int, hi: int) -> list[tuple[int, ...]]:
+        """Lists ``lo`` .. ``hi - 1``, each head first (:func:`mt_kernels.lists_out`)."""
+        lens = np.zeros(hi - lo, np.int64)
+        out = np.empty(int(self._LN[lo:hi].sum()), np.int64)
+        got = K.lists_out(self._A, lo, hi, out, lens)
+        flat = out[:got].tolist()
+        res: list[tuple[int, ...]] = [()] * (hi - lo)
+        nonempty = np.nonzero(lens)[0]
+        ends = np.cumsum(lens)[nonempty].tolist()
+        for i, k, end in zip(nonempty.tolist(), lens[nonempty].tolist(), ends, strict=True):
+            res[i] = tuple(flat[end - k:end])
+        return res
 
     def _list(self, lid: int) -> list[int]:
         if self._A[3][lid] < 0:  # an empty list: what list_out returns, without the call
@@ -1568,11 +1660,62 @@ class MtMachine:
     def state(self) -> tuple[buddy.ZoneState, ...]:
         return tuple(z.state() for z in self.zones)
 
-    def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
-                         = buddy.check_invariants) -> list[buddy.Violation]:
-        """As the model's (``zone_check``: the spec's check or a memo of it)."""
-        out: list[buddy.Violation] = []
+    def zones_changed(self) -> list[bool]:
+        """Per zone, whether anything its readers read (the page descriptors' list type,
+        pcp order and allocation order over its span, its counters, its CPUs' pcp
+        counters, its pageblock types, its free and pcp lists as they walk them) changed
+        since the last call: True at the first call, and for every zone when compiled
+        code is off. Exact: compared with copies (the descriptors as bytes, the rest in
+        :func:`mt_kernels.zone_changed`), no digest. The whole-path fuzzer reads and
+        checks again only the zones that changed."""
+        if _JIT_DISABLED:
+            return [True] * len(self.zones)
+        if self._snaps is None:
+            self._snaps = {}
+        out = []
         for zone in self.zones:
+            z, lo, hi, plo, phi, pb0, pb1 = args = zone._change_args()
+            rows = self._P[_READ_ROWS, zone.start_pfn:zone.end_pfn].tobytes()
+            snap = self._snaps.get(z)
+            got = 2 if snap is None else int(K.zone_changed(self._A, *args, snap[1]))
+            if snap is None or got == 2:  # no copy yet, or too small a one: a new one
+                size = (self._Z.shape[1] + self._C.shape[1] * int(self._Z[z, K.Z_NCPU])
+                        + (pb1 - pb0) + 4 * ((hi - lo) + (phi - plo))
+                        + int(self._LN[lo:hi].sum()) + int(self._LN[plo:phi].sum()))
+                copy = np.zeros(size, np.int64)
+                K.zone_changed(self._A, *args, copy)
+                got = 2
+            else:
+                copy = snap[1]
+                if rows != snap[0]:
+                    got = 1
+            self._snaps[z] = (rows, copy)
+            out.append(got != 0)
+        return out
+
+    @contextlib.contextmanager
+    def reads_held(self) -> Iterator[None]:
+        """Within: each zone reader (free lists, pcp lists and counters, allocated blocks,
+        pcp blocks, pageblock types) reads the arena once, and a second fingerprint or
+        state built from them reuses what the first read. For checkers that change
+        nothing meanwhile."""
+        if self._reads is not None:
+            yield
+            return
+        self._reads = {}
+        try:
+            yield
+        finally:
+            self._reads = None
+
+    def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
+                         = buddy.check_invariants, *,
+                         zones: Iterable[int] | None = None) -> list[buddy.Violation]:
+        """As the model's (``zone_check``: the spec's check or a memo of it); ``zones``:
+        only the zones at these indices of :attr:`zones` (those :meth:`zones_changed`
+        names, when the others were found clean before)."""
+        out: list[buddy.Violation] = []
+        for zone in self.zones if zones is None else [self.zones[i] for i in zones]:
             out.extend(zone_check(zone.state()))
             if self.migratetypes:
                 out.extend(zone.pcp_violations())

@@ -25,6 +25,20 @@ from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from kmem.spec.zones import ZoneType
 
 
+def crash_summary(exc: BaseException) -> str:
+    """``IndexError: list index out of range (at model/freelists.py:43 in first)``: an
+    implementation's internal error, named with the innermost frame that raised it."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:
+        f = frames[-1]
+        parts = f.filename.replace("\\", "/").split("/")
+        where = f" (at {'/'.join(parts[-2:])}:{f.lineno} in {f.name})"
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
 class Divergence(AssertionError):
     """Implementations disagree with each other or with the spec."""
 
@@ -148,36 +162,47 @@ def retiles(prev: buddy.ZoneState, zs: buddy.ZoneState) -> bool:
 
 
 def check_invariants(m: Any, cache: InvariantCache | None,
-                     states: list[buddy.ZoneState] | None = None) -> list[Any]:
+                     states: list[buddy.ZoneState] | None = None, *,
+                     zones: Sequence[int] | None = None) -> list[Any]:
     """``m.check_invariants()``, through ``cache`` when the machine takes a ``zone_check``
     (the model and fastimpl do; other implementations are asked plainly). ``states``: a
     list to which the zone states the machine handed to the check are appended, in
-    zone order (left empty for an implementation asked plainly)."""
+    zone order (left empty for an implementation asked plainly). ``zones``: only these
+    zones (by index), for a machine whose ``check_invariants`` takes ``zones``
+    (fastimpl's whole path); the others are checked whole."""
+    kw: dict[str, Any] = {}
+    if zones is not None and _takes(type(m), "zones"):
+        kw["zones"] = zones
     if cache is not None and _takes_zone_check(type(m)):
         if states is None:
-            return list(m.check_invariants(zone_check=cache))
+            return list(m.check_invariants(zone_check=cache, **kw))
 
         def record(zs: buddy.ZoneState) -> list[buddy.Violation]:
             states.append(zs)
             return cache(zs)
 
-        return list(m.check_invariants(zone_check=record))
-    return list(m.check_invariants())
+        return list(m.check_invariants(zone_check=record, **kw))
+    return list(m.check_invariants(**kw))
 
 
 _TAKES: dict[Any, bool] = {}
 
 
 def _takes_zone_check(cls: Any) -> bool:
-    got = _TAKES.get(cls)
+    return _takes(cls, "zone_check")
+
+
+def _takes(cls: Any, param: str) -> bool:
+    """Whether ``cls.check_invariants`` has a parameter ``param``."""
+    got = _TAKES.get((cls, param))
     if got is None:
         import inspect
 
         try:
-            got = "zone_check" in inspect.signature(cls.check_invariants).parameters
+            got = param in inspect.signature(cls.check_invariants).parameters
         except (TypeError, ValueError, AttributeError):
             got = False
-        _TAKES[cls] = got
+        _TAKES[(cls, param)] = got
     return got
 
 

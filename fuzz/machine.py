@@ -56,6 +56,7 @@ from kmem.spec.constants import MAX_PAGE_ORDER, PAGE_SIZE
 from .checks import (
     Divergence,
     block_legal,
+    crash_summary,
     describe_difference,
     expected_zone,
     fingerprint,
@@ -196,6 +197,15 @@ class DifferentialMachine(RuleBasedStateMachine):
                 outcomes.append(("ok", fn(m, k)))
             except E.KmemError as exc:
                 outcomes.append(("raise", type(exc).__name__))
+            except Divergence:
+                raise
+            except Exception as exc:  # an internal error of the implementation under test
+                others = "; before it " + ", ".join(
+                    f"{i.label} gave {_fmt(o)}" for i, o in zip(lane.impls, outcomes,
+                                                               strict=False)) if outcomes else ""
+                raise Divergence(f"{what}: {lane.impls[k].label} crashed with "
+                                 f"{crash_summary(exc)}, which is none of the kernel's "
+                                 f"failure modes{others}") from exc
         lead = outcomes[0]
         for impl, out in zip(lane.impls[1:], outcomes[1:], strict=True):
             if out != lead:

@@ -399,13 +399,18 @@ class BatchExecutor(Executor):
         self.codes = dict(zip((ALLOC, FREE, GET, PUT), codes, strict=True))
         self.expected = expected
         self._ghost_rows: dict[int, int | None] = {}
+        # this batch's undo journal: slot -> (its entry, its ghost) before the batch
+        # touched it (None: absent); and the entries the batch fills (bound in _bind)
+        self._undo: dict[int, tuple[list[Any] | None, tuple[int, int] | None]] = {}
+        self._filled: list[list[Any]] = []
 
     def run(self, ops: Sequence[Op]) -> list[int]:
         import numpy as np
 
         i = 0
         while i < len(ops):
-            saved = ({k: list(v) for k, v in self.slots.items()}, dict(self.ghosts))
+            self._undo = {}
+            self._filled = []
             rows: list[tuple[int, int, int]] = []
             kinds: list[tuple[int, int | None]] = []  # per op: (stream index, row or None)
             j = i
@@ -423,8 +428,7 @@ class BatchExecutor(Executor):
             except E.KmemError as exc:
                 err, res = exc, [int(r) for r in getattr(exc, "results", [])]
             if err is not None:  # undo, then book only what ran
-                self.slots, self.ghosts = saved
-                self._ghost_rows = {}
+                self._rollback()
                 stop_row = len(res)
                 stop = next(k for k, r in kinds if r == stop_row)
                 kinds = []
@@ -444,6 +448,21 @@ class BatchExecutor(Executor):
                 i = j
         return self.results
 
+    def _rollback(self) -> None:
+        """Put the slots and ghosts the batch touched back as they were before it."""
+        for slot, (entry, ghost) in self._undo.items():
+            if entry is None:
+                self.slots.pop(slot, None)
+            else:
+                self.slots[slot] = entry
+            if ghost is None:
+                self.ghosts.pop(slot, None)
+            else:
+                self.ghosts[slot] = ghost
+        self._undo = {}
+        self._filled = []
+        self._ghost_rows = {}
+
     def _expect(self, k: int) -> int:
         return self.expected[k] if k < len(self.expected) else OK
 
@@ -453,14 +472,17 @@ class BatchExecutor(Executor):
         bookkeeping as if it had the expected result."""
         kind, slot = op[0], op[1]
         entry = self.slots.get(slot)
+        if slot not in self._undo:
+            self._undo[slot] = (None if entry is None else list(entry), self.ghosts.get(slot))
         want = self._expect(k)
         if kind == ALLOC:
             if entry is not None or want == NOOP:
                 return None
             rows.append((self.codes[ALLOC], op[2], op[3]))
             if want >= 0:  # [page, pfn, order, compound, refs, batch row]
-                self.slots[slot] = [None, -1, op[3], bool(op[3] and op[2] & COMP), 1,
-                                    len(rows) - 1]
+                entry = self.slots[slot] = [None, -1, op[3], bool(op[3] and op[2] & COMP), 1,
+                                            len(rows) - 1]
+                self._filled.append(entry)
             return len(rows) - 1
         if entry is None or want == NOOP:
             return None
@@ -480,15 +502,16 @@ class BatchExecutor(Executor):
         return len(rows) - 1
 
     def _bind(self, res: list[int]) -> None:
-        """Replace batch-row references by the pfns the batch returned."""
-        for entry in self.slots.values():
-            if entry[1] < 0 and len(entry) > 5 and entry[5] is not None \
+        """Replace batch-row references by the pfns the batch returned (only entries this
+        batch filled hold one)."""
+        for entry in self._filled:
+            if entry[1] < 0 and entry[5] is not None \
                     and entry[5] < len(res) and res[entry[5]] >= 0:
                 entry[1] = res[entry[5]]
             if entry[1] >= 0 and entry[0] is None:
                 entry[0] = self.m.pfn_to_page(entry[1])
-            if len(entry) > 5:
-                entry[5] = None
+            entry[5] = None
+        self._filled = []
         for slot, row in list(self._ghost_rows.items()):
             if row is not None and row < len(res) and res[row] >= 0:
                 self.ghosts[slot] = (res[row], self.ghosts[slot][1])

@@ -26,6 +26,7 @@ a runnable reproducer. ``kmem fuzz`` runs these streams as its whole-path stage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -41,7 +42,7 @@ from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
 from kmem.spec.constants import NR_PAGE_ORDERS
 from kmem.spec.errors import InvalidArgument, KmemError
 
-from .checks import InvariantCache, check_invariants
+from .checks import InvariantCache, check_invariants, crash_summary
 from .impls import Impl, resolve
 
 NOWARN = g.__GFP_NOWARN
@@ -244,21 +245,24 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False) -> list
 # -- observing ----------------------------------------------------------------------------
 def path_fingerprint(m: Any) -> tuple[Any, ...]:
     """Everything of the whole path that two implementations must agree on."""
-    zones = []
-    for z in m.zones:
-        bulk = getattr(z, "free_lists", None)  # fastimpl: every list in one pass
-        lists = bulk() if bulk is not None else tuple(
-            tuple(z.free_list_order(o, mt)) for o in range(NR_PAGE_ORDERS)
-            for mt in range(migrate.MIGRATE_TYPES))
-        pcps = tuple((tuple(tuple(lst) for lst in p.lists), p.count, p.high, p.high_min,
-                      p.high_max, p.batch, p.free_count, p.alloc_factor, p.flags,
-                      p.free_factor)
-                     for p in z.pcp)
-        zones.append((lists, pcps, tuple(sorted(z.allocated.items())),
-                      tuple(sorted(z.block_type.items())), z.free_pages, z.nr_free(),
-                      z.nr_free_highatomic, z.nr_reserved_highatomic, z.watermark_boost,
-                      z.below_high, z.boosted))
-    return (tuple(zones), tuple(m.dmesg), m.last_failure, m.cpu)
+    return (tuple(zone_fingerprint(z) for z in m.zones), tuple(m.dmesg), m.last_failure,
+            m.cpu)
+
+
+def zone_fingerprint(z: Any) -> tuple[Any, ...]:
+    """One zone's part of :func:`path_fingerprint` (:data:`FIELDS` name its parts)."""
+    bulk = getattr(z, "free_lists", None)  # the model and fastimpl: every list in one pass
+    lists = bulk() if bulk is not None else tuple(
+        tuple(z.free_list_order(o, mt)) for o in range(NR_PAGE_ORDERS)
+        for mt in range(migrate.MIGRATE_TYPES))
+    bulk = getattr(z, "pcp_fingerprint", None)
+    pcps = bulk() if bulk is not None else tuple(
+        (tuple(tuple(lst) for lst in p.lists), p.count, p.high, p.high_min, p.high_max,
+         p.batch, p.free_count, p.alloc_factor, p.flags, p.free_factor) for p in z.pcp)
+    return (lists, pcps, tuple(sorted(z.allocated.items())),
+            tuple(sorted(z.block_type.items())), z.free_pages, z.nr_free(),
+            z.nr_free_highatomic, z.nr_reserved_highatomic, z.watermark_boost,
+            z.below_high, z.boosted)
 
 
 FIELDS = ("free lists", "pcp lists and counters", "allocated blocks", "pageblock types",
@@ -319,6 +323,10 @@ def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
         return "ok", fn()
     except KmemError as exc:
         return "raise", f"{type(exc).__name__}: {exc}"
+    except Divergence:
+        raise
+    except Exception as exc:  # an internal error of the implementation: a finding
+        return "crash", crash_summary(exc)
 
 
 class PathRunner:
@@ -329,6 +337,7 @@ class PathRunner:
         self.impls = list(impls)
         self.machines = [config.build(_machine_cls(i)) for i in self.impls]
         self.held: list[_Held] = []
+        self.held_pages = 0  # the pages of the blocks in held
         self.judge = judge
         self.step = 0
         self.fails = 0  # allocations that returned NULL (legally)
@@ -340,6 +349,13 @@ class PathRunner:
         #: the spec's invariants, each distinct zone state checked once (the peers' equal
         #: copies and the zones a step did not touch are looked up, not checked again)
         self._invariants = InvariantCache()
+        #: the machines that can hold their reads while a step is checked (fastimpl)
+        self._holders = [m for m in self.machines if hasattr(m, "reads_held")]
+        #: the machines that say which of their zones changed (fastimpl), by position;
+        #: each machine's zone fingerprints as last read
+        self._trackers = {k for k, m in enumerate(self.machines)
+                          if hasattr(m, "zones_changed")}
+        self._zone_fps: list[list[Any]] = [[None] * len(m.zones) for m in self.machines]
         self._check_step("boot")
 
     @property
@@ -352,27 +368,67 @@ class PathRunner:
             t0 = time.process_time()
             outs.append(_outcome(partial(fn, m)))
             self.impl_seconds[k] += time.process_time() - t0
+        for impl, out in zip(self.impls, outs, strict=True):
+            if out[0] == "crash":
+                raise Divergence(f"step {self.step} {what}: {impl.label} crashed with "
+                                 f"{out[1]}, which is none of the kernel's failure modes")
         for impl, out in zip(self.impls[1:], outs[1:], strict=True):
             if out != outs[0]:
                 raise Divergence(f"step {self.step} {what}: {self.impls[0].label} gave "
                                  f"{_fmt(outs[0])}, {impl.label} gave {_fmt(out)}")
         return outs[0]
 
+    def _hold(self, h: _Held) -> None:
+        self.held.append(h)
+        self.held_pages += 1 << h.order
+
+    def _release(self, h: _Held) -> None:
+        self.held.remove(h)
+        self.held_pages -= 1 << h.order
+
     def _check_step(self, what: str) -> None:
-        fps = [path_fingerprint(m) for m in self.machines]
+        with contextlib.ExitStack() as stack:
+            for m in self._holders:  # nothing changes the machines until the step is checked
+                stack.enter_context(m.reads_held())
+            self._check_state(what)
+
+    def _fingerprints(self) -> tuple[list[tuple[Any, ...]], list[list[int] | None]]:
+        """Every machine's :func:`path_fingerprint`, and per machine the zones (indices)
+        whose state may have changed since the last check (None: all of them). A machine
+        that says which of its zones changed (fastimpl's exact ``zones_changed``) has
+        only those read again; the others keep the part read before."""
+        fps, dirty = [], []
+        for k, m in enumerate(self.machines):
+            changed = m.zones_changed() if k in self._trackers else None
+            memo = self._zone_fps[k]
+            zfps = []
+            touched = []
+            for i, z in enumerate(m.zones):
+                if changed is None or changed[i] or memo[i] is None:
+                    memo[i] = zone_fingerprint(z)
+                    touched.append(i)
+                zfps.append(memo[i])
+            fps.append((tuple(zfps), tuple(m.dmesg), m.last_failure, m.cpu))
+            dirty.append(None if changed is None else touched)
+        return fps, dirty
+
+    def _check_state(self, what: str) -> None:
+        fps, dirty = self._fingerprints()
         for impl, fp in zip(self.impls[1:], fps[1:], strict=True):
             if fp != fps[0]:
                 raise Divergence(f"step {self.step} {what}: {self.impls[0].label} and "
                                  f"{impl.label} differ: {describe_path_difference(fps[0], fp)}")
         if not self.judge:
             return
-        for impl, m in zip(self.impls, self.machines, strict=True):
-            bad = check_invariants(m, self._invariants)
+        for impl, m, zones in zip(self.impls, self.machines, dirty, strict=True):
+            if zones == []:
+                continue  # no zone changed since they were all found clean
+            bad = check_invariants(m, self._invariants, zones=zones)
             if bad:
                 raise Divergence(f"step {self.step} {what}: {impl.label} breaks a spec "
                                  f"invariant: {'; '.join(map(str, bad[:3]))}")
         m = self.lead
-        held = sum(1 << h.order for h in self.held)
+        held = self.held_pages
         total = m.free_pages_total + m.pcp_pages_total + held
         if total != self.managed:
             raise Divergence(f"step {self.step} {what}: pages lost or made: free "
@@ -441,7 +497,7 @@ class PathRunner:
             raise Divergence(f"step {self.step} {op}: raised {pfn} on a valid request")
         if not self.judge:
             if pfn is not None:
-                self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
+                self._hold(_Held(pfn, order, bool(order and mask & COMP)))
             return
         if pfn is None:
             self.fails += 1
@@ -475,7 +531,7 @@ class PathRunner:
             if pfn not in legal:
                 raise Divergence(f"step {self.step} {op}: pfn {pfn:#x} is not a block "
                                  f"rmqueue may take (legal_rmqueue_blocks)")
-        self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
+        self._hold(_Held(pfn, order, bool(order and mask & COMP)))
 
     def _exhaust(self, op: Op) -> None:
         """Allocate until the request fails (at most ``limit`` blocks): every machine must
@@ -495,7 +551,7 @@ class PathRunner:
         if kind == "raise":
             raise Divergence(f"step {self.step} {op}: raised {pfns} on valid requests")
         for pfn in pfns:
-            self.held.append(_Held(pfn, order, bool(order and mask & COMP)))
+            self._hold(_Held(pfn, order, bool(order and mask & COMP)))
 
     def _refop(self, kind: str, h: _Held, op: Op) -> None:
         what = f"{op} on pfn {h.pfn:#x} order {h.order}"
@@ -514,7 +570,7 @@ class PathRunner:
                 if h.refs != 1:
                     return
                 out = self._all(what, lambda m: m.free_pages(m.pfn_to_page(pfn), order))
-                self.held.remove(h)
+                self._release(h)
                 self._check_step(what)
             elif isinstance(how, int) and h.order + how >= 0 and h.refs == 1:
                 pfn, order = h.pfn, h.order + how
@@ -534,8 +590,9 @@ class PathRunner:
             raise Divergence(f"step {self.step} {what}: a valid free raised {out[1]}")
         h.refs -= 1
         if h.refs == 0:
-            self.held.remove(h)
+            self._release(h)
         elif kind == "free" and h.order and not h.compound:
+            self.held_pages -= (1 << h.order) - 1
             h.order = 0  # tails went back; the first page stays
 
 

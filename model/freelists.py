@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from kmem.spec.errors import InvalidArgument
 
@@ -99,12 +99,51 @@ class KernelList:
     def __contains__(self, pfn: int) -> bool:
         return pfn != _HEAD and pfn in self._next
 
+    def as_tuple(self) -> tuple[int, ...]:
+        """Members from head to tail, as a tuple (the fuzzers' fingerprints)."""
+        nxt = self._next
+        if len(nxt) == 1:
+            return ()
+        out = []
+        pfn = nxt[_HEAD]
+        while pfn != _HEAD:
+            out.append(pfn)
+            pfn = nxt[pfn]
+        return tuple(out)
+
     def __iter__(self) -> Iterator[int]:
         """Members from head to tail."""
         pfn = self._next[_HEAD]
         while pfn != _HEAD:
             yield pfn
             pfn = self._next[pfn]
+
+
+def as_tuples(lists: Iterable[KernelList]) -> tuple[tuple[int, ...], ...]:
+    """Each of ``lists`` from head to tail (:meth:`KernelList.as_tuple`), in one pass."""
+    out: list[tuple[int, ...]] = []
+    for lst in lists:
+        nxt = lst._next
+        if len(nxt) == 1:
+            out.append(())
+            continue
+        members = []
+        pfn = nxt[_HEAD]
+        while pfn != _HEAD:
+            members.append(pfn)
+            pfn = nxt[pfn]
+        out.append(tuple(members))
+    return tuple(out)
+
+
+def nonempty_mask(lists: list[KernelList]) -> int:
+    """A bit mask of the non-empty lists among ``lists`` (bit i: ``lists[i]``); an empty
+    list's links hold only the sentinel."""
+    mask = 0
+    for i, lst in enumerate(lists):
+        if len(lst._next) > 1:
+            mask |= 1 << i
+    return mask
 
 
 POLICIES: dict[str, type[LowestFirstList | KernelList]] = {"lowest": LowestFirstList,

@@ -12,8 +12,8 @@ so an exception leaves the machine exactly as it was.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from kmem.spec import (
     buddy,
@@ -81,6 +81,16 @@ def _check_gfp(gfp: object) -> int:
     if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
         raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
     return gfp
+
+
+class AllocDecision(NamedTuple):
+    """What ``alloc_pages`` decides for (gfp, order) before it walks the zonelist
+    (:meth:`Machine._decide`)."""
+
+    highest_idx: int
+    zonelist: tuple[Zone, ...]
+    passes: tuple[page_alloc.AllocPass, ...]
+    warning: str | None  # gfp_migratetype's VM_WARN_ON line, printed on every call
 
 
 class Machine:
@@ -198,6 +208,8 @@ class Machine:
         self.from_proc_report: tuple[str, ...] = ()
         self._normal_idx = (self.config.idx(ZoneType.NORMAL) if self.config.has(ZoneType.NORMAL)
                             else 0)
+        # alloc_pages' decisions per (gfp, order, node) and what they were computed from
+        self._decisions: tuple[Any, ...] | None = None
         self._movable_idx = (self.config.idx(ZoneType.MOVABLE)
                              if self.config.has(ZoneType.MOVABLE) else len(self.config.zones) - 1)
         self._zero_page: Page | None = None
@@ -410,23 +422,9 @@ class Machine:
                 self._order_warned = True  # WARN_ON_ONCE
                 self.dmesg.append(page_alloc.order_warning_line(order))
             return None
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        highest_idx = self.config.idx(highest)
-        if len(self.node_layouts) > 1:
-            nid = self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
-            zonelist = self.node_zonelist(nid, gfp, highest_idx)
-            nofragment = bool(zonelist) and self._nofragment_numa(zonelist[0])
-        else:
-            populated = set(self.layout.managed_zones())
-            chain = gfp_spec.zonelist(self.config, highest, populated)
-            zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
-            nofragment = bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
-        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
-                                         lowmem_only=highest_idx < self._normal_idx)
-        # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
-        if gfp_spec.gfp_migratetype_warns(gfp):
-            self.dmesg.append(gfp_spec.gfp_migratetype_warning_line(gfp))
+        highest_idx, zonelist, passes, warning = self._decision(gfp, order)
+        if warning is not None:
+            self.dmesg.append(warning)
         if self.migratetypes:
             return self._alloc_path(gfp, order, zonelist, highest_idx, passes)
         if gfp & GFP_NOFAIL:  # the walk below changes nothing until it finds a block
@@ -447,6 +445,51 @@ class Machine:
                 gfp, order, tuple(p.name for p in passes)))
         self._warn_alloc(gfp, order)
         return None
+
+    def _decision(self, gfp: int, order: int) -> AllocDecision:
+        """:meth:`_decide`, memoised per (gfp, order, node): it reads only the request and
+        what the machine fixes at boot (the layout and its zone config, the zones per
+        node, the zonelists, CONFIG_CMA), so the memo is dropped when any of those is
+        replaced. A request the spec rejects (BadGfpZone) raises every time."""
+        nid = (-1 if len(self.node_layouts) == 1 else
+               self.numa_node_id() if self._preferred_nid is None else self._preferred_nid)
+        memo = self._decisions
+        if (memo is None or memo[0] is not self.layout or memo[1] is not self.config
+                or memo[2] is not self.zones or memo[3] is not self.zonelists
+                or memo[4] is not self.node_layouts or memo[5] is not self.node_zones
+                or memo[6] != self.cma or memo[7] != self._normal_idx):
+            memo = self._decisions = (self.layout, self.config, self.zones, self.zonelists,
+                                      self.node_layouts, self.node_zones, self.cma,
+                                      self._normal_idx, {})
+        d = memo[8].get((gfp, order, nid))
+        if d is None:
+            d = memo[8][(gfp, order, nid)] = self._decide(gfp, order)
+        return d
+
+    def _decide(self, gfp: int, order: int) -> AllocDecision:
+        """What ``__alloc_pages`` decides before the zonelist walk, from the spec and
+        nothing that an allocation or free changes: ``gfp_zone``'s highest zone index, the
+        zonelist (this call's node's ``node_zonelist`` on a NUMA machine), the passes of
+        :func:`kmem.spec.page_alloc.alloc_passes` (with ``alloc_flags_nofragment``) and
+        ``gfp_migratetype``'s warning line for MOVABLE|RECLAIMABLE (None: no warning)."""
+        highest = gfp_spec.gfp_zone(gfp, self.config)
+        highest_idx = self.config.idx(highest)
+        if len(self.node_layouts) > 1:
+            nid = self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
+            zonelist = self.node_zonelist(nid, gfp, highest_idx)
+            nofragment = bool(zonelist) and self._nofragment_numa(zonelist[0])
+        else:
+            populated = set(self.layout.managed_zones())
+            chain = gfp_spec.zonelist(self.config, highest, populated)
+            zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
+            nofragment = bool(page_alloc.alloc_flags_nofragment(
+                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
+        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
+                                         lowmem_only=highest_idx < self._normal_idx)
+        # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
+        warning = (gfp_spec.gfp_migratetype_warning_line(gfp)
+                   if gfp_spec.gfp_migratetype_warns(gfp) else None)
+        return AllocDecision(highest_idx, tuple(zonelist), passes, warning)
 
     # -- NUMA --------------------------------------------------------------------------
     def numa_node_id(self) -> int:
@@ -566,7 +609,7 @@ class Machine:
                                    zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
 
     # -- the whole allocation path (migratetypes, pcp lists, highatomic) ------------------
-    def _alloc_path(self, gfp: int, order: int, zonelist: list[Zone], highest_idx: int,
+    def _alloc_path(self, gfp: int, order: int, zonelist: Sequence[Zone], highest_idx: int,
                     passes: tuple[page_alloc.AllocPass, ...]) -> Page | None:
         """``__alloc_pages`` with migratetypes: ``gfp_migratetype``, the fast attempt with
         the flags of the first pass of :func:`kmem.spec.page_alloc.alloc_passes`, then
@@ -625,14 +668,14 @@ class Machine:
         self._warn_alloc(gfp, order)
         return None
 
-    def _unreserve_highatomic(self, zonelist: list[Zone], mt: int, force: bool) -> bool:
+    def _unreserve_highatomic(self, zonelist: Sequence[Zone], mt: int, force: bool) -> bool:
         """``unreserve_highatomic_pageblock(ac, force)``: the first zone of the zonelist that
         gives a HIGHATOMIC block back to ``mt``."""
         return any(isinstance(z, MtZone) and z.unreserve_highatomic_pageblock(
             mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE, force)
             for z in zonelist)
 
-    def _get_page_from_freelist(self, zonelist: list[Zone], order: int, alloc_flags: int,
+    def _get_page_from_freelist(self, zonelist: Sequence[Zone], order: int, alloc_flags: int,
                                 highest_idx: int, mt: int) -> tuple[Zone, int] | None:
         """``get_page_from_freelist``: the first zone whose watermark allows the request
         (ZONE_BELOW_HIGH set when the HIGH mark fails) and whose ``rmqueue`` finds a block;

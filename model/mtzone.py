@@ -22,6 +22,7 @@ not modelled: no pageblock is ever CMA or ISOLATE, so those lists stay empty.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from kmem.spec import buddy, migrate
 from kmem.spec import kernel as kernel_spec
@@ -38,7 +39,7 @@ from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from kmem.spec.errors import BadPageState
 from kmem.spec.zones import ZoneSpan
 
-from .freelists import KernelList
+from .freelists import KernelList, as_tuples, nonempty_mask
 from .zone import Zone
 
 MIGRATE_TYPES = migrate.MIGRATE_TYPES
@@ -189,19 +190,27 @@ class MtZone(Zone):
             return list(lists[mt])
         return [pfn for lst in lists for pfn in lst]
 
+    def free_lists(self) -> tuple[tuple[int, ...], ...]:
+        """Every ``free_area[order].free_list[mt]``, order-major (index ``order *
+        MIGRATE_TYPES + mt``), head first, in one pass."""
+        return as_tuples(lst for area in self.free_area
+                         for lst in area.free_lists)  # type: ignore[attr-defined]
+
+    def pcp_fingerprint(self) -> tuple[tuple[Any, ...], ...]:
+        """Per CPU: its NR_PCP_LISTS lists (head first) and ``count``, ``high``,
+        ``high_min``, ``high_max``, ``batch``, ``free_count``, ``alloc_factor``, ``flags``,
+        ``free_factor``."""
+        return tuple((as_tuples(p.lists), p.count, p.high, p.high_min,
+                      p.high_max, p.batch, p.free_count, p.alloc_factor, p.flags,
+                      p.free_factor) for p in self.pcp)
+
     def nr_free_mt(self, order: int, mt: int) -> int:
         return len(self.free_area[order].free_lists[mt])  # type: ignore[attr-defined]
 
     def lists_mask(self) -> tuple[int, ...]:
         """Per order, a bit mask of the migratetypes whose list is not empty."""
-        out = []
-        for area in self.free_area:
-            mask = 0
-            for mt, lst in enumerate(area.free_lists):  # type: ignore[attr-defined]
-                if len(lst):
-                    mask |= 1 << mt
-            out.append(mask)
-        return tuple(out)
+        return tuple(nonempty_mask(area.free_lists)  # type: ignore[attr-defined]
+                     for area in self.free_area)
 
     def pcp_head(self, cpu: int, mt: int, order: int) -> int | None:
         """The block an allocation would take from this CPU's pcp list, if any."""
@@ -218,7 +227,7 @@ class MtZone(Zone):
         """A bit mask of this CPU's non-empty pcp lists (by pindex)."""
         if not self.pcp:
             return 0
-        return sum(1 << i for i, lst in enumerate(self.pcp[cpu].lists) if len(lst))
+        return nonempty_mask(self.pcp[cpu].lists)
 
     # -- boot and load -----------------------------------------------------------------------
     def boot(self) -> None:

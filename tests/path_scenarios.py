@@ -283,10 +283,46 @@ def straddle() -> tuple[StreamConfig, Builder]:
     return StreamConfig(NPAGES, 1, pcp=True), s
 
 
+def drain_rounds() -> tuple[StreamConfig, Builder]:
+    """drain_pages_zone (6.12.118 mm/page_alloc.c:2470-2488; 6.1.192 3221-3238) hands
+    ``min(count, batch << CONFIG_PCP_BATCH_SCALE_MAX)`` pages at a time to
+    free_pcppages_bulk(zone, to_drain, pcp, 0), which empties the lists round robin from
+    pindex 0 (6.12.118 1218-1265): order-0 UNMOVABLE pages (pindex 0) before order-1 ones
+    (pindex 3). Buddy pairs of order-0 pages merge into order-1 blocks on the same free
+    list as the order-1 blocks freed, so which list goes first decides that list's order
+    (each __free_one_page adds at the head). Orders 0 and 1 alternate on the frees, so
+    PCPF_PREV_FREE_HIGH_ORDER never holds for two frees in a row (no free_high drain)
+    and the pages stay on the lists until the drain."""
+    s = Builder()
+    o0 = s.alloc(0, UNMOV, n=200)
+    o1 = s.alloc(1, UNMOV, n=100)
+    mov = s.alloc(0, MOV, n=200)
+    recl = s.alloc(1, RECL, n=60)
+    o3 = s.alloc(3, UNMOV, n=20)
+    for i in range(200):  # every other buddy pair stays allocated: no merge past order 1
+        if i % 4 < 2:
+            s.free(o0[i])
+        if i < 100 and i % 2 == 0:
+            s.free(o1[i])
+        if i % 4 < 2:
+            s.free(mov[i])
+        if i < 60:
+            s.free(recl[i])
+        if i < 20 and i % 2 == 0:
+            s.free(o3[i])
+    s.drain()
+    s.alloc(0, UNMOV, n=20)
+    s.alloc(1, UNMOV, n=10)  # the order-1 list's order, as the drain left it
+    s.alloc(0, MOV, n=20)
+    s.alloc(3, UNMOV, n=10)
+    s.alloc(2, RECL, n=5)
+    return StreamConfig(NPAGES, 1, pcp=True, reserved=130), s
+
+
 SCENARIOS: dict[str, Callable[[], tuple[StreamConfig, Builder]]] = {
     "steal_single": steal_single, "half_claim": half_claim, "nofragment": nofragment,
     "nofragment_pcp": nofragment_pcp, "highatomic": highatomic, "pcp_amounts": pcp_amounts,
-    "straddle": straddle,
+    "straddle": straddle, "drain_rounds": drain_rounds,
 }
 
 

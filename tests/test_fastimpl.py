@@ -129,13 +129,29 @@ def replay_per_op(m, ops):
     return res
 
 
+def run_in_batches(m, ops, size):
+    """``run_ops`` over ``ops`` in batches of ``size`` rows (None: one batch), a reference
+    to an op of an earlier batch replaced by the pfn it returned."""
+    if size is None:
+        return run_ops(m, np.array(ops, np.int64)).tolist()
+    got: list[int] = []
+    for s in range(0, len(ops), size):
+        rows = [(c, (got[~x] if ~x < s else ref(~x - s)) if x < 0 else x, y)
+                for c, x, y in ops[s:s + size]]
+        got += run_ops(m, np.array(rows, np.int64)).tolist()
+    return got
+
+
 @pytest.mark.parametrize("policy", ["lowest", "linux"])
-def test_batch_equals_per_op_model(policy):
+@pytest.mark.parametrize("size", [None, 5])
+def test_batch_equals_per_op_model(policy, size):
     """The model decides, one call at a time, what a random stream does (frees refer only to
-    allocations that succeeded); fastimpl then runs the whole stream as one batch."""
+    allocations that succeeded); fastimpl then runs the whole stream as one batch, or as
+    short batches (their zeroing, warnings and failure reports take another route)."""
     rng = np.random.default_rng(7)
     masks = [gfp.GFP_KERNEL, gfp.GFP_ATOMIC, gfp.GFP_DMA | gfp.GFP_KERNEL, gfp.GFP_USER | ZERO,
-             gfp.GFP_KERNEL | COMP, gfp.GFP_NOWAIT, gfp.GFP_HIGHUSER_MOVABLE]
+             gfp.GFP_KERNEL | COMP, gfp.GFP_NOWAIT, gfp.GFP_HIGHUSER_MOVABLE,
+             gfp.GFP_KERNEL | gfp.__GFP_MOVABLE | gfp.__GFP_RECLAIMABLE]  # a warning each
     mm, fm = both(lambda M: M.x86_32(20, policy=policy))
     fm.write_page(5000, 0, b"x")
     mm.write_page(5000, 0, b"x")
@@ -154,8 +170,7 @@ def test_batch_equals_per_op_model(policy):
             r = 0
         ops.append(op)
         expect.append(r)
-    got = run_ops(fm, np.array(ops, np.int64))
-    assert got.tolist() == expect
+    assert run_in_batches(fm, ops, size) == expect
     assert -1 in expect  # low memory was reached
     assert fm.state() == mm.state() and fm.dmesg == mm.dmesg
     assert fm.read_page(5000, 0, 1) == mm.read_page(5000, 0, 1)
@@ -324,3 +339,38 @@ def test_model_options_beyond_the_bare_core_build_the_whole_path():
     assert type(fastimpl.Machine.generic(64)) is fastimpl.Machine
     with pytest.raises(errors.InvalidArgument):
         fastimpl.Machine.generic(64, nr_cpus=2)  # pcp lists need migratetypes, as in the model
+
+
+def _fill_and_compare(min_free_kbytes_list):
+    """For each min_free_kbytes in turn (so that the rows of the machines before are there
+    to be shared), allocate to exhaustion with several masks on fastimpl and on the model;
+    True if fastimpl gave the model's results and dmesg on all."""
+    ok, failed = True, 0
+    for mfk in min_free_kbytes_list:
+        mm, fm = both(lambda M, k=mfk: M.x86_32(64, min_free_kbytes=k))
+        for k in range(2000):
+            mask = (gfp.GFP_KERNEL, gfp.GFP_ATOMIC, gfp.GFP_NOWAIT, gfp.GFP_DMA | gfp.GFP_KERNEL,
+                    gfp.GFP_HIGHUSER_MOVABLE)[k % 5] | NOWARN
+            order = (0, 3, 1, 5)[k % 4]
+            want, got = mm.alloc_pages(mask, order), fm.alloc_pages(mask, order)
+            ok &= (want is None) == (got is None) and (want is None or want.pfn == got.pfn)
+            failed += want is None
+        ok &= fm.state() == mm.state() and fm.dmesg == mm.dmesg
+    assert failed > 100  # the watermarks were reached
+    return ok
+
+
+def test_decision_rows_shared_only_between_equal_inputs(monkeypatch):
+    """Machines share decision rows (``decision_row``) only where every input of the row is
+    equal: machines of other watermarks, built one after the other, each take the model's
+    decisions; a share keyed without the watermarks fails that."""
+    mfks = (0, 4096, 0, 1024, 4096)
+    assert _fill_and_compare(mfks)
+    fm = fastimpl.Machine.x86_32(64, min_free_kbytes=1024)
+    for mask in (gfp.GFP_KERNEL, gfp.GFP_ATOMIC, gfp.GFP_DMA | gfp.GFP_KERNEL):
+        row, prep = fm.decision_row(mask, 2)
+        fresh, fresh_prep = fm._decision_row(mask, 2)
+        assert row.tolist() == fresh.tolist() and prep == fresh_prep
+        assert not row.flags.writeable
+    monkeypatch.setattr(fastimpl.Machine, "_row_inputs", lambda self: ("stale", self.config))
+    assert not _fill_and_compare(mfks)

@@ -123,6 +123,10 @@ def test_pcp_checker_names_each_broken_pcp_invariant():
     zone.pcp_pages[page.pfn] = 1
     assert [str(v) for v in zone.pcp_violations()] == [
         f"pcp: cpu 0: pfn {page.pfn:#x} on list 0 is not a pcp block of order 0"]
+    zone.pcp_pages[page.pfn] = 0
+    zone.pcp_pages[page.pfn + 1] = 0  # recorded as parked, on no list
+    assert [str(v) for v in zone.pcp_violations()] == [
+        "pcp: pcp_pages and the pcp lists differ"]
 
 
 def test_a_movable_request_counts_movable_pages_as_alike():
@@ -210,3 +214,79 @@ def test_a_pageblock_in_a_hole_stays_unmovable():
                pageblock_order=4)
     assert [z.get_pfnblock_migratetype(pfn) for pfn in (0, 16, 32, 48)] == [
         MOVABLE, UNMOVABLE, MOVABLE, MOVABLE]
+
+
+def test_a_drain_on_free_clears_below_high_when_the_high_mark_is_met():
+    """free_unref_page_commit (6.12.118 mm/page_alloc.c:2714-2720): when a free drains the
+    list (``pcp->count >= high``), ZONE_BELOW_HIGH is cleared if ``zone_watermark_ok(zone,
+    0, high_wmark_pages(zone), ZONE_MOVABLE, 0)``; get_page_from_freelist (3499-3508) set
+    it. A 256 MiB zone with nearly every page free is far above its high mark, so the first
+    free that drains clears the flag; before that free it stays set."""
+    m = Machine.generic(1 << 16, policy="linux", migratetypes=True, nr_cpus=1)
+    zone = m.zones[0]
+    pages = [api.alloc_pages(m, gfp.GFP_KERNEL, 0) for _ in range(2000)]
+    m.drain_all_pages()
+    zone.below_high = True
+    drained = False
+    for page in pages:
+        before = zone.pcp[0].count
+        api.__free_pages(m, page, 0)
+        if zone.pcp[0].count <= before:  # this free drained the list
+            drained = True
+            break
+        assert zone.below_high
+    assert drained and not zone.below_high
+
+
+def test_the_free_count_walks_past_every_page_that_is_not_free():
+    """prep_move_freepages_block (6.12.118 mm/page_alloc.c:1749-1766): a PageBuddy page
+    adds its block and skips it, any other page is one step (``pfn++``). UNMOVABLE
+    pageblock 16..31 (pageblock_order 4): 16 held, then free blocks 17 (order 0), 18
+    (order 1), 20 (order 2), 24 (order 0), the rest held: 8 free pages. A MOVABLE order-0
+    request (try_to_steal_block, alike_pages = movable_pages = 0, 2001-2002) claims it, as
+    8 >= 1 << (4 - 1) (2021-2024): the pageblock becomes MOVABLE and __rmqueue_smallest
+    hands out 17, the first order-0 block moved. A count that missed the page at 17 would
+    see 7 and leave the pageblock UNMOVABLE."""
+    z = _zone()
+    free = [(17, 0), (18, 1), (20, 2), (24, 0)]
+    z.load(free, [(p, 0) for p in range(64) if p == 16 or not 16 <= p < 25],
+           free_types={pfn: UNMOVABLE for pfn, _ in free})
+    assert z.rmqueue(0, 0, MOVABLE, 0) == 17
+    assert z.get_pfnblock_migratetype(16) == MOVABLE
+    assert z.free_blocks_typed() == {18: (1, MOVABLE), 20: (2, MOVABLE), 24: (0, MOVABLE)}
+
+
+def test_a_block_above_the_pcp_orders_goes_straight_to_the_buddy():
+    """free_unref_page (6.12.118 mm/page_alloc.c:2727-2738): ``if (!pcp_allowed_order(order))
+    { __free_pages_ok(page, order, FPI_NONE); return; }``; pcp_allowed_order (570-579) takes
+    orders <= PAGE_ALLOC_COSTLY_ORDER (3) and pageblock_order only. An order-4 block freed
+    on a machine with pcp lists is free in the buddy at once, on no CPU's list."""
+    m = Machine.generic(1 << 16, policy="linux", migratetypes=True, nr_cpus=1)
+    zone = m.zones[0]
+    page = api.alloc_pages(m, gfp.GFP_KERNEL, 4)
+    m.drain_all_pages()
+    before = zone.free_pages
+    api.__free_pages(m, page, 4)
+    assert zone.pcp[0].count == 0 and page.pfn not in zone.pcp_pages
+    assert zone.free_pages == before + 16 and page.pfn not in zone.allocated
+    assert any(pfn <= page.pfn < pfn + (1 << order) for pfn, order in zone.free_order.items())
+
+
+def test_a_free_into_an_isolated_pageblock_skips_the_pcp_lists():
+    """free_unref_page (6.12.118 mm/page_alloc.c:2750-2755): a page whose pageblock is
+    MIGRATE_ISOLATE goes to free_one_page, not to a pcp list. The pageblock is isolated as
+    set_migratetype_isolate does it (move_freepages_block: its free pages move to the
+    ISOLATE list and leave NR_FREE_PAGES, account_freepages 663-678). The freed page merges
+    with them (__free_one_page 829-880, same type below pageblock_order) on the ISOLATE
+    list and adds no free page (account_freepages(zone, 1 << order, ISOLATE), 828)."""
+    m = Machine.generic(1 << 16, policy="linux", migratetypes=True, nr_cpus=1)
+    zone = m.zones[0]
+    page = api.alloc_pages(m, gfp.GFP_KERNEL, 0)
+    m.drain_all_pages()
+    assert zone.move_freepages_block(page.pfn, ISOLATE) > 0
+    before = zone.free_pages
+    api.__free_pages(m, page, 0)
+    assert zone.pcp[0].count == 0 and page.pfn not in zone.pcp_pages
+    [mt] = [typed[1] for pfn, typed in zone.free_blocks_typed().items()
+            if pfn <= page.pfn < pfn + (1 << typed[0])]
+    assert mt == ISOLATE and zone.free_pages == before

@@ -86,7 +86,15 @@ def _merge_with(**kw: Any) -> Callable[[Zone, int, int], None]:
         delta = _free_one_page_delta(self.is_free_block, pfn, order, **kw)
         for bpfn, border in delta.merged:
             self._del_from_free_list(bpfn, border)
-        self._add_to_free_list(*delta.result, to_tail=delta.to_tail)
+        head, top = delta.result
+        if top >= NR_PAGE_ORDERS:
+            # there is no free_area[NR_PAGE_ORDERS]: the kernel's list_add would write past
+            # the array; here the block is recorded free (and counted) on no list, so the
+            # checks see what the kernel's free-page accounting would hold
+            self.free_order[head] = top
+            self.free_pages += 1 << top
+            return
+        self._add_to_free_list(head, top, to_tail=delta.to_tail)
     return _merge_in
 
 
@@ -128,7 +136,12 @@ def _rmqueue(keep_upper: bool = False, last: bool = False,
         for current in range(order, top):
             area = self.free_area[current]
             if area.nr_free:
-                block = list(area.free_list)[-1] if last else area.free_list.first()
+                if last:
+                    if current == MAX_PAGE_ORDER and self.boot_runs:
+                        self._materialize_boot_runs()  # the boot runs are the list's tail
+                    block = list(area.free_list)[-1]
+                else:
+                    block = self._first_free(current)
                 self._del_from_free_list(block, current)
                 pfn = block + (1 << current) - (1 << order) if keep_upper else block
                 for half, half_order in buddy.split_around((block, current), pfn, order):
