@@ -84,12 +84,25 @@ IN_PROCESS = frozenset({"buddyinfo", "decode-pf", "demo", "gfp", "kmalloc", "pag
 def run_kmem_in_process(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
                         **kwargs) -> subprocess.CompletedProcess:
     """``kmem ARGS...`` as :func:`run_kmem` returns it, run in this process where the command
-    only prints (:data:`IN_PROCESS`, ``--version``, ``--help``) and nothing but ``env`` is
+    only prints (:data:`IN_PROCESS`, ``--version``, ``--help``) or where the arguments do not
+    parse (argparse's usage error is all such a command does), and nothing but ``env`` is
     asked for; otherwise the real process. What the interpreter would do with an exception
     that escapes ``main`` (traceback on stderr, exit 1) or with ``SystemExit`` is done here
     too, so that tests for "no traceback" and exit codes see the same."""
-    if kwargs or not args or not (args[0] in IN_PROCESS or args[0] in ("--version", "--help")):
+    if kwargs or not args:
         return run_kmem(*args, env=env, timeout=timeout, **kwargs)
+    if not (args[0] in IN_PROCESS or args[0] in ("--version", "--help")):
+        refused = _in_process(args, env, parse_only=True)
+        return refused if refused is not None else run_kmem(*args, env=env, timeout=timeout)
+    done = _in_process(args, env, parse_only=False)
+    assert done is not None
+    return done
+
+
+def _in_process(args: tuple[str, ...], env: dict[str, str] | None,
+                parse_only: bool) -> subprocess.CompletedProcess | None:
+    """:func:`kmem.cli.main` of ``args`` in this process (``parse_only``: only its argument
+    parsing; None when the arguments parse, so that the command has yet to run)."""
     from kmem import cli
 
     out, err = io.StringIO(), io.StringIO()
@@ -99,6 +112,9 @@ def run_kmem_in_process(*args: str, env: dict[str, str] | None = None, timeout: 
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
+                if parse_only:
+                    cli.build_parser().parse_args(list(args))
+                    return None
                 rc = cli.main(list(args))
             except SystemExit as exc:  # argparse: --help, --version, usage errors
                 if exc.code is None or isinstance(exc.code, int):
