@@ -132,10 +132,11 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
         res = out
     M = m._v.M
     M[A.H_NFAIL] = 0
+    flat = ops.reshape(-1)  # the compiled loop indexes rows at 3 * i
     stop, exc = 0, None
     done = 0  # ops before this one have had their side effects (_after)
     while True:
-        stop = int(K.k_run(m._S, kt.T, kt.keys, kt.slots, ops, res, stop,
+        stop = int(K.k_run(m._S, kt.T, kt.keys, kt.slots, flat, res, stop,
                            bool(stop_on_failed_alloc)))
         if M[A.H_ERRCODE] != K.E_NEEDROW:
             break

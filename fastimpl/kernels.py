@@ -262,11 +262,13 @@ def bm_first(S, M, zb, k):
 # ---------------------------------------------------------------------------------------
 
 @jit_inline
-def is_free_block(S, M, D, zb, pfn, k):
-    """``page_is_buddy``: (pfn, k) is a free block of exactly order k in this zone."""
+def is_free_block(S, M, D, zb, pfn, k, lowest):
+    """``page_is_buddy``: (pfn, k) is a free block of exactly order k in this zone.
+    ``lowest``: the zone's policy is "lowest" (a constant where the caller is
+    specialised for one policy: ``k_run``)."""
     if pfn < M[ix(zb + Z_START)] or pfn >= M[ix(zb + Z_END)]:
         return False
-    if M[H_POLICY] == POLICY_LOWEST:
+    if lowest:
         i = pfn - M[ix(zb + Z_BASE)]
         if i & ((np.int64(1) << k) - 1):
             return False
@@ -276,11 +278,22 @@ def is_free_block(S, M, D, zb, pfn, k):
 
 
 @jit_inline
-def add_free(S, M, D, nxt, prv, zb, pfn, k, tail):
+def buddy_is_free(S, M, D, zb, buddy, k, lowest):
+    """``page_is_buddy`` for the buddy ``buddy`` of a block of order ``k < MAX_PAGE_ORDER``
+    inside the zone. Under "lowest" no zone-bounds test is needed: the bitmaps cover the
+    zone's span rounded out to MAX_ORDER_NR_PAGES (so the buddy's bit exists), and only
+    blocks inside the zone are ever marked free."""
+    if lowest:
+        return bm_test(S, M, zb, k, (buddy - M[ix(zb + Z_BASE)]) >> k)
+    return is_free_block(S, M, D, zb, buddy, k, lowest)
+
+
+@jit_inline
+def add_free(S, M, D, nxt, prv, zb, pfn, k, tail, lowest):
     """``__add_to_free_list`` (``list_add``, or ``list_add_tail`` when ``tail``)."""
     M[ix(zb + Z_NRFREE + k)] += 1
     M[ix(zb + Z_FREE)] += np.int64(1) << k
-    if M[H_POLICY] == POLICY_LOWEST:
+    if lowest:
         bm_set(S, M, zb, k, (pfn - M[ix(zb + Z_BASE)]) >> k)
         return
     M[ix(zb + Z_NONEMPTY)] |= np.int64(1) << k
@@ -307,11 +320,11 @@ def add_free(S, M, D, nxt, prv, zb, pfn, k, tail):
 
 
 @jit_inline
-def del_free(S, M, D, nxt, prv, zb, pfn, k):
+def del_free(S, M, D, nxt, prv, zb, pfn, k, lowest):
     """``__del_page_from_free_list``."""
     M[ix(zb + Z_NRFREE + k)] -= 1
     M[ix(zb + Z_FREE)] -= np.int64(1) << k
-    if M[H_POLICY] == POLICY_LOWEST:
+    if lowest:
         bm_clear(S, M, zb, k, (pfn - M[ix(zb + Z_BASE)]) >> k)
         return
     if M[ix(zb + Z_NRFREE + k)] == 0:
@@ -330,7 +343,7 @@ def del_free(S, M, D, nxt, prv, zb, pfn, k):
 
 
 @jit_inline
-def rmqueue_smallest(S, M, D, nxt, prv, zb, order):
+def rmqueue_smallest(S, M, D, nxt, prv, zb, order, lowest):
     """``__rmqueue_smallest``: the first block of the smallest non-empty order >= ``order``
     (``"lowest"``: the lowest pfn; ``"linux"``: the list head), split by ``expand``
     (upper halves to the list heads, high to low). Returns the pfn kept, or -1."""
@@ -338,43 +351,44 @@ def rmqueue_smallest(S, M, D, nxt, prv, zb, order):
     if m == 0:
         return np.int64(-1)
     cur = order + np.int64(ctz(m))
-    if M[H_POLICY] == POLICY_LOWEST:
+    if lowest:
         pfn = M[ix(zb + Z_BASE)] + (bm_first(S, M, zb, cur) << cur)
     else:
         pfn = M[ix(zb + Z_HEAD + cur)]
-    del_free(S, M, D, nxt, prv, zb, pfn, cur)
+    del_free(S, M, D, nxt, prv, zb, pfn, cur, lowest)
     for o in range(cur - 1, order - 1, -1):
-        add_free(S, M, D, nxt, prv, zb, pfn + (np.int64(1) << o), o, False)
+        add_free(S, M, D, nxt, prv, zb, pfn + (np.int64(1) << o), o, False, lowest)
     return pfn
 
 
 @jit_inline
-def free_one(S, M, D, nxt, prv, zb, pfn, order):
+def free_one(S, M, D, nxt, prv, zb, pfn, order, lowest):
     """``__free_one_page``: merge with free buddies below MAX_PAGE_ORDER, then add the block
     at the head, or at the tail when ``buddy_merge_likely`` ("linux" only: for
     "lowest" the end of the list does not matter)."""
     buddy = pfn ^ (np.int64(1) << order)
     while order < MAXO:
         buddy = pfn ^ (np.int64(1) << order)
-        if not is_free_block(S, M, D, zb, buddy, order):
+        if not buddy_is_free(S, M, D, zb, buddy, order, lowest):
             break
-        del_free(S, M, D, nxt, prv, zb, buddy, order)
+        del_free(S, M, D, nxt, prv, zb, buddy, order, lowest)
         pfn = pfn & buddy
         order += 1
     tail = False
-    if M[H_POLICY] != POLICY_LOWEST and order < MAXO - 1:
+    if not lowest and order < MAXO - 1:
         higher = buddy & pfn
-        tail = is_free_block(S, M, D, zb, higher ^ (np.int64(1) << (order + 1)), order + 1)
-    add_free(S, M, D, nxt, prv, zb, pfn, order, tail)
+        tail = is_free_block(S, M, D, zb, higher ^ (np.int64(1) << (order + 1)), order + 1,
+                             lowest)
+    add_free(S, M, D, nxt, prv, zb, pfn, order, tail, lowest)
 
 
 @jit_inline
-def containing_free_block(S, M, D, zb, pfn):
+def containing_free_block(S, M, D, zb, pfn, lowest):
     """The head of the free block holding page ``pfn``, or -1 (spec
     ``containing_free_block``)."""
     for level in range(NR_PAGE_ORDERS):
         start = pfn - pfn % (np.int64(1) << level)
-        if is_free_block(S, M, D, zb, start, level):
+        if is_free_block(S, M, D, zb, start, level, lowest):
             return start
     return np.int64(-1)
 
@@ -406,7 +420,7 @@ def compound_tail_head(M, D, zb, pfn):
 # ---------------------------------------------------------------------------------------
 
 @jit_inline
-def alloc_core(S, M, D, nxt, prv, T, row, order):
+def alloc_core(S, M, D, nxt, prv, T, row, order, lowest):
     """``get_page_from_freelist`` over the passes and zonelist of table row ``row``:
     the first zone whose watermark test passes (``free_pages - (2**order - 1) >
     threshold`` and, for order > 0, a free block of order >= ``order``, as
@@ -415,6 +429,19 @@ def alloc_core(S, M, D, nxt, prv, T, row, order):
     __GFP_COMP). Returns the pfn or -1."""
     base = row * TROW
     nzl = T[ix(base + T_NZL)]
+    # The first try on its own (pass 0, the zonelist's first zone), where almost every
+    # allocation ends: straight-line code (profiled: the loops' set-up cost ~40
+    # instructions per allocation). When it fails the loops below try it again, with
+    # the same outcome (a failed rmqueue_smallest changes nothing), then the rest.
+    if nzl > 0 and T[ix(base + T_NPASS)] > 0:
+        zb = ZONE0 + T[ix(base + T_ZL)] * ZSTRIDE
+        if (M[ix(zb + Z_NONEMPTY)] >> order) != 0 and (
+                T[ix(base + T_PASS)] != 0
+                or M[ix(zb + Z_FREE)] - ((np.int64(1) << order) - 1) > T[ix(base + T_PASS + 1)]):
+            pfn = rmqueue_smallest(S, M, D, nxt, prv, zb, order, lowest)
+            if pfn >= 0:
+                prep_new_page(D, pfn, order, T[ix(base + T_COMP)])
+                return pfn
     for p in range(T[ix(base + T_NPASS)]):
         pb = base + T_PASS + p * T_PSTRIDE
         no_wmark = T[ix(pb)] != 0
@@ -426,19 +453,25 @@ def alloc_core(S, M, D, nxt, prv, T, row, order):
                     continue
                 if order > 0 and (M[ix(zb + Z_NONEMPTY)] >> order) == 0:
                     continue
-            pfn = rmqueue_smallest(S, M, D, nxt, prv, zb, order)
+            pfn = rmqueue_smallest(S, M, D, nxt, prv, zb, order, lowest)
             if pfn >= 0:
-                f = (D[ix(2 * pfn + 1)] & np.int32(F_RESV)) | np.int32(order + 1)
-                if T[ix(base + T_COMP)] != 0:
-                    f |= np.int32(F_COMP)
-                D[ix(2 * pfn)] = np.int32(1)
-                D[ix(2 * pfn + 1)] = f
+                prep_new_page(D, pfn, order, T[ix(base + T_COMP)])
                 return pfn
     return np.int64(-1)
 
 
 @jit_inline
-def check_free(S, M, D, zb, pfn, order):
+def prep_new_page(D, pfn, order, comp):
+    """``prep_new_page``: refcount 1, the block's order (and PG_head for __GFP_COMP)."""
+    f = (D[ix(2 * pfn + 1)] & np.int32(F_RESV)) | np.int32(order + 1)
+    if comp != 0:
+        f |= np.int32(F_COMP)
+    D[ix(2 * pfn)] = np.int32(1)
+    D[ix(2 * pfn + 1)] = f
+
+
+@jit_inline
+def check_free(S, M, D, zb, pfn, order, lowest):
     """``Zone.check_free``: aligned, inside the zone, the start of a block allocated at
     this order. Returns 0 or an error code."""
     if pfn & ((np.int64(1) << order) - 1):
@@ -447,7 +480,7 @@ def check_free(S, M, D, zb, pfn, order):
         return E_BADRANGE
     held = alloc_order(D, pfn)
     if held < 0:
-        if containing_free_block(S, M, D, zb, pfn) >= 0:
+        if containing_free_block(S, M, D, zb, pfn, lowest) >= 0:
             return E_DOUBLE
         return E_NOTALLOC
     if held != order:
@@ -457,12 +490,28 @@ def check_free(S, M, D, zb, pfn, order):
 
 
 @jit_inline
-def free_core(S, M, D, nxt, prv, pfn, order):
+def free_core(S, M, D, nxt, prv, pfn, order, lowest):
     """``__free_pages(page, order)`` for a valid pfn and 0 <= order <= MAX_PAGE_ORDER, with
     the model's guards in the model's order; 6.x ``___free_pages`` frees the tail
     portions at once when a non-compound block keeps other references."""
-    z = zone_of(M, pfn)
-    zb = ZONE0 + z * ZSTRIDE
+    return free_core_z(S, M, D, nxt, prv, ZONE0 + zone_of(M, pfn) * ZSTRIDE, pfn, order, lowest)
+
+
+@jit_inline
+def free_core_z(S, M, D, nxt, prv, zb, pfn, order, lowest):
+    """``free_core`` for a pfn of the zone at meta offset ``zb``."""
+    r = D[ix(2 * pfn)]
+    f = D[ix(2 * pfn + 1)]
+    # The common case first: the only reference to the head of a block allocated at this
+    # order (not PageBuddy, not PG_reserved), aligned and inside the zone. Every guard
+    # below passes for it (a block head is nobody's tail) and the result is the same.
+    if (r == 1 and (f & np.int32(~F_COMP)) == np.int32(order + 1)
+            and (pfn & ((np.int64(1) << order) - 1)) == 0
+            and pfn + (np.int64(1) << order) <= M[ix(zb + Z_END)]):
+        D[ix(2 * pfn + 1)] = np.int32(0)
+        D[ix(2 * pfn)] = np.int32(0)
+        free_one(S, M, D, nxt, prv, zb, pfn, order, lowest)
+        return 0
     head = compound_tail_head(M, D, zb, pfn)
     if head >= 0:
         M[H_ERR0] = head
@@ -474,21 +523,21 @@ def free_core(S, M, D, nxt, prv, pfn, order):
     if r == 1:
         if f & F_RESV:
             return E_RESERVED
-        e = check_free(S, M, D, zb, pfn, order)
+        e = check_free(S, M, D, zb, pfn, order, lowest)
         if e != 0:
             return e
         D[ix(2 * pfn)] = np.int32(0)
         D[ix(2 * pfn + 1)] = f & np.int32(F_RESV)
-        free_one(S, M, D, nxt, prv, zb, pfn, order)
+        free_one(S, M, D, nxt, prv, zb, pfn, order, lowest)
         return 0
     if not (f & F_COMP) and order > 0:
-        e = check_free(S, M, D, zb, pfn, order)
+        e = check_free(S, M, D, zb, pfn, order, lowest)
         if e != 0:
             return e
         D[ix(2 * pfn)] = r - np.int32(1)
         D[ix(2 * pfn + 1)] = (f & np.int32(F_RESV)) | np.int32(1)  # an order-0 block now
         for o in range(order - 1, -1, -1):
-            free_one(S, M, D, nxt, prv, zb, pfn + (np.int64(1) << o), o)
+            free_one(S, M, D, nxt, prv, zb, pfn + (np.int64(1) << o), o, lowest)
         return 0
     D[ix(2 * pfn)] = r - np.int32(1)
     return 0
@@ -513,7 +562,7 @@ def get_core(M, D, pfn):
 
 
 @jit_inline
-def put_core(S, M, D, nxt, prv, pfn):
+def put_core(S, M, D, nxt, prv, pfn, lowest):
     """``put_page``: drop a reference on the folio; the last one frees the block (a
     compound block at its order; otherwise only an order-0 block)."""
     t = folio_of(M, D, pfn)
@@ -536,7 +585,7 @@ def put_core(S, M, D, nxt, prv, pfn):
     D[ix(2 * t)] = np.int32(0)
     D[ix(2 * t + 1)] = f & np.int32(F_RESV)
     zb = ZONE0 + zone_of(M, t) * ZSTRIDE
-    free_one(S, M, D, nxt, prv, zb, t, held)
+    free_one(S, M, D, nxt, prv, zb, t, held, lowest)
     return 0
 
 
@@ -548,13 +597,14 @@ def put_core(S, M, D, nxt, prv, pfn):
 def k_alloc(S, row, order):
     M, D, nxt, prv = _views(S)
     t = M[H_TAB]
-    return alloc_core(S, M, D, nxt, prv, M[t:t + TAB_ROWS * TROW], row, order)
+    return alloc_core(S, M, D, nxt, prv, M[t:t + TAB_ROWS * TROW], row, order,
+                      M[H_POLICY] == POLICY_LOWEST)
 
 
 @jit_entry
 def k_free(S, pfn, order):
     M, D, nxt, prv = _views(S)
-    return free_core(S, M, D, nxt, prv, pfn, order)
+    return free_core(S, M, D, nxt, prv, pfn, order, M[H_POLICY] == POLICY_LOWEST)
 
 
 @jit_entry
@@ -566,7 +616,7 @@ def k_get(S, pfn):
 @jit_entry
 def k_put(S, pfn):
     M, D, nxt, prv = _views(S)
-    return put_core(S, M, D, nxt, prv, pfn)
+    return put_core(S, M, D, nxt, prv, pfn, M[H_POLICY] == POLICY_LOWEST)
 
 
 @jit_entry
@@ -582,8 +632,9 @@ def k_add_blocks(S, z, blocks):
     ``__free_pages_memory`` chunks, FPI_TO_TAIL; ``Zone.load``)."""
     M, D, nxt, prv = _views(S)
     zb = ZONE0 + z * ZSTRIDE
+    lowest = M[H_POLICY] == POLICY_LOWEST
     for i in range(blocks.shape[0]):
-        add_free(S, M, D, nxt, prv, zb, blocks[ix(i), 0], blocks[ix(i), 1], True)
+        add_free(S, M, D, nxt, prv, zb, blocks[ix(i), 0], blocks[ix(i), 1], True, lowest)
 
 
 @jit
@@ -639,7 +690,7 @@ def key_slot(key, mask):
 @jit
 def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
     """``run_ops``: the operations ``ops[i] = (code, x, y)`` from ``start`` on, in order,
-    inside compiled code.
+    inside compiled code; ``ops`` is the (n, 3) array flattened (row i at ``3 * i``).
 
     OP_ALLOC (x = gfp, y = order) -> res[i] = pfn or -1, with the decisions of row
     ``slots[...]`` of ``T`` for its key ``gfp * 16 + min(order, 11)`` (open addressing
@@ -647,29 +698,43 @@ def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
     its row and resumes); OP_FREE (x = pfn, y = order); OP_GET / OP_PUT (x = pfn), each
     res[i] = 0. A negative pfn operand ``x`` means ``~j``: the pfn op j of this batch
     returned. Returns the index of the first op that failed its checks (its code in
-    M[H_ERRCODE], its pfn in M[H_ERRPFN], details in M[H_ERR0/1]); ``len(ops)`` when
+    M[H_ERRCODE], its pfn in M[H_ERRPFN], details in M[H_ERR0/1]); ``len(ops) // 3`` when
     all ran. A failing op changes nothing. With ``stop_on_fail`` a failed allocation
     ends the batch after it (returns its index + 1). Failed allocations are counted in
     M[H_NFAIL] (the caller zeroes it)."""
+    # one loop compiled per policy: the policy tests in the steps fold away (profiled:
+    # they were reloaded from the arena after every store)
+    if S.view(np.int64)[H_POLICY] == POLICY_LOWEST:
+        return run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, True)
+    return run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, False)
+
+
+@jit_inline
+def run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, lowest):
+    """``k_run`` for one policy (``lowest`` a constant)."""
     M, D, nxt, prv = _views(S)
-    n = ops.shape[0]
+    n = ops.shape[0] // 3
     npfn = M[H_NPFN]
     mask = slots.shape[0] - 1
     M[H_ERRCODE] = 0
     last_key = np.int64(-1)
     row = np.int64(-1)
+    # the zone of the last page freed: most frees are in the same zone (one zone test)
+    zlo = np.int64(0)
+    zhi = np.int64(0)
+    zb = np.int64(ZONE0)
     for i in range(start, n):
         if i + PREFETCH_AHEAD < n:  # the descriptor of a page freed a few ops later
-            a = i + PREFETCH_AHEAD
-            if ops[ix(a), 0] != OP_ALLOC:
-                q = ops[ix(a), 1]
+            a = 3 * (i + PREFETCH_AHEAD)
+            if ops[ix(a)] != OP_ALLOC:
+                q = ops[ix(a + 1)]
                 if q < 0 and ~q < i:
                     q = res[ix(~q)]
                 if 0 <= q < npfn:
                     prefetch(D, 2 * q)
-        code = ops[ix(i), 0]
-        x = ops[ix(i), 1]
-        y = ops[ix(i), 2]
+        code = ops[ix(3 * i)]
+        x = ops[ix(3 * i + 1)]
+        y = ops[ix(3 * i + 2)]
         if code == OP_ALLOC:
             if x < 0 or x >= np.int64(1) << 32 or y < 0:
                 M[H_ERRCODE] = E_NEEDROW
@@ -687,7 +752,7 @@ def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
                     h = (h + 1) & mask
                 last_key = key
                 row = s
-            p = alloc_core(S, M, D, nxt, prv, T, row, y)
+            p = alloc_core(S, M, D, nxt, prv, T, row, y, lowest)
             res[ix(i)] = p
             if p < 0:
                 if T[ix(row * TROW + T_LIVELOCK)] != 0:
@@ -703,27 +768,35 @@ def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
         pfn = x
         if x < 0:
             j = ~x
-            if j >= i or ops[ix(j), 0] != OP_ALLOC or res[ix(j)] < 0:
+            # res[j] (j < i) is written: a pfn or -1 for an allocation, 0 for any other
+            # op, so the op's code needs reading only for 0 (a stream less, profiled)
+            pfn = res[ix(j)] if j < i else np.int64(-1)
+            if pfn < 0 or (pfn == 0 and ops[ix(3 * j)] != OP_ALLOC):
                 M[H_ERR0] = j
                 M[H_ERRCODE] = E_BADREF
                 return i
-            pfn = res[ix(j)]
-        M[H_ERRPFN] = pfn
-        if pfn >= npfn or zone_of(M, pfn) < 0:
-            M[H_ERRCODE] = E_NOPFN
-            return i
+        if not (zlo <= pfn < zhi):
+            z = zone_of(M, pfn) if pfn < npfn else np.int64(-1)
+            if z < 0:
+                M[H_ERRPFN] = pfn
+                M[H_ERRCODE] = E_NOPFN
+                return i
+            zb = ZONE0 + z * ZSTRIDE
+            zlo = M[ix(zb + Z_START)]
+            zhi = M[ix(zb + Z_END)]
         if code == OP_FREE:
             if y < 0:
                 e = E_ORDER_NEG
             elif y > MAXO:
                 e = E_ORDER_BIG
             else:
-                e = free_core(S, M, D, nxt, prv, pfn, y)
+                e = free_core_z(S, M, D, nxt, prv, zb, pfn, y, lowest)
         elif code == OP_GET:
             e = get_core(M, D, pfn)
         else:
-            e = put_core(S, M, D, nxt, prv, pfn)
+            e = put_core(S, M, D, nxt, prv, pfn, lowest)
         if e != 0:
+            M[H_ERRPFN] = pfn
             M[H_ERRCODE] = e
             return i
         res[ix(i)] = 0

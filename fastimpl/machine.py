@@ -265,7 +265,8 @@ class Zone:
         v = self._m._v
         if not (0 <= order <= MAX_PAGE_ORDER):
             return False
-        return bool(K.is_free_block(v.S, v.M, v.D, self._zb, pfn, order))
+        return bool(K.is_free_block(v.S, v.M, v.D, self._zb, pfn, order,
+                                    self._m.policy == "lowest"))
 
     def nr_free(self) -> tuple[int, ...]:
         base = self._zb + A.Z_NRFREE

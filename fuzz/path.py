@@ -42,7 +42,7 @@ from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
 from kmem.spec.constants import NR_PAGE_ORDERS
 from kmem.spec.errors import InvalidArgument, KmemError
 
-from .checks import InvariantCache, check_invariants
+from .checks import InvariantCache, check_invariants, crash_summary
 from .impls import Impl, resolve
 
 NOWARN = g.__GFP_NOWARN
@@ -323,6 +323,10 @@ def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
         return "ok", fn()
     except KmemError as exc:
         return "raise", f"{type(exc).__name__}: {exc}"
+    except Divergence:
+        raise
+    except Exception as exc:  # an internal error of the implementation: a finding
+        return "crash", crash_summary(exc)
 
 
 class PathRunner:
@@ -364,6 +368,10 @@ class PathRunner:
             t0 = time.process_time()
             outs.append(_outcome(partial(fn, m)))
             self.impl_seconds[k] += time.process_time() - t0
+        for impl, out in zip(self.impls, outs, strict=True):
+            if out[0] == "crash":
+                raise Divergence(f"step {self.step} {what}: {impl.label} crashed with "
+                                 f"{out[1]}, which is none of the kernel's failure modes")
         for impl, out in zip(self.impls[1:], outs[1:], strict=True):
             if out != outs[0]:
                 raise Divergence(f"step {self.step} {what}: {self.impls[0].label} gave "

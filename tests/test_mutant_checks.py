@@ -61,3 +61,22 @@ def test_an_internal_error_of_an_implementation_is_named_as_a_crash(monkeypatch)
     assert "none of the kernel's failure modes" in msg
     assert "before it model@lowest gave 0x" in msg
     assert Zone.rmqueue_smallest is not boom
+
+
+def test_the_whole_path_stage_names_an_internal_error_and_shrinks_it(monkeypatch):
+    from kmem.fuzz import path
+    from kmem.model import Machine
+
+    class Broken(Machine):
+        def alloc_pages(self, gfp, order=0):
+            if order == 1:  # an internal error on some requests only
+                raise IndexError("list index out of range")
+            return super().alloc_pages(gfp, order)
+
+    monkeypatch.setitem(path._IMPL_CLASSES, "fast", lambda: Broken)
+    config = path.PATH_CONFIGS[0]
+    ops = [("alloc", 0xcc0, 0), ("alloc", 0xcc0, 0), ("alloc", 0xcc0, 1), ("alloc", 0xcc0, 0)]
+    rep = path.run_path_stream(config, ops, path.path_impls("model,fast"), shrink_seconds=30)
+    assert rep.failure is not None
+    assert "fast@linux crashed with IndexError: list index out of range" in rep.failure
+    assert rep.stream == [("alloc", 0xcc0, 1)]  # shrunk to the one request that crashes

@@ -11,7 +11,7 @@ from kmem import fastimpl
 from kmem.model import Machine as ModelMachine
 from kmem.spec import gfp, pcp
 from kmem.spec import zones as zones_spec
-from kmem.spec.errors import BadPageState, InvalidArgument
+from kmem.spec.errors import BadPageState, InvalidArgument, TailPageFree
 from kmem.spec.migrate import MIGRATE_MOVABLE, MIGRATE_UNMOVABLE
 
 MACHINES = (ModelMachine, fastimpl.Machine)
@@ -309,3 +309,120 @@ def test_the_whole_path_runner_says_where_two_machines_differ():
     long = where(a, ((zone,), ("y" * 300,), None, 0))
     assert long.startswith("dmesg: ('x',) vs ('yyy") and long.endswith("y...")
     assert len(long) == len("dmesg: ('x',) vs ") + 240
+
+
+def test_61_lowmem_reserve_keeps_the_lower_zone_like_the_model():
+    """6.1.192 __zone_watermark_ok (mm/page_alloc.c:4029, 4073-4074): ``if (free_pages <= min +
+    z->lowmem_reserve[highest_zoneidx]) return false``. GFP_KERNEL order-0 requests on a
+    64 MiB x86-64 machine fill DMA32, then fall back to DMA until its free pages reach
+    min + lowmem_reserve (64 + 48 = 112: DMA32's 12,288 pages / lowmem_reserve_ratio 256);
+    fastimpl's 6.1 watermark test (``_zone_allows_61``) stops where the model does."""
+    got = []
+    for cls in MACHINES:
+        m = cls.x86_64(64, policy="linux", migratetypes=True, nr_cpus=1, kernel="6.1")
+        n = 0
+        while m.alloc_pages(gfp.GFP_KERNEL, 0) is not None:
+            n += 1
+        dma = m.zones[0]
+        assert dma.free_pages <= dma.watermark[0] + dma.lowmem_reserve[2] == 112
+        got.append((n, [z.free_pages for z in m.zones]))
+    assert got[0] == got[1]
+
+
+@pytest.mark.parametrize("cls", MACHINES)
+def test_a_compound_block_at_pfn_0_is_a_compound_head(cls):
+    """prep_compound_page (6.12.118 mm/page_alloc.c:593-603, ``__SetPageHead(page)``)
+    marks the head of every __GFP_COMP block, the first pfn of the zone included: on a generic machine the first order-1 blocks come from pfn 0 up, and
+    each head, 0 too, is in compound_heads (the model's set, fastimpl's arena view)."""
+    m = cls.generic(4096, **PATH)
+    pages = [m.alloc_pages(gfp.GFP_KERNEL | gfp.__GFP_COMP, 1) for _ in range(3)]
+    assert [p.pfn for p in pages] == [0, 2, 4]
+    assert 0 in m.compound_heads and 2 in m.compound_heads and 1 not in m.compound_heads
+
+
+def test_freeing_a_compound_tail_names_the_head_like_the_model():
+    """Freeing a tail page of a __GFP_COMP block is refused (kmem's TailPageFree: the
+    kernel's put_page_testzero on a tail, whose refcount is 0, is a VM_BUG_ON_PAGE);
+    fastimpl's message names the tail and the head as the model's does."""
+    got = []
+    for cls in MACHINES:
+        m = cls.generic(4096, **PATH)
+        page = m.alloc_pages(gfp.GFP_KERNEL | gfp.__GFP_COMP, 2)
+        with pytest.raises(TailPageFree) as exc:
+            m.free_pages(m.pfn_to_page(page.pfn + 1), 0)
+        got.append(str(exc.value))
+    assert got[0] == got[1] == ("pfn 0x1 is a tail page of the compound block at pfn 0x0: "
+                                "free the head page")
+
+
+def test_a_bare_path_livelock_names_the_passes_like_the_model():
+    """A GFP_NOFS order-0 request on a full machine: out_of_memory() reports progress
+    without a kill when __GFP_FS is clear (6.12.118 mm/oom_kill.c:1143-1144), so the kernel's
+    slow path retries for ever (mm/page_alloc.c:4548-4551); kmem refuses it with
+    AllocationLivelock naming the passes tried. fastimpl's bare walk (a NUMA machine
+    without migratetypes) says what the model says."""
+    from kmem.spec.errors import AllocationLivelock
+
+    got = []
+    for cls in MACHINES:
+        m = cls.numa_x86_64((8, 8), policy="linux")
+        while m.alloc_pages(gfp.GFP_KERNEL, 0) is not None:
+            pass
+        with pytest.raises(AllocationLivelock) as exc:
+            m.alloc_pages(gfp.GFP_NOFS, 0)
+        got.append(str(exc.value))
+    assert got[0] == got[1]
+    assert got[0].startswith("alloc_pages(0xc40, 0): no pass can satisfy it")
+    assert got[0].endswith("Passes tried: fast, slow")
+
+
+def test_run_ops_drops_its_decisions_when_the_zonelists_change():
+    """build_all_zonelists (6.12.118 mm/page_alloc.c:5598; build_zonelists 5413) decides
+    where a node's requests go first; setting a machine's zonelists drops the cached
+    decisions, run_ops' copies included: a batch after node 0 is given node 1's zonelist
+    allocates where the model's alloc_pages does (node 1), not where the batch before
+    it did."""
+    import numpy as np
+
+    from kmem.fastimpl import OP_ALLOC, run_ops
+    from kmem.spec.numa import Zonelists
+
+    def swapped(z: Zonelists) -> Zonelists:
+        return Zonelists(node_order=z.node_order[::-1], fallback=z.fallback[::-1],
+                         nofallback=z.nofallback[::-1])
+
+    ops = np.array([(OP_ALLOC, gfp.GFP_KERNEL, 0)] * 3, np.int64)
+    fm = fastimpl.Machine.numa_x86_64((16, 16), policy="linux", migratetypes=True, nr_cpus=2)
+    mm = ModelMachine.numa_x86_64((16, 16), policy="linux", migratetypes=True, nr_cpus=2)
+    nodes = []
+    for _ in range(2):
+        got = run_ops(fm, ops).tolist()
+        want = [mm.alloc_pages(gfp.GFP_KERNEL, 0).pfn for _ in range(3)]
+        assert got == want
+        nodes.append({n for pfn in got for n, zones in enumerate(mm.node_zones)
+                      if any(z.spans(pfn) for z in zones)})
+        fm.zonelists, mm.zonelists = swapped(fm.zonelists), swapped(mm.zonelists)
+    assert nodes == [{0}, {1}]
+
+
+def test_61_atomic_order_0_ignores_the_boost_at_min_like_the_model():
+    """6.1.192 zone_watermark_fast (mm/page_alloc.c:4143-4153): an order-0 request with
+    __GFP_ATOMIC (6.1's bit 0x200; its GFP_ATOMIC is 0xa20) checked at WMARK_MIN while a
+    boost is set is tried again against the unboosted _watermark[WMARK_MIN]. A full
+    4 MiB zone (64 free pages = its min mark) boosted by 1000 pages: the MIN pass fails
+    (threshold (64 + 1000) * 3/8), the retry allows down to min - min/2 - min/4 = 24
+    (__zone_watermark_ok 4045, 4055: ALLOC_HIGH and ALLOC_HARDER), so 40 pages are handed
+    out; fastimpl (which finds the bit through 6.1's gfp profile) does what the model does."""
+    got = []
+    for cls in MACHINES:
+        m = cls.generic(1024, policy="linux", migratetypes=True, nr_cpus=1, kernel="6.1")
+        while m.alloc_pages(gfp.GFP_KERNEL, 0) is not None:
+            pass
+        zone = m.zones[0]
+        assert zone.free_pages == zone.watermark[0] == 64
+        zone.watermark_boost = 1000
+        n = 0
+        while m.alloc_pages(0xa20, 0) is not None:
+            n += 1
+        got.append((n, zone.free_pages))
+    assert got == [(40, 24), (40, 24)]
