@@ -1,6 +1,6 @@
 """Shared fixtures. ``kmem_cli`` runs a ``kmem`` command and returns what a user would see:
-its exit status, stdout and stderr (in this process for the commands that only print,
-through the installed entry point for the others); ``run_kmem`` always starts the real
+its exit status, stdout and stderr (in this process for the commands that only print and
+for arguments that do not parse, through the installed entry point for the others); ``run_kmem`` always starts the real
 ``kmem`` process."""
 
 from __future__ import annotations
@@ -79,19 +79,22 @@ def run_kmem(*args: str, env: dict[str, str] | None = None, timeout: float = 300
 #: every command through the installed entry point.
 IN_PROCESS = frozenset({"buddyinfo", "decode-pf", "demo", "gfp", "kmalloc", "pagetypeinfo",
                         "slab", "slabinfo", "vmmap", "zoneinfo"})
+#: sub-commands that only read files and print, of commands that do more elsewhere
+IN_PROCESS_SUB = frozenset({("trace", "check"), ("trace", "stats")})
 
 
 def run_kmem_in_process(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
                         **kwargs) -> subprocess.CompletedProcess:
     """``kmem ARGS...`` as :func:`run_kmem` returns it, run in this process where the command
-    only prints (:data:`IN_PROCESS`, ``--version``, ``--help``) or where the arguments do not
-    parse (argparse's usage error is all such a command does), and nothing but ``env`` is
-    asked for; otherwise the real process. What the interpreter would do with an exception
+    only prints (:data:`IN_PROCESS`, :data:`IN_PROCESS_SUB`, ``--version``, ``--help``) or
+    where the arguments do not parse (argparse's usage error is all such a command does),
+    and nothing but ``env`` is asked for; otherwise the real process. What the interpreter would do with an exception
     that escapes ``main`` (traceback on stderr, exit 1) or with ``SystemExit`` is done here
     too, so that tests for "no traceback" and exit codes see the same."""
     if kwargs or not args:
         return run_kmem(*args, env=env, timeout=timeout, **kwargs)
-    if not (args[0] in IN_PROCESS or args[0] in ("--version", "--help")):
+    if not (args[0] in IN_PROCESS or args[0] in ("--version", "--help")
+            or tuple(args[:2]) in IN_PROCESS_SUB):
         refused = _in_process(args, env, parse_only=True)
         return refused if refused is not None else run_kmem(*args, env=env, timeout=timeout)
     done = _in_process(args, env, parse_only=False)
