@@ -8,10 +8,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -23,16 +21,19 @@ KMEM_SCRIPT = Path(sys.executable).with_name("kmem")
 
 RunKmem = Callable[..., subprocess.CompletedProcess]
 
-# Every ``kmem`` and ``python`` the tests start imports the package from source: where the
-# environment says PYTHONDONTWRITEBYTECODE, each of them would compile all of it again
-# (about half of a ``kmem`` command's start-up). The test processes' children keep their
-# bytecode in one folder outside the source tree for the session instead (xdist's workers
-# inherit the controller's, so they share one).
-_OWN_PYCACHE = "KMEM_TEST_PYCACHE" not in os.environ
-if _OWN_PYCACHE:
-    os.environ["KMEM_TEST_PYCACHE"] = tempfile.mkdtemp(prefix="kmem-test-pycache-")
-    os.environ["PYTHONPYCACHEPREFIX"] = os.environ["KMEM_TEST_PYCACHE"]
+# Every ``kmem`` and ``python`` the tests start imports the package from source, and pytest
+# rewrites every test module's asserts: where the environment says PYTHONDONTWRITEBYTECODE,
+# each process would compile all of it again on every run (about half of a ``kmem``
+# command's start-up, and seconds of CPU per pytest process and xdist worker). The tests
+# and their children keep that bytecode in one folder outside the source tree instead
+# (KMEM_TEST_PYCACHE, else the user's cache folder), kept between runs as __pycache__
+# folders would be: Python and pytest check each entry against its source's size and time.
+if sys.dont_write_bytecode or "KMEM_TEST_PYCACHE" in os.environ:
+    _PYCACHE = os.environ.get("KMEM_TEST_PYCACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kmem" / "pycache")
+    os.environ["KMEM_TEST_PYCACHE"] = os.environ["PYTHONPYCACHEPREFIX"] = _PYCACHE
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.pycache_prefix, sys.dont_write_bytecode = _PYCACHE, False
 
 try:  # no test may depend on the machine's speed: no Hypothesis deadline (see the profiles)
     from kmem.fuzz.profiles import load_profile_from_env
@@ -53,11 +54,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     if "not fuzz" in (config.getoption("markexpr", "") or ""):
         return None  # the fast tier: xdist's own count (the machine's cores)
     return 0
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _OWN_PYCACHE:
-        shutil.rmtree(os.environ.get("KMEM_TEST_PYCACHE", ""), ignore_errors=True)
 
 
 def run_kmem(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
