@@ -162,6 +162,10 @@ PATH_CONFIGS: tuple[PathConfig, ...] = (
 #: whose ZONE_NORMAL sits over a tiny DMA32 (ALLOC_NOFRAGMENT)
 PATH_CONFIGS_61: tuple[PathConfig, ...] = tuple(
     replace(c, kernel="6.1") for c in (*PATH_CONFIGS[:8], PATH_CONFIGS[9]))
+#: the quick 6.1 machine whose pcp batch is above 1 (7: 24576 pages): 6.1's refill of an
+#: empty pcp list (``max(batch >> order, 2)`` blocks) takes more than one block only
+#: there; every other quick zone has batch 1 (``zone_batchsize`` of under 12k pages)
+PATH_CONFIG_61_BATCH = PATH_CONFIGS_61[3]
 
 
 # -- streams ------------------------------------------------------------------------------
@@ -239,6 +243,15 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False) -> list
                         (0, rng.choice((1, 2, 3)))[i % 2]))
         out += [("free", 0) for _ in range(len(out))]
         out += [("decay", 0)] * rng.randint(4, 12)  # the freeing CPU is CPU 0 here
+    elif r >= 0.85:
+        # the highatomic reserve: fill the zone down to its min watermark (order 0 last),
+        # then atomic requests of orders 1-3, which only the slow path serves there, with
+        # ALLOC_HIGHATOMIC (reserve_highatomic_pageblock)
+        out.append(("exhaust", rng.choice(EXHAUST_MASKS[:3]) | NOWARN, rng.choice((2, 3)),
+                    4096))
+        out.append(("exhaust", g.GFP_KERNEL | NOWARN, 0, 4096))
+        out += [("alloc", g.GFP_ATOMIC | NOWARN, rng.choice((1, 1, 2, 3)))
+                for _ in range(rng.randint(4, 12))]
     return out
 
 
@@ -772,12 +785,15 @@ def _ddmin(config: PathConfig, impls: Sequence[Impl], ops: list[Op], msg: str,
 
 
 def pick_config(rng: random.Random) -> PathConfig:
-    """A configuration for the next stream: the eight quick ones 48 % of the time, the
+    """A configuration for the next stream: the eight quick ones 43 % of the time, the
     large ones (a THP-sized zone, ZONE_NORMAL over a tiny DMA32, alone and with a remote
-    node) 32 %, and 20 % a machine on Linux 6.1's path (``PATH_CONFIGS_61``)."""
+    node) 32 %, and 25 % a machine on Linux 6.1's path: any of ``PATH_CONFIGS_61`` 10 %,
+    and 15 % the one whose pcp batch is above 1 (:data:`PATH_CONFIG_61_BATCH`)."""
     r = rng.random()
-    if r < 0.2:
+    if r < 0.1:
         return rng.choice(PATH_CONFIGS_61)
+    if r < 0.25:
+        return PATH_CONFIG_61_BATCH
     if r < 0.68:
         return rng.choice(PATH_CONFIGS[:8])
     return rng.choice(PATH_CONFIGS[8:])

@@ -7,7 +7,8 @@ fuzzed side by side with the model. The budget is work, not wall time, so that t
 verdict is the same on a busy machine: the streams the campaign's whole-path stage draws
 (:func:`kmem.fuzz.path.pick_config`, :func:`kmem.fuzz.path.path_stream_for`, 200
 operations each) from seed 1, at most ``STREAMS`` of them. With seed 1 every mutant is
-caught within 22 streams (2026-12-07, a fifth of the streams on 6.1's path); the time
+caught within 22 streams (2026-12-07, a quarter of the streams on 6.1's path, most of
+them on the machine whose pcp batch is above 1); the time
 ``kmem fuzz --time 60`` takes to catch
 each is measured in the README, not asserted here.
 """
