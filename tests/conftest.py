@@ -1,6 +1,6 @@
 """Shared fixtures. ``kmem_cli`` runs a ``kmem`` command and returns what a user would see:
-its exit status, stdout and stderr (in this process for the commands that only print,
-through the installed entry point for the others); ``run_kmem`` always starts the real
+its exit status, stdout and stderr (in this process for the commands that only print and
+for arguments that do not parse, through the installed entry point for the others); ``run_kmem`` always starts the real
 ``kmem`` process."""
 
 from __future__ import annotations
@@ -8,10 +8,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -23,16 +21,19 @@ KMEM_SCRIPT = Path(sys.executable).with_name("kmem")
 
 RunKmem = Callable[..., subprocess.CompletedProcess]
 
-# Every ``kmem`` and ``python`` the tests start imports the package from source: where the
-# environment says PYTHONDONTWRITEBYTECODE, each of them would compile all of it again
-# (about half of a ``kmem`` command's start-up). The test processes' children keep their
-# bytecode in one folder outside the source tree for the session instead (xdist's workers
-# inherit the controller's, so they share one).
-_OWN_PYCACHE = "KMEM_TEST_PYCACHE" not in os.environ
-if _OWN_PYCACHE:
-    os.environ["KMEM_TEST_PYCACHE"] = tempfile.mkdtemp(prefix="kmem-test-pycache-")
-    os.environ["PYTHONPYCACHEPREFIX"] = os.environ["KMEM_TEST_PYCACHE"]
+# Every ``kmem`` and ``python`` the tests start imports the package from source, and pytest
+# rewrites every test module's asserts: where the environment says PYTHONDONTWRITEBYTECODE,
+# each process would compile all of it again on every run (about half of a ``kmem``
+# command's start-up, and seconds of CPU per pytest process and xdist worker). The tests
+# and their children keep that bytecode in one folder outside the source tree instead
+# (KMEM_TEST_PYCACHE, else the user's cache folder), kept between runs as __pycache__
+# folders would be: Python and pytest check each entry against its source's size and time.
+if sys.dont_write_bytecode or "KMEM_TEST_PYCACHE" in os.environ:
+    _PYCACHE = os.environ.get("KMEM_TEST_PYCACHE") or str(
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kmem" / "pycache")
+    os.environ["KMEM_TEST_PYCACHE"] = os.environ["PYTHONPYCACHEPREFIX"] = _PYCACHE
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    sys.pycache_prefix, sys.dont_write_bytecode = _PYCACHE, False
 
 try:  # no test may depend on the machine's speed: no Hypothesis deadline (see the profiles)
     from kmem.fuzz.profiles import load_profile_from_env
@@ -55,11 +56,6 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return 0
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _OWN_PYCACHE:
-        shutil.rmtree(os.environ.get("KMEM_TEST_PYCACHE", ""), ignore_errors=True)
-
-
 def run_kmem(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
              **kwargs) -> subprocess.CompletedProcess:
     """``kmem ARGS...`` in a subprocess: returns the CompletedProcess (text stdout/stderr).
@@ -79,17 +75,33 @@ def run_kmem(*args: str, env: dict[str, str] | None = None, timeout: float = 300
 #: every command through the installed entry point.
 IN_PROCESS = frozenset({"buddyinfo", "decode-pf", "demo", "gfp", "kmalloc", "pagetypeinfo",
                         "slab", "slabinfo", "vmmap", "zoneinfo"})
+#: sub-commands that only read files and print, of commands that do more elsewhere
+IN_PROCESS_SUB = frozenset({("trace", "check"), ("trace", "stats")})
 
 
 def run_kmem_in_process(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
                         **kwargs) -> subprocess.CompletedProcess:
     """``kmem ARGS...`` as :func:`run_kmem` returns it, run in this process where the command
-    only prints (:data:`IN_PROCESS`, ``--version``, ``--help``) and nothing but ``env`` is
-    asked for; otherwise the real process. What the interpreter would do with an exception
+    only prints (:data:`IN_PROCESS`, :data:`IN_PROCESS_SUB`, ``--version``, ``--help``) or
+    where the arguments do not parse (argparse's usage error is all such a command does),
+    and nothing but ``env`` is asked for; otherwise the real process. What the interpreter would do with an exception
     that escapes ``main`` (traceback on stderr, exit 1) or with ``SystemExit`` is done here
     too, so that tests for "no traceback" and exit codes see the same."""
-    if kwargs or not args or not (args[0] in IN_PROCESS or args[0] in ("--version", "--help")):
+    if kwargs or not args:
         return run_kmem(*args, env=env, timeout=timeout, **kwargs)
+    if not (args[0] in IN_PROCESS or args[0] in ("--version", "--help")
+            or tuple(args[:2]) in IN_PROCESS_SUB):
+        refused = _in_process(args, env, parse_only=True)
+        return refused if refused is not None else run_kmem(*args, env=env, timeout=timeout)
+    done = _in_process(args, env, parse_only=False)
+    assert done is not None
+    return done
+
+
+def _in_process(args: tuple[str, ...], env: dict[str, str] | None,
+                parse_only: bool) -> subprocess.CompletedProcess | None:
+    """:func:`kmem.cli.main` of ``args`` in this process (``parse_only``: only its argument
+    parsing; None when the arguments parse, so that the command has yet to run)."""
     from kmem import cli
 
     out, err = io.StringIO(), io.StringIO()
@@ -99,6 +111,9 @@ def run_kmem_in_process(*args: str, env: dict[str, str] | None = None, timeout: 
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
+                if parse_only:
+                    cli.build_parser().parse_args(list(args))
+                    return None
                 rc = cli.main(list(args))
             except SystemExit as exc:  # argparse: --help, --version, usage errors
                 if exc.code is None or isinstance(exc.code, int):

@@ -15,6 +15,8 @@ import pytest
 
 from kmem.cli import main
 
+from .conftest import run_kmem
+
 FILES = ("missing", "empty", "truncated", "binary", "directory")
 
 
@@ -120,10 +122,10 @@ def test_no_traceback_in_process(bad, capsys, monkeypatch):
 
 
 @pytest.mark.slow  # one kmem process per row
-def test_no_traceback_from_the_installed_command(bad, kmem_cli):
+def test_no_traceback_from_the_installed_command(bad):
     problems = []
     for argv in cases(bad):
-        done = kmem_cli(*argv, timeout=120)
+        done = run_kmem(*argv, timeout=120)  # the entry point, usage errors included
         why = _check_error(argv, done.returncode, done.stderr)
         if why:
             problems.append(f"{' '.join(argv)}: {why}")

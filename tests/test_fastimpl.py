@@ -317,10 +317,8 @@ def test_from_proc_boots_the_same_machine(policy):
         assert (a and a.pfn) == (b and b.pfn)
 
 
-def test_demo_runs_on_fastimpl():
-    out = {impl: subprocess.run([sys.executable, "-m", "kmem", "demo", "--impl", impl],
-                                capture_output=True, text=True, cwd=ROOT, timeout=300)
-           for impl in ("model", "fast")}
+def test_demo_runs_on_fastimpl(kmem_cli):
+    out = {impl: kmem_cli("demo", "--impl", impl) for impl in ("model", "fast")}
     assert out["fast"].returncode == 0, out["fast"].stderr
     assert out["fast"].stdout == out["model"].stdout
 
