@@ -426,3 +426,43 @@ def test_61_atomic_order_0_ignores_the_boost_at_min_like_the_model():
             n += 1
         got.append((n, zone.free_pages))
     assert got == [(40, 24), (40, 24)]
+
+
+# -- the fuzzing harness's streams (kmem.fuzz.path) -----------------------------------------
+STREAM_KINDS = {"alloc", "alloc_node", "exhaust", "free", "get", "put", "misfree", "drain",
+                "cpu", "decay", "clock"}
+
+
+def test_random_streams_ask_with_real_masks_and_known_operations():
+    """kmem.fuzz.path.random_stream: every allocation asks with a real mask plus
+    __GFP_NOWARN (a failure is legal and must not print), every operation is one the
+    runner knows (the nofragment prelude's too), and the vmstat worker's decay runs on
+    either CPU of a two-CPU machine, not only on CPU 0 as the prelude's does."""
+    from kmem.fuzz.path import NOWARN, random_stream
+
+    ops = [op for seed in range(30) for nofrag in (False, True)
+           for op in random_stream(seed, 200, nr_cpus=2, nofragment=nofrag)]
+    assert {op[0] for op in ops} <= STREAM_KINDS
+    allocs = [op[1] for op in ops if op[0] == "alloc"]
+    assert allocs and all(mask & NOWARN and mask & ~NOWARN for mask in allocs)
+    assert ("decay", 1) in ops
+
+
+def test_the_runner_counts_its_steps():
+    """PathRunner.apply numbers the operations it runs (a divergence names its step)."""
+    from kmem.fuzz.path import PATH_CONFIGS, PathRunner, path_impls
+
+    runner = PathRunner(PATH_CONFIGS[0], path_impls("model"))
+    for op in [("alloc", gfp.GFP_KERNEL, 0), ("drain",), ("clock", 1)]:
+        runner.apply(op)
+    assert runner.step == 3
+
+
+def test_path_impls_keep_the_whole_path_mutants():
+    """path_impls keeps the implementations that have the whole path: the model, fastimpl
+    and every planted whole-path mutant ("mutant:" + a name of PATH_MUTANTS)."""
+    from kmem.fuzz.mutants.path import PATH_MUTANTS
+    from kmem.fuzz.path import path_impls
+
+    names = ["mutant:" + n for n in PATH_MUTANTS]
+    assert [i.name for i in path_impls(["model", *names])] == ["model", *names]
