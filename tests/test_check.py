@@ -78,7 +78,7 @@ def test_crash_and_hang_are_reported_with_the_last_requests(alloc_bin):
                              timeout=1.0) as a:
         t = time.monotonic()
         with pytest.raises(AllocatorHung, match="within 1 s"):
-            a.alloc(0)  # splits the order-6 block for order 0: the planted endless loop
+            a.alloc(0)  # splits the order-6 block for order 0: the planted hang
         # killed by the 1 s watchdog, not left to run: generous for a loaded machine
         assert time.monotonic() - t < 60 and not a.alive
 
