@@ -96,6 +96,10 @@ def select_tests(tests: list[str], marks: str | None = None) -> None:
     args = [a for t in tests for a in (("--deselect", t[1:]) if t.startswith("!") else (t,))]
     if marks:  # replaces the fast tier's -m of pytest's addopts
         args += ["-m", marks]
+        # also in every run: mutmut runs a mutant's tests by node id without the selection
+        # arguments, and addopts' -m would deselect the slow ones ("no tests")
+        text = text.replace("pytest_add_cli_args = [",
+                            f"pytest_add_cli_args = [\"-m\", {json.dumps(marks)}, ", 1)
     line = "pytest_add_cli_args_test_selection = " + json.dumps(args) + "\n"
     staged.write_text(text.replace("[tool.mutmut]\n", "[tool.mutmut]\n" + line, 1))
 
