@@ -345,12 +345,21 @@ def _outcome(fn: Callable[[], Any]) -> tuple[str, Any]:
 class PathRunner:
     """Runs operations on every implementation side by side and checks each step."""
 
-    def __init__(self, config: PathConfig, impls: Sequence[Impl], *, judge: bool = True) -> None:
+    def __init__(self, config: PathConfig | None, impls: Sequence[Impl], *, judge: bool = True,
+                 machines: Sequence[Any] | None = None, held: Sequence[_Held] = ()) -> None:
+        """``machines``: run over these (booted elsewhere, one per ``impls``) instead of
+        building ``config``'s; ``held``: the blocks they hold already."""
+        if machines is None:
+            if config is None:
+                raise InvalidArgument("PathRunner needs a config or the machines")
+            machines = [config.build(_machine_cls(i)) for i in impls]
+        elif len(machines) != len(impls):
+            raise InvalidArgument(f"{len(machines)} machines for {len(impls)} implementations")
         self.config = config
         self.impls = list(impls)
-        self.machines = [config.build(_machine_cls(i)) for i in self.impls]
-        self.held: list[_Held] = []
-        self.held_pages = 0  # the pages of the blocks in held
+        self.machines = list(machines)
+        self.held: list[_Held] = list(held)
+        self.held_pages = sum(1 << h.order for h in self.held)  # the pages of the held blocks
         self.judge = judge
         self.step = 0
         self.fails = 0  # allocations that returned NULL (legally)

@@ -339,11 +339,8 @@ def test_from_proc_of_a_real_machine_with_the_whole_path():
     mm = ModelMachine.from_proc(REAL_ZONEINFO, REAL_BUDDYINFO, SYSCTLS, **kw)
     fm = fastimpl.Machine.from_proc(REAL_ZONEINFO, REAL_BUDDYINFO, SYSCTLS, **kw)
     assert texts(mm) == texts(fm) and mm.state() == fm.state()
-    runner = PathRunner.__new__(PathRunner)  # the runner over these two machines
-    runner.config, runner.impls, runner.machines = None, IMPLS, [mm, fm]
-    runner.held, runner.judge, runner.step, runner.fails, runner.stopped_at = [], True, 0, 0, None
-    runner.managed = sum(z.managed_pages for z in mm.zones)
-    runner.held = [_Held(p, o, False) for z in mm.zones for p, o in z.allocated.items()]
+    runner = PathRunner(None, IMPLS, machines=[mm, fm],  # the runner over these two machines
+                        held=[_Held(p, o, False) for z in mm.zones for p, o in z.allocated.items()])
     for op in path_stream_for(PathConfig("x86_64", 0, nr_cpus=2), 12, 80):
         runner.apply(op)
     assert texts(mm) == texts(fm) and mm.state() == fm.state()
