@@ -21,8 +21,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f"(missing: {exc.name})") from exc
 
 from . import api
-from .batch import OP_ALLOC, OP_FREE, OP_GET, OP_PUT, ref, run_ops
+from .batch import OP_ALLOC, OP_FREE, OP_GET, OP_PUT, pack_ops, ref, run_ops, unpack_ops
 from .machine import Machine, Page, Zone
 
-__all__ = ["Machine", "Page", "Zone", "api", "run_ops", "ref",
+__all__ = ["Machine", "Page", "Zone", "api", "run_ops", "ref", "pack_ops", "unpack_ops",
            "OP_ALLOC", "OP_FREE", "OP_GET", "OP_PUT"]

@@ -13,6 +13,9 @@ code           x                            y
 
 ``~j`` (a negative x) stands for the pfn that op ``j < i`` of the same batch
 returned, so a workload whose frees depend on earlier allocations is one array.
+The same operations packed one int64 word each (:func:`pack_ops`: ``x << 8 | y << 3 |
+code``, for ``0 <= y < 32`` and ``|x| < 2**55``) are a third of the memory the loop
+streams through (profiled: the 24-byte rows were most of workload c's traffic).
 The gfp decisions (zonelist, passes, thresholds) are evaluated from the spec once
 per distinct (gfp, order) in Python, when the loop first meets it (it stops there,
 Python adds the row to the machine's table and resumes), and kept for later batches
@@ -45,12 +48,59 @@ OP_FREE = K.OP_FREE
 OP_GET = K.OP_GET
 OP_PUT = K.OP_PUT
 
-__all__ = ["OP_ALLOC", "OP_FREE", "OP_GET", "OP_PUT", "ref", "run_ops"]
+__all__ = ["OP_ALLOC", "OP_FREE", "OP_GET", "OP_PUT", "pack_ops", "ref", "run_ops",
+           "unpack_ops"]
+
+#: failed allocations whose indices the compiled loop notes (more: a pass over the batch)
+_NFAILS = 64
 
 
 def ref(j: int) -> int:
     """The operand that stands for the pfn op ``j`` of the same batch returned."""
     return ~j
+
+
+def pack_ops(ops: np.ndarray) -> np.ndarray:
+    """The rows ``(code, x, y)`` of ``ops`` (shape (n, 3)) as one int64 word each, ``x << 8 |
+    y << 3 | code`` (what :func:`run_ops` takes as a 1-D array). Raises InvalidArgument
+    when a row does not fit: a code outside 0..7, ``y`` outside 0..31, ``x`` outside
+    ``[-2**55, 2**55)`` (such batches run as rows)."""
+    ops = np.asarray(ops, dtype=np.int64)
+    if ops.ndim != 2 or ops.shape[1] != 3:
+        raise InvalidArgument(f"ops must have shape (n, 3), got {ops.shape}")
+    code, x, y = ops[:, 0], ops[:, 1], ops[:, 2]
+    lim = 1 << (63 - K.PK_XSHIFT)
+    if ((code < 0) | (code > K.PK_CODE) | (y < 0) | (y > K.PK_YMASK) | (x < -lim)
+            | (x >= lim)).any():
+        raise InvalidArgument("an operation does not fit the packed form (code 0..7, "
+                              "y 0..31, |x| < 2**55)")
+    return (x << K.PK_XSHIFT) | (y << K.PK_YSHIFT) | code
+
+
+def unpack_ops(packed: np.ndarray) -> np.ndarray:
+    """The rows ``(code, x, y)`` (shape (n, 3)) of packed ops (:func:`pack_ops`)."""
+    w = np.asarray(packed, dtype=np.int64).reshape(-1)
+    out = np.empty((len(w), 3), np.int64)
+    out[:, 0] = w & K.PK_CODE
+    out[:, 1] = w >> K.PK_XSHIFT
+    out[:, 2] = (w >> K.PK_YSHIFT) & K.PK_YMASK
+    return out
+
+
+class _Rows:
+    """``ops[lo:hi]`` as rows (n, 3), unpacking packed ops only where Python reads them
+    (errors, side effects after the loop)."""
+
+    __slots__ = ("ops", "packed")
+
+    def __init__(self, ops: np.ndarray, packed: bool) -> None:
+        self.ops, self.packed = ops, packed
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+    def __getitem__(self, sl: slice) -> np.ndarray:
+        return unpack_ops(self.ops[sl]) if self.packed else self.ops[sl]
 
 
 class _KeyTable:
@@ -100,8 +150,8 @@ def _add_row(m: Machine, kt: _KeyTable, gfp: int, order: int) -> None:
 
 def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
             out: np.ndarray | None = None) -> np.ndarray:
-    """Run the operations ``ops`` (shape (n, 3), see the module docstring) on ``m`` and
-    return the results (int64, one per op: the pfn or -1 for an alloc, 0 otherwise).
+    """Run the operations ``ops`` (shape (n, 3), or packed: 1-D, see the module docstring) on
+    ``m`` and return the results (int64, one per op: the pfn or -1 for an alloc, 0 otherwise).
 
     With ``stop_on_failed_alloc`` the batch ends after the first allocation that
     fails, and only the results of the operations that ran are returned (for
@@ -114,11 +164,15 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
         if isinstance(m, MtMachine):  # the whole path: its own loop (mt_batch.py)
             from .mt_batch import run_path_ops
 
+            if np.ndim(ops) == 1:  # packed: its loop takes rows
+                ops = unpack_ops(ops)
             return run_path_ops(m, ops, stop_on_failed_alloc=stop_on_failed_alloc, out=out)
         raise InvalidArgument(f"run_ops needs a kmem.fastimpl.Machine, got {m!r}")
     ops = np.ascontiguousarray(ops, dtype=np.int64)
-    if ops.ndim != 2 or ops.shape[1] != 3:
-        raise InvalidArgument(f"ops must have shape (n, 3), got {ops.shape}")
+    packed = ops.ndim == 1
+    if not packed and (ops.ndim != 2 or ops.shape[1] != 3):
+        raise InvalidArgument(f"ops must have shape (n, 3) or be packed (1-D), got {ops.shape}")
+    rows = _Rows(ops, packed)
     kt = m._batch_keys
     if kt is None:
         kt = m._batch_keys = _KeyTable()
@@ -133,20 +187,21 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
     M = m._v.M
     M[A.H_NFAIL] = 0
     flat = ops.reshape(-1)  # the compiled loop indexes rows at 3 * i
+    fails = np.empty(_NFAILS, np.int64)
     stop, exc = 0, None
     done = 0  # ops before this one have had their side effects (_after)
     while True:
         stop = int(K.k_run(m._S, kt.T, kt.keys, kt.slots, flat, res, stop,
-                           bool(stop_on_failed_alloc)))
+                           bool(stop_on_failed_alloc), fails, packed))
         if M[A.H_ERRCODE] != K.E_NEEDROW:
             break
-        gfp, order = int(ops[stop, 1]), int(ops[stop, 2])
+        _, gfp, order = (int(v) for v in rows[stop:stop + 1][0])
         try:
             if _nofail_pending(m, gfp, order):
                 # a __GFP_NOFAIL WARN_ON_ONCE may still fire, depending on where the walk
                 # gets: this one op runs alone, as alloc_pages (its row is not cached),
                 # after the side effects of the ops before it
-                _after(m, ops[done:stop], res[done:stop], kt.special)
+                _after(m, rows[done:stop], res[done:stop], kt.special)
                 done = stop  # (a raise below: the op's own side effects are done too)
                 page = m.alloc_pages(gfp, order)
                 res[stop] = -1 if page is None else page.pfn
@@ -161,12 +216,19 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
             exc = e
             break
     rc = int(M[A.H_ERRCODE])
-    if kt.special or M[A.H_NFAIL] or (m.memory.dirty_pages()
-                                      and _zeroing(m, ops[done:stop]).any()):
-        _after(m, ops[done:stop], res[done:stop], kt.special)
+    nfail = int(M[A.H_NFAIL])
+    if kt.special or (m.memory.dirty_pages() and _zeroing(m, rows[done:stop]).any()):
+        _after(m, rows[done:stop], res[done:stop], kt.special)
+    elif nfail > _NFAILS:
+        _after(m, rows[done:stop], res[done:stop], kt.special)
+    else:  # only failure reports, and the loop noted where (no pass over the batch)
+        for i in fails[:nfail].tolist():
+            if i >= done:
+                _, gfp, order = (int(v) for v in rows[i:i + 1][0])
+                m._alloc_failed(gfp, order)
     if rc != 0:
         if exc is None:
-            exc = _batch_error(m, ops, stop, kt.special)
+            exc = _batch_error(m, rows[stop:stop + 1][0], stop, kt.special)
         exc.batch_index = stop  # type: ignore[attr-defined]
         exc.results = res[:stop].copy()  # type: ignore[attr-defined]
         raise exc
@@ -235,8 +297,9 @@ def _after_small(m: Machine, ops: list[list[int]], res: list[int],
             m._alloc_failed(gfp, order)
 
 
-def _batch_error(m: Machine, ops: np.ndarray, i: int, special: dict[int, Any]) -> KmemError:
-    code, x, y = (int(v) for v in ops[i])
+def _batch_error(m: Machine, op: np.ndarray, i: int, special: dict[int, Any]) -> KmemError:
+    """The exception for op ``i`` (the row ``op``), which stopped the loop."""
+    code, x, y = (int(v) for v in op)
     M = m._v.M
     rc, pfn = int(M[A.H_ERRCODE]), int(M[A.H_ERRPFN])
     if rc == K.E_LIVELOCK:

@@ -688,9 +688,10 @@ def key_slot(key, mask):
 
 
 @jit
-def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
-    """``run_ops``: the operations ``ops[i] = (code, x, y)`` from ``start`` on, in order,
-    inside compiled code; ``ops`` is the (n, 3) array flattened (row i at ``3 * i``).
+def k_run(S, T, keys, slots, ops, res, start, stop_on_fail, fails, packed):
+    """``run_ops``: the operations from ``start`` on, in order, inside compiled code. ``ops``:
+    the (n, 3) array of rows ``(code, x, y)`` flattened (row i at ``3 * i``), or with
+    ``packed`` one int64 word per op, ``x << 8 | y << 3 | code`` (``batch.pack_ops``).
 
     OP_ALLOC (x = gfp, y = order) -> res[i] = pfn or -1, with the decisions of row
     ``slots[...]`` of ``T`` for its key ``gfp * 16 + min(order, 11)`` (open addressing
@@ -698,22 +699,48 @@ def k_run(S, T, keys, slots, ops, res, start, stop_on_fail):
     its row and resumes); OP_FREE (x = pfn, y = order); OP_GET / OP_PUT (x = pfn), each
     res[i] = 0. A negative pfn operand ``x`` means ``~j``: the pfn op j of this batch
     returned. Returns the index of the first op that failed its checks (its code in
-    M[H_ERRCODE], its pfn in M[H_ERRPFN], details in M[H_ERR0/1]); ``len(ops) // 3`` when
-    all ran. A failing op changes nothing. With ``stop_on_fail`` a failed allocation
+    M[H_ERRCODE], its pfn in M[H_ERRPFN], details in M[H_ERR0/1]); the number of ops
+    when all ran. A failing op changes nothing. With ``stop_on_fail`` a failed allocation
     ends the batch after it (returns its index + 1). Failed allocations are counted in
-    M[H_NFAIL] (the caller zeroes it)."""
-    # one loop compiled per policy: the policy tests in the steps fold away (profiled:
-    # they were reloaded from the arena after every store)
+    M[H_NFAIL] (the caller zeroes it), the first ``len(fails)`` of their indices written
+    to ``fails`` (so that the caller reports them without a pass over the batch)."""
+    # one loop compiled per policy and op format: the policy tests in the steps fold
+    # away (profiled: they were reloaded from the arena after every store)
     if S.view(np.int64)[H_POLICY] == POLICY_LOWEST:
-        return run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, True)
-    return run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, False)
+        if packed:
+            return run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, fails, True, True)
+        return run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, fails, True, False)
+    if packed:
+        return run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, fails, False, True)
+    return run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, fails, False, False)
+
+
+#: the packed op word (``k_run``): bits 0-2 the code, 3-7 the order, 8-63 the operand
+PK_CODE = 7
+PK_YSHIFT = 3
+PK_YMASK = 31
+PK_XSHIFT = 8
 
 
 @jit_inline
-def run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, lowest):
-    """``k_run`` for one policy (``lowest`` a constant)."""
+def op_code(ops, i, packed):
+    if packed:
+        return ops[ix(i)] & PK_CODE
+    return ops[ix(3 * i)]
+
+
+@jit_inline
+def op_x(ops, i, packed):
+    if packed:
+        return ops[ix(i)] >> PK_XSHIFT
+    return ops[ix(3 * i + 1)]
+
+
+@jit_inline
+def run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, fails, lowest, packed):
+    """``k_run`` for one policy and op format (``lowest``, ``packed``: constants)."""
     M, D, nxt, prv = _views(S)
-    n = ops.shape[0] // 3
+    n = ops.shape[0] if packed else ops.shape[0] // 3
     npfn = M[H_NPFN]
     mask = slots.shape[0] - 1
     M[H_ERRCODE] = 0
@@ -725,16 +752,21 @@ def run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, lowest):
     zb = np.int64(ZONE0)
     for i in range(start, n):
         if i + PREFETCH_AHEAD < n:  # the descriptor of a page freed a few ops later
-            a = 3 * (i + PREFETCH_AHEAD)
-            if ops[ix(a)] != OP_ALLOC:
-                q = ops[ix(a + 1)]
+            if op_code(ops, i + PREFETCH_AHEAD, packed) != OP_ALLOC:
+                q = op_x(ops, i + PREFETCH_AHEAD, packed)
                 if q < 0 and ~q < i:
                     q = res[ix(~q)]
                 if 0 <= q < npfn:
                     prefetch(D, 2 * q)
-        code = ops[ix(3 * i)]
-        x = ops[ix(3 * i + 1)]
-        y = ops[ix(3 * i + 2)]
+        if packed:
+            w = ops[ix(i)]
+            code = w & PK_CODE
+            x = w >> PK_XSHIFT
+            y = (w >> PK_YSHIFT) & PK_YMASK
+        else:
+            code = ops[ix(3 * i)]
+            x = ops[ix(3 * i + 1)]
+            y = ops[ix(3 * i + 2)]
         if code == OP_ALLOC:
             if x < 0 or x >= np.int64(1) << 32 or y < 0:
                 M[H_ERRCODE] = E_NEEDROW
@@ -758,7 +790,10 @@ def run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, lowest):
                 if T[ix(row * TROW + T_LIVELOCK)] != 0:
                     M[H_ERRCODE] = E_LIVELOCK
                     return i
-                M[H_NFAIL] += 1
+                nf = M[H_NFAIL]
+                if nf < fails.shape[0]:
+                    fails[ix(nf)] = i
+                M[H_NFAIL] = nf + 1
                 if stop_on_fail:
                     return i + 1
             continue
@@ -771,7 +806,7 @@ def run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, lowest):
             # res[j] (j < i) is written: a pfn or -1 for an allocation, 0 for any other
             # op, so the op's code needs reading only for 0 (a stream less, profiled)
             pfn = res[ix(j)] if j < i else np.int64(-1)
-            if pfn < 0 or (pfn == 0 and ops[ix(3 * j)] != OP_ALLOC):
+            if pfn < 0 or (pfn == 0 and op_code(ops, j, packed) != OP_ALLOC):
                 M[H_ERR0] = j
                 M[H_ERRCODE] = E_BADREF
                 return i

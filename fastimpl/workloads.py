@@ -2,9 +2,10 @@
 the batch API (:func:`run_batch`) and through the per-operation page API
 (:func:`run_per_op`).
 
-The batch form builds each workload's operation array up front (the frees refer to
-the allocations by op index, ``batch.ref``), so the timed part is one ``run_ops``
-call, like the C reference's timed loop over its precomputed random numbers.
+The batch form builds each workload's operation array up front, packed one word per
+op (``batch.pack_ops``; the frees refer to the allocations by op index, ``batch.ref``),
+so the timed part is one ``run_ops`` call, like the C reference's timed loop over its
+precomputed random numbers.
 Workload b decides what to free from the list of live blocks, which depends on
 which allocations failed: its array is built assuming every allocation succeeds,
 run with ``stop_on_failed_alloc``, and rebuilt from the true live list after a
@@ -24,7 +25,7 @@ from kmem.spec.gfp import GFP_KERNEL
 from kmem.spec.workloads import DEFAULT_SEED, FNV_OFFSET, run_workload
 
 from . import kernels as K
-from .batch import OP_ALLOC, OP_FREE, run_ops
+from .batch import OP_ALLOC, OP_FREE, run_ops, unpack_ops
 from .machine import Machine
 
 
@@ -62,21 +63,28 @@ def _mixed_order(r):
     return np.int64(K.ctz((r & np.uint64(0x3FF)) | np.uint64(0x400)))
 
 
+@K.jit_inline
+def _pack(code, x, y):
+    """One packed op (``batch.pack_ops``)."""
+    return (x << K.PK_XSHIFT) | (y << K.PK_YSHIFT) | code
+
+
 @K.jit_nrt
 def _b_emit(R, pos, live_x, live_o, nlive, ops, gfp):
-    """Workload b's ops for R[pos:], assuming every allocation succeeds (live copies)."""
+    """Workload b's ops for R[pos:], packed, assuming every allocation succeeds (live
+    copies)."""
     lx = live_x.copy()
     lo = live_o.copy()
     for k in range(R.shape[0] - pos):
         r = R[pos + k]
         if (r >> np.uint64(63)) == np.uint64(0) or nlive == 0:
             order = _mixed_order(r)
-            ops[k, 0], ops[k, 1], ops[k, 2] = OP_ALLOC, gfp, order
+            ops[k] = _pack(OP_ALLOC, gfp, order)
             lx[nlive], lo[nlive] = ~np.int64(k), order
             nlive += 1
         else:
             idx = np.int64((r >> np.uint64(11)) % np.uint64(nlive))
-            ops[k, 0], ops[k, 1], ops[k, 2] = OP_FREE, lx[idx], lo[idx]
+            ops[k] = _pack(OP_FREE, lx[idx], lo[idx])
             nlive -= 1
             lx[idx], lo[idx] = lx[nlive], lo[nlive]
     return R.shape[0] - pos
@@ -119,22 +127,25 @@ def _fold(h: int, res: np.ndarray) -> int:
 
 
 def _timed(m: Machine, ops: np.ndarray, **kw: bool) -> tuple[np.ndarray, float]:
+    if not isinstance(m, Machine):  # the whole path's loop takes rows (shape (n, 3))
+        ops = unpack_ops(ops)
     out = np.full(len(ops), -1, np.int64)  # written (paged in) before the clock starts, as C's arrays
     t0 = time.perf_counter()
     res = run_ops(m, ops, out=out, **kw)
     return res, time.perf_counter() - t0
 
 
+def _pk(code: int, x: np.ndarray | int, y: np.ndarray | int) -> np.ndarray:
+    """Packed ops (``batch.pack_ops``) from columns that fit (the workloads' do)."""
+    return (np.asarray(x, np.int64) << K.PK_XSHIFT) | (np.asarray(y, np.int64) << K.PK_YSHIFT) | code
+
+
 def _fill_ops(count: int) -> np.ndarray:
-    ops = np.empty((count, 3), np.int64)
-    ops[:] = (OP_ALLOC, GFP_KERNEL, 0)
-    return ops
+    return np.full(count, _pk(OP_ALLOC, GFP_KERNEL, 0), np.int64)
 
 
 def _free_ops(x: np.ndarray, orders: np.ndarray | int = 0) -> np.ndarray:
-    ops = np.empty((len(x), 3), np.int64)
-    ops[:, 0], ops[:, 1], ops[:, 2] = OP_FREE, x, orders
-    return ops
+    return _pk(OP_FREE, x, orders)
 
 
 def run_batch(m: Machine, name: str, *, n: int, seed: int = DEFAULT_SEED) -> BatchResult:
@@ -142,9 +153,9 @@ def run_batch(m: Machine, name: str, *, n: int, seed: int = DEFAULT_SEED) -> Bat
     npages = m.free_pages_total
     h, fails = FNV_OFFSET, 0
     if name == "a":
-        ops = np.empty((2 * n, 3), np.int64)
-        ops[0::2] = (OP_ALLOC, GFP_KERNEL, 0)
-        ops[1::2, 0], ops[1::2, 1], ops[1::2, 2] = OP_FREE, ~np.arange(0, 2 * n, 2), 0
+        ops = np.empty(2 * n, np.int64)
+        ops[0::2] = _pk(OP_ALLOC, GFP_KERNEL, 0)
+        ops[1::2] = _free_ops(~np.arange(0, 2 * n, 2))
         res, secs = _timed(m, ops)
         if (res[0::2] < 0).any():
             raise InvalidArgument("workload a: an order-0 allocation failed")
@@ -155,11 +166,11 @@ def run_batch(m: Machine, name: str, *, n: int, seed: int = DEFAULT_SEED) -> Bat
         live_o = np.zeros(n, np.int64)
         nlive, pos, secs = 0, 0, 0.0
         while pos < n:
-            ops = np.empty((n - pos, 3), np.int64)
+            ops = np.empty(n - pos, np.int64)
             _b_emit(R, pos, live_x[:], live_o[:], nlive, ops, GFP_KERNEL)
             res, t = _timed(m, ops, stop_on_failed_alloc=True)
             secs += t
-            h = _fold(h, np.where(ops[:len(res), 0] == OP_ALLOC, res, -1))
+            h = _fold(h, np.where((ops[:len(res)] & K.PK_CODE) == OP_ALLOC, res, -1))
             nlive, f = _b_advance(R, pos, res, live_x, live_o, nlive)
             fails += int(f)
             pos += len(res)

@@ -12,7 +12,16 @@ import pytest
 pytest.importorskip("numba")
 
 from kmem import fastimpl  # noqa: E402
-from kmem.fastimpl import OP_ALLOC, OP_FREE, OP_GET, OP_PUT, ref, run_ops  # noqa: E402
+from kmem.fastimpl import (  # noqa: E402
+    OP_ALLOC,
+    OP_FREE,
+    OP_GET,
+    OP_PUT,
+    pack_ops,
+    ref,
+    run_ops,
+    unpack_ops,
+)
 from kmem.model import Machine as ModelMachine  # noqa: E402
 from kmem.model import api as mapi  # noqa: E402
 from kmem.spec import errors, gfp  # noqa: E402
@@ -129,22 +138,24 @@ def replay_per_op(m, ops):
     return res
 
 
-def run_in_batches(m, ops, size):
+def run_in_batches(m, ops, size, packed=False):
     """``run_ops`` over ``ops`` in batches of ``size`` rows (None: one batch), a reference
-    to an op of an earlier batch replaced by the pfn it returned."""
+    to an op of an earlier batch replaced by the pfn it returned; ``packed``: each batch
+    as packed words (``pack_ops``)."""
+    form = pack_ops if packed else (lambda rows: np.array(rows, np.int64))
     if size is None:
-        return run_ops(m, np.array(ops, np.int64)).tolist()
+        return run_ops(m, form(np.array(ops, np.int64))).tolist()
     got: list[int] = []
     for s in range(0, len(ops), size):
         rows = [(c, (got[~x] if ~x < s else ref(~x - s)) if x < 0 else x, y)
                 for c, x, y in ops[s:s + size]]
-        got += run_ops(m, np.array(rows, np.int64)).tolist()
+        got += run_ops(m, form(np.array(rows, np.int64))).tolist()
     return got
 
 
 @pytest.mark.parametrize("policy", ["lowest", "linux"])
-@pytest.mark.parametrize("size", [None, 5])
-def test_batch_equals_per_op_model(policy, size):
+@pytest.mark.parametrize("size,packed", [(None, False), (5, False), (None, True), (7, True)])
+def test_batch_equals_per_op_model(policy, size, packed):
     """The model decides, one call at a time, what a random stream does (frees refer only to
     allocations that succeeded); fastimpl then runs the whole stream as one batch, or as
     short batches (their zeroing, warnings and failure reports take another route)."""
@@ -170,20 +181,22 @@ def test_batch_equals_per_op_model(policy, size):
             r = 0
         ops.append(op)
         expect.append(r)
-    assert run_in_batches(fm, ops, size) == expect
+    assert run_in_batches(fm, ops, size, packed) == expect
     assert -1 in expect  # low memory was reached
     assert fm.state() == mm.state() and fm.dmesg == mm.dmesg
     assert fm.read_page(5000, 0, 1) == mm.read_page(5000, 0, 1)
 
 
-def test_batch_stops_at_a_bad_op_with_the_models_exception():
+@pytest.mark.parametrize("packed", [False, True])
+def test_batch_stops_at_a_bad_op_with_the_models_exception(packed):
+    form = pack_ops if packed else (lambda rows: rows)
     m = fastimpl.Machine.generic(64, min_free_kbytes=0)
     mm = ModelMachine.generic(64, min_free_kbytes=0)
     ops = np.array([(OP_ALLOC, gfp.GFP_KERNEL, 1), (OP_GET, ref(0), 0), (OP_FREE, ref(0), 1),
                     (OP_ALLOC, gfp.GFP_KERNEL, 0), (OP_FREE, ref(3), 1),  # pfn 1, order 1
                     (OP_FREE, ref(3), 0)], np.int64)
     with pytest.raises(errors.UnalignedFree) as info:
-        run_ops(m, ops)
+        run_ops(m, form(ops))
     assert info.value.batch_index == 4 and list(info.value.results) == [0, 0, 0, 1]
     replay_per_op(mm, ops[:4])
     assert m.state() == mm.state() and m.buddyinfo() == mm.buddyinfo()
@@ -193,13 +206,51 @@ def test_batch_stops_at_a_bad_op_with_the_models_exception():
                      ((OP_FREE, ref(5), 0), errors.InvalidArgument),
                      ((OP_PUT, 40, 0), errors.RefcountUnderflow),
                      ((OP_FREE, 2, 11), errors.InvalidArgument),
-                     ((9, 0, 0), errors.InvalidArgument)]:
+                     ((5 if packed else 9, 0, 0), errors.InvalidArgument)]:
         with pytest.raises(exc) as info:
-            run_ops(m, np.array([(OP_ALLOC, gfp.GFP_KERNEL, 0), bad], np.int64))
+            run_ops(m, form(np.array([(OP_ALLOC, gfp.GFP_KERNEL, 0), bad], np.int64)))
         assert info.value.batch_index == 1
         assert m.state() != mm.state()  # op 0 ran
         m.free_pages(m.pfn_to_page(int(info.value.results[0])), 0)
         assert m.state() == mm.state()
+    # a reference to an op that returned 0 but is no allocation
+    ops = np.array([(OP_ALLOC, gfp.GFP_KERNEL, 0), (OP_GET, ref(0), 0), (OP_PUT, ref(1), 0)],
+                   np.int64)
+    with pytest.raises(errors.InvalidArgument) as info:
+        run_ops(m, form(ops))
+    assert info.value.batch_index == 2 and info.value.results[1] == 0
+
+
+def test_packed_ops_round_trip_and_refuse_what_does_not_fit():
+    rows = np.array([(OP_ALLOC, gfp.GFP_KERNEL | COMP, 31), (OP_FREE, ref(0), 0),
+                     (OP_PUT, (1 << 55) - 1, 0), (OP_GET, -(1 << 55), 7), (0, 0, 0)], np.int64)
+    assert pack_ops(rows).shape == (5,)
+    assert (unpack_ops(pack_ops(rows)) == rows).all()
+    for bad in [(8, 0, 0), (-1, 0, 0), (OP_FREE, 0, 32), (OP_FREE, 0, -1), (OP_FREE, 1 << 55, 0),
+                (OP_FREE, -(1 << 55) - 1, 0)]:
+        with pytest.raises(errors.InvalidArgument):
+            pack_ops(np.array([bad], np.int64))
+    m = fastimpl.Machine.generic(64, min_free_kbytes=0)
+    with pytest.raises(errors.InvalidArgument):
+        run_ops(m, np.zeros((2, 2), np.int64))
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_batch_reports_many_failures_like_the_model(packed):
+    """More failed allocations in one batch than the loop notes (the reports then take the
+    pass over the batch), and fewer, against the model one call at a time."""
+    for nfail in (3, 200):
+        mm, fm = both(lambda M: M.generic(64, min_free_kbytes=0))
+        ops = np.array([(OP_ALLOC, gfp.GFP_KERNEL, 6)]
+                       + [(OP_ALLOC, gfp.GFP_KERNEL | (NOWARN if i % 3 else 0), i % 5)
+                          for i in range(nfail)]
+                       + [(OP_ALLOC, gfp.GFP_KERNEL, 12)] * 2 + [(OP_FREE, ref(0), 6)],
+                       np.int64)
+        got = run_ops(fm, pack_ops(ops) if packed else ops).tolist()
+        assert got == replay_per_op(mm, ops)
+        assert got.count(-1) == nfail + 2
+        assert fm.dmesg == mm.dmesg and fm.dmesg
+        assert fm.state() == mm.state()
 
 
 def test_batch_livelock_and_warnings_like_the_model():
