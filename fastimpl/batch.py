@@ -188,11 +188,12 @@ def run_ops(m: Machine, ops: np.ndarray, *, stop_on_failed_alloc: bool = False,
     M[A.H_NFAIL] = 0
     flat = ops.reshape(-1)  # the compiled loop indexes rows at 3 * i
     fails = np.empty(_NFAILS, np.int64)
+    run = K.k_run_packed if packed else K.k_run
     stop, exc = 0, None
     done = 0  # ops before this one have had their side effects (_after)
     while True:
-        stop = int(K.k_run(m._S, kt.T, kt.keys, kt.slots, flat, res, stop,
-                           bool(stop_on_failed_alloc), fails, packed))
+        stop = int(run(m._S, kt.T, kt.keys, kt.slots, flat, res, stop,
+                       bool(stop_on_failed_alloc), fails))
         if M[A.H_ERRCODE] != K.E_NEEDROW:
             break
         _, gfp, order = (int(v) for v in rows[stop:stop + 1][0])
