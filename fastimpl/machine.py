@@ -28,11 +28,11 @@ import numpy as np
 from kmem.spec import (
     buddy,
     page_alloc,
+    page_api,
     prepare_alloc,
     procfs,
     slowpath,
     watermarks,
-    x86_64_layout,
 )
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
@@ -53,7 +53,6 @@ from kmem.spec.errors import (
     UnalignedFree,
 )
 from kmem.spec.memory import PageContents
-from kmem.spec.x86_32_layout import maxmem, page_offset
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import arrays as A
@@ -62,19 +61,8 @@ from . import kernels as K
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
-GFP_MASK_LIMIT = 1 << 32
-
-
-def _check_order(order: object) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
-    return int(order)
-
-
-def _check_gfp(gfp: object) -> int:
-    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
-        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
-    return int(gfp)
+_check_gfp = page_alloc.check_gfp
+_check_order = page_alloc.check_order
 
 
 def _entry(dispatcher: Any, *example: Any) -> Any:
@@ -627,14 +615,7 @@ class Machine:
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
-        if self.layout.arch == "x86_32":
-            self.page_offset = page_offset(self.layout.vmsplit or "3G")
-            self.max_low_pfn = min(self.layout.max_pfn,
-                                   maxmem(self.layout.vmsplit or "3G", self.layout.era or "modern")
-                                   >> PAGE_SHIFT)
-        else:
-            self.page_offset = x86_64_layout.PAGE_OFFSET
-            self.max_low_pfn = self.layout.max_pfn
+        self.page_offset, self.max_low_pfn = page_api.direct_map((self.layout,))
 
     def zone_of(self, pfn: object) -> Zone | None:
         """The zone whose span holds ``pfn`` (``page_zone``), or None (also for a non-int)."""
@@ -745,12 +726,10 @@ class Machine:
                 self._order_warned = True  # WARN_ON_ONCE
                 self.dmesg.append(page_alloc.order_warning_line(order))
             return
-        show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
-            gfp, self._warn_alloc_rs, self.clock_s, has_managed_dma=self._has_dma)
-        if note is not None:
-            self.dmesg.append(note)
-        if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
+        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
+            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=self._has_dma,
+            comm=self.comm, kernel=self.kernel)
+        self.dmesg.extend(lines)
 
     def advance_clock(self, seconds: float) -> None:
         """Let ``seconds`` of model time pass (``warn_alloc``'s rate limit looks at it)."""
