@@ -491,22 +491,16 @@ class Machine:
                          watermark_scale_factor: int = 10,
                          lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
         """Recompute every zone's watermarks and lowmem_reserve (the vm sysctls)."""
-        if min_free_kbytes is None:
-            min_free_kbytes = watermarks.default_min_free_kbytes(
-                self.layout.lowmem_pages * (PAGE_SIZE // 1024))
-        if lowmem_reserve_ratio is None:
-            lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
-        managed = [z.managed_pages for z in self.zones]
-        marks = watermarks.setup_per_zone_wmarks(
-            [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
-            watermark_scale_factor)
-        reserves = watermarks.setup_per_zone_lowmem_reserve(managed, lowmem_reserve_ratio)
-        self.min_free_kbytes = min_free_kbytes
+        w = watermarks.setup_machine_watermarks(
+            (self.layout,), [[(z.ztype, z.managed_pages) for z in self.zones]],
+            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
+            lowmem_reserve_ratio=lowmem_reserve_ratio)
+        self.min_free_kbytes = w.min_free_kbytes
         self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
-        for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
-            zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
-            zone.lowmem_reserve = tuple(reserve)
+        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
+        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
+            zone.watermark = mark
+            zone.lowmem_reserve = reserve
         if hasattr(self, "_rows"):
             self._rows.clear()  # the thresholds changed
             self._special.clear()

@@ -248,25 +248,17 @@ class Machine:
         """Recompute every zone's watermarks and lowmem_reserve, as writing the sysctls
         ``vm.min_free_kbytes``, ``vm.watermark_scale_factor`` or
         ``vm.lowmem_reserve_ratio`` does."""
-        if min_free_kbytes is None:
-            min_free_kbytes = watermarks.default_min_free_kbytes(
-                sum(n.lowmem_pages for n in self.node_layouts) * (PAGE_SIZE // 1024))
-        if lowmem_reserve_ratio is None:
-            lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
-        # __setup_per_zone_wmarks shares min_free_kbytes over every zone of every node;
-        # setup_per_zone_lowmem_reserve works node by node
-        marks = watermarks.setup_per_zone_wmarks(
-            [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
-            watermark_scale_factor)
-        reserves = [row for zones in self.node_zones
-                    for row in watermarks.setup_per_zone_lowmem_reserve(
-                        [z.managed_pages for z in zones], lowmem_reserve_ratio)]
-        self.min_free_kbytes = min_free_kbytes
+        w = watermarks.setup_machine_watermarks(
+            self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
+                                for zones in self.node_zones],
+            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
+            lowmem_reserve_ratio=lowmem_reserve_ratio)
+        self.min_free_kbytes = w.min_free_kbytes
         self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
-        for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
-            zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
-            zone.lowmem_reserve = tuple(reserve)
+        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
+        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
+            zone.watermark = mark
+            zone.lowmem_reserve = reserve
             if isinstance(zone, MtZone):
                 zone.movable_idx = self._movable_idx
             if isinstance(zone, MtZone) and self.nr_cpus and zone.present_pages:
