@@ -32,6 +32,7 @@ from kmem.spec import (
     prepare_alloc,
     procfs,
     slowpath,
+    vm_sysctl,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -491,7 +492,7 @@ class Machine:
                          watermark_scale_factor: int = 10,
                          lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
         """Recompute every zone's watermarks and lowmem_reserve (the vm sysctls)."""
-        w = watermarks.setup_machine_watermarks(
+        w = vm_sysctl.setup_machine_watermarks(
             (self.layout,), [[(z.ztype, z.managed_pages) for z in self.zones]],
             min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
             lowmem_reserve_ratio=lowmem_reserve_ratio)

@@ -33,6 +33,8 @@ from kmem.spec import (
     prepare_alloc,
     procfs,
     slowpath,
+    vm_sysctl,
+    vmstat,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -1002,7 +1004,7 @@ class MtMachine:
                          watermark_scale_factor: int = 10,
                          lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
         """Recompute every zone's watermarks, lowmem_reserve and pcp high/batch."""
-        w = watermarks.setup_machine_watermarks(
+        w = vm_sysctl.setup_machine_watermarks(
             self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
                                 for zones in self.node_zones],
             min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
@@ -1221,8 +1223,8 @@ class MtMachine:
         self._cpu = cpu
 
     def advance_clock(self, seconds: float) -> None:
-        """:func:`kmem.spec.pcp.advance_clock` (see :meth:`kmem.model.Machine.advance_clock`)."""
-        pcp_spec.advance_clock(self, seconds)
+        """:func:`kmem.spec.vmstat.advance_clock` (see :meth:`kmem.model.Machine.advance_clock`)."""
+        vmstat.advance_clock(self, seconds)
 
     def vmstat_update(self, cpu: int) -> bool:
         """One run of the vmstat worker on ``cpu`` (mm/vmstat.c of 6.12

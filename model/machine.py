@@ -25,6 +25,8 @@ from kmem.spec import (
     prepare_alloc,
     procfs,
     slowpath,
+    vm_sysctl,
+    vmstat,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -248,7 +250,7 @@ class Machine:
         """Recompute every zone's watermarks and lowmem_reserve, as writing the sysctls
         ``vm.min_free_kbytes``, ``vm.watermark_scale_factor`` or
         ``vm.lowmem_reserve_ratio`` does."""
-        w = watermarks.setup_machine_watermarks(
+        w = vm_sysctl.setup_machine_watermarks(
             self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
                                 for zones in self.node_zones],
             min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
@@ -454,10 +456,10 @@ class Machine:
         self._cpu = cpu
 
     def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (:func:`kmem.spec.pcp.advance_clock`):
+        """Let ``seconds`` of model time pass (:func:`kmem.spec.vmstat.advance_clock`):
         ``warn_alloc``'s rate limit and, with per-CPU lists, the vmstat worker at every
         whole second crossed."""
-        pcp_spec.advance_clock(self, seconds)
+        vmstat.advance_clock(self, seconds)
 
     def vmstat_update(self, cpu: int) -> bool:
         """One run of the vmstat worker on ``cpu`` (``vmstat_update`` ->

@@ -19,8 +19,6 @@ takes the list head, refilling an empty list with ``nr_pcp_alloc`` blocks from
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from .constants import PAGE_ALLOC_COSTLY_ORDER, PAGE_SHIFT
 from .errors import InvalidArgument
 from .migrate import MIGRATE_MOVABLE, MIGRATE_PCPTYPES
@@ -220,42 +218,6 @@ def decay_pcp_high(*, high: int, high_min: int, count: int,
         todo = True
         to_drain -= chunk
     return high, tuple(chunks), todo
-
-
-class ClockMachine(Protocol):
-    """What :func:`advance_clock` needs of a machine: its model time, whether it has
-    per-CPU lists (``nr_cpus`` and ``migratetypes``), and one vmstat worker run on a CPU
-    (``vmstat_update``, returning whether there is more to do)."""
-
-    clock_s: float
-
-    @property
-    def nr_cpus(self) -> int: ...
-    @property
-    def migratetypes(self) -> bool: ...
-    def vmstat_update(self, cpu: int) -> bool: ...
-
-
-def advance_clock(m: ClockMachine, seconds: float) -> None:
-    """Let ``seconds`` of model time (jiffies) pass on ``m``. Rate limits such as
-    ``warn_alloc``'s one report per 10 s look at this clock, and on a machine with per-CPU
-    lists the vmstat worker runs: at every whole second the clock crosses
-    (``sysctl_stat_interval`` = HZ, rounded to whole seconds by ``round_jiffies_relative``;
-    mm/vmstat.c of 6.12, 1936 and 2003-2015) each CPU, in number order, runs
-    ``m.vmstat_update``. Once a round finds nothing to do on any CPU, later rounds would
-    change nothing (the kernel stops re-queueing the worker) and are skipped."""
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-        raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
-    before = m.clock_s
-    m.clock_s += seconds
-    if not m.nr_cpus or not m.migratetypes:
-        return
-    for _ in range(int(m.clock_s) - int(before)):
-        busy = False
-        for cpu in range(m.nr_cpus):
-            busy |= m.vmstat_update(cpu)
-        if not busy:
-            break
 
 
 def free_high_decision(*, order: int, free_count: int, count: int, batch: int,

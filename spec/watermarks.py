@@ -26,9 +26,9 @@ from .alloc_flags import (
     ALLOC_OOM,
     ALLOC_RESERVES,
 )
-from .constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
+from .constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT
 from .errors import InvalidArgument
-from .zones import MachineLayout, ZoneConfig, ZoneType
+from .zones import ZoneConfig, ZoneType
 
 SWAP_CLUSTER_MAX = 32  # include/linux/swap.h
 DEFAULT_WATERMARK_SCALE_FACTOR = 10  # 0.1 % of the zone (vm.watermark_scale_factor)
@@ -191,44 +191,6 @@ def setup_per_zone_wmarks(zones: Sequence[tuple[ZoneType, int]], min_free_kbytes
         high = low + delta
         out.append(Watermarks(wmark_min, low, high, high + delta))
     return tuple(out)
-
-
-@dataclass(frozen=True)
-class MachineWatermarks:
-    """The vm sysctls as a machine applies them: the values in force and, for every zone
-    of every node (node 0's first), ``_watermark[]`` and ``lowmem_reserve[]``."""
-
-    min_free_kbytes: int
-    lowmem_reserve_ratio: tuple[int, ...]
-    watermarks: tuple[tuple[int, int, int, int], ...]
-    lowmem_reserve: tuple[tuple[int, ...], ...]
-
-
-def setup_machine_watermarks(node_layouts: Sequence[MachineLayout],
-                             node_zones: Sequence[Sequence[tuple[ZoneType, int]]], *,
-                             min_free_kbytes: int | None = None,
-                             watermark_scale_factor: int = DEFAULT_WATERMARK_SCALE_FACTOR,
-                             lowmem_reserve_ratio: Sequence[int] | None = None,
-                             ) -> MachineWatermarks:
-    """Writing ``vm.min_free_kbytes``, ``vm.watermark_scale_factor`` or
-    ``vm.lowmem_reserve_ratio`` on a machine whose nodes have ``node_zones`` (type,
-    managed pages): ``min_free_kbytes`` defaults to :func:`default_min_free_kbytes` of
-    every node's lowmem, the ratio to :func:`lowmem_reserve_ratio_for`;
-    ``__setup_per_zone_wmarks`` shares min_free_kbytes over every zone of every node
-    (:func:`setup_per_zone_wmarks`), ``setup_per_zone_lowmem_reserve`` works node by node
-    (mm/page_alloc.c of 6.12, ``for_each_online_pgdat``)."""
-    if min_free_kbytes is None:
-        min_free_kbytes = default_min_free_kbytes(
-            sum(n.lowmem_pages for n in node_layouts) * (PAGE_SIZE // 1024))
-    if lowmem_reserve_ratio is None:
-        lowmem_reserve_ratio = lowmem_reserve_ratio_for(node_layouts[0].config)
-    marks = setup_per_zone_wmarks([z for zones in node_zones for z in zones], min_free_kbytes,
-                                  watermark_scale_factor)
-    reserves = tuple(row for zones in node_zones
-                     for row in setup_per_zone_lowmem_reserve([m for _, m in zones],
-                                                              lowmem_reserve_ratio))
-    return MachineWatermarks(min_free_kbytes, tuple(lowmem_reserve_ratio),
-                             tuple(m.as_tuple() for m in marks), reserves)
 
 
 def setup_per_zone_pages_min_2611(zones: Sequence[tuple[ZoneType, int]],
