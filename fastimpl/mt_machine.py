@@ -86,7 +86,8 @@ def _check_gfp(gfp: object) -> int:
 
 
 class Page:
-    """``struct page *``: a handle on one pfn of one machine; the descriptor (refcount,
+    """``struct page *``: the handle on one pfn of one machine, one object per pfn as the
+    kernel's and the model's (:meth:`MtMachine._page`); the descriptor (refcount,
     PG_reserved, the kmap address) lives in the machine's arrays."""
 
     __slots__ = ("pfn", "_m")
@@ -823,6 +824,8 @@ class MtMachine:
             self.distances, [[z.managed_pages for z in zones] for zones in self.node_zones],
             frozenset())  # built before any CPU joins its node (as the model)
         self.memory = PageContents()
+        self._stored = self.memory._pages  # the pages holding data (dirty_pages() > 0)
+        self._pages: list[Page | None] = []  # pfn -> its handle (see _page)
         self.dmesg: list[str] = []
         self.compound_heads = _CompoundHeads(self)
         self._virtual: dict[int, int] = {}
@@ -1087,7 +1090,18 @@ class MtMachine:
         if self.zone_of(pfn) is None:
             raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
                            f"max_pfn is {self.layout.max_pfn:#x})")
-        return Page(self, int(pfn))
+        return self._page(int(pfn))
+
+    def _page(self, pfn: int) -> Page:
+        """The handle of ``pfn`` (valid), created on first use and kept for good: one
+        object per pfn (a list indexed by pfn, created on the first hand-out)."""
+        pages = self._pages
+        if not pages:
+            pages = self._pages = [None] * self._npfn
+        page = pages[pfn]
+        if page is None:
+            page = pages[pfn] = Page(self, pfn)
+        return page
 
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
@@ -1116,7 +1130,7 @@ class MtMachine:
         zone = self.zone_of(page.pfn)
         assert zone is not None
         head = self._compound_tail_head(zone, page.pfn)
-        return zone, (Page(self, head) if head is not None else page)
+        return zone, (self._page(head) if head is not None else page)
 
     # -- allocation ------------------------------------------------------------------------
     def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
@@ -1131,10 +1145,11 @@ class MtMachine:
                     return self._alloc_slow(gfp, order, d)
                 self.last_failure = None
                 # zeroing is a no-op while no page holds data (as the bare core)
-                if (self.memory.dirty_pages()
+                if (self._stored
                         and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc)):
                     self.memory.zero(pfn, 1 << order)
-                return Page(self, pfn)
+                page = self._pages[pfn] if self._pages else None
+                return self._page(pfn) if page is None else page
         if d is None:
             gfp = _check_gfp(gfp)
             order = _check_order(order)
@@ -1521,11 +1536,11 @@ class MtMachine:
     def _prep_new_page(self, pfn: int, order: int, gfp: int) -> Page:
         self._ref[pfn] = 1
         # zeroing is a no-op while no page holds data (as the bare core)
-        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc) and self.memory.dirty_pages():
+        if self._stored and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self._comp[pfn] = True
-        return Page(self, int(pfn))  # a Python int also without the JIT
+        return self._page(int(pfn))  # a Python int also without the JIT
 
     # -- freeing -------------------------------------------------------------------------
     def free_pages(self, page: Page, order: int = 0) -> None:
