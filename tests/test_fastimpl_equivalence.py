@@ -64,7 +64,7 @@ def test_unaligned_zone_start(policy):
     replay(lambda M: M(layout, policy=policy), 800, seed=7, full_every=200)
 
 
-@pytest.mark.parametrize("kernel", ["4.19", "5.15", "6.6"])
+@pytest.mark.parametrize("kernel", ["4.19", "5.15", "6.1", "6.6"])
 def test_bare_core_of_a_kernel_without_a_modelled_whole_path(kernel):
     # the bare core runs on any kernel the layout allows (the model's alloc_pages asks for
     # the whole path's era only where a __GFP_NOFAIL warning may print, and then refuses
