@@ -26,11 +26,19 @@ from typing import Any
 
 import numpy as np
 
-from kmem.spec import buddy, page_alloc, procfs, slowpath, watermarks, x86_64_layout
+from kmem.spec import (
+    buddy,
+    page_alloc,
+    prepare_alloc,
+    procfs,
+    slowpath,
+    watermarks,
+    x86_64_layout,
+)
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
 from kmem.spec import zones as zones_spec
-from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NOFRAGMENT, WMARK_MIN
+from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, WMARK_MIN
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
     AllocationLivelock,
@@ -573,39 +581,33 @@ class Machine:
 
     def _row_inputs(self) -> tuple[Any, ...]:
         """Everything :meth:`_decision_row` reads of the machine besides (gfp, order):
-        the zone config, the populated zones, the NORMAL index, the kernel's path era and
+        the zone config, the populated zones, the NORMAL index, CONFIG_CMA, the kernel and
         every zone's watermarks, boost and lowmem_reserve."""
-        return (self.config, frozenset(self._populated), self._normal_idx,
+        return (self.config, frozenset(self._populated), self._normal_idx, self.cma,
                 self.kernel,
                 tuple((z.watermark, z.watermark_boost, z.lowmem_reserve) for z in self.zones))
 
     def _decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
         """One row of the gfp decision table (``arrays.T_*``) and the request's side effects.
 
-        The row: the zonelist of ``gfp_zone(gfp)``, and per allocation pass
-        (``alloc_passes``, with ``alloc_flags_nofragment`` and the lowmem-only rule)
-        whether it skips the watermarks and, per zone, the value NR_FREE_PAGES -
-        (2**order - 1) must exceed (``zone_allows``/``__zone_watermark_ok``):
+        The row: the zonelist of the spec's decision
+        (:func:`kmem.spec.prepare_alloc.decide_one_node`) and, per allocation pass, whether
+        it skips the watermarks and, per zone, the value NR_FREE_PAGES - (2**order - 1)
+        must exceed (``zone_allows``/``__zone_watermark_ok``):
         ``watermark_threshold(mark + boost, alloc_flags) + lowmem_reserve[highest]``,
         or the lower unboosted one where ``zone_allows`` retries without the boost.
         Order > MAX_PAGE_ORDER gets no pass (and no gfp checks, as in the model)."""
         r = np.zeros(A.TROW, np.int64)
         if order > MAX_PAGE_ORDER:
             return r, AllocPrep((), (), ())
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        hidx = self.config.idx(highest)
-        chain = gfp_spec.zonelist(self.config, highest, self._populated)
-        zl = [self.config.idx(zt) for zt in chain]
-        passes = page_alloc.alloc_passes(
-            gfp, order,
-            nofragment=bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
-            lowmem_only=hidx < self._normal_idx)
+        d = prepare_alloc.decide_one_node(self, gfp, order)
+        hidx, passes = d.highest_idx, d.passes
+        zl = [z.zone_idx for z in d.zonelist]
         if len(passes) > A.MAX_PASSES:
             raise AssertionError(f"{len(passes)} passes; the table holds {A.MAX_PASSES}")
         r[A.T_NPASS], r[A.T_NZL] = len(passes), len(zl)
         r[A.T_COMP] = 1 if order and gfp & GFP_COMP else 0
-        livelocks = slowpath.loops_without_progress(gfp, order, lowmem_only=hidx < self._normal_idx)
+        livelocks = slowpath.loops_without_progress(gfp, order, lowmem_only=d.lowmem_only)
         r[A.T_LIVELOCK] = 1 if livelocks else 0
         r[A.T_ZL:A.T_ZL + len(zl)] = zl
         for p, attempt in enumerate(passes):
@@ -624,8 +626,7 @@ class Machine:
                     thr = min(thr, watermarks.watermark_threshold(zone.watermark[WMARK_MIN],
                                                                   flags) + reserve)
                 r[pb + 1 + pos] = thr
-        lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
-                 if gfp_spec.gfp_migratetype_warns(gfp) else ())
+        lines = () if d.warning is None else (d.warning,)
         livelock = tuple(p.name for p in passes) if livelocks else ()
         # as the model's: the era is asked for only where a __GFP_NOFAIL warning may print
         # (the bare core runs on any kernel the layout allows; the warnings know 6.1 and 6.12)
@@ -752,16 +753,9 @@ class Machine:
     def _nofail_walk(self, gfp: int, order: int) -> None:
         """The __GFP_NOFAIL WARN_ON_ONCE lines the walk of (gfp, order) prints from the
         zones as they are now (:func:`kmem.spec.page_alloc.bare_walk_warnings`)."""
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        hidx = self.config.idx(highest)
-        chain = gfp_spec.zonelist(self.config, highest, self._populated)
-        passes = page_alloc.alloc_passes(
-            gfp, order,
-            nofragment=bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
-            lowmem_only=hidx < self._normal_idx)
-        views = [self.zone_view(self.zones[self.config.idx(zt)]) for zt in chain]
-        for line in page_alloc.bare_walk_warnings(views, gfp, order, hidx, passes,
+        d = prepare_alloc.decide_one_node(self, gfp, order)
+        views = [self.zone_view(z) for z in d.zonelist]
+        for line in page_alloc.bare_walk_warnings(views, gfp, order, d.highest_idx, d.passes,
                                                   era=self.kernel.path_era):
             if line not in self._warned_once:
                 self._warned_once.add(line)

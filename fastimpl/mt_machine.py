@@ -24,7 +24,17 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from kmem.spec import buddy, migrate, numa, page_alloc, procfs, slowpath, watermarks, x86_64_layout
+from kmem.spec import (
+    buddy,
+    migrate,
+    numa,
+    page_alloc,
+    prepare_alloc,
+    procfs,
+    slowpath,
+    watermarks,
+    x86_64_layout,
+)
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
 from kmem.spec import machine_options as opts
@@ -68,7 +78,6 @@ GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
 GFP_NOFAIL = page_alloc.GFP_NOFAIL_BIT
 GFP_MASK_LIMIT = 1 << 32
-GFP_THISNODE = gfp_spec.__GFP_THISNODE
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
 BARE_PBO = MAX_PAGE_ORDER + 1  # a bare zone: no split at pageblocks, no merge restriction
 
@@ -1185,33 +1194,18 @@ class MtMachine:
 
     def _decision_nid(self) -> int:
         """The node whose zonelist serves this call (0 on one node)."""
-        if self._one_node:
-            return 0
-        return self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
+        return 0 if self._one_node else prepare_alloc.decision_nid(self)
 
     def _decide(self, gfp: int, order: int) -> _Decision:
-        """The spec's decision for a checked (gfp, order <= MAX_PAGE_ORDER) on this call's
-        node (:class:`_Decision`); cached once computed without an exception."""
-        nid = self._decision_nid()
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        highest_idx = self.config.idx(highest)
-        if len(self.node_layouts) > 1:
-            zonelist = self.node_zonelist(nid, gfp, highest_idx)
-            nofragment = bool(zonelist) and self._nofragment_numa(zonelist[0])
-        else:
-            populated = set(self.layout.managed_zones())
-            chain = gfp_spec.zonelist(self.config, highest, populated)
-            zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
-            nofragment = bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
-        lowmem_only = highest_idx < self._normal_idx
-        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
-                                         lowmem_only=lowmem_only)
-        lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
-                 if gfp_spec.gfp_migratetype_warns(gfp) else ())
+        """The spec's decision (:func:`kmem.spec.prepare_alloc.decide`) for a checked (gfp,
+        order <= MAX_PAGE_ORDER) on this call's node, with what the compiled walk needs
+        (:class:`_Decision`); cached once computed without an exception."""
+        base = prepare_alloc.decide(self, gfp, order)
+        zonelist, passes, highest_idx, mt = (list(base.zonelist), base.passes,
+                                             base.highest_idx, base.migratetype)
+        lines = () if base.warning is None else (base.warning,)
         rmqueue_lines = page_alloc.nofail_warnings(gfp, order, "rmqueue",
                                                    era=self.path_era or "6.12")
-        mt = gfp_spec.gfp_migratetype(gfp)
         row = np.zeros(K.R_ZL + 2 * len(zonelist), np.int64)
         row[K.R_FLAGS0] = passes[0].alloc_flags if passes else 0
         row[K.R_MT], row[K.R_HIDX] = mt, highest_idx
@@ -1224,11 +1218,11 @@ class MtMachine:
         row[K.R_NZ] = len(zonelist)
         for i, zone in enumerate(zonelist):
             row[K.R_ZL + 2 * i], row[K.R_ZL + 2 * i + 1] = zone.zone_idx_global, zone.node
-        d = _Decision(highest_idx, zonelist, passes, mt, lowmem_only, lines, rmqueue_lines,
+        d = _Decision(highest_idx, zonelist, passes, mt, base.lowmem_only, lines, rmqueue_lines,
                       row, plain)
         if len(self._decisions) >= 4096:
             self._decisions.clear()
-        self._decisions[(gfp, order, nid)] = d
+        self._decisions[(gfp, order, self._decision_nid())] = d
         return d
 
     def _rmqueue_bare(self, zone: MtZone, order: int) -> int:
@@ -1253,26 +1247,13 @@ class MtMachine:
         return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
 
     def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[MtZone]:
-        if not 0 <= nid < len(self.node_zones):
-            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
-        refs = numa.zonelist_for(self.zonelists, nid, highest_idx,
-                                 thisnode=bool(gfp & GFP_THISNODE))
-        return [self.node_zones[n][idx] for n, idx in refs]
-
-    def _nofragment_numa(self, preferred: MtZone) -> bool:
-        if not self.config.has(ZoneType.DMA32) or preferred.ztype is not ZoneType.NORMAL:
-            return False
-        dma32 = self.node_zones[preferred.node][self.config.idx(ZoneType.DMA32)]
-        return dma32.present_pages > 0
+        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
+        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
 
     def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid < len(self.node_zones):
-            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
-        self._preferred_nid = nid
-        try:
-            return self.alloc_pages(gfp, order)
-        finally:
-            self._preferred_nid = None
+        """:func:`kmem.spec.prepare_alloc.alloc_pages_node`."""
+        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
+        return page
 
     @property
     def cpu(self) -> int:
