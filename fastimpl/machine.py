@@ -12,9 +12,10 @@ The gfp decisions are the spec's (``gfp_zone``, ``zonelist``, ``alloc_passes``,
 ``(gfp, order)`` into a table row of the arena; the compiled step only compares
 NR_FREE_PAGES with the row's thresholds and walks the row's zonelist.
 
-Page handles (:class:`Page`) are small value objects: a machine and a pfn. Two
-handles of the same page compare equal (``==``) and hash alike, but may not be the
-same object - the model's pages are one object per pfn, compare them with ``==``.
+Page handles (:class:`Page`) are one object per pfn, as the kernel's ``struct page *``
+and the model's pages are: a machine creates a pfn's handle the first time it hands
+the pfn out and returns that same object ever after (``alloc_pages`` after a free and
+a new allocation, ``pfn_to_page``, ``virt_to_page``), so ``is`` and ``==`` agree.
 """
 
 from __future__ import annotations
@@ -102,8 +103,9 @@ class AllocPrep:
 
 
 class Page:
-    """``struct page *``: a handle on one pfn of one machine; the descriptor itself lives
-    in the machine's arrays (refcount, order, flags)."""
+    """``struct page *``: the handle on one pfn of one machine, one object per pfn
+    (:meth:`Machine._page`); the descriptor itself lives in the machine's arrays
+    (refcount, order, flags)."""
 
     __slots__ = ("pfn", "_m")
 
@@ -387,7 +389,11 @@ class Machine:
         # (gfp, order) -> table row, for requests without side effects before the walk;
         # the others (dmesg warnings, __GFP_NOFAIL) -> (row, AllocPrep)
         self._rows: dict[tuple[int, int], int] = {}
+        # the same rows by order, then gfp (the hot path builds no key tuple)
+        self._rows_by_order: dict[int, dict[int, int]] = {}
         self._special: dict[tuple[int, int], tuple[int, AllocPrep]] = {}
+        self._pages: list[Page | None] = []  # pfn -> its handle (see _page)
+        self._stored = self.memory._pages  # the pages holding data (dirty_pages() > 0)
         self._populated = set(layout.managed_zones())
         self._direct_map_setup()
         self._mark_unmanaged()
@@ -504,6 +510,7 @@ class Machine:
             zone.lowmem_reserve = reserve
         if hasattr(self, "_rows"):
             self._rows.clear()  # the thresholds changed
+            self._rows_by_order.clear()
             self._special.clear()
         self._batch_keys: Any = None  # run_ops' decision rows (batch.py), rebuilt on use
         # decision_row's shared rows for this machine's inputs, looked up on first use
@@ -522,6 +529,7 @@ class Machine:
             return special
         if len(self._rows) + len(self._special) >= A.TAB_ROWS:
             self._rows.clear()
+            self._rows_by_order.clear()
             self._special.clear()
         values, prep = self.decision_row(gfp, order)
         row = len(self._rows) + len(self._special)
@@ -530,6 +538,9 @@ class Machine:
             self._special[key] = (row, prep)
             return row, prep
         self._rows[key] = row
+        self._rows_by_order.setdefault(order, {})[gfp] = row
+        if not self._pages:  # alloc_pages' hot path indexes it
+            self._pages = [None] * self._v.npfn
         return row, None
 
     def decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
@@ -639,7 +650,19 @@ class Machine:
         if self.zone_of(pfn) is None:
             raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
                            f"max_pfn is {self.layout.max_pfn:#x})")
-        return Page(self, int(pfn))
+        return self._page(int(pfn))
+
+    def _page(self, pfn: int) -> Page:
+        """The handle of ``pfn`` (valid), created on first use: one object per pfn, kept
+        in a list indexed by pfn that is created on the first hand-out (8 bytes per pfn,
+        plus about 80 per handle created)."""
+        pages = self._pages
+        if not pages:
+            pages = self._pages = [None] * self._v.npfn
+        page = pages[pfn]
+        if page is None:
+            page = pages[pfn] = Page(self, pfn)
+        return page
 
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
@@ -664,14 +687,18 @@ class Machine:
         :meth:`kmem.model.Machine.alloc_pages`: warnings, rate-limited failure reports,
         AllocationLivelock for a __GFP_NOFAIL request no pass can satisfy)."""
         if type(gfp) is int and type(order) is int:
-            row = self._rows.get((gfp, order))
+            try:  # (subscripts: numba-free dict.get() calls cost ~500 instructions each)
+                row = self._rows_by_order[order][gfp]
+            except KeyError:
+                row = None
             if row is not None:  # the hot path: no side effects before the walk
-                pfn = self._k_alloc(self._S, row, order)
+                pfn = self._k_alloc(self._S, row, order)  # a Python int also without the JIT
                 if pfn >= 0:
                     # want_init_on_alloc; zeroing is a no-op while no page holds data
-                    if (self.init_on_alloc or gfp & GFP_ZERO) and self.memory.dirty_pages():
+                    if self._stored and (self.init_on_alloc or gfp & GFP_ZERO):
                         self.memory.zero(pfn, 1 << order)
-                    return Page(self, int(pfn))  # a Python int also without the JIT
+                    page = self._pages[pfn]  # (_prepare created the list with the row)
+                    return self._page(pfn) if page is None else page
                 self._alloc_failed(gfp, order)
                 return None
         gfp = _check_gfp(gfp)
@@ -689,7 +716,7 @@ class Machine:
             return None
         if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
-        return Page(self, int(pfn))
+        return self._page(pfn)
 
     def _before_walk(self, prep: AllocPrep) -> None:
         """``prepare_alloc_pages``' VM_WARN_ON (every time)."""

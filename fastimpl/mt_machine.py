@@ -85,7 +85,8 @@ BARE_PBO = MAX_PAGE_ORDER + 1  # a bare zone: no split at pageblocks, no merge r
 
 
 class Page:
-    """``struct page *``: a handle on one pfn of one machine; the descriptor (refcount,
+    """``struct page *``: the handle on one pfn of one machine, one object per pfn as the
+    kernel's and the model's (:meth:`MtMachine._page`); the descriptor (refcount,
     PG_reserved, the kmap address) lives in the machine's arrays."""
 
     __slots__ = ("pfn", "_m")
@@ -819,6 +820,8 @@ class MtMachine:
             self.distances, [[z.managed_pages for z in zones] for zones in self.node_zones],
             frozenset())  # built before any CPU joins its node (as the model)
         self.memory = PageContents()
+        self._stored = self.memory._pages  # the pages holding data (dirty_pages() > 0)
+        self._pages: list[Page | None] = []  # pfn -> its handle (see _page)
         self.dmesg: list[str] = []
         self.compound_heads = _CompoundHeads(self)
         self._virtual: dict[int, int] = {}
@@ -1066,7 +1069,18 @@ class MtMachine:
         if self.zone_of(pfn) is None:
             raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
                            f"max_pfn is {self.layout.max_pfn:#x})")
-        return Page(self, int(pfn))
+        return self._page(int(pfn))
+
+    def _page(self, pfn: int) -> Page:
+        """The handle of ``pfn`` (valid), created on first use and kept for good: one
+        object per pfn (a list indexed by pfn, created on the first hand-out)."""
+        pages = self._pages
+        if not pages:
+            pages = self._pages = [None] * self._npfn
+        page = pages[pfn]
+        if page is None:
+            page = pages[pfn] = Page(self, pfn)
+        return page
 
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
@@ -1095,14 +1109,17 @@ class MtMachine:
         zone = self.zone_of(page.pfn)
         assert zone is not None
         head = self._compound_tail_head(zone, page.pfn)
-        return zone, (Page(self, head) if head is not None else page)
+        return zone, (self._page(head) if head is not None else page)
 
     # -- allocation ------------------------------------------------------------------------
     def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
         """``alloc_pages(gfp, order)`` (see :meth:`kmem.model.Machine.alloc_pages`)."""
         d = None
         if type(gfp) is int and type(order) is int:  # the hot path: a cached decision
-            d = self._decisions.get((gfp, order, 0 if self._one_node else self._decision_nid()))
+            try:  # (a subscript: a dict.get() call costs ~450 instructions more)
+                d = self._decisions[gfp, order, 0 if self._one_node else self._decision_nid()]
+            except KeyError:
+                pass
             if d is not None and d.plain:  # one compiled call: the fast attempt
                 pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order,
                                     self._cpu)
@@ -1110,10 +1127,11 @@ class MtMachine:
                     return self._alloc_slow(gfp, order, d)
                 self.last_failure = None
                 # zeroing is a no-op while no page holds data (as the bare core)
-                if (self.memory.dirty_pages()
+                if (self._stored
                         and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc)):
                     self.memory.zero(pfn, 1 << order)
-                return Page(self, pfn)
+                page = self._pages[pfn] if self._pages else None
+                return self._page(pfn) if page is None else page
         if d is None:
             gfp = _check_gfp(gfp)
             order = _check_order(order)
@@ -1129,8 +1147,10 @@ class MtMachine:
             return self._alloc_path(gfp, order, d)
         zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
         if gfp & GFP_NOFAIL:  # the walk below changes nothing until it finds a block
+            # (map, not a comprehension: one that reads self makes self a cell, which
+            # every call of alloc_pages would then create)
             for line in page_alloc.bare_walk_warnings(
-                    [self.zone_view(z) for z in zonelist], gfp, order, highest_idx, passes,
+                    list(map(self.zone_view, zonelist)), gfp, order, highest_idx, passes,
                     era=self.kernel.path_era):
                 self._warn_once(line)
         for attempt in passes:
@@ -1455,11 +1475,11 @@ class MtMachine:
     def _prep_new_page(self, pfn: int, order: int, gfp: int) -> Page:
         self._ref[pfn] = 1
         # zeroing is a no-op while no page holds data (as the bare core)
-        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc) and self.memory.dirty_pages():
+        if self._stored and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self._comp[pfn] = True
-        return Page(self, int(pfn))  # a Python int also without the JIT
+        return self._page(int(pfn))  # a Python int also without the JIT
 
     # -- freeing -------------------------------------------------------------------------
     def free_pages(self, page: Page, order: int = 0) -> None:
