@@ -28,6 +28,8 @@ import numpy as np
 
 from kmem.spec import (
     buddy,
+    machine_options,
+    numa,
     page_alloc,
     page_api,
     prepare_alloc,
@@ -229,6 +231,7 @@ class Zone:
         self.ztype = span.ztype
         self.zone_idx = zone_idx
         self.name = span.ztype.kernel_name
+        self.node = 0  # the NUMA node (one node: the whole path's MtMachine has more)
         self.start_pfn = span.start_pfn
         self.end_pfn = span.end_pfn
         self.policy = m.policy
@@ -365,7 +368,10 @@ class Machine:
         self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
+        if isinstance(slab_cpus, bool) or not isinstance(slab_cpus, int) or slab_cpus < 1:
+            raise InvalidArgument(f"slab_cpus must be an int >= 1, got {slab_cpus!r}")
         self.slab = slab
+        self.slab_cpus = slab_cpus
         self._S = A.build_arena(layout, policy)  # validates the policy
         self._v = A.Views(self._S)
         self.layout = layout
@@ -373,6 +379,25 @@ class Machine:
         self.policy = policy
         self.comm = comm
         self.zones: list[Zone] = [Zone(self, span, i) for i, span in enumerate(layout.zones)]
+        # the model's surface of a machine of one node without per-CPU lists (the whole
+        # path's options build an MtMachine instead: see __new__)
+        self.migratetypes = False
+        self.nr_cpus = 0
+        self.percpu_pagelist_high_fraction = 0
+        self.path_era: str | None = None
+        self.node_layouts = (layout,)
+        self.node_zones = [self.zones]
+        self.distances = numa.check_distances(numa.default_distances(1))
+        self.cpu_nodes = machine_options.check_cpu_nodes(None, 0, 1)
+        self.node = 0  # numa_node_id() (a machine without CPUs modelled)
+        self._preferred_nid: int | None = None  # alloc_pages_node's nid while it runs
+        self.zonelists = numa.build_all_zonelists(
+            self.distances, [[z.managed_pages for z in self.zones]], frozenset())
+        self.last_failure: str | None = None  # the whole path's slow-path step (None here)
+        self.outcomes = slowpath.Outcomes(reclaim_retry_wmark=None)
+        self.watermark_boost_factor = watermarks.DEFAULT_WATERMARK_BOOST_FACTOR
+        #: Machine.from_proc: each difference and ignored input, one line each
+        self.from_proc_report: tuple[str, ...] = ()
         self.memory = PageContents()
         self.dmesg: list[str] = []
         self.compound_heads = _CompoundHeads(self)
@@ -758,6 +783,51 @@ class Machine:
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
             raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
         self.clock_s += seconds
+
+    # -- the model's NUMA and per-CPU surface, on one node without CPUs ---------------------
+    def numa_node_id(self) -> int:
+        """``numa_node_id()``: node 0 (``self.node``), as on the model's bare machine."""
+        return self.node
+
+    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[Zone]:
+        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
+        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
+
+    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
+        """``alloc_pages_node(nid, gfp, order)`` (:func:`kmem.spec.prepare_alloc.alloc_pages_node`:
+        InvalidArgument for a node other than 0)."""
+        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
+        return page
+
+    @property
+    def cpu(self) -> int:
+        """The CPU the caller runs on: 0 (a machine without per-CPU lists)."""
+        return 0
+
+    @cpu.setter
+    def cpu(self, cpu: int) -> None:
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or cpu != 0:
+            raise InvalidArgument(f"cpu must be an int in 0..0 (nr_cpus=0), got {cpu!r}")
+
+    def drain_all_pages(self, zone: Zone | None = None) -> None:
+        """``drain_all_pages(zone)``: nothing to drain without per-CPU lists."""
+        if zone is not None and not any(zone is z for z in self.zones):
+            raise InvalidArgument(f"{zone!r} is not a zone of this machine")
+
+    def vmstat_update(self, cpu: int) -> bool:
+        """The vmstat worker's pcp decay: refused without per-CPU lists, as by the model."""
+        raise InvalidArgument("vmstat_update needs per-CPU lists (migratetypes=True and "
+                              "nr_cpus >= 1)")
+
+    @property
+    def pcp_pages_total(self) -> int:
+        """Pages parked on per-CPU lists: none."""
+        return 0
+
+    def pagetypeinfo(self, *, cma: bool | None = None) -> str:
+        """/proc/pagetypeinfo needs migratetypes: refused, as by the model's bare machine."""
+        raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "
+                              "buddy core keeps one free list per order)")
 
     @property
     def slab_allocator(self) -> Any:

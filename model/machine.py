@@ -614,6 +614,8 @@ class Machine:
     def drain_all_pages(self, zone: Zone | None = None) -> None:
         """``drain_all_pages(zone)``: every CPU's pcp lists (of one zone, or all) back to
         the buddy allocator."""
+        if zone is not None and not any(zone is z for z in self.zones):
+            raise InvalidArgument(f"{zone!r} is not a zone of this machine")
         for z in ([zone] if zone is not None else self.zones):
             if isinstance(z, MtZone):
                 for cpu in range(len(z.pcp)):
