@@ -36,6 +36,7 @@ from kmem.spec import (
     procfs,
     slowpath,
     vm_sysctl,
+    vmstat,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -779,10 +780,9 @@ class Machine:
         self.dmesg.extend(lines)
 
     def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (``warn_alloc``'s rate limit looks at it)."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
-        self.clock_s += seconds
+        """Let ``seconds`` of model time pass (:func:`kmem.spec.vmstat.advance_clock`; only
+        ``warn_alloc``'s rate limit looks at it without per-CPU lists)."""
+        vmstat.advance_clock(self, seconds)
 
     # -- the model's NUMA and per-CPU surface, on one node without CPUs ---------------------
     def numa_node_id(self) -> int:
