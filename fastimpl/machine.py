@@ -836,8 +836,7 @@ class Machine:
                               "kmem.fastimpl implements the page allocator only")
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
-        return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
-                                   zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+        return page_alloc.bare_zone_view(zone)
 
     # -- freeing and references -------------------------------------------------------
     def free_pages(self, page: Page, order: int = 0) -> None:

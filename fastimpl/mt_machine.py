@@ -1284,17 +1284,10 @@ class MtMachine:
         self.dmesg.extend(lines)
 
     def zone_view(self, zone: MtZone) -> page_alloc.ZoneView:
+        """:meth:`kmem.model.Machine.zone_view`."""
         if self.migratetypes:
-            # __zone_watermark_unusable_free: 6.10+ subtracts nr_free_highatomic, 6.1 the
-            # whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012-4013)
-            highatomic = (zone.nr_reserved_highatomic if self.path_era == "6.1"
-                          else zone.nr_free_highatomic)
-            return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
-                                       zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
-                                       highatomic, zone.lists_mask(),
-                                       zone.pcp_mask(self.cpu))
-        return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
-                                   zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+            return page_alloc.path_zone_view(zone, self.path_era, self.cpu)
+        return page_alloc.bare_zone_view(zone)
 
     def _alloc_path(self, gfp: int, order: int, d: _Decision) -> Page | None:
         """``__alloc_pages`` with migratetypes: the fast attempt and the slow path of

@@ -494,17 +494,11 @@ class Machine:
         self.dmesg.extend(lines)
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
+        """What the allocation path reads of ``zone`` (:func:`kmem.spec.page_alloc.path_zone_view`
+        with migratetypes, :func:`kmem.spec.page_alloc.bare_zone_view` without)."""
         if isinstance(zone, MtZone):
-            # __zone_watermark_unusable_free: 6.10+ subtracts nr_free_highatomic, 6.1 the
-            # whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012-4013)
-            highatomic = (zone.nr_reserved_highatomic if zone.era == "6.1"
-                          else zone.nr_free_highatomic)
-            return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
-                                       zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
-                                       highatomic, zone.lists_mask(),
-                                       zone.pcp_mask(self.cpu))
-        return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
-                                   zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+            return page_alloc.path_zone_view(zone, zone.era, self.cpu)
+        return page_alloc.bare_zone_view(zone)
 
     # -- the whole allocation path (migratetypes, pcp lists, highatomic) ------------------
     def _alloc_path(self, gfp: int, order: int, zonelist: Sequence[Zone], highest_idx: int,

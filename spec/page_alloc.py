@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from . import gfp as _gfp
 from .alloc_flags import (
@@ -273,6 +274,51 @@ class ZoneView:
     nr_free_highatomic: int = 0
     free_lists: tuple[int, ...] | None = None
     pcp_lists: int = 0  # bit mask of this CPU's non-empty pcp lists (by pindex)
+
+
+class BareZone(Protocol):
+    """What :func:`bare_zone_view` reads of a machine's zone."""
+
+    @property
+    def zone_idx(self) -> int: ...
+    @property
+    def free_pages(self) -> int: ...
+    @property
+    def watermark(self) -> tuple[int, ...]: ...
+    @property
+    def lowmem_reserve(self) -> tuple[int, ...]: ...
+    @property
+    def watermark_boost(self) -> int: ...
+    def nr_free(self) -> tuple[int, ...]: ...
+
+
+class PathZone(BareZone, Protocol):
+    """What :func:`path_zone_view` reads besides: the highatomic counters and the
+    non-empty free lists and pcp lists."""
+
+    @property
+    def nr_reserved_highatomic(self) -> int: ...
+    @property
+    def nr_free_highatomic(self) -> int: ...
+    def lists_mask(self) -> tuple[int, ...]: ...
+    def pcp_mask(self, cpu: int) -> int: ...
+
+
+def bare_zone_view(zone: BareZone) -> ZoneView:
+    """The :class:`ZoneView` of a bare buddy zone (one migratetype, no pcp lists)."""
+    return ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(), zone.watermark,
+                    zone.lowmem_reserve, zone.watermark_boost)
+
+
+def path_zone_view(zone: PathZone, era: str | None, cpu: int) -> ZoneView:
+    """The :class:`ZoneView` of a whole-path zone as ``cpu`` sees it. What
+    ``__zone_watermark_unusable_free`` subtracts for the highatomic reserve depends on the
+    kernel: 6.10+ ``nr_free_highatomic``, 6.1 the whole ``nr_reserved_highatomic``
+    (6.1.192 mm/page_alloc.c:4012-4013)."""
+    highatomic = zone.nr_reserved_highatomic if era == "6.1" else zone.nr_free_highatomic
+    return ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(), zone.watermark,
+                    zone.lowmem_reserve, zone.watermark_boost, highatomic, zone.lists_mask(),
+                    zone.pcp_mask(cpu))
 
 
 def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: int, *,
