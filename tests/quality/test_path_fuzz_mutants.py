@@ -20,7 +20,7 @@ import random
 import pytest
 
 from kmem.fuzz.mutants.path import PATH_MUTANTS
-from kmem.fuzz.path import path_impls, path_stream_for, pick_config, run_path_stream
+from kmem.fuzz.path import PathDeck, path_impls, path_stream_for, pick_config, run_path_stream
 
 STREAMS = 40  # what seed 1 needs for the hardest mutant (22), with a margin
 STREAM_OPS = 200  # the campaign's longest whole-path stream
@@ -30,10 +30,9 @@ def first_failing_stream(impl_names: str, seed: int = 1, streams: int = STREAMS)
     """The campaign's whole-path draws from ``seed``: (index, report) of the first stream
     that fails, or None after ``streams`` clean ones."""
     impls = path_impls(impl_names)
-    rng = random.Random(seed)
+    deck = PathDeck(random.Random(seed))
     for k in range(streams):
-        config = pick_config(rng)
-        ops = path_stream_for(config, rng.getrandbits(32), STREAM_OPS)
+        config, ops = deck.stream(STREAM_OPS)
         rep = run_path_stream(config, ops, impls, shrink_seconds=0)
         if rep.failure is not None:
             return k, rep
