@@ -356,7 +356,7 @@ class Machine:
                  kernel: str | kernel_spec.Kernel | None = None,
                  cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         # the modelled kernel and its configuration, as kmem.model.Machine takes them
-        self.kernel = kernel_spec.kernel(kernel)
+        self.kernel = kernel_spec.buddy_machine_kernel(kernel)
         for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
             if value is not None and not isinstance(value, bool):
                 raise InvalidArgument(f"{name} must be True, False or None (the kernel "
@@ -565,7 +565,7 @@ class Machine:
         the zone config, the populated zones, the NORMAL index, the kernel's path era and
         every zone's watermarks, boost and lowmem_reserve."""
         return (self.config, frozenset(self._populated), self._normal_idx,
-                self.kernel.path_era,
+                self.kernel,
                 tuple((z.watermark, z.watermark_boost, z.lowmem_reserve) for z in self.zones))
 
     def _decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
@@ -616,9 +616,12 @@ class Machine:
         lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
                  if gfp_spec.gfp_migratetype_warns(gfp) else ())
         livelock = tuple(p.name for p in passes) if livelocks else ()
-        era = self.kernel.path_era
-        once = tuple(line for where in page_alloc.NOFAIL_WARN_PLACES
-                     for line in page_alloc.nofail_warnings(gfp, order, where, era=era))
+        # as the model's: the era is asked for only where a __GFP_NOFAIL warning may print
+        # (the bare core runs on any kernel the layout allows; the warnings know 6.1 and 6.12)
+        once = (tuple(line for where in page_alloc.NOFAIL_WARN_PLACES
+                      for line in page_alloc.nofail_warnings(gfp, order, where,
+                                                             era=self.kernel.path_era))
+                if gfp & page_alloc.GFP_NOFAIL_BIT else ())
         return r, AllocPrep(lines, once, livelock)
 
     # -- addresses ---------------------------------------------------------------------
@@ -920,7 +923,7 @@ class Machine:
 
     def zoneinfo(self) -> str:
         """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
-        return procfs.format_zoneinfo(self.zoneinfo_zones())
+        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     # -- sizes ---------------------------------------------------------------------------
     def state_bytes(self) -> dict[str, int]:

@@ -754,10 +754,7 @@ class MtMachine:
         opts.check_policy(policy)
         self._decisions: dict[tuple[int, int, int], _Decision] = {}
         self._batch_tables: dict[int, Any] = {}  # run_ops' decision rows per node
-        self.kernel = kernel_spec.kernel(kernel)
-        if self.kernel.version.series() == (2, 6, 11):
-            raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
-                                  "Machine.x86_32(mem_mb, kernel='2.6.11') on kmem.model")
+        self.kernel = kernel_spec.buddy_machine_kernel(kernel)
         config = self.kernel.debian_config
         for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
             if value is not None and not isinstance(value, bool):

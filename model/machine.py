@@ -116,11 +116,7 @@ class Machine:
                  cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         free_list_class(policy)  # validates the policy name
         #: the modelled kernel (kmem.spec.kernel.Kernel; default: the newest kmem knows)
-        self.kernel = kernel_spec.kernel(kernel)
-        if self.kernel.version.series() == (2, 6, 11):
-            raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
-                                  "Machine.x86_32(mem_mb, kernel='2.6.11') (2.6.11's own "
-                                  "allocator, kmem.model.machine_2611)")
+        self.kernel = kernel_spec.buddy_machine_kernel(kernel)
         config = self.kernel.debian_config
         for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
             if value is not None and not isinstance(value, bool):
