@@ -236,8 +236,9 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
     on a machine whose ZONE_NORMAL sits over a populated DMA32): fill memory with one
     migratetype in blocks of one order, free some of them, then ask for small blocks of
     another type (claims that fail the half-pageblock test, steals that split a block);
-    or park blocks of orders 1-3 on the pcp lists and let the vmstat worker decay them
-    (its drain overshoots by whole blocks); or fill every zone of node 0 with UNMOVABLE
+    or park blocks of orders 1-3 and now and then of the THP order (the pcp orders,
+    ``pcp_allowed_order``) on the pcp lists and let the vmstat worker decay them (its
+    drain overshoots by whole blocks); or fill every zone of node 0 with UNMOVABLE
     blocks, then ask for MOVABLE pages, which ALLOC_NOFRAGMENT's first pass cannot serve
     without mixing types; or the highatomic reserve (below). Half the claim preludes ask
     for the other type until it fails (claims take the largest free blocks first, so
@@ -273,9 +274,9 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
         # order-0 frees between the high-order ones keep free_high from flushing the lists
         for i in range(rng.randint(20, 60)):
             out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
-                        (0, rng.choice((1, 2, 3)))[i % 2]))
+                        (0, rng.choice((1, 2, 3, 1, 2, 3, 9)))[i % 2]))
         out += [("free", 0) for _ in range(len(out))]
-        out += [("decay", 0)] * rng.randint(4, 12)  # the freeing CPU is CPU 0 here
+        out += [("decay", 0)] * rng.randint(8, 32)  # the freeing CPU is CPU 0 here
     elif kind == "highatomic":
         out += _highatomic_prelude(rng)
     elif kind != "none":
@@ -895,7 +896,7 @@ def _booted(config: PathConfig) -> Any:
 #: zone), ALLOC_NOFRAGMENT's retry (ZONE_NORMAL over a tiny DMA32), 6.1's pcp refill of
 #: more than one block (a 6.1 zone whose pcp batch is above 1); and one stream of any draw.
 PATH_DECK: tuple[tuple[str, str | None], ...] = (
-    ("quick", "claim"), ("quick", "pcp"), ("reserving", "highatomic"), ("thp", None),
+    ("quick", "claim"), ("quick", "pcp"), ("reserving", "highatomic"), ("thp", "pcp"),
     ("nofragment", "nofragment"), ("6.1-batch", None), ("any", None))
 
 
