@@ -33,7 +33,7 @@ def test_a_deck_stream_opens_with_its_prelude():
     for _ in PATH_DECK:
         config, prelude = deck.draw()
         ops = path.path_stream_for(config, 7, 120, prelude)
-        assert len(ops) == 120
+        assert len(ops) >= 120  # a prelude longer than the stream is kept whole
         if prelude == "highatomic":
             assert [op[0] for op in ops[:2]] == ["exhaust", "exhaust"]
             assert ops[2][0] == "alloc" and ops[2][2] in (1, 2, 3)
