@@ -56,8 +56,8 @@ PATH_MASKS = (g.GFP_KERNEL, g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL | g.__GFP_RECLA
               g.GFP_ATOMIC | g.__GFP_COMP, g.GFP_KERNEL | g.__GFP_MOVABLE | g.__GFP_RECLAIMABLE,
               g.GFP_USER | g.__GFP_HIGH, g.GFP_NOWAIT | g.__GFP_RECLAIMABLE)
 PATH_ORDERS = (0, 0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 9, 9)
-OPS = ("alloc", "alloc_node", "exhaust", "free", "get", "put", "misfree", "drain", "cpu",
-       "clock", "decay")
+OPS = ("alloc", "alloc_node", "exhaust", "free", "release", "get", "put", "misfree", "drain",
+       "cpu", "clock", "decay")
 #: what ``exhaust`` fills memory with: one migratetype at a time (then other types must
 #: claim or steal), and atomic requests (the highatomic reserve)
 EXHAUST_MASKS = (g.GFP_KERNEL, g.GFP_KERNEL | g.__GFP_RECLAIMABLE, g.GFP_HIGHUSER_MOVABLE,
@@ -188,6 +188,7 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1,
                "alloc_node": rng.choice([0, 2.0]) if nr_nodes > 1 else 0,
                "decay": rng.choice([0, 0.5, 2.0]) if nr_cpus else 0,
                "exhaust": rng.choice([0, 0.2, 0.6]),
+               "release": rng.choice([0, 0.1, 0.3]),
                "clock": rng.choice([0.1, 0.5])}
     names = list(weights)
     w = [weights[k] for k in names]
@@ -209,6 +210,8 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1,
                         rng.choice((0, 0, 1, 2, 3, 4, 9)), rng.choice((64, 256, 1024))))
         elif kind in ("free", "get", "put"):
             out.append((kind, rng.randrange(1 << 16)))
+        elif kind == "release":
+            out.append(("release", rng.choice((1, 2, 3)), rng.randrange(3)))
         elif kind == "misfree":
             out.append(("misfree", rng.randrange(1 << 16), rng.choice((-1, 1, 2, "inner",
                                                                         "twice"))))
@@ -270,6 +273,8 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
             # largest first, down to the half-free ones
             out.append(("exhaust", other | NOWARN, rng.choice((0, 0, 1)), 4096))
         out += [("alloc", other | NOWARN, rng.choice((0, 0, 1))) for _ in range(40)]
+        if rng.random() < 0.3:  # free much at once: merges past pageblocks of both types
+            out.append(("release", rng.choice((1, 2)), 0))
     elif kind == "pcp":
         # order-0 frees between the high-order ones keep free_high from flushing the lists
         for i in range(rng.randint(20, 60)):
@@ -516,6 +521,8 @@ class PathRunner:
                 return
             h = self.held[op[1] % len(self.held)]
             self._refop(kind, h, op)
+        elif kind == "release":
+            self._release_many(op)
         elif kind == "drain":
             self._all(what, lambda m: m.drain_all_pages())
         elif kind == "cpu":
@@ -624,6 +631,23 @@ class PathRunner:
             raise Divergence(f"step {self.step} {op}: raised {pfns} on valid requests")
         for pfn in pfns:
             self._hold(_Held(pfn, order, bool(order and mask & COMP)))
+
+    def _release_many(self, op: Op) -> None:
+        """Free every ``stride``-th held block from ``offset`` that only the stream holds
+        (one reference), checked as one step: many frees at once, whose merges run past
+        pageblocks (and retype a buddy pageblock of another type, __free_one_page)."""
+        _, stride, offset = op
+        if stride < 1:
+            raise InvalidArgument(f"release needs a stride >= 1: {op!r}")
+        picked = [h for i, h in enumerate(self.held) if i % stride == offset % stride
+                  and h.refs == 1]
+        for h in picked:
+            out = self._all(f"{op} on pfn {h.pfn:#x} order {h.order}",
+                            lambda m, h=h: m.free_pages(m.pfn_to_page(h.pfn), h.order))
+            if out[0] == "raise":
+                raise Divergence(f"step {self.step} {op}: a valid free of pfn {h.pfn:#x} "
+                                 f"order {h.order} raised {out[1]}")
+            self._release(h)
 
     def _refop(self, kind: str, h: _Held, op: Op) -> None:
         what = f"{op} on pfn {h.pfn:#x} order {h.order}"

@@ -84,3 +84,18 @@ def test_the_61_batch_family_holds_the_zones_whose_refill_takes_several_blocks()
     assert path.PATH_CONFIG_61_BATCH in fam
     assert all(c.kernel == "6.1" for c in fam)
     assert path.PATH_CONFIGS_61[0] not in fam  # 4096 pages: batch 1
+
+
+def test_release_frees_every_strideth_singly_held_block_in_one_step():
+    from kmem.spec import gfp
+
+    runner = PathRunner(path.PATH_CONFIGS[0], path_impls("model"))
+    runner.apply(("exhaust", gfp.GFP_KERNEL, 1, 6))
+    runner.apply(("get", 0))  # held[0] now has two references: release leaves it
+    before = list(runner.held)
+    runner.apply(("release", 2, 0))  # held[0], held[2], held[4]: all but the shared one
+    assert runner.step == 3
+    assert runner.held == [before[0], before[1], before[3], before[5]]
+    assert runner.held_pages == 4 * 2
+    with pytest.raises(path.InvalidArgument):
+        runner.apply(("release", 0, 0))
