@@ -641,9 +641,11 @@ class PathRunner:
             raise InvalidArgument(f"release needs a stride >= 1: {op!r}")
         picked = [h for i, h in enumerate(self.held) if i % stride == offset % stride
                   and h.refs == 1]
+        def free(m: Any, h: _Held) -> Any:
+            return m.free_pages(m.pfn_to_page(h.pfn), h.order)
+
         for h in picked:
-            out = self._all(f"{op} on pfn {h.pfn:#x} order {h.order}",
-                            lambda m, h=h: m.free_pages(m.pfn_to_page(h.pfn), h.order))
+            out = self._all(f"{op} on pfn {h.pfn:#x} order {h.order}", partial(free, h=h))
             if out[0] == "raise":
                 raise Divergence(f"step {self.step} {op}: a valid free of pfn {h.pfn:#x} "
                                  f"order {h.order} raised {out[1]}")
