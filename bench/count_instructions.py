@@ -1,7 +1,7 @@
 """Instructions per operation of fastimpl's batch API and of the C reference, under callgrind.
 
     python bench/count_instructions.py [--npages 1048576] [--n 250000] [--workloads abcd]
-        [--c-source PATH/buddy_bench.c] [--path]
+        [--c-source PATH/buddy_bench.c] [--per-call | --path]
 
 Instruction counts do not depend on the machine's load (timings on a shared machine
 do), so their ratio says how much more work fastimpl does per operation than C, apart
@@ -19,6 +19,11 @@ from cache misses. Needs valgrind. Each side counts only its timed part:
 ``PATH_CONFIGS``: migratetypes, + 1 CPU's pcp lists, + 4 CPUs; policy "linux"), each
 workload's count against the bare core "linux" of the same child (workloads a and b
 unless ``--workloads`` says otherwise).
+
+``--per-call``: instead, instructions per call of the page API (``alloc_pages(GFP_KERNEL,
+0)`` and ``__free_pages(page, 0)``, ``--n`` pages held, after two warm-up rounds that
+create their page handles), on the bare core and on the whole path (migratetypes, 1
+CPU's pcp lists), with Python's garbage collector on and off.
 
 Both run as generic x86-64 code (C: ``cc -O2``; numba: ``NUMBA_CPU_NAME=generic``, in
 a cache directory of its own under build/, compiled natively first: compiling under
@@ -59,6 +64,54 @@ for wl in wls:
     r = W.run_batch(Machine.generic(npages, policy="lowest", min_free_kbytes=0), wl, n=n)
     print(wl, r.ops, r.checksum_hex, calls[0], flush=True)
 """
+
+PER_CALL = """
+import gc, os, sys
+from kmem.fastimpl import Machine, api
+from kmem.spec.gfp import GFP_KERNEL
+npages, calls = int(sys.argv[1]), int(sys.argv[2])
+def run(m, alloc, free, calls, gfp):
+    for _ in range(2):  # warm up: the rows, the compiled steps, the page handles
+        pages = [alloc(m, gfp, 0) for _ in range(calls)]
+        for p in pages:
+            free(m, p, 0)
+    for collector in (True, False):
+        pages = [None] * calls
+        if not collector:
+            gc.disable()
+        os.getppid()
+        for i in range(calls):
+            pages[i] = alloc(m, gfp, 0)
+        os.getppid()
+        for p in pages:
+            free(m, p, 0)
+        os.getppid()
+        gc.enable()
+for kw in ({}, {"policy": "linux", "migratetypes": True, "nr_cpus": 1}):
+    run(Machine.generic(npages, min_free_kbytes=0, **kw), api.alloc_pages,
+        api.__free_pages, calls, GFP_KERNEL)
+"""
+
+
+def per_call(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """Instructions per page-API call (``--per-call``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        child = Path(tmp) / "child.py"
+        child.write_text(PER_CALL)
+        subprocess.run([sys.executable, str(child), "4096", "100"], env=env, check=True,
+                       capture_output=True)
+        prefix = Path(tmp) / "py"
+        callgrind([sys.executable, str(child), str(args.npages), str(args.n)], "getppid*",
+                  prefix, env)
+        dumps = totals(prefix)
+    print(f"instructions per call (callgrind), npages {args.npages}, {args.n} pages held")
+    # per machine: dumps 3k+2 .. 3k+6 (alloc, free; the gap; alloc, free with gc off)
+    for k, label in enumerate(("bare core", "whole path (migratetypes, 1 CPU)")):
+        b = 1 + 6 * k
+        print(f"  {label}: alloc_pages {dumps[b + 1] / args.n:.0f} / {dumps[b + 4] / args.n:.0f}"
+              f", __free_pages {dumps[b + 2] / args.n:.0f} / {dumps[b + 5] / args.n:.0f} "
+              f"(collector on / off)")
+    return 0
 
 
 PATH_CHILD = """
@@ -109,15 +162,19 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=250_000)
     ap.add_argument("--workloads", default="abcd")
     ap.add_argument("--c-source", type=Path, default=DEFAULT_C)
+    ap.add_argument("--per-call", action="store_true",
+                    help="instructions per page-API call instead (--n: pages held)")
     ap.add_argument("--path", action="store_true",
                     help="the whole path's batch against the bare core 'linux' (no C)")
     args = ap.parse_args()
     if args.path:
         return path_main(args.npages, args.n,
                          "ab" if args.workloads == "abcd" else args.workloads)
-    binary = build_c(args.c_source)
     env = dict(os.environ, NUMBA_CPU_NAME="generic",
                NUMBA_CACHE_DIR=str(ROOT / "build" / "numba-generic"))
+    if args.per_call:
+        return per_call(args, env)
+    binary = build_c(args.c_source)
     with tempfile.TemporaryDirectory() as tmp:
         child = Path(tmp) / "child.py"
         child.write_text(CHILD)

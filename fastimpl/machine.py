@@ -12,9 +12,10 @@ The gfp decisions are the spec's (``gfp_zone``, ``zonelist``, ``alloc_passes``,
 ``(gfp, order)`` into a table row of the arena; the compiled step only compares
 NR_FREE_PAGES with the row's thresholds and walks the row's zonelist.
 
-Page handles (:class:`Page`) are small value objects: a machine and a pfn. Two
-handles of the same page compare equal (``==``) and hash alike, but may not be the
-same object - the model's pages are one object per pfn, compare them with ``==``.
+Page handles (:class:`Page`) are one object per pfn, as the kernel's ``struct page *``
+and the model's pages are: a machine creates a pfn's handle the first time it hands
+the pfn out and returns that same object ever after (``alloc_pages`` after a free and
+a new allocation, ``pfn_to_page``, ``virt_to_page``), so ``is`` and ``==`` agree.
 """
 
 from __future__ import annotations
@@ -25,11 +26,19 @@ from typing import Any
 
 import numpy as np
 
-from kmem.spec import buddy, page_alloc, procfs, slowpath, watermarks, x86_64_layout
+from kmem.spec import (
+    buddy,
+    page_alloc,
+    prepare_alloc,
+    procfs,
+    slowpath,
+    watermarks,
+    x86_64_layout,
+)
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
 from kmem.spec import zones as zones_spec
-from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NOFRAGMENT, WMARK_MIN
+from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, WMARK_MIN
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
     AllocationLivelock,
@@ -105,8 +114,9 @@ class AllocPrep:
 
 
 class Page:
-    """``struct page *``: a handle on one pfn of one machine; the descriptor itself lives
-    in the machine's arrays (refcount, order, flags)."""
+    """``struct page *``: the handle on one pfn of one machine, one object per pfn
+    (:meth:`Machine._page`); the descriptor itself lives in the machine's arrays
+    (refcount, order, flags)."""
 
     __slots__ = ("pfn", "_m")
 
@@ -356,7 +366,7 @@ class Machine:
                  kernel: str | kernel_spec.Kernel | None = None,
                  cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         # the modelled kernel and its configuration, as kmem.model.Machine takes them
-        self.kernel = kernel_spec.kernel(kernel)
+        self.kernel = kernel_spec.buddy_machine_kernel(kernel)
         for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
             if value is not None and not isinstance(value, bool):
                 raise InvalidArgument(f"{name} must be True, False or None (the kernel "
@@ -390,7 +400,11 @@ class Machine:
         # (gfp, order) -> table row, for requests without side effects before the walk;
         # the others (dmesg warnings, __GFP_NOFAIL) -> (row, AllocPrep)
         self._rows: dict[tuple[int, int], int] = {}
+        # the same rows by order, then gfp (the hot path builds no key tuple)
+        self._rows_by_order: dict[int, dict[int, int]] = {}
         self._special: dict[tuple[int, int], tuple[int, AllocPrep]] = {}
+        self._pages: list[Page | None] = []  # pfn -> its handle (see _page)
+        self._stored = self.memory._pages  # the pages holding data (dirty_pages() > 0)
         self._populated = set(layout.managed_zones())
         self._direct_map_setup()
         self._mark_unmanaged()
@@ -513,6 +527,7 @@ class Machine:
             zone.lowmem_reserve = tuple(reserve)
         if hasattr(self, "_rows"):
             self._rows.clear()  # the thresholds changed
+            self._rows_by_order.clear()
             self._special.clear()
         self._batch_keys: Any = None  # run_ops' decision rows (batch.py), rebuilt on use
         # decision_row's shared rows for this machine's inputs, looked up on first use
@@ -531,6 +546,7 @@ class Machine:
             return special
         if len(self._rows) + len(self._special) >= A.TAB_ROWS:
             self._rows.clear()
+            self._rows_by_order.clear()
             self._special.clear()
         values, prep = self.decision_row(gfp, order)
         row = len(self._rows) + len(self._special)
@@ -539,6 +555,9 @@ class Machine:
             self._special[key] = (row, prep)
             return row, prep
         self._rows[key] = row
+        self._rows_by_order.setdefault(order, {})[gfp] = row
+        if not self._pages:  # alloc_pages' hot path indexes it
+            self._pages = [None] * self._v.npfn
         return row, None
 
     def decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
@@ -562,39 +581,33 @@ class Machine:
 
     def _row_inputs(self) -> tuple[Any, ...]:
         """Everything :meth:`_decision_row` reads of the machine besides (gfp, order):
-        the zone config, the populated zones, the NORMAL index, the kernel's path era and
+        the zone config, the populated zones, the NORMAL index, CONFIG_CMA, the kernel and
         every zone's watermarks, boost and lowmem_reserve."""
-        return (self.config, frozenset(self._populated), self._normal_idx,
-                self.kernel.path_era,
+        return (self.config, frozenset(self._populated), self._normal_idx, self.cma,
+                self.kernel,
                 tuple((z.watermark, z.watermark_boost, z.lowmem_reserve) for z in self.zones))
 
     def _decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
         """One row of the gfp decision table (``arrays.T_*``) and the request's side effects.
 
-        The row: the zonelist of ``gfp_zone(gfp)``, and per allocation pass
-        (``alloc_passes``, with ``alloc_flags_nofragment`` and the lowmem-only rule)
-        whether it skips the watermarks and, per zone, the value NR_FREE_PAGES -
-        (2**order - 1) must exceed (``zone_allows``/``__zone_watermark_ok``):
+        The row: the zonelist of the spec's decision
+        (:func:`kmem.spec.prepare_alloc.decide_one_node`) and, per allocation pass, whether
+        it skips the watermarks and, per zone, the value NR_FREE_PAGES - (2**order - 1)
+        must exceed (``zone_allows``/``__zone_watermark_ok``):
         ``watermark_threshold(mark + boost, alloc_flags) + lowmem_reserve[highest]``,
         or the lower unboosted one where ``zone_allows`` retries without the boost.
         Order > MAX_PAGE_ORDER gets no pass (and no gfp checks, as in the model)."""
         r = np.zeros(A.TROW, np.int64)
         if order > MAX_PAGE_ORDER:
             return r, AllocPrep((), (), ())
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        hidx = self.config.idx(highest)
-        chain = gfp_spec.zonelist(self.config, highest, self._populated)
-        zl = [self.config.idx(zt) for zt in chain]
-        passes = page_alloc.alloc_passes(
-            gfp, order,
-            nofragment=bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
-            lowmem_only=hidx < self._normal_idx)
+        d = prepare_alloc.decide_one_node(self, gfp, order)
+        hidx, passes = d.highest_idx, d.passes
+        zl = [z.zone_idx for z in d.zonelist]
         if len(passes) > A.MAX_PASSES:
             raise AssertionError(f"{len(passes)} passes; the table holds {A.MAX_PASSES}")
         r[A.T_NPASS], r[A.T_NZL] = len(passes), len(zl)
         r[A.T_COMP] = 1 if order and gfp & GFP_COMP else 0
-        livelocks = slowpath.loops_without_progress(gfp, order, lowmem_only=hidx < self._normal_idx)
+        livelocks = slowpath.loops_without_progress(gfp, order, lowmem_only=d.lowmem_only)
         r[A.T_LIVELOCK] = 1 if livelocks else 0
         r[A.T_ZL:A.T_ZL + len(zl)] = zl
         for p, attempt in enumerate(passes):
@@ -613,12 +626,14 @@ class Machine:
                     thr = min(thr, watermarks.watermark_threshold(zone.watermark[WMARK_MIN],
                                                                   flags) + reserve)
                 r[pb + 1 + pos] = thr
-        lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
-                 if gfp_spec.gfp_migratetype_warns(gfp) else ())
+        lines = () if d.warning is None else (d.warning,)
         livelock = tuple(p.name for p in passes) if livelocks else ()
-        era = self.kernel.path_era
-        once = tuple(line for where in page_alloc.NOFAIL_WARN_PLACES
-                     for line in page_alloc.nofail_warnings(gfp, order, where, era=era))
+        # as the model's: the era is asked for only where a __GFP_NOFAIL warning may print
+        # (the bare core runs on any kernel the layout allows; the warnings know 6.1 and 6.12)
+        once = (tuple(line for where in page_alloc.NOFAIL_WARN_PLACES
+                      for line in page_alloc.nofail_warnings(gfp, order, where,
+                                                             era=self.kernel.path_era))
+                if gfp & page_alloc.GFP_NOFAIL_BIT else ())
         return r, AllocPrep(lines, once, livelock)
 
     # -- addresses ---------------------------------------------------------------------
@@ -659,7 +674,19 @@ class Machine:
         if self.zone_of(pfn) is None:
             raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
                            f"max_pfn is {self.layout.max_pfn:#x})")
-        return Page(self, int(pfn))
+        return self._page(int(pfn))
+
+    def _page(self, pfn: int) -> Page:
+        """The handle of ``pfn`` (valid), created on first use: one object per pfn, kept
+        in a list indexed by pfn that is created on the first hand-out (8 bytes per pfn,
+        plus about 80 per handle created)."""
+        pages = self._pages
+        if not pages:
+            pages = self._pages = [None] * self._v.npfn
+        page = pages[pfn]
+        if page is None:
+            page = pages[pfn] = Page(self, pfn)
+        return page
 
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
@@ -684,14 +711,18 @@ class Machine:
         :meth:`kmem.model.Machine.alloc_pages`: warnings, rate-limited failure reports,
         AllocationLivelock for a __GFP_NOFAIL request no pass can satisfy)."""
         if type(gfp) is int and type(order) is int:
-            row = self._rows.get((gfp, order))
+            try:  # (subscripts: numba-free dict.get() calls cost ~500 instructions each)
+                row = self._rows_by_order[order][gfp]
+            except KeyError:
+                row = None
             if row is not None:  # the hot path: no side effects before the walk
-                pfn = self._k_alloc(self._S, row, order)
+                pfn = self._k_alloc(self._S, row, order)  # a Python int also without the JIT
                 if pfn >= 0:
                     # want_init_on_alloc; zeroing is a no-op while no page holds data
-                    if (self.init_on_alloc or gfp & GFP_ZERO) and self.memory.dirty_pages():
+                    if self._stored and (self.init_on_alloc or gfp & GFP_ZERO):
                         self.memory.zero(pfn, 1 << order)
-                    return Page(self, int(pfn))  # a Python int also without the JIT
+                    page = self._pages[pfn]  # (_prepare created the list with the row)
+                    return self._page(pfn) if page is None else page
                 self._alloc_failed(gfp, order)
                 return None
         gfp = _check_gfp(gfp)
@@ -709,7 +740,7 @@ class Machine:
             return None
         if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
-        return Page(self, int(pfn))
+        return self._page(pfn)
 
     def _before_walk(self, prep: AllocPrep) -> None:
         """``prepare_alloc_pages``' VM_WARN_ON (every time)."""
@@ -722,16 +753,9 @@ class Machine:
     def _nofail_walk(self, gfp: int, order: int) -> None:
         """The __GFP_NOFAIL WARN_ON_ONCE lines the walk of (gfp, order) prints from the
         zones as they are now (:func:`kmem.spec.page_alloc.bare_walk_warnings`)."""
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        hidx = self.config.idx(highest)
-        chain = gfp_spec.zonelist(self.config, highest, self._populated)
-        passes = page_alloc.alloc_passes(
-            gfp, order,
-            nofragment=bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
-            lowmem_only=hidx < self._normal_idx)
-        views = [self.zone_view(self.zones[self.config.idx(zt)]) for zt in chain]
-        for line in page_alloc.bare_walk_warnings(views, gfp, order, hidx, passes,
+        d = prepare_alloc.decide_one_node(self, gfp, order)
+        views = [self.zone_view(z) for z in d.zonelist]
+        for line in page_alloc.bare_walk_warnings(views, gfp, order, d.highest_idx, d.passes,
                                                   era=self.kernel.path_era):
             if line not in self._warned_once:
                 self._warned_once.add(line)
@@ -920,7 +944,7 @@ class Machine:
 
     def zoneinfo(self) -> str:
         """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
-        return procfs.format_zoneinfo(self.zoneinfo_zones())
+        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     # -- sizes ---------------------------------------------------------------------------
     def state_bytes(self) -> dict[str, int]:

@@ -24,7 +24,17 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from kmem.spec import buddy, migrate, numa, page_alloc, procfs, slowpath, watermarks, x86_64_layout
+from kmem.spec import (
+    buddy,
+    migrate,
+    numa,
+    page_alloc,
+    prepare_alloc,
+    procfs,
+    slowpath,
+    watermarks,
+    x86_64_layout,
+)
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
 from kmem.spec import machine_options as opts
@@ -68,7 +78,6 @@ GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
 GFP_NOFAIL = page_alloc.GFP_NOFAIL_BIT
 GFP_MASK_LIMIT = 1 << 32
-GFP_THISNODE = gfp_spec.__GFP_THISNODE
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
 BARE_PBO = MAX_PAGE_ORDER + 1  # a bare zone: no split at pageblocks, no merge restriction
 
@@ -86,7 +95,8 @@ def _check_gfp(gfp: object) -> int:
 
 
 class Page:
-    """``struct page *``: a handle on one pfn of one machine; the descriptor (refcount,
+    """``struct page *``: the handle on one pfn of one machine, one object per pfn as the
+    kernel's and the model's (:meth:`MtMachine._page`); the descriptor (refcount,
     PG_reserved, the kmap address) lives in the machine's arrays."""
 
     __slots__ = ("pfn", "_m")
@@ -754,10 +764,7 @@ class MtMachine:
         opts.check_policy(policy)
         self._decisions: dict[tuple[int, int, int], _Decision] = {}
         self._batch_tables: dict[int, Any] = {}  # run_ops' decision rows per node
-        self.kernel = kernel_spec.kernel(kernel)
-        if self.kernel.version.series() == (2, 6, 11):
-            raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
-                                  "Machine.x86_32(mem_mb, kernel='2.6.11') on kmem.model")
+        self.kernel = kernel_spec.buddy_machine_kernel(kernel)
         config = self.kernel.debian_config
         for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
             if value is not None and not isinstance(value, bool):
@@ -823,6 +830,8 @@ class MtMachine:
             self.distances, [[z.managed_pages for z in zones] for zones in self.node_zones],
             frozenset())  # built before any CPU joins its node (as the model)
         self.memory = PageContents()
+        self._stored = self.memory._pages  # the pages holding data (dirty_pages() > 0)
+        self._pages: list[Page | None] = []  # pfn -> its handle (see _page)
         self.dmesg: list[str] = []
         self.compound_heads = _CompoundHeads(self)
         self._virtual: dict[int, int] = {}
@@ -1087,7 +1096,18 @@ class MtMachine:
         if self.zone_of(pfn) is None:
             raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
                            f"max_pfn is {self.layout.max_pfn:#x})")
-        return Page(self, int(pfn))
+        return self._page(int(pfn))
+
+    def _page(self, pfn: int) -> Page:
+        """The handle of ``pfn`` (valid), created on first use and kept for good: one
+        object per pfn (a list indexed by pfn, created on the first hand-out)."""
+        pages = self._pages
+        if not pages:
+            pages = self._pages = [None] * self._npfn
+        page = pages[pfn]
+        if page is None:
+            page = pages[pfn] = Page(self, pfn)
+        return page
 
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
@@ -1116,14 +1136,17 @@ class MtMachine:
         zone = self.zone_of(page.pfn)
         assert zone is not None
         head = self._compound_tail_head(zone, page.pfn)
-        return zone, (Page(self, head) if head is not None else page)
+        return zone, (self._page(head) if head is not None else page)
 
     # -- allocation ------------------------------------------------------------------------
     def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
         """``alloc_pages(gfp, order)`` (see :meth:`kmem.model.Machine.alloc_pages`)."""
         d = None
         if type(gfp) is int and type(order) is int:  # the hot path: a cached decision
-            d = self._decisions.get((gfp, order, 0 if self._one_node else self._decision_nid()))
+            try:  # (a subscript: a dict.get() call costs ~450 instructions more)
+                d = self._decisions[gfp, order, 0 if self._one_node else self._decision_nid()]
+            except KeyError:
+                pass
             if d is not None and d.plain:  # one compiled call: the fast attempt
                 pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order,
                                     self._cpu)
@@ -1131,10 +1154,11 @@ class MtMachine:
                     return self._alloc_slow(gfp, order, d)
                 self.last_failure = None
                 # zeroing is a no-op while no page holds data (as the bare core)
-                if (self.memory.dirty_pages()
+                if (self._stored
                         and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc)):
                     self.memory.zero(pfn, 1 << order)
-                return Page(self, pfn)
+                page = self._pages[pfn] if self._pages else None
+                return self._page(pfn) if page is None else page
         if d is None:
             gfp = _check_gfp(gfp)
             order = _check_order(order)
@@ -1150,8 +1174,10 @@ class MtMachine:
             return self._alloc_path(gfp, order, d)
         zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
         if gfp & GFP_NOFAIL:  # the walk below changes nothing until it finds a block
+            # (map, not a comprehension: one that reads self makes self a cell, which
+            # every call of alloc_pages would then create)
             for line in page_alloc.bare_walk_warnings(
-                    [self.zone_view(z) for z in zonelist], gfp, order, highest_idx, passes,
+                    list(map(self.zone_view, zonelist)), gfp, order, highest_idx, passes,
                     era=self.kernel.path_era):
                 self._warn_once(line)
         for attempt in passes:
@@ -1168,33 +1194,18 @@ class MtMachine:
 
     def _decision_nid(self) -> int:
         """The node whose zonelist serves this call (0 on one node)."""
-        if self._one_node:
-            return 0
-        return self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
+        return 0 if self._one_node else prepare_alloc.decision_nid(self)
 
     def _decide(self, gfp: int, order: int) -> _Decision:
-        """The spec's decision for a checked (gfp, order <= MAX_PAGE_ORDER) on this call's
-        node (:class:`_Decision`); cached once computed without an exception."""
-        nid = self._decision_nid()
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        highest_idx = self.config.idx(highest)
-        if len(self.node_layouts) > 1:
-            zonelist = self.node_zonelist(nid, gfp, highest_idx)
-            nofragment = bool(zonelist) and self._nofragment_numa(zonelist[0])
-        else:
-            populated = set(self.layout.managed_zones())
-            chain = gfp_spec.zonelist(self.config, highest, populated)
-            zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
-            nofragment = bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
-        lowmem_only = highest_idx < self._normal_idx
-        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
-                                         lowmem_only=lowmem_only)
-        lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
-                 if gfp_spec.gfp_migratetype_warns(gfp) else ())
+        """The spec's decision (:func:`kmem.spec.prepare_alloc.decide`) for a checked (gfp,
+        order <= MAX_PAGE_ORDER) on this call's node, with what the compiled walk needs
+        (:class:`_Decision`); cached once computed without an exception."""
+        base = prepare_alloc.decide(self, gfp, order)
+        zonelist, passes, highest_idx, mt = (list(base.zonelist), base.passes,
+                                             base.highest_idx, base.migratetype)
+        lines = () if base.warning is None else (base.warning,)
         rmqueue_lines = page_alloc.nofail_warnings(gfp, order, "rmqueue",
                                                    era=self.path_era or "6.12")
-        mt = gfp_spec.gfp_migratetype(gfp)
         row = np.zeros(K.R_ZL + 2 * len(zonelist), np.int64)
         row[K.R_FLAGS0] = passes[0].alloc_flags if passes else 0
         row[K.R_MT], row[K.R_HIDX] = mt, highest_idx
@@ -1207,11 +1218,11 @@ class MtMachine:
         row[K.R_NZ] = len(zonelist)
         for i, zone in enumerate(zonelist):
             row[K.R_ZL + 2 * i], row[K.R_ZL + 2 * i + 1] = zone.zone_idx_global, zone.node
-        d = _Decision(highest_idx, zonelist, passes, mt, lowmem_only, lines, rmqueue_lines,
+        d = _Decision(highest_idx, zonelist, passes, mt, base.lowmem_only, lines, rmqueue_lines,
                       row, plain)
         if len(self._decisions) >= 4096:
             self._decisions.clear()
-        self._decisions[(gfp, order, nid)] = d
+        self._decisions[(gfp, order, self._decision_nid())] = d
         return d
 
     def _rmqueue_bare(self, zone: MtZone, order: int) -> int:
@@ -1236,26 +1247,13 @@ class MtMachine:
         return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
 
     def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[MtZone]:
-        if not 0 <= nid < len(self.node_zones):
-            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
-        refs = numa.zonelist_for(self.zonelists, nid, highest_idx,
-                                 thisnode=bool(gfp & GFP_THISNODE))
-        return [self.node_zones[n][idx] for n, idx in refs]
-
-    def _nofragment_numa(self, preferred: MtZone) -> bool:
-        if not self.config.has(ZoneType.DMA32) or preferred.ztype is not ZoneType.NORMAL:
-            return False
-        dma32 = self.node_zones[preferred.node][self.config.idx(ZoneType.DMA32)]
-        return dma32.present_pages > 0
+        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
+        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
 
     def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid < len(self.node_zones):
-            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
-        self._preferred_nid = nid
-        try:
-            return self.alloc_pages(gfp, order)
-        finally:
-            self._preferred_nid = None
+        """:func:`kmem.spec.prepare_alloc.alloc_pages_node`."""
+        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
+        return page
 
     @property
     def cpu(self) -> int:
@@ -1521,11 +1519,11 @@ class MtMachine:
     def _prep_new_page(self, pfn: int, order: int, gfp: int) -> Page:
         self._ref[pfn] = 1
         # zeroing is a no-op while no page holds data (as the bare core)
-        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc) and self.memory.dirty_pages():
+        if self._stored and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self._comp[pfn] = True
-        return Page(self, int(pfn))  # a Python int also without the JIT
+        return self._page(int(pfn))  # a Python int also without the JIT
 
     # -- freeing -------------------------------------------------------------------------
     def free_pages(self, page: Page, order: int = 0) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from kmem.spec import (
     buddy,
@@ -21,6 +21,7 @@ from kmem.spec import (
     migrate,
     numa,
     page_alloc,
+    prepare_alloc,
     procfs,
     slowpath,
     watermarks,
@@ -50,6 +51,7 @@ from kmem.spec.errors import (
     RefcountUnderflow,
     TailPageFree,
 )
+from kmem.spec.prepare_alloc import AllocDecision
 from kmem.spec.x86_32_layout import maxmem, page_offset
 from kmem.spec.zones import MachineLayout, ZoneType
 
@@ -67,7 +69,6 @@ GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
 GFP_NOFAIL = page_alloc.GFP_NOFAIL_BIT
 GFP_MASK_LIMIT = 1 << 32  # gfp_t is 32 bits
-GFP_THISNODE = gfp_spec.__GFP_THISNODE
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
 
 
@@ -81,16 +82,6 @@ def _check_gfp(gfp: object) -> int:
     if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
         raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
     return gfp
-
-
-class AllocDecision(NamedTuple):
-    """What ``alloc_pages`` decides for (gfp, order) before it walks the zonelist
-    (:meth:`Machine._decide`)."""
-
-    highest_idx: int
-    zonelist: tuple[Zone, ...]
-    passes: tuple[page_alloc.AllocPass, ...]
-    warning: str | None  # gfp_migratetype's VM_WARN_ON line, printed on every call
 
 
 class Machine:
@@ -116,11 +107,7 @@ class Machine:
                  cma: bool | None = None, init_on_alloc: bool | None = None) -> None:
         free_list_class(policy)  # validates the policy name
         #: the modelled kernel (kmem.spec.kernel.Kernel; default: the newest kmem knows)
-        self.kernel = kernel_spec.kernel(kernel)
-        if self.kernel.version.series() == (2, 6, 11):
-            raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
-                                  "Machine.x86_32(mem_mb, kernel='2.6.11') (2.6.11's own "
-                                  "allocator, kmem.model.machine_2611)")
+        self.kernel = kernel_spec.buddy_machine_kernel(kernel)
         config = self.kernel.debian_config
         for name, value in (("cma", cma), ("init_on_alloc", init_on_alloc)):
             if value is not None and not isinstance(value, bool):
@@ -422,7 +409,7 @@ class Machine:
                 self._order_warned = True  # WARN_ON_ONCE
                 self.dmesg.append(page_alloc.order_warning_line(order))
             return None
-        highest_idx, zonelist, passes, warning = self._decision(gfp, order)
+        highest_idx, zonelist, passes, _, lowmem_only, warning = self._decision(gfp, order)
         if warning is not None:
             self.dmesg.append(warning)
         if self.migratetypes:
@@ -439,8 +426,7 @@ class Machine:
                     pfn = zone.rmqueue_smallest(order)
                     if pfn is not None:
                         return self._prep_new_page(zone, pfn, order, gfp)
-        if slowpath.loops_without_progress(gfp, order,
-                                           lowmem_only=highest_idx < self._normal_idx):
+        if slowpath.loops_without_progress(gfp, order, lowmem_only=lowmem_only):
             raise AllocationLivelock(slowpath.livelock_message(
                 gfp, order, tuple(p.name for p in passes)))
         self._warn_alloc(gfp, order)
@@ -451,8 +437,7 @@ class Machine:
         what the machine fixes at boot (the layout and its zone config, the zones per
         node, the zonelists, CONFIG_CMA), so the memo is dropped when any of those is
         replaced. A request the spec rejects (BadGfpZone) raises every time."""
-        nid = (-1 if len(self.node_layouts) == 1 else
-               self.numa_node_id() if self._preferred_nid is None else self._preferred_nid)
+        nid = -1 if len(self.node_layouts) == 1 else prepare_alloc.decision_nid(self)
         memo = self._decisions
         if (memo is None or memo[0] is not self.layout or memo[1] is not self.config
                 or memo[2] is not self.zones or memo[3] is not self.zonelists
@@ -467,29 +452,8 @@ class Machine:
         return d
 
     def _decide(self, gfp: int, order: int) -> AllocDecision:
-        """What ``__alloc_pages`` decides before the zonelist walk, from the spec and
-        nothing that an allocation or free changes: ``gfp_zone``'s highest zone index, the
-        zonelist (this call's node's ``node_zonelist`` on a NUMA machine), the passes of
-        :func:`kmem.spec.page_alloc.alloc_passes` (with ``alloc_flags_nofragment``) and
-        ``gfp_migratetype``'s warning line for MOVABLE|RECLAIMABLE (None: no warning)."""
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        highest_idx = self.config.idx(highest)
-        if len(self.node_layouts) > 1:
-            nid = self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
-            zonelist = self.node_zonelist(nid, gfp, highest_idx)
-            nofragment = bool(zonelist) and self._nofragment_numa(zonelist[0])
-        else:
-            populated = set(self.layout.managed_zones())
-            chain = gfp_spec.zonelist(self.config, highest, populated)
-            zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
-            nofragment = bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
-        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
-                                         lowmem_only=highest_idx < self._normal_idx)
-        # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
-        warning = (gfp_spec.gfp_migratetype_warning_line(gfp)
-                   if gfp_spec.gfp_migratetype_warns(gfp) else None)
-        return AllocDecision(highest_idx, tuple(zonelist), passes, warning)
+        """The spec's decision before the zonelist walk (:func:`kmem.spec.prepare_alloc.decide`)."""
+        return prepare_alloc.decide(self, gfp, order)
 
     # -- NUMA --------------------------------------------------------------------------
     def numa_node_id(self) -> int:
@@ -497,33 +461,14 @@ class Machine:
         return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
 
     def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[Zone]:
-        """``node_zonelist(nid, gfp)`` walked up to ``highest_zoneidx``: the node-ordered
-        fallback list, or this node's zones only with __GFP_THISNODE
-        (:func:`kmem.spec.numa.zonelist_for`)."""
-        if not 0 <= nid < len(self.node_zones):
-            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
-        refs = numa.zonelist_for(self.zonelists, nid, highest_idx,
-                                 thisnode=bool(gfp & GFP_THISNODE))
-        return [self.node_zones[n][idx] for n, idx in refs]
-
-    def _nofragment_numa(self, preferred: Zone) -> bool:
-        """``alloc_flags_nofragment`` on a multi-node machine: ZONE_NORMAL preferred, and
-        its node's DMA32 zone populated."""
-        if not self.config.has(ZoneType.DMA32) or preferred.ztype is not ZoneType.NORMAL:
-            return False
-        dma32 = self.node_zones[preferred.node][self.config.idx(ZoneType.DMA32)]
-        return dma32.present_pages > 0
+        """``node_zonelist(nid, gfp)`` walked up to ``highest_zoneidx``
+        (:func:`kmem.spec.prepare_alloc.node_zonelist`)."""
+        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
 
     def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        """``alloc_pages_node(nid, gfp, order)``: allocate with ``nid``'s zonelist (the
-        caller's CPU and its pcp lists stay the same)."""
-        if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid < len(self.node_zones):
-            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
-        self._preferred_nid = nid
-        try:
-            return self.alloc_pages(gfp, order)
-        finally:
-            self._preferred_nid = None
+        """``alloc_pages_node(nid, gfp, order)`` (:func:`kmem.spec.prepare_alloc.alloc_pages_node`)."""
+        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
+        return page
 
     @property
     def cpu(self) -> int:

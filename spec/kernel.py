@@ -592,6 +592,20 @@ def kernel(version: str | Kernel | None = None) -> Kernel:
     return _kernel(version)
 
 
+def buddy_machine_kernel(version: str | Kernel | None = None) -> Kernel:
+    """The :class:`Kernel` of a machine built from a layout (``Machine(layout, kernel=)``),
+    refusing 2.6.11: its page allocator (hot/cold per-CPU lists, head insertion, its own gfp
+    numbering and watermarks: 2.6.11 mm/page_alloc.c) is its own machine on the i386
+    layout of its era, ``kmem.model.Machine.x86_32(mem_mb, kernel="2.6.11")``."""
+    k = kernel(version)
+    if k.version.series() == (2, 6, 11):
+        raise InvalidArgument("kernel 2.6.11 is modelled on the i386 machine of its era: "
+                              "kmem.model.Machine.x86_32(mem_mb, kernel='2.6.11') (2.6.11's "
+                              "own allocator, kmem.model.machine_2611; fastimpl does not "
+                              "implement it)")
+    return k
+
+
 def version_range_text(low: str | None, high: str | None) -> str:
     """``"4.10-4.14"``, ``"6.15 onwards"``, ``"up to 2.6.22"``."""
     if low and high:

@@ -72,11 +72,12 @@ class AllocPass:
 
 
 def alloc_flags_nofragment(gfp: int, preferred: ZoneType | None, config: ZoneConfig) -> int:
-    """``alloc_flags_nofragment(zone, gfp_mask)`` (mm/page_alloc.c, 6.12 lines 3370-3399):
+    """``alloc_flags_nofragment(zone, gfp_mask)`` (mm/page_alloc.c, 6.12 lines 3372-3402):
     ALLOC_KSWAPD for __GFP_KSWAPD_RECLAIM, and ALLOC_NOFRAGMENT when CONFIG_ZONE_DMA32 is
     set (``config`` has ZONE_DMA32) and the preferred zone (the first of the zonelist)
-    is ZONE_NORMAL. (On more than one node the DMA32 zone must be populated too; kmem
-    models one node.) Without migratetypes ALLOC_NOFRAGMENT changes no choice of the
+    is ZONE_NORMAL. (On more than one node the preferred zone's node must have DMA32
+    populated too, line 3396: :func:`kmem.spec.prepare_alloc.decide` passes None
+    otherwise.) Without migratetypes ALLOC_NOFRAGMENT changes no choice of the
     model; it is part of the pass's flags all the same."""
     flags = ALLOC_KSWAPD if gfp & GFP_KSWAPD_RECLAIM_BIT else 0
     if config.has(ZoneType.DMA32) and preferred is ZoneType.NORMAL:

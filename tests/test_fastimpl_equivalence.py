@@ -62,3 +62,27 @@ def test_odd_zone_with_holes_and_reserved(policy):
 def test_unaligned_zone_start(policy):
     layout = zones.x86_64(40, holes=((4096 + 77, 4096 + 300),), reserved=((4200 + 300, 4600),))
     replay(lambda M: M(layout, policy=policy), 800, seed=7, full_every=200)
+
+
+@pytest.mark.parametrize("kernel", ["4.19", "5.15", "6.1", "6.6"])
+def test_bare_core_of_a_kernel_without_a_modelled_whole_path(kernel):
+    # the bare core runs on any kernel the layout allows (the model's alloc_pages asks for
+    # the whole path's era only where a __GFP_NOFAIL warning may print, and then refuses
+    # with UnknownKernel): fastimpl used to refuse every allocation on these kernels
+    fails = replay(lambda M: M.x86_32(64, kernel=kernel, policy="linux"), 400, seed=8,
+                   max_order=5)
+    assert fails >= 0
+
+
+@pytest.mark.parametrize("build", [
+    lambda M: M.x86_32(64, kernel="2.6.11"),
+    lambda M: M(zones.generic(1024), kernel="2.6.11"),
+])
+def test_fastimpl_refuses_2611_up_front(build):
+    from kmem.fastimpl import Machine as F
+    from kmem.spec.errors import InvalidArgument
+
+    # 2.6.11's allocator is the model's own machine (kmem.model.machine_2611); fastimpl
+    # used to build a 6.x machine labelled 2.6.11 and fail on the first allocation
+    with pytest.raises(InvalidArgument, match="fastimpl does not implement it"):
+        build(F)
