@@ -28,12 +28,16 @@ import numpy as np
 
 from kmem.spec import (
     buddy,
+    machine_options,
+    numa,
     page_alloc,
+    page_api,
     prepare_alloc,
     procfs,
     slowpath,
+    vm_sysctl,
+    vmstat,
     watermarks,
-    x86_64_layout,
 )
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
@@ -54,7 +58,6 @@ from kmem.spec.errors import (
     UnalignedFree,
 )
 from kmem.spec.memory import PageContents
-from kmem.spec.x86_32_layout import maxmem, page_offset
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import arrays as A
@@ -63,19 +66,8 @@ from . import kernels as K
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
-GFP_MASK_LIMIT = 1 << 32
-
-
-def _check_order(order: object) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
-    return int(order)
-
-
-def _check_gfp(gfp: object) -> int:
-    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
-        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
-    return int(gfp)
+_check_gfp = page_alloc.check_gfp
+_check_order = page_alloc.check_order
 
 
 def _entry(dispatcher: Any, *example: Any) -> Any:
@@ -240,6 +232,7 @@ class Zone:
         self.ztype = span.ztype
         self.zone_idx = zone_idx
         self.name = span.ztype.kernel_name
+        self.node = 0  # the NUMA node (one node: the whole path's MtMachine has more)
         self.start_pfn = span.start_pfn
         self.end_pfn = span.end_pfn
         self.policy = m.policy
@@ -376,7 +369,10 @@ class Machine:
         self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
+        if isinstance(slab_cpus, bool) or not isinstance(slab_cpus, int) or slab_cpus < 1:
+            raise InvalidArgument(f"slab_cpus must be an int >= 1, got {slab_cpus!r}")
         self.slab = slab
+        self.slab_cpus = slab_cpus
         self._S = A.build_arena(layout, policy)  # validates the policy
         self._v = A.Views(self._S)
         self.layout = layout
@@ -384,6 +380,25 @@ class Machine:
         self.policy = policy
         self.comm = comm
         self.zones: list[Zone] = [Zone(self, span, i) for i, span in enumerate(layout.zones)]
+        # the model's surface of a machine of one node without per-CPU lists (the whole
+        # path's options build an MtMachine instead: see __new__)
+        self.migratetypes = False
+        self.nr_cpus = 0
+        self.percpu_pagelist_high_fraction = 0
+        self.path_era: str | None = None
+        self.node_layouts = (layout,)
+        self.node_zones = [self.zones]
+        self.distances = numa.check_distances(numa.default_distances(1))
+        self.cpu_nodes = machine_options.check_cpu_nodes(None, 0, 1)
+        self.node = 0  # numa_node_id() (a machine without CPUs modelled)
+        self._preferred_nid: int | None = None  # alloc_pages_node's nid while it runs
+        self.zonelists = numa.build_all_zonelists(
+            self.distances, [[z.managed_pages for z in self.zones]], frozenset())
+        self.last_failure: str | None = None  # the whole path's slow-path step (None here)
+        self.outcomes = slowpath.Outcomes(reclaim_retry_wmark=None)
+        self.watermark_boost_factor = watermarks.DEFAULT_WATERMARK_BOOST_FACTOR
+        #: Machine.from_proc: each difference and ignored input, one line each
+        self.from_proc_report: tuple[str, ...] = ()
         self.memory = PageContents()
         self.dmesg: list[str] = []
         self.compound_heads = _CompoundHeads(self)
@@ -509,22 +524,16 @@ class Machine:
                          watermark_scale_factor: int = 10,
                          lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
         """Recompute every zone's watermarks and lowmem_reserve (the vm sysctls)."""
-        if min_free_kbytes is None:
-            min_free_kbytes = watermarks.default_min_free_kbytes(
-                self.layout.lowmem_pages * (PAGE_SIZE // 1024))
-        if lowmem_reserve_ratio is None:
-            lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
-        managed = [z.managed_pages for z in self.zones]
-        marks = watermarks.setup_per_zone_wmarks(
-            [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
-            watermark_scale_factor)
-        reserves = watermarks.setup_per_zone_lowmem_reserve(managed, lowmem_reserve_ratio)
-        self.min_free_kbytes = min_free_kbytes
+        w = vm_sysctl.setup_machine_watermarks(
+            (self.layout,), [[(z.ztype, z.managed_pages) for z in self.zones]],
+            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
+            lowmem_reserve_ratio=lowmem_reserve_ratio)
+        self.min_free_kbytes = w.min_free_kbytes
         self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
-        for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
-            zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
-            zone.lowmem_reserve = tuple(reserve)
+        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
+        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
+            zone.watermark = mark
+            zone.lowmem_reserve = reserve
         if hasattr(self, "_rows"):
             self._rows.clear()  # the thresholds changed
             self._rows_by_order.clear()
@@ -638,14 +647,7 @@ class Machine:
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
-        if self.layout.arch == "x86_32":
-            self.page_offset = page_offset(self.layout.vmsplit or "3G")
-            self.max_low_pfn = min(self.layout.max_pfn,
-                                   maxmem(self.layout.vmsplit or "3G", self.layout.era or "modern")
-                                   >> PAGE_SHIFT)
-        else:
-            self.page_offset = x86_64_layout.PAGE_OFFSET
-            self.max_low_pfn = self.layout.max_pfn
+        self.page_offset, self.max_low_pfn = page_api.direct_map((self.layout,))
 
     def zone_of(self, pfn: object) -> Zone | None:
         """The zone whose span holds ``pfn`` (``page_zone``), or None (also for a non-int)."""
@@ -772,18 +774,60 @@ class Machine:
                 self._order_warned = True  # WARN_ON_ONCE
                 self.dmesg.append(page_alloc.order_warning_line(order))
             return
-        show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
-            gfp, self._warn_alloc_rs, self.clock_s, has_managed_dma=self._has_dma)
-        if note is not None:
-            self.dmesg.append(note)
-        if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
+        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
+            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=self._has_dma,
+            comm=self.comm, kernel=self.kernel)
+        self.dmesg.extend(lines)
 
     def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (``warn_alloc``'s rate limit looks at it)."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
-        self.clock_s += seconds
+        """Let ``seconds`` of model time pass (:func:`kmem.spec.vmstat.advance_clock`; only
+        ``warn_alloc``'s rate limit looks at it without per-CPU lists)."""
+        vmstat.advance_clock(self, seconds)
+
+    # -- the model's NUMA and per-CPU surface, on one node without CPUs ---------------------
+    def numa_node_id(self) -> int:
+        """``numa_node_id()``: node 0 (``self.node``), as on the model's bare machine."""
+        return self.node
+
+    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[Zone]:
+        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
+        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
+
+    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
+        """``alloc_pages_node(nid, gfp, order)`` (:func:`kmem.spec.prepare_alloc.alloc_pages_node`:
+        InvalidArgument for a node other than 0)."""
+        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
+        return page
+
+    @property
+    def cpu(self) -> int:
+        """The CPU the caller runs on: 0 (a machine without per-CPU lists)."""
+        return 0
+
+    @cpu.setter
+    def cpu(self, cpu: int) -> None:
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or cpu != 0:
+            raise InvalidArgument(f"cpu must be an int in 0..0 (nr_cpus=0), got {cpu!r}")
+
+    def drain_all_pages(self, zone: Zone | None = None) -> None:
+        """``drain_all_pages(zone)``: nothing to drain without per-CPU lists."""
+        if zone is not None and not any(zone is z for z in self.zones):
+            raise InvalidArgument(f"{zone!r} is not a zone of this machine")
+
+    def vmstat_update(self, cpu: int) -> bool:
+        """The vmstat worker's pcp decay: refused without per-CPU lists, as by the model."""
+        raise InvalidArgument("vmstat_update needs per-CPU lists (migratetypes=True and "
+                              "nr_cpus >= 1)")
+
+    @property
+    def pcp_pages_total(self) -> int:
+        """Pages parked on per-CPU lists: none."""
+        return 0
+
+    def pagetypeinfo(self, *, cma: bool | None = None) -> str:
+        """/proc/pagetypeinfo needs migratetypes: refused, as by the model's bare machine."""
+        raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "
+                              "buddy core keeps one free list per order)")
 
     @property
     def slab_allocator(self) -> Any:

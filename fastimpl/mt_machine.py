@@ -29,11 +29,13 @@ from kmem.spec import (
     migrate,
     numa,
     page_alloc,
+    page_api,
     prepare_alloc,
     procfs,
     slowpath,
+    vm_sysctl,
+    vmstat,
     watermarks,
-    x86_64_layout,
 )
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
@@ -66,7 +68,6 @@ from kmem.spec.errors import (
     UnalignedFree,
 )
 from kmem.spec.memory import PageContents
-from kmem.spec.x86_32_layout import maxmem, page_offset
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import mt_kernels as K
@@ -77,21 +78,10 @@ GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
 GFP_NOFAIL = page_alloc.GFP_NOFAIL_BIT
-GFP_MASK_LIMIT = 1 << 32
+_check_gfp = page_alloc.check_gfp
+_check_order = page_alloc.check_order
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
 BARE_PBO = MAX_PAGE_ORDER + 1  # a bare zone: no split at pageblocks, no merge restriction
-
-
-def _check_order(order: object) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
-    return int(order)
-
-
-def _check_gfp(gfp: object) -> int:
-    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
-        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
-    return int(gfp)
 
 
 class Page:
@@ -1017,23 +1007,17 @@ class MtMachine:
                          watermark_scale_factor: int = 10,
                          lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
         """Recompute every zone's watermarks, lowmem_reserve and pcp high/batch."""
-        if min_free_kbytes is None:
-            min_free_kbytes = watermarks.default_min_free_kbytes(
-                sum(n.lowmem_pages for n in self.node_layouts) * (PAGE_SIZE // 1024))
-        if lowmem_reserve_ratio is None:
-            lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
-        marks = watermarks.setup_per_zone_wmarks(
-            [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
-            watermark_scale_factor)
-        reserves = [row for zones in self.node_zones
-                    for row in watermarks.setup_per_zone_lowmem_reserve(
-                        [z.managed_pages for z in zones], lowmem_reserve_ratio)]
-        self.min_free_kbytes = min_free_kbytes
+        w = vm_sysctl.setup_machine_watermarks(
+            self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
+                                for zones in self.node_zones],
+            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
+            lowmem_reserve_ratio=lowmem_reserve_ratio)
+        self.min_free_kbytes = w.min_free_kbytes
         self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
-        for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
-            zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
-            zone.lowmem_reserve = tuple(reserve)
+        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
+        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
+            zone.watermark = mark
+            zone.lowmem_reserve = reserve
             if self.migratetypes:
                 zone.movable_idx = self._movable_idx
             if self.migratetypes and self.nr_cpus and zone.present_pages:
@@ -1059,18 +1043,7 @@ class MtMachine:
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
-        if len(self.node_layouts) > 1:
-            self.page_offset = x86_64_layout.PAGE_OFFSET
-            self.max_low_pfn = max(n.max_pfn for n in self.node_layouts)
-            return
-        if self.layout.arch == "x86_32":
-            self.page_offset = page_offset(self.layout.vmsplit or "3G")
-            self.max_low_pfn = min(self.layout.max_pfn,
-                                   maxmem(self.layout.vmsplit or "3G", self.layout.era or "modern")
-                                   >> PAGE_SHIFT)
-        else:
-            self.page_offset = x86_64_layout.PAGE_OFFSET
-            self.max_low_pfn = self.layout.max_pfn
+        self.page_offset, self.max_low_pfn = page_api.direct_map(self.node_layouts)
 
     def zone_of(self, pfn: object) -> MtZone | None:
         if isinstance(pfn, bool) or not isinstance(pfn, int):
@@ -1270,22 +1243,8 @@ class MtMachine:
         self._cpu = cpu
 
     def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass: ``warn_alloc``'s rate limit, and with per-CPU
-        lists the vmstat worker at every whole second crossed (each CPU in number order
-        runs :meth:`vmstat_update`; a round with nothing to do ends the walk), as
-        :meth:`kmem.model.Machine.advance_clock`."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
-        before = self.clock_s
-        self.clock_s += seconds
-        if not self.nr_cpus or not self.migratetypes:
-            return
-        for _ in range(int(self.clock_s) - int(before)):
-            busy = False
-            for cpu in range(self.nr_cpus):
-                busy |= self.vmstat_update(cpu)
-            if not busy:
-                break
+        """:func:`kmem.spec.vmstat.advance_clock` (see :meth:`kmem.model.Machine.advance_clock`)."""
+        vmstat.advance_clock(self, seconds)
 
     def vmstat_update(self, cpu: int) -> bool:
         """One run of the vmstat worker on ``cpu`` (mm/vmstat.c of 6.12
@@ -1319,13 +1278,10 @@ class MtMachine:
 
     def _warn_alloc(self, gfp: int, order: int) -> None:
         has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
-        show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
-            gfp, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma)
-        if note is not None:
-            self.dmesg.append(note)
-        if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp,
-                                                         kernel=self.kernel))
+        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
+            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma,
+            comm=self.comm, kernel=self.kernel)
+        self.dmesg.extend(lines)
 
     def zone_view(self, zone: MtZone) -> page_alloc.ZoneView:
         if self.migratetypes:

@@ -55,6 +55,26 @@ GFP_DMA_BIT = _gfp.__GFP_DMA
 #: include/linux/mmzone.h: orders above this are "costly" (no OOM kill, __GFP_NOFAIL warns)
 PAGE_ALLOC_COSTLY_ORDER = 3
 
+#: gfp_t is 32 bits (``typedef unsigned int __bitwise gfp_t``, include/linux/types.h)
+GFP_MASK_LIMIT = 1 << 32
+
+
+def check_gfp(gfp: object) -> int:
+    """The page API's gfp argument: an int that fits gfp_t (not a bool); InvalidArgument
+    otherwise, before anything changes."""
+    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
+        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
+    return int(gfp)
+
+
+def check_order(order: object) -> int:
+    """The page API's order argument (``unsigned int order``): an int >= 0 (not a bool);
+    InvalidArgument otherwise. An order above MAX_PAGE_ORDER is the allocator's own
+    ``WARN_ON_ONCE`` (6.12 mm/page_alloc.c:4835), not a bad argument."""
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
+    return int(order)
+
 
 @dataclass(frozen=True)
 class AllocPass:
@@ -460,6 +480,19 @@ def warn_alloc_line(comm: str, order: int, gfp: int, *,
     the newest kernel: ``"%s: page allocation failure: order:%u, mode:%#x(%pGg),
     nodemask=(null),cpuset=/,mems_allowed=0"`` (no NUMA nodemask; the root cpuset)."""
     return "\n".join(warn_alloc_lines(comm, order, gfp, kernel=kernel))
+
+
+def warn_alloc(gfp: int, order: int, state: RatelimitState, now: float, *,
+               has_managed_dma: bool, comm: str,
+               kernel: str | Kernel | None = None) -> tuple[RatelimitState, tuple[str, ...]]:
+    """What ``warn_alloc`` prints for a failed (gfp, order) at model time ``now``
+    (:func:`warn_alloc_decision`: the "callbacks suppressed" note, then the report of
+    :func:`warn_alloc_line` unless silenced), and the new rate-limit state."""
+    show, state, note = warn_alloc_decision(gfp, state, now, has_managed_dma=has_managed_dma)
+    lines: tuple[str, ...] = () if note is None else (note,)
+    if show:
+        lines += (warn_alloc_line(comm, order, gfp, kernel=kernel),)
+    return state, lines
 
 
 def order_warning_line(order: int) -> str:
