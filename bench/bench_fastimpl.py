@@ -17,8 +17,9 @@ C's for the same (workload, n, npages). The model runs workloads a and b with
 ``--model-n`` operations and skips a workload of more than ``--model-max-ops``
 operations (c and d take 2 * npages). Also: bytes of allocator state per managed
 page (both policies), the per-call cost of the page API (alloc and free of one page,
-with Python's garbage collector on and off), the whole allocation path (``PATH_CONFIGS``:
-migratetypes, + 1 CPU's pcp lists, + 4 CPUs; workloads a and b with ``--path-n``
+with Python's garbage collector on and off; the bare core, and the whole path with
+1 CPU's pcp lists), the whole allocation path (``PATH_CONFIGS``: migratetypes,
++ 1 CPU's pcp lists, + 4 CPUs; workloads a and b with ``--path-n``
 operations, per-op and batch, each against the bare core's per-op and batch under policy
 "linux" in the same run; checksums equal between per-op and batch),
 ``--boot``: boot time of a 2**24-page (64 GiB) machine, ``--compile``: first-call
@@ -96,17 +97,21 @@ def run_model(wl: str, n: int, npages: int) -> tuple[float, str]:
     return (time.perf_counter() - t0) * 1e9 / r.ops, r.checksum_hex
 
 
-def per_call_ns(npages: int, calls: int = 200_000, repeat: int = 3) -> dict[str, float]:
+def per_call_ns(npages: int, calls: int = 200_000, repeat: int = 3,
+                **machine: object) -> dict[str, float]:
     """alloc_pages(GFP_KERNEL, 0) and __free_pages(page, 0), timed separately, per call
     (CPU time, median of ``repeat``), ``calls`` pages held at once: with Python's cyclic
-    garbage collector on (it walks every tracked object, the held page handles among
-    them, each time enough new ones accumulate), and with it off."""
+    garbage collector on (it walks every tracked object each time enough new ones
+    accumulate), and with it off. A pfn's page handle is created the first time the pfn
+    is handed out and kept (one per pfn): the first repeat creates ``calls`` of them,
+    the later ones reuse them. ``machine``: the machine's options (the bare core
+    without)."""
     import gc
 
     from kmem.fastimpl import Machine, api
     from kmem.spec.gfp import GFP_KERNEL
 
-    m = Machine.generic(npages, min_free_kbytes=0)
+    m = Machine.generic(npages, min_free_kbytes=0, **machine)
     calls = min(calls, npages // 2)
     alloc, free = api.alloc_pages, api.__free_pages
     free(m, alloc(m, GFP_KERNEL, 0), 0)
@@ -308,6 +313,11 @@ def main() -> int:
         pc = per_call_ns(args.npages, repeat=args.repeat)
         report["per_call_ns"] = pc
         print("per call (page API, order 0): " +
+              ", ".join(f"{k} {v:.0f} ns" for k, v in pc.items()))
+        path = dict(PATH_CONFIGS)["+ 1 CPU's pcp lists"]
+        pc = per_call_ns(args.npages, repeat=args.repeat, policy="linux", **path)
+        report["per_call_ns_whole_path"] = pc
+        print("per call, whole path (migratetypes, 1 CPU's pcp lists): " +
               ", ".join(f"{k} {v:.0f} ns" for k, v in pc.items()))
     if args.path_n:
         pr = path_rows(args.npages, args.path_n, "ab", args.repeat)

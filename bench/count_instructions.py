@@ -1,7 +1,7 @@
 """Instructions per operation of fastimpl's batch API and of the C reference, under callgrind.
 
     python bench/count_instructions.py [--npages 1048576] [--n 250000] [--workloads abcd]
-        [--c-source PATH/buddy_bench.c]
+        [--c-source PATH/buddy_bench.c] [--per-call | --path]
 
 Instruction counts do not depend on the machine's load (timings on a shared machine
 do), so their ratio says how much more work fastimpl does per operation than C, apart
@@ -15,6 +15,16 @@ from cache misses. Needs valgrind. Each side counts only its timed part:
   at each such call, so every second dump is a timed part (the few thousand
   instructions of the Python calls around ``run_ops`` included).
 
+``--path``: instead of C, the whole allocation path's batch (``bench_fastimpl.py``'s
+``PATH_CONFIGS``: migratetypes, + 1 CPU's pcp lists, + 4 CPUs; policy "linux"), each
+workload's count against the bare core "linux" of the same child (workloads a and b
+unless ``--workloads`` says otherwise).
+
+``--per-call``: instead, instructions per call of the page API (``alloc_pages(GFP_KERNEL,
+0)`` and ``__free_pages(page, 0)``, ``--n`` pages held, after two warm-up rounds that
+create their page handles), on the bare core and on the whole path (migratetypes, 1
+CPU's pcp lists), with Python's garbage collector on and off.
+
 Both run as generic x86-64 code (C: ``cc -O2``; numba: ``NUMBA_CPU_NAME=generic``, in
 a cache directory of its own under build/, compiled natively first: compiling under
 valgrind takes minutes). Takes several minutes.
@@ -23,6 +33,7 @@ valgrind takes minutes). Takes several minutes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -33,7 +44,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_fastimpl import DEFAULT_C, build_c  # noqa: E402
+from bench_fastimpl import DEFAULT_C, PATH_CONFIGS, build_c  # noqa: E402
 
 CHILD = """
 import os, sys
@@ -52,6 +63,78 @@ for wl in wls:
     calls[0] = 0
     r = W.run_batch(Machine.generic(npages, policy="lowest", min_free_kbytes=0), wl, n=n)
     print(wl, r.ops, r.checksum_hex, calls[0], flush=True)
+"""
+
+PER_CALL = """
+import gc, os, sys
+from kmem.fastimpl import Machine, api
+from kmem.spec.gfp import GFP_KERNEL
+npages, calls = int(sys.argv[1]), int(sys.argv[2])
+def run(m, alloc, free, calls, gfp):
+    for _ in range(2):  # warm up: the rows, the compiled steps, the page handles
+        pages = [alloc(m, gfp, 0) for _ in range(calls)]
+        for p in pages:
+            free(m, p, 0)
+    for collector in (True, False):
+        pages = [None] * calls
+        if not collector:
+            gc.disable()
+        os.getppid()
+        for i in range(calls):
+            pages[i] = alloc(m, gfp, 0)
+        os.getppid()
+        for p in pages:
+            free(m, p, 0)
+        os.getppid()
+        gc.enable()
+for kw in ({}, {"policy": "linux", "migratetypes": True, "nr_cpus": 1}):
+    run(Machine.generic(npages, min_free_kbytes=0, **kw), api.alloc_pages,
+        api.__free_pages, calls, GFP_KERNEL)
+"""
+
+
+def per_call(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """Instructions per page-API call (``--per-call``)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        child = Path(tmp) / "child.py"
+        child.write_text(PER_CALL)
+        subprocess.run([sys.executable, str(child), "4096", "100"], env=env, check=True,
+                       capture_output=True)
+        prefix = Path(tmp) / "py"
+        callgrind([sys.executable, str(child), str(args.npages), str(args.n)], "getppid*",
+                  prefix, env)
+        dumps = totals(prefix)
+    print(f"instructions per call (callgrind), npages {args.npages}, {args.n} pages held")
+    # per machine: dumps 3k+2 .. 3k+6 (alloc, free; the gap; alloc, free with gc off)
+    for k, label in enumerate(("bare core", "whole path (migratetypes, 1 CPU)")):
+        b = 1 + 6 * k
+        print(f"  {label}: alloc_pages {dumps[b + 1] / args.n:.0f} / {dumps[b + 4] / args.n:.0f}"
+              f", __free_pages {dumps[b + 2] / args.n:.0f} / {dumps[b + 5] / args.n:.0f} "
+              f"(collector on / off)")
+    return 0
+
+
+PATH_CHILD = """
+import json, os, sys
+from kmem.fastimpl import Machine
+from kmem.fastimpl import workloads as W
+wls, npages, n, configs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+timed, calls = W._timed, [0]
+def marked(m, ops, **kw):
+    calls[0] += 1
+    os.getppid()
+    r = timed(m, ops, **kw)
+    os.getppid()
+    return r
+W._timed = marked
+for kw in configs:
+    for wl in wls:
+        calls[0] = 0
+        m = Machine.generic(npages, policy="linux", min_free_kbytes=0, **kw)
+        for again in (0, 1):  # a fresh machine, then the same one with its rows decided
+            calls[0] = 0
+            r = W.run_batch(m, wl, n=n)
+            print(wl, r.ops, r.checksum_hex, calls[0], flush=True)
 """
 
 
@@ -79,10 +162,19 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=250_000)
     ap.add_argument("--workloads", default="abcd")
     ap.add_argument("--c-source", type=Path, default=DEFAULT_C)
+    ap.add_argument("--per-call", action="store_true",
+                    help="instructions per page-API call instead (--n: pages held)")
+    ap.add_argument("--path", action="store_true",
+                    help="the whole path's batch against the bare core 'linux' (no C)")
     args = ap.parse_args()
-    binary = build_c(args.c_source)
+    if args.path:
+        return path_main(args.npages, args.n,
+                         "ab" if args.workloads == "abcd" else args.workloads)
     env = dict(os.environ, NUMBA_CPU_NAME="generic",
                NUMBA_CACHE_DIR=str(ROOT / "build" / "numba-generic"))
+    if args.per_call:
+        return per_call(args, env)
+    binary = build_c(args.c_source)
     with tempfile.TemporaryDirectory() as tmp:
         child = Path(tmp) / "child.py"
         child.write_text(CHILD)
@@ -114,6 +206,46 @@ def main() -> int:
         print(f"  {wl}: C {c_ins[wl]:7.1f}  fastimpl batch {fast:7.1f}  "
               f"ratio {fast / c_ins[wl]:5.2f}  {'checksum = C' if same else 'CHECKSUM DIFFERS'}")
     return 0 if ok else 1
+
+
+def fast_counts(child_src: str, argv: list[str], rows: int) -> list[tuple[str, float, str]]:
+    """(workload, instructions per op, checksum) of each of the child's ``rows`` output
+    lines, counting only the timed ``run_ops`` calls."""
+    env = dict(os.environ, NUMBA_CPU_NAME="generic",
+               NUMBA_CACHE_DIR=str(ROOT / "build" / "numba-generic"))
+    with tempfile.TemporaryDirectory() as tmp:
+        child = Path(tmp) / "child.py"
+        child.write_text(child_src)
+        subprocess.run([sys.executable, str(child), argv[0], "4096", "100", *argv[3:]],
+                       env=env, check=True, capture_output=True)
+        prefix = Path(tmp) / "py"
+        lines = callgrind([sys.executable, str(child), *argv], "getppid*", prefix,
+                          env).split()
+        dumps = totals(prefix)
+    out, dump = [], 0
+    for k in range(rows):
+        wl, ops, checksum, calls = lines[4 * k], int(lines[4 * k + 1]), lines[4 * k + 2], \
+            int(lines[4 * k + 3])
+        out.append((wl, sum(dumps[dump + 2 * c + 2] for c in range(calls)) / ops, checksum))
+        dump += 2 * calls
+    return out
+
+
+def path_main(npages: int, n: int, workloads: str) -> int:
+    configs = [kw for _, kw in PATH_CONFIGS]
+    counts = fast_counts(PATH_CHILD, [workloads, str(npages), str(n), json.dumps(configs)],
+                         2 * len(configs) * len(workloads))
+    print(f"whole path batch, instructions per operation (callgrind), npages {npages}, n {n}; "
+          f"ratio to the bare core 'linux'. Fresh: a new machine (its first batch decides "
+          f"each (gfp, order) row in Python); again: the same workload once more on it")
+    per = 2 * len(workloads)
+    base = counts[:per]
+    for c, (label, _) in enumerate(PATH_CONFIGS):
+        row = counts[c * per:(c + 1) * per]
+        print(f"  {label:<26} " + "  ".join(
+            f"{wl} {'again' if k % 2 else 'fresh'} {ins:7.1f} ({ins / base[k][1]:.2f}x)"
+            for k, (wl, ins, _) in enumerate(row)))
+    return 0
 
 
 if __name__ == "__main__":

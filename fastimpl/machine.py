@@ -12,9 +12,10 @@ The gfp decisions are the spec's (``gfp_zone``, ``zonelist``, ``alloc_passes``,
 ``(gfp, order)`` into a table row of the arena; the compiled step only compares
 NR_FREE_PAGES with the row's thresholds and walks the row's zonelist.
 
-Page handles (:class:`Page`) are small value objects: a machine and a pfn. Two
-handles of the same page compare equal (``==``) and hash alike, but may not be the
-same object - the model's pages are one object per pfn, compare them with ``==``.
+Page handles (:class:`Page`) are one object per pfn, as the kernel's ``struct page *``
+and the model's pages are: a machine creates a pfn's handle the first time it hands
+the pfn out and returns that same object ever after (``alloc_pages`` after a free and
+a new allocation, ``pfn_to_page``, ``virt_to_page``), so ``is`` and ``==`` agree.
 """
 
 from __future__ import annotations
@@ -25,11 +26,23 @@ from typing import Any
 
 import numpy as np
 
-from kmem.spec import buddy, page_alloc, procfs, slowpath, watermarks, x86_64_layout
+from kmem.spec import (
+    buddy,
+    machine_options,
+    numa,
+    page_alloc,
+    page_api,
+    prepare_alloc,
+    procfs,
+    slowpath,
+    vm_sysctl,
+    vmstat,
+    watermarks,
+)
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
 from kmem.spec import zones as zones_spec
-from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, ALLOC_NOFRAGMENT, WMARK_MIN
+from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, WMARK_MIN
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
 from kmem.spec.errors import (
     AllocationLivelock,
@@ -45,7 +58,6 @@ from kmem.spec.errors import (
     UnalignedFree,
 )
 from kmem.spec.memory import PageContents
-from kmem.spec.x86_32_layout import maxmem, page_offset
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import arrays as A
@@ -54,19 +66,8 @@ from . import kernels as K
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
-GFP_MASK_LIMIT = 1 << 32
-
-
-def _check_order(order: object) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
-    return int(order)
-
-
-def _check_gfp(gfp: object) -> int:
-    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
-        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
-    return int(gfp)
+_check_gfp = page_alloc.check_gfp
+_check_order = page_alloc.check_order
 
 
 def _entry(dispatcher: Any, *example: Any) -> Any:
@@ -105,8 +106,9 @@ class AllocPrep:
 
 
 class Page:
-    """``struct page *``: a handle on one pfn of one machine; the descriptor itself lives
-    in the machine's arrays (refcount, order, flags)."""
+    """``struct page *``: the handle on one pfn of one machine, one object per pfn
+    (:meth:`Machine._page`); the descriptor itself lives in the machine's arrays
+    (refcount, order, flags)."""
 
     __slots__ = ("pfn", "_m")
 
@@ -230,6 +232,7 @@ class Zone:
         self.ztype = span.ztype
         self.zone_idx = zone_idx
         self.name = span.ztype.kernel_name
+        self.node = 0  # the NUMA node (one node: the whole path's MtMachine has more)
         self.start_pfn = span.start_pfn
         self.end_pfn = span.end_pfn
         self.policy = m.policy
@@ -366,7 +369,10 @@ class Machine:
         self.init_on_alloc = config.init_on_alloc if init_on_alloc is None else init_on_alloc
         if slab not in ("slub", "slab"):
             raise InvalidArgument(f"slab must be 'slub' (6.x) or 'slab' (2.6.11), got {slab!r}")
+        if isinstance(slab_cpus, bool) or not isinstance(slab_cpus, int) or slab_cpus < 1:
+            raise InvalidArgument(f"slab_cpus must be an int >= 1, got {slab_cpus!r}")
         self.slab = slab
+        self.slab_cpus = slab_cpus
         self._S = A.build_arena(layout, policy)  # validates the policy
         self._v = A.Views(self._S)
         self.layout = layout
@@ -374,6 +380,25 @@ class Machine:
         self.policy = policy
         self.comm = comm
         self.zones: list[Zone] = [Zone(self, span, i) for i, span in enumerate(layout.zones)]
+        # the model's surface of a machine of one node without per-CPU lists (the whole
+        # path's options build an MtMachine instead: see __new__)
+        self.migratetypes = False
+        self.nr_cpus = 0
+        self.percpu_pagelist_high_fraction = 0
+        self.path_era: str | None = None
+        self.node_layouts = (layout,)
+        self.node_zones = [self.zones]
+        self.distances = numa.check_distances(numa.default_distances(1))
+        self.cpu_nodes = machine_options.check_cpu_nodes(None, 0, 1)
+        self.node = 0  # numa_node_id() (a machine without CPUs modelled)
+        self._preferred_nid: int | None = None  # alloc_pages_node's nid while it runs
+        self.zonelists = numa.build_all_zonelists(
+            self.distances, [[z.managed_pages for z in self.zones]], frozenset())
+        self.last_failure: str | None = None  # the whole path's slow-path step (None here)
+        self.outcomes = slowpath.Outcomes(reclaim_retry_wmark=None)
+        self.watermark_boost_factor = watermarks.DEFAULT_WATERMARK_BOOST_FACTOR
+        #: Machine.from_proc: each difference and ignored input, one line each
+        self.from_proc_report: tuple[str, ...] = ()
         self.memory = PageContents()
         self.dmesg: list[str] = []
         self.compound_heads = _CompoundHeads(self)
@@ -390,7 +415,11 @@ class Machine:
         # (gfp, order) -> table row, for requests without side effects before the walk;
         # the others (dmesg warnings, __GFP_NOFAIL) -> (row, AllocPrep)
         self._rows: dict[tuple[int, int], int] = {}
+        # the same rows by order, then gfp (the hot path builds no key tuple)
+        self._rows_by_order: dict[int, dict[int, int]] = {}
         self._special: dict[tuple[int, int], tuple[int, AllocPrep]] = {}
+        self._pages: list[Page | None] = []  # pfn -> its handle (see _page)
+        self._stored = self.memory._pages  # the pages holding data (dirty_pages() > 0)
         self._populated = set(layout.managed_zones())
         self._direct_map_setup()
         self._mark_unmanaged()
@@ -495,24 +524,19 @@ class Machine:
                          watermark_scale_factor: int = 10,
                          lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
         """Recompute every zone's watermarks and lowmem_reserve (the vm sysctls)."""
-        if min_free_kbytes is None:
-            min_free_kbytes = watermarks.default_min_free_kbytes(
-                self.layout.lowmem_pages * (PAGE_SIZE // 1024))
-        if lowmem_reserve_ratio is None:
-            lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
-        managed = [z.managed_pages for z in self.zones]
-        marks = watermarks.setup_per_zone_wmarks(
-            [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
-            watermark_scale_factor)
-        reserves = watermarks.setup_per_zone_lowmem_reserve(managed, lowmem_reserve_ratio)
-        self.min_free_kbytes = min_free_kbytes
+        w = vm_sysctl.setup_machine_watermarks(
+            (self.layout,), [[(z.ztype, z.managed_pages) for z in self.zones]],
+            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
+            lowmem_reserve_ratio=lowmem_reserve_ratio)
+        self.min_free_kbytes = w.min_free_kbytes
         self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
-        for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
-            zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
-            zone.lowmem_reserve = tuple(reserve)
+        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
+        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
+            zone.watermark = mark
+            zone.lowmem_reserve = reserve
         if hasattr(self, "_rows"):
             self._rows.clear()  # the thresholds changed
+            self._rows_by_order.clear()
             self._special.clear()
         self._batch_keys: Any = None  # run_ops' decision rows (batch.py), rebuilt on use
         # decision_row's shared rows for this machine's inputs, looked up on first use
@@ -531,6 +555,7 @@ class Machine:
             return special
         if len(self._rows) + len(self._special) >= A.TAB_ROWS:
             self._rows.clear()
+            self._rows_by_order.clear()
             self._special.clear()
         values, prep = self.decision_row(gfp, order)
         row = len(self._rows) + len(self._special)
@@ -539,6 +564,9 @@ class Machine:
             self._special[key] = (row, prep)
             return row, prep
         self._rows[key] = row
+        self._rows_by_order.setdefault(order, {})[gfp] = row
+        if not self._pages:  # alloc_pages' hot path indexes it
+            self._pages = [None] * self._v.npfn
         return row, None
 
     def decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
@@ -562,39 +590,33 @@ class Machine:
 
     def _row_inputs(self) -> tuple[Any, ...]:
         """Everything :meth:`_decision_row` reads of the machine besides (gfp, order):
-        the zone config, the populated zones, the NORMAL index, the kernel's path era and
+        the zone config, the populated zones, the NORMAL index, CONFIG_CMA, the kernel and
         every zone's watermarks, boost and lowmem_reserve."""
-        return (self.config, frozenset(self._populated), self._normal_idx,
+        return (self.config, frozenset(self._populated), self._normal_idx, self.cma,
                 self.kernel,
                 tuple((z.watermark, z.watermark_boost, z.lowmem_reserve) for z in self.zones))
 
     def _decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
         """One row of the gfp decision table (``arrays.T_*``) and the request's side effects.
 
-        The row: the zonelist of ``gfp_zone(gfp)``, and per allocation pass
-        (``alloc_passes``, with ``alloc_flags_nofragment`` and the lowmem-only rule)
-        whether it skips the watermarks and, per zone, the value NR_FREE_PAGES -
-        (2**order - 1) must exceed (``zone_allows``/``__zone_watermark_ok``):
+        The row: the zonelist of the spec's decision
+        (:func:`kmem.spec.prepare_alloc.decide_one_node`) and, per allocation pass, whether
+        it skips the watermarks and, per zone, the value NR_FREE_PAGES - (2**order - 1)
+        must exceed (``zone_allows``/``__zone_watermark_ok``):
         ``watermark_threshold(mark + boost, alloc_flags) + lowmem_reserve[highest]``,
         or the lower unboosted one where ``zone_allows`` retries without the boost.
         Order > MAX_PAGE_ORDER gets no pass (and no gfp checks, as in the model)."""
         r = np.zeros(A.TROW, np.int64)
         if order > MAX_PAGE_ORDER:
             return r, AllocPrep((), (), ())
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        hidx = self.config.idx(highest)
-        chain = gfp_spec.zonelist(self.config, highest, self._populated)
-        zl = [self.config.idx(zt) for zt in chain]
-        passes = page_alloc.alloc_passes(
-            gfp, order,
-            nofragment=bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
-            lowmem_only=hidx < self._normal_idx)
+        d = prepare_alloc.decide_one_node(self, gfp, order)
+        hidx, passes = d.highest_idx, d.passes
+        zl = [z.zone_idx for z in d.zonelist]
         if len(passes) > A.MAX_PASSES:
             raise AssertionError(f"{len(passes)} passes; the table holds {A.MAX_PASSES}")
         r[A.T_NPASS], r[A.T_NZL] = len(passes), len(zl)
         r[A.T_COMP] = 1 if order and gfp & GFP_COMP else 0
-        livelocks = slowpath.loops_without_progress(gfp, order, lowmem_only=hidx < self._normal_idx)
+        livelocks = slowpath.loops_without_progress(gfp, order, lowmem_only=d.lowmem_only)
         r[A.T_LIVELOCK] = 1 if livelocks else 0
         r[A.T_ZL:A.T_ZL + len(zl)] = zl
         for p, attempt in enumerate(passes):
@@ -613,8 +635,7 @@ class Machine:
                     thr = min(thr, watermarks.watermark_threshold(zone.watermark[WMARK_MIN],
                                                                   flags) + reserve)
                 r[pb + 1 + pos] = thr
-        lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
-                 if gfp_spec.gfp_migratetype_warns(gfp) else ())
+        lines = () if d.warning is None else (d.warning,)
         livelock = tuple(p.name for p in passes) if livelocks else ()
         # as the model's: the era is asked for only where a __GFP_NOFAIL warning may print
         # (the bare core runs on any kernel the layout allows; the warnings know 6.1 and 6.12)
@@ -626,14 +647,7 @@ class Machine:
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
-        if self.layout.arch == "x86_32":
-            self.page_offset = page_offset(self.layout.vmsplit or "3G")
-            self.max_low_pfn = min(self.layout.max_pfn,
-                                   maxmem(self.layout.vmsplit or "3G", self.layout.era or "modern")
-                                   >> PAGE_SHIFT)
-        else:
-            self.page_offset = x86_64_layout.PAGE_OFFSET
-            self.max_low_pfn = self.layout.max_pfn
+        self.page_offset, self.max_low_pfn = page_api.direct_map((self.layout,))
 
     def zone_of(self, pfn: object) -> Zone | None:
         """The zone whose span holds ``pfn`` (``page_zone``), or None (also for a non-int)."""
@@ -662,7 +676,19 @@ class Machine:
         if self.zone_of(pfn) is None:
             raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
                            f"max_pfn is {self.layout.max_pfn:#x})")
-        return Page(self, int(pfn))
+        return self._page(int(pfn))
+
+    def _page(self, pfn: int) -> Page:
+        """The handle of ``pfn`` (valid), created on first use: one object per pfn, kept
+        in a list indexed by pfn that is created on the first hand-out (8 bytes per pfn,
+        plus about 80 per handle created)."""
+        pages = self._pages
+        if not pages:
+            pages = self._pages = [None] * self._v.npfn
+        page = pages[pfn]
+        if page is None:
+            page = pages[pfn] = Page(self, pfn)
+        return page
 
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
@@ -687,14 +713,18 @@ class Machine:
         :meth:`kmem.model.Machine.alloc_pages`: warnings, rate-limited failure reports,
         AllocationLivelock for a __GFP_NOFAIL request no pass can satisfy)."""
         if type(gfp) is int and type(order) is int:
-            row = self._rows.get((gfp, order))
+            try:  # (subscripts: numba-free dict.get() calls cost ~500 instructions each)
+                row = self._rows_by_order[order][gfp]
+            except KeyError:
+                row = None
             if row is not None:  # the hot path: no side effects before the walk
-                pfn = self._k_alloc(self._S, row, order)
+                pfn = self._k_alloc(self._S, row, order)  # a Python int also without the JIT
                 if pfn >= 0:
                     # want_init_on_alloc; zeroing is a no-op while no page holds data
-                    if (self.init_on_alloc or gfp & GFP_ZERO) and self.memory.dirty_pages():
+                    if self._stored and (self.init_on_alloc or gfp & GFP_ZERO):
                         self.memory.zero(pfn, 1 << order)
-                    return Page(self, int(pfn))  # a Python int also without the JIT
+                    page = self._pages[pfn]  # (_prepare created the list with the row)
+                    return self._page(pfn) if page is None else page
                 self._alloc_failed(gfp, order)
                 return None
         gfp = _check_gfp(gfp)
@@ -712,7 +742,7 @@ class Machine:
             return None
         if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
-        return Page(self, int(pfn))
+        return self._page(pfn)
 
     def _before_walk(self, prep: AllocPrep) -> None:
         """``prepare_alloc_pages``' VM_WARN_ON (every time)."""
@@ -725,16 +755,9 @@ class Machine:
     def _nofail_walk(self, gfp: int, order: int) -> None:
         """The __GFP_NOFAIL WARN_ON_ONCE lines the walk of (gfp, order) prints from the
         zones as they are now (:func:`kmem.spec.page_alloc.bare_walk_warnings`)."""
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        hidx = self.config.idx(highest)
-        chain = gfp_spec.zonelist(self.config, highest, self._populated)
-        passes = page_alloc.alloc_passes(
-            gfp, order,
-            nofragment=bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT),
-            lowmem_only=hidx < self._normal_idx)
-        views = [self.zone_view(self.zones[self.config.idx(zt)]) for zt in chain]
-        for line in page_alloc.bare_walk_warnings(views, gfp, order, hidx, passes,
+        d = prepare_alloc.decide_one_node(self, gfp, order)
+        views = [self.zone_view(z) for z in d.zonelist]
+        for line in page_alloc.bare_walk_warnings(views, gfp, order, d.highest_idx, d.passes,
                                                   era=self.kernel.path_era):
             if line not in self._warned_once:
                 self._warned_once.add(line)
@@ -751,18 +774,60 @@ class Machine:
                 self._order_warned = True  # WARN_ON_ONCE
                 self.dmesg.append(page_alloc.order_warning_line(order))
             return
-        show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
-            gfp, self._warn_alloc_rs, self.clock_s, has_managed_dma=self._has_dma)
-        if note is not None:
-            self.dmesg.append(note)
-        if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
+        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
+            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=self._has_dma,
+            comm=self.comm, kernel=self.kernel)
+        self.dmesg.extend(lines)
 
     def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (``warn_alloc``'s rate limit looks at it)."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
-        self.clock_s += seconds
+        """Let ``seconds`` of model time pass (:func:`kmem.spec.vmstat.advance_clock`; only
+        ``warn_alloc``'s rate limit looks at it without per-CPU lists)."""
+        vmstat.advance_clock(self, seconds)
+
+    # -- the model's NUMA and per-CPU surface, on one node without CPUs ---------------------
+    def numa_node_id(self) -> int:
+        """``numa_node_id()``: node 0 (``self.node``), as on the model's bare machine."""
+        return self.node
+
+    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[Zone]:
+        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
+        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
+
+    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
+        """``alloc_pages_node(nid, gfp, order)`` (:func:`kmem.spec.prepare_alloc.alloc_pages_node`:
+        InvalidArgument for a node other than 0)."""
+        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
+        return page
+
+    @property
+    def cpu(self) -> int:
+        """The CPU the caller runs on: 0 (a machine without per-CPU lists)."""
+        return 0
+
+    @cpu.setter
+    def cpu(self, cpu: int) -> None:
+        if isinstance(cpu, bool) or not isinstance(cpu, int) or cpu != 0:
+            raise InvalidArgument(f"cpu must be an int in 0..0 (nr_cpus=0), got {cpu!r}")
+
+    def drain_all_pages(self, zone: Zone | None = None) -> None:
+        """``drain_all_pages(zone)``: nothing to drain without per-CPU lists."""
+        if zone is not None and not any(zone is z for z in self.zones):
+            raise InvalidArgument(f"{zone!r} is not a zone of this machine")
+
+    def vmstat_update(self, cpu: int) -> bool:
+        """The vmstat worker's pcp decay: refused without per-CPU lists, as by the model."""
+        raise InvalidArgument("vmstat_update needs per-CPU lists (migratetypes=True and "
+                              "nr_cpus >= 1)")
+
+    @property
+    def pcp_pages_total(self) -> int:
+        """Pages parked on per-CPU lists: none."""
+        return 0
+
+    def pagetypeinfo(self, *, cma: bool | None = None) -> str:
+        """/proc/pagetypeinfo needs migratetypes: refused, as by the model's bare machine."""
+        raise InvalidArgument("pagetypeinfo needs a machine with migratetypes=True (the bare "
+                              "buddy core keeps one free list per order)")
 
     @property
     def slab_allocator(self) -> Any:
@@ -771,8 +836,7 @@ class Machine:
                               "kmem.fastimpl implements the page allocator only")
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
-        return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
-                                   zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+        return page_alloc.bare_zone_view(zone)
 
     # -- freeing and references -------------------------------------------------------
     def free_pages(self, page: Page, order: int = 0) -> None:

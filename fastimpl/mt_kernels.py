@@ -53,7 +53,7 @@ from kmem.spec.alloc_flags import (
 )
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER
 
-from .kernels import OP_ALLOC, OP_FREE, OP_GET, OP_PUT, jit, jit_entry
+from .kernels import OP_ALLOC, OP_FREE, OP_GET, OP_PUT, ix, jit, jit_entry, jit_inline
 from .spec_jit import compile_spec, stamp_cache
 
 # the cached steps below call the spec's rules: a change there recompiles them
@@ -130,7 +130,7 @@ CF = 9
 TO_HEAD, TO_TAIL, TO_LIKELY = 0, 1, -1
 
 
-@jit
+@jit_inline
 def order_to_pindex(mt, order):
     """``order_to_pindex`` for a pcp type and a pcp order (validated by the caller; the
     spec's :func:`kmem.spec.pcp.order_to_pindex` raises on the others)."""
@@ -139,78 +139,83 @@ def order_to_pindex(mt, order):
     return PCPTYPES * order + mt
 
 
-@jit
+@jit_inline
 def pcp_allowed_order(order):
     """``pcp_allowed_order`` (:func:`kmem.spec.pcp.pcp_allowed_order`)."""
     return order <= PAGE_ALLOC_COSTLY_ORDER or order == HPAGE_PMD_ORDER
 
 
 # -- lists -------------------------------------------------------------------------------
-@jit
+@jit_inline
 def buddy_lid(z, order, mt):
     return (z * NR_PAGE_ORDERS + order) * MT_TYPES + mt
 
 
-@jit
+@jit_inline
 def pcp_lid(A, z, cpu, pindex):
     Z = A[6]
     nb = Z.shape[0] * NR_PAGE_ORDERS * MT_TYPES
     return nb + (z * Z[z, Z_NCPU] + cpu) * NR_PCP_LISTS + pindex
 
 
-@jit
+@jit_inline
 def pcp_row(A, z, cpu):
     Z = A[6]
     return z * Z[z, Z_NCPU] + cpu
 
 
-@jit
+# list ids and pfns are never negative here: indexed as uint64 (``kernels.ix``), which
+# spares numba's negative-index fix-up on every access (profiled on the bare core)
+@jit_inline
 def list_add(A, lid, pfn, tail):
     nxt, prv, LH, LT, LN = A[0], A[1], A[3], A[4], A[5]
-    if LH[lid] < 0:
-        nxt[pfn] = -1
-        prv[pfn] = -1
-        LH[lid] = pfn
-        LT[lid] = pfn
+    u, lu = ix(pfn), ix(lid)
+    h = LH[lu]
+    if h < 0:
+        nxt[u] = -1
+        prv[u] = -1
+        LH[lu] = pfn
+        LT[lu] = pfn
     elif tail:
-        t = LT[lid]
-        nxt[t] = pfn
-        prv[pfn] = t
-        nxt[pfn] = -1
-        LT[lid] = pfn
+        t = LT[lu]
+        nxt[ix(t)] = pfn
+        prv[u] = t
+        nxt[u] = -1
+        LT[lu] = pfn
     else:
-        h = LH[lid]
-        prv[h] = pfn
-        nxt[pfn] = h
-        prv[pfn] = -1
-        LH[lid] = pfn
-    LN[lid] += 1
+        prv[ix(h)] = pfn
+        nxt[u] = h
+        prv[u] = -1
+        LH[lu] = pfn
+    LN[lu] += 1
 
 
-@jit
+@jit_inline
 def list_del(A, lid, pfn):
     nxt, prv, LH, LT, LN = A[0], A[1], A[3], A[4], A[5]
-    n = nxt[pfn]
-    p = prv[pfn]
+    u, lu = ix(pfn), ix(lid)
+    n = nxt[u]
+    p = prv[u]
     if p >= 0:
-        nxt[p] = n
+        nxt[ix(p)] = n
     else:
-        LH[lid] = n
+        LH[lu] = n
     if n >= 0:
-        prv[n] = p
+        prv[ix(n)] = p
     else:
-        LT[lid] = p
-    LN[lid] -= 1
+        LT[lu] = p
+    LN[lu] -= 1
 
 
 # -- pageblocks ---------------------------------------------------------------------------
-@jit
+@jit_inline
 def get_pfnblock_migratetype(A, z, pfn):
     Z, PB = A[6], A[7]
-    return np.int64(PB[Z[z, Z_PBBASE] + (pfn >> Z[z, Z_PBO]) - Z[z, Z_PB0]])
+    zu = ix(z)
+    return np.int64(PB[ix(Z[zu, Z_PBBASE] + (pfn >> Z[zu, Z_PBO]) - Z[zu, Z_PB0])])
 
 
-@jit
+@jit_inline
 def change_pageblock_range(A, z, pfn, order, mt):
     """``change_pageblock_range``: every pageblock the block overlaps."""
     Z, PB = A[6], A[7]
@@ -222,77 +227,108 @@ def change_pageblock_range(A, z, pfn, order, mt):
 
 
 # -- free lists (account_freepages, __add_to_free_list, __del_page_from_free_list) ---------
-@jit
+@jit_inline
 def account(A, z, nr, mt):
     Z = A[6]
     if mt == ISOLATE:
         return
-    Z[z, Z_FREE] += nr
+    Z[ix(z), Z_FREE] += nr
     if mt == HIGHATOMIC:
-        Z[z, Z_HAFREE] += nr
+        Z[ix(z), Z_HAFREE] += nr
 
 
-@jit
-def add_mt(A, z, pfn, order, mt, tail):
+@jit_inline
+def link_mt(A, z, pfn, order, mt, tail):
+    """:func:`add_mt` but the free page counters (``account``)."""
     P, Z = A[2], A[6]
     list_add(A, buddy_lid(z, order, mt), pfn, tail)
-    Z[z, Z_NRFREE + order] += 1
-    P[P_FORD, pfn] = order
-    P[P_FMT, pfn] = mt
+    Z[ix(z), ix(Z_NRFREE + order)] += 1
+    P[P_FORD, ix(pfn)] = order
+    P[P_FMT, ix(pfn)] = mt
+
+
+@jit_inline
+def unlink_mt(A, z, pfn, order):
+    """:func:`del_mt` but the free page counters; returns the list's type."""
+    P, Z = A[2], A[6]
+    mt = np.int64(P[P_FMT, ix(pfn)])
+    list_del(A, buddy_lid(z, order, mt), pfn)
+    Z[ix(z), ix(Z_NRFREE + order)] -= 1
+    P[P_FORD, ix(pfn)] = -1
+    P[P_FMT, ix(pfn)] = -1
+    return mt
+
+
+@jit_inline
+def add_mt(A, z, pfn, order, mt, tail):
+    link_mt(A, z, pfn, order, mt, tail)
     account(A, z, 1 << order, mt)
 
 
-@jit
+@jit_inline
 def del_mt(A, z, pfn, order):
-    P, Z = A[2], A[6]
-    mt = np.int64(P[P_FMT, pfn])
-    list_del(A, buddy_lid(z, order, mt), pfn)
-    Z[z, Z_NRFREE + order] -= 1
-    P[P_FORD, pfn] = -1
-    P[P_FMT, pfn] = -1
+    mt = unlink_mt(A, z, pfn, order)
     account(A, z, -(1 << order), mt)
     return mt
 
 
-@jit
+@jit_inline
 def move_to_free_list(A, z, pfn, order, new_mt):
     """``move_to_free_list``: to the tail of the new type's list."""
     del_mt(A, z, pfn, order)
     add_mt(A, z, pfn, order, new_mt, True)
 
 
-@jit
+@jit_inline
 def spans(A, z, pfn):
     Z = A[6]
-    return Z[z, Z_START] <= pfn < Z[z, Z_END]
+    return Z[ix(z), Z_START] <= pfn < Z[ix(z), Z_END]
 
 
-@jit
+@jit_inline
 def is_free_block(A, z, pfn, order):
     """``page_is_buddy``: a free block of exactly this order, in this zone."""
-    if not spans(A, z, pfn):
-        return False
-    return A[2][P_FORD, pfn] == order
+    Z = A[6]
+    return free_in_span(A[2], Z[ix(z), Z_START], Z[ix(z), Z_END], pfn, order)
+
+
+@jit_inline
+def free_in_span(P, start, end, pfn, order):
+    """:func:`is_free_block` for a zone spanning [start, end)."""
+    return start <= pfn < end and P[P_FORD, ix(pfn)] == order
 
 
 # -- __rmqueue ------------------------------------------------------------------------------
-@jit
+@jit_inline
 def page_del_and_expand(A, z, pfn, order, current, mt):
-    del_mt(A, z, pfn, current)
+    old = unlink_mt(A, z, pfn, current)
     for half_order in range(current - 1, order - 1, -1):  # expand(): upper halves, high first
-        add_mt(A, z, pfn + (1 << half_order), half_order, mt, False)
+        link_mt(A, z, pfn + (1 << half_order), half_order, mt, False)
+    # the free page counters once, not per half: the same sums
+    if old == mt:
+        account(A, z, -(np.int64(1) << order), mt)
+    else:
+        account(A, z, -(np.int64(1) << current), old)
+        account(A, z, (np.int64(1) << current) - (np.int64(1) << order), mt)
 
 
-@jit
+@jit_inline
 def rmqueue_smallest_mt(A, z, order, mt):
     """``__rmqueue_smallest(zone, order, mt)``; -1 when no list of order >= ``order``."""
     LH = A[3]
     for current in range(order, NR_PAGE_ORDERS):
-        pfn = LH[buddy_lid(z, current, mt)]
+        pfn = LH[ix(buddy_lid(z, current, mt))]
         if pfn >= 0:
             page_del_and_expand(A, z, pfn, order, current, mt)
             return pfn
     return -1
+
+
+@jit
+def rmqueue_smallest_cold(A, z, order, mt):
+    """:func:`rmqueue_smallest_mt` as a call, for the rare lists (CMA, HIGHATOMIC): the hot
+    steps inline every helper (a call passes the arena's nine arrays as ~70 words)."""
+    return rmqueue_smallest_mt(A, z, order, mt)
 
 
 @jit
@@ -443,7 +479,7 @@ def rmqueue_steal(A, z, order, start_mt):
     return -1
 
 
-@jit
+@jit_inline
 def rmqueue_mt(A, z, order, mt, alloc_flags):
     """``__rmqueue(zone, order, migratetype, alloc_flags, &mode)``; the mode carried across
     one ``rmqueue_bulk`` is ``Z[z, Z_MODE]``."""
@@ -454,7 +490,7 @@ def rmqueue_mt(A, z, order, mt, alloc_flags):
         if pfn >= 0:
             return pfn
     if mode <= RMQUEUE_CMA and alloc_flags & ALLOC_CMA:
-        pfn = rmqueue_smallest_mt(A, z, order, CMA)
+        pfn = rmqueue_smallest_cold(A, z, order, CMA)
         if pfn >= 0:
             Z[z, Z_MODE] = RMQUEUE_CMA
             return pfn
@@ -471,18 +507,18 @@ def rmqueue_mt(A, z, order, mt, alloc_flags):
     return -1
 
 
-@jit
+@jit_inline
 def rmqueue_buddy(A, z, order, mt, alloc_flags):
     """``rmqueue_buddy``: the HIGHATOMIC reserve first with ALLOC_HIGHATOMIC, then
     ``__rmqueue``, then the reserve for ALLOC_OOM / ALLOC_NON_BLOCK."""
     pfn = -1
     if alloc_flags & ALLOC_HIGHATOMIC:
-        pfn = rmqueue_smallest_mt(A, z, order, HIGHATOMIC)
+        pfn = rmqueue_smallest_cold(A, z, order, HIGHATOMIC)
     if pfn < 0:
         A[6][z, Z_MODE] = RMQUEUE_NORMAL
         pfn = rmqueue_mt(A, z, order, mt, alloc_flags)
         if pfn < 0 and alloc_flags & (ALLOC_OOM | ALLOC_NON_BLOCK):
-            pfn = rmqueue_smallest_mt(A, z, order, HIGHATOMIC)
+            pfn = rmqueue_smallest_cold(A, z, order, HIGHATOMIC)
     return pfn
 
 
@@ -500,49 +536,49 @@ def rmqueue_bulk(A, z, order, count, mt, alloc_flags, lid):
     return count
 
 
-@jit
+@jit_inline
 def rmqueue_pcplist(A, z, cpu, order, mt, alloc_flags):
     """``rmqueue_pcplist``: the head of this CPU's list, refilled when empty."""
     P, LH, Z, C = A[2], A[3], A[6], A[8]
-    r = pcp_row(A, z, cpu)
+    r = ix(pcp_row(A, z, cpu))
     C[r, C_FREE_COUNT] >>= 1
     lid = pcp_lid(A, z, cpu, order_to_pindex(mt, order))
-    if LH[lid] < 0:
+    if LH[ix(lid)] < 0:
         n, high, af = nr_pcp_alloc(C[r, C_HIGH], C[r, C_HIGH_MIN], C[r, C_HIGH_MAX],
                                    C[r, C_COUNT], C[r, C_BATCH], C[r, C_ALLOC_FACTOR], order,
-                                   Z[z, Z_BELOW_HIGH] != 0)
+                                   Z[ix(z), Z_BELOW_HIGH] != 0)
         C[r, C_HIGH] = high
         C[r, C_ALLOC_FACTOR] = af
         got = rmqueue_bulk(A, z, order, n, mt, alloc_flags, lid)
         C[r, C_COUNT] += got << order
-        if LH[lid] < 0:
+        if LH[ix(lid)] < 0:
             return -1
-    pfn = LH[lid]
+    pfn = LH[ix(lid)]
     list_del(A, lid, pfn)
-    P[P_PCPO, pfn] = -1
+    P[P_PCPO, ix(pfn)] = -1
     C[r, C_COUNT] -= 1 << order
     return pfn
 
 
-@jit
+@jit_inline
 def rmqueue(A, z, cpu, order, mt, alloc_flags):
     """``rmqueue``: pcp lists for their orders, else the buddy; the block is recorded as
     allocated (with the MOVABLE mark). -1 when nothing was found."""
     P, Z = A[2], A[6]
     pfn = -1
-    if Z[z, Z_HASPCP] and pcp_allowed_order(order) and mt < PCPTYPES:
+    if Z[ix(z), Z_HASPCP] and pcp_allowed_order(order) and mt < PCPTYPES:
         pfn = rmqueue_pcplist(A, z, cpu, order, mt, alloc_flags)
     if pfn < 0:
         pfn = rmqueue_buddy(A, z, order, mt, alloc_flags)
     # out: (6.12.118 3168-3174), reached by a failure too: the boost flag is cleared for
     # ALLOC_KSWAPD and kswapd woken (not modelled)
-    if Z[z, Z_BOOSTED] and alloc_flags & ALLOC_KSWAPD:
-        Z[z, Z_BOOSTED] = 0
+    if Z[ix(z), Z_BOOSTED] and alloc_flags & ALLOC_KSWAPD:
+        Z[ix(z), Z_BOOSTED] = 0
     if pfn < 0:
         return -1
-    P[P_AORD, pfn] = order
+    P[P_AORD, ix(pfn)] = order
     if mt == MOVABLE:
-        P[P_FLAGS, pfn] |= PF_MOVABLE
+        P[P_FLAGS, ix(pfn)] |= PF_MOVABLE
     return pfn
 
 
@@ -595,16 +631,19 @@ def unreserve_highatomic_pageblock(A, z, mt, force):
 
 
 # -- freeing ---------------------------------------------------------------------------------
-@jit
+@jit_inline
 def free_one_page_mt(A, z, pfn, order, mt, to_tail):
     """``__free_one_page(page, pfn, zone, order, mt, fpi)``: merge within the migratetype
     rule (retyping merged buddies of another type), then head, tail or merge-likely."""
-    Z = A[6]
-    pbo = Z[z, Z_PBO]
+    Z, P = A[6], A[2]
+    pbo = Z[ix(z), Z_PBO]
+    # the span read once: LLVM reloads it after every store to the lists (may alias Z)
+    start = Z[ix(z), Z_START]
+    end = Z[ix(z), Z_END]
     buddy_pfn = pfn ^ (np.int64(1) << order)
     while order < MAX_PAGE_ORDER:
         buddy_pfn = pfn ^ (np.int64(1) << order)
-        if not is_free_block(A, z, buddy_pfn, order):
+        if not free_in_span(P, start, end, buddy_pfn, order):
             break
         if order >= pbo:
             buddy_mt = get_pfnblock_migratetype(A, z, buddy_pfn)
@@ -621,13 +660,13 @@ def free_one_page_mt(A, z, pfn, order, mt, to_tail):
         tail = False
         if order < MAX_PAGE_ORDER - 1:
             higher = buddy_pfn & pfn
-            tail = is_free_block(A, z, higher ^ (np.int64(1) << (order + 1)), order + 1)
+            tail = free_in_span(P, start, end, higher ^ (np.int64(1) << (order + 1)), order + 1)
     else:
         tail = to_tail == TO_TAIL
     add_mt(A, z, pfn, order, mt, tail)
 
 
-@jit
+@jit_inline
 def split_large_buddy(A, z, pfn, order, to_tail):
     """``split_large_buddy``: free in pageblock-sized pieces, each with its own
     pageblock's type."""
@@ -676,7 +715,7 @@ def drain_pages_zone(A, z, cpu):
         free_pcppages_bulk(A, z, cpu, min(C[r, C_COUNT], C[r, C_BATCH] << PCP_BATCH_SCALE_MAX), 0)
 
 
-@jit
+@jit_inline
 def high_wmark_ok(A, z):
     """``zone_watermark_ok(zone, 0, high_wmark_pages(zone), ZONE_MOVABLE, 0)``: the order-0
     case of :func:`kmem.spec.watermarks.zone_watermark_ok` without ALLOC_RESERVES (no
@@ -687,16 +726,16 @@ def high_wmark_ok(A, z):
     return usable > Z[z, Z_WHIGH] + Z[z, Z_BOOST] + Z[z, Z_HRESERVE]
 
 
-@jit
+@jit_inline
 def free_unref_page_commit(A, z, cpu, pfn, mt, order):
     """``free_unref_page_commit``: head of the pcp list; drain past the high mark; after a
     drain, a zone below its HIGH mark that passes it again clears ZONE_BELOW_HIGH."""
     P, Z, C = A[2], A[6], A[8]
-    r = pcp_row(A, z, cpu)
+    r = ix(pcp_row(A, z, cpu))
     C[r, C_ALLOC_FACTOR] >>= 1
     pindex = order_to_pindex(mt, order)
     list_add(A, pcp_lid(A, z, cpu, pindex), pfn, False)
-    P[P_PCPO, pfn] = order
+    P[P_PCPO, ix(pfn)] = order
     C[r, C_COUNT] += 1 << order
     free_high, flags = free_high_decision(order, C[r, C_FREE_COUNT], C[r, C_COUNT],
                                           C[r, C_BATCH], C[r, C_FLAGS])
@@ -704,16 +743,16 @@ def free_unref_page_commit(A, z, cpu, pfn, mt, order):
     C[r, C_FREE_COUNT] = free_count_after_free(C[r, C_FREE_COUNT], C[r, C_BATCH], order)
     high, new_high = nr_pcp_high(C[r, C_HIGH], C[r, C_HIGH_MIN], C[r, C_HIGH_MAX],
                                  C[r, C_COUNT], C[r, C_FREE_COUNT], C[r, C_BATCH], free_high,
-                                 Z[z, Z_BELOW_HIGH] != 0, False)
+                                 Z[ix(z), Z_BELOW_HIGH] != 0, False)
     C[r, C_HIGH] = new_high
     if C[r, C_COUNT] >= high:
         n = nr_pcp_free(C[r, C_COUNT], C[r, C_BATCH], high, free_high, C[r, C_FREE_COUNT])
         free_pcppages_bulk(A, z, cpu, n, pindex)
-        if Z[z, Z_BELOW_HIGH] and high_wmark_ok(A, z):
-            Z[z, Z_BELOW_HIGH] = 0
+        if Z[ix(z), Z_BELOW_HIGH] and high_wmark_ok(A, z):
+            Z[ix(z), Z_BELOW_HIGH] = 0
 
 
-@jit
+@jit_inline
 def free_unref_page(A, z, cpu, pfn, order):
     """``free_unref_page``: pcp orders to CPU ``cpu``'s list (ISOLATE straight to the
     buddy; HIGHATOMIC and CMA as MOVABLE), others via ``free_one_page``."""
@@ -733,7 +772,7 @@ def free_unref_page(A, z, cpu, pfn, order):
     free_unref_page_commit(A, z, min(cpu, ncpu - 1), pfn, mt, order)
 
 
-@jit
+@jit_inline
 def free_block(A, z, cpu, pfn, order):
     """``__free_pages`` -> ``free_unref_page`` for a checked, allocated block."""
     P = A[2]
@@ -896,7 +935,7 @@ R_FLAGS0, R_MT, R_HIDX, R_NUMA, R_COMP, R_PYTHON, R_NZ, R_ZL = range(8)
 S_DONE, S_NEEDROW, S_PYTHON, S_SLOW, S_BADREF, S_BADOP = range(6)
 
 
-@jit
+@jit_inline
 def zone_allows(A, W, z, order, alloc_flags, highest_idx, migratetypes):
     """:func:`kmem.spec.page_alloc.zone_allows` (``zone_watermark_fast``, mm/page_alloc.c
     of 6.12) on zone ``z``'s counters: the threshold is the spec's
@@ -909,12 +948,12 @@ def zone_allows(A, W, z, order, alloc_flags, highest_idx, migratetypes):
     if alloc_flags & ALLOC_NO_WATERMARKS:
         return True
     wmark = alloc_flags & ALLOC_WMARK_MASK
-    reserve = W[z, W_RESERVE + highest_idx]
-    boost = Z[z, Z_BOOST]
-    usable = Z[z, Z_FREE] - ((np.int64(1) << order) - 1)
+    reserve = W[ix(z), ix(W_RESERVE + highest_idx)]
+    boost = Z[ix(z), Z_BOOST]
+    usable = Z[ix(z), Z_FREE] - ((np.int64(1) << order) - 1)
     if migratetypes and not alloc_flags & ALLOC_RESERVES:
-        usable -= Z[z, Z_HAFREE]
-    if usable > watermark_threshold(W[z, wmark] + boost, alloc_flags) + reserve:
+        usable -= Z[ix(z), Z_HAFREE]
+    if usable > watermark_threshold(W[ix(z), ix(wmark)] + boost, alloc_flags) + reserve:
         if order == 0:
             return True
         allowed = (1 << UNMOVABLE) | (1 << MOVABLE) | (1 << RECLAIMABLE)
@@ -923,20 +962,20 @@ def zone_allows(A, W, z, order, alloc_flags, highest_idx, migratetypes):
         if alloc_flags & (ALLOC_HIGHATOMIC | ALLOC_OOM):
             allowed |= 1 << HIGHATOMIC
         for o in range(order, NR_PAGE_ORDERS):
-            if Z[z, Z_NRFREE + o] == 0:
+            if Z[ix(z), ix(Z_NRFREE + o)] == 0:
                 continue
             if not migratetypes:
                 return True
             for t in range(MT_TYPES):
-                if allowed >> t & 1 and LN[buddy_lid(z, o, t)] > 0:
+                if allowed >> t & 1 and LN[ix(buddy_lid(z, o, t))] > 0:
                     return True
         return False
     if order == 0 and alloc_flags & ALLOC_MIN_RESERVE and boost and wmark == WMARK_MIN:
-        return usable > watermark_threshold(W[z, W_MIN], alloc_flags) + reserve
+        return usable > watermark_threshold(W[ix(z), W_MIN], alloc_flags) + reserve
     return False
 
 
-@jit
+@jit_inline
 def get_page_from_freelist(A, W, R, order, alloc_flags, cpu):
     """``get_page_from_freelist`` over the zonelist of decision row ``R``: ZONE_BELOW_HIGH,
     the watermark (:func:`zone_allows`), ``rmqueue`` and the highatomic reservation; with
@@ -958,8 +997,8 @@ def get_page_from_freelist(A, W, R, order, alloc_flags, cpu):
                 retry = True
                 break
             high_flags = (alloc_flags & ~(ALLOC_NO_WATERMARKS | ALLOC_WMARK_MASK)) | WMARK_HIGH
-            if Z[z, Z_BELOW_HIGH] or not zone_allows(A, W, z, order, high_flags, hidx, True):
-                Z[z, Z_BELOW_HIGH] = 1
+            if Z[ix(z), Z_BELOW_HIGH] or not zone_allows(A, W, z, order, high_flags, hidx, True):
+                Z[ix(z), Z_BELOW_HIGH] = 1
                 if not zone_allows(A, W, z, order, alloc_flags, hidx, True):
                     continue
             pfn = rmqueue(A, z, cpu, order, mt, alloc_flags)
@@ -974,7 +1013,7 @@ def get_page_from_freelist(A, W, R, order, alloc_flags, cpu):
         alloc_flags &= ~ALLOC_NOFRAGMENT
 
 
-@jit
+@jit_inline
 def alloc_fast(A, W, ref, comp, R, order, cpu):
     """``__alloc_pages``' fast attempt (``get_page_from_freelist`` with the first pass's
     flags) and ``prep_new_page``'s refcount and compound mark; -1 when it fails (the slow
@@ -987,30 +1026,41 @@ def alloc_fast(A, W, ref, comp, R, order, cpu):
     return pfn
 
 
-@jit
+@jit_inline
+def zone_of(Z, pfn):
+    """The zone whose span holds ``pfn``, -1 when none."""
+    for g in range(Z.shape[0]):
+        if Z[g, Z_START] <= pfn < Z[g, Z_END]:
+            return g
+    return -1
+
+
+@jit_inline
+def free_fast_z(A, ref, resv, comp, z, pfn, order, cpu):
+    """:func:`free_fast` with ``pfn`` known to lie in zone ``z`` and ``order`` in range."""
+    P = A[2]
+    if P[P_AORD, ix(pfn)] != order or pfn & ((np.int64(1) << order) - 1):
+        return 1
+    if ref[ix(pfn)] != 1 or resv[ix(pfn)]:
+        return 1
+    comp[ix(pfn)] = False
+    ref[ix(pfn)] = 0
+    free_block(A, z, cpu, pfn, order)
+    return 0
+
+
+@jit_inline
 def free_fast(A, ref, resv, comp, pfn, order, cpu):
     """``__free_pages(page, order)`` of the common case: the head of an allocated block
     of exactly ``order``, aligned, its last reference, not PG_reserved, in a zone; 0 when
     done. Any other case returns 1 and changes nothing: Python's guards take it (and
     raise what the model raises)."""
-    Z, P = A[6], A[2]
     if order < 0 or order > MAX_PAGE_ORDER:
         return 1
-    z = -1
-    for g in range(Z.shape[0]):
-        if Z[g, Z_START] <= pfn < Z[g, Z_END]:
-            z = g
-            break
+    z = zone_of(A[6], pfn)
     if z < 0:
         return 1
-    if P[P_AORD, pfn] != order or pfn & ((np.int64(1) << order) - 1):
-        return 1
-    if ref[pfn] != 1 or resv[pfn]:
-        return 1
-    comp[pfn] = False
-    ref[pfn] = 0
-    free_block(A, z, cpu, pfn, order)
-    return 0
+    return free_fast_z(A, ref, resv, comp, z, pfn, order, cpu)
 
 
 @jit_entry
@@ -1037,7 +1087,7 @@ def e_zone_allows(A, W, z, order, alloc_flags, highest_idx, migratetypes):
     return zone_allows(A, W, z, order, alloc_flags, highest_idx, migratetypes)
 
 
-@jit
+@jit_inline
 def batch_key_slot(key, mask):
     """The first slot of ``key`` (gfp * 16 + min(order, 11)) in a batch key table."""
     return np.int64((np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(40)) & mask
@@ -1066,48 +1116,76 @@ def run_path_ops(A, W, ref, resv, comp, keys, slots, rows, ops, res, start, cpu,
     at the end. ``st[1]``: the last op whose allocation succeeded here."""
     n = ops.shape[0]
     mask = slots.shape[0] - 1
-    for i in range(start, n):
-        code = ops[i, 0]
-        x = ops[i, 1]
-        y = ops[i, 2]
+    Z = A[6]
+    # the last key's row and the last free's zone: most operations repeat them (the
+    # lookups were a hash probe and a scan of the zones per operation, profiled)
+    last_key = np.int64(-1)
+    r = np.int64(-1)
+    zlo = np.int64(0)
+    zhi = np.int64(0)
+    zc = np.int64(0)
+    last_ok = st[1]
+    status = S_DONE
+    i = start
+    while i < n:
+        code = ops[ix(i), 0]
+        x = ops[ix(i), 1]
+        y = ops[ix(i), 2]
         if code == OP_ALLOC:
             if x < 0 or x >= np.int64(1) << 32 or y < 0:
-                st[0] = S_PYTHON
-                return i
+                status = S_PYTHON
+                break
             key = x * 16 + min(y, MAX_PAGE_ORDER + 1)
-            h = batch_key_slot(key, mask)
-            while True:
-                r = slots[h]
+            if key != last_key:
+                h = batch_key_slot(key, mask)
+                while True:
+                    r = slots[ix(h)]
+                    if r < 0 or keys[ix(r)] == key:
+                        break
+                    h = (h + 1) & mask
                 if r < 0:
-                    st[0] = S_NEEDROW
-                    return i
-                if keys[r] == key:
+                    status = S_NEEDROW
                     break
-                h = (h + 1) & mask
-            R = rows[r]
+                last_key = key
+            R = rows[ix(r)]
             if R[R_PYTHON]:
-                st[0] = S_PYTHON
-                return i
+                status = S_PYTHON
+                break
             pfn = alloc_fast(A, W, ref, comp, R, y, cpu)
             if pfn < 0:
-                st[0] = S_SLOW
-                return i
-            res[i] = pfn
-            st[1] = i
+                status = S_SLOW
+                break
+            res[ix(i)] = pfn
+            last_ok = i
+            i += 1
             continue
         if code != OP_FREE and code != OP_GET and code != OP_PUT:
-            st[0] = S_BADOP
-            return i
+            status = S_BADOP
+            break
         pfn = x
         if x < 0:
             j = ~x
-            if j >= i or ops[j, 0] != OP_ALLOC or res[j] < 0:
-                st[0] = S_BADREF
-                return i
-            pfn = res[j]
-        if code != OP_FREE or free_fast(A, ref, resv, comp, pfn, y, cpu):
-            st[0] = S_PYTHON
-            return i
-        res[i] = 0
-    st[0] = S_DONE
-    return n
+            # res[j] (j < i) is written: a pfn or -1 for an allocation, 0 for any other
+            # op, so the op's code needs reading only for 0 (as the bare core's loop)
+            pfn = res[ix(j)] if j < i else np.int64(-1)
+            if pfn < 0 or (pfn == 0 and ops[ix(j), 0] != OP_ALLOC):
+                status = S_BADREF
+                break
+        if code != OP_FREE or y < 0 or y > MAX_PAGE_ORDER:
+            status = S_PYTHON
+            break
+        if not (zlo <= pfn < zhi):
+            zc = zone_of(Z, pfn)
+            if zc < 0:
+                status = S_PYTHON
+                break
+            zlo = Z[zc, Z_START]
+            zhi = Z[zc, Z_END]
+        if free_fast_z(A, ref, resv, comp, zc, pfn, y, cpu):
+            status = S_PYTHON
+            break
+        res[ix(i)] = 0
+        i += 1
+    st[0] = status
+    st[1] = last_ok
+    return i

@@ -51,6 +51,7 @@ from kmem.spec.alloc_flags import (
 )
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 
+from . import mt_kernels as _mt_kernels_12
 from .kernels import jit
 from .mt_kernels import (  # noqa: F401 - the shared steps: the machine calls them from here
     C_BATCH,
@@ -106,8 +107,10 @@ from .mt_kernels import (  # noqa: F401 - the shared steps: the machine calls th
 )
 from .spec_jit import compile_spec, stamp_cache
 
-# the cached steps below call the spec's rules: a change there recompiles them
-stamp_cache(__file__, (pcp_spec, migrate_spec, alloc_flags_spec, constants_spec))
+# the cached steps below call the spec's rules and inline mt_kernels' shared steps: a
+# change in either recompiles them
+stamp_cache(__file__, (pcp_spec, migrate_spec, alloc_flags_spec, constants_spec,
+                       _mt_kernels_12))
 
 # -- the spec's 6.1 rules, compiled ---------------------------------------------------------
 clamp = compile_spec(pcp_spec.clamp)

@@ -24,7 +24,19 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from kmem.spec import buddy, migrate, numa, page_alloc, procfs, slowpath, watermarks, x86_64_layout
+from kmem.spec import (
+    buddy,
+    migrate,
+    numa,
+    page_alloc,
+    page_api,
+    prepare_alloc,
+    procfs,
+    slowpath,
+    vm_sysctl,
+    vmstat,
+    watermarks,
+)
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
 from kmem.spec import machine_options as opts
@@ -56,7 +68,6 @@ from kmem.spec.errors import (
     UnalignedFree,
 )
 from kmem.spec.memory import PageContents
-from kmem.spec.x86_32_layout import maxmem, page_offset
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import mt_kernels as K
@@ -67,26 +78,15 @@ GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
 GFP_NOFAIL = page_alloc.GFP_NOFAIL_BIT
-GFP_MASK_LIMIT = 1 << 32
-GFP_THISNODE = gfp_spec.__GFP_THISNODE
+_check_gfp = page_alloc.check_gfp
+_check_order = page_alloc.check_order
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
 BARE_PBO = MAX_PAGE_ORDER + 1  # a bare zone: no split at pageblocks, no merge restriction
 
 
-def _check_order(order: object) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
-    return int(order)
-
-
-def _check_gfp(gfp: object) -> int:
-    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
-        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
-    return int(gfp)
-
-
 class Page:
-    """``struct page *``: a handle on one pfn of one machine; the descriptor (refcount,
+    """``struct page *``: the handle on one pfn of one machine, one object per pfn as the
+    kernel's and the model's (:meth:`MtMachine._page`); the descriptor (refcount,
     PG_reserved, the kmap address) lives in the machine's arrays."""
 
     __slots__ = ("pfn", "_m")
@@ -820,6 +820,8 @@ class MtMachine:
             self.distances, [[z.managed_pages for z in zones] for zones in self.node_zones],
             frozenset())  # built before any CPU joins its node (as the model)
         self.memory = PageContents()
+        self._stored = self.memory._pages  # the pages holding data (dirty_pages() > 0)
+        self._pages: list[Page | None] = []  # pfn -> its handle (see _page)
         self.dmesg: list[str] = []
         self.compound_heads = _CompoundHeads(self)
         self._virtual: dict[int, int] = {}
@@ -1005,23 +1007,17 @@ class MtMachine:
                          watermark_scale_factor: int = 10,
                          lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
         """Recompute every zone's watermarks, lowmem_reserve and pcp high/batch."""
-        if min_free_kbytes is None:
-            min_free_kbytes = watermarks.default_min_free_kbytes(
-                sum(n.lowmem_pages for n in self.node_layouts) * (PAGE_SIZE // 1024))
-        if lowmem_reserve_ratio is None:
-            lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
-        marks = watermarks.setup_per_zone_wmarks(
-            [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
-            watermark_scale_factor)
-        reserves = [row for zones in self.node_zones
-                    for row in watermarks.setup_per_zone_lowmem_reserve(
-                        [z.managed_pages for z in zones], lowmem_reserve_ratio)]
-        self.min_free_kbytes = min_free_kbytes
+        w = vm_sysctl.setup_machine_watermarks(
+            self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
+                                for zones in self.node_zones],
+            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
+            lowmem_reserve_ratio=lowmem_reserve_ratio)
+        self.min_free_kbytes = w.min_free_kbytes
         self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
-        for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
-            zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
-            zone.lowmem_reserve = tuple(reserve)
+        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
+        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
+            zone.watermark = mark
+            zone.lowmem_reserve = reserve
             if self.migratetypes:
                 zone.movable_idx = self._movable_idx
             if self.migratetypes and self.nr_cpus and zone.present_pages:
@@ -1047,18 +1043,7 @@ class MtMachine:
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
-        if len(self.node_layouts) > 1:
-            self.page_offset = x86_64_layout.PAGE_OFFSET
-            self.max_low_pfn = max(n.max_pfn for n in self.node_layouts)
-            return
-        if self.layout.arch == "x86_32":
-            self.page_offset = page_offset(self.layout.vmsplit or "3G")
-            self.max_low_pfn = min(self.layout.max_pfn,
-                                   maxmem(self.layout.vmsplit or "3G", self.layout.era or "modern")
-                                   >> PAGE_SHIFT)
-        else:
-            self.page_offset = x86_64_layout.PAGE_OFFSET
-            self.max_low_pfn = self.layout.max_pfn
+        self.page_offset, self.max_low_pfn = page_api.direct_map(self.node_layouts)
 
     def zone_of(self, pfn: object) -> MtZone | None:
         if isinstance(pfn, bool) or not isinstance(pfn, int):
@@ -1084,7 +1069,18 @@ class MtMachine:
         if self.zone_of(pfn) is None:
             raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
                            f"max_pfn is {self.layout.max_pfn:#x})")
-        return Page(self, int(pfn))
+        return self._page(int(pfn))
+
+    def _page(self, pfn: int) -> Page:
+        """The handle of ``pfn`` (valid), created on first use and kept for good: one
+        object per pfn (a list indexed by pfn, created on the first hand-out)."""
+        pages = self._pages
+        if not pages:
+            pages = self._pages = [None] * self._npfn
+        page = pages[pfn]
+        if page is None:
+            page = pages[pfn] = Page(self, pfn)
+        return page
 
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
@@ -1113,14 +1109,17 @@ class MtMachine:
         zone = self.zone_of(page.pfn)
         assert zone is not None
         head = self._compound_tail_head(zone, page.pfn)
-        return zone, (Page(self, head) if head is not None else page)
+        return zone, (self._page(head) if head is not None else page)
 
     # -- allocation ------------------------------------------------------------------------
     def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
         """``alloc_pages(gfp, order)`` (see :meth:`kmem.model.Machine.alloc_pages`)."""
         d = None
         if type(gfp) is int and type(order) is int:  # the hot path: a cached decision
-            d = self._decisions.get((gfp, order, 0 if self._one_node else self._decision_nid()))
+            try:  # (a subscript: a dict.get() call costs ~450 instructions more)
+                d = self._decisions[gfp, order, 0 if self._one_node else self._decision_nid()]
+            except KeyError:
+                pass
             if d is not None and d.plain:  # one compiled call: the fast attempt
                 pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order,
                                     self._cpu)
@@ -1128,10 +1127,11 @@ class MtMachine:
                     return self._alloc_slow(gfp, order, d)
                 self.last_failure = None
                 # zeroing is a no-op while no page holds data (as the bare core)
-                if (self.memory.dirty_pages()
+                if (self._stored
                         and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc)):
                     self.memory.zero(pfn, 1 << order)
-                return Page(self, pfn)
+                page = self._pages[pfn] if self._pages else None
+                return self._page(pfn) if page is None else page
         if d is None:
             gfp = _check_gfp(gfp)
             order = _check_order(order)
@@ -1147,8 +1147,10 @@ class MtMachine:
             return self._alloc_path(gfp, order, d)
         zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
         if gfp & GFP_NOFAIL:  # the walk below changes nothing until it finds a block
+            # (map, not a comprehension: one that reads self makes self a cell, which
+            # every call of alloc_pages would then create)
             for line in page_alloc.bare_walk_warnings(
-                    [self.zone_view(z) for z in zonelist], gfp, order, highest_idx, passes,
+                    list(map(self.zone_view, zonelist)), gfp, order, highest_idx, passes,
                     era=self.kernel.path_era):
                 self._warn_once(line)
         for attempt in passes:
@@ -1165,33 +1167,18 @@ class MtMachine:
 
     def _decision_nid(self) -> int:
         """The node whose zonelist serves this call (0 on one node)."""
-        if self._one_node:
-            return 0
-        return self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
+        return 0 if self._one_node else prepare_alloc.decision_nid(self)
 
     def _decide(self, gfp: int, order: int) -> _Decision:
-        """The spec's decision for a checked (gfp, order <= MAX_PAGE_ORDER) on this call's
-        node (:class:`_Decision`); cached once computed without an exception."""
-        nid = self._decision_nid()
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        highest_idx = self.config.idx(highest)
-        if len(self.node_layouts) > 1:
-            zonelist = self.node_zonelist(nid, gfp, highest_idx)
-            nofragment = bool(zonelist) and self._nofragment_numa(zonelist[0])
-        else:
-            populated = set(self.layout.managed_zones())
-            chain = gfp_spec.zonelist(self.config, highest, populated)
-            zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
-            nofragment = bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
-        lowmem_only = highest_idx < self._normal_idx
-        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
-                                         lowmem_only=lowmem_only)
-        lines = ((gfp_spec.gfp_migratetype_warning_line(gfp),)
-                 if gfp_spec.gfp_migratetype_warns(gfp) else ())
+        """The spec's decision (:func:`kmem.spec.prepare_alloc.decide`) for a checked (gfp,
+        order <= MAX_PAGE_ORDER) on this call's node, with what the compiled walk needs
+        (:class:`_Decision`); cached once computed without an exception."""
+        base = prepare_alloc.decide(self, gfp, order)
+        zonelist, passes, highest_idx, mt = (list(base.zonelist), base.passes,
+                                             base.highest_idx, base.migratetype)
+        lines = () if base.warning is None else (base.warning,)
         rmqueue_lines = page_alloc.nofail_warnings(gfp, order, "rmqueue",
                                                    era=self.path_era or "6.12")
-        mt = gfp_spec.gfp_migratetype(gfp)
         row = np.zeros(K.R_ZL + 2 * len(zonelist), np.int64)
         row[K.R_FLAGS0] = passes[0].alloc_flags if passes else 0
         row[K.R_MT], row[K.R_HIDX] = mt, highest_idx
@@ -1204,11 +1191,11 @@ class MtMachine:
         row[K.R_NZ] = len(zonelist)
         for i, zone in enumerate(zonelist):
             row[K.R_ZL + 2 * i], row[K.R_ZL + 2 * i + 1] = zone.zone_idx_global, zone.node
-        d = _Decision(highest_idx, zonelist, passes, mt, lowmem_only, lines, rmqueue_lines,
+        d = _Decision(highest_idx, zonelist, passes, mt, base.lowmem_only, lines, rmqueue_lines,
                       row, plain)
         if len(self._decisions) >= 4096:
             self._decisions.clear()
-        self._decisions[(gfp, order, nid)] = d
+        self._decisions[(gfp, order, self._decision_nid())] = d
         return d
 
     def _rmqueue_bare(self, zone: MtZone, order: int) -> int:
@@ -1233,26 +1220,13 @@ class MtMachine:
         return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
 
     def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[MtZone]:
-        if not 0 <= nid < len(self.node_zones):
-            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
-        refs = numa.zonelist_for(self.zonelists, nid, highest_idx,
-                                 thisnode=bool(gfp & GFP_THISNODE))
-        return [self.node_zones[n][idx] for n, idx in refs]
-
-    def _nofragment_numa(self, preferred: MtZone) -> bool:
-        if not self.config.has(ZoneType.DMA32) or preferred.ztype is not ZoneType.NORMAL:
-            return False
-        dma32 = self.node_zones[preferred.node][self.config.idx(ZoneType.DMA32)]
-        return dma32.present_pages > 0
+        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
+        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
 
     def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid < len(self.node_zones):
-            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
-        self._preferred_nid = nid
-        try:
-            return self.alloc_pages(gfp, order)
-        finally:
-            self._preferred_nid = None
+        """:func:`kmem.spec.prepare_alloc.alloc_pages_node`."""
+        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
+        return page
 
     @property
     def cpu(self) -> int:
@@ -1269,22 +1243,8 @@ class MtMachine:
         self._cpu = cpu
 
     def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass: ``warn_alloc``'s rate limit, and with per-CPU
-        lists the vmstat worker at every whole second crossed (each CPU in number order
-        runs :meth:`vmstat_update`; a round with nothing to do ends the walk), as
-        :meth:`kmem.model.Machine.advance_clock`."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
-        before = self.clock_s
-        self.clock_s += seconds
-        if not self.nr_cpus or not self.migratetypes:
-            return
-        for _ in range(int(self.clock_s) - int(before)):
-            busy = False
-            for cpu in range(self.nr_cpus):
-                busy |= self.vmstat_update(cpu)
-            if not busy:
-                break
+        """:func:`kmem.spec.vmstat.advance_clock` (see :meth:`kmem.model.Machine.advance_clock`)."""
+        vmstat.advance_clock(self, seconds)
 
     def vmstat_update(self, cpu: int) -> bool:
         """One run of the vmstat worker on ``cpu`` (mm/vmstat.c of 6.12
@@ -1318,26 +1278,16 @@ class MtMachine:
 
     def _warn_alloc(self, gfp: int, order: int) -> None:
         has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
-        show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
-            gfp, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma)
-        if note is not None:
-            self.dmesg.append(note)
-        if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp,
-                                                         kernel=self.kernel))
+        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
+            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma,
+            comm=self.comm, kernel=self.kernel)
+        self.dmesg.extend(lines)
 
     def zone_view(self, zone: MtZone) -> page_alloc.ZoneView:
+        """:meth:`kmem.model.Machine.zone_view`."""
         if self.migratetypes:
-            # __zone_watermark_unusable_free: 6.10+ subtracts nr_free_highatomic, 6.1 the
-            # whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012-4013)
-            highatomic = (zone.nr_reserved_highatomic if self.path_era == "6.1"
-                          else zone.nr_free_highatomic)
-            return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
-                                       zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
-                                       highatomic, zone.lists_mask(),
-                                       zone.pcp_mask(self.cpu))
-        return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
-                                   zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+            return page_alloc.path_zone_view(zone, self.path_era, self.cpu)
+        return page_alloc.bare_zone_view(zone)
 
     def _alloc_path(self, gfp: int, order: int, d: _Decision) -> Page | None:
         """``__alloc_pages`` with migratetypes: the fast attempt and the slow path of
@@ -1518,11 +1468,11 @@ class MtMachine:
     def _prep_new_page(self, pfn: int, order: int, gfp: int) -> Page:
         self._ref[pfn] = 1
         # zeroing is a no-op while no page holds data (as the bare core)
-        if page_alloc.want_init_on_alloc(gfp, self.init_on_alloc) and self.memory.dirty_pages():
+        if self._stored and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc):
             self.memory.zero(pfn, 1 << order)
         if order and gfp & GFP_COMP:
             self._comp[pfn] = True
-        return Page(self, int(pfn))  # a Python int also without the JIT
+        return self._page(int(pfn))  # a Python int also without the JIT
 
     # -- freeing -------------------------------------------------------------------------
     def free_pages(self, page: Page, order: int = 0) -> None:

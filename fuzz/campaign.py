@@ -63,6 +63,7 @@ class Failure:
     seconds: float = 0.0  # since the campaign started, shrinking included
     path: str | None = None
     detected: float | None = None  # seconds until the first failing check
+    detected_cpu: float | None = None  # the worker's CPU seconds until then
 
 
 @dataclass
@@ -257,9 +258,15 @@ def _replays_clean(cls: Any, trace: list[tuple[str, dict[str, Any]]]) -> bool:
     return True
 
 
-#: the stages of a worker and their default shares of its time (the sweep stops early
-#: once its traces are done; its share then goes to the others)
-STAGES = ("sweep", "stateful", "path", "bulk")
+#: the stages of a worker, in the order of their first turns (the sweep stops early once
+#: its traces are done; its share then goes to the others): the whole path's first turn
+#: comes right after the sweep's, so that its streams (the slowest to reach their rare
+#: shapes, :class:`kmem.fuzz.path.PathDeck`) start early even in a short box
+STAGES = ("sweep", "path", "stateful", "bulk")
+
+
+#: the whole path's part of what the sweep leaves, when other stages run beside it
+PATH_SHARE = 0.6
 
 
 class _Clock:
@@ -275,14 +282,15 @@ class _Clock:
 def _shares(stateful: bool, bulk: bool, sweep: bool, bulk_share: float,
             path: bool = False) -> dict[str, float]:
     """The stages' shares of a worker's time: the sweep at most a fifth; the whole path
-    (when every implementation has it) half of the rest, or all of it alone; the state
-    machine and the bulk runner split what is left by ``bulk_share``."""
+    (when every implementation has it) 60 % of the rest, or all of it alone (its
+    checks cover the most and cost the most per step); the state machine and the bulk
+    runner split what is left by ``bulk_share``."""
     out: dict[str, float] = {}
     if stateful and sweep:
         out["sweep"] = 0.2
     rest = 1.0 - out.get("sweep", 0.0)
     if path:
-        out["path"] = rest * 0.5 if (stateful or bulk) else rest
+        out["path"] = rest * PATH_SHARE if (stateful or bulk) else rest
         rest -= out["path"]
     if stateful and bulk:
         b = min(0.95, max(0.05, bulk_share))
@@ -329,10 +337,11 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     db = open_database(db_spec)
     prog = Progress(worker)
     start = time.monotonic()
+    cpu0 = time.process_time()
     total_s = max(0.0, deadline - start)
     streams = O.stream_chunks(rng.getrandbits(32), 0)
     clock = _Clock(deadline)
-    first: list[float] = []
+    first: list[float] = []  # when the first failing check came: wall and CPU seconds
     hyp_messages: list[object] = []  # Hypothesis's own reports, kept out of the output
 
     orig_settle = cls._settle
@@ -380,7 +389,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
         """Every failing check: remember when the first came, and the trace of the
         latest (after shrinking, Hypothesis replays the minimal example last)."""
         if not first:
-            first.append(time.monotonic() - start)
+            first[:] = [time.monotonic() - start, time.process_time() - cpu0]
         failing_trace[:] = list(cls.last_trace)
         failing_trace.append(("# failed here", {"error": str(exc)[:300]}))
 
@@ -432,7 +441,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
                      "trace": _trace_to_json(trace)}
             return Failure("stateful", text, entry, time.monotonic() - start,
-                           detected=first[0])
+                           detected=first[0], detected_cpu=first[1])
         except Exception as exc:  # the minimal failing example was just replayed
             if isinstance(exc, Flaky) and not first and time.monotonic() > clock.stop:
                 # our TimeUp cut a replay short, so Hypothesis saw two runs of one
@@ -451,7 +460,8 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             entry = {"kind": "stateful", "impls": impl_names, "error": str(exc)[:2000],
                      "trace": _trace_to_json(trace)}
             return Failure("stateful", text, entry, time.monotonic() - start,
-                           detected=first[0] if first else None)
+                           detected=first[0] if first else None,
+                           detected_cpu=first[1] if first else None)
         return None
 
     sweep_at: list[Any] = [None, 0]  # the sweep's machine and its next step: a turn
@@ -480,7 +490,8 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             entry = {"kind": "stateful", "impls": impl_names, "error": str(sweep_exc)[:2000],
                      "trace": _trace_to_json(list(trace[:sweep_at[1]]))}
             return Failure("stateful", text, entry, time.monotonic() - start,
-                           detected=time.monotonic() - start)
+                           detected=time.monotonic() - start,
+                           detected_cpu=time.process_time() - cpu0)
         sweep_at[:] = [None, 0]
         sweep_left.pop(0)
         prog.sweep_traces += 1
@@ -489,7 +500,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     def bulk_turn(stop: float) -> Failure | None:
         nonlocal streams, bulk_rate
         while True:
-            now = time.monotonic()
+            now, cpu = time.monotonic(), time.process_time()
             if now >= stop:
                 return None
             config = CAMPAIGN_CONFIGS[rng.randrange(len(CAMPAIGN_CONFIGS))]
@@ -514,25 +525,25 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
                 text = (f"bulk-runner divergence: {d.explain()}\n\nRunnable reproducer:\n\n"
                         f"{d.reproducer()}")
                 return Failure("bulk", text, d.to_json(), time.monotonic() - start,
-                               detected=now - start)
+                               detected=now - start, detected_cpu=cpu - cpu0)
             if rep.seconds > 0.05:
                 bulk_rate = max(200.0, rep.ops / rep.seconds)
             report(prog)
 
     path_rate = 100.0  # whole-path operations per second, measured as we go
+    path_deck = path_mod.PathDeck(rng)  # every stream shape once per round
 
     def path_turn(stop: float) -> Failure | None:
         """Whole-path streams (:mod:`kmem.fuzz.path`) until the turn ends."""
         nonlocal path_rate
         while True:
-            now = time.monotonic()
+            now, cpu = time.monotonic(), time.process_time()
             if now >= stop:
                 return None
-            config = path_mod.pick_config(rng)
             # short streams: each opens with a shaped prelude, and many of them reach
             # more machines and shapes than a few long ones
             n = max(40, min(200, int(path_rate * (stop - now))))
-            ops = path_mod.path_stream_for(config, rng.getrandbits(32), n)
+            config, ops = path_deck.stream(n)
             if journal is not None:
                 journal.path_stream(config, ops, impl_names)
             rep = path_mod.run_path_stream(config, ops, path_impls,
@@ -548,7 +559,8 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
                 text = (f"whole-path divergence: {rep.failure}\n\nRunnable reproducer:\n\n"
                         f"{rep.reproducer()}")
                 return Failure("path", text, rep.to_json(), time.monotonic() - start,
-                               detected=now - start)
+                               detected=now - start + rep.found_after,
+                               detected_cpu=cpu - cpu0 + rep.found_cpu)
             if rep.seconds > 0.05:
                 path_rate = max(20.0, len(ops) / rep.seconds)
             report(prog)

@@ -27,6 +27,7 @@ a runnable reproducer. ``kmem fuzz`` runs these streams as its whole-path stage.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import random
 import time
@@ -55,8 +56,8 @@ PATH_MASKS = (g.GFP_KERNEL, g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL | g.__GFP_RECLA
               g.GFP_ATOMIC | g.__GFP_COMP, g.GFP_KERNEL | g.__GFP_MOVABLE | g.__GFP_RECLAIMABLE,
               g.GFP_USER | g.__GFP_HIGH, g.GFP_NOWAIT | g.__GFP_RECLAIMABLE)
 PATH_ORDERS = (0, 0, 0, 0, 1, 1, 2, 3, 3, 4, 5, 9, 9)
-OPS = ("alloc", "alloc_node", "exhaust", "free", "get", "put", "misfree", "drain", "cpu",
-       "clock", "decay")
+OPS = ("alloc", "alloc_node", "exhaust", "free", "release", "get", "put", "misfree", "drain",
+       "cpu", "clock", "decay")
 #: what ``exhaust`` fills memory with: one migratetype at a time (then other types must
 #: claim or steal), and atomic requests (the highatomic reserve)
 EXHAUST_MASKS = (g.GFP_KERNEL, g.GFP_KERNEL | g.__GFP_RECLAIMABLE, g.GFP_HIGHUSER_MOVABLE,
@@ -163,15 +164,21 @@ PATH_CONFIGS: tuple[PathConfig, ...] = (
 PATH_CONFIGS_61: tuple[PathConfig, ...] = tuple(
     replace(c, kernel="6.1") for c in (*PATH_CONFIGS[:8], PATH_CONFIGS[9]))
 #: the quick 6.1 machine whose pcp batch is above 1 (7: 24576 pages): 6.1's refill of an
-#: empty pcp list (``max(batch >> order, 2)`` blocks) takes more than one block only
-#: there; every other quick zone has batch 1 (``zone_batchsize`` of under 12k pages)
+#: empty pcp list (``max(batch >> order, 2)`` blocks, mm/page_alloc.c 3814 of 6.1.192)
+#: takes more than one block only there and on the 4160 MB machine's ZONE_NORMAL (batch
+#: 3); every other quick zone has batch 1 (``zone_batchsize`` of under 12k pages)
 PATH_CONFIG_61_BATCH = PATH_CONFIGS_61[3]
 
 
 # -- streams ------------------------------------------------------------------------------
 def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1,
-                  nofragment: bool = False) -> list[Op]:
-    """``n`` operations of a seeded mix (swarm: each stream leans on a few of them)."""
+                  nofragment: bool = False, prelude: str | None = None,
+                  pageblock_order: int | None = None) -> list[Op]:
+    """``n`` operations of a seeded mix (swarm: each stream leans on a few of them), after
+    a shaped start: ``prelude`` (one of :data:`PRELUDES`; None: drawn; the claims of
+    "claim" at the half-pageblock threshold when ``pageblock_order`` is given). On a
+    machine of several CPUs, half the streams go on from the prelude on the last CPU, so
+    that per-CPU state other than CPU 0's is in play from the start."""
     rng = random.Random(seed)
     masks = rng.sample(PATH_MASKS, rng.randint(2, len(PATH_MASKS)))
     weights = {"alloc": 10.0, "free": 8.0, "get": rng.choice([0, 0.5]),
@@ -181,11 +188,14 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1,
                "alloc_node": rng.choice([0, 2.0]) if nr_nodes > 1 else 0,
                "decay": rng.choice([0, 0.5, 2.0]) if nr_cpus else 0,
                "exhaust": rng.choice([0, 0.2, 0.6]),
+               "release": rng.choice([0, 0.1, 0.3]),
                "clock": rng.choice([0.1, 0.5])}
     names = list(weights)
     w = [weights[k] for k in names]
     big = rng.random() < 0.3  # lean on high orders (claims, highatomic)
-    out: list[Op] = _prelude(rng, nr_cpus, nofragment)
+    out: list[Op] = _prelude(rng, nr_cpus, nofragment, prelude, pageblock_order)
+    if nr_cpus > 1 and rng.random() < 0.5:
+        out.append(("cpu", nr_cpus - 1))
     for _ in range(max(0, n - len(out))):
         kind = rng.choices(names, w)[0]
         order = rng.choice((2, 3, 4, 5, 9, 10)) if big and rng.random() < 0.5 \
@@ -200,6 +210,8 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1,
                         rng.choice((0, 0, 1, 2, 3, 4, 9)), rng.choice((64, 256, 1024))))
         elif kind in ("free", "get", "put"):
             out.append((kind, rng.randrange(1 << 16)))
+        elif kind == "release":
+            out.append(("release", rng.choice((1, 2, 3)), rng.randrange(3)))
         elif kind == "misfree":
             out.append(("misfree", rng.randrange(1 << 16), rng.choice((-1, 1, 2, "inner",
                                                                         "twice"))))
@@ -214,44 +226,83 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1,
     return out
 
 
-def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False) -> list[Op]:
-    """A shaped start for some streams: fill memory with one migratetype in blocks of one
-    order, free some of them, then ask for small blocks of another type (claims that fail
-    the half-pageblock test, steals that split a block); or park blocks of orders 1-3 on
-    the pcp lists and let the vmstat worker decay them (its drain overshoots by whole
-    blocks). On a machine whose ZONE_NORMAL sits over a populated DMA32 (``nofragment``),
-    mostly: fill every zone of node 0 with UNMOVABLE blocks, then ask for MOVABLE pages,
-    which ALLOC_NOFRAGMENT's first pass cannot serve without mixing types."""
-    r = rng.random()
+#: the shaped starts of a stream (:func:`_prelude`): "claim" (one migratetype fills memory,
+#: another asks: claims and steals), "pcp" (blocks parked on the pcp lists, then decayed),
+#: "highatomic" (memory filled to the min watermark, then atomic high-order requests),
+#: "nofragment" (node 0 filled with UNMOVABLE blocks, then MOVABLE requests) and "none"
+PRELUDES = ("claim", "pcp", "highatomic", "nofragment", "none")
+
+
+def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
+             kind: str | None = None, pageblock_order: int | None = None) -> list[Op]:
+    """A shaped start (``kind``, one of :data:`PRELUDES`; None: drawn, "nofragment" mostly
+    on a machine whose ZONE_NORMAL sits over a populated DMA32): fill memory with one
+    migratetype in blocks of one order, free some of them, then ask for small blocks of
+    another type (claims that fail the half-pageblock test, steals that split a block);
+    or park blocks of orders 1-3 and now and then of the THP order (the pcp orders,
+    ``pcp_allowed_order``) on the pcp lists and let the vmstat worker decay them (its
+    drain overshoots by whole blocks); or fill every zone of node 0 with UNMOVABLE
+    blocks, then ask for MOVABLE pages, which ALLOC_NOFRAGMENT's first pass cannot serve
+    without mixing types; or the highatomic reserve (below). Half the claim preludes ask
+    for the other type until it fails (claims take the largest free blocks first, so
+    only that reaches the partly free pageblocks), and the fill takes blocks of half a
+    pageblock now and then (``pageblock_order`` - 1): a freed one leaves its
+    pageblock exactly half free, the edge of try_to_claim_block's test (``free_pages +
+    alike_pages >= (1 << (pageblock_order-1))``, mm/page_alloc.c 2021 of 6.12.118)."""
+    if kind is None:
+        r = rng.random()
+        kind = ("nofragment" if nofragment and r < 0.6 else "claim" if r < 0.35
+                else "pcp" if r < 0.7 and nr_cpus else "highatomic" if r >= 0.85 else "none")
+    if kind == "pcp" and not nr_cpus:
+        kind = "none"
     out: list[Op] = []
-    if nofragment and r < 0.6:
+    if kind == "nofragment":
         out.append(("exhaust", g.GFP_KERNEL | NOWARN, 3, 1 << 14))
         out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(5, 60))]
         out += [("alloc", g.GFP_HIGHUSER_MOVABLE | NOWARN, rng.choice((0, 0, 1)))
                 for _ in range(20)]
-    elif r < 0.35:
+    elif kind == "claim":
         types = [g.GFP_KERNEL, g.GFP_KERNEL | g.__GFP_RECLAIMABLE, g.GFP_HIGHUSER_MOVABLE]
         first = rng.choice(types)
         other = rng.choice([t for t in types if t != first])
-        out.append(("exhaust", first | NOWARN, rng.choice((1, 2, 2, 3)), 4096))
+        orders = (1, 2, 2, 3) + ((pageblock_order - 1,) * 2 if pageblock_order else ())
+        out.append(("exhaust", first | NOWARN, rng.choice(orders), 4096))
         out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(10, 120))]
+        if rng.random() < 0.5:
+            # the other type until it fails: claims run through the freed pageblocks,
+            # largest first, down to the half-free ones
+            out.append(("exhaust", other | NOWARN, rng.choice((0, 0, 1)), 4096))
         out += [("alloc", other | NOWARN, rng.choice((0, 0, 1))) for _ in range(40)]
-    elif r < 0.7 and nr_cpus:
+        if rng.random() < 0.3:  # free much at once: merges past pageblocks of both types
+            out.append(("release", rng.choice((1, 2)), 0))
+    elif kind == "pcp":
         # order-0 frees between the high-order ones keep free_high from flushing the lists
         for i in range(rng.randint(20, 60)):
             out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
-                        (0, rng.choice((1, 2, 3)))[i % 2]))
+                        (0, rng.choice((1, 2, 3, 1, 2, 3, 9)))[i % 2]))
         out += [("free", 0) for _ in range(len(out))]
-        out += [("decay", 0)] * rng.randint(4, 12)  # the freeing CPU is CPU 0 here
-    elif r >= 0.85:
-        # the highatomic reserve: fill the zone down to its min watermark (order 0 last),
-        # then atomic requests of orders 1-3, which only the slow path serves there, with
-        # ALLOC_HIGHATOMIC (reserve_highatomic_pageblock)
-        out.append(("exhaust", rng.choice(EXHAUST_MASKS[:3]) | NOWARN, rng.choice((2, 3)),
-                    4096))
-        out.append(("exhaust", g.GFP_KERNEL | NOWARN, 0, 4096))
-        out += [("alloc", g.GFP_ATOMIC | NOWARN, rng.choice((1, 1, 2, 3)))
-                for _ in range(rng.randint(4, 12))]
+        out += [("decay", 0)] * rng.randint(8, 32)  # the freeing CPU is CPU 0 here
+    elif kind == "highatomic":
+        out += _highatomic_prelude(rng)
+    elif kind != "none":
+        raise InvalidArgument(f"unknown whole-path prelude {kind!r}")
+    return out
+
+
+def _highatomic_prelude(rng: random.Random) -> list[Op]:
+    """Fill every zone of the zonelist down to its min watermark in blocks that never go
+    through the pcp lists (orders 8, then 4: above PAGE_ALLOC_COSTLY_ORDER and below the
+    THP order, ``pcp_allowed_order``), so that a zone of any size fills in a few hundred
+    allocations and ends within 15 pages of its min watermark, below its low one; then
+    atomic requests of orders 1-3: there only the slow path serves them, and it serves
+    them with ALLOC_HIGHATOMIC (no __GFP_DIRECT_RECLAIM, order > 0: gfp_to_alloc_flags,
+    mm/page_alloc.c 4108 of 6.12.118), so get_page_from_freelist reserves their
+    pageblock (3565; reserve_highatomic_pageblock, 2069, where 1 % of the zone is at
+    least a pageblock)."""
+    first = rng.choice(EXHAUST_MASKS[:3]) | NOWARN
+    out: list[Op] = [("exhaust", first, 8, 1 << 12), ("exhaust", first, 4, 1 << 12)]
+    out += [("alloc", g.GFP_ATOMIC | NOWARN, rng.choice((1, 1, 2, 3)))
+            for _ in range(rng.randint(4, 12))]
     return out
 
 
@@ -470,6 +521,8 @@ class PathRunner:
                 return
             h = self.held[op[1] % len(self.held)]
             self._refop(kind, h, op)
+        elif kind == "release":
+            self._release_many(op)
         elif kind == "drain":
             self._all(what, lambda m: m.drain_all_pages())
         elif kind == "cpu":
@@ -578,6 +631,25 @@ class PathRunner:
             raise Divergence(f"step {self.step} {op}: raised {pfns} on valid requests")
         for pfn in pfns:
             self._hold(_Held(pfn, order, bool(order and mask & COMP)))
+
+    def _release_many(self, op: Op) -> None:
+        """Free every ``stride``-th held block from ``offset`` that only the stream holds
+        (one reference), checked as one step: many frees at once, whose merges run past
+        pageblocks (and retype a buddy pageblock of another type, __free_one_page)."""
+        _, stride, offset = op
+        if stride < 1:
+            raise InvalidArgument(f"release needs a stride >= 1: {op!r}")
+        picked = [h for i, h in enumerate(self.held) if i % stride == offset % stride
+                  and h.refs == 1]
+        def free(m: Any, h: _Held) -> Any:
+            return m.free_pages(m.pfn_to_page(h.pfn), h.order)
+
+        for h in picked:
+            out = self._all(f"{op} on pfn {h.pfn:#x} order {h.order}", partial(free, h=h))
+            if out[0] == "raise":
+                raise Divergence(f"step {self.step} {op}: a valid free of pfn {h.pfn:#x} "
+                                 f"order {h.order} raised {out[1]}")
+            self._release(h)
 
     def _refop(self, kind: str, h: _Held, op: Op) -> None:
         what = f"{op} on pfn {h.pfn:#x} order {h.order}"
@@ -704,6 +776,10 @@ class PathReport:
     stream: list[Op] = field(default_factory=list)
     config: PathConfig | None = None
     impls: list[str] = field(default_factory=list)
+    #: from the stream's start to its failing check (before shrinking): wall and CPU
+    #: seconds
+    found_after: float = 0.0
+    found_cpu: float = 0.0
 
     def reproducer(self) -> str:
         return (f"from kmem.fuzz.path import PathConfig, replay_path\n"
@@ -753,7 +829,7 @@ def run_path_stream(config: PathConfig, ops: Sequence[Op], impls: Sequence[Impl]
     """Run ``ops`` through ``impls`` side by side; on a failure, shrink the stream (the
     failing prefix, then ddmin) and report it with a reproducer. At ``deadline``
     (time.monotonic()) the stream stops, clean so far."""
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), time.process_time()
     ops = list(ops)
     rep = PathReport(ops=len(ops), config=config, impls=[i.label.split("@")[0] for i in impls])
     found = _run(config, impls, ops, deadline)
@@ -764,6 +840,7 @@ def run_path_stream(config: PathConfig, ops: Sequence[Op], impls: Sequence[Impl]
         rep.seconds = time.monotonic() - t0
         return rep
     idx, msg = found
+    rep.found_after, rep.found_cpu = time.monotonic() - t0, time.process_time() - c0
     rep.checked_ops = idx * len(impls)
     ops = ops[:idx + 1]
     deadline = time.monotonic() + shrink_seconds
@@ -812,11 +889,92 @@ def pick_config(rng: random.Random) -> PathConfig:
     return rng.choice(PATH_CONFIGS[8:])
 
 
-def path_stream_for(config: PathConfig, seed: int, n: int) -> list[Op]:
-    """A random stream sized to ``config`` (its CPUs and nodes)."""
+def reserves_highatomic(config: PathConfig) -> bool:
+    """Whether a zone of ``config``'s machine can reserve a highatomic pageblock once it is
+    filled to its min watermark: 1 % of it is at least a pageblock on 6.12's path
+    (mm/page_alloc.c 2081 of 6.12.118; any zone on 6.1's, whose cap is 1 % plus a
+    pageblock, 6.1.192 2918), and its min watermark is above 0 (else the fill leaves
+    nothing for the atomic requests)."""
+    cap = (migrate.highatomic_max_managed_61 if config.kernel == "6.1"
+           else migrate.highatomic_max_managed)
+    return any(z.managed_pages and z.watermark[0] > 0
+               and cap(z.managed_pages, z.pageblock_order) > 0 for z in _booted(config).zones)
+
+
+def pcp_batch_above_one(config: PathConfig) -> bool:
+    """Whether a zone of ``config``'s machine has a pcp batch above 1, so that a refill of
+    an empty pcp list may take several blocks (6.1: ``max(batch >> order, 2)`` blocks
+    when batch > 1, mm/page_alloc.c 3814 of 6.1.192)."""
+    return any(p.batch > 1 for z in _booted(config).zones for p in z.pcp)
+
+
+@functools.cache
+def _booted(config: PathConfig) -> Any:
+    """The model's machine of ``config`` as booted (read only)."""
+    return config.build(_model_cls())
+
+
+#: the shapes of the whole-path stage's streams, dealt as a deck (:class:`PathDeck`):
+#: (machines, prelude), None for a draw (:func:`pick_config`, the prelude of
+#: :func:`random_stream`). Each shape reaches what random draws reach only now and then:
+#: claims and steals on small pageblocks, pcp lists decayed by the vmstat worker, the
+#: highatomic reserve (a machine whose zones reserve), THP-order pcp lists (the THP-sized
+#: zone), ALLOC_NOFRAGMENT's retry (ZONE_NORMAL over a tiny DMA32), 6.1's pcp refill of
+#: more than one block (a 6.1 zone whose pcp batch is above 1); and one stream of any draw.
+PATH_DECK: tuple[tuple[str, str | None], ...] = (
+    ("quick", "claim"), ("quick", "pcp"), ("reserving", "highatomic"), ("thp", "pcp"),
+    ("nofragment", "nofragment"), ("6.1-batch", None), ("any", None))
+
+
+def deck_machines(family: str) -> tuple[PathConfig, ...]:
+    """The machines of one family of :data:`PATH_DECK` (``"any"``: empty, drawn)."""
+    if family == "quick":
+        return PATH_CONFIGS[:8]
+    if family == "reserving":
+        return tuple(c for c in PATH_CONFIGS if reserves_highatomic(c))
+    if family == "thp":
+        return (PATH_CONFIGS[8],)
+    if family == "nofragment":
+        return PATH_CONFIGS[9:]
+    if family == "6.1-batch":
+        return tuple(c for c in PATH_CONFIGS_61 if pcp_batch_above_one(c))
+    if family == "any":
+        return ()
+    raise InvalidArgument(f"unknown whole-path machine family {family!r}")
+
+
+class PathDeck:
+    """The whole-path stage's draws: every shape of :data:`PATH_DECK` once per round, in
+    an order shuffled anew each round, so that a campaign that runs only a few streams
+    (a short box, a loaded machine) still runs each shape once in its first seven."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.hand: list[tuple[str, str | None]] = []
+
+    def draw(self) -> tuple[PathConfig, str | None]:
+        """The next stream's machine and prelude (None: drawn with the stream)."""
+        if not self.hand:
+            self.hand = list(PATH_DECK)
+            self.rng.shuffle(self.hand)
+        family, prelude = self.hand.pop()
+        machines = deck_machines(family)
+        return (self.rng.choice(machines) if machines else pick_config(self.rng)), prelude
+
+    def stream(self, n: int) -> tuple[PathConfig, list[Op]]:
+        """The next stream: a machine and ``n`` operations for it."""
+        config, prelude = self.draw()
+        return config, path_stream_for(config, self.rng.getrandbits(32), n, prelude)
+
+
+def path_stream_for(config: PathConfig, seed: int, n: int,
+                    prelude: str | None = None) -> list[Op]:
+    """A random stream sized to ``config`` (its CPUs and nodes), opening with ``prelude``
+    (one of :data:`PRELUDES`; None: drawn)."""
     return random_stream(seed, n, nr_cpus=config.nr_cpus,
                          nofragment=bool(config.holes) and config.preset != "generic",
-                         nr_nodes=max(len(config.nodes_mb), 1))
+                         nr_nodes=max(len(config.nodes_mb), 1), prelude=prelude,
+                         pageblock_order=_booted(config).zones[0].pageblock_order)
 
 
 def _fmt(out: tuple[str, Any]) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from kmem.spec import (
     buddy,
@@ -21,10 +21,13 @@ from kmem.spec import (
     migrate,
     numa,
     page_alloc,
+    page_api,
+    prepare_alloc,
     procfs,
     slowpath,
+    vm_sysctl,
+    vmstat,
     watermarks,
-    x86_64_layout,
 )
 from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
@@ -50,7 +53,7 @@ from kmem.spec.errors import (
     RefcountUnderflow,
     TailPageFree,
 )
-from kmem.spec.x86_32_layout import maxmem, page_offset
+from kmem.spec.prepare_alloc import AllocDecision
 from kmem.spec.zones import MachineLayout, ZoneType
 
 from .freelists import free_list_class
@@ -66,31 +69,9 @@ GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
 GFP_NOWARN = page_alloc.GFP_NOWARN_BIT
 GFP_NOFAIL = page_alloc.GFP_NOFAIL_BIT
-GFP_MASK_LIMIT = 1 << 32  # gfp_t is 32 bits
-GFP_THISNODE = gfp_spec.__GFP_THISNODE
+_check_gfp = page_alloc.check_gfp
+_check_order = page_alloc.check_order
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
-
-
-def _check_order(order: object) -> int:
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
-    return order
-
-
-def _check_gfp(gfp: object) -> int:
-    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
-        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
-    return gfp
-
-
-class AllocDecision(NamedTuple):
-    """What ``alloc_pages`` decides for (gfp, order) before it walks the zonelist
-    (:meth:`Machine._decide`)."""
-
-    highest_idx: int
-    zonelist: tuple[Zone, ...]
-    passes: tuple[page_alloc.AllocPass, ...]
-    warning: str | None  # gfp_migratetype's VM_WARN_ON line, printed on every call
 
 
 class Machine:
@@ -269,25 +250,17 @@ class Machine:
         """Recompute every zone's watermarks and lowmem_reserve, as writing the sysctls
         ``vm.min_free_kbytes``, ``vm.watermark_scale_factor`` or
         ``vm.lowmem_reserve_ratio`` does."""
-        if min_free_kbytes is None:
-            min_free_kbytes = watermarks.default_min_free_kbytes(
-                sum(n.lowmem_pages for n in self.node_layouts) * (PAGE_SIZE // 1024))
-        if lowmem_reserve_ratio is None:
-            lowmem_reserve_ratio = watermarks.lowmem_reserve_ratio_for(self.config)
-        # __setup_per_zone_wmarks shares min_free_kbytes over every zone of every node;
-        # setup_per_zone_lowmem_reserve works node by node
-        marks = watermarks.setup_per_zone_wmarks(
-            [(z.ztype, z.managed_pages) for z in self.zones], min_free_kbytes,
-            watermark_scale_factor)
-        reserves = [row for zones in self.node_zones
-                    for row in watermarks.setup_per_zone_lowmem_reserve(
-                        [z.managed_pages for z in zones], lowmem_reserve_ratio)]
-        self.min_free_kbytes = min_free_kbytes
+        w = vm_sysctl.setup_machine_watermarks(
+            self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
+                                for zones in self.node_zones],
+            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
+            lowmem_reserve_ratio=lowmem_reserve_ratio)
+        self.min_free_kbytes = w.min_free_kbytes
         self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = tuple(lowmem_reserve_ratio)
-        for zone, mark, reserve in zip(self.zones, marks, reserves, strict=True):
-            zone.watermark = (mark.min, mark.low, mark.high, mark.promo)
-            zone.lowmem_reserve = tuple(reserve)
+        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
+        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
+            zone.watermark = mark
+            zone.lowmem_reserve = reserve
             if isinstance(zone, MtZone):
                 zone.movable_idx = self._movable_idx
             if isinstance(zone, MtZone) and self.nr_cpus and zone.present_pages:
@@ -302,18 +275,7 @@ class Machine:
 
     # -- addresses ---------------------------------------------------------------------
     def _direct_map_setup(self) -> None:
-        if len(self.node_layouts) > 1:
-            self.page_offset = x86_64_layout.PAGE_OFFSET
-            self.max_low_pfn = max(n.max_pfn for n in self.node_layouts)
-            return
-        if self.layout.arch == "x86_32":
-            self.page_offset = page_offset(self.layout.vmsplit or "3G")
-            self.max_low_pfn = min(self.layout.max_pfn,
-                                   maxmem(self.layout.vmsplit or "3G", self.layout.era or "modern")
-                                   >> PAGE_SHIFT)
-        else:  # x86-64 (and the generic machine) map all memory
-            self.page_offset = x86_64_layout.PAGE_OFFSET
-            self.max_low_pfn = self.layout.max_pfn
+        self.page_offset, self.max_low_pfn = page_api.direct_map(self.node_layouts)
 
     def zone_of(self, pfn: object) -> Zone | None:
         """The zone whose span holds ``pfn`` (``page_zone``), or None (also for a non-int)."""
@@ -418,7 +380,7 @@ class Machine:
                 self._order_warned = True  # WARN_ON_ONCE
                 self.dmesg.append(page_alloc.order_warning_line(order))
             return None
-        highest_idx, zonelist, passes, warning = self._decision(gfp, order)
+        highest_idx, zonelist, passes, _, lowmem_only, warning = self._decision(gfp, order)
         if warning is not None:
             self.dmesg.append(warning)
         if self.migratetypes:
@@ -435,8 +397,7 @@ class Machine:
                     pfn = zone.rmqueue_smallest(order)
                     if pfn is not None:
                         return self._prep_new_page(zone, pfn, order, gfp)
-        if slowpath.loops_without_progress(gfp, order,
-                                           lowmem_only=highest_idx < self._normal_idx):
+        if slowpath.loops_without_progress(gfp, order, lowmem_only=lowmem_only):
             raise AllocationLivelock(slowpath.livelock_message(
                 gfp, order, tuple(p.name for p in passes)))
         self._warn_alloc(gfp, order)
@@ -447,8 +408,7 @@ class Machine:
         what the machine fixes at boot (the layout and its zone config, the zones per
         node, the zonelists, CONFIG_CMA), so the memo is dropped when any of those is
         replaced. A request the spec rejects (BadGfpZone) raises every time."""
-        nid = (-1 if len(self.node_layouts) == 1 else
-               self.numa_node_id() if self._preferred_nid is None else self._preferred_nid)
+        nid = -1 if len(self.node_layouts) == 1 else prepare_alloc.decision_nid(self)
         memo = self._decisions
         if (memo is None or memo[0] is not self.layout or memo[1] is not self.config
                 or memo[2] is not self.zones or memo[3] is not self.zonelists
@@ -463,29 +423,8 @@ class Machine:
         return d
 
     def _decide(self, gfp: int, order: int) -> AllocDecision:
-        """What ``__alloc_pages`` decides before the zonelist walk, from the spec and
-        nothing that an allocation or free changes: ``gfp_zone``'s highest zone index, the
-        zonelist (this call's node's ``node_zonelist`` on a NUMA machine), the passes of
-        :func:`kmem.spec.page_alloc.alloc_passes` (with ``alloc_flags_nofragment``) and
-        ``gfp_migratetype``'s warning line for MOVABLE|RECLAIMABLE (None: no warning)."""
-        highest = gfp_spec.gfp_zone(gfp, self.config)
-        highest_idx = self.config.idx(highest)
-        if len(self.node_layouts) > 1:
-            nid = self.numa_node_id() if self._preferred_nid is None else self._preferred_nid
-            zonelist = self.node_zonelist(nid, gfp, highest_idx)
-            nofragment = bool(zonelist) and self._nofragment_numa(zonelist[0])
-        else:
-            populated = set(self.layout.managed_zones())
-            chain = gfp_spec.zonelist(self.config, highest, populated)
-            zonelist = [self.zones[self.config.idx(zt)] for zt in chain]
-            nofragment = bool(page_alloc.alloc_flags_nofragment(
-                gfp, chain[0] if chain else None, self.config) & ALLOC_NOFRAGMENT)
-        passes = page_alloc.alloc_passes(gfp, order, nofragment=nofragment, cma=self.cma,
-                                         lowmem_only=highest_idx < self._normal_idx)
-        # prepare_alloc_pages -> gfp_migratetype: VM_WARN_ON for MOVABLE|RECLAIMABLE
-        warning = (gfp_spec.gfp_migratetype_warning_line(gfp)
-                   if gfp_spec.gfp_migratetype_warns(gfp) else None)
-        return AllocDecision(highest_idx, tuple(zonelist), passes, warning)
+        """The spec's decision before the zonelist walk (:func:`kmem.spec.prepare_alloc.decide`)."""
+        return prepare_alloc.decide(self, gfp, order)
 
     # -- NUMA --------------------------------------------------------------------------
     def numa_node_id(self) -> int:
@@ -493,33 +432,14 @@ class Machine:
         return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
 
     def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[Zone]:
-        """``node_zonelist(nid, gfp)`` walked up to ``highest_zoneidx``: the node-ordered
-        fallback list, or this node's zones only with __GFP_THISNODE
-        (:func:`kmem.spec.numa.zonelist_for`)."""
-        if not 0 <= nid < len(self.node_zones):
-            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
-        refs = numa.zonelist_for(self.zonelists, nid, highest_idx,
-                                 thisnode=bool(gfp & GFP_THISNODE))
-        return [self.node_zones[n][idx] for n, idx in refs]
-
-    def _nofragment_numa(self, preferred: Zone) -> bool:
-        """``alloc_flags_nofragment`` on a multi-node machine: ZONE_NORMAL preferred, and
-        its node's DMA32 zone populated."""
-        if not self.config.has(ZoneType.DMA32) or preferred.ztype is not ZoneType.NORMAL:
-            return False
-        dma32 = self.node_zones[preferred.node][self.config.idx(ZoneType.DMA32)]
-        return dma32.present_pages > 0
+        """``node_zonelist(nid, gfp)`` walked up to ``highest_zoneidx``
+        (:func:`kmem.spec.prepare_alloc.node_zonelist`)."""
+        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
 
     def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        """``alloc_pages_node(nid, gfp, order)``: allocate with ``nid``'s zonelist (the
-        caller's CPU and its pcp lists stay the same)."""
-        if not isinstance(nid, int) or isinstance(nid, bool) or not 0 <= nid < len(self.node_zones):
-            raise InvalidArgument(f"node {nid!r} does not exist (0..{len(self.node_zones) - 1})")
-        self._preferred_nid = nid
-        try:
-            return self.alloc_pages(gfp, order)
-        finally:
-            self._preferred_nid = None
+        """``alloc_pages_node(nid, gfp, order)`` (:func:`kmem.spec.prepare_alloc.alloc_pages_node`)."""
+        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
+        return page
 
     @property
     def cpu(self) -> int:
@@ -536,26 +456,10 @@ class Machine:
         self._cpu = cpu
 
     def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (jiffies). Rate limits such as
-        ``warn_alloc``'s one report per 10 s look at this clock, and on a machine with
-        per-CPU lists the vmstat worker runs: at every whole second the clock crosses
-        (``sysctl_stat_interval`` = HZ, rounded to whole seconds by
-        ``round_jiffies_relative``; mm/vmstat.c of 6.12, 1936 and 2003-2015) each CPU, in
-        number order, runs :meth:`vmstat_update`. Once a round finds nothing to do on any
-        CPU, later rounds would change nothing (the kernel stops re-queueing the worker)
-        and are skipped."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            raise InvalidArgument(f"seconds must be a number >= 0, got {seconds!r}")
-        before = self.clock_s
-        self.clock_s += seconds
-        if not self.nr_cpus or not self.migratetypes:
-            return
-        for _ in range(int(self.clock_s) - int(before)):
-            busy = False
-            for cpu in range(self.nr_cpus):
-                busy |= self.vmstat_update(cpu)
-            if not busy:
-                break
+        """Let ``seconds`` of model time pass (:func:`kmem.spec.vmstat.advance_clock`):
+        ``warn_alloc``'s rate limit and, with per-CPU lists, the vmstat worker at every
+        whole second crossed."""
+        vmstat.advance_clock(self, seconds)
 
     def vmstat_update(self, cpu: int) -> bool:
         """One run of the vmstat worker on ``cpu`` (``vmstat_update`` ->
@@ -582,27 +486,19 @@ class Machine:
 
     def _warn_alloc(self, gfp: int, order: int) -> None:
         """``warn_alloc`` (mm/page_alloc.c): __GFP_NOWARN, the 10 s rate limit and the
-        missing-DMA rule may silence it (:func:`kmem.spec.page_alloc.warn_alloc_decision`)."""
+        missing-DMA rule may silence it (:func:`kmem.spec.page_alloc.warn_alloc`)."""
         has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
-        show, self._warn_alloc_rs, note = page_alloc.warn_alloc_decision(
-            gfp, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma)
-        if note is not None:
-            self.dmesg.append(note)
-        if show:
-            self.dmesg.append(page_alloc.warn_alloc_line(self.comm, order, gfp, kernel=self.kernel))
+        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
+            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma,
+            comm=self.comm, kernel=self.kernel)
+        self.dmesg.extend(lines)
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
+        """What the allocation path reads of ``zone`` (:func:`kmem.spec.page_alloc.path_zone_view`
+        with migratetypes, :func:`kmem.spec.page_alloc.bare_zone_view` without)."""
         if isinstance(zone, MtZone):
-            # __zone_watermark_unusable_free: 6.10+ subtracts nr_free_highatomic, 6.1 the
-            # whole nr_reserved_highatomic (6.1.192 mm/page_alloc.c:4012-4013)
-            highatomic = (zone.nr_reserved_highatomic if zone.era == "6.1"
-                          else zone.nr_free_highatomic)
-            return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
-                                       zone.watermark, zone.lowmem_reserve, zone.watermark_boost,
-                                       highatomic, zone.lists_mask(),
-                                       zone.pcp_mask(self.cpu))
-        return page_alloc.ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(),
-                                   zone.watermark, zone.lowmem_reserve, zone.watermark_boost)
+            return page_alloc.path_zone_view(zone, zone.era, self.cpu)
+        return page_alloc.bare_zone_view(zone)
 
     # -- the whole allocation path (migratetypes, pcp lists, highatomic) ------------------
     def _alloc_path(self, gfp: int, order: int, zonelist: Sequence[Zone], highest_idx: int,
@@ -712,6 +608,8 @@ class Machine:
     def drain_all_pages(self, zone: Zone | None = None) -> None:
         """``drain_all_pages(zone)``: every CPU's pcp lists (of one zone, or all) back to
         the buddy allocator."""
+        if zone is not None and not any(zone is z for z in self.zones):
+            raise InvalidArgument(f"{zone!r} is not a zone of this machine")
         for z in ([zone] if zone is not None else self.zones):
             if isinstance(z, MtZone):
                 for cpu in range(len(z.pcp)):

@@ -37,7 +37,6 @@ from .zone import Zone
 from .zone_2611 import COLD, HOT, Zone2611
 
 KERNEL = "2.6.11"
-GFP_MASK_LIMIT = 1 << 32
 
 
 class Machine2611(Machine):
@@ -204,8 +203,7 @@ class Machine2611(Machine):
         __GFP_NOWARN, rate-limited by ``printk_ratelimit``), or, where 2.6.11 would retry
         for ever (reclaim, OOM kill, ``goto restart``/``rebalance``; kmem has neither),
         :class:`~kmem.spec.errors.AllocationLivelock` with nothing changed."""
-        if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
-            raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
+        gfp = page_alloc.check_gfp(gfp)
         order = _check_order(order)
         if order >= spec.MAX_ORDER:
             return None  # alloc_pages_node: if (unlikely(order >= MAX_ORDER)) return NULL

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from . import gfp as _gfp
 from .alloc_flags import (
@@ -55,6 +56,26 @@ GFP_DMA_BIT = _gfp.__GFP_DMA
 #: include/linux/mmzone.h: orders above this are "costly" (no OOM kill, __GFP_NOFAIL warns)
 PAGE_ALLOC_COSTLY_ORDER = 3
 
+#: gfp_t is 32 bits (``typedef unsigned int __bitwise gfp_t``, include/linux/types.h)
+GFP_MASK_LIMIT = 1 << 32
+
+
+def check_gfp(gfp: object) -> int:
+    """The page API's gfp argument: an int that fits gfp_t (not a bool); InvalidArgument
+    otherwise, before anything changes."""
+    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
+        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
+    return int(gfp)
+
+
+def check_order(order: object) -> int:
+    """The page API's order argument (``unsigned int order``): an int >= 0 (not a bool);
+    InvalidArgument otherwise. An order above MAX_PAGE_ORDER is the allocator's own
+    ``WARN_ON_ONCE`` (6.12 mm/page_alloc.c:4835), not a bad argument."""
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise InvalidArgument(f"order must be an int >= 0, got {order!r}")
+    return int(order)
+
 
 @dataclass(frozen=True)
 class AllocPass:
@@ -72,11 +93,12 @@ class AllocPass:
 
 
 def alloc_flags_nofragment(gfp: int, preferred: ZoneType | None, config: ZoneConfig) -> int:
-    """``alloc_flags_nofragment(zone, gfp_mask)`` (mm/page_alloc.c, 6.12 lines 3370-3399):
+    """``alloc_flags_nofragment(zone, gfp_mask)`` (mm/page_alloc.c, 6.12 lines 3372-3402):
     ALLOC_KSWAPD for __GFP_KSWAPD_RECLAIM, and ALLOC_NOFRAGMENT when CONFIG_ZONE_DMA32 is
     set (``config`` has ZONE_DMA32) and the preferred zone (the first of the zonelist)
-    is ZONE_NORMAL. (On more than one node the DMA32 zone must be populated too; kmem
-    models one node.) Without migratetypes ALLOC_NOFRAGMENT changes no choice of the
+    is ZONE_NORMAL. (On more than one node the preferred zone's node must have DMA32
+    populated too, line 3396: :func:`kmem.spec.prepare_alloc.decide` passes None
+    otherwise.) Without migratetypes ALLOC_NOFRAGMENT changes no choice of the
     model; it is part of the pass's flags all the same."""
     flags = ALLOC_KSWAPD if gfp & GFP_KSWAPD_RECLAIM_BIT else 0
     if config.has(ZoneType.DMA32) and preferred is ZoneType.NORMAL:
@@ -252,6 +274,51 @@ class ZoneView:
     nr_free_highatomic: int = 0
     free_lists: tuple[int, ...] | None = None
     pcp_lists: int = 0  # bit mask of this CPU's non-empty pcp lists (by pindex)
+
+
+class BareZone(Protocol):
+    """What :func:`bare_zone_view` reads of a machine's zone."""
+
+    @property
+    def zone_idx(self) -> int: ...
+    @property
+    def free_pages(self) -> int: ...
+    @property
+    def watermark(self) -> tuple[int, ...]: ...
+    @property
+    def lowmem_reserve(self) -> tuple[int, ...]: ...
+    @property
+    def watermark_boost(self) -> int: ...
+    def nr_free(self) -> tuple[int, ...]: ...
+
+
+class PathZone(BareZone, Protocol):
+    """What :func:`path_zone_view` reads besides: the highatomic counters and the
+    non-empty free lists and pcp lists."""
+
+    @property
+    def nr_reserved_highatomic(self) -> int: ...
+    @property
+    def nr_free_highatomic(self) -> int: ...
+    def lists_mask(self) -> tuple[int, ...]: ...
+    def pcp_mask(self, cpu: int) -> int: ...
+
+
+def bare_zone_view(zone: BareZone) -> ZoneView:
+    """The :class:`ZoneView` of a bare buddy zone (one migratetype, no pcp lists)."""
+    return ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(), zone.watermark,
+                    zone.lowmem_reserve, zone.watermark_boost)
+
+
+def path_zone_view(zone: PathZone, era: str | None, cpu: int) -> ZoneView:
+    """The :class:`ZoneView` of a whole-path zone as ``cpu`` sees it. What
+    ``__zone_watermark_unusable_free`` subtracts for the highatomic reserve depends on the
+    kernel: 6.10+ ``nr_free_highatomic``, 6.1 the whole ``nr_reserved_highatomic``
+    (6.1.192 mm/page_alloc.c:4012-4013)."""
+    highatomic = zone.nr_reserved_highatomic if era == "6.1" else zone.nr_free_highatomic
+    return ZoneView(zone.zone_idx, zone.free_pages, zone.nr_free(), zone.watermark,
+                    zone.lowmem_reserve, zone.watermark_boost, highatomic, zone.lists_mask(),
+                    zone.pcp_mask(cpu))
 
 
 def zone_allows(zone: ZoneView, order: int, alloc_flags: int, highest_zoneidx: int, *,
@@ -459,6 +526,19 @@ def warn_alloc_line(comm: str, order: int, gfp: int, *,
     the newest kernel: ``"%s: page allocation failure: order:%u, mode:%#x(%pGg),
     nodemask=(null),cpuset=/,mems_allowed=0"`` (no NUMA nodemask; the root cpuset)."""
     return "\n".join(warn_alloc_lines(comm, order, gfp, kernel=kernel))
+
+
+def warn_alloc(gfp: int, order: int, state: RatelimitState, now: float, *,
+               has_managed_dma: bool, comm: str,
+               kernel: str | Kernel | None = None) -> tuple[RatelimitState, tuple[str, ...]]:
+    """What ``warn_alloc`` prints for a failed (gfp, order) at model time ``now``
+    (:func:`warn_alloc_decision`: the "callbacks suppressed" note, then the report of
+    :func:`warn_alloc_line` unless silenced), and the new rate-limit state."""
+    show, state, note = warn_alloc_decision(gfp, state, now, has_managed_dma=has_managed_dma)
+    lines: tuple[str, ...] = () if note is None else (note,)
+    if show:
+        lines += (warn_alloc_line(comm, order, gfp, kernel=kernel),)
+    return state, lines
 
 
 def order_warning_line(order: int) -> str:

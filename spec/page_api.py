@@ -25,13 +25,15 @@ Python mangles ``__name`` inside a class body: there, ``api.__free_pages`` becom
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-from . import page_alloc
-from .errors import InvalidArgument
-from .zones import ZoneType
+from . import page_alloc, x86_64_layout
+from .constants import PAGE_SHIFT
+from .x86_32_layout import maxmem, page_offset
+from .zones import MachineLayout, ZoneType
 
-GFP_MASK_LIMIT = 1 << 32  # gfp_t is 32 bits
+GFP_MASK_LIMIT = page_alloc.GFP_MASK_LIMIT
 
 
 class PageMachine(Protocol):
@@ -54,13 +56,7 @@ class PageMachine(Protocol):
 
 Machine = PageMachine
 Page = Any
-
-
-def _check_gfp(gfp: object) -> int:
-    if isinstance(gfp, bool) or not isinstance(gfp, int) or not 0 <= gfp < GFP_MASK_LIMIT:
-        raise InvalidArgument(f"gfp mask must be an int in 0..0xffffffff, got {gfp!r}")
-    return gfp
-
+_check_gfp = page_alloc.check_gfp
 
 __all__ = [
     "alloc_pages", "alloc_page", "__get_free_pages", "__get_free_page", "get_zeroed_page",
@@ -68,6 +64,21 @@ __all__ = [
     "page_address", "virt_to_page", "page_to_pfn", "pfn_to_page", "get_page", "put_page",
     "page_count", "page_zone", "virt_addr_valid",
 ]
+
+def direct_map(node_layouts: Sequence[MachineLayout]) -> tuple[int, int]:
+    """(PAGE_OFFSET, the first pfn past the direct map) of a machine of these nodes, which
+    ``page_address``, ``virt_to_page`` and ``virt_addr_valid`` use. x86-32: PAGE_OFFSET of
+    CONFIG_VMSPLIT_*, lowmem up to MAXMEM (:func:`kmem.spec.x86_32_layout.maxmem`; above
+    it HIGHMEM, mapped only by kmap); x86-64 (and the generic machine, and any machine of
+    several nodes): all memory at ``__PAGE_OFFSET_BASE_L4``
+    (:mod:`kmem.spec.x86_64_layout`)."""
+    layout = node_layouts[0]
+    if len(node_layouts) == 1 and layout.arch == "x86_32":
+        vmsplit = layout.vmsplit or "3G"
+        return (page_offset(vmsplit),
+                min(layout.max_pfn, maxmem(vmsplit, layout.era or "modern") >> PAGE_SHIFT))
+    return x86_64_layout.PAGE_OFFSET, max(n.max_pfn for n in node_layouts)
+
 
 _GFP_ZERO = page_alloc.GFP_ZERO_BIT
 _GFP_DMA = 0x01  # __GFP_DMA (include/linux/gfp_types.h)

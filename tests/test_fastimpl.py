@@ -91,13 +91,42 @@ def test_misuse_raises_the_models_exception_and_changes_nothing():
         fastimpl.Machine.generic(64, policy="fifo")
 
 
-def test_pages_are_handles_equal_by_pfn():
-    m = fastimpl.Machine.generic(64, min_free_kbytes=0)
-    other = fastimpl.Machine.generic(64, min_free_kbytes=0)
-    assert m.pfn_to_page(5) == m.pfn_to_page(5) and len({m.pfn_to_page(5), m.pfn_to_page(5)}) == 1
-    assert m.pfn_to_page(5) != other.pfn_to_page(5) and m.pfn_to_page(5) != 5
+@pytest.mark.parametrize("kw", [{}, {"migratetypes": True, "nr_cpus": 1, "policy": "linux"}],
+                         ids=["bare core", "whole path"])
+def test_one_page_handle_per_pfn_as_the_model(kw):
+    """One ``struct page`` per pfn: the kernel's descriptors are an array indexed by pfn
+    (6.12 mm/internal.h 632, ``find_buddy_page_pfn``: ``buddy = page + (__buddy_pfn -
+    pfn)``; mm/page_alloc.c 6940 ``pfn_to_page(pfn)``), so a pfn's ``struct page *`` is
+    the same every time it is handed out; the model keeps one descriptor object per pfn.
+    fastimpl's handles are the same object exactly where the model's are (after a free
+    and a new allocation of the pfn, from pfn_to_page, virt_to_page, for a compound
+    tail), and ``==``/``hash`` agree with ``is``."""
+    mm, fm = both(lambda M: M.x86_32(64, **kw))
+    for m, api in ((mm, mapi), (fm, fapi)):
+        a = api.alloc_pages(m, gfp.GFP_KERNEL, 0)
+        api.__free_pages(m, a, 0)
+        b = api.alloc_pages(m, gfp.GFP_KERNEL, 0)
+        c = api.alloc_pages(m, gfp.GFP_KERNEL | COMP, 2)
+        tail = api.pfn_to_page(m, c.pfn + 1)
+        api.get_page(m, tail)
+        api.put_page(m, tail)
+        hi = api.alloc_page(m, gfp.GFP_HIGHUSER_MOVABLE)
+        got = [a, b, c, tail, api.pfn_to_page(m, c.pfn),
+               api.virt_to_page(m, api.page_address(m, c) + 4096), hi,
+               api.pfn_to_page(m, hi.pfn), api.pfn_to_page(m, 7), api.pfn_to_page(m, 7)]
+        api.__free_pages(m, c, 2)
+        got.append(api.alloc_pages(m, gfp.GFP_KERNEL, 2))
+        m.got = got
+    assert [p.pfn for p in fm.got] == [p.pfn for p in mm.got]
+    assert fm.got[0].pfn == fm.got[1].pfn and fm.got[2].pfn == fm.got[-1].pfn  # reused pfns
+    same = [[x is y for y in mm.got] for x in mm.got]
+    assert [[x is y for y in fm.got] for x in fm.got] == same
+    assert [[x == y for y in fm.got] for x in fm.got] == same
+    assert len(set(fm.got)) == len({id(p) for p in mm.got})
+    other = fastimpl.Machine.x86_32(64, **kw)
+    assert fm.pfn_to_page(7) != other.pfn_to_page(7) and fm.pfn_to_page(7) != 7
     with pytest.raises(errors.InvalidArgument):
-        m.free_pages(other.alloc_pages(gfp.GFP_KERNEL, 0), 0)
+        fm.free_pages(other.alloc_pages(gfp.GFP_KERNEL, 0), 0)
 
 
 def test_big_machine_boots_lazily():

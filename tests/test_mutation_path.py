@@ -429,8 +429,8 @@ def test_61_atomic_order_0_ignores_the_boost_at_min_like_the_model():
 
 
 # -- the fuzzing harness's streams (kmem.fuzz.path) -----------------------------------------
-STREAM_KINDS = {"alloc", "alloc_node", "exhaust", "free", "get", "put", "misfree", "drain",
-                "cpu", "decay", "clock"}
+STREAM_KINDS = {"alloc", "alloc_node", "exhaust", "free", "release", "get", "put", "misfree",
+                "drain", "cpu", "decay", "clock"}
 
 
 def test_random_streams_ask_with_real_masks_and_known_operations():

@@ -1,0 +1,101 @@
+"""The whole-path stage's stream shapes (kmem.fuzz.path: PathDeck, the preludes, the machine
+families): each shape must reach what it is dealt for, on every machine of its family, so
+that a campaign of a few streams reaches every rare rule once. Expected values come from
+the kernel's source (cited); only the model runs here (nothing is compiled)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from kmem.fuzz import path
+from kmem.fuzz.path import PATH_DECK, PathDeck, PathRunner, deck_machines, path_impls
+
+
+def test_every_round_of_the_deck_deals_every_shape_once():
+    deck = PathDeck(random.Random(5))
+    for _ in range(3):
+        dealt = Counter()
+        for _ in PATH_DECK:
+            config, prelude = deck.draw()
+            # which families may have dealt this machine with this prelude
+            fams = [f for f, p in PATH_DECK if p == prelude
+                    and (config in deck_machines(f) or f == "any")]
+            assert fams, (config, prelude)
+            dealt[prelude] += 1
+        assert dealt == Counter(p for _, p in PATH_DECK)
+
+
+def test_a_deck_stream_opens_with_its_prelude():
+    deck = PathDeck(random.Random(3))
+    for _ in PATH_DECK:
+        config, prelude = deck.draw()
+        ops = path.path_stream_for(config, 7, 120, prelude)
+        assert len(ops) >= 120  # a prelude longer than the stream is kept whole
+        if prelude == "highatomic":
+            assert [op[0] for op in ops[:2]] == ["exhaust", "exhaust"]
+            assert ops[2][0] == "alloc" and ops[2][2] in (1, 2, 3)
+
+
+def test_an_unknown_prelude_or_family_is_refused():
+    with pytest.raises(path.InvalidArgument):
+        path.path_stream_for(path.PATH_CONFIGS[0], 1, 10, "compaction")
+    with pytest.raises(path.InvalidArgument):
+        deck_machines("huge")
+
+
+@pytest.mark.parametrize("config, reserves", [
+    # mm/page_alloc.c of 6.12.118, 2081: no reservation while managed / 100 is below
+    # pageblock_nr_pages: 783 managed pages / 100 = 7 < 8 (pageblock_order 3)
+    (path.PATH_CONFIGS[2], False),
+    (path.PATH_CONFIGS[0], True),  # 4096 / 100 = 40 >= 16
+    (path.PATH_CONFIGS[9], False),  # ZONE_NORMAL 16384 / 100 = 163 < 512, DMA 40 < 512
+    (path.PATH_CONFIGS[8], True),  # 65536 / 100 = 655 >= 512
+    # a min watermark of 0 (min_free_kbytes=0): the fill leaves no page for the requests
+    (path.PATH_CONFIGS[1], False),
+    # 6.1.192, 2918: the cap is managed / 100 + pageblock_nr_pages, above 0 on any zone
+    (path.PATH_CONFIGS_61[2], True),
+])
+def test_which_machines_reserve_highatomic_pageblocks(config, reserves):
+    assert path.reserves_highatomic(config) is reserves
+
+
+@pytest.mark.parametrize("config", deck_machines("reserving"))
+def test_the_highatomic_prelude_reserves_a_pageblock_on_every_reserving_machine(config):
+    # mm/page_alloc.c of 6.12.118: below the low watermark an atomic order > 0 request is
+    # served by the slow path with ALLOC_HIGHATOMIC (gfp_to_alloc_flags, 4108), and
+    # get_page_from_freelist then reserves its pageblock (3565, 2069-2106)
+    for seed in range(3):
+        ops = path._highatomic_prelude(random.Random(seed))
+        runner = PathRunner(config, path_impls("model"))
+        for op in ops:
+            runner.apply(op)
+        assert any(z.nr_reserved_highatomic for z in runner.lead.zones), (config, seed)
+
+
+def test_the_61_batch_family_holds_the_zones_whose_refill_takes_several_blocks():
+    # 6.1.192 mm/page_alloc.c zone_batchsize (7059-7074): batch = managed >> 10, / 4,
+    # then rounddown_pow_of_two(batch + batch / 2) - 1: 24576 pages give 24 / 4 = 6 ->
+    # 8 - 1 = 7; 4096 pages 4 / 4 = 1 -> 1 - 1 = 0, kept at 1 (max(1, ...), 7209); and
+    # rmqueue_pcplist refills max(batch >> order, 2) blocks only when batch > 1 (3814)
+    fam = deck_machines("6.1-batch")
+    assert path.PATH_CONFIG_61_BATCH in fam
+    assert all(c.kernel == "6.1" for c in fam)
+    assert path.PATH_CONFIGS_61[0] not in fam  # 4096 pages: batch 1
+
+
+def test_release_frees_every_strideth_singly_held_block_in_one_step():
+    from kmem.spec import gfp
+
+    runner = PathRunner(path.PATH_CONFIGS[0], path_impls("model"))
+    runner.apply(("exhaust", gfp.GFP_KERNEL, 1, 6))
+    runner.apply(("get", 0))  # held[0] now has two references: release leaves it
+    before = list(runner.held)
+    runner.apply(("release", 2, 0))  # held[0], held[2], held[4]: all but the shared one
+    assert runner.step == 3
+    assert runner.held == [before[0], before[1], before[3], before[5]]
+    assert runner.held_pages == 4 * 2
+    with pytest.raises(path.InvalidArgument):
+        runner.apply(("release", 0, 0))
