@@ -188,7 +188,7 @@ def test_zone_normal_over_a_populated_dma32_keeps_alloc_nofragment_as_the_model(
     config = PATH_CONFIGS[9]
     assert config.preset == "x86_64" and config.holes  # a tiny DMA32 under ZONE_NORMAL
     runner = PathRunner(config, path_impls("model,fast"))
-    stream = path_stream_for(config, 2, 30)[:3]
+    stream = path_stream_for(config, 2, 30, prelude="nofragment")[:3]
     assert stream[0][0] == "exhaust"  # the nofragment prelude
     for op in stream:
         runner.apply(op)  # raises Divergence at the first difference
