@@ -46,11 +46,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_fastimpl import DEFAULT_C, PATH_CONFIGS, build_c  # noqa: E402
 
-CHILD = """
-import os, sys
+# each child marks the timed part of a batch with a getppid() call on each side: callgrind
+# (--dump-before/--dump-after=getppid) dumps its counts there
+MARKED = """
+import json, os, sys
 from kmem.fastimpl import Machine
 from kmem.fastimpl import workloads as W
-wls, npages, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 timed, calls = W._timed, [0]
 def marked(m, ops, **kw):
     calls[0] += 1
@@ -59,6 +60,10 @@ def marked(m, ops, **kw):
     os.getppid()
     return r
 W._timed = marked
+"""
+
+CHILD = MARKED + """
+wls, npages, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for wl in wls:
     calls[0] = 0
     r = W.run_batch(Machine.generic(npages, policy="lowest", min_free_kbytes=0), wl, n=n)
@@ -114,19 +119,8 @@ def per_call(args: argparse.Namespace, env: dict[str, str]) -> int:
     return 0
 
 
-PATH_CHILD = """
-import json, os, sys
-from kmem.fastimpl import Machine
-from kmem.fastimpl import workloads as W
+PATH_CHILD = MARKED + """
 wls, npages, n, configs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
-timed, calls = W._timed, [0]
-def marked(m, ops, **kw):
-    calls[0] += 1
-    os.getppid()
-    r = timed(m, ops, **kw)
-    os.getppid()
-    return r
-W._timed = marked
 for kw in configs:
     for wl in wls:
         calls[0] = 0
