@@ -341,7 +341,11 @@ def test_from_proc_of_a_real_machine_with_the_whole_path():
     assert texts(mm) == texts(fm) and mm.state() == fm.state()
     runner = PathRunner(None, IMPLS, machines=[mm, fm],  # the runner over these two machines
                         held=[_Held(p, o, False) for z in mm.zones for p, o in z.allocated.items()])
-    for op in path_stream_for(PathConfig("x86_64", 0, nr_cpus=2), 12, 80):
+    from kmem.fuzz.path import random_stream
+
+    # the stream of a 2-CPU x86_64 machine, sized by this machine's pageblocks (a PathConfig
+    # would boot a machine of its own size to learn them)
+    for op in random_stream(12, 80, nr_cpus=2, pageblock_order=mm.zones[0].pageblock_order):
         runner.apply(op)
     assert texts(mm) == texts(fm) and mm.state() == fm.state()
 
