@@ -382,18 +382,12 @@ def test_a_tree_without_the_shapes_array_or_enum_is_refused(tmp_path, drop, kind
 # ---------------------------------------------------------------------------------------------
 
 def _kernel_harness(line: str) -> PathHarness:
-    from kmem.fuzz.cbuild import compiler
-    from kmem.fuzz.conform import cache_dir, fetch_deb
-    from kmem.fuzz.conform.path import unpack_path_sources
+    """The kernel's harness of ``line``, built as tests/test_conform_path.py builds it
+    (skipped without a compiler or the source package)."""
+    from .test_conform_path import _harness
 
-    if compiler() is None:
-        pytest.skip("no C compiler")
-    try:
-        deb = fetch_deb(line, cache_dir(), log=lambda _line: None)
-        unpack_path_sources(deb, line, cache_dir(), log=lambda _line: None)
-    except ConformError as exc:
-        pytest.skip(f"linux-source-{line} cannot be fetched here: {exc}")
-    return build_path_harness(line, log=lambda _line: None)
+    harness: PathHarness = _harness(line)
+    return harness
 
 
 @pytest.mark.slow
