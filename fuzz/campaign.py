@@ -277,6 +277,7 @@ class _Clock:
         self.stop = deadline  # the running stage's hard stop
         self.stage = "sweep"
         self.last_report = 0.0
+        self.turn_steps = 0  # steps settled in the running turn
 
 
 def _shares(stateful: bool, bulk: bool, sweep: bool, bulk_share: float,
@@ -351,9 +352,13 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
         if first:
             if now > deadline + shrink_seconds + 10:
                 raise TimeUp  # shrinking must end too
-        elif now > clock.stop:
-            raise TimeUp  # a Hypothesis batch cannot be stopped otherwise
+        elif now > clock.stop and (clock.turn_steps or now > deadline):
+            # a Hypothesis batch cannot be stopped otherwise; but a turn always settles
+            # one step (inside the campaign's box), so that a slow first example (a cold
+            # process, a big machine) cannot starve the stage turn after turn
+            raise TimeUp
         orig_settle(self, *a, **kw)
+        clock.turn_steps += 1
         if clock.stage == "sweep":
             prog.sweep_steps += 1
         else:
@@ -571,6 +576,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             break
         stage = min(live, key=lambda s: spent[s] / shares[s])
         clock.stage = stage
+        clock.turn_steps = 0
         t_turn = time.monotonic()
         stop = min(deadline, t_turn + turn)
         if journal is not None:

@@ -107,3 +107,26 @@ def test_no_hypothesis_chatter_on_a_clean_run(cpu_clock, capsys):
     assert res.ok
     assert "You can reproduce" not in text and "PLEASE REPORT" not in text
     assert "@seed" not in text
+
+
+def test_a_slow_first_example_does_not_starve_the_state_machine(cpu_clock, monkeypatch):
+    # a CI run counted 1 example and 0 steps for the state machine in a 2.5 s box: its
+    # one turn's example had not settled a step when the turn's hard stop came. Every
+    # boot here costs more CPU than a turn and its overrun; each turn must still settle
+    # one step (within the campaign's box)
+    from kmem.fuzz import machine as machine_mod
+
+    class SlowLane(machine_mod.Lane):
+        def __init__(self, *a, **kw):
+            t0 = time.process_time()
+            while time.process_time() - t0 < 0.1:
+                pass
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(machine_mod, "Lane", SlowLane)  # two lanes: 0.2 s per boot
+    monkeypatch.setattr(campaign, "slice_seconds", lambda total: 0.1)
+    reports: list[Progress] = []
+    fail = worker_loop(0, 4, time.process_time() + 0.7, ["model@lowest", "model@linux"], None,
+                       reports.append, bulk=False, sweep=False, path=False)
+    assert fail is None
+    assert reports[-1].examples >= 2 and reports[-1].steps >= 2, reports[-1]
