@@ -29,7 +29,6 @@ from kmem.spec import (
     migrate,
     numa,
     page_alloc,
-    page_api,
     prepare_alloc,
     procfs,
     slowpath,
@@ -54,12 +53,11 @@ from kmem.spec.alloc_flags import (
     WMARK_HIGH,
     WMARK_MIN,
 )
-from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT
 from kmem.spec.errors import (
     AllocationLivelock,
     BadPageState,
     BadRange,
-    BadVirtAddr,
     FreeOrderMismatch,
     GetPageOnFreePage,
     InvalidArgument,
@@ -72,6 +70,7 @@ from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import mt_kernels as K
 from . import mt_kernels61 as K61
+from .handles import FastMachinePages, PageHandle
 from .kernels import JIT_DISABLED as _JIT_DISABLED
 
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
@@ -84,22 +83,11 @@ SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB se
 BARE_PBO = MAX_PAGE_ORDER + 1  # a bare zone: no split at pageblocks, no merge restriction
 
 
-class Page:
-    """``struct page *``: the handle on one pfn of one machine, one object per pfn as the
-    kernel's and the model's (:meth:`MtMachine._page`); the descriptor (refcount,
-    PG_reserved, the kmap address) lives in the machine's arrays."""
+class Page(PageHandle):
+    """``struct page *``: the handle on one pfn of one machine (:mod:`kmem.fastimpl.handles`);
+    the descriptor (refcount, PG_reserved, the kmap address) lives in the machine's arrays."""
 
-    __slots__ = ("pfn", "_m")
-
-    def __init__(self, m: MtMachine, pfn: int) -> None:
-        self.pfn = pfn
-        self._m = m
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is Page and other.pfn == self.pfn and other._m is self._m
-
-    def __hash__(self) -> int:
-        return hash((id(self._m), self.pfn))
+    __slots__ = ()
 
     @property
     def refcount(self) -> int:
@@ -114,34 +102,12 @@ class Page:
         self._m._ref[self.pfn] = value
 
     @property
-    def zone(self) -> ZoneType | None:
-        z = self._m.zone_of(self.pfn)
-        return None if z is None else z.ztype
-
-    @property
     def reserved(self) -> bool:
         return bool(self._m._resv[self.pfn])
 
     @reserved.setter
     def reserved(self, value: bool) -> None:
         self._m._resv[self.pfn] = bool(value)
-
-    @property
-    def virtual(self) -> int | None:
-        return self._m._virtual.get(self.pfn)
-
-    @virtual.setter
-    def virtual(self, value: int | None) -> None:
-        if value is None:
-            self._m._virtual.pop(self.pfn, None)
-        else:
-            self._m._virtual[self.pfn] = value
-
-    def __repr__(self) -> str:
-        zone = self.zone
-        name = zone.kernel_name if zone is not None else "-"
-        flags = " reserved" if self.reserved else ""
-        return f"<Page pfn {self.pfn:#x} zone {name} refcount {self.refcount}{flags}>"
 
 
 _T = TypeVar("_T")
@@ -714,8 +680,11 @@ class _Invalidates:
             obj.__dict__["_one_node"] = len(value) == 1
 
 
-class MtMachine:
-    """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine`."""
+class MtMachine(FastMachinePages[MtZone, Page]):
+    """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine` (the
+    address rules, page contents and ZERO_PAGE: :class:`kmem.spec.page_api.MachinePages`)."""
+
+    _Page = Page
 
     #: while reads are held (:meth:`reads_held`), what the zone readers read
     _reads: dict[Any, Any] | None = None
@@ -1041,63 +1010,11 @@ class MtMachine:
             if self.path_era == "6.1":
                 p.high = high_min
 
-    # -- addresses ---------------------------------------------------------------------
-    def _direct_map_setup(self) -> None:
-        self.page_offset, self.max_low_pfn = page_api.direct_map(self.node_layouts)
-
-    def zone_of(self, pfn: object) -> MtZone | None:
-        if isinstance(pfn, bool) or not isinstance(pfn, int):
-            return None
-        for zone in self.zones:
-            if zone.start_pfn <= pfn < zone.end_pfn:
-                return zone
-        return None
-
-    def pfn_valid(self, pfn: object) -> bool:
-        return self.zone_of(pfn) is not None
-
-    def is_highmem_pfn(self, pfn: int) -> bool:
-        return pfn >= self.max_low_pfn
-
-    def virt_addr_valid(self, addr: object) -> bool:
-        if isinstance(addr, bool) or not isinstance(addr, int) or addr < self.page_offset:
-            return False
-        pfn = (addr - self.page_offset) >> PAGE_SHIFT
-        return pfn < self.max_low_pfn and self.pfn_valid(pfn)
-
-    def pfn_to_page(self, pfn: int) -> Page:
-        if self.zone_of(pfn) is None:
-            raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
-                           f"max_pfn is {self.layout.max_pfn:#x})")
-        return self._page(int(pfn))
-
-    def _page(self, pfn: int) -> Page:
-        """The handle of ``pfn`` (valid), created on first use and kept for good: one
-        object per pfn (a list indexed by pfn, created on the first hand-out)."""
-        pages = self._pages
-        if not pages:
-            pages = self._pages = [None] * self._npfn
-        page = pages[pfn]
-        if page is None:
-            page = pages[pfn] = Page(self, pfn)
-        return page
-
+    # -- page descriptors (addresses and handles: kmem.fastimpl.handles) ------------------
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
             raise InvalidArgument(f"{page!r} is not a struct page of this machine")
         return page
-
-    def page_address(self, page: Page) -> int:
-        page = self._own(page)
-        if self.is_highmem_pfn(page.pfn):
-            return page.virtual or 0
-        return self.page_offset + (page.pfn << PAGE_SHIFT)
-
-    def virt_to_page(self, addr: int) -> Page:
-        if not self.virt_addr_valid(addr):
-            raise BadVirtAddr(f"{addr!r} is not a direct-map address of this machine "
-                              f"(virt_addr_valid() is false)")
-        return self.pfn_to_page((addr - self.page_offset) >> PAGE_SHIFT)
 
     def _compound_tail_head(self, zone: MtZone, pfn: int) -> int | None:
         block = zone.find_allocated(pfn)
@@ -1308,50 +1225,16 @@ class MtMachine:
 
     def _alloc_slow(self, gfp: int, order: int, d: _Decision) -> Page | None:
         """The slow path of :func:`kmem.spec.slowpath.slowpath` after a failed fast
-        attempt (which the walk's first step stands for)."""
-        zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
-        got: list[int] = []
-        fast_failed = [True]  # the walk's first step: already done, failed
+        attempt (which the walk's first step stands for): :func:`kmem.spec.slowpath.run_on`."""
+        def get_page(alloc_flags: int) -> int | None:
+            pfn = self._get_page_from_freelist(d, order, alloc_flags)
+            return pfn if pfn >= 0 else None
 
-        def ask(step: slowpath.Step) -> bool:
-            if step.kind == "warn":
-                self._warn_once(step.label)
-            elif step.kind == "get_page":
-                if fast_failed[0] and step.label == "fast":
-                    fast_failed[0] = False
-                    return False
-                pfn = self._get_page_from_freelist(d, order, step.alloc_flags)
-                if pfn >= 0:
-                    got.append(pfn)
-                return pfn >= 0
-            if step.kind == "drain":
-                self.drain_all_pages()
-            elif step.kind == "unreserve":
-                return self._unreserve_highatomic(zonelist, d.mt, step.force)
-            elif step.kind == "reclaim_retry_wmark":
-                return any(page_alloc.zone_allows(self.zone_view(z), order,
-                                                  (step.alloc_flags & ~ALLOC_WMARK_MASK
-                                                   & ~ALLOC_NO_WATERMARKS), highest_idx,
-                                                  boost_retry=False)
-                           for z in zonelist)
-            return False
-
-        ctx = slowpath.Context(lowmem_only=d.lowmem_only)
-        result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
-                                   cma=self.cma, era=self.path_era or "6.12",
-                                   outcomes=self.outcomes)
-        if got:
-            self.last_failure = None
-            return self._prep_new_page(got[0], order, gfp)
-        if result.loops:
-            raise AllocationLivelock(
-                f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
-                f"no __GFP_FS, or an OOM killer that keeps killing) and no attempt succeeds; "
-                f"kmem has no "
-                f"reclaim to wait for. Steps: {len(result.steps)}")
-        self.last_failure = result.gave_up
-        self._warn_alloc(gfp, order)
-        return None
+        pfn = slowpath.run_on(self, gfp, order, get_page, zonelist=d.zonelist,
+                              highest_idx=d.highest_idx, mt=d.mt,
+                              fast_flags=d.passes[0].alloc_flags, lowmem_only=d.lowmem_only,
+                              fast_done=True)
+        return None if pfn is None else self._prep_new_page(pfn, order, gfp)
 
     def _unreserve_highatomic(self, zonelist: list[MtZone], mt: int, force: bool) -> bool:
         target = mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE
@@ -1568,45 +1451,12 @@ class MtMachine:
     def page_count(self, page: Page) -> int:
         return int(self._ref[self._folio(self._own(page))[1].pfn])
 
-    # -- page contents -------------------------------------------------------------------
-    def read_page(self, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
-        self._check_pfn(pfn)
-        return self.memory.read(pfn, offset, length)
-
-    def write_page(self, pfn: int, offset: int, data: bytes) -> None:
-        self._check_pfn(pfn)
-        self.memory.write(pfn, offset, bytes(data))
-
-    def copy_page(self, dst_pfn: int, src_pfn: int) -> None:
-        self._check_pfn(dst_pfn)
-        self._check_pfn(src_pfn)
-        self.memory.copy(dst_pfn, src_pfn)
-
-    def _check_pfn(self, pfn: int) -> None:
-        if not self.pfn_valid(pfn):
-            raise BadRange(f"pfn {pfn!r} is not valid on this machine")
-
-    def zero_page(self) -> Page:
-        if self._zero_page is None:
-            page = self.alloc_pages(gfp_spec.GFP_KERNEL | GFP_ZERO | GFP_NOWARN, 0)
-            if page is None:
-                raise InvalidArgument("no lowmem page left for the zero page")
-            page.reserved = True
-            self._zero_page = page
-        return self._zero_page
-
     @property
     def slab_allocator(self) -> Any:
         raise InvalidArgument("the slab layer (kmem.model.slab) runs on kmem.model.Machine; "
                               "kmem.fastimpl implements the page allocator only")
 
-    # -- state and checking --------------------------------------------------------------
-    def zone(self, ztype: ZoneType) -> MtZone:
-        return self.zones[self.config.idx(ztype)]
-
-    def state(self) -> tuple[buddy.ZoneState, ...]:
-        return tuple(z.state() for z in self.zones)
-
+    # -- state and checking (page contents, zone(), state(): MachinePages) ---------------
     def zones_changed(self) -> list[bool]:
         """Per zone, whether anything its readers read (the page descriptors' list type,
         pcp order and allocation order over its span, its counters, its CPUs' pcp
@@ -1667,10 +1517,6 @@ class MtMachine:
             if self.migratetypes:
                 out.extend(zone.pcp_violations())
         return out
-
-    @property
-    def free_pages_total(self) -> int:
-        return sum(z.free_pages for z in self.zones)
 
     @property
     def pcp_pages_total(self) -> int:
