@@ -35,11 +35,9 @@ from kmem.spec import (
     procfs,
     slowpath,
     vm_sysctl,
-    vmstat,
     watermarks,
 )
 from kmem.spec import kernel as kernel_spec
-from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, WMARK_MIN
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from kmem.spec.errors import (
@@ -54,6 +52,7 @@ from kmem.spec.errors import (
     TailPageFree,
     UnalignedFree,
 )
+from kmem.spec.machine_surface import MachineSurface
 from kmem.spec.memory import PageContents
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
@@ -293,7 +292,7 @@ class _CompoundHeads:
         return int(np.count_nonzero(self._m._v.flg & A.F_COMP))
 
 
-class Machine(FastMachinePages[Zone, Page]):
+class Machine(FastMachinePages[Zone, Page], MachineSurface[Zone, Page]):
     """One node of physical memory with its zones and the page API (fast twin of
     :class:`kmem.model.Machine`; same constructors, arguments and behaviour; the address
     rules, page contents and ZERO_PAGE: :class:`kmem.spec.page_api.MachinePages`)."""
@@ -398,32 +397,7 @@ class Machine(FastMachinePages[Zone, Page]):
             if zone.ztype is not ZoneType.DEVICE:  # ZONE_DEVICE never holds buddy pages
                 self._boot_zone(zone)
 
-    # -- presets -------------------------------------------------------------------------
-    @classmethod
-    def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
-               era: str = "modern", **kwargs: Any) -> Machine:
-        """An x86-32 machine (DMA < 16 MB, NORMAL to the lowmem limit of ``era``'s MAXMEM,
-        HIGHMEM above)."""
-        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
-
-    @classmethod
-    def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
-        """An x86-64 machine (DMA < 16 MB, DMA32 < 4 GB, NORMAL above, optional MOVABLE)."""
-        return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
-
-    @classmethod
-    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> Machine:
-        """An x86-64 NUMA machine (:func:`kmem.spec.numa.x86_64_nodes`): the whole path."""
-        from kmem.spec import numa
-
-        layouts = numa.x86_64_nodes(mem_mb)
-        return cls(layouts[0], nodes=layouts[1:], **kwargs)
-
-    @classmethod
-    def generic(cls, npages: int, **kwargs: Any) -> Machine:
-        """One NORMAL zone of ``npages`` pages from pfn 0 (the benchmark workloads' machine)."""
-        return cls(zones_spec.generic(npages), **kwargs)
-
+    # -- presets (x86_32, x86_64, generic: kmem.spec.machine_surface) --------------------
     @classmethod
     def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
                   sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
@@ -690,25 +664,10 @@ class Machine(FastMachinePages[Zone, Page]):
             comm=self.comm, kernel=self.kernel)
         self.dmesg.extend(lines)
 
-    def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (:func:`kmem.spec.vmstat.advance_clock`; only
-        ``warn_alloc``'s rate limit looks at it without per-CPU lists)."""
-        vmstat.advance_clock(self, seconds)
-
     # -- the model's NUMA and per-CPU surface, on one node without CPUs ---------------------
     def numa_node_id(self) -> int:
         """``numa_node_id()``: node 0 (``self.node``), as on the model's bare machine."""
         return self.node
-
-    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[Zone]:
-        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
-        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
-
-    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        """``alloc_pages_node(nid, gfp, order)`` (:func:`kmem.spec.prepare_alloc.alloc_pages_node`:
-        InvalidArgument for a node other than 0)."""
-        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
-        return page
 
     @property
     def cpu(self) -> int:
@@ -856,10 +815,6 @@ class Machine(FastMachinePages[Zone, Page]):
             nr_free_pages=z.free_pages if z.present_pages else None,
             node_unreclaimable=0 if z.present_pages else None,
             start_pfn=z.start_pfn if z.present_pages else None) for z in self.zones)
-
-    def zoneinfo(self) -> str:
-        """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
-        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     # -- sizes ---------------------------------------------------------------------------
     def state_bytes(self) -> dict[str, int]:

@@ -30,10 +30,8 @@ from kmem.spec import (
     numa,
     page_alloc,
     prepare_alloc,
-    procfs,
     slowpath,
     vm_sysctl,
-    vmstat,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -41,7 +39,6 @@ from kmem.spec import kernel as kernel_spec
 from kmem.spec import machine_options as opts
 from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
-from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import (
     ALLOC_CMA,
     ALLOC_HIGHATOMIC,
@@ -65,6 +62,7 @@ from kmem.spec.errors import (
     TailPageFree,
     UnalignedFree,
 )
+from kmem.spec.machine_surface import PathSurface
 from kmem.spec.memory import PageContents
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
@@ -680,9 +678,11 @@ class _Invalidates:
             obj.__dict__["_one_node"] = len(value) == 1
 
 
-class MtMachine(FastMachinePages[MtZone, Page]):
+class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
     """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine` (the
-    address rules, page contents and ZERO_PAGE: :class:`kmem.spec.page_api.MachinePages`)."""
+    address rules, page contents and ZERO_PAGE: :class:`kmem.spec.page_api.MachinePages`;
+    presets, NUMA entry points, the current CPU, reports and /proc rows:
+    :class:`kmem.spec.machine_surface.PathSurface`)."""
 
     _Page = Page
 
@@ -888,10 +888,6 @@ class MtMachine(FastMachinePages[MtZone, Page]):
                                                if self._is_memory_pfn(pb << pbo)
                                                else migrate.MIGRATE_UNMOVABLE)
 
-    def _is_memory_pfn(self, pfn: int) -> bool:
-        return any(span.contains(pfn) and span.is_present(pfn)
-                   for node in self.node_layouts for span in node.zones)
-
     def _lists(self, lo: int, hi: int) -> list[tuple[int, ...]]:
         """Lists ``lo`` .. ``hi - 1``, each head first (:func:`mt_kernels.lists_out`)."""
         lens = np.zeros(hi - lo, np.int64)
@@ -952,26 +948,7 @@ class MtMachine(FastMachinePages[MtZone, Page]):
             P[K.P_AORD, pfn] = order
             self._ref[pfn] = 1
 
-    # -- presets -------------------------------------------------------------------------
-    @classmethod
-    def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
-               era: str = "modern", **kwargs: Any) -> MtMachine:
-        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
-
-    @classmethod
-    def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> MtMachine:
-        return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
-
-    @classmethod
-    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> MtMachine:
-        layouts = numa.x86_64_nodes(mem_mb)
-        return cls(layouts[0], nodes=layouts[1:], **kwargs)
-
-    @classmethod
-    def generic(cls, npages: int, **kwargs: Any) -> MtMachine:
-        return cls(zones_spec.generic(npages), **kwargs)
-
-    # -- watermarks -------------------------------------------------------------------------
+    # -- watermarks (presets, NUMA, cpu, /proc: kmem.spec.machine_surface) ---------------- -------------------------------------------------------------------------
     def setup_watermarks(self, *, min_free_kbytes: int | None = None,
                          watermark_scale_factor: int = 10,
                          lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
@@ -1133,36 +1110,6 @@ class MtMachine(FastMachinePages[MtZone, Page]):
             self._P[K.P_AORD, pfn] = order
         return pfn
 
-    def numa_node_id(self) -> int:
-        return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
-
-    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[MtZone]:
-        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
-        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
-
-    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        """:func:`kmem.spec.prepare_alloc.alloc_pages_node`."""
-        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
-        return page
-
-    @property
-    def cpu(self) -> int:
-        """The CPU the caller runs on (``smp_processor_id()``): its pcp lists serve this
-        caller's allocations and frees. 0..nr_cpus-1 (0 on a machine without CPUs)."""
-        return self._cpu
-
-    @cpu.setter
-    def cpu(self, cpu: int) -> None:
-        limit = max(self.nr_cpus, 1)
-        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < limit:
-            raise InvalidArgument(f"cpu must be an int in 0..{limit - 1} (nr_cpus={self.nr_cpus}), "
-                                  f"got {cpu!r}")
-        self._cpu = cpu
-
-    def advance_clock(self, seconds: float) -> None:
-        """:func:`kmem.spec.vmstat.advance_clock` (see :meth:`kmem.model.Machine.advance_clock`)."""
-        vmstat.advance_clock(self, seconds)
-
     def vmstat_update(self, cpu: int) -> bool:
         """One run of the vmstat worker on ``cpu`` (mm/vmstat.c of 6.12
         ``refresh_cpu_vm_stats``): ``decay_pcp_high`` of that CPU's pageset in every
@@ -1186,19 +1133,6 @@ class MtMachine(FastMachinePages[MtZone, Page]):
                     self._k.free_pcppages_bulk(self._A, zone.zone_idx_global, cpu, chunk, 0)
                 todo |= more
         return todo
-
-    def _warn_once(self, line: str) -> None:
-        """A ``WARN_ON_ONCE`` report: printed the first time only."""
-        if line not in self._warned_once:
-            self._warned_once.add(line)
-            self.dmesg.append(line)
-
-    def _warn_alloc(self, gfp: int, order: int) -> None:
-        has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
-        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
-            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma,
-            comm=self.comm, kernel=self.kernel)
-        self.dmesg.extend(lines)
 
     def zone_view(self, zone: MtZone) -> page_alloc.ZoneView:
         """:meth:`kmem.model.Machine.zone_view`."""
@@ -1523,23 +1457,6 @@ class MtMachine(FastMachinePages[MtZone, Page]):
         return sum(p.count for z in self.zones for p in z.pcp)
 
     # -- /proc -----------------------------------------------------------------------------
-    def buddyinfo(self) -> str:
-        rows = [procfs.BuddyinfoRow(z.node, z.name, z.nr_free()) for z in self.zones
-                if z.present_pages]
-        return procfs.format_buddyinfo(rows)
-
-    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
-        return tuple(procfs.ZoneinfoZone(
-            node=z.node, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
-            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
-            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
-            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
-            protection=z.lowmem_reserve,
-            nr_free_pages=z.free_pages if z.present_pages else None,
-            node_unreclaimable=0 if z.present_pages else None,
-            start_pfn=z.start_pfn if z.present_pages else None,
-            pagesets=self._pagesets(z)) for z in self.zones)
-
     def _pagesets(self, zone: MtZone) -> tuple[tuple[int, int, int, int, int, int, int],
                                                ...] | None:
         if not zone.pcp or not zone.present_pages:
@@ -1547,9 +1464,6 @@ class MtMachine(FastMachinePages[MtZone, Page]):
         threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)
         return tuple((cpu, p.count, p.high, p.batch, threshold, p.high_min, p.high_max)
                      for cpu, p in enumerate(zone.pcp))
-
-    def zoneinfo(self) -> str:
-        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     def pagetypeinfo(self, *, cma: bool | None = None) -> str:
         """/proc/pagetypeinfo (``pagetypeinfo_show``) of a machine with migratetypes; the
@@ -1570,13 +1484,6 @@ class MtMachine(FastMachinePages[MtZone, Page]):
                 tuple(counts[mt] for mt in types)))
         order = self._pbo if self.migratetypes else migrate.PAGEBLOCK_ORDER
         return pagetypeinfo_spec.format_pagetypeinfo(order, rows, cma)
-
-    def _section_online(self, pfn: int) -> bool:
-        start = pfn >> SECTION_PAGES_SHIFT << SECTION_PAGES_SHIFT
-        end = start + (1 << SECTION_PAGES_SHIFT)
-        return any(s < end and start < e for node in self.node_layouts for span in node.zones
-                   for s, e in zones_spec.subtract_ranges(((span.start_pfn, span.end_pfn),),
-                                                          span.holes))
 
     @classmethod
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,

@@ -21,12 +21,9 @@ from kmem.spec import (
     migrate,
     numa,
     page_alloc,
-    page_api,
     prepare_alloc,
-    procfs,
     slowpath,
     vm_sysctl,
-    vmstat,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -51,6 +48,7 @@ from kmem.spec.errors import (
     RefcountUnderflow,
     TailPageFree,
 )
+from kmem.spec.machine_surface import PathSurface
 from kmem.spec.prepare_alloc import AllocDecision
 from kmem.spec.zones import MachineLayout, ZoneType
 
@@ -72,9 +70,11 @@ _check_order = page_alloc.check_order
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
 
 
-class Machine(page_api.MachinePages[Zone, Page]):
+class Machine(PathSurface[Zone, Page]):
     """One node of physical memory with its zones and the page API (the address rules,
-    page contents and ZERO_PAGE: :class:`kmem.spec.page_api.MachinePages`).
+    page contents and ZERO_PAGE: :class:`kmem.spec.page_api.MachinePages`; presets, NUMA
+    entry points, the current CPU, reports and /proc rows:
+    :class:`kmem.spec.machine_surface.PathSurface`).
 
     ``policy`` chooses among equally legal blocks: ``"lowest"`` (lowest address,
     the canonical policy of the benchmark suite) or ``"linux"`` (the kernel's
@@ -218,29 +218,7 @@ class Machine(page_api.MachinePages[Zone, Page]):
             del kwargs["kernel"]
             return Machine2611(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem,
                                                  era="2.6.11"), **kwargs)
-        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
-
-    @classmethod
-    def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
-        """An x86-64 machine (DMA < 16 MB, DMA32 < 4 GB, NORMAL above, optional MOVABLE)."""
-        return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
-
-    @classmethod
-    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> Machine:
-        """An x86-64 NUMA machine, node ``i`` with ``mem_mb[i]`` MB after node ``i - 1``
-        (:func:`kmem.spec.numa.x86_64_nodes`); ``distances`` default to 10 local and 20
-        remote, ``cpu_nodes`` to CPUs spread evenly, node by node."""
-        layouts = numa.x86_64_nodes(mem_mb)
-        return cls(layouts[0], nodes=layouts[1:], **kwargs)
-
-    @classmethod
-    def generic(cls, npages: int, **kwargs: Any) -> Machine:
-        """One NORMAL zone of ``npages`` pages from pfn 0 (the benchmark workloads' machine).
-
-        Pass ``min_free_kbytes=0`` for a MIN watermark of 0, so that the slow path
-        (``gfp_to_alloc_flags``) can take every page.
-        """
-        return cls(zones_spec.generic(npages), **kwargs)
+        return super().x86_32(mem_mb, vmsplit, highmem=highmem, era=era, **kwargs)
 
     # -- watermarks (setup_per_zone_wmarks, setup_per_zone_lowmem_reserve) ----------------
     def setup_watermarks(self, *, min_free_kbytes: int | None = None,
@@ -266,11 +244,6 @@ class Machine(page_api.MachinePages[Zone, Page]):
                 # setup_per_zone_wmarks -> zone_pcp_update(zone, 0)
                 split = numa.nr_split_cpus(self.cpu_nodes.count(zone.node), 0, self.nr_cpus)
                 zone.setup_pageset(split, self.percpu_pagelist_high_fraction)
-
-    def _is_memory_pfn(self, pfn: int) -> bool:
-        """The pfn lies in a memory range (some zone spans it and it is not a hole)."""
-        return any(span.contains(pfn) and span.is_present(pfn)
-                   for node in self.node_layouts for span in node.zones)
 
     # -- page descriptors (addresses: kmem.spec.page_api.MachinePages) ---------------------
     def pfn_to_page(self, pfn: int) -> Page:
@@ -379,41 +352,7 @@ class Machine(page_api.MachinePages[Zone, Page]):
         """The spec's decision before the zonelist walk (:func:`kmem.spec.prepare_alloc.decide`)."""
         return prepare_alloc.decide(self, gfp, order)
 
-    # -- NUMA --------------------------------------------------------------------------
-    def numa_node_id(self) -> int:
-        """``numa_node_id()``: the node of the current CPU (``self.node`` without CPUs)."""
-        return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
-
-    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[Zone]:
-        """``node_zonelist(nid, gfp)`` walked up to ``highest_zoneidx``
-        (:func:`kmem.spec.prepare_alloc.node_zonelist`)."""
-        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
-
-    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        """``alloc_pages_node(nid, gfp, order)`` (:func:`kmem.spec.prepare_alloc.alloc_pages_node`)."""
-        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
-        return page
-
-    @property
-    def cpu(self) -> int:
-        """The CPU the caller runs on (``smp_processor_id()``): its pcp lists serve this
-        caller's allocations and frees. 0..nr_cpus-1 (0 on a machine without CPUs)."""
-        return self._cpu
-
-    @cpu.setter
-    def cpu(self, cpu: int) -> None:
-        limit = max(self.nr_cpus, 1)
-        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < limit:
-            raise InvalidArgument(f"cpu must be an int in 0..{limit - 1} (nr_cpus={self.nr_cpus}), "
-                                  f"got {cpu!r}")
-        self._cpu = cpu
-
-    def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (:func:`kmem.spec.vmstat.advance_clock`):
-        ``warn_alloc``'s rate limit and, with per-CPU lists, the vmstat worker at every
-        whole second crossed."""
-        vmstat.advance_clock(self, seconds)
-
+    # -- the vmstat worker (NUMA, cpu, the clock: kmem.spec.machine_surface) -------------
     def vmstat_update(self, cpu: int) -> bool:
         """One run of the vmstat worker on ``cpu`` (``vmstat_update`` ->
         ``refresh_cpu_vm_stats(true)``, mm/vmstat.c of 6.12, 808-870): ``decay_pcp_high``
@@ -430,21 +369,6 @@ class Machine(page_api.MachinePages[Zone, Page]):
             if isinstance(zone, MtZone) and zone.pcp and zone.present_pages:
                 todo |= zone.decay_pcp_high(cpu)
         return todo
-
-    def _warn_once(self, line: str) -> None:
-        """A ``WARN_ON_ONCE`` report: printed the first time only."""
-        if line not in self._warned_once:
-            self._warned_once.add(line)
-            self.dmesg.append(line)
-
-    def _warn_alloc(self, gfp: int, order: int) -> None:
-        """``warn_alloc`` (mm/page_alloc.c): __GFP_NOWARN, the 10 s rate limit and the
-        missing-DMA rule may silence it (:func:`kmem.spec.page_alloc.warn_alloc`)."""
-        has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
-        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
-            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma,
-            comm=self.comm, kernel=self.kernel)
-        self.dmesg.extend(lines)
 
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         """What the allocation path reads of ``zone`` (:func:`kmem.spec.page_alloc.path_zone_view`
@@ -661,24 +585,6 @@ class Machine(page_api.MachinePages[Zone, Page]):
         return sum(p.count for z in self.zones if isinstance(z, MtZone) for p in z.pcp)
 
     # -- /proc -----------------------------------------------------------------------------
-    def buddyinfo(self) -> str:
-        """/proc/buddyinfo, byte for byte (``frag_show``; populated zones only)."""
-        rows = [procfs.BuddyinfoRow(z.node, z.name, z.nr_free()) for z in self.zones
-                if z.present_pages]
-        return procfs.format_buddyinfo(rows)
-
-    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
-        return tuple(procfs.ZoneinfoZone(
-            node=z.node, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
-            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
-            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
-            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
-            protection=z.lowmem_reserve,
-            nr_free_pages=z.free_pages if z.present_pages else None,
-            node_unreclaimable=0 if z.present_pages else None,
-            start_pfn=z.start_pfn if z.present_pages else None,
-            pagesets=self._pagesets(z)) for z in self.zones)
-
     def _pagesets(self, zone: Zone) -> tuple[tuple[int, int, int, int, int, int, int], ...] | None:
         """zoneinfo's pagesets of a populated zone with per-CPU lists: (cpu, count, high,
         batch, vm stats threshold, high_min, high_max)."""
@@ -711,19 +617,6 @@ class Machine(page_api.MachinePages[Zone, Page]):
         order = (zones[0].pageblock_order if zones and isinstance(zones[0], MtZone)
                  else migrate.PAGEBLOCK_ORDER)
         return pagetypeinfo_spec.format_pagetypeinfo(order, rows, cma)
-
-    def _section_online(self, pfn: int) -> bool:
-        """``pfn_to_online_page`` finds a page: the pfn's memory section (128 MiB) holds
-        memory."""
-        start = pfn >> SECTION_PAGES_SHIFT << SECTION_PAGES_SHIFT
-        end = start + (1 << SECTION_PAGES_SHIFT)
-        return any(s < end and start < e for node in self.node_layouts for span in node.zones
-                   for s, e in zones_spec.subtract_ranges(((span.start_pfn, span.end_pfn),),
-                                                          span.holes))
-
-    def zoneinfo(self) -> str:
-        """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
-        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     @classmethod
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
