@@ -29,12 +29,9 @@ from kmem.spec import (
     migrate,
     numa,
     page_alloc,
-    page_api,
     prepare_alloc,
-    procfs,
     slowpath,
     vm_sysctl,
-    vmstat,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -42,7 +39,6 @@ from kmem.spec import kernel as kernel_spec
 from kmem.spec import machine_options as opts
 from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
-from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import (
     ALLOC_CMA,
     ALLOC_HIGHATOMIC,
@@ -54,12 +50,11 @@ from kmem.spec.alloc_flags import (
     WMARK_HIGH,
     WMARK_MIN,
 )
-from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT
 from kmem.spec.errors import (
     AllocationLivelock,
     BadPageState,
     BadRange,
-    BadVirtAddr,
     FreeOrderMismatch,
     GetPageOnFreePage,
     InvalidArgument,
@@ -67,11 +62,13 @@ from kmem.spec.errors import (
     TailPageFree,
     UnalignedFree,
 )
+from kmem.spec.machine_surface import PathSurface
 from kmem.spec.memory import PageContents
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import mt_kernels as K
 from . import mt_kernels61 as K61
+from .handles import FastMachinePages, PageHandle
 from .kernels import JIT_DISABLED as _JIT_DISABLED
 
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
@@ -84,22 +81,11 @@ SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB se
 BARE_PBO = MAX_PAGE_ORDER + 1  # a bare zone: no split at pageblocks, no merge restriction
 
 
-class Page:
-    """``struct page *``: the handle on one pfn of one machine, one object per pfn as the
-    kernel's and the model's (:meth:`MtMachine._page`); the descriptor (refcount,
-    PG_reserved, the kmap address) lives in the machine's arrays."""
+class Page(PageHandle):
+    """``struct page *``: the handle on one pfn of one machine (:mod:`kmem.fastimpl.handles`);
+    the descriptor (refcount, PG_reserved, the kmap address) lives in the machine's arrays."""
 
-    __slots__ = ("pfn", "_m")
-
-    def __init__(self, m: MtMachine, pfn: int) -> None:
-        self.pfn = pfn
-        self._m = m
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is Page and other.pfn == self.pfn and other._m is self._m
-
-    def __hash__(self) -> int:
-        return hash((id(self._m), self.pfn))
+    __slots__ = ()
 
     @property
     def refcount(self) -> int:
@@ -114,34 +100,12 @@ class Page:
         self._m._ref[self.pfn] = value
 
     @property
-    def zone(self) -> ZoneType | None:
-        z = self._m.zone_of(self.pfn)
-        return None if z is None else z.ztype
-
-    @property
     def reserved(self) -> bool:
         return bool(self._m._resv[self.pfn])
 
     @reserved.setter
     def reserved(self, value: bool) -> None:
         self._m._resv[self.pfn] = bool(value)
-
-    @property
-    def virtual(self) -> int | None:
-        return self._m._virtual.get(self.pfn)
-
-    @virtual.setter
-    def virtual(self, value: int | None) -> None:
-        if value is None:
-            self._m._virtual.pop(self.pfn, None)
-        else:
-            self._m._virtual[self.pfn] = value
-
-    def __repr__(self) -> str:
-        zone = self.zone
-        name = zone.kernel_name if zone is not None else "-"
-        flags = " reserved" if self.reserved else ""
-        return f"<Page pfn {self.pfn:#x} zone {name} refcount {self.refcount}{flags}>"
 
 
 _T = TypeVar("_T")
@@ -714,8 +678,13 @@ class _Invalidates:
             obj.__dict__["_one_node"] = len(value) == 1
 
 
-class MtMachine:
-    """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine`."""
+class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
+    """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine` (the
+    address rules, page contents and ZERO_PAGE: :class:`kmem.spec.page_api.MachinePages`;
+    presets, NUMA entry points, the current CPU, reports and /proc rows:
+    :class:`kmem.spec.machine_surface.PathSurface`)."""
+
+    _Page = Page
 
     #: while reads are held (:meth:`reads_held`), what the zone readers read
     _reads: dict[Any, Any] | None = None
@@ -910,10 +879,6 @@ class MtMachine:
                                                if self._is_memory_pfn(pb << pbo)
                                                else migrate.MIGRATE_UNMOVABLE)
 
-    def _is_memory_pfn(self, pfn: int) -> bool:
-        return any(span.contains(pfn) and span.is_present(pfn)
-                   for node in self.node_layouts for span in node.zones)
-
     def _lists(self, lo: int, hi: int) -> list[tuple[int, ...]]:
         """Lists ``lo`` .. ``hi - 1``, each head first (:func:`mt_kernels.lists_out`)."""
         lens = np.zeros(hi - lo, np.int64)
@@ -974,26 +939,7 @@ class MtMachine:
             P[K.P_AORD, pfn] = order
             self._ref[pfn] = 1
 
-    # -- presets -------------------------------------------------------------------------
-    @classmethod
-    def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
-               era: str = "modern", **kwargs: Any) -> MtMachine:
-        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
-
-    @classmethod
-    def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> MtMachine:
-        return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
-
-    @classmethod
-    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> MtMachine:
-        layouts = numa.x86_64_nodes(mem_mb)
-        return cls(layouts[0], nodes=layouts[1:], **kwargs)
-
-    @classmethod
-    def generic(cls, npages: int, **kwargs: Any) -> MtMachine:
-        return cls(zones_spec.generic(npages), **kwargs)
-
-    # -- watermarks -------------------------------------------------------------------------
+    # -- watermarks (presets, NUMA, cpu, /proc: kmem.spec.machine_surface) ---------------- -------------------------------------------------------------------------
     def setup_watermarks(self, *, min_free_kbytes: int | None = None,
                          watermark_scale_factor: int = 10,
                          lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
@@ -1032,63 +978,11 @@ class MtMachine:
             if self.path_era == "6.1":
                 p.high = high_min
 
-    # -- addresses ---------------------------------------------------------------------
-    def _direct_map_setup(self) -> None:
-        self.page_offset, self.max_low_pfn = page_api.direct_map(self.node_layouts)
-
-    def zone_of(self, pfn: object) -> MtZone | None:
-        if isinstance(pfn, bool) or not isinstance(pfn, int):
-            return None
-        for zone in self.zones:
-            if zone.start_pfn <= pfn < zone.end_pfn:
-                return zone
-        return None
-
-    def pfn_valid(self, pfn: object) -> bool:
-        return self.zone_of(pfn) is not None
-
-    def is_highmem_pfn(self, pfn: int) -> bool:
-        return pfn >= self.max_low_pfn
-
-    def virt_addr_valid(self, addr: object) -> bool:
-        if isinstance(addr, bool) or not isinstance(addr, int) or addr < self.page_offset:
-            return False
-        pfn = (addr - self.page_offset) >> PAGE_SHIFT
-        return pfn < self.max_low_pfn and self.pfn_valid(pfn)
-
-    def pfn_to_page(self, pfn: int) -> Page:
-        if self.zone_of(pfn) is None:
-            raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
-                           f"max_pfn is {self.layout.max_pfn:#x})")
-        return self._page(int(pfn))
-
-    def _page(self, pfn: int) -> Page:
-        """The handle of ``pfn`` (valid), created on first use and kept for good: one
-        object per pfn (a list indexed by pfn, created on the first hand-out)."""
-        pages = self._pages
-        if not pages:
-            pages = self._pages = [None] * self._npfn
-        page = pages[pfn]
-        if page is None:
-            page = pages[pfn] = Page(self, pfn)
-        return page
-
+    # -- page descriptors (addresses and handles: kmem.fastimpl.handles) ------------------
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
             raise InvalidArgument(f"{page!r} is not a struct page of this machine")
         return page
-
-    def page_address(self, page: Page) -> int:
-        page = self._own(page)
-        if self.is_highmem_pfn(page.pfn):
-            return page.virtual or 0
-        return self.page_offset + (page.pfn << PAGE_SHIFT)
-
-    def virt_to_page(self, addr: int) -> Page:
-        if not self.virt_addr_valid(addr):
-            raise BadVirtAddr(f"{addr!r} is not a direct-map address of this machine "
-                              f"(virt_addr_valid() is false)")
-        return self.pfn_to_page((addr - self.page_offset) >> PAGE_SHIFT)
 
     def _compound_tail_head(self, zone: MtZone, pfn: int) -> int | None:
         block = zone.find_allocated(pfn)
@@ -1206,36 +1100,6 @@ class MtMachine:
             self._P[K.P_AORD, pfn] = order
         return pfn
 
-    def numa_node_id(self) -> int:
-        return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
-
-    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[MtZone]:
-        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
-        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
-
-    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        """:func:`kmem.spec.prepare_alloc.alloc_pages_node`."""
-        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
-        return page
-
-    @property
-    def cpu(self) -> int:
-        """The CPU the caller runs on (``smp_processor_id()``): its pcp lists serve this
-        caller's allocations and frees. 0..nr_cpus-1 (0 on a machine without CPUs)."""
-        return self._cpu
-
-    @cpu.setter
-    def cpu(self, cpu: int) -> None:
-        limit = max(self.nr_cpus, 1)
-        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < limit:
-            raise InvalidArgument(f"cpu must be an int in 0..{limit - 1} (nr_cpus={self.nr_cpus}), "
-                                  f"got {cpu!r}")
-        self._cpu = cpu
-
-    def advance_clock(self, seconds: float) -> None:
-        """:func:`kmem.spec.vmstat.advance_clock` (see :meth:`kmem.model.Machine.advance_clock`)."""
-        vmstat.advance_clock(self, seconds)
-
     def vmstat_update(self, cpu: int) -> bool:
         """One run of the vmstat worker on ``cpu`` (mm/vmstat.c of 6.12
         ``refresh_cpu_vm_stats``): ``decay_pcp_high`` of that CPU's pageset in every
@@ -1259,19 +1123,6 @@ class MtMachine:
                     self._k.free_pcppages_bulk(self._A, zone.zone_idx_global, cpu, chunk, 0)
                 todo |= more
         return todo
-
-    def _warn_once(self, line: str) -> None:
-        """A ``WARN_ON_ONCE`` report: printed the first time only."""
-        if line not in self._warned_once:
-            self._warned_once.add(line)
-            self.dmesg.append(line)
-
-    def _warn_alloc(self, gfp: int, order: int) -> None:
-        has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
-        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
-            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma,
-            comm=self.comm, kernel=self.kernel)
-        self.dmesg.extend(lines)
 
     def zone_view(self, zone: MtZone) -> page_alloc.ZoneView:
         """:meth:`kmem.model.Machine.zone_view`."""
@@ -1298,50 +1149,16 @@ class MtMachine:
 
     def _alloc_slow(self, gfp: int, order: int, d: _Decision) -> Page | None:
         """The slow path of :func:`kmem.spec.slowpath.slowpath` after a failed fast
-        attempt (which the walk's first step stands for)."""
-        zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
-        got: list[int] = []
-        fast_failed = [True]  # the walk's first step: already done, failed
+        attempt (which the walk's first step stands for): :func:`kmem.spec.slowpath.run_on`."""
+        def get_page(alloc_flags: int) -> int | None:
+            pfn = self._get_page_from_freelist(d, order, alloc_flags)
+            return pfn if pfn >= 0 else None
 
-        def ask(step: slowpath.Step) -> bool:
-            if step.kind == "warn":
-                self._warn_once(step.label)
-            elif step.kind == "get_page":
-                if fast_failed[0] and step.label == "fast":
-                    fast_failed[0] = False
-                    return False
-                pfn = self._get_page_from_freelist(d, order, step.alloc_flags)
-                if pfn >= 0:
-                    got.append(pfn)
-                return pfn >= 0
-            if step.kind == "drain":
-                self.drain_all_pages()
-            elif step.kind == "unreserve":
-                return self._unreserve_highatomic(zonelist, d.mt, step.force)
-            elif step.kind == "reclaim_retry_wmark":
-                return any(page_alloc.zone_allows(self.zone_view(z), order,
-                                                  (step.alloc_flags & ~ALLOC_WMARK_MASK
-                                                   & ~ALLOC_NO_WATERMARKS), highest_idx,
-                                                  boost_retry=False)
-                           for z in zonelist)
-            return False
-
-        ctx = slowpath.Context(lowmem_only=d.lowmem_only)
-        result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
-                                   cma=self.cma, era=self.path_era or "6.12",
-                                   outcomes=self.outcomes)
-        if got:
-            self.last_failure = None
-            return self._prep_new_page(got[0], order, gfp)
-        if result.loops:
-            raise AllocationLivelock(
-                f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
-                f"no __GFP_FS, or an OOM killer that keeps killing) and no attempt succeeds; "
-                f"kmem has no "
-                f"reclaim to wait for. Steps: {len(result.steps)}")
-        self.last_failure = result.gave_up
-        self._warn_alloc(gfp, order)
-        return None
+        pfn = slowpath.run_on(self, gfp, order, get_page, zonelist=d.zonelist,
+                              highest_idx=d.highest_idx, mt=d.mt,
+                              fast_flags=d.passes[0].alloc_flags, lowmem_only=d.lowmem_only,
+                              fast_done=True)
+        return None if pfn is None else self._prep_new_page(pfn, order, gfp)
 
     def _unreserve_highatomic(self, zonelist: list[MtZone], mt: int, force: bool) -> bool:
         target = mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE
@@ -1557,45 +1374,12 @@ class MtMachine:
     def page_count(self, page: Page) -> int:
         return int(self._ref[self._folio(self._own(page))[1].pfn])
 
-    # -- page contents -------------------------------------------------------------------
-    def read_page(self, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
-        self._check_pfn(pfn)
-        return self.memory.read(pfn, offset, length)
-
-    def write_page(self, pfn: int, offset: int, data: bytes) -> None:
-        self._check_pfn(pfn)
-        self.memory.write(pfn, offset, bytes(data))
-
-    def copy_page(self, dst_pfn: int, src_pfn: int) -> None:
-        self._check_pfn(dst_pfn)
-        self._check_pfn(src_pfn)
-        self.memory.copy(dst_pfn, src_pfn)
-
-    def _check_pfn(self, pfn: int) -> None:
-        if not self.pfn_valid(pfn):
-            raise BadRange(f"pfn {pfn!r} is not valid on this machine")
-
-    def zero_page(self) -> Page:
-        if self._zero_page is None:
-            page = self.alloc_pages(gfp_spec.GFP_KERNEL | GFP_ZERO | GFP_NOWARN, 0)
-            if page is None:
-                raise InvalidArgument("no lowmem page left for the zero page")
-            page.reserved = True
-            self._zero_page = page
-        return self._zero_page
-
     @property
     def slab_allocator(self) -> Any:
         raise InvalidArgument("the slab layer (kmem.model.slab) runs on kmem.model.Machine; "
                               "kmem.fastimpl implements the page allocator only")
 
-    # -- state and checking --------------------------------------------------------------
-    def zone(self, ztype: ZoneType) -> MtZone:
-        return self.zones[self.config.idx(ztype)]
-
-    def state(self) -> tuple[buddy.ZoneState, ...]:
-        return tuple(z.state() for z in self.zones)
-
+    # -- state and checking (page contents, zone(), state(): MachinePages) ---------------
     def zones_changed(self) -> list[bool]:
         """Per zone, whether anything its readers read (the page descriptors' list type,
         pcp order and allocation order over its span, its counters, its CPUs' pcp
@@ -1658,31 +1442,10 @@ class MtMachine:
         return out
 
     @property
-    def free_pages_total(self) -> int:
-        return sum(z.free_pages for z in self.zones)
-
-    @property
     def pcp_pages_total(self) -> int:
         return sum(p.count for z in self.zones for p in z.pcp)
 
     # -- /proc -----------------------------------------------------------------------------
-    def buddyinfo(self) -> str:
-        rows = [procfs.BuddyinfoRow(z.node, z.name, z.nr_free()) for z in self.zones
-                if z.present_pages]
-        return procfs.format_buddyinfo(rows)
-
-    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
-        return tuple(procfs.ZoneinfoZone(
-            node=z.node, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
-            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
-            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
-            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
-            protection=z.lowmem_reserve,
-            nr_free_pages=z.free_pages if z.present_pages else None,
-            node_unreclaimable=0 if z.present_pages else None,
-            start_pfn=z.start_pfn if z.present_pages else None,
-            pagesets=self._pagesets(z)) for z in self.zones)
-
     def _pagesets(self, zone: MtZone) -> tuple[tuple[int, int, int, int, int, int, int],
                                                ...] | None:
         if not zone.pcp or not zone.present_pages:
@@ -1690,9 +1453,6 @@ class MtMachine:
         threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)
         return tuple((cpu, p.count, p.high, p.batch, threshold, p.high_min, p.high_max)
                      for cpu, p in enumerate(zone.pcp))
-
-    def zoneinfo(self) -> str:
-        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     def pagetypeinfo(self, *, cma: bool | None = None) -> str:
         """/proc/pagetypeinfo (``pagetypeinfo_show``) of a machine with migratetypes; the
@@ -1713,13 +1473,6 @@ class MtMachine:
                 tuple(counts[mt] for mt in types)))
         order = self._pbo if self.migratetypes else migrate.PAGEBLOCK_ORDER
         return pagetypeinfo_spec.format_pagetypeinfo(order, rows, cma)
-
-    def _section_online(self, pfn: int) -> bool:
-        start = pfn >> SECTION_PAGES_SHIFT << SECTION_PAGES_SHIFT
-        end = start + (1 << SECTION_PAGES_SHIFT)
-        return any(s < end and start < e for node in self.node_layouts for span in node.zones
-                   for s, e in zones_spec.subtract_ranges(((span.start_pfn, span.end_pfn),),
-                                                          span.holes))
 
     @classmethod
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
