@@ -819,36 +819,27 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
         nz = len(spans)
         pbo = self._pbo
         self._npfn = npfn
-        self._nxt = np.full(npfn, -1, np.int64)
-        self._prv = np.full(npfn, -1, np.int64)
-        self._P = np.full((K.NP, npfn), -1, np.int8)
-        self._P[K.P_FLAGS] = 0
         nlists = nz * NR_PAGE_ORDERS * migrate.MIGRATE_TYPES + nz * self._ncpu * pcp_spec.NR_PCP_LISTS
-        self._LH = np.full(nlists, -1, np.int64)
-        self._LT = np.full(nlists, -1, np.int64)
-        self._LN = np.zeros(nlists, np.int64)
-        self._Z = np.zeros((nz, K.ZF), np.int64)
         npb = 0
+        pbbase = []
+        for span in spans:
+            pbbase.append(npb)
+            if span.end_pfn > span.start_pfn:
+                npb += ((span.end_pfn - 1) >> pbo) - (span.start_pfn >> pbo) + 1
+        self._S = K.build_arena(npfn, nlists, nz, nz * self._ncpu, max(npb, 1))
+        self._A, self._W, self._ref, self._resv, self._comp = K.arena_views(self._S)
+        (self._nxt, self._prv, self._P, self._LH, self._LT, self._LN, self._Z, self._PB,
+         self._C) = self._A
         for g, span in enumerate(spans):
             Zr = self._Z[g]
             Zr[K.Z_START], Zr[K.Z_END] = span.start_pfn, span.end_pfn
             Zr[K.Z_PB0] = span.start_pfn >> min(pbo, 62)
-            Zr[K.Z_PBBASE] = npb
+            Zr[K.Z_PBBASE] = pbbase[g]
             Zr[K.Z_PBO] = pbo
             Zr[K.Z_NCPU] = self._ncpu
             Zr[K.Z_MANAGED] = span.managed_pages
             Zr[K.Z_IDX] = g
             Zr[K.Z_CMA] = int(self.cma)
-            if span.end_pfn > span.start_pfn:
-                npb += ((span.end_pfn - 1) >> pbo) - (span.start_pfn >> pbo) + 1
-        self._PB = np.zeros(max(npb, 1), np.int8)
-        self._C = np.zeros((nz * self._ncpu, K.CF), np.int64)
-        self._W = np.zeros((nz, K.WF), np.int64)
-        self._A = (self._nxt, self._prv, self._P, self._LH, self._LT, self._LN, self._Z,
-                   self._PB, self._C)
-        self._ref = np.zeros(npfn, np.int32)
-        self._resv = np.zeros(npfn, np.bool_)
-        self._comp = np.zeros(npfn, np.bool_)
         for span in spans:  # holes and reserved ranges: refcount 1, PG_reserved
             for s, e in (*span.holes, *span.reserved):
                 self._ref[s:e] = 1
@@ -858,17 +849,17 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
         """The per-operation compiled entries (``mt_kernels.e_*``), bound once; the
         machine's compiled steps (``_k``) are a planted-bug namespace's Python where they
         were swapped."""
-        k, A, W = self._k, self._A, self._W
+        k, S = self._k, self._S
         if self.path_era == "6.1":
             # 6.1's walk runs in Python over the 6.1 steps (_get_page_from_freelist_61,
             # _zone_allows_61); every free takes the Python guards, then _k.free_block
             self._e_free = lambda *args: 1
             return
         row = np.zeros(K.R_ZL + 2, np.int64)
-        self._e_alloc = _entry(k.e_alloc_fast, A, W, self._ref, self._comp, row, 0, 0)
-        self._e_free = _entry(k.e_free_fast, A, self._ref, self._resv, self._comp, 0, 0, 0)
-        self._e_get_page = _entry(k.e_get_page, A, W, row, 0, 0, 0)
-        self._e_zone_allows = _entry(k.e_zone_allows, A, W, 0, 0, 0, 0, True)
+        self._e_alloc = _entry(k.e_alloc_fast, S, row, 0, 0)
+        self._e_free = _entry(k.e_free_fast, S, 0, 0, 0)
+        self._e_get_page = _entry(k.e_get_page, S, row, 0, 0, 0)
+        self._e_zone_allows = _entry(k.e_zone_allows, S, 0, 0, 0, 0, True)
 
     def _init_zones(self) -> None:
         """``memmap_init_range``: each pageblock-aligned pfn of memory makes its pageblock
@@ -1001,8 +992,7 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
             except KeyError:
                 pass
             if d is not None and d.plain:  # one compiled call: the fast attempt
-                pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order,
-                                    self._cpu)
+                pfn = self._e_alloc(self._S, d.row, order, self._cpu)
                 if pfn < 0:
                     return self._alloc_slow(gfp, order, d)
                 self.last_failure = None
@@ -1137,7 +1127,7 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
             pfn = self._get_page_from_freelist_61(d.zonelist, order, d.passes[0].alloc_flags,
                                                   d.highest_idx, d.mt)
         else:
-            pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order, self._cpu)
+            pfn = self._e_alloc(self._S, d.row, order, self._cpu)
         if pfn >= 0:
             self.last_failure = None
             return self._prep_new_page(pfn, order, gfp)
@@ -1169,7 +1159,7 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
         if self.path_era == "6.1":
             return self._get_page_from_freelist_61(d.zonelist, order, alloc_flags,
                                                    d.highest_idx, d.mt)
-        return self._e_get_page(self._A, self._W, d.row, order, alloc_flags, self._cpu)
+        return self._e_get_page(self._S, d.row, order, alloc_flags, self._cpu)
 
     def _get_page_from_freelist_61(self, zonelist: list[MtZone], order: int,
                                    alloc_flags: int, highest_idx: int, mt: int) -> int:
@@ -1217,7 +1207,7 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
         a run."""
         if self.path_era == "6.1":
             return self._zone_allows_61(zone, order, alloc_flags, highest_idx)
-        return bool(self._e_zone_allows(self._A, self._W, zone.zone_idx_global, order,
+        return bool(self._e_zone_allows(self._S, zone.zone_idx_global, order,
                                         alloc_flags, highest_idx, self.migratetypes))
 
     def _zone_allows_61(self, zone: MtZone, order: int, alloc_flags: int,
@@ -1282,8 +1272,7 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
         """``__free_pages(page, order)``: drop one reference; free the block at zero (see
         :meth:`kmem.model.Machine.free_pages`)."""
         if (type(page) is Page and page._m is self and type(order) is int and self.migratetypes
-                and not self._e_free(self._A, self._ref, self._resv, self._comp, page.pfn,
-                                     order, self._cpu)):
+                and not self._e_free(self._S, page.pfn, order, self._cpu)):
             return  # the common case, in one compiled call (mt_kernels.free_fast)
         page = self._own(page)
         order = _check_order(order)
@@ -1481,5 +1470,4 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
                                  **kwargs)
 
     def state_bytes(self) -> dict[str, int]:
-        arrays = (*self._A, self._ref, self._resv, self._comp)
-        return {"arena": int(sum(a.nbytes for a in arrays))}
+        return {"arena": int(self._S.nbytes)}
