@@ -281,7 +281,10 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
             out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
                         (0, rng.choice((1, 2, 3, 1, 2, 3, 9)))[i % 2]))
         out += [("free", 0) for _ in range(len(out))]
-        out += [("decay", 0)] * rng.randint(8, 32)  # the freeing CPU is CPU 0 here
+        # the freeing CPU is CPU 0 here; each decay lowers pcp->high by an eighth, so that
+        # the drains reach the high-order lists (each chunk of pcp->batch then frees a
+        # whole block) from a high_max of 256-1536 pages (decay_pcp_high, 2425-2441)
+        out += [("decay", 0)] * rng.randint(16, 48)
     elif kind == "highatomic":
         out += _highatomic_prelude(rng)
     elif kind != "none":
@@ -365,8 +368,11 @@ class Divergence(AssertionError):
     """A step where an implementation broke a spec rule or differed from its peers."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Held:
+    """A block the stream holds; compared by identity (the runner removes the very
+    entry it freed, in O(1) comparisons per entry)."""
+
     pfn: int
     order: int
     compound: bool
@@ -644,12 +650,18 @@ class PathRunner:
         def free(m: Any, h: _Held) -> Any:
             return m.free_pages(m.pfn_to_page(h.pfn), h.order)
 
-        for h in picked:
-            out = self._all(f"{op} on pfn {h.pfn:#x} order {h.order}", partial(free, h=h))
-            if out[0] == "raise":
-                raise Divergence(f"step {self.step} {op}: a valid free of pfn {h.pfn:#x} "
-                                 f"order {h.order} raised {out[1]}")
-            self._release(h)
+        gone: set[int] = set()
+        try:
+            for h in picked:
+                out = self._all(f"{op} on pfn {h.pfn:#x} order {h.order}",
+                                partial(free, h=h))
+                if out[0] == "raise":
+                    raise Divergence(f"step {self.step} {op}: a valid free of pfn "
+                                     f"{h.pfn:#x} order {h.order} raised {out[1]}")
+                self.held_pages -= 1 << h.order
+                gone.add(id(h))
+        finally:  # dropped in one pass: one list.remove each was most of a release's time
+            self.held = [h for h in self.held if id(h) not in gone]
 
     def _refop(self, kind: str, h: _Held, op: Op) -> None:
         what = f"{op} on pfn {h.pfn:#x} order {h.order}"
@@ -908,6 +920,15 @@ def pcp_batch_above_one(config: PathConfig) -> bool:
     return any(p.batch > 1 for z in _booted(config).zones for p in z.pcp)
 
 
+def pcp_decays(config: PathConfig) -> bool:
+    """Whether the vmstat worker's decay can drain a pcp list of ``config``'s machine: a
+    6.12 zone with CPUs whose pcp->high_min is below its high_max (``decay_pcp_high``
+    lowers pcp->high towards high_min, mm/page_alloc.c 2425 of 6.12.118; a
+    percpu_pagelist_high_fraction sets both to one value, 5798-5804; 6.1 has no decay)."""
+    return config.kernel != "6.1" and any(
+        p.high_min < p.high_max for z in _booted(config).zones for p in z.pcp)
+
+
 @functools.cache
 def _booted(config: PathConfig) -> Any:
     """The model's machine of ``config`` as booted (read only)."""
@@ -917,19 +938,24 @@ def _booted(config: PathConfig) -> Any:
 #: the shapes of the whole-path stage's streams, dealt as a deck (:class:`PathDeck`):
 #: (machines, prelude), None for a draw (:func:`pick_config`, the prelude of
 #: :func:`random_stream`). Each shape reaches what random draws reach only now and then:
-#: claims and steals on small pageblocks, pcp lists decayed by the vmstat worker, the
-#: highatomic reserve (a machine whose zones reserve), THP-order pcp lists (the THP-sized
-#: zone), ALLOC_NOFRAGMENT's retry (ZONE_NORMAL over a tiny DMA32), 6.1's pcp refill of
-#: more than one block (a 6.1 zone whose pcp batch is above 1); and one stream of any draw.
+#: THP-order pcp lists (the THP-sized zone), pcp lists decayed by the vmstat worker (a
+#: machine whose pcp->high decays), claims and steals on small pageblocks, the highatomic
+#: reserve (a machine whose zones reserve), 6.1's pcp refill of more than one block (a
+#: 6.1 zone whose pcp batch is above 1), ALLOC_NOFRAGMENT's retry (ZONE_NORMAL over a
+#: tiny DMA32); and one stream of any draw. The first round deals them in this order:
+#: the shapes that alone reach a rule first, the dearest streams (the 4160 MB machines,
+#: 1-5 CPU seconds where a quick machine's take 0.1-0.5) last.
 PATH_DECK: tuple[tuple[str, str | None], ...] = (
-    ("quick", "claim"), ("quick", "pcp"), ("reserving", "highatomic"), ("thp", "pcp"),
-    ("nofragment", "nofragment"), ("6.1-batch", None), ("any", None))
+    ("thp", "pcp"), ("decaying", "pcp"), ("quick", "claim"), ("reserving", "highatomic"),
+    ("6.1-batch", None), ("nofragment", "nofragment"), ("any", None))
 
 
 def deck_machines(family: str) -> tuple[PathConfig, ...]:
     """The machines of one family of :data:`PATH_DECK` (``"any"``: empty, drawn)."""
     if family == "quick":
         return PATH_CONFIGS[:8]
+    if family == "decaying":
+        return tuple(c for c in PATH_CONFIGS[:8] if pcp_decays(c))
     if family == "reserving":
         return tuple(c for c in PATH_CONFIGS if reserves_highatomic(c))
     if family == "thp":
@@ -944,19 +970,24 @@ def deck_machines(family: str) -> tuple[PathConfig, ...]:
 
 
 class PathDeck:
-    """The whole-path stage's draws: every shape of :data:`PATH_DECK` once per round, in
-    an order shuffled anew each round, so that a campaign that runs only a few streams
-    (a short box, a loaded machine) still runs each shape once in its first seven."""
+    """The whole-path stage's draws: every shape of :data:`PATH_DECK` once per round, so
+    that a campaign that runs only a few streams (a short box, a loaded machine) still
+    runs each shape once in its first seven: the first round in the deck's order (the
+    rare rules within the first few CPU seconds, whatever the seed), each later one
+    shuffled anew."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.hand: list[tuple[str, str | None]] = []
+        self.rounds = 0
 
     def draw(self) -> tuple[PathConfig, str | None]:
         """The next stream's machine and prelude (None: drawn with the stream)."""
         if not self.hand:
-            self.hand = list(PATH_DECK)
-            self.rng.shuffle(self.hand)
+            self.hand = list(reversed(PATH_DECK))  # dealt from the end
+            if self.rounds:
+                self.rng.shuffle(self.hand)
+            self.rounds += 1
         family, prelude = self.hand.pop()
         machines = deck_machines(family)
         return (self.rng.choice(machines) if machines else pick_config(self.rng)), prelude

@@ -163,7 +163,9 @@ def run_workload(name: str, alloc: Alloc, free: Free, *, n: int, npages: int,
         for j in range(len(pfns)):
             p = do_alloc(0)
             if p is None:
-                raise InvalidArgument("workload d: the refill failed on a fully free zone")
+                raise InvalidArgument(f"workload d: the refill stopped after {j} of the "
+                                      f"{len(pfns)} pages the fill took, with every page "
+                                      f"freed (does the allocator keep freed pages aside?)")
             h = fnv_mix(h, p)
             pfns[j] = p
         for p in pfns:

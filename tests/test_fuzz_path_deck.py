@@ -99,3 +99,56 @@ def test_release_frees_every_strideth_singly_held_block_in_one_step():
     assert runner.held_pages == 4 * 2
     with pytest.raises(path.InvalidArgument):
         runner.apply(("release", 0, 0))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 17])
+def test_the_first_round_deals_the_shapes_in_the_decks_order_whatever_the_seed(seed):
+    # a campaign of a few streams must reach every shape's rule in its first round:
+    # the order is the deck's, not the seed's; later rounds are shuffled
+    deck = PathDeck(random.Random(seed))
+    for family, prelude in PATH_DECK:
+        config, got = deck.draw()
+        assert got == prelude
+        assert family == "any" or config in deck_machines(family)
+    later = [deck.draw()[1] for _ in range(4 * len(PATH_DECK))]
+    rounds = [later[i:i + len(PATH_DECK)] for i in range(0, len(later), len(PATH_DECK))]
+    assert any(r != [p for _, p in PATH_DECK] for r in rounds)
+
+
+@pytest.mark.parametrize("config, decays", [
+    (path.PATH_CONFIGS[0], True),  # no percpu_pagelist_high_fraction: high_min < high_max
+    # percpu_pagelist_high_fraction set (high_fraction=8): zone_set_pageset_high_and_batch
+    # sets high_max = high_min (mm/page_alloc.c 5798-5804 of 6.12.118), nothing to decay
+    (path.PATH_CONFIGS[7], False),
+    (path.PATH_CONFIGS[6], False),  # no CPUs: no pcp lists
+    # 6.1.192 has no decay_pcp_high (its pcp->high is fixed at boot)
+    (path.PATH_CONFIGS_61[0], False),
+])
+def test_which_machines_decay_their_pcp_lists(config, decays):
+    assert path.pcp_decays(config) is decays
+
+
+@pytest.mark.parametrize("config", [path.PATH_CONFIGS[0], path.PATH_CONFIGS[1]])
+def test_the_pcp_preludes_decays_drain_past_the_order_0_lists(config):
+    # decay_pcp_high (mm/page_alloc.c 2412-2443 of 6.12.118) drains in chunks of
+    # pcp->batch, each a free_pcppages_bulk whose round robin starts at pindex 0 (1232:
+    # the order-0 lists first, 1242-1246): a chunk frees at least one whole block, so the
+    # chunking shows only once a drain reaches a list of order > 0. The prelude's decays
+    # must get there on the one-zone machines whose pcp->high decays from 256-1024 pages
+    # (zone_highsize, mm/page_alloc.c 5680; a free raises pcp->high towards high_max,
+    # nr_pcp_high 2635-2670).
+    reached = 0
+    for seed in range(3):
+        ops = path._prelude(random.Random(seed), config.nr_cpus, False, "pcp",
+                            path._booted(config).zones[0].pageblock_order)
+        runner = PathRunner(config, path_impls("model"))
+        for op in ops:
+            before = [[len(lst) for lst in p.lists[3:]] for z in runner.lead.zones
+                      for p in z.pcp[:1]]
+            runner.apply(op)
+            after = [[len(lst) for lst in p.lists[3:]] for z in runner.lead.zones
+                     for p in z.pcp[:1]]
+            if op[0] == "decay" and after != before:
+                reached += 1
+                break
+    assert reached == 3, config
