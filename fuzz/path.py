@@ -280,11 +280,16 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
         for i in range(rng.randint(20, 60)):
             out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
                         (0, rng.choice((1, 2, 3, 1, 2, 3, 9)))[i % 2]))
-        out += [("free", 0) for _ in range(len(out))]
-        # the freeing CPU is CPU 0 here; each decay lowers pcp->high by an eighth, so that
-        # the drains reach the high-order lists (each chunk of pcp->batch then frees a
-        # whole block) from a high_max of 256-1536 pages (decay_pcp_high, 2425-2441)
-        out += [("decay", 0)] * rng.randint(16, 48)
+        # half the time freed on another CPU than the one that allocated: the blocks go
+        # to the freeing CPU's lists (free_unref_page, mm/page_alloc.c 2761 of 6.12.118)
+        cpu = rng.choice((0, nr_cpus - 1))
+        if cpu:
+            out.append(("cpu", cpu))
+        out += [("free", 0) for _ in range(len(out) - bool(cpu))]
+        # each decay lowers the freeing CPU's pcp->high by an eighth, so that the drains
+        # reach the high-order lists (each chunk of pcp->batch then frees a whole block)
+        # from a high_max of 256-1536 pages (decay_pcp_high, 2425-2441)
+        out += [("decay", cpu)] * rng.randint(16, 48)
     elif kind == "highatomic":
         out += _highatomic_prelude(rng)
     elif kind != "none":
