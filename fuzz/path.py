@@ -277,9 +277,15 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
             out.append(("release", rng.choice((1, 2)), 0))
     elif kind == "pcp":
         # order-0 frees between the high-order ones keep free_high from flushing the lists
+        # the first two high-order blocks are THP-sized, one movable and one not: the THP
+        # order has a pcp list of each (order_to_pindex, mm/page_alloc.c 537-548)
+        thp = [g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL]
         for i in range(rng.randint(20, 60)):
-            out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
-                        (0, rng.choice((1, 2, 3, 1, 2, 3, 9)))[i % 2]))
+            if i % 2 and thp:
+                out.append(("alloc", thp.pop(0) | NOWARN, 9))
+            else:
+                out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
+                            (0, rng.choice((1, 2, 3, 1, 2, 3, 9)))[i % 2]))
         # half the time freed on another CPU than the one that allocated: the blocks go
         # to the freeing CPU's lists (free_unref_page, mm/page_alloc.c 2761 of 6.12.118)
         cpu = rng.choice((0, nr_cpus - 1))
@@ -935,12 +941,13 @@ def _booted(config: PathConfig) -> Any:
 #: (machines, prelude), None for a draw (:func:`pick_config`, the prelude of
 #: :func:`random_stream`). Each shape reaches what random draws reach only now and then:
 #: THP-order pcp lists (the THP-sized zone), pcp lists decayed by the vmstat worker (a
-#: machine whose pcp->high decays), claims and steals on small pageblocks, the highatomic
-#: reserve (a machine whose zones reserve), 6.1's pcp refill of more than one block (a
-#: 6.1 zone whose pcp batch is above 1), ALLOC_NOFRAGMENT's retry (ZONE_NORMAL over a
-#: tiny DMA32); and one stream of any draw. The first round deals them in this order:
-#: the shapes that alone reach a rule first, the dearest streams (the 4160 MB machines,
-#: 1-5 CPU seconds where a quick machine's take 0.1-0.5) last.
+#: machine whose pcp->high decays, in chunks of one page), claims and steals on small
+#: pageblocks, the highatomic reserve (a machine whose zones reserve), 6.1's pcp refill
+#: of more than one block (a 6.1 zone whose pcp batch is above 1), ALLOC_NOFRAGMENT's
+#: retry (ZONE_NORMAL over a tiny DMA32); and one stream of any draw. The first round
+#: deals them in this order: the shapes that alone reach a rule first, the dearest
+#: streams (the 4160 MB machines, 1-5 CPU seconds where a quick machine's take 0.1-0.5)
+#: last.
 PATH_DECK: tuple[tuple[str, str | None], ...] = (
     ("thp", "pcp"), ("decaying", "pcp"), ("quick", "claim"), ("reserving", "highatomic"),
     ("6.1-batch", None), ("nofragment", "nofragment"), ("any", None))
@@ -951,7 +958,12 @@ def deck_machines(family: str) -> tuple[PathConfig, ...]:
     if family == "quick":
         return PATH_CONFIGS[:8]
     if family == "decaying":
-        return tuple(c for c in PATH_CONFIGS[:8] if pcp_decays(c))
+        # pcp->batch 1: every page a decay drains past the order-0 lists is a chunk of its
+        # own that frees a whole block, so the chunking shows at the first high-order list
+        # (decay_pcp_high, mm/page_alloc.c 2433-2441 of 6.12.118); a larger batch needs
+        # more parked pages than the prelude parks
+        return tuple(c for c in PATH_CONFIGS[:8] if pcp_decays(c)
+                     and all(p.batch == 1 for z in _booted(c).zones for p in z.pcp))
     if family == "reserving":
         return tuple(c for c in PATH_CONFIGS if reserves_highatomic(c))
     if family == "thp":
