@@ -227,10 +227,11 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1,
 
 
 #: the shaped starts of a stream (:func:`_prelude`): "claim" (one migratetype fills memory,
-#: another asks: claims and steals), "pcp" (blocks parked on the pcp lists, then decayed),
+#: another asks: claims and steals), "steal" (an order-1 fill of a non-movable type, then
+#: movable requests: steals that split a block), "pcp" (blocks parked on the pcp lists, then decayed),
 #: "highatomic" (memory filled to the min watermark, then atomic high-order requests),
 #: "nofragment" (node 0 filled with UNMOVABLE blocks, then MOVABLE requests) and "none"
-PRELUDES = ("claim", "pcp", "highatomic", "nofragment", "none")
+PRELUDES = ("claim", "steal", "pcp", "highatomic", "nofragment", "none")
 
 
 def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
@@ -275,10 +276,20 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
         out += [("alloc", other | NOWARN, rng.choice((0, 0, 1))) for _ in range(40)]
         if rng.random() < 0.3:  # free much at once: merges past pageblocks of both types
             out.append(("release", rng.choice((1, 2)), 0))
+    elif kind == "steal":
+        # a movable request steals (no claim) from a free block of another type below
+        # half a pageblock (can_steal_fallback of the block's order, mm/page_alloc.c
+        # 1882-1898 of 6.12.118): the smallest such block, whose split-off halves stay
+        # on that type's lists (__rmqueue_steal, 2275-2285); an order-1 fill of another
+        # type leaves such blocks
+        first = rng.choice((g.GFP_KERNEL, g.GFP_KERNEL | g.__GFP_RECLAIMABLE))
+        out.append(("exhaust", first | NOWARN, 1, 4096))
+        out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(10, 120))]
+        out += [("alloc", g.GFP_HIGHUSER_MOVABLE | NOWARN, 0) for _ in range(20)]
     elif kind == "pcp":
-        # order-0 frees between the high-order ones keep free_high from flushing the lists
-        # the first two high-order blocks are THP-sized, one movable and one not: the THP
-        # order has a pcp list of each (order_to_pindex, mm/page_alloc.c 537-548)
+        # order-0 frees between the high-order ones keep free_high from flushing the
+        # lists; the first two high-order blocks are THP-sized, one movable and one not:
+        # the THP order has a pcp list of each (order_to_pindex, mm/page_alloc.c 537-548)
         thp = [g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL]
         for i in range(rng.randint(20, 60)):
             if i % 2 and thp:
@@ -942,15 +953,16 @@ def _booted(config: PathConfig) -> Any:
 #: :func:`random_stream`). Each shape reaches what random draws reach only now and then:
 #: THP-order pcp lists (the THP-sized zone), pcp lists decayed by the vmstat worker (a
 #: machine whose pcp->high decays, in chunks of one page), claims and steals on small
-#: pageblocks, the highatomic reserve (a machine whose zones reserve), 6.1's pcp refill
-#: of more than one block (a 6.1 zone whose pcp batch is above 1), ALLOC_NOFRAGMENT's
-#: retry (ZONE_NORMAL over a tiny DMA32); and one stream of any draw. The first round
-#: deals them in this order: the shapes that alone reach a rule first, the dearest
-#: streams (the 4160 MB machines, 1-5 CPU seconds where a quick machine's take 0.1-0.5)
-#: last.
+#: pageblocks, steals of single blocks (movable requests from an order-1 fill), the
+#: highatomic reserve (a machine whose zones reserve), 6.1's pcp refill of more than one
+#: block (a 6.1 zone whose pcp batch is above 1), ALLOC_NOFRAGMENT's retry (ZONE_NORMAL
+#: over a tiny DMA32); and one stream of any draw. The first round deals them in this
+#: order: the shapes that alone reach a rule first, the dearest streams (the 4160 MB
+#: machines, 1-5 CPU seconds where a quick machine's take 0.1-0.5) last.
 PATH_DECK: tuple[tuple[str, str | None], ...] = (
-    ("thp", "pcp"), ("decaying", "pcp"), ("quick", "claim"), ("reserving", "highatomic"),
-    ("6.1-batch", None), ("nofragment", "nofragment"), ("any", None))
+    ("thp", "pcp"), ("decaying", "pcp"), ("quick", "claim"), ("quick", "steal"),
+    ("reserving", "highatomic"), ("6.1-batch", None), ("nofragment", "nofragment"),
+    ("any", None))
 
 
 def deck_machines(family: str) -> tuple[PathConfig, ...]:
@@ -980,7 +992,7 @@ def deck_machines(family: str) -> tuple[PathConfig, ...]:
 class PathDeck:
     """The whole-path stage's draws: every shape of :data:`PATH_DECK` once per round, so
     that a campaign that runs only a few streams (a short box, a loaded machine) still
-    runs each shape once in its first seven: the first round in the deck's order (the
+    runs each shape once in its first eight: the first round in the deck's order (the
     rare rules within the first few CPU seconds, whatever the seed), each later one
     shuffled anew."""
 

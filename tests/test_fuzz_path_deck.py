@@ -174,3 +174,25 @@ def test_the_pcp_prelude_frees_on_another_cpu_half_the_time():
         after = [p.count for p in runner.lead.zones[0].pcp]
         assert after[0] == before[0] and after[1] > before[1], (seed, before, after)
     assert 2 <= other <= 6
+
+
+def test_the_steal_prelude_steals_single_blocks_from_the_fill_types_pageblocks():
+    # a movable order-0 request takes no whole pageblock from a free block below half a
+    # pageblock (can_steal_fallback, mm/page_alloc.c 1882-1898 of 6.12.118: order 1 < 4 /
+    # 2); __rmqueue_steal splits the smallest such block and leaves its pageblock's type
+    # (2275-2285): the prelude's movable pages lie in pageblocks of the fill's type
+    from kmem.spec import migrate
+
+    config = path.PATH_CONFIGS[6]  # no pcp lists: each request is one __rmqueue
+    for seed in range(3):
+        ops = path._prelude(random.Random(seed), config.nr_cpus, False, "steal", 4)
+        runner = PathRunner(config, path_impls("model"))
+        for op in ops[:-20]:
+            runner.apply(op)
+        held = {h.pfn for h in runner.held}
+        for op in ops[-20:]:
+            runner.apply(op)
+        z = runner.lead.zones[0]
+        stolen = [h.pfn for h in runner.held if h.pfn not in held
+                  and z.get_pfnblock_migratetype(h.pfn) != migrate.MIGRATE_MOVABLE]
+        assert len(stolen) >= 2, (seed, len(stolen))
