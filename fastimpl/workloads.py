@@ -154,11 +154,12 @@ def _check_machine(m: Any, name: str) -> None:
     zone's free count that the watermark check reads (6.12 mm/page_alloc.c
     zone_watermark_fast, free_pcppages_bulk), so a fill and a refill of the same zone
     stop at different counts."""
-    if name in ("c", "d") and getattr(m, "nr_cpus", 0):
+    cpus = getattr(m, "nr_cpus", None)  # the bare core has no per-CPU lists
+    if name in ("c", "d") and cpus:
         raise InvalidArgument(f"workload {name} needs a machine without per-CPU lists (it "
                               f"fills the zone and expects every page back; pages cached on "
                               f"the lists are outside the zone's free count); this one has "
-                              f"nr_cpus={m.nr_cpus}")
+                              f"nr_cpus={cpus}")
 
 
 def run_batch(m: Machine, name: str, *, n: int, seed: int = DEFAULT_SEED) -> BatchResult:

@@ -390,8 +390,11 @@ class Divergence(AssertionError):
     """A step where an implementation broke a spec rule or differed from its peers."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Held:
+    """A block the stream holds; compared by identity (the runner removes the very
+    entry it freed, in O(1) comparisons per entry)."""
+
     pfn: int
     order: int
     compound: bool
@@ -669,12 +672,18 @@ class PathRunner:
         def free(m: Any, h: _Held) -> Any:
             return m.free_pages(m.pfn_to_page(h.pfn), h.order)
 
-        for h in picked:
-            out = self._all(f"{op} on pfn {h.pfn:#x} order {h.order}", partial(free, h=h))
-            if out[0] == "raise":
-                raise Divergence(f"step {self.step} {op}: a valid free of pfn {h.pfn:#x} "
-                                 f"order {h.order} raised {out[1]}")
-            self._release(h)
+        gone: set[int] = set()
+        try:
+            for h in picked:
+                out = self._all(f"{op} on pfn {h.pfn:#x} order {h.order}",
+                                partial(free, h=h))
+                if out[0] == "raise":
+                    raise Divergence(f"step {self.step} {op}: a valid free of pfn "
+                                     f"{h.pfn:#x} order {h.order} raised {out[1]}")
+                self.held_pages -= 1 << h.order
+                gone.add(id(h))
+        finally:  # dropped in one pass: one list.remove each was most of a release's time
+            self.held = [h for h in self.held if id(h) not in gone]
 
     def _refop(self, kind: str, h: _Held, op: Op) -> None:
         what = f"{op} on pfn {h.pfn:#x} order {h.order}"
