@@ -964,14 +964,14 @@ def _booted(config: PathConfig) -> Any:
 #: machine whose pcp->high decays, in chunks of one page), claims and steals on small
 #: pageblocks, steals of single blocks (movable requests from an order-1 fill), the
 #: highatomic reserve (a machine whose zones reserve), 6.1's pcp refill of more than one
-#: block (a 6.1 zone whose pcp batch is above 1), ALLOC_NOFRAGMENT's retry (ZONE_NORMAL
-#: over a tiny DMA32); and one stream of any draw. The first round deals them in this
+#: block and its free_factor (a 6.1 zone whose pcp batch is above 1, pcp lists filled),
+#: ALLOC_NOFRAGMENT's retry (ZONE_NORMAL over a tiny DMA32); and one stream of any draw. The first round deals them in this
 #: order: the shapes that reach their rule in the fewest operations first (the THP
 #: lists and the highatomic reserve within 1-5), the dearest streams (the 4160 MB
 #: machines, 1-5 CPU seconds where a quick machine's take 0.1-0.5) last.
 PATH_DECK: tuple[tuple[str, str | None], ...] = (
     ("thp", "pcp"), ("reserving", "highatomic"), ("quick", "steal"), ("decaying", "pcp"),
-    ("quick", "claim"), ("6.1-batch", None), ("nofragment", "nofragment"), ("any", None))
+    ("quick", "claim"), ("6.1-batch", "pcp"), ("nofragment", "nofragment"), ("any", None))
 
 #: the longest stream of the deck's first round (a longer prelude is kept whole): each
 #: first-round shape reaches its rule within its prelude, so that a loaded campaign
