@@ -987,9 +987,11 @@ def deck_machines(family: str) -> tuple[PathConfig, ...]:
         # pcp->batch 1: every page a decay drains past the order-0 lists is a chunk of its
         # own that frees a whole block, so the chunking shows at the first high-order list
         # (decay_pcp_high, mm/page_alloc.c 2433-2441 of 6.12.118); a larger batch needs
-        # more parked pages than the prelude parks
+        # more parked pages than the prelude parks, and a pcp->high_max below 64 pages
+        # drains them as they are freed (free_unref_page_commit, 2714), before any decay
         return tuple(c for c in PATH_CONFIGS[:8] if pcp_decays(c)
-                     and all(p.batch == 1 for z in _booted(c).zones for p in z.pcp))
+                     and all(p.batch == 1 and p.high_max >= 64
+                             for z in _booted(c).zones for p in z.pcp))
     if family == "reserving":
         return tuple(c for c in PATH_CONFIGS if reserves_highatomic(c))
     if family == "thp":
