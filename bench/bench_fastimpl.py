@@ -2,7 +2,8 @@
 
     python bench/bench_fastimpl.py [--npages 4194304] [--n 1000000] [--repeat 3]
         [--workloads abcd] [--impls c,batch,perop,model] [--model-n 100000]
-        [--model-max-ops 2000000] [--path-n 200000] [--boot] [--compile]
+        [--model-max-ops 2000000] [--path-n 200000] [--path-workloads ab]
+        [--path-kinds per-op,batch] [--boot] [--compile]
         [--c-source PATH/buddy_bench.c] [--json FILE]
 
 On one zone of ``npages`` pages (policy "lowest", GFP_KERNEL, min_free_kbytes=0) it
@@ -19,8 +20,8 @@ operations (c and d take 2 * npages). Also: bytes of allocator state per managed
 page (both policies), the per-call cost of the page API (alloc and free of one page,
 with Python's garbage collector on and off; the bare core, and the whole path with
 1 CPU's pcp lists), the whole allocation path (``PATH_CONFIGS``: migratetypes,
-+ 1 CPU's pcp lists, + 4 CPUs; workloads a and b with ``--path-n``
-operations, per-op and batch, each against the bare core's per-op and batch under policy
++ 1 CPU's pcp lists, + 4 CPUs; ``--path-workloads``, default a and b with ``--path-n``
+operations, c and d with 2 * npages; ``--path-kinds``, default per-op and batch), each against the bare core's per-op and batch under policy
 "linux" in the same run; checksums equal between per-op and batch),
 ``--boot``: boot time of a 2**24-page (64 GiB) machine, ``--compile``: first-call
 (cold, empty numba cache) and warm (cached) start-up, each in a fresh process.
@@ -145,7 +146,8 @@ PATH_CONFIGS = (("bare core 'linux'", {}),
                 ("+ 4 CPUs (ops on CPU 0)", {"migratetypes": True, "nr_cpus": 4}))
 
 
-def path_rows(npages: int, n: int, workloads: str, repeat: int) -> dict[str, dict[str, float]]:
+def path_rows(npages: int, n: int, workloads: str, repeat: int,
+              kinds: tuple[str, ...] = ("per-op", "batch")) -> dict[str, dict[str, float]]:
     """ns/op (wall of the timed part, median of ``repeat``) of workloads ``workloads``
     per-op and batch (``run_ops``) on the bare core and on the whole path
     (``PATH_CONFIGS``), and "... cpu": the CPU time of the whole workload call (its
@@ -161,6 +163,8 @@ def path_rows(npages: int, n: int, workloads: str, repeat: int) -> dict[str, dic
         for wl in workloads:
             sums = set()
             for kind, run in (("per-op", run_per_op), ("batch", run_batch)):
+                if kind not in kinds:
+                    continue
                 times, cpu = [], []
                 for _ in range(repeat):
                     m = Machine.generic(npages, policy="linux", min_free_kbytes=0, **kw)
@@ -244,6 +248,10 @@ def main() -> int:
     ap.add_argument("--c-source", type=Path, default=DEFAULT_C)
     ap.add_argument("--path-n", type=int, default=200_000,
                     help="operations of the whole-path rows (workloads a, b; 0: none)")
+    ap.add_argument("--path-workloads", default="ab",
+                    help="workloads of the whole-path rows (c and d run 2 x npages operations)")
+    ap.add_argument("--path-kinds", default="per-op,batch",
+                    help="the whole-path rows' kinds: per-op, batch or both")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = ap.parse_args()
     impls = args.impls.split(",")
@@ -320,7 +328,8 @@ def main() -> int:
         print("per call, whole path (migratetypes, 1 CPU's pcp lists): " +
               ", ".join(f"{k} {v:.0f} ns" for k, v in pc.items()))
     if args.path_n:
-        pr = path_rows(args.npages, args.path_n, "ab", args.repeat)
+        pr = path_rows(args.npages, args.path_n, args.path_workloads, args.repeat,
+                       tuple(args.path_kinds.split(",")))
         report["whole_path_ns_per_op"] = pr
         base = pr[PATH_CONFIGS[0][0]]
         print(f"whole allocation path (policy 'linux', n {args.path_n}; each ratio to the bare "

@@ -1,7 +1,7 @@
 """Instructions per operation of fastimpl's batch API and of the C reference, under callgrind.
 
     python bench/count_instructions.py [--npages 1048576] [--n 250000] [--workloads abcd]
-        [--c-source PATH/buddy_bench.c] [--per-call | --path]
+        [--c-source PATH/buddy_bench.c] [--per-call | --path [--cache-sim]]
 
 Instruction counts do not depend on the machine's load (timings on a shared machine
 do), so their ratio says how much more work fastimpl does per operation than C, apart
@@ -18,7 +18,9 @@ from cache misses. Needs valgrind. Each side counts only its timed part:
 ``--path``: instead of C, the whole allocation path's batch (``bench_fastimpl.py``'s
 ``PATH_CONFIGS``: migratetypes, + 1 CPU's pcp lists, + 4 CPUs; policy "linux"), each
 workload's count against the bare core "linux" of the same child (workloads a and b
-unless ``--workloads`` says otherwise).
+unless ``--workloads`` says otherwise). ``--cache-sim`` adds callgrind's simulated data
+cache misses per operation (first level and last level, reads + writes): the memory
+lines an operation touches, which a loaded machine's wall times do not show.
 
 ``--per-call``: instead, instructions per call of the page API (``alloc_pages(GFP_KERNEL,
 0)`` and ``__free_pages(page, 0)``, ``--n`` pages held, after two warm-up rounds that
@@ -132,19 +134,33 @@ for kw in configs:
 """
 
 
-def totals(prefix: Path) -> dict[int, int]:
-    """Dump number -> instructions, from callgrind's out files ``prefix.N``."""
+#: with ``--cache-sim``: the events summed besides instructions (callgrind's simulated
+#: first-level and last-level data cache misses, reads and writes)
+MISS_EVENTS = (("D1", ("D1mr", "D1mw")), ("LL", ("DLmr", "DLmw")))
+
+
+def totals(prefix: Path, event: str = "Ir") -> dict[int, int]:
+    """Dump number -> the count of ``event`` (instructions; with the cache simulation
+    also a miss event: ``D1``, ``LL``, each reads + writes), from callgrind's out files
+    ``prefix.N``."""
     out = {}
     for f in prefix.parent.glob(prefix.name + ".*"):
         m = re.search(r"\.(\d+)$", f.name)
-        t = re.search(r"^totals: (\d+)", f.read_text(errors="replace"), re.M)
-        if m and t:
-            out[int(m.group(1))] = int(t.group(1))
+        text = f.read_text(errors="replace")
+        t = re.search(r"^totals: ([\d ]+)", text, re.M)
+        names = re.search(r"^events: (.+)$", text, re.M)
+        if not (m and t and names):
+            continue
+        values = dict(zip(names.group(1).split(), map(int, t.group(1).split()), strict=False))
+        want = dict(MISS_EVENTS).get(event, (event,))
+        out[int(m.group(1))] = sum(values.get(e, 0) for e in want)
     return out
 
 
-def callgrind(cmd: list[str], marker: str, out: Path, env: dict[str, str]) -> str:
-    r = subprocess.run(["valgrind", "--tool=callgrind", f"--dump-before={marker}",
+def callgrind(cmd: list[str], marker: str, out: Path, env: dict[str, str],
+              cache_sim: bool = False) -> str:
+    sim = ["--cache-sim=yes"] if cache_sim else []
+    r = subprocess.run(["valgrind", "--tool=callgrind", *sim, f"--dump-before={marker}",
                         f"--callgrind-out-file={out}", *cmd], capture_output=True, text=True,
                        env=env, check=True)
     return r.stdout
@@ -160,10 +176,12 @@ def main() -> int:
                     help="instructions per page-API call instead (--n: pages held)")
     ap.add_argument("--path", action="store_true",
                     help="the whole path's batch against the bare core 'linux' (no C)")
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="with --path: also callgrind's simulated data cache misses per op")
     args = ap.parse_args()
     if args.path:
         return path_main(args.npages, args.n,
-                         "ab" if args.workloads == "abcd" else args.workloads)
+                         "ab" if args.workloads == "abcd" else args.workloads, args.cache_sim)
     env = dict(os.environ, NUMBA_CPU_NAME="generic",
                NUMBA_CACHE_DIR=str(ROOT / "build" / "numba-generic"))
     if args.per_call:
@@ -202,9 +220,11 @@ def main() -> int:
     return 0 if ok else 1
 
 
-def fast_counts(child_src: str, argv: list[str], rows: int) -> list[tuple[str, float, str]]:
-    """(workload, instructions per op, checksum) of each of the child's ``rows`` output
-    lines, counting only the timed ``run_ops`` calls."""
+def fast_counts(child_src: str, argv: list[str], rows: int, cache_sim: bool = False
+                ) -> list[tuple[str, dict[str, float], str]]:
+    """(workload, {event: count per op}, checksum) of each of the child's ``rows`` output
+    lines, counting only the timed ``run_ops`` calls: instructions ("Ir"), with
+    ``cache_sim`` also the simulated D1 and LL data cache misses."""
     env = dict(os.environ, NUMBA_CPU_NAME="generic",
                NUMBA_CACHE_DIR=str(ROOT / "build" / "numba-generic"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -214,31 +234,37 @@ def fast_counts(child_src: str, argv: list[str], rows: int) -> list[tuple[str, f
                        env=env, check=True, capture_output=True)
         prefix = Path(tmp) / "py"
         lines = callgrind([sys.executable, str(child), *argv], "getppid*", prefix,
-                          env).split()
-        dumps = totals(prefix)
+                          env, cache_sim).split()
+        events = ["Ir", *(name for name, _ in MISS_EVENTS)] if cache_sim else ["Ir"]
+        dumps = {e: totals(prefix, e) for e in events}
     out, dump = [], 0
     for k in range(rows):
         wl, ops, checksum, calls = lines[4 * k], int(lines[4 * k + 1]), lines[4 * k + 2], \
             int(lines[4 * k + 3])
-        out.append((wl, sum(dumps[dump + 2 * c + 2] for c in range(calls)) / ops, checksum))
+        out.append((wl, {e: sum(d[dump + 2 * c + 2] for c in range(calls)) / ops
+                         for e, d in dumps.items()}, checksum))
         dump += 2 * calls
     return out
 
 
-def path_main(npages: int, n: int, workloads: str) -> int:
+def path_main(npages: int, n: int, workloads: str, cache_sim: bool = False) -> int:
     configs = [kw for _, kw in PATH_CONFIGS]
     counts = fast_counts(PATH_CHILD, [workloads, str(npages), str(n), json.dumps(configs)],
-                         2 * len(configs) * len(workloads))
+                         2 * len(configs) * len(workloads), cache_sim)
     print(f"whole path batch, instructions per operation (callgrind), npages {npages}, n {n}; "
           f"ratio to the bare core 'linux'. Fresh: a new machine (its first batch decides "
           f"each (gfp, order) row in Python); again: the same workload once more on it")
     per = 2 * len(workloads)
     base = counts[:per]
-    for c, (label, _) in enumerate(PATH_CONFIGS):
-        row = counts[c * per:(c + 1) * per]
-        print(f"  {label:<26} " + "  ".join(
-            f"{wl} {'again' if k % 2 else 'fresh'} {ins:7.1f} ({ins / base[k][1]:.2f}x)"
-            for k, (wl, ins, _) in enumerate(row)))
+    for event in counts[0][1]:
+        if event != "Ir":
+            print(f"{event}: simulated {event} data cache misses (reads + writes) per operation")
+        for c, (label, _) in enumerate(PATH_CONFIGS):
+            row = counts[c * per:(c + 1) * per]
+            print(f"  {label:<26} " + "  ".join(
+                f"{wl} {'again' if k % 2 else 'fresh'} {ev[event]:7.1f} "
+                f"({ev[event] / max(base[k][1][event], 1e-9):.2f}x)"
+                for k, (wl, ev, _) in enumerate(row)))
     return 0
 
 

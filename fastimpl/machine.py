@@ -31,24 +31,17 @@ from kmem.spec import (
     machine_options,
     numa,
     page_alloc,
-    page_api,
     prepare_alloc,
-    procfs,
     slowpath,
-    vm_sysctl,
-    vmstat,
     watermarks,
 )
-from kmem.spec import gfp as gfp_spec
 from kmem.spec import kernel as kernel_spec
-from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import ALLOC_MIN_RESERVE, WMARK_MIN
-from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
 from kmem.spec.errors import (
     AllocationLivelock,
     BadPageState,
     BadRange,
-    BadVirtAddr,
     FreeOrderMismatch,
     GetPageOnFreePage,
     InvalidArgument,
@@ -57,11 +50,13 @@ from kmem.spec.errors import (
     TailPageFree,
     UnalignedFree,
 )
+from kmem.spec.machine_surface import MachineSurface
 from kmem.spec.memory import PageContents
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import arrays as A
 from . import kernels as K
+from .handles import FastMachinePages, PageHandle
 
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
 GFP_COMP = page_alloc.GFP_COMP_BIT
@@ -105,23 +100,11 @@ class AllocPrep:
     livelock_passes: tuple[str, ...]
 
 
-class Page:
-    """``struct page *``: the handle on one pfn of one machine, one object per pfn
-    (:meth:`Machine._page`); the descriptor itself lives in the machine's arrays
-    (refcount, order, flags)."""
+class Page(PageHandle):
+    """``struct page *``: the handle on one pfn of one machine (:mod:`kmem.fastimpl.handles`);
+    the descriptor itself lives in the machine's arrays (refcount, order, flags)."""
 
-    __slots__ = ("pfn", "_m")
-
-    def __init__(self, m: Machine, pfn: int) -> None:
-        self.pfn = pfn
-        self._m = m
-
-    def __eq__(self, other: object) -> bool:
-        return (type(other) is Page and other.pfn == self.pfn
-                and other._m is self._m)
-
-    def __hash__(self) -> int:
-        return hash((id(self._m), self.pfn))
+    __slots__ = ()
 
     @property
     def refcount(self) -> int:
@@ -129,11 +112,6 @@ class Page:
         return int(self._m._v.ref[self.pfn])
 
     _refcount = refcount
-
-    @property
-    def zone(self) -> ZoneType | None:
-        z = self._m.zone_of(self.pfn)
-        return None if z is None else z.ztype
 
     @property
     def reserved(self) -> bool:
@@ -144,24 +122,6 @@ class Page:
     def reserved(self, value: bool) -> None:
         flg = self._m._v.flg
         flg[self.pfn] = (flg[self.pfn] | A.F_RESV) if value else (flg[self.pfn] & ~A.F_RESV)
-
-    @property
-    def virtual(self) -> int | None:
-        """The kmap address of a highmem page while mapped."""
-        return self._m._virtual.get(self.pfn)
-
-    @virtual.setter
-    def virtual(self, value: int | None) -> None:
-        if value is None:
-            self._m._virtual.pop(self.pfn, None)
-        else:
-            self._m._virtual[self.pfn] = value
-
-    def __repr__(self) -> str:
-        zone = self.zone
-        name = zone.kernel_name if zone is not None else "-"
-        flags = " reserved" if self.reserved else ""
-        return f"<Page pfn {self.pfn:#x} zone {name} refcount {self.refcount}{flags}>"
 
 
 class FreeAreaView:
@@ -330,9 +290,12 @@ class _CompoundHeads:
         return int(np.count_nonzero(self._m._v.flg & A.F_COMP))
 
 
-class Machine:
+class Machine(FastMachinePages[Zone, Page], MachineSurface[Zone, Page]):
     """One node of physical memory with its zones and the page API (fast twin of
-    :class:`kmem.model.Machine`; same constructors, arguments and behaviour)."""
+    :class:`kmem.model.Machine`; same constructors, arguments and behaviour; the address
+    rules, page contents and ZERO_PAGE: :class:`kmem.spec.page_api.MachinePages`)."""
+
+    _Page = Page
 
     def __new__(cls, layout: MachineLayout | None = None, **kwargs: Any) -> Any:
         """The whole allocation path (any of ``migratetypes``, ``nr_cpus``,
@@ -375,6 +338,7 @@ class Machine:
         self.slab_cpus = slab_cpus
         self._S = A.build_arena(layout, policy)  # validates the policy
         self._v = A.Views(self._S)
+        self._npfn = int(self._v.npfn)
         self.layout = layout
         self.config = layout.config
         self.policy = policy
@@ -431,32 +395,7 @@ class Machine:
             if zone.ztype is not ZoneType.DEVICE:  # ZONE_DEVICE never holds buddy pages
                 self._boot_zone(zone)
 
-    # -- presets -------------------------------------------------------------------------
-    @classmethod
-    def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
-               era: str = "modern", **kwargs: Any) -> Machine:
-        """An x86-32 machine (DMA < 16 MB, NORMAL to the lowmem limit of ``era``'s MAXMEM,
-        HIGHMEM above)."""
-        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
-
-    @classmethod
-    def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
-        """An x86-64 machine (DMA < 16 MB, DMA32 < 4 GB, NORMAL above, optional MOVABLE)."""
-        return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
-
-    @classmethod
-    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> Machine:
-        """An x86-64 NUMA machine (:func:`kmem.spec.numa.x86_64_nodes`): the whole path."""
-        from kmem.spec import numa
-
-        layouts = numa.x86_64_nodes(mem_mb)
-        return cls(layouts[0], nodes=layouts[1:], **kwargs)
-
-    @classmethod
-    def generic(cls, npages: int, **kwargs: Any) -> Machine:
-        """One NORMAL zone of ``npages`` pages from pfn 0 (the benchmark workloads' machine)."""
-        return cls(zones_spec.generic(npages), **kwargs)
-
+    # -- presets (x86_32, x86_64, generic: kmem.spec.machine_surface) --------------------
     @classmethod
     def from_proc(cls, zoneinfo_text: str, buddyinfo_text: str,
                   sysctls: Mapping[str, object], **kwargs: Any) -> Machine:
@@ -519,21 +458,8 @@ class Machine:
         self._k_put = _entry(K.k_put, S, 0)
         self._k_count = _entry(K.k_count, S, 0)
 
-    # -- watermarks (setup_per_zone_wmarks, setup_per_zone_lowmem_reserve) ----------------
-    def setup_watermarks(self, *, min_free_kbytes: int | None = None,
-                         watermark_scale_factor: int = 10,
-                         lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
-        """Recompute every zone's watermarks and lowmem_reserve (the vm sysctls)."""
-        w = vm_sysctl.setup_machine_watermarks(
-            (self.layout,), [[(z.ztype, z.managed_pages) for z in self.zones]],
-            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
-            lowmem_reserve_ratio=lowmem_reserve_ratio)
-        self.min_free_kbytes = w.min_free_kbytes
-        self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
-        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
-            zone.watermark = mark
-            zone.lowmem_reserve = reserve
+    # -- watermarks (setup_watermarks: kmem.spec.machine_surface) -------------------------
+    def _watermarks_changed(self) -> None:
         if hasattr(self, "_rows"):
             self._rows.clear()  # the thresholds changed
             self._rows_by_order.clear()
@@ -645,67 +571,11 @@ class Machine:
                 if gfp & page_alloc.GFP_NOFAIL_BIT else ())
         return r, AllocPrep(lines, once, livelock)
 
-    # -- addresses ---------------------------------------------------------------------
-    def _direct_map_setup(self) -> None:
-        self.page_offset, self.max_low_pfn = page_api.direct_map((self.layout,))
-
-    def zone_of(self, pfn: object) -> Zone | None:
-        """The zone whose span holds ``pfn`` (``page_zone``), or None (also for a non-int)."""
-        if isinstance(pfn, bool) or not isinstance(pfn, int):
-            return None
-        for zone in self.zones:
-            if zone.start_pfn <= pfn < zone.end_pfn:
-                return zone
-        return None
-
-    def pfn_valid(self, pfn: object) -> bool:
-        return self.zone_of(pfn) is not None
-
-    def is_highmem_pfn(self, pfn: int) -> bool:
-        return pfn >= self.max_low_pfn
-
-    def virt_addr_valid(self, addr: object) -> bool:
-        if isinstance(addr, bool) or not isinstance(addr, int) or addr < self.page_offset:
-            return False
-        pfn = (addr - self.page_offset) >> PAGE_SHIFT
-        return pfn < self.max_low_pfn and self.pfn_valid(pfn)
-
-    # -- page descriptors ----------------------------------------------------------------
-    def pfn_to_page(self, pfn: int) -> Page:
-        """``pfn_to_page``: a handle on ``pfn`` (BadRange if ``pfn_valid`` is false)."""
-        if self.zone_of(pfn) is None:
-            raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
-                           f"max_pfn is {self.layout.max_pfn:#x})")
-        return self._page(int(pfn))
-
-    def _page(self, pfn: int) -> Page:
-        """The handle of ``pfn`` (valid), created on first use: one object per pfn, kept
-        in a list indexed by pfn that is created on the first hand-out (8 bytes per pfn,
-        plus about 80 per handle created)."""
-        pages = self._pages
-        if not pages:
-            pages = self._pages = [None] * self._v.npfn
-        page = pages[pfn]
-        if page is None:
-            page = pages[pfn] = Page(self, pfn)
-        return page
-
+    # -- page descriptors (addresses and handles: kmem.fastimpl.handles) ------------------
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
             raise InvalidArgument(f"{page!r} is not a struct page of this machine")
         return page
-
-    def page_address(self, page: Page) -> int:
-        page = self._own(page)
-        if self.is_highmem_pfn(page.pfn):
-            return page.virtual or 0
-        return self.page_offset + (page.pfn << PAGE_SHIFT)
-
-    def virt_to_page(self, addr: int) -> Page:
-        if not self.virt_addr_valid(addr):
-            raise BadVirtAddr(f"{addr!r} is not a direct-map address of this machine "
-                              f"(virt_addr_valid() is false)")
-        return self.pfn_to_page((addr - self.page_offset) >> PAGE_SHIFT)
 
     # -- allocation (__alloc_pages) ------------------------------------------------------
     def alloc_pages(self, gfp: int, order: int = 0) -> Page | None:
@@ -779,25 +649,10 @@ class Machine:
             comm=self.comm, kernel=self.kernel)
         self.dmesg.extend(lines)
 
-    def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (:func:`kmem.spec.vmstat.advance_clock`; only
-        ``warn_alloc``'s rate limit looks at it without per-CPU lists)."""
-        vmstat.advance_clock(self, seconds)
-
     # -- the model's NUMA and per-CPU surface, on one node without CPUs ---------------------
     def numa_node_id(self) -> int:
         """``numa_node_id()``: node 0 (``self.node``), as on the model's bare machine."""
         return self.node
-
-    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[Zone]:
-        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
-        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
-
-    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        """``alloc_pages_node(nid, gfp, order)`` (:func:`kmem.spec.prepare_alloc.alloc_pages_node`:
-        InvalidArgument for a node other than 0)."""
-        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
-        return page
 
     @property
     def cpu(self) -> int:
@@ -918,42 +773,7 @@ class Machine:
                 f"rest; use __free_pages(page, {d1})")
         raise AssertionError(f"unknown fastimpl error code {rc}")
 
-    # -- page contents -------------------------------------------------------------------
-    def read_page(self, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
-        self._check_pfn(pfn)
-        return self.memory.read(pfn, offset, length)
-
-    def write_page(self, pfn: int, offset: int, data: bytes) -> None:
-        self._check_pfn(pfn)
-        self.memory.write(pfn, offset, bytes(data))
-
-    def copy_page(self, dst_pfn: int, src_pfn: int) -> None:
-        self._check_pfn(dst_pfn)
-        self._check_pfn(src_pfn)
-        self.memory.copy(dst_pfn, src_pfn)
-
-    def _check_pfn(self, pfn: int) -> None:
-        if not self.pfn_valid(pfn):
-            raise BadRange(f"pfn {pfn!r} is not valid on this machine")
-
-    def zero_page(self) -> Page:
-        """ZERO_PAGE: one shared, always-zero page, taken from lowmem on first use."""
-        if self._zero_page is None:
-            page = self.alloc_pages(gfp_spec.GFP_KERNEL | GFP_ZERO | GFP_NOWARN, 0)
-            if page is None:
-                raise InvalidArgument("no lowmem page left for the zero page")
-            page.reserved = True
-            self._zero_page = page
-        return self._zero_page
-
-    # -- state and checking --------------------------------------------------------------
-    def zone(self, ztype: ZoneType) -> Zone:
-        return self.zones[self.config.idx(ztype)]
-
-    def state(self) -> tuple[buddy.ZoneState, ...]:
-        """The abstract state of every zone (for :mod:`kmem.spec.buddy`'s invariants)."""
-        return tuple(z.state() for z in self.zones)
-
+    # -- state and checking (page contents, zone(), state(): MachinePages) ---------------
     def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
                          = buddy.check_invariants) -> list[buddy.Violation]:
         """Every buddy invariant of every zone; empty when the machine is well formed.
@@ -963,33 +783,7 @@ class Machine:
             out.extend(zone_check(zone.state()))
         return out
 
-    @property
-    def free_pages_total(self) -> int:
-        return sum(z.free_pages for z in self.zones)
-
-    # -- /proc -----------------------------------------------------------------------------
-    def buddyinfo(self) -> str:
-        """/proc/buddyinfo, byte for byte (``frag_show``; populated zones only)."""
-        rows = [procfs.BuddyinfoRow(0, z.name, z.nr_free()) for z in self.zones
-                if z.present_pages]
-        return procfs.format_buddyinfo(rows)
-
-    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
-        return tuple(procfs.ZoneinfoZone(
-            node=0, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
-            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
-            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
-            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
-            protection=z.lowmem_reserve,
-            nr_free_pages=z.free_pages if z.present_pages else None,
-            node_unreclaimable=0 if z.present_pages else None,
-            start_pfn=z.start_pfn if z.present_pages else None) for z in self.zones)
-
-    def zoneinfo(self) -> str:
-        """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
-        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
-
-    # -- sizes ---------------------------------------------------------------------------
+    # -- sizes (/proc: kmem.spec.machine_surface) -----------------------------------------
     def state_bytes(self) -> dict[str, int]:
         """Bytes of the arena by part: free-block state (bitmaps or links), descriptors."""
         return {"allocator": A.allocator_bytes(self._S),

@@ -93,8 +93,8 @@ def run_path_ops(m: MtMachine, ops: np.ndarray, *, stop_on_failed_alloc: bool = 
     try:
         while i < n:
             if m.migratetypes and m.path_era != "6.1":  # (6.1: the per-op API's walk)
-                i = int(k.run_path_ops(m._A, m._W, m._ref, m._resv, m._comp, table.keys,
-                                       table.slots, table.rows, ops, res, i, m._cpu, st))
+                i = int(k.run_path_ops(m._S, table.keys, table.slots, table.rows, ops, res,
+                                       i, m._cpu, st))
                 status = int(st[0])
             else:  # a bare NUMA machine or 6.1's path: every operation through the per-op API
                 status = K.S_PYTHON

@@ -1,5 +1,5 @@
 """The compiled steps of fastimpl's whole allocation path (migratetypes, pageblocks,
-per-CPU lists, the highatomic reserve), over the flat arrays of ``mt_arena.py``.
+per-CPU lists, the highatomic reserve), over one flat arena (below).
 
 Mirrors mm/page_alloc.c of Linux 6.12 (Debian 6.12.117) function by function, as
 :mod:`kmem.spec.migrate` and :mod:`kmem.spec.pcp` define it: ``__rmqueue_smallest``
@@ -19,13 +19,18 @@ its zone; a step reads a pfn-indexed array at a computed pfn (a buddy, a pageblo
 pages) only after checking that pfn lies in the zone's span. List ids and pcp rows
 come from the zone and CPU indices the machine validated.
 
-The arena ``A`` is a tuple ``(nxt, prv, P, LH, LT, LN, Z, PB, C)``:
-``nxt``/``prv`` (int64, per pfn) link the lists; ``P`` (int8, ``P_* x npfn``) holds per
-pfn the free order, free list type, pcp order, allocated order and flags;
-``LH``/``LT``/``LN`` (int64, per list) head, tail and length of every free list
-(zone, order, migratetype) and pcp list (zone, CPU, pindex); ``Z`` (int64, zone x
-``Z_*``) the zone's counters; ``PB`` (int8) the pageblock types, zone by zone; ``C``
-(int64, (zone, CPU) x ``C_*``) each ``struct per_cpu_pages``' fields.
+The arena is one int64 array ``S`` (:func:`build_arena`), so that a per-operation entry
+unboxes one array (and its decision row), not thirteen. :func:`arena` cuts it into
+the views the steps take: ``A`` = ``(nxt, prv, P, LH, LT, LN, Z, PB, C)``, ``W``,
+``ref``, ``resv``, ``comp``. The per-pfn fields are one 32-byte record per pfn (an
+array of structs: a random page is one cache line, not one per field): ``nxt``/``prv``
+(int64) link the lists; ``P`` (int8, ``P_* x npfn``, a strided view) holds the free
+order, free list type, pcp order, allocated order and flags; ``ref`` (int32) the
+refcount, ``resv`` PG_reserved and ``comp`` the compound head. ``LH``/``LT``/``LN``
+(int64, per list): head, tail and length of every free list (zone, order, migratetype)
+and pcp list (zone, CPU, pindex); ``Z`` (int64, zone x ``Z_*``) the zone's counters;
+``PB`` (int8) the pageblock types, zone by zone; ``C`` (int64, (zone, CPU) x ``C_*``)
+each ``struct per_cpu_pages``' fields; ``W`` (int64, zone x ``W_*``) the watermarks.
 """
 
 from __future__ import annotations
@@ -125,6 +130,84 @@ ZF = Z_NRFREE + NR_PAGE_ORDERS
 (C_COUNT, C_HIGH, C_HIGH_MIN, C_HIGH_MAX, C_BATCH, C_FREE_COUNT, C_ALLOC_FACTOR, C_FLAGS,
  C_FREE_FACTOR) = range(9)  # C_FREE_FACTOR: 6.1's pcp->free_factor
 CF = 9
+
+# W (int64, zone x W_*): each zone's watermarks (min, low, high, promo; without the boost)
+# and lowmem_reserve[], written by MtZone's setters.
+W_MIN, W_LOW, W_HIGH, W_PROMO, W_RESERVE = 0, 1, 2, 3, 4
+W_ZONES = 8  # lowmem_reserve[] entries (one per zone type of the node)
+WF = W_RESERVE + W_ZONES
+
+# -- the arena ----------------------------------------------------------------------------
+# header words of S: the pfn count and the word offset and size of each part
+(H_NPFN, H_PAGES, H_LISTS, H_NLISTS, H_Z, H_NZ, H_C, H_NC, H_W, H_PB, H_NPB) = range(11)
+HDR = 16
+#: one pfn's record: 4 words (32 bytes, two per 64-byte cache line): word 0 nxt, word 1
+#: prv, int32 2 * 2 the refcount, bytes 20 .. 24 the P_* fields, byte 25 PG_reserved,
+#: byte 26 the compound head mark
+PAGE_WORDS = 4
+PAGE_BYTES = 8 * PAGE_WORDS
+PG_REF32 = 4  # int32 index in the record
+PG_P8 = 20  # byte offset of the P_* fields
+PG_RESV8 = PG_P8 + 5
+PG_COMP8 = PG_RESV8 + 1
+LINE = 64
+
+
+def arena_views(S):
+    """The views of arena ``S``: (``A``, ``W``, ``ref``, ``resv``, ``comp``), in
+    Python or compiled (:func:`arena`)."""
+    n = S[H_NPFN]
+    p = S[H_PAGES]
+    pages = S[p:p + PAGE_WORDS * n]
+    B = pages.view(np.int8)
+    P = B.reshape((n, PAGE_BYTES))[:, PG_P8:PG_P8 + NP].T
+    flags = pages.view(np.bool_)
+    ref = pages.view(np.int32)[PG_REF32::PAGE_BYTES // 4]
+    resv = flags[PG_RESV8::PAGE_BYTES]
+    comp = flags[PG_COMP8::PAGE_BYTES]
+    lo = S[H_LISTS]
+    nl = S[H_NLISTS]
+    LH = S[lo:lo + nl]
+    LT = S[lo + nl:lo + 2 * nl]
+    LN = S[lo + 2 * nl:lo + 3 * nl]
+    zo, nz = S[H_Z], S[H_NZ]
+    Z = S[zo:zo + nz * ZF].reshape((nz, ZF))
+    co, nc = S[H_C], S[H_NC]
+    C = S[co:co + nc * CF].reshape((nc, CF))
+    wo = S[H_W]
+    W = S[wo:wo + nz * WF].reshape((nz, WF))
+    bo = S[H_PB]
+    PB = S[bo:bo + (S[H_NPB] + 7) // 8].view(np.int8)[:S[H_NPB]]
+    A = (pages[0::PAGE_WORDS], pages[1::PAGE_WORDS], P, LH, LT, LN, Z, PB, C)
+    return A, W, ref, resv, comp
+
+
+arena = jit_inline(arena_views)
+
+
+def build_arena(npfn, nlists, nz, nc, npb):
+    """A new arena (zeros; every record's fields -1, but the flags and marks 0; every
+    list empty) for ``npfn`` pfns, ``nlists`` lists, ``nz`` zones, ``nc`` pcp rows and
+    ``npb`` pageblocks; the page records start on a cache line."""
+    words = [PAGE_WORDS * npfn, 3 * nlists, nz * ZF, nc * CF, nz * WF, (npb + 7) // 8]
+    S = np.zeros(HDR + LINE // 8 + sum(words), np.int64)
+    p = HDR + (-(S.ctypes.data + 8 * HDR) % LINE) // 8
+    offs = []
+    for w in words:
+        offs.append(p)
+        p += w
+    S[H_NPFN], S[H_PAGES], S[H_LISTS], S[H_NLISTS] = npfn, offs[0], offs[1], nlists
+    S[H_Z], S[H_NZ], S[H_C], S[H_NC], S[H_W] = offs[2], nz, offs[3], nc, offs[4]
+    S[H_PB], S[H_NPB] = offs[5], npb
+    A = arena_views(S)[0]
+    A[0][:] = -1
+    A[1][:] = -1
+    A[2][:] = -1
+    A[2][P_FLAGS] = 0
+    A[3][:] = -1
+    A[4][:] = -1
+    return S
+
 
 # to_tail of __free_one_page: FPI_TO_TAIL, head, or buddy_merge_likely
 TO_HEAD, TO_TAIL, TO_LIKELY = 0, 1, -1
@@ -918,11 +1001,6 @@ def list_out(A, lid, out):
 
 
 # -- the hot path: one compiled call per operation ----------------------------------------
-# W (int64, zone x W_*): each zone's watermarks (min, low, high, promo; without the boost)
-# and lowmem_reserve[], written by MtZone's setters.
-W_MIN, W_LOW, W_HIGH, W_PROMO, W_RESERVE = 0, 1, 2, 3, 4
-W_ZONES = 8  # lowmem_reserve[] entries (one per zone type of the node)
-WF = W_RESERVE + W_ZONES
 
 # A decision row R (int64) of ``MtMachine``'s cached (gfp, order, node) decisions: the
 # fast attempt's alloc_flags, the request's migratetype, gfp_zone's index, whether the
@@ -1063,27 +1141,34 @@ def free_fast(A, ref, resv, comp, pfn, order, cpu):
     return free_fast_z(A, ref, resv, comp, z, pfn, order, cpu)
 
 
+# The entries take the arena ``S`` whole: unboxing an array argument costs ~150
+# instructions, and the views cost a few each (profiled: bench/count_instructions.py
+# --per-call).
 @jit_entry
-def e_alloc_fast(A, W, ref, comp, R, order, cpu):
+def e_alloc_fast(S, R, order, cpu):
     """The entry point of :func:`alloc_fast` (keeps the GIL: a per-operation call)."""
+    A, W, ref, _, comp = arena(S)
     return alloc_fast(A, W, ref, comp, R, order, cpu)
 
 
 @jit_entry
-def e_free_fast(A, ref, resv, comp, pfn, order, cpu):
+def e_free_fast(S, pfn, order, cpu):
     """The entry point of :func:`free_fast`."""
+    A, _, ref, resv, comp = arena(S)
     return free_fast(A, ref, resv, comp, pfn, order, cpu)
 
 
 @jit_entry
-def e_get_page(A, W, R, order, alloc_flags, cpu):
+def e_get_page(S, R, order, alloc_flags, cpu):
     """The entry point of :func:`get_page_from_freelist` (the slow path's attempts)."""
+    A, W, _, _, _ = arena(S)
     return get_page_from_freelist(A, W, R, order, alloc_flags, cpu)
 
 
 @jit_entry
-def e_zone_allows(A, W, z, order, alloc_flags, highest_idx, migratetypes):
+def e_zone_allows(S, z, order, alloc_flags, highest_idx, migratetypes):
     """The entry point of :func:`zone_allows`."""
+    A, W, _, _, _ = arena(S)
     return zone_allows(A, W, z, order, alloc_flags, highest_idx, migratetypes)
 
 
@@ -1106,7 +1191,7 @@ def batch_key_insert(keys, slots, r, key):
 
 
 @jit
-def run_path_ops(A, W, ref, resv, comp, keys, slots, rows, ops, res, start, cpu, st):
+def run_path_ops(S, keys, slots, rows, ops, res, start, cpu, st):
     """``run_ops`` of the whole path from op ``start`` on (the bare core's encoding,
     ``batch.py``): each allocation with its key's decision row (:func:`alloc_fast`), each
     free through :func:`free_fast`. Stops at the first op it leaves to Python, with
@@ -1114,6 +1199,7 @@ def run_path_ops(A, W, ref, resv, comp, keys, slots, rows, ops, res, start, cpu,
     a row with side effects, a free off the common case, get/put, a bad operand),
     S_SLOW (the fast attempt failed: the slow path continues), S_BADREF, S_BADOP; S_DONE
     at the end. ``st[1]``: the last op whose allocation succeeded here."""
+    A, W, ref, resv, comp = arena(S)
     n = ops.shape[0]
     mask = slots.shape[0] - 1
     Z = A[6]

@@ -29,12 +29,8 @@ from kmem.spec import (
     migrate,
     numa,
     page_alloc,
-    page_api,
     prepare_alloc,
-    procfs,
     slowpath,
-    vm_sysctl,
-    vmstat,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -42,7 +38,6 @@ from kmem.spec import kernel as kernel_spec
 from kmem.spec import machine_options as opts
 from kmem.spec import pagetypeinfo as pagetypeinfo_spec
 from kmem.spec import pcp as pcp_spec
-from kmem.spec import zones as zones_spec
 from kmem.spec.alloc_flags import (
     ALLOC_CMA,
     ALLOC_HIGHATOMIC,
@@ -54,12 +49,11 @@ from kmem.spec.alloc_flags import (
     WMARK_HIGH,
     WMARK_MIN,
 )
-from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT
 from kmem.spec.errors import (
     AllocationLivelock,
     BadPageState,
     BadRange,
-    BadVirtAddr,
     FreeOrderMismatch,
     GetPageOnFreePage,
     InvalidArgument,
@@ -67,11 +61,13 @@ from kmem.spec.errors import (
     TailPageFree,
     UnalignedFree,
 )
+from kmem.spec.machine_surface import PathSurface
 from kmem.spec.memory import PageContents
 from kmem.spec.zones import MachineLayout, ZoneSpan, ZoneType
 
 from . import mt_kernels as K
 from . import mt_kernels61 as K61
+from .handles import FastMachinePages, PageHandle
 from .kernels import JIT_DISABLED as _JIT_DISABLED
 
 GFP_ZERO = page_alloc.GFP_ZERO_BIT
@@ -84,22 +80,11 @@ SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB se
 BARE_PBO = MAX_PAGE_ORDER + 1  # a bare zone: no split at pageblocks, no merge restriction
 
 
-class Page:
-    """``struct page *``: the handle on one pfn of one machine, one object per pfn as the
-    kernel's and the model's (:meth:`MtMachine._page`); the descriptor (refcount,
-    PG_reserved, the kmap address) lives in the machine's arrays."""
+class Page(PageHandle):
+    """``struct page *``: the handle on one pfn of one machine (:mod:`kmem.fastimpl.handles`);
+    the descriptor (refcount, PG_reserved, the kmap address) lives in the machine's arrays."""
 
-    __slots__ = ("pfn", "_m")
-
-    def __init__(self, m: MtMachine, pfn: int) -> None:
-        self.pfn = pfn
-        self._m = m
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is Page and other.pfn == self.pfn and other._m is self._m
-
-    def __hash__(self) -> int:
-        return hash((id(self._m), self.pfn))
+    __slots__ = ()
 
     @property
     def refcount(self) -> int:
@@ -114,34 +99,12 @@ class Page:
         self._m._ref[self.pfn] = value
 
     @property
-    def zone(self) -> ZoneType | None:
-        z = self._m.zone_of(self.pfn)
-        return None if z is None else z.ztype
-
-    @property
     def reserved(self) -> bool:
         return bool(self._m._resv[self.pfn])
 
     @reserved.setter
     def reserved(self, value: bool) -> None:
         self._m._resv[self.pfn] = bool(value)
-
-    @property
-    def virtual(self) -> int | None:
-        return self._m._virtual.get(self.pfn)
-
-    @virtual.setter
-    def virtual(self, value: int | None) -> None:
-        if value is None:
-            self._m._virtual.pop(self.pfn, None)
-        else:
-            self._m._virtual[self.pfn] = value
-
-    def __repr__(self) -> str:
-        zone = self.zone
-        name = zone.kernel_name if zone is not None else "-"
-        flags = " reserved" if self.reserved else ""
-        return f"<Page pfn {self.pfn:#x} zone {name} refcount {self.refcount}{flags}>"
 
 
 _T = TypeVar("_T")
@@ -714,8 +677,13 @@ class _Invalidates:
             obj.__dict__["_one_node"] = len(value) == 1
 
 
-class MtMachine:
-    """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine`."""
+class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
+    """The whole path on flat arrays; the constructor of :class:`kmem.model.Machine` (the
+    address rules, page contents and ZERO_PAGE: :class:`kmem.spec.page_api.MachinePages`;
+    presets, NUMA entry points, the current CPU, reports and /proc rows:
+    :class:`kmem.spec.machine_surface.PathSurface`)."""
+
+    _Page = Page
 
     #: while reads are held (:meth:`reads_held`), what the zone readers read
     _reads: dict[Any, Any] | None = None
@@ -851,36 +819,27 @@ class MtMachine:
         nz = len(spans)
         pbo = self._pbo
         self._npfn = npfn
-        self._nxt = np.full(npfn, -1, np.int64)
-        self._prv = np.full(npfn, -1, np.int64)
-        self._P = np.full((K.NP, npfn), -1, np.int8)
-        self._P[K.P_FLAGS] = 0
         nlists = nz * NR_PAGE_ORDERS * migrate.MIGRATE_TYPES + nz * self._ncpu * pcp_spec.NR_PCP_LISTS
-        self._LH = np.full(nlists, -1, np.int64)
-        self._LT = np.full(nlists, -1, np.int64)
-        self._LN = np.zeros(nlists, np.int64)
-        self._Z = np.zeros((nz, K.ZF), np.int64)
         npb = 0
+        pbbase = []
+        for span in spans:
+            pbbase.append(npb)
+            if span.end_pfn > span.start_pfn:
+                npb += ((span.end_pfn - 1) >> pbo) - (span.start_pfn >> pbo) + 1
+        self._S = K.build_arena(npfn, nlists, nz, nz * self._ncpu, max(npb, 1))
+        self._A, self._W, self._ref, self._resv, self._comp = K.arena_views(self._S)
+        (self._nxt, self._prv, self._P, self._LH, self._LT, self._LN, self._Z, self._PB,
+         self._C) = self._A
         for g, span in enumerate(spans):
             Zr = self._Z[g]
             Zr[K.Z_START], Zr[K.Z_END] = span.start_pfn, span.end_pfn
             Zr[K.Z_PB0] = span.start_pfn >> min(pbo, 62)
-            Zr[K.Z_PBBASE] = npb
+            Zr[K.Z_PBBASE] = pbbase[g]
             Zr[K.Z_PBO] = pbo
             Zr[K.Z_NCPU] = self._ncpu
             Zr[K.Z_MANAGED] = span.managed_pages
             Zr[K.Z_IDX] = g
             Zr[K.Z_CMA] = int(self.cma)
-            if span.end_pfn > span.start_pfn:
-                npb += ((span.end_pfn - 1) >> pbo) - (span.start_pfn >> pbo) + 1
-        self._PB = np.zeros(max(npb, 1), np.int8)
-        self._C = np.zeros((nz * self._ncpu, K.CF), np.int64)
-        self._W = np.zeros((nz, K.WF), np.int64)
-        self._A = (self._nxt, self._prv, self._P, self._LH, self._LT, self._LN, self._Z,
-                   self._PB, self._C)
-        self._ref = np.zeros(npfn, np.int32)
-        self._resv = np.zeros(npfn, np.bool_)
-        self._comp = np.zeros(npfn, np.bool_)
         for span in spans:  # holes and reserved ranges: refcount 1, PG_reserved
             for s, e in (*span.holes, *span.reserved):
                 self._ref[s:e] = 1
@@ -890,17 +849,17 @@ class MtMachine:
         """The per-operation compiled entries (``mt_kernels.e_*``), bound once; the
         machine's compiled steps (``_k``) are a planted-bug namespace's Python where they
         were swapped."""
-        k, A, W = self._k, self._A, self._W
+        k, S = self._k, self._S
         if self.path_era == "6.1":
             # 6.1's walk runs in Python over the 6.1 steps (_get_page_from_freelist_61,
             # _zone_allows_61); every free takes the Python guards, then _k.free_block
             self._e_free = lambda *args: 1
             return
         row = np.zeros(K.R_ZL + 2, np.int64)
-        self._e_alloc = _entry(k.e_alloc_fast, A, W, self._ref, self._comp, row, 0, 0)
-        self._e_free = _entry(k.e_free_fast, A, self._ref, self._resv, self._comp, 0, 0, 0)
-        self._e_get_page = _entry(k.e_get_page, A, W, row, 0, 0, 0)
-        self._e_zone_allows = _entry(k.e_zone_allows, A, W, 0, 0, 0, 0, True)
+        self._e_alloc = _entry(k.e_alloc_fast, S, row, 0, 0)
+        self._e_free = _entry(k.e_free_fast, S, 0, 0, 0)
+        self._e_get_page = _entry(k.e_get_page, S, row, 0, 0, 0)
+        self._e_zone_allows = _entry(k.e_zone_allows, S, 0, 0, 0, 0, True)
 
     def _init_zones(self) -> None:
         """``memmap_init_range``: each pageblock-aligned pfn of memory makes its pageblock
@@ -918,10 +877,6 @@ class MtMachine:
                 self._PB[base + pb - first] = (migrate.MIGRATE_MOVABLE
                                                if self._is_memory_pfn(pb << pbo)
                                                else migrate.MIGRATE_UNMOVABLE)
-
-    def _is_memory_pfn(self, pfn: int) -> bool:
-        return any(span.contains(pfn) and span.is_present(pfn)
-                   for node in self.node_layouts for span in node.zones)
 
     def _lists(self, lo: int, hi: int) -> list[tuple[int, ...]]:
         """Lists ``lo`` .. ``hi - 1``, each head first (:func:`mt_kernels.lists_out`)."""
@@ -983,41 +938,9 @@ class MtMachine:
             P[K.P_AORD, pfn] = order
             self._ref[pfn] = 1
 
-    # -- presets -------------------------------------------------------------------------
-    @classmethod
-    def x86_32(cls, mem_mb: int, vmsplit: str = "3G", *, highmem: bool = True,
-               era: str = "modern", **kwargs: Any) -> MtMachine:
-        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
-
-    @classmethod
-    def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> MtMachine:
-        return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
-
-    @classmethod
-    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> MtMachine:
-        layouts = numa.x86_64_nodes(mem_mb)
-        return cls(layouts[0], nodes=layouts[1:], **kwargs)
-
-    @classmethod
-    def generic(cls, npages: int, **kwargs: Any) -> MtMachine:
-        return cls(zones_spec.generic(npages), **kwargs)
-
-    # -- watermarks -------------------------------------------------------------------------
-    def setup_watermarks(self, *, min_free_kbytes: int | None = None,
-                         watermark_scale_factor: int = 10,
-                         lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
-        """Recompute every zone's watermarks, lowmem_reserve and pcp high/batch."""
-        w = vm_sysctl.setup_machine_watermarks(
-            self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
-                                for zones in self.node_zones],
-            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
-            lowmem_reserve_ratio=lowmem_reserve_ratio)
-        self.min_free_kbytes = w.min_free_kbytes
-        self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
-        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
-            zone.watermark = mark
-            zone.lowmem_reserve = reserve
+    # -- watermarks (setup_watermarks, presets, NUMA, cpu, /proc: kmem.spec.machine_surface)
+    def _watermarks_changed(self) -> None:
+        for zone in self.zones:
             if self.migratetypes:
                 zone.movable_idx = self._movable_idx
             if self.migratetypes and self.nr_cpus and zone.present_pages:
@@ -1041,63 +964,11 @@ class MtMachine:
             if self.path_era == "6.1":
                 p.high = high_min
 
-    # -- addresses ---------------------------------------------------------------------
-    def _direct_map_setup(self) -> None:
-        self.page_offset, self.max_low_pfn = page_api.direct_map(self.node_layouts)
-
-    def zone_of(self, pfn: object) -> MtZone | None:
-        if isinstance(pfn, bool) or not isinstance(pfn, int):
-            return None
-        for zone in self.zones:
-            if zone.start_pfn <= pfn < zone.end_pfn:
-                return zone
-        return None
-
-    def pfn_valid(self, pfn: object) -> bool:
-        return self.zone_of(pfn) is not None
-
-    def is_highmem_pfn(self, pfn: int) -> bool:
-        return pfn >= self.max_low_pfn
-
-    def virt_addr_valid(self, addr: object) -> bool:
-        if isinstance(addr, bool) or not isinstance(addr, int) or addr < self.page_offset:
-            return False
-        pfn = (addr - self.page_offset) >> PAGE_SHIFT
-        return pfn < self.max_low_pfn and self.pfn_valid(pfn)
-
-    def pfn_to_page(self, pfn: int) -> Page:
-        if self.zone_of(pfn) is None:
-            raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
-                           f"max_pfn is {self.layout.max_pfn:#x})")
-        return self._page(int(pfn))
-
-    def _page(self, pfn: int) -> Page:
-        """The handle of ``pfn`` (valid), created on first use and kept for good: one
-        object per pfn (a list indexed by pfn, created on the first hand-out)."""
-        pages = self._pages
-        if not pages:
-            pages = self._pages = [None] * self._npfn
-        page = pages[pfn]
-        if page is None:
-            page = pages[pfn] = Page(self, pfn)
-        return page
-
+    # -- page descriptors (addresses and handles: kmem.fastimpl.handles) ------------------
     def _own(self, page: object) -> Page:
         if type(page) is not Page or page._m is not self:
             raise InvalidArgument(f"{page!r} is not a struct page of this machine")
         return page
-
-    def page_address(self, page: Page) -> int:
-        page = self._own(page)
-        if self.is_highmem_pfn(page.pfn):
-            return page.virtual or 0
-        return self.page_offset + (page.pfn << PAGE_SHIFT)
-
-    def virt_to_page(self, addr: int) -> Page:
-        if not self.virt_addr_valid(addr):
-            raise BadVirtAddr(f"{addr!r} is not a direct-map address of this machine "
-                              f"(virt_addr_valid() is false)")
-        return self.pfn_to_page((addr - self.page_offset) >> PAGE_SHIFT)
 
     def _compound_tail_head(self, zone: MtZone, pfn: int) -> int | None:
         block = zone.find_allocated(pfn)
@@ -1121,8 +992,7 @@ class MtMachine:
             except KeyError:
                 pass
             if d is not None and d.plain:  # one compiled call: the fast attempt
-                pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order,
-                                    self._cpu)
+                pfn = self._e_alloc(self._S, d.row, order, self._cpu)
                 if pfn < 0:
                     return self._alloc_slow(gfp, order, d)
                 self.last_failure = None
@@ -1216,36 +1086,6 @@ class MtMachine:
             self._P[K.P_AORD, pfn] = order
         return pfn
 
-    def numa_node_id(self) -> int:
-        return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
-
-    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[MtZone]:
-        """:func:`kmem.spec.prepare_alloc.node_zonelist`."""
-        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
-
-    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        """:func:`kmem.spec.prepare_alloc.alloc_pages_node`."""
-        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
-        return page
-
-    @property
-    def cpu(self) -> int:
-        """The CPU the caller runs on (``smp_processor_id()``): its pcp lists serve this
-        caller's allocations and frees. 0..nr_cpus-1 (0 on a machine without CPUs)."""
-        return self._cpu
-
-    @cpu.setter
-    def cpu(self, cpu: int) -> None:
-        limit = max(self.nr_cpus, 1)
-        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < limit:
-            raise InvalidArgument(f"cpu must be an int in 0..{limit - 1} (nr_cpus={self.nr_cpus}), "
-                                  f"got {cpu!r}")
-        self._cpu = cpu
-
-    def advance_clock(self, seconds: float) -> None:
-        """:func:`kmem.spec.vmstat.advance_clock` (see :meth:`kmem.model.Machine.advance_clock`)."""
-        vmstat.advance_clock(self, seconds)
-
     def vmstat_update(self, cpu: int) -> bool:
         """One run of the vmstat worker on ``cpu`` (mm/vmstat.c of 6.12
         ``refresh_cpu_vm_stats``): ``decay_pcp_high`` of that CPU's pageset in every
@@ -1270,19 +1110,6 @@ class MtMachine:
                 todo |= more
         return todo
 
-    def _warn_once(self, line: str) -> None:
-        """A ``WARN_ON_ONCE`` report: printed the first time only."""
-        if line not in self._warned_once:
-            self._warned_once.add(line)
-            self.dmesg.append(line)
-
-    def _warn_alloc(self, gfp: int, order: int) -> None:
-        has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
-        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
-            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma,
-            comm=self.comm, kernel=self.kernel)
-        self.dmesg.extend(lines)
-
     def zone_view(self, zone: MtZone) -> page_alloc.ZoneView:
         """:meth:`kmem.model.Machine.zone_view`."""
         if self.migratetypes:
@@ -1300,7 +1127,7 @@ class MtMachine:
             pfn = self._get_page_from_freelist_61(d.zonelist, order, d.passes[0].alloc_flags,
                                                   d.highest_idx, d.mt)
         else:
-            pfn = self._e_alloc(self._A, self._W, self._ref, self._comp, d.row, order, self._cpu)
+            pfn = self._e_alloc(self._S, d.row, order, self._cpu)
         if pfn >= 0:
             self.last_failure = None
             return self._prep_new_page(pfn, order, gfp)
@@ -1308,50 +1135,16 @@ class MtMachine:
 
     def _alloc_slow(self, gfp: int, order: int, d: _Decision) -> Page | None:
         """The slow path of :func:`kmem.spec.slowpath.slowpath` after a failed fast
-        attempt (which the walk's first step stands for)."""
-        zonelist, highest_idx, passes = d.zonelist, d.highest_idx, d.passes
-        got: list[int] = []
-        fast_failed = [True]  # the walk's first step: already done, failed
+        attempt (which the walk's first step stands for): :func:`kmem.spec.slowpath.run_on`."""
+        def get_page(alloc_flags: int) -> int | None:
+            pfn = self._get_page_from_freelist(d, order, alloc_flags)
+            return pfn if pfn >= 0 else None
 
-        def ask(step: slowpath.Step) -> bool:
-            if step.kind == "warn":
-                self._warn_once(step.label)
-            elif step.kind == "get_page":
-                if fast_failed[0] and step.label == "fast":
-                    fast_failed[0] = False
-                    return False
-                pfn = self._get_page_from_freelist(d, order, step.alloc_flags)
-                if pfn >= 0:
-                    got.append(pfn)
-                return pfn >= 0
-            if step.kind == "drain":
-                self.drain_all_pages()
-            elif step.kind == "unreserve":
-                return self._unreserve_highatomic(zonelist, d.mt, step.force)
-            elif step.kind == "reclaim_retry_wmark":
-                return any(page_alloc.zone_allows(self.zone_view(z), order,
-                                                  (step.alloc_flags & ~ALLOC_WMARK_MASK
-                                                   & ~ALLOC_NO_WATERMARKS), highest_idx,
-                                                  boost_retry=False)
-                           for z in zonelist)
-            return False
-
-        ctx = slowpath.Context(lowmem_only=d.lowmem_only)
-        result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
-                                   cma=self.cma, era=self.path_era or "6.12",
-                                   outcomes=self.outcomes)
-        if got:
-            self.last_failure = None
-            return self._prep_new_page(got[0], order, gfp)
-        if result.loops:
-            raise AllocationLivelock(
-                f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
-                f"no __GFP_FS, or an OOM killer that keeps killing) and no attempt succeeds; "
-                f"kmem has no "
-                f"reclaim to wait for. Steps: {len(result.steps)}")
-        self.last_failure = result.gave_up
-        self._warn_alloc(gfp, order)
-        return None
+        pfn = slowpath.run_on(self, gfp, order, get_page, zonelist=d.zonelist,
+                              highest_idx=d.highest_idx, mt=d.mt,
+                              fast_flags=d.passes[0].alloc_flags, lowmem_only=d.lowmem_only,
+                              fast_done=True)
+        return None if pfn is None else self._prep_new_page(pfn, order, gfp)
 
     def _unreserve_highatomic(self, zonelist: list[MtZone], mt: int, force: bool) -> bool:
         target = mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE
@@ -1366,7 +1159,7 @@ class MtMachine:
         if self.path_era == "6.1":
             return self._get_page_from_freelist_61(d.zonelist, order, alloc_flags,
                                                    d.highest_idx, d.mt)
-        return self._e_get_page(self._A, self._W, d.row, order, alloc_flags, self._cpu)
+        return self._e_get_page(self._S, d.row, order, alloc_flags, self._cpu)
 
     def _get_page_from_freelist_61(self, zonelist: list[MtZone], order: int,
                                    alloc_flags: int, highest_idx: int, mt: int) -> int:
@@ -1414,7 +1207,7 @@ class MtMachine:
         a run."""
         if self.path_era == "6.1":
             return self._zone_allows_61(zone, order, alloc_flags, highest_idx)
-        return bool(self._e_zone_allows(self._A, self._W, zone.zone_idx_global, order,
+        return bool(self._e_zone_allows(self._S, zone.zone_idx_global, order,
                                         alloc_flags, highest_idx, self.migratetypes))
 
     def _zone_allows_61(self, zone: MtZone, order: int, alloc_flags: int,
@@ -1479,8 +1272,7 @@ class MtMachine:
         """``__free_pages(page, order)``: drop one reference; free the block at zero (see
         :meth:`kmem.model.Machine.free_pages`)."""
         if (type(page) is Page and page._m is self and type(order) is int and self.migratetypes
-                and not self._e_free(self._A, self._ref, self._resv, self._comp, page.pfn,
-                                     order, self._cpu)):
+                and not self._e_free(self._S, page.pfn, order, self._cpu)):
             return  # the common case, in one compiled call (mt_kernels.free_fast)
         page = self._own(page)
         order = _check_order(order)
@@ -1568,45 +1360,12 @@ class MtMachine:
     def page_count(self, page: Page) -> int:
         return int(self._ref[self._folio(self._own(page))[1].pfn])
 
-    # -- page contents -------------------------------------------------------------------
-    def read_page(self, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
-        self._check_pfn(pfn)
-        return self.memory.read(pfn, offset, length)
-
-    def write_page(self, pfn: int, offset: int, data: bytes) -> None:
-        self._check_pfn(pfn)
-        self.memory.write(pfn, offset, bytes(data))
-
-    def copy_page(self, dst_pfn: int, src_pfn: int) -> None:
-        self._check_pfn(dst_pfn)
-        self._check_pfn(src_pfn)
-        self.memory.copy(dst_pfn, src_pfn)
-
-    def _check_pfn(self, pfn: int) -> None:
-        if not self.pfn_valid(pfn):
-            raise BadRange(f"pfn {pfn!r} is not valid on this machine")
-
-    def zero_page(self) -> Page:
-        if self._zero_page is None:
-            page = self.alloc_pages(gfp_spec.GFP_KERNEL | GFP_ZERO | GFP_NOWARN, 0)
-            if page is None:
-                raise InvalidArgument("no lowmem page left for the zero page")
-            page.reserved = True
-            self._zero_page = page
-        return self._zero_page
-
     @property
     def slab_allocator(self) -> Any:
         raise InvalidArgument("the slab layer (kmem.model.slab) runs on kmem.model.Machine; "
                               "kmem.fastimpl implements the page allocator only")
 
-    # -- state and checking --------------------------------------------------------------
-    def zone(self, ztype: ZoneType) -> MtZone:
-        return self.zones[self.config.idx(ztype)]
-
-    def state(self) -> tuple[buddy.ZoneState, ...]:
-        return tuple(z.state() for z in self.zones)
-
+    # -- state and checking (page contents, zone(), state(): MachinePages) ---------------
     def zones_changed(self) -> list[bool]:
         """Per zone, whether anything its readers read (the page descriptors' list type,
         pcp order and allocation order over its span, its counters, its CPUs' pcp
@@ -1669,31 +1428,10 @@ class MtMachine:
         return out
 
     @property
-    def free_pages_total(self) -> int:
-        return sum(z.free_pages for z in self.zones)
-
-    @property
     def pcp_pages_total(self) -> int:
         return sum(p.count for z in self.zones for p in z.pcp)
 
     # -- /proc -----------------------------------------------------------------------------
-    def buddyinfo(self) -> str:
-        rows = [procfs.BuddyinfoRow(z.node, z.name, z.nr_free()) for z in self.zones
-                if z.present_pages]
-        return procfs.format_buddyinfo(rows)
-
-    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
-        return tuple(procfs.ZoneinfoZone(
-            node=z.node, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
-            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
-            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
-            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
-            protection=z.lowmem_reserve,
-            nr_free_pages=z.free_pages if z.present_pages else None,
-            node_unreclaimable=0 if z.present_pages else None,
-            start_pfn=z.start_pfn if z.present_pages else None,
-            pagesets=self._pagesets(z)) for z in self.zones)
-
     def _pagesets(self, zone: MtZone) -> tuple[tuple[int, int, int, int, int, int, int],
                                                ...] | None:
         if not zone.pcp or not zone.present_pages:
@@ -1701,9 +1439,6 @@ class MtMachine:
         threshold = pcp_spec.stat_threshold(zone.managed_pages, self.nr_cpus)
         return tuple((cpu, p.count, p.high, p.batch, threshold, p.high_min, p.high_max)
                      for cpu, p in enumerate(zone.pcp))
-
-    def zoneinfo(self) -> str:
-        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     def pagetypeinfo(self, *, cma: bool | None = None) -> str:
         """/proc/pagetypeinfo (``pagetypeinfo_show``) of a machine with migratetypes; the
@@ -1725,13 +1460,6 @@ class MtMachine:
         order = self._pbo if self.migratetypes else migrate.PAGEBLOCK_ORDER
         return pagetypeinfo_spec.format_pagetypeinfo(order, rows, cma)
 
-    def _section_online(self, pfn: int) -> bool:
-        start = pfn >> SECTION_PAGES_SHIFT << SECTION_PAGES_SHIFT
-        end = start + (1 << SECTION_PAGES_SHIFT)
-        return any(s < end and start < e for node in self.node_layouts for span in node.zones
-                   for s, e in zones_spec.subtract_ranges(((span.start_pfn, span.end_pfn),),
-                                                          span.holes))
-
     @classmethod
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,
                   sysctls: Mapping[str, object] | str | os.PathLike[str],
@@ -1742,5 +1470,4 @@ class MtMachine:
                                  **kwargs)
 
     def state_bytes(self) -> dict[str, int]:
-        arrays = (*self._A, self._ref, self._resv, self._comp)
-        return {"arena": int(sum(a.nbytes for a in arrays))}
+        return {"arena": int(self._S.nbytes)}

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kmem.spec import buddy, page_alloc, slowpath
+from kmem.spec import buddy, migrate, page_alloc, slowpath
 from kmem.spec import gfp as gfp_spec
 from kmem.spec.alloc_flags import ALLOC_NOFRAGMENT
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
@@ -94,11 +94,13 @@ class InvariantCache:
         return list(got)
 
     def _check(self, zs: buddy.ZoneState, spec: tuple[Any, ...]) -> list[buddy.Violation]:
-        """:func:`kmem.spec.buddy.check_invariants` of ``zs``, the three invariants over
-        every block (alignment and bounds, disjointness, tiling) decided from the blocks
-        that differ from the zone's last clean state (:func:`retiles`); the result is the
-        spec's own whenever anything is found."""
-        geometry = (zs.start_pfn, zs.end_pfn, zs.holes, zs.reserved, zs.max_order, spec)
+        """:func:`kmem.spec.buddy.check_invariants` of ``zs``, the invariants over every
+        block decided from the blocks that differ from the zone's last clean state: the
+        three of the tiling (alignment and bounds, disjointness, tiling) by
+        :func:`retiles`, and maximal coalescing, the counters and the pageblock lists by
+        :data:`INCREMENTAL`; the result is the spec's own whenever anything is found."""
+        geometry = (zs.start_pfn, zs.end_pfn, zs.holes, zs.reserved, zs.max_order,
+                    zs.pageblock_order, zs.path_era, spec)
         prev = self._clean.get(geometry)
         whole = (buddy.inv_alignment_and_bounds, buddy.inv_disjoint, buddy.inv_tiling)
         if prev is None or not all(inv in buddy.INVARIANTS for inv in whole):
@@ -106,16 +108,108 @@ class InvariantCache:
         else:
             self.incremental += 1
             out = [] if retiles(prev, zs) else [buddy.Violation("tiling", "")]
+            if not out:
+                new, gone = zs.free - prev.free, prev.free - zs.free
             for inv in buddy.INVARIANTS:
                 if out:
                     break
-                if inv not in whole:
+                if inv in whole:
+                    continue
+                quick = INCREMENTAL.get(inv)
+                if quick is None:
                     out.extend(inv(zs))
+                elif not quick(prev, zs, new, gone):
+                    out.append(buddy.Violation(inv.__name__, ""))
             if out:  # the spec's own verdict, in its words
                 out = buddy.check_invariants(zs)
         if not out:
             self._clean[geometry] = zs
         return out
+
+
+Blocks = frozenset[tuple[int, int]]
+
+
+def coalesced(prev: buddy.ZoneState, zs: buddy.ZoneState, new: Blocks, gone: Blocks) -> bool:
+    """Given ``prev`` clean and :func:`retiles` true of (``prev``, ``zs``), with ``new``
+    and ``gone`` the free blocks ``zs`` has and ``prev`` has not, and the reverse: does
+    ``inv_maximal_coalescing`` pass on ``zs``? A pair of free buddies it flags
+    (``pfn ^ (1 << order)`` is symmetric) with neither block new was in ``prev`` too,
+    so only the new blocks' buddies are looked up."""
+    cap = buddy.order_cap(zs.max_order)
+    pbo = zs.pageblock_order
+    free = zs.free
+    for pfn, order in new:
+        if order < cap and (pbo is None or order < pbo) \
+                and (buddy.find_buddy_pfn_capped(pfn, order, cap), order) in free:
+            return False
+    return True
+
+
+def counted(prev: buddy.ZoneState, zs: buddy.ZoneState, new: Blocks, gone: Blocks) -> bool:
+    """As :func:`coalesced`, for ``inv_counters``: ``prev``'s counters are its free
+    blocks' (it is clean), so ``zs``'s must be those plus ``new`` less ``gone`` (whose
+    orders are in range: ``retiles`` passed ``new``'s through the alignment rule, and
+    ``gone``'s were ``prev``'s)."""
+    nr = list(prev.nr_free)
+    pages = prev.free_pages
+    for _, order in new:
+        nr[order] += 1
+        pages += 1 << order
+    for _, order in gone:
+        nr[order] -= 1
+        pages -= 1 << order
+    return tuple(zs.nr_free) == tuple(nr) and zs.free_pages == pages
+
+
+_VALID_MT = frozenset(range(migrate.MIGRATE_TYPES))
+
+
+def listed(prev: buddy.ZoneState, zs: buddy.ZoneState, new: Blocks, gone: Blocks) -> bool:
+    """As :func:`coalesced`, for ``inv_pageblock_lists`` (the whole check where a
+    pageblock's type changed). The list of every free block and the valid types are
+    compared whole (set operations); a block's agreement with its pageblocks' types is
+    looked at only where it could have changed: a new free block, or one whose list
+    changed; and HIGHATOMIC pages counted as ``prev``'s count plus the difference over
+    those blocks and the gone ones."""
+    if zs.pageblock_order is None:
+        return True
+    if zs.block_types != prev.block_types:
+        return not buddy.inv_pageblock_lists(zs)
+    lists = dict(zs.list_types)
+    if len(lists) != len(zs.list_types) or lists.keys() != {p for p, _ in zs.free} \
+            or not set(lists.values()) <= _VALID_MT:
+        return False
+    before = dict(prev.list_types)
+    was_free = dict(prev.free)  # pfn -> order: free blocks are disjoint (prev is clean)
+    now_free = dict(zs.free)
+    # a gone block's pfn is free in zs at another order (new) or not listed (the
+    # difference of the lists names it)
+    touched = {p for p, _ in set(zs.list_types).symmetric_difference(prev.list_types)}
+    touched.update(p for p, _ in new)
+    ha = migrate.MIGRATE_HIGHATOMIC
+    highatomic = prev.nr_free_highatomic
+    types = dict(zs.block_types)
+    agree = zs.path_era != "6.1"
+    for pfn in touched:
+        if pfn in was_free and before[pfn] == ha:
+            highatomic -= 1 << was_free[pfn]
+        order = now_free.get(pfn)
+        if order is None:
+            continue
+        mt = lists[pfn]
+        if mt == ha:
+            highatomic += 1 << order
+        if agree and any(types.get(pb, 0) != mt for pb in
+                         migrate.pageblocks_of(pfn, order, zs.pageblock_order)):
+            return False
+    return highatomic == zs.nr_free_highatomic
+
+
+#: the spec's invariants decided from what changed since a clean state of the zone
+INCREMENTAL: dict[Any, Any] = {buddy.inv_maximal_coalescing: coalesced,
+                               buddy.inv_counters: counted,
+                               buddy.inv_pageblock_lists: listed}
 
 
 def _spans(blocks: Any) -> list[tuple[int, int]]:

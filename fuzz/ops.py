@@ -45,6 +45,7 @@ ERRORS: tuple[type[BaseException], ...] = (
     E.InvalidArgument, E.AllocationLivelock, E.KmemError)
 
 ZERO = g.__GFP_ZERO
+_ZERO_PAGE = bytes(PAGE_SIZE)
 COMP = g.__GFP_COMP
 NOWARN = g.__GFP_NOWARN
 Op = tuple[int, ...]
@@ -125,15 +126,15 @@ class Executor:
             self.slots[slot] = [page, pfn, order, bool(order and gfp & COMP), 1]
             if gfp & ZERO:
                 for p in range(pfn, pfn + (1 << order)):
-                    if m.read_page(p, 0, PAGE_SIZE) != bytes(PAGE_SIZE):
+                    if m.read_page(p, 0, PAGE_SIZE) != _ZERO_PAGE:
                         return NOT_ZERO
             return pfn
         entry = self.slots.get(slot)
         if kind == FREE:
             if entry is None:
                 return NOOP
-            page, pfn, order, compound, refs = entry[:5]
-            m.free_pages(page, order)
+            _, pfn, order, compound, refs = entry[:5]
+            m.free_pages(entry[0] if entry[0] is not None else self._page(entry), order)
             if refs == 1:
                 del self.slots[slot]
                 self.ghosts[slot] = (pfn, order)
@@ -145,13 +146,13 @@ class Executor:
         if kind == GET:
             if entry is None:
                 return NOOP
-            m.get_page(entry[0])
+            m.get_page(entry[0] if entry[0] is not None else self._page(entry))
             entry[4] += 1
             return OK
         if kind == PUT:
             if entry is None:
                 return NOOP
-            m.put_page(entry[0])
+            m.put_page(entry[0] if entry[0] is not None else self._page(entry))
             if entry[4] == 1:
                 del self.slots[slot]
                 self.ghosts[slot] = (entry[1], entry[2])
@@ -168,6 +169,14 @@ class Executor:
         if kind == BADFREE:
             return self._bad(op[2] % NR_BADFREE, slot, entry)
         raise E.InvalidArgument(f"unknown operation {op!r}")
+
+    def _page(self, entry: list[Any]) -> Any:
+        """The slot's page: the handle its allocation returned, or (a batch binds pfns
+        only) ``pfn_to_page`` of its pfn, made on first use."""
+        page = entry[0]
+        if page is None:
+            page = entry[0] = self.m.pfn_to_page(entry[1])
+        return page
 
     def _bad(self, bad: int, slot: int, entry: list[Any] | None) -> int:
         m = self.m
@@ -200,7 +209,7 @@ class Executor:
             return OK
         if entry is None:
             return NOOP
-        page, pfn, order, compound, refs = entry[:5]
+        _, pfn, order, compound, refs = entry[:5]
         if bad == BAD_TAIL:
             if not order:
                 return NOOP
@@ -209,7 +218,7 @@ class Executor:
         # BAD_ORDER: only with one reference (a compound page with others just drops one)
         if refs != 1:
             return NOOP
-        m.free_pages(page, order + 1)
+        m.free_pages(self._page(entry), order + 1)
         return OK
 
 
@@ -503,13 +512,12 @@ class BatchExecutor(Executor):
 
     def _bind(self, res: list[int]) -> None:
         """Replace batch-row references by the pfns the batch returned (only entries this
-        batch filled hold one)."""
+        batch filled hold one); the page handle is made when a step needs it
+        (:meth:`Executor._page`)."""
         for entry in self._filled:
             if entry[1] < 0 and entry[5] is not None \
                     and entry[5] < len(res) and res[entry[5]] >= 0:
                 entry[1] = res[entry[5]]
-            if entry[1] >= 0 and entry[0] is None:
-                entry[0] = self.m.pfn_to_page(entry[1])
             entry[5] = None
         self._filled = []
         for slot, row in list(self._ghost_rows.items()):

@@ -21,12 +21,8 @@ from kmem.spec import (
     migrate,
     numa,
     page_alloc,
-    page_api,
     prepare_alloc,
-    procfs,
     slowpath,
-    vm_sysctl,
-    vmstat,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -41,18 +37,17 @@ from kmem.spec.alloc_flags import (
     ALLOC_WMARK_MASK,
     WMARK_HIGH,
 )
-from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT, PAGE_SIZE
+from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_SHIFT
 from kmem.spec.errors import (
     AllocationLivelock,
     BadPageState,
-    BadRange,
-    BadVirtAddr,
     FreeOrderMismatch,
     GetPageOnFreePage,
     InvalidArgument,
     RefcountUnderflow,
     TailPageFree,
 )
+from kmem.spec.machine_surface import PathSurface
 from kmem.spec.prepare_alloc import AllocDecision
 from kmem.spec.zones import MachineLayout, ZoneType
 
@@ -74,8 +69,11 @@ _check_order = page_alloc.check_order
 SECTION_PAGES_SHIFT = 27 - PAGE_SHIFT  # x86-64 SECTION_SIZE_BITS 27: 128 MiB sections
 
 
-class Machine:
-    """One node of physical memory with its zones and the page API.
+class Machine(PathSurface[Zone, Page]):
+    """One node of physical memory with its zones and the page API (the address rules,
+    page contents and ZERO_PAGE: :class:`kmem.spec.page_api.MachinePages`; presets, NUMA
+    entry points, the current CPU, reports and /proc rows:
+    :class:`kmem.spec.machine_surface.PathSurface`).
 
     ``policy`` chooses among equally legal blocks: ``"lowest"`` (lowest address,
     the canonical policy of the benchmark suite) or ``"linux"`` (the kernel's
@@ -219,48 +217,11 @@ class Machine:
             del kwargs["kernel"]
             return Machine2611(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem,
                                                  era="2.6.11"), **kwargs)
-        return cls(zones_spec.x86_32(mem_mb, vmsplit, highmem=highmem, era=era), **kwargs)
+        return super().x86_32(mem_mb, vmsplit, highmem=highmem, era=era, **kwargs)
 
-    @classmethod
-    def x86_64(cls, mem_mb: int, *, movablecore_mb: int = 0, **kwargs: Any) -> Machine:
-        """An x86-64 machine (DMA < 16 MB, DMA32 < 4 GB, NORMAL above, optional MOVABLE)."""
-        return cls(zones_spec.x86_64(mem_mb, movablecore_mb=movablecore_mb), **kwargs)
-
-    @classmethod
-    def numa_x86_64(cls, mem_mb: tuple[int, ...], **kwargs: Any) -> Machine:
-        """An x86-64 NUMA machine, node ``i`` with ``mem_mb[i]`` MB after node ``i - 1``
-        (:func:`kmem.spec.numa.x86_64_nodes`); ``distances`` default to 10 local and 20
-        remote, ``cpu_nodes`` to CPUs spread evenly, node by node."""
-        layouts = numa.x86_64_nodes(mem_mb)
-        return cls(layouts[0], nodes=layouts[1:], **kwargs)
-
-    @classmethod
-    def generic(cls, npages: int, **kwargs: Any) -> Machine:
-        """One NORMAL zone of ``npages`` pages from pfn 0 (the benchmark workloads' machine).
-
-        Pass ``min_free_kbytes=0`` for a MIN watermark of 0, so that the slow path
-        (``gfp_to_alloc_flags``) can take every page.
-        """
-        return cls(zones_spec.generic(npages), **kwargs)
-
-    # -- watermarks (setup_per_zone_wmarks, setup_per_zone_lowmem_reserve) ----------------
-    def setup_watermarks(self, *, min_free_kbytes: int | None = None,
-                         watermark_scale_factor: int = 10,
-                         lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
-        """Recompute every zone's watermarks and lowmem_reserve, as writing the sysctls
-        ``vm.min_free_kbytes``, ``vm.watermark_scale_factor`` or
-        ``vm.lowmem_reserve_ratio`` does."""
-        w = vm_sysctl.setup_machine_watermarks(
-            self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
-                                for zones in self.node_zones],
-            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
-            lowmem_reserve_ratio=lowmem_reserve_ratio)
-        self.min_free_kbytes = w.min_free_kbytes
-        self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
-        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
-            zone.watermark = mark
-            zone.lowmem_reserve = reserve
+    # -- watermarks (setup_watermarks: kmem.spec.machine_surface) -------------------------
+    def _watermarks_changed(self) -> None:
+        for zone in self.zones:
             if isinstance(zone, MtZone):
                 zone.movable_idx = self._movable_idx
             if isinstance(zone, MtZone) and self.nr_cpus and zone.present_pages:
@@ -268,49 +229,13 @@ class Machine:
                 split = numa.nr_split_cpus(self.cpu_nodes.count(zone.node), 0, self.nr_cpus)
                 zone.setup_pageset(split, self.percpu_pagelist_high_fraction)
 
-    def _is_memory_pfn(self, pfn: int) -> bool:
-        """The pfn lies in a memory range (some zone spans it and it is not a hole)."""
-        return any(span.contains(pfn) and span.is_present(pfn)
-                   for node in self.node_layouts for span in node.zones)
-
-    # -- addresses ---------------------------------------------------------------------
-    def _direct_map_setup(self) -> None:
-        self.page_offset, self.max_low_pfn = page_api.direct_map(self.node_layouts)
-
-    def zone_of(self, pfn: object) -> Zone | None:
-        """The zone whose span holds ``pfn`` (``page_zone``), or None (also for a non-int)."""
-        if isinstance(pfn, bool) or not isinstance(pfn, int):
-            return None
-        for zone in self.zones:
-            if zone.start_pfn <= pfn < zone.end_pfn:
-                return zone
-        return None
-
-    def pfn_valid(self, pfn: object) -> bool:
-        """``pfn_valid``: the pfn has a struct page (it lies in a zone's span)."""
-        return self.zone_of(pfn) is not None
-
-    def is_highmem_pfn(self, pfn: int) -> bool:
-        """Not in the direct map (``PageHighMem``): at or above max_low_pfn."""
-        return pfn >= self.max_low_pfn
-
-    def virt_addr_valid(self, addr: object) -> bool:
-        """``virt_addr_valid(addr)``: a direct-map address of a valid, lowmem pfn."""
-        if isinstance(addr, bool) or not isinstance(addr, int) or addr < self.page_offset:
-            return False
-        pfn = (addr - self.page_offset) >> PAGE_SHIFT
-        return pfn < self.max_low_pfn and self.pfn_valid(pfn)
-
-    # -- page descriptors ----------------------------------------------------------------
+    # -- page descriptors (addresses: kmem.spec.page_api.MachinePages) ---------------------
     def pfn_to_page(self, pfn: int) -> Page:
         """``pfn_to_page``: the descriptor of ``pfn``, created on first use."""
         page = self.pages.get(pfn)
         if page is not None:
             return page
-        zone = self.zone_of(pfn)
-        if zone is None:
-            raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
-                           f"max_pfn is {self.layout.max_pfn:#x})")
+        zone = self._valid_zone(pfn)
         unmanaged = zone.is_reserved(pfn) or zone.is_hole(pfn)
         refcount = 1 if unmanaged or pfn in zone.allocated else 0
         page = self.pages[pfn] = Page(pfn, zone.ztype, refcount, reserved=unmanaged)
@@ -320,21 +245,6 @@ class Machine:
         if not isinstance(page, Page) or self.pages.get(page.pfn) is not page:
             raise InvalidArgument(f"{page!r} is not a struct page of this machine")
         return page
-
-    def page_address(self, page: Page) -> int:
-        """``page_address``: the direct-map address; a highmem page has one only while
-        kmapped (``page.virtual``), else 0 (NULL)."""
-        page = self._own(page)
-        if self.is_highmem_pfn(page.pfn):
-            return page.virtual or 0
-        return self.page_offset + (page.pfn << PAGE_SHIFT)
-
-    def virt_to_page(self, addr: int) -> Page:
-        """``virt_to_page`` for a direct-map address (others raise BadVirtAddr)."""
-        if not self.virt_addr_valid(addr):
-            raise BadVirtAddr(f"{addr!r} is not a direct-map address of this machine "
-                              f"(virt_addr_valid() is false)")
-        return self.pfn_to_page((addr - self.page_offset) >> PAGE_SHIFT)
 
     def _is_compound_tail(self, zone: Zone, pfn: int) -> int | None:
         """The head pfn if ``pfn`` is a tail page of a compound block (``PageTail``)."""
@@ -426,41 +336,7 @@ class Machine:
         """The spec's decision before the zonelist walk (:func:`kmem.spec.prepare_alloc.decide`)."""
         return prepare_alloc.decide(self, gfp, order)
 
-    # -- NUMA --------------------------------------------------------------------------
-    def numa_node_id(self) -> int:
-        """``numa_node_id()``: the node of the current CPU (``self.node`` without CPUs)."""
-        return self.cpu_nodes[self.cpu] if self.nr_cpus else self.node
-
-    def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[Zone]:
-        """``node_zonelist(nid, gfp)`` walked up to ``highest_zoneidx``
-        (:func:`kmem.spec.prepare_alloc.node_zonelist`)."""
-        return prepare_alloc.node_zonelist(self, nid, gfp, highest_idx)
-
-    def alloc_pages_node(self, nid: int, gfp: int, order: int = 0) -> Page | None:
-        """``alloc_pages_node(nid, gfp, order)`` (:func:`kmem.spec.prepare_alloc.alloc_pages_node`)."""
-        page: Page | None = prepare_alloc.alloc_pages_node(self, nid, gfp, order)
-        return page
-
-    @property
-    def cpu(self) -> int:
-        """The CPU the caller runs on (``smp_processor_id()``): its pcp lists serve this
-        caller's allocations and frees. 0..nr_cpus-1 (0 on a machine without CPUs)."""
-        return self._cpu
-
-    @cpu.setter
-    def cpu(self, cpu: int) -> None:
-        limit = max(self.nr_cpus, 1)
-        if isinstance(cpu, bool) or not isinstance(cpu, int) or not 0 <= cpu < limit:
-            raise InvalidArgument(f"cpu must be an int in 0..{limit - 1} (nr_cpus={self.nr_cpus}), "
-                                  f"got {cpu!r}")
-        self._cpu = cpu
-
-    def advance_clock(self, seconds: float) -> None:
-        """Let ``seconds`` of model time pass (:func:`kmem.spec.vmstat.advance_clock`):
-        ``warn_alloc``'s rate limit and, with per-CPU lists, the vmstat worker at every
-        whole second crossed."""
-        vmstat.advance_clock(self, seconds)
-
+    # -- the vmstat worker (NUMA, cpu, the clock: kmem.spec.machine_surface) -------------
     def vmstat_update(self, cpu: int) -> bool:
         """One run of the vmstat worker on ``cpu`` (``vmstat_update`` ->
         ``refresh_cpu_vm_stats(true)``, mm/vmstat.c of 6.12, 808-870): ``decay_pcp_high``
@@ -478,21 +354,6 @@ class Machine:
                 todo |= zone.decay_pcp_high(cpu)
         return todo
 
-    def _warn_once(self, line: str) -> None:
-        """A ``WARN_ON_ONCE`` report: printed the first time only."""
-        if line not in self._warned_once:
-            self._warned_once.add(line)
-            self.dmesg.append(line)
-
-    def _warn_alloc(self, gfp: int, order: int) -> None:
-        """``warn_alloc`` (mm/page_alloc.c): __GFP_NOWARN, the 10 s rate limit and the
-        missing-DMA rule may silence it (:func:`kmem.spec.page_alloc.warn_alloc`)."""
-        has_dma = self.config.has(ZoneType.DMA) and self.zone(ZoneType.DMA).managed_pages > 0
-        self._warn_alloc_rs, lines = page_alloc.warn_alloc(
-            gfp, order, self._warn_alloc_rs, self.clock_s, has_managed_dma=has_dma,
-            comm=self.comm, kernel=self.kernel)
-        self.dmesg.extend(lines)
-
     def zone_view(self, zone: Zone) -> page_alloc.ZoneView:
         """What the allocation path reads of ``zone`` (:func:`kmem.spec.page_alloc.path_zone_view`
         with migratetypes, :func:`kmem.spec.page_alloc.bare_zone_view` without)."""
@@ -505,13 +366,13 @@ class Machine:
                     passes: tuple[page_alloc.AllocPass, ...]) -> Page | None:
         """``__alloc_pages`` with migratetypes: ``gfp_migratetype``, the fast attempt with
         the flags of the first pass of :func:`kmem.spec.page_alloc.alloc_passes`, then
-        ``__alloc_pages_slowpath`` as :func:`kmem.spec.slowpath.slowpath` walks it. Each
-        ``get_page`` step is :meth:`_get_page_from_freelist`; ``drain`` and ``unreserve``
-        steps act on the zones; reclaim, compaction and the OOM killer achieve what
+        ``__alloc_pages_slowpath`` as :func:`kmem.spec.slowpath.slowpath` walks it
+        (:func:`kmem.spec.slowpath.run_on`). Each ``get_page`` step is
+        :meth:`_get_page_from_freelist`; ``drain`` and ``unreserve`` steps act on the
+        zones; reclaim, compaction and the OOM killer achieve what
         :attr:`outcomes` says (by default nothing: no reclaim, no compaction, an OOM killer
         that frees nothing). :attr:`last_failure` names the step that gave up."""
         mt = gfp_spec.gfp_migratetype(gfp)
-        got: list[tuple[Zone, int]] = []
         # 6.1's zone_watermark_fast keys its boost retry on the mask's __GFP_ATOMIC (0x200 in
         # 6.1's numbering); 6.3+ on ALLOC_MIN_RESERVE (None)
         self._atomic_gfp = (bool(gfp & self._gfp_atomic_bit) if self.path_era == "6.1"
@@ -519,46 +380,12 @@ class Machine:
         # 6.1's rmqueue warns for a __GFP_NOFAIL order > 1 on every call
         self._rmqueue_warnings = page_alloc.nofail_warnings(gfp, order, "rmqueue",
                                                             era=self.path_era or "6.12")
-
-        def ask(step: slowpath.Step) -> bool:
-            if step.kind == "warn":
-                self._warn_once(step.label)
-            elif step.kind == "get_page":
-                found = self._get_page_from_freelist(zonelist, order, step.alloc_flags,
-                                                     highest_idx, mt)
-                if found is not None:
-                    got.append(found)
-                return found is not None
-            if step.kind == "drain":
-                self.drain_all_pages()
-            elif step.kind == "unreserve":
-                return self._unreserve_highatomic(zonelist, mt, step.force)
-            elif step.kind == "reclaim_retry_wmark":
-                # __zone_watermark_ok(zone, order, min_wmark_pages(zone), ..., available):
-                # free + reclaimable pages (kmem reclaims nothing) at MIN, no boost retry
-                return any(page_alloc.zone_allows(self.zone_view(z), order,
-                                                  (step.alloc_flags & ~ALLOC_WMARK_MASK
-                                                   & ~ALLOC_NO_WATERMARKS), highest_idx,
-                                                  boost_retry=False)
-                           for z in zonelist)
-            return False
-
-        ctx = slowpath.Context(lowmem_only=highest_idx < self._normal_idx)
-        result = slowpath.slowpath(gfp, order, ask, fast_flags=passes[0].alloc_flags, ctx=ctx,
-                                   cma=self.cma, era=self.path_era or "6.12",
-                                   outcomes=self.outcomes)
-        if got:
-            self.last_failure = None
-            return self._prep_new_page(got[0][0], got[0][1], order, gfp)
-        if result.loops:
-            raise AllocationLivelock(
-                f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
-                f"no __GFP_FS, or an OOM killer that keeps killing) and no attempt succeeds; "
-                f"kmem has no "
-                f"reclaim to wait for. Steps: {len(result.steps)}")
-        self.last_failure = result.gave_up
-        self._warn_alloc(gfp, order)
-        return None
+        found = slowpath.run_on(
+            self, gfp, order,
+            lambda flags: self._get_page_from_freelist(zonelist, order, flags, highest_idx, mt),
+            zonelist=zonelist, highest_idx=highest_idx, mt=mt,
+            fast_flags=passes[0].alloc_flags, lowmem_only=highest_idx < self._normal_idx)
+        return None if found is None else self._prep_new_page(found[0], found[1], order, gfp)
 
     def _unreserve_highatomic(self, zonelist: Sequence[Zone], mt: int, force: bool) -> bool:
         """``unreserve_highatomic_pageblock(ac, force)``: the first zone of the zonelist that
@@ -709,43 +536,7 @@ class Machine:
         """``page_count``: the refcount of the page's folio (the head for a compound tail)."""
         return self._folio(self._own(page))[1]._refcount
 
-    # -- page contents -------------------------------------------------------------------
-    def read_page(self, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
-        self._check_pfn(pfn)
-        return self.memory.read(pfn, offset, length)
-
-    def write_page(self, pfn: int, offset: int, data: bytes) -> None:
-        self._check_pfn(pfn)
-        self.memory.write(pfn, offset, bytes(data))
-
-    def copy_page(self, dst_pfn: int, src_pfn: int) -> None:
-        self._check_pfn(dst_pfn)
-        self._check_pfn(src_pfn)
-        self.memory.copy(dst_pfn, src_pfn)
-
-    def _check_pfn(self, pfn: int) -> None:
-        if not self.pfn_valid(pfn):
-            raise BadRange(f"pfn {pfn!r} is not valid on this machine")
-
-    def zero_page(self) -> Page:
-        """ZERO_PAGE: one shared, always-zero page; taken from lowmem on first use and
-        marked reserved (the kernel's lives in the kernel image)."""
-        if self._zero_page is None:
-            page = self.alloc_pages(gfp_spec.GFP_KERNEL | GFP_ZERO | GFP_NOWARN, 0)
-            if page is None:
-                raise InvalidArgument("no lowmem page left for the zero page")
-            page.reserved = True
-            self._zero_page = page
-        return self._zero_page
-
-    # -- state and checking --------------------------------------------------------------
-    def zone(self, ztype: ZoneType) -> Zone:
-        return self.zones[self.config.idx(ztype)]
-
-    def state(self) -> tuple[buddy.ZoneState, ...]:
-        """The abstract state of every zone (for :mod:`kmem.spec.buddy`'s invariants)."""
-        return tuple(z.state() for z in self.zones)
-
+    # -- state and checking (page contents, zone(), state(): MachinePages) ---------------
     def check_invariants(self, zone_check: Callable[[buddy.ZoneState], list[buddy.Violation]]
                          = buddy.check_invariants) -> list[buddy.Violation]:
         """Every buddy invariant of every zone (and, once the slab layer is in use, every
@@ -773,33 +564,11 @@ class Machine:
         return self._slab
 
     @property
-    def free_pages_total(self) -> int:
-        return sum(z.free_pages for z in self.zones)
-
-    @property
     def pcp_pages_total(self) -> int:
         """Pages parked on per-CPU lists (free to the page API, not in NR_FREE_PAGES)."""
         return sum(p.count for z in self.zones if isinstance(z, MtZone) for p in z.pcp)
 
     # -- /proc -----------------------------------------------------------------------------
-    def buddyinfo(self) -> str:
-        """/proc/buddyinfo, byte for byte (``frag_show``; populated zones only)."""
-        rows = [procfs.BuddyinfoRow(z.node, z.name, z.nr_free()) for z in self.zones
-                if z.present_pages]
-        return procfs.format_buddyinfo(rows)
-
-    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
-        return tuple(procfs.ZoneinfoZone(
-            node=z.node, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
-            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
-            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
-            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
-            protection=z.lowmem_reserve,
-            nr_free_pages=z.free_pages if z.present_pages else None,
-            node_unreclaimable=0 if z.present_pages else None,
-            start_pfn=z.start_pfn if z.present_pages else None,
-            pagesets=self._pagesets(z)) for z in self.zones)
-
     def _pagesets(self, zone: Zone) -> tuple[tuple[int, int, int, int, int, int, int], ...] | None:
         """zoneinfo's pagesets of a populated zone with per-CPU lists: (cpu, count, high,
         batch, vm stats threshold, high_min, high_max)."""
@@ -832,19 +601,6 @@ class Machine:
         order = (zones[0].pageblock_order if zones and isinstance(zones[0], MtZone)
                  else migrate.PAGEBLOCK_ORDER)
         return pagetypeinfo_spec.format_pagetypeinfo(order, rows, cma)
-
-    def _section_online(self, pfn: int) -> bool:
-        """``pfn_to_online_page`` finds a page: the pfn's memory section (128 MiB) holds
-        memory."""
-        start = pfn >> SECTION_PAGES_SHIFT << SECTION_PAGES_SHIFT
-        end = start + (1 << SECTION_PAGES_SHIFT)
-        return any(s < end and start < e for node in self.node_layouts for span in node.zones
-                   for s, e in zones_spec.subtract_ranges(((span.start_pfn, span.end_pfn),),
-                                                          span.holes))
-
-    def zoneinfo(self) -> str:
-        """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
-        return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
 
     @classmethod
     def from_proc(cls, zoneinfo_text: str | bytes, buddyinfo_text: str | bytes,

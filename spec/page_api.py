@@ -26,12 +26,16 @@ Python mangles ``__name`` inside a class body: there, ``api.__free_pages`` becom
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from . import gfp as _gfp
 from . import page_alloc, x86_64_layout
-from .constants import PAGE_SHIFT
+from .buddy import ZoneState
+from .constants import PAGE_SHIFT, PAGE_SIZE
+from .errors import BadRange, BadVirtAddr, InvalidArgument
+from .memory import PageContents
 from .x86_32_layout import maxmem, page_offset
-from .zones import MachineLayout, ZoneType
+from .zones import MachineLayout, ZoneConfig, ZoneType
 
 GFP_MASK_LIMIT = page_alloc.GFP_MASK_LIMIT
 
@@ -82,6 +86,133 @@ def direct_map(node_layouts: Sequence[MachineLayout]) -> tuple[int, int]:
 
 _GFP_ZERO = page_alloc.GFP_ZERO_BIT
 _GFP_DMA = 0x01  # __GFP_DMA (include/linux/gfp_types.h)
+#: where ZERO_PAGE comes from in kmem: one lowmem page, zeroed (the kernel's is
+#: ``empty_zero_page`` in the kernel image, arch/x86/include/asm/pgtable.h)
+_ZERO_PAGE_GFP = _gfp.GFP_KERNEL | page_alloc.GFP_ZERO_BIT | page_alloc.GFP_NOWARN_BIT
+
+_Z = TypeVar("_Z")
+_P = TypeVar("_P")
+
+
+class MachinePages(Generic[_Z, _P]):
+    """The address and pfn rules every machine shares, written once: the model's
+    :class:`kmem.model.Machine`, fastimpl's bare core and its whole path inherit them.
+
+    The machine provides ``zones`` (in pfn order, each with ``start_pfn``, ``end_pfn``
+    and ``ztype``), ``node_layouts``, ``config`` (its :class:`~kmem.spec.zones.ZoneConfig`),
+    ``memory`` (:class:`~kmem.spec.memory.PageContents`), ``alloc_pages``,
+    ``pfn_to_page`` and ``_own`` (:class:`PageMachine`); its pages have ``pfn``,
+    ``virtual`` and ``reserved``. ``page_offset`` and ``max_low_pfn`` are set here
+    (:func:`direct_map`)."""
+
+    zones: Sequence[_Z]
+    node_layouts: tuple[MachineLayout, ...]
+    config: ZoneConfig
+    memory: PageContents
+    page_offset: int
+    max_low_pfn: int
+    _zero_page: _P | None
+
+    if TYPE_CHECKING:
+        def alloc_pages(self, gfp: int, order: int = 0) -> _P | None: ...
+        def pfn_to_page(self, pfn: int) -> _P: ...
+        def _own(self, page: object) -> _P: ...
+
+    def _direct_map_setup(self) -> None:
+        self.page_offset, self.max_low_pfn = direct_map(self.node_layouts)
+
+    def zone_of(self, pfn: object) -> _Z | None:
+        """The zone whose span holds ``pfn`` (``page_zone``), or None (also for a non-int)."""
+        if isinstance(pfn, bool) or not isinstance(pfn, int):
+            return None
+        for zone in self.zones:
+            if zone.start_pfn <= pfn < zone.end_pfn:  # type: ignore[attr-defined]
+                return zone
+        return None
+
+    def _valid_zone(self, pfn: int) -> _Z:
+        """``pfn``'s zone; BadRange where ``pfn_to_page`` has no page (``pfn_valid``)."""
+        zone = self.zone_of(pfn)
+        if zone is None:
+            raise BadRange(f"pfn {pfn!r} is not valid on this machine (pfn_valid() is false; "
+                           f"max_pfn is {self.node_layouts[0].max_pfn:#x})")
+        return zone
+
+    def pfn_valid(self, pfn: object) -> bool:
+        """``pfn_valid`` (6.12 include/linux/mmzone.h:2026, SPARSEMEM): the pfn has a
+        struct page; kmem gives one to every pfn a zone spans."""
+        return self.zone_of(pfn) is not None
+
+    def is_highmem_pfn(self, pfn: int) -> bool:
+        """Not in the direct map (``PageHighMem``): at or above max_low_pfn."""
+        return pfn >= self.max_low_pfn
+
+    def virt_addr_valid(self, addr: object) -> bool:
+        """``virt_addr_valid(addr)`` (6.x arch/x86/mm/physaddr.c ``__virt_addr_valid``):
+        a direct-map address of a valid, lowmem pfn."""
+        if isinstance(addr, bool) or not isinstance(addr, int) or addr < self.page_offset:
+            return False
+        pfn = (addr - self.page_offset) >> PAGE_SHIFT
+        return pfn < self.max_low_pfn and self.pfn_valid(pfn)
+
+    def page_address(self, page: _P) -> int:
+        """``page_address`` (6.x mm/highmem.c; ``lowmem_page_address``, include/linux/mm.h):
+        the direct-map address; a highmem page has one only while kmapped
+        (``page.virtual``), else 0 (NULL)."""
+        page = self._own(page)
+        pfn: int = page.pfn  # type: ignore[attr-defined]
+        if self.is_highmem_pfn(pfn):
+            return page.virtual or 0  # type: ignore[attr-defined]
+        return self.page_offset + (pfn << PAGE_SHIFT)
+
+    def virt_to_page(self, addr: int) -> _P:
+        """``virt_to_page`` (6.x arch/x86/include/asm/page.h: ``pfn_to_page(__pa(addr) >>
+        PAGE_SHIFT)``) for a direct-map address (others raise BadVirtAddr)."""
+        if not self.virt_addr_valid(addr):
+            raise BadVirtAddr(f"{addr!r} is not a direct-map address of this machine "
+                              f"(virt_addr_valid() is false)")
+        return self.pfn_to_page((addr - self.page_offset) >> PAGE_SHIFT)
+
+    # -- page contents -------------------------------------------------------------------
+    def _check_pfn(self, pfn: int) -> None:
+        if not self.pfn_valid(pfn):
+            raise BadRange(f"pfn {pfn!r} is not valid on this machine")
+
+    def read_page(self, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes:
+        self._check_pfn(pfn)
+        return self.memory.read(pfn, offset, length)
+
+    def write_page(self, pfn: int, offset: int, data: bytes) -> None:
+        self._check_pfn(pfn)
+        self.memory.write(pfn, offset, bytes(data))
+
+    def copy_page(self, dst_pfn: int, src_pfn: int) -> None:
+        self._check_pfn(dst_pfn)
+        self._check_pfn(src_pfn)
+        self.memory.copy(dst_pfn, src_pfn)
+
+    def zero_page(self) -> _P:
+        """ZERO_PAGE: one shared, always-zero page; taken from lowmem on first use and
+        marked reserved (the kernel's lives in the kernel image)."""
+        if self._zero_page is None:
+            page = self.alloc_pages(_ZERO_PAGE_GFP, 0)
+            if page is None:
+                raise InvalidArgument("no lowmem page left for the zero page")
+            page.reserved = True  # type: ignore[attr-defined]
+            self._zero_page = page
+        return self._zero_page
+
+    # -- zones -----------------------------------------------------------------------------
+    def zone(self, ztype: ZoneType) -> _Z:
+        return self.zones[self.config.idx(ztype)]
+
+    def state(self) -> tuple[ZoneState, ...]:
+        """The abstract state of every zone (for :mod:`kmem.spec.buddy`'s invariants)."""
+        return tuple(z.state() for z in self.zones)  # type: ignore[attr-defined]
+
+    @property
+    def free_pages_total(self) -> int:
+        return sum(z.free_pages for z in self.zones)  # type: ignore[attr-defined]
 
 
 def alloc_pages(m: Machine, gfp: int, order: int) -> Page | None:

@@ -17,8 +17,9 @@ for this request at all, whatever reclaim, compaction and the OOM killer do?
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from . import gfp as _gfp
 from .alloc_flags import (
@@ -28,9 +29,11 @@ from .alloc_flags import (
     ALLOC_NO_WATERMARKS,
     ALLOC_OOM,
     ALLOC_WMARK_HIGH,
+    ALLOC_WMARK_MASK,
 )
 from .constants import MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER
-from .errors import InvalidArgument
+from .errors import AllocationLivelock, InvalidArgument
+from .page_alloc import zone_allows
 
 MAX_RECLAIM_RETRIES = 16  # mm/internal.h
 MAX_COMPACT_RETRIES = 16  # mm/page_alloc.c
@@ -490,3 +493,64 @@ def slowpath(gfp: int, order: int, ask: Callable[[Step], bool], *, fast_flags: i
     got, why, loops = walk.run(fast_flags)
     attempts = tuple(s for s in walk.steps if s.kind == "get_page")
     return SlowpathResult(tuple(walk.steps), got, why, loops, attempts)
+
+
+_T = TypeVar("_T")
+
+
+def run_on(m: Any, gfp: int, order: int, get_page: Callable[[int], _T | None], *,
+           zonelist: Sequence[Any], highest_idx: int, mt: int, fast_flags: int,
+           lowmem_only: bool, fast_done: bool = False) -> _T | None:
+    """:func:`slowpath` run on machine ``m``'s zones, the step loop every machine with the
+    whole path shares: ``get_page(alloc_flags)`` is its ``get_page_from_freelist`` over
+    ``zonelist`` (a block, or None); ``warn`` prints once (``m._warn_once``), ``drain`` is
+    ``m.drain_all_pages()``, ``unreserve`` is ``m._unreserve_highatomic(zonelist, mt,
+    force)``, and ``reclaim_retry_wmark`` is ``should_reclaim_retry``'s zone test (6.12.118
+    mm/page_alloc.c:4226 ``__zone_watermark_ok(zone, order, min_wmark, ...,
+    available)``: free plus reclaimable pages, kmem reclaims nothing, at MIN with no boost
+    retry) on ``m.zone_view``. ``fast_done``: the fast attempt (the walk's first step) has
+    already run and failed.
+
+    Returns the block the first successful ``get_page`` step gave (``m.last_failure`` is
+    then None); else sets ``m.last_failure`` to the step that gave up, reports the failure
+    (``m._warn_alloc``, ``warn_alloc`` at ``nopage``, line 4590) and returns None. A request
+    the kernel would retry for ever raises :class:`~kmem.spec.errors.AllocationLivelock`.
+    """
+    got: list[_T] = []
+    skip_fast = [fast_done]
+
+    def ask(step: Step) -> bool:
+        if step.kind == "warn":
+            m._warn_once(step.label)
+        elif step.kind == "get_page":
+            if skip_fast[0] and step.label == "fast":
+                skip_fast[0] = False
+                return False
+            found = get_page(step.alloc_flags)
+            if found is not None:
+                got.append(found)
+            return found is not None
+        if step.kind == "drain":
+            m.drain_all_pages()
+        elif step.kind == "unreserve":
+            return bool(m._unreserve_highatomic(zonelist, mt, step.force))
+        elif step.kind == "reclaim_retry_wmark":
+            flags = step.alloc_flags & ~ALLOC_WMARK_MASK & ~ALLOC_NO_WATERMARKS
+            return any(zone_allows(m.zone_view(z), order, flags, highest_idx, boost_retry=False)
+                       for z in zonelist)
+        return False
+
+    result = slowpath(gfp, order, ask, fast_flags=fast_flags,
+                      ctx=Context(lowmem_only=lowmem_only), cma=m.cma,
+                      era=m.path_era or "6.12", outcomes=m.outcomes)
+    if got:
+        m.last_failure = None
+        return got[0]
+    if result.loops:
+        raise AllocationLivelock(
+            f"alloc_pages({gfp:#x}, {order}): the kernel would retry for ever (__GFP_NOFAIL, "
+            f"no __GFP_FS, or an OOM killer that keeps killing) and no attempt succeeds; "
+            f"kmem has no reclaim to wait for. Steps: {len(result.steps)}")
+    m.last_failure = result.gave_up
+    m._warn_alloc(gfp, order)
+    return None

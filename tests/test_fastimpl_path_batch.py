@@ -251,12 +251,12 @@ def test_entry_points_bind_their_own_signature():
         pytest.skip("no compiled entries")
     build = CONFIGS["generic-nopcp"]
     m = build(fastimpl.Machine)
-    A = list(m._A)
-    A[2] = np.asfortranarray(m._P)  # the per-pfn fields in another layout
-    K.e_free_fast(tuple(A), m._ref, m._resv, m._comp, 1, 0, 0)  # compiles that signature
+    other = np.zeros(2 * len(m._S), np.int64)[::2]  # the arena in another array layout
+    other[:] = m._S
+    K.e_free_fast(other, 1, 0, 0)  # compiles that signature
     mm, pm = build(ModelMachine), build(fastimpl.Machine)
     ops, want = random_batch(random.Random(5), mm, 300, [g.GFP_KERNEL, g.GFP_HIGHUSER_MOVABLE])
-    sig = tuple(numba.typeof(a) for a in (pm._A, pm._ref, pm._resv, pm._comp, 1, 0, 0))
+    sig = tuple(numba.typeof(a) for a in (pm._S, 1, 0, 0))
     assert pm._e_free is K.e_free_fast.overloads[sig].entry_point
     assert replay_per_op(pm, ops) == want  # through the entries pm bound
     assert observed(pm) == observed(mm)

@@ -18,7 +18,7 @@ import pytest
 
 from kmem.fuzz import ops as O
 from kmem.fuzz.bulk import run_stream
-from kmem.fuzz.checks import InvariantCache, check_invariants, retiles
+from kmem.fuzz.checks import INCREMENTAL, InvariantCache, check_invariants, retiles
 from kmem.fuzz.configs import MachineConfig
 from kmem.model import Machine as ModelMachine
 from kmem.spec import buddy
@@ -187,3 +187,75 @@ def test_fast_free_lists_in_one_pass_are_the_lists():
             assert z.block_type == {pb: z.get_pfnblock_migratetype(pb << mm._pbo)
                                     for pb in z.block_type}
     assert seen
+
+
+def _path_states(k: int, kernel: str | None, n: int = 120) -> list[buddy.ZoneState]:
+    """The model's zone states along a whole-path stream (migratetypes: typed free lists,
+    pageblock types, the highatomic counters), one per zone and step."""
+    from kmem.fuzz.path import PATH_CONFIGS, PathRunner, path_impls, path_stream_for
+
+    config = replace(PATH_CONFIGS[k], kernel=kernel)
+    runner = PathRunner(config, path_impls("model"))
+    m = runner.machines[0]
+    out = [[z.state() for z in m.zones]]
+    for op in path_stream_for(config, k + 3, n):
+        runner.apply(op)
+        out.append([z.state() for z in m.zones])
+    return [zs for step in zip(*out, strict=True) for zs in step]  # zone by zone
+
+
+def _planted_lists(zs: buddy.ZoneState, rng: random.Random) -> list[buddy.ZoneState]:
+    """Broken copies of a migratetype zone state, one fault of its typed lists each."""
+    from kmem.spec import migrate
+
+    lists = dict(zs.list_types)
+    out = []
+    if lists:
+        pfn = sorted(lists)[rng.randrange(len(lists))]
+        for mt in (lists[pfn] + 1) % migrate.MIGRATE_TYPES, migrate.MIGRATE_HIGHATOMIC, 99:
+            out.append(replace(zs, list_types=tuple(sorted({**lists, pfn: mt}.items()))))
+        out.append(replace(zs, list_types=tuple(sorted((p, t) for p, t in lists.items()
+                                                       if p != pfn))))  # on no list
+    out.append(replace(zs, nr_free_highatomic=zs.nr_free_highatomic + 1))
+    if zs.block_types:
+        pb, mt = zs.block_types[rng.randrange(len(zs.block_types))]
+        out.append(replace(zs, block_types=tuple(sorted({**dict(zs.block_types),
+                                                         pb: (mt + 1) % 4}.items()))))
+    return out
+
+
+@pytest.mark.parametrize("k,kernel", [(0, None), (3, None), (0, "6.1")])
+def test_the_incremental_invariants_are_the_spec_s(k, kernel):
+    """From a clean state (and :func:`retiles` true), each incremental decision of
+    :data:`INCREMENTAL` equals the spec's invariant over the whole zone, on the next
+    states of whole-path streams (6.12's and 6.1's) and of a bulk mix, and on planted
+    ones: a block of a free list moved to another list, to HIGHATOMIC or to no list, an
+    invalid type, a pageblock retyped, the HIGHATOMIC count off by one, and the faults
+    of :func:`_planted` (a missed merge, a wrong counter, pages lost)."""
+    rng = random.Random(k)
+    states = _path_states(k, kernel) + (_states(k) if kernel is None else [])
+    decided = {inv: [0, 0] for inv in INCREMENTAL}
+    for prev, nxt in zip(states, states[1:], strict=False):
+        if (prev.start_pfn, prev.end_pfn) != (nxt.start_pfn, nxt.end_pfn):
+            continue  # the next zone's first state
+        assert buddy.check_invariants(prev) == []
+        for s in [nxt, *_planted(nxt, rng), *_planted_lists(nxt, rng)]:
+            if not retiles(prev, s):
+                continue
+            new, gone = s.free - prev.free, prev.free - s.free
+            for inv, quick in INCREMENTAL.items():
+                want = not inv(s)
+                assert quick(prev, s, new, gone) == want, (inv.__name__, s)
+                decided[inv][0] += 1
+                decided[inv][1] += not want
+    for inv, (n, flagged) in decided.items():
+        assert n > 300 and flagged > 20, (inv.__name__, n, flagged)
+
+
+def test_the_memo_flags_list_faults_as_the_spec_does():
+    cache = InvariantCache()
+    rng = random.Random(11)
+    for zs in _path_states(0, None, 80):
+        for s in [zs, *_planted_lists(zs, rng)[:3], zs]:
+            assert cache(s) == buddy.check_invariants(s)
+    assert cache.incremental > 100
