@@ -32,9 +32,7 @@ from kmem.spec import (
     numa,
     page_alloc,
     prepare_alloc,
-    procfs,
     slowpath,
-    vm_sysctl,
     watermarks,
 )
 from kmem.spec import kernel as kernel_spec
@@ -460,21 +458,8 @@ class Machine(FastMachinePages[Zone, Page], MachineSurface[Zone, Page]):
         self._k_put = _entry(K.k_put, S, 0)
         self._k_count = _entry(K.k_count, S, 0)
 
-    # -- watermarks (setup_per_zone_wmarks, setup_per_zone_lowmem_reserve) ----------------
-    def setup_watermarks(self, *, min_free_kbytes: int | None = None,
-                         watermark_scale_factor: int = 10,
-                         lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
-        """Recompute every zone's watermarks and lowmem_reserve (the vm sysctls)."""
-        w = vm_sysctl.setup_machine_watermarks(
-            (self.layout,), [[(z.ztype, z.managed_pages) for z in self.zones]],
-            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
-            lowmem_reserve_ratio=lowmem_reserve_ratio)
-        self.min_free_kbytes = w.min_free_kbytes
-        self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
-        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
-            zone.watermark = mark
-            zone.lowmem_reserve = reserve
+    # -- watermarks (setup_watermarks: kmem.spec.machine_surface) -------------------------
+    def _watermarks_changed(self) -> None:
         if hasattr(self, "_rows"):
             self._rows.clear()  # the thresholds changed
             self._rows_by_order.clear()
@@ -798,25 +783,7 @@ class Machine(FastMachinePages[Zone, Page], MachineSurface[Zone, Page]):
             out.extend(zone_check(zone.state()))
         return out
 
-    # -- /proc -----------------------------------------------------------------------------
-    def buddyinfo(self) -> str:
-        """/proc/buddyinfo, byte for byte (``frag_show``; populated zones only)."""
-        rows = [procfs.BuddyinfoRow(0, z.name, z.nr_free()) for z in self.zones
-                if z.present_pages]
-        return procfs.format_buddyinfo(rows)
-
-    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
-        return tuple(procfs.ZoneinfoZone(
-            node=0, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
-            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
-            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
-            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
-            protection=z.lowmem_reserve,
-            nr_free_pages=z.free_pages if z.present_pages else None,
-            node_unreclaimable=0 if z.present_pages else None,
-            start_pfn=z.start_pfn if z.present_pages else None) for z in self.zones)
-
-    # -- sizes ---------------------------------------------------------------------------
+    # -- sizes (/proc: kmem.spec.machine_surface) -----------------------------------------
     def state_bytes(self) -> dict[str, int]:
         """Bytes of the arena by part: free-block state (bitmaps or links), descriptors."""
         return {"allocator": A.allocator_bytes(self._S),

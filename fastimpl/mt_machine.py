@@ -31,7 +31,6 @@ from kmem.spec import (
     page_alloc,
     prepare_alloc,
     slowpath,
-    vm_sysctl,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -939,22 +938,9 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
             P[K.P_AORD, pfn] = order
             self._ref[pfn] = 1
 
-    # -- watermarks (presets, NUMA, cpu, /proc: kmem.spec.machine_surface) ---------------- -------------------------------------------------------------------------
-    def setup_watermarks(self, *, min_free_kbytes: int | None = None,
-                         watermark_scale_factor: int = 10,
-                         lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
-        """Recompute every zone's watermarks, lowmem_reserve and pcp high/batch."""
-        w = vm_sysctl.setup_machine_watermarks(
-            self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
-                                for zones in self.node_zones],
-            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
-            lowmem_reserve_ratio=lowmem_reserve_ratio)
-        self.min_free_kbytes = w.min_free_kbytes
-        self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
-        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
-            zone.watermark = mark
-            zone.lowmem_reserve = reserve
+    # -- watermarks (setup_watermarks, presets, NUMA, cpu, /proc: kmem.spec.machine_surface)
+    def _watermarks_changed(self) -> None:
+        for zone in self.zones:
             if self.migratetypes:
                 zone.movable_idx = self._movable_idx
             if self.migratetypes and self.nr_cpus and zone.present_pages:

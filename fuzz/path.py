@@ -227,10 +227,11 @@ def random_stream(seed: int, n: int, *, nr_cpus: int = 2, nr_nodes: int = 1,
 
 
 #: the shaped starts of a stream (:func:`_prelude`): "claim" (one migratetype fills memory,
-#: another asks: claims and steals), "pcp" (blocks parked on the pcp lists, then decayed),
+#: another asks: claims and steals), "steal" (an order-1 fill of a non-movable type, then
+#: movable requests: steals that split a block), "pcp" (blocks parked on the pcp lists, then decayed),
 #: "highatomic" (memory filled to the min watermark, then atomic high-order requests),
 #: "nofragment" (node 0 filled with UNMOVABLE blocks, then MOVABLE requests) and "none"
-PRELUDES = ("claim", "pcp", "highatomic", "nofragment", "none")
+PRELUDES = ("claim", "steal", "pcp", "highatomic", "nofragment", "none")
 
 
 def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
@@ -275,16 +276,37 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
         out += [("alloc", other | NOWARN, rng.choice((0, 0, 1))) for _ in range(40)]
         if rng.random() < 0.3:  # free much at once: merges past pageblocks of both types
             out.append(("release", rng.choice((1, 2)), 0))
+    elif kind == "steal":
+        # a movable request steals (no claim) from a free block of another type below
+        # half a pageblock (can_steal_fallback of the block's order, mm/page_alloc.c
+        # 1882-1898 of 6.12.118): the smallest such block, whose split-off halves stay
+        # on that type's lists (__rmqueue_steal, 2275-2285); an order-1 fill of another
+        # type leaves such blocks
+        first = rng.choice((g.GFP_KERNEL, g.GFP_KERNEL | g.__GFP_RECLAIMABLE))
+        out.append(("exhaust", first | NOWARN, 1, 4096))
+        out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(10, 120))]
+        out += [("alloc", g.GFP_HIGHUSER_MOVABLE | NOWARN, 0) for _ in range(20)]
     elif kind == "pcp":
-        # order-0 frees between the high-order ones keep free_high from flushing the lists
+        # order-0 frees between the high-order ones keep free_high from flushing the
+        # lists; the first two high-order blocks are THP-sized, one movable and one not:
+        # the THP order has a pcp list of each (order_to_pindex, mm/page_alloc.c 537-548)
+        thp = [g.GFP_HIGHUSER_MOVABLE, g.GFP_KERNEL]
         for i in range(rng.randint(20, 60)):
-            out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
-                        (0, rng.choice((1, 2, 3, 1, 2, 3, 9)))[i % 2]))
-        out += [("free", 0) for _ in range(len(out))]
-        # the freeing CPU is CPU 0 here; each decay lowers pcp->high by an eighth, so that
-        # the drains reach the high-order lists (each chunk of pcp->batch then frees a
-        # whole block) from a high_max of 256-1536 pages (decay_pcp_high, 2425-2441)
-        out += [("decay", 0)] * rng.randint(16, 48)
+            if i % 2 and thp:
+                out.append(("alloc", thp.pop(0) | NOWARN, 9))
+            else:
+                out.append(("alloc", rng.choice(PATH_MASKS[:3]) | NOWARN,
+                            (0, rng.choice((1, 2, 3, 1, 2, 3, 9)))[i % 2]))
+        # half the time freed on another CPU than the one that allocated: the blocks go
+        # to the freeing CPU's lists (free_unref_page, mm/page_alloc.c 2761 of 6.12.118)
+        cpu = rng.choice((0, nr_cpus - 1))
+        if cpu:
+            out.append(("cpu", cpu))
+        out += [("free", 0) for _ in range(len(out) - bool(cpu))]
+        # each decay lowers the freeing CPU's pcp->high by an eighth, so that the drains
+        # reach the high-order lists (each chunk of pcp->batch then frees a whole block)
+        # from a high_max of 256-1536 pages (decay_pcp_high, 2425-2441)
+        out += [("decay", cpu)] * rng.randint(16, 48)
     elif kind == "highatomic":
         out += _highatomic_prelude(rng)
     elif kind != "none":
@@ -939,15 +961,22 @@ def _booted(config: PathConfig) -> Any:
 #: (machines, prelude), None for a draw (:func:`pick_config`, the prelude of
 #: :func:`random_stream`). Each shape reaches what random draws reach only now and then:
 #: THP-order pcp lists (the THP-sized zone), pcp lists decayed by the vmstat worker (a
-#: machine whose pcp->high decays), claims and steals on small pageblocks, the highatomic
-#: reserve (a machine whose zones reserve), 6.1's pcp refill of more than one block (a
-#: 6.1 zone whose pcp batch is above 1), ALLOC_NOFRAGMENT's retry (ZONE_NORMAL over a
-#: tiny DMA32); and one stream of any draw. The first round deals them in this order:
-#: the shapes that alone reach a rule first, the dearest streams (the 4160 MB machines,
-#: 1-5 CPU seconds where a quick machine's take 0.1-0.5) last.
+#: machine whose pcp->high decays, in chunks of one page), claims and steals on small
+#: pageblocks, steals of single blocks (movable requests from an order-1 fill), the
+#: highatomic reserve (a machine whose zones reserve), 6.1's pcp refill of more than one
+#: block and its free_factor (a 6.1 zone whose pcp batch is above 1, pcp lists filled),
+#: ALLOC_NOFRAGMENT's retry (ZONE_NORMAL over a tiny DMA32); and one stream of any draw. The first round deals them in this
+#: order: the shapes that reach their rule in the fewest operations first (the THP
+#: lists and the highatomic reserve within 1-5), the dearest streams (the 4160 MB
+#: machines, 1-5 CPU seconds where a quick machine's take 0.1-0.5) last.
 PATH_DECK: tuple[tuple[str, str | None], ...] = (
-    ("thp", "pcp"), ("decaying", "pcp"), ("quick", "claim"), ("reserving", "highatomic"),
-    ("6.1-batch", None), ("nofragment", "nofragment"), ("any", None))
+    ("thp", "pcp"), ("reserving", "highatomic"), ("quick", "steal"), ("decaying", "pcp"),
+    ("quick", "claim"), ("6.1-batch", "pcp"), ("nofragment", "nofragment"), ("any", None))
+
+#: the longest stream of the deck's first round (a longer prelude is kept whole): each
+#: first-round shape reaches its rule within its prelude, so that a loaded campaign
+#: deals the whole round in its first seconds; later rounds run the full length
+FIRST_ROUND_OPS = 100
 
 
 def deck_machines(family: str) -> tuple[PathConfig, ...]:
@@ -955,7 +984,14 @@ def deck_machines(family: str) -> tuple[PathConfig, ...]:
     if family == "quick":
         return PATH_CONFIGS[:8]
     if family == "decaying":
-        return tuple(c for c in PATH_CONFIGS[:8] if pcp_decays(c))
+        # pcp->batch 1: every page a decay drains past the order-0 lists is a chunk of its
+        # own that frees a whole block, so the chunking shows at the first high-order list
+        # (decay_pcp_high, mm/page_alloc.c 2433-2441 of 6.12.118); a larger batch needs
+        # more parked pages than the prelude parks, and a pcp->high_max below 64 pages
+        # drains them as they are freed (free_unref_page_commit, 2714), before any decay
+        return tuple(c for c in PATH_CONFIGS[:8] if pcp_decays(c)
+                     and all(p.batch == 1 and p.high_max >= 64
+                             for z in _booted(c).zones for p in z.pcp))
     if family == "reserving":
         return tuple(c for c in PATH_CONFIGS if reserves_highatomic(c))
     if family == "thp":
@@ -972,7 +1008,7 @@ def deck_machines(family: str) -> tuple[PathConfig, ...]:
 class PathDeck:
     """The whole-path stage's draws: every shape of :data:`PATH_DECK` once per round, so
     that a campaign that runs only a few streams (a short box, a loaded machine) still
-    runs each shape once in its first seven: the first round in the deck's order (the
+    runs each shape once in its first eight: the first round in the deck's order (the
     rare rules within the first few CPU seconds, whatever the seed), each later one
     shuffled anew."""
 
@@ -995,6 +1031,8 @@ class PathDeck:
     def stream(self, n: int) -> tuple[PathConfig, list[Op]]:
         """The next stream: a machine and ``n`` operations for it."""
         config, prelude = self.draw()
+        if self.rounds == 1:
+            n = min(n, FIRST_ROUND_OPS)
         return config, path_stream_for(config, self.rng.getrandbits(32), n, prelude)
 
 

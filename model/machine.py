@@ -23,7 +23,6 @@ from kmem.spec import (
     page_alloc,
     prepare_alloc,
     slowpath,
-    vm_sysctl,
     watermarks,
 )
 from kmem.spec import gfp as gfp_spec
@@ -220,24 +219,9 @@ class Machine(PathSurface[Zone, Page]):
                                                  era="2.6.11"), **kwargs)
         return super().x86_32(mem_mb, vmsplit, highmem=highmem, era=era, **kwargs)
 
-    # -- watermarks (setup_per_zone_wmarks, setup_per_zone_lowmem_reserve) ----------------
-    def setup_watermarks(self, *, min_free_kbytes: int | None = None,
-                         watermark_scale_factor: int = 10,
-                         lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
-        """Recompute every zone's watermarks and lowmem_reserve, as writing the sysctls
-        ``vm.min_free_kbytes``, ``vm.watermark_scale_factor`` or
-        ``vm.lowmem_reserve_ratio`` does."""
-        w = vm_sysctl.setup_machine_watermarks(
-            self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
-                                for zones in self.node_zones],
-            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
-            lowmem_reserve_ratio=lowmem_reserve_ratio)
-        self.min_free_kbytes = w.min_free_kbytes
-        self.watermark_scale_factor = watermark_scale_factor
-        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
-        for zone, mark, reserve in zip(self.zones, w.watermarks, w.lowmem_reserve, strict=True):
-            zone.watermark = mark
-            zone.lowmem_reserve = reserve
+    # -- watermarks (setup_watermarks: kmem.spec.machine_surface) -------------------------
+    def _watermarks_changed(self) -> None:
+        for zone in self.zones:
             if isinstance(zone, MtZone):
                 zone.movable_idx = self._movable_idx
             if isinstance(zone, MtZone) and self.nr_cpus and zone.present_pages:

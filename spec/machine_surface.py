@@ -1,8 +1,8 @@
 """The machine surface every kmem machine shares, written once over a small machine
-interface: the presets, the NUMA entry points, the clock and /proc/zoneinfo
-(:class:`MachineSurface`: :class:`kmem.model.Machine`, fastimpl's bare core and its whole
-path), and what the whole path adds (:class:`PathSurface`: the current CPU, the once-only
-and rate-limited reports, /proc/buddyinfo and the zoneinfo rows by node, memory sections).
+interface: the presets, the NUMA entry points, the clock, /proc/buddyinfo and
+/proc/zoneinfo (:class:`MachineSurface`: :class:`kmem.model.Machine`, fastimpl's bare
+core and its whole path), and what the whole path adds (:class:`PathSurface`: the
+current CPU, the once-only and rate-limited reports, memory sections).
 Each rule stays where it is defined (:mod:`kmem.spec.prepare_alloc`, :mod:`kmem.spec.vmstat`,
 :mod:`kmem.spec.page_alloc`, :mod:`kmem.spec.procfs`); this is the plumbing that calls it.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from . import numa, prepare_alloc, procfs, vmstat
+from . import numa, prepare_alloc, procfs, vm_sysctl, vmstat
 from . import zones as zones_spec
 from .constants import PAGE_SHIFT
 from .errors import InvalidArgument
@@ -32,10 +32,13 @@ class MachineSurface(MachinePages[_Z, _P]):
     and its ``kernel`` (:class:`~kmem.spec.kernel.Kernel`)."""
 
     kernel: Any
+    node_zones: Any
+    min_free_kbytes: int
+    watermark_scale_factor: int
+    lowmem_reserve_ratio: tuple[int, ...]
 
     if TYPE_CHECKING:
         def __init__(self, layout: zones_spec.MachineLayout, **kwargs: Any) -> None: ...
-        def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]: ...
 
     # -- presets -------------------------------------------------------------------------
     @classmethod
@@ -69,6 +72,33 @@ class MachineSurface(MachinePages[_Z, _P]):
         """
         return cls(zones_spec.generic(npages), **kwargs)
 
+    # -- watermarks ----------------------------------------------------------------------
+    def setup_watermarks(self, *, min_free_kbytes: int | None = None,
+                         watermark_scale_factor: int = 10,
+                         lowmem_reserve_ratio: tuple[int, ...] | None = None) -> None:
+        """Recompute every zone's watermarks and lowmem_reserve, as writing the sysctls
+        ``vm.min_free_kbytes``, ``vm.watermark_scale_factor`` or
+        ``vm.lowmem_reserve_ratio`` does (:func:`kmem.spec.vm_sysctl.setup_machine_watermarks`);
+        then :meth:`_watermarks_changed`."""
+        node_zones: Sequence[Sequence[Any]] = self.node_zones
+        w = vm_sysctl.setup_machine_watermarks(
+            self.node_layouts, [[(z.ztype, z.managed_pages) for z in zones]
+                                for zones in node_zones],
+            min_free_kbytes=min_free_kbytes, watermark_scale_factor=watermark_scale_factor,
+            lowmem_reserve_ratio=lowmem_reserve_ratio)
+        self.min_free_kbytes = w.min_free_kbytes
+        self.watermark_scale_factor = watermark_scale_factor
+        self.lowmem_reserve_ratio = w.lowmem_reserve_ratio
+        zones: Sequence[Any] = self.zones
+        for zone, mark, reserve in zip(zones, w.watermarks, w.lowmem_reserve, strict=True):
+            zone.watermark = mark
+            zone.lowmem_reserve = reserve
+        self._watermarks_changed()
+
+    def _watermarks_changed(self) -> None:
+        """What the machine derives from the new watermarks (``setup_per_zone_wmarks`` ->
+        ``zone_pcp_update``; cached thresholds)."""
+
     # -- NUMA and the clock --------------------------------------------------------------
     def node_zonelist(self, nid: int, gfp: int, highest_idx: int) -> list[_Z]:
         """``node_zonelist(nid, gfp)`` walked up to ``highest_zoneidx``
@@ -90,6 +120,32 @@ class MachineSurface(MachinePages[_Z, _P]):
         m: Any = self
         vmstat.advance_clock(m, seconds)
 
+    def _pagesets(self, zone: Any) -> Any:
+        """zoneinfo's pagesets of ``zone``: none without per-CPU lists (the whole path's
+        machines give theirs)."""
+        return None
+
+    # -- /proc ----------------------------------------------------------------------------
+    def buddyinfo(self) -> str:
+        """/proc/buddyinfo, byte for byte (``frag_show``; populated zones only)."""
+        zones: Sequence[Any] = self.zones
+        rows = [procfs.BuddyinfoRow(z.node, z.name, z.nr_free()) for z in zones
+                if z.present_pages]
+        return procfs.format_buddyinfo(rows)
+
+    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
+        zones: Sequence[Any] = self.zones
+        return tuple(procfs.ZoneinfoZone(
+            node=z.node, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
+            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
+            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
+            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
+            protection=z.lowmem_reserve,
+            nr_free_pages=z.free_pages if z.present_pages else None,
+            node_unreclaimable=0 if z.present_pages else None,
+            start_pfn=z.start_pfn if z.present_pages else None,
+            pagesets=self._pagesets(z)) for z in zones)
+
     def zoneinfo(self) -> str:
         """/proc/zoneinfo: the per-zone lines kmem knows, as the kernel prints them."""
         return procfs.format_zoneinfo(self.zoneinfo_zones(), kernel=self.kernel)
@@ -110,9 +166,6 @@ class PathSurface(MachineSurface[_Z, _P]):
     _cpu: int
     _warned_once: set[str]
     _warn_alloc_rs: Any
-
-    if TYPE_CHECKING:
-        def _pagesets(self, zone: Any) -> Any: ...
 
     def numa_node_id(self) -> int:
         """``numa_node_id()``: the node of the current CPU (``self.node`` without CPUs)."""
@@ -162,24 +215,3 @@ class PathSurface(MachineSurface[_Z, _P]):
         return any(s < end and start < e for node in self.node_layouts for span in node.zones
                    for s, e in zones_spec.subtract_ranges(((span.start_pfn, span.end_pfn),),
                                                           span.holes))
-
-    # -- /proc -----------------------------------------------------------------------------
-    def buddyinfo(self) -> str:
-        """/proc/buddyinfo, byte for byte (``frag_show``; populated zones only)."""
-        zones: Sequence[Any] = self.zones
-        rows = [procfs.BuddyinfoRow(z.node, z.name, z.nr_free()) for z in zones
-                if z.present_pages]
-        return procfs.format_buddyinfo(rows)
-
-    def zoneinfo_zones(self) -> tuple[procfs.ZoneinfoZone, ...]:
-        zones: Sequence[Any] = self.zones
-        return tuple(procfs.ZoneinfoZone(
-            node=z.node, zone=z.name, free=z.free_pages, boost=z.watermark_boost,
-            min=z.watermark[0] + z.watermark_boost, low=z.watermark[1] + z.watermark_boost,
-            high=z.watermark[2] + z.watermark_boost, promo=z.watermark[3] + z.watermark_boost,
-            spanned=z.spanned_pages, present=z.present_pages, managed=z.managed_pages, cma=0,
-            protection=z.lowmem_reserve,
-            nr_free_pages=z.free_pages if z.present_pages else None,
-            node_unreclaimable=0 if z.present_pages else None,
-            start_pfn=z.start_pfn if z.present_pages else None,
-            pagesets=self._pagesets(z)) for z in zones)

@@ -144,11 +144,55 @@ def test_the_pcp_preludes_decays_drain_past_the_order_0_lists(config):
         runner = PathRunner(config, path_impls("model"))
         for op in ops:
             before = [[len(lst) for lst in p.lists[3:]] for z in runner.lead.zones
-                      for p in z.pcp[:1]]
+                      for p in z.pcp]
             runner.apply(op)
             after = [[len(lst) for lst in p.lists[3:]] for z in runner.lead.zones
-                     for p in z.pcp[:1]]
+                     for p in z.pcp]
             if op[0] == "decay" and after != before:
                 reached += 1
                 break
     assert reached == 3, config
+
+
+def test_the_pcp_prelude_frees_on_another_cpu_half_the_time():
+    # free_unref_page puts a block on the freeing CPU's pcp lists (mm/page_alloc.c 2761
+    # of 6.12.118: pcp_spin_trylock(zone->per_cpu_pageset), this CPU's), not on the
+    # allocating CPU's: after the prelude's frees on CPU 1, CPU 1 holds the parked blocks
+    config = path.PATH_CONFIGS[0]  # two CPUs
+    other = 0
+    for seed in range(8):
+        ops = path._prelude(random.Random(seed), config.nr_cpus, False, "pcp", 4)
+        if ("cpu", 1) not in ops:
+            continue
+        other += 1
+        runner = PathRunner(config, path_impls("model"))
+        for op in ops[:ops.index(("cpu", 1))]:
+            runner.apply(op)
+        before = [p.count for p in runner.lead.zones[0].pcp]
+        runner.apply(("cpu", 1))
+        runner.apply(ops[ops.index(("cpu", 1)) + 1])  # the first free
+        after = [p.count for p in runner.lead.zones[0].pcp]
+        assert after[0] == before[0] and after[1] > before[1], (seed, before, after)
+    assert 2 <= other <= 6
+
+
+def test_the_steal_prelude_steals_single_blocks_from_the_fill_types_pageblocks():
+    # a movable order-0 request takes no whole pageblock from a free block below half a
+    # pageblock (can_steal_fallback, mm/page_alloc.c 1882-1898 of 6.12.118: order 1 < 4 /
+    # 2); __rmqueue_steal splits the smallest such block and leaves its pageblock's type
+    # (2275-2285): the prelude's movable pages lie in pageblocks of the fill's type
+    from kmem.spec import migrate
+
+    config = path.PATH_CONFIGS[6]  # no pcp lists: each request is one __rmqueue
+    for seed in range(3):
+        ops = path._prelude(random.Random(seed), config.nr_cpus, False, "steal", 4)
+        runner = PathRunner(config, path_impls("model"))
+        for op in ops[:-20]:
+            runner.apply(op)
+        held = {h.pfn for h in runner.held}
+        for op in ops[-20:]:
+            runner.apply(op)
+        z = runner.lead.zones[0]
+        stolen = [h.pfn for h in runner.held if h.pfn not in held
+                  and z.get_pfnblock_migratetype(h.pfn) != migrate.MIGRATE_MOVABLE]
+        assert len(stolen) >= 2, (seed, len(stolen))
