@@ -251,9 +251,9 @@ def test_entry_points_bind_their_own_signature():
         pytest.skip("no compiled entries")
     build = CONFIGS["generic-nopcp"]
     m = build(fastimpl.Machine)
-    other = np.zeros(2 * len(m._S), np.int64)[::2]  # the arena in another array layout
-    other[:] = m._S
-    K.e_free_fast(other, 1, 0, 0)  # compiles that signature
+    # another signature of the same entry (int32 operands), compiled after pm's: the
+    # arena itself must stay one contiguous array (arena_views reshapes it)
+    K.e_free_fast(m._S.copy(), np.int32(1), np.int32(0), np.int32(0))
     mm, pm = build(ModelMachine), build(fastimpl.Machine)
     ops, want = random_batch(random.Random(5), mm, 300, [g.GFP_KERNEL, g.GFP_HIGHUSER_MOVABLE])
     sig = tuple(numba.typeof(a) for a in (pm._S, 1, 0, 0))
