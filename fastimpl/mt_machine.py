@@ -1004,7 +1004,7 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
                 if (self._stored
                         and page_alloc.want_init_on_alloc(gfp, self.init_on_alloc)):
                     self.memory.zero(pfn, 1 << order)
-                page = self._pages[pfn] if self._pages else None
+                page = self._pages[pfn]  # the table is made at boot
                 return self._page(pfn) if page is None else page
         if d is None:
             gfp = _check_gfp(gfp)
