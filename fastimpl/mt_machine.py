@@ -241,6 +241,8 @@ class MtZone:
         self._lowmem_reserve: tuple[int, ...] = ()
         self._movable_idx = -1
         self._watermark: tuple[int, int, int, int] = (0, 0, 0, 0)
+        #: see :attr:`kmem.spec.buddy.ZoneState.highatomic_uncounted`
+        self.highatomic_uncounted = False
         self.free_area = [FreeAreaView(self, o) for o in range(NR_PAGE_ORDERS)]
         self.allocated = _Allocated(self)
         self.pcp: list[PcpView] = []
@@ -568,7 +570,8 @@ class MtZone:
             pageblock_order=self._m._pbo, block_types=self.block_types(),
             list_types=tuple(zip(pfns, self._list_types(pfns), strict=True)),
             nr_free_highatomic=self.nr_free_highatomic,
-            nr_reserved_highatomic=self.nr_reserved_highatomic, path_era=self.era or "6.12")
+            nr_reserved_highatomic=self.nr_reserved_highatomic,
+            highatomic_uncounted=self.highatomic_uncounted, path_era=self.era or "6.12")
 
     def pcp_violations(self) -> list[buddy.Violation]:
         """Each CPU's ``count`` equals the pages on its lists, every block is on the list
@@ -1151,10 +1154,11 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
         return None if pfn is None else self._prep_new_page(pfn, order, gfp)
 
     def _unreserve_highatomic(self, zonelist: list[MtZone], mt: int, force: bool) -> bool:
-        target = mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE
-        return any(bool(self._k.unreserve_highatomic_pageblock(self._A, z.zone_idx_global, target,
-                                                         force))
-                   for z in zonelist)
+        for z in zonelist:
+            if self._k.unreserve_highatomic_pageblock(self._A, z.zone_idx_global, mt, force):
+                z.highatomic_uncounted |= mt == migrate.MIGRATE_HIGHATOMIC
+                return True
+        return False
 
     def _get_page_from_freelist(self, d: _Decision, order: int, alloc_flags: int) -> int:
         """``get_page_from_freelist`` over ``d``'s zonelist with ``alloc_flags``: the compiled

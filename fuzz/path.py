@@ -630,8 +630,7 @@ class PathRunner:
                 # __alloc_pages' first attempt adds (mm/page_alloc.c of 6.12.118: the
                 # unreserve at 4047 and 4250, gfp_to_alloc_flags at 4339, the first attempt's
                 # alloc_flags_nofragment at 4856; 6.1.192: 4860, 5058, 5135, 5655)
-                to = mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE
-                after = {p: (o, to if t == migrate.MIGRATE_HIGHATOMIC else t)
+                after = {p: (o, mt if t == migrate.MIGRATE_HIGHATOMIC else t)
                          for p, (o, t) in free_blocks.items()}
                 for f in flags:
                     legal |= migrate.legal_rmqueue_blocks(after, order, mt, f) or set()

@@ -391,7 +391,7 @@ class Machine(PathSurface[Zone, Page]):
         """``unreserve_highatomic_pageblock(ac, force)``: the first zone of the zonelist that
         gives a HIGHATOMIC block back to ``mt``."""
         return any(isinstance(z, MtZone) and z.unreserve_highatomic_pageblock(
-            mt if mt < migrate.MIGRATE_PCPTYPES else migrate.MIGRATE_MOVABLE, force)
+            mt, force)
             for z in zonelist)
 
     def _get_page_from_freelist(self, zonelist: Sequence[Zone], order: int, alloc_flags: int,

@@ -106,6 +106,8 @@ class MtZone(Zone):
         self.free_mt: dict[int, int] = {}
         self.nr_free_highatomic = 0
         self.nr_reserved_highatomic = 0
+        #: see :attr:`kmem.spec.buddy.ZoneState.highatomic_uncounted`
+        self.highatomic_uncounted = False
         self.movable_allocs: set[int] = set()  # head pfns allocated by MOVABLE requests
         self.below_high = False  # ZONE_BELOW_HIGH
         self.movable_idx = -1  # ZONE_MOVABLE's index (set by the machine)
@@ -626,6 +628,7 @@ class MtZone(Zone):
                     migrate.pageblock_start_pfn(pfn, self.pageblock_order),
                     self.pageblock_order, mt)
                 if self.move_freepages_block_61(pfn, mt)[0]:
+                    self.highatomic_uncounted |= mt == HIGHATOMIC
                     return True
                 continue
             if block_mt == HIGHATOMIC:
@@ -638,6 +641,7 @@ class MtZone(Zone):
                 self.change_pageblock_range(pfn, order, mt)
                 ret = 1
             if ret > 0:
+                self.highatomic_uncounted |= mt == HIGHATOMIC
                 return True
         return False
 
@@ -832,7 +836,8 @@ class MtZone(Zone):
             block_types=tuple(sorted(self.block_type.items())),
             list_types=tuple(sorted(self.free_mt.items())),
             nr_free_highatomic=self.nr_free_highatomic,
-            nr_reserved_highatomic=self.nr_reserved_highatomic, path_era=self.era)
+            nr_reserved_highatomic=self.nr_reserved_highatomic,
+            highatomic_uncounted=self.highatomic_uncounted, path_era=self.era)
 
     def pcp_violations(self) -> list[buddy.Violation]:
         """Each CPU's ``count`` equals the pages on its lists, every block is on the list of

@@ -348,6 +348,11 @@ class ZoneState:
     list_types: tuple[tuple[int, int], ...] = ()  # (free block pfn, its free_list[mt])
     nr_free_highatomic: int = 0  # zone->nr_free_highatomic
     nr_reserved_highatomic: int = 0  # zone->nr_reserved_highatomic
+    #: an ``unreserve_highatomic_pageblock`` whose ``ac->migratetype`` was MIGRATE_HIGHATOMIC
+    #: (a gfp with both __GFP_MOVABLE and __GFP_RECLAIMABLE) moved pages: it took them out
+    #: of ``nr_reserved_highatomic`` and left their pageblocks HIGHATOMIC, so from then on
+    #: the count may be below those pageblocks (the kernel keeps no such mark)
+    highatomic_uncounted: bool = False
     #: the allocator's top order (None: MAX_PAGE_ORDER; see :func:`order_cap`)
     max_order: int | None = None
     #: whose whole-path rules the state follows ("6.12": free lists agree with pageblock
@@ -549,7 +554,8 @@ def inv_pageblock_lists(zs: ZoneState) -> list[Violation]:
 
 def inv_highatomic_reserve(zs: ZoneState) -> list[Violation]:
     """With migratetypes: ``nr_reserved_highatomic`` is the pages of the zone's HIGHATOMIC
-    pageblocks (not in 6.1, see below), and stays within ``reserve_highatomic_pageblock``'s cap (1 % of the
+    pageblocks (not in 6.1, see below; at most them, in whole pageblocks, once
+    ``highatomic_uncounted``), and stays within ``reserve_highatomic_pageblock``'s cap (1 % of the
     zone, pageblock aligned) plus the one reservation that may cross it."""
     if zs.pageblock_order is None:
         return []
@@ -559,7 +565,17 @@ def inv_highatomic_reserve(zs: ZoneState) -> list[Violation]:
     # 6.1's steal_suitable_fallback retypes every pageblock of a block of pageblock order
     # or more (change_pageblock_range) when only its first is checked for HIGHATOMIC, and
     # never takes the others out of nr_reserved_highatomic: the count may exceed the blocks
-    if zs.path_era != "6.1" and blocks << pbo != zs.nr_reserved_highatomic:
+    if zs.path_era != "6.1" and zs.highatomic_uncounted:
+        # 6.12.118 mm/page_alloc.c:2157-2169: the count drops by whole pageblocks (or a
+        # block of pageblock order or more) while the block keeps ac->migratetype's type,
+        # HIGHATOMIC; it never rises above the HIGHATOMIC pageblocks
+        if (zs.nr_reserved_highatomic > blocks << pbo
+                or zs.nr_reserved_highatomic % (1 << pbo)):
+            out.append(Violation("highatomic", f"nr_reserved_highatomic "
+                                               f"{zs.nr_reserved_highatomic} is not whole "
+                                               f"pageblocks within the {blocks} HIGHATOMIC "
+                                               f"pageblocks' {blocks << pbo} pages"))
+    elif zs.path_era != "6.1" and blocks << pbo != zs.nr_reserved_highatomic:
         out.append(Violation("highatomic", f"nr_reserved_highatomic {zs.nr_reserved_highatomic} "
                                            f"but {blocks} HIGHATOMIC pageblocks hold "
                                            f"{blocks << pbo} pages"))

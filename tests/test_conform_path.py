@@ -25,6 +25,7 @@ from kmem.fuzz.conform.path import (
     conform_path,
     directed_claim_steal,
     directed_merge_refused,
+    directed_unreserve_to_highatomic,
     extract_path,
     path_run,
     unpack_path_sources,
@@ -129,6 +130,28 @@ def test_directed_streams_reach_their_branches():
         path_run(harness, config, make(config, random.Random(3), 1000), a, invariants=0)
         assert a.agrees, "\n".join(a.divergence)
         assert a.events.get(wanted, 0) > 0 and a.events.get("claim", 0) > 0, a.events
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["6.12", "6.1"])
+def test_an_unreserve_to_highatomic_agrees_and_keeps_the_invariants(version):
+    """ac->migratetype MIGRATE_HIGHATOMIC (a gfp with both mobility bits): the kernel's
+    unreserve_highatomic_pageblock drops nr_reserved_highatomic and leaves the pageblocks
+    HIGHATOMIC (6.12.118 mm/page_alloc.c:2121-2190; 6.1.192 2950-3001). The model must
+    do the same (it moved them to MOVABLE until the fuzz tier found it), and the spec's
+    invariants must hold on the kernel's state after every operation."""
+    harness = _harness(version)
+    for cpus in (1, 2):
+        config = StreamConfig(66_000, cpus)
+        a = PathAgreement()
+        path_run(harness, config, directed_unreserve_to_highatomic(config, random.Random(cpus),
+                                                                   1 << 62),
+                 a, invariants=1, limit=2000)
+        assert a.agrees, "\n".join(a.divergence)
+        assert not a.violations, "\n".join(a.violations)
+        assert a.invariant_checks == a.ops == 2000
+        assert a.events.get("unreserve to HIGHATOMIC (count dropped, pageblocks kept)", 0) > 0, \
+            a.events
 
 
 def _patch(function: str, old: str, new: str, *, last: bool = False):

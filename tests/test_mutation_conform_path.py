@@ -262,9 +262,9 @@ def peer(monkeypatch):
 def test_conform_path_checks_the_invariants_as_often_as_asked(peer):
     harness = peer()
     a = conform_path(harness, seeds=1, ops=60, sizes=(16_500,), ncpus=(1,), invariants=0)
-    assert a.agrees and a.ops == 180 and a.invariant_checks == 0  # 2 directed + 1 random
+    assert a.agrees and a.ops == 240 and a.invariant_checks == 0  # 3 directed + 1 random
     a = conform_path(harness, seeds=1, ops=60, sizes=(16_500,), ncpus=(1,), invariants=20)
-    assert a.agrees and a.invariant_checks == 9  # operations #0, #20 and #40 of each
+    assert a.agrees and a.invariant_checks == 12  # operations #0, #20 and #40 of each
 
 
 def test_a_state_that_differs_at_boot_is_reported_as_such(peer):

@@ -396,7 +396,7 @@ def build_path_harness(version: str | None = None, *, source: Path | None = None
 FLAG_BITS = ((1, ALLOC_HIGHATOMIC), (2, ALLOC_OOM), (4, ALLOC_NON_BLOCK), (8, ALLOC_NOFRAGMENT),
              (16, ALLOC_KSWAPD))
 FLAG_NAMES = {1: "HIGHATOMIC", 2: "OOM", 4: "NON_BLOCK", 8: "NOFRAGMENT", 16: "KSWAPD"}
-MT_NAMES = ("UNMOVABLE", "MOVABLE", "RECLAIMABLE")
+MT_NAMES = ("UNMOVABLE", "MOVABLE", "RECLAIMABLE", "HIGHATOMIC")
 
 
 @dataclass(frozen=True)
@@ -548,7 +548,41 @@ def directed_claim_steal(config: StreamConfig, rng: random.Random, n: int) -> It
         made += 2 * blocks + 10 + holes + 2 * fill + fill // 3 + 1200 + 2 * cpus
 
 
-DIRECTED = {"merge-refused": directed_merge_refused, "claim-steal": directed_claim_steal}
+def directed_unreserve_to_highatomic(config: StreamConfig, rng: random.Random,
+                                     n: int) -> Iterator[Op]:
+    """``unreserve_highatomic_pageblock`` with ``ac->migratetype`` MIGRATE_HIGHATOMIC, as a
+    gfp with both __GFP_MOVABLE and __GFP_RECLAIMABLE gives it (gfp_migratetype's
+    VM_WARN_ON case): high-order atomic requests reserve pageblocks, some are freed, and
+    unreserves to HIGHATOMIC (forced or not) take pages out of nr_reserved_highatomic
+    while the pageblocks stay HIGHATOMIC (6.12.118 mm/page_alloc.c:2121-2190); ordinary
+    unreserves and requests follow on that state."""
+    made = 0
+    cpus = config.ncpus
+    while made < n:
+        for _ in range(200):
+            yield Op("alloc", order=rng.choice((0, 1, 2)), mt=rng.choice((0, 1)),
+                     flags=rng.choice((0, 8)), cpu=rng.randrange(cpus))
+        for _ in range(12):
+            yield Op("alloc", order=rng.choice((1, 2, 3)), mt=rng.choice((0, 1, 2)), flags=1,
+                     cpu=rng.randrange(cpus))
+        for _ in range(150):
+            yield Op("free", ref=rng.randrange(1 << 30), recent=rng.random() < 0.5,
+                     cpu=rng.randrange(cpus))
+        for cpu in range(cpus):
+            yield Op("drain", cpu=cpu)
+        for _ in range(3):
+            yield Op("unreserve", mt=3, force=rng.random() < 0.7)
+        for _ in range(100):
+            yield Op("alloc", order=rng.choice((0, 1, 3)), mt=rng.choice((0, 1, 2)),
+                     flags=rng.choice((0, 1, 2, 4)), cpu=rng.randrange(cpus))
+        yield Op("unreserve", mt=rng.randrange(4), force=True)
+        for _ in range(150):
+            yield Op("free", ref=rng.randrange(1 << 30), cpu=rng.randrange(cpus))
+        made += 616 + cpus
+
+
+DIRECTED = {"merge-refused": directed_merge_refused, "claim-steal": directed_claim_steal,
+            "unreserve-to-highatomic": directed_unreserve_to_highatomic}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -722,9 +756,10 @@ def kernel_invariants(zs: buddy.ZoneState) -> list[buddy.Violation]:
 
 
 def kernel_zone_state(config: StreamConfig, state: str, live: dict[int, int],
-                      era: str = "6.12") -> buddy.ZoneState:
+                      era: str = "6.12", *, uncounted: bool = False) -> buddy.ZoneState:
     """The spec's :class:`ZoneState` of the kernel's zone from its state line and the
-    blocks the stream holds (pfn -> order)."""
+    blocks the stream holds (pfn -> order); ``uncounted``: an unreserve to HIGHATOMIC
+    has moved pages (:attr:`kmem.spec.buddy.ZoneState.highatomic_uncounted`)."""
     s = parse_state(state)
     free: set[tuple[int, int]] = set()
     list_types: list[tuple[int, int]] = []
@@ -750,7 +785,7 @@ def kernel_zone_state(config: StreamConfig, state: str, live: dict[int, int],
         pcp=frozenset(pcp), pageblock_order=PAGEBLOCK_ORDER,
         block_types=tuple(enumerate(int(c) for c in s["B"])),
         list_types=tuple(sorted(list_types)), nr_free_highatomic=int(z[1]),
-        nr_reserved_highatomic=int(z[2]))
+        nr_reserved_highatomic=int(z[2]), highatomic_uncounted=uncounted)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -875,6 +910,9 @@ def _note_events(agreement: PathAgreement, op: Op, before: dict[str, str],
             agreement.count("highatomic reserve")
     if op.kind == "unreserve" and b_before != b_after:
         agreement.count("highatomic unreserve")
+    if (op.kind == "unreserve" and op.mt == MIGRATE_HIGHATOMIC and b_before == b_after
+            and before.get("Z", "").split(",")[2:3] != after.get("Z", "").split(",")[2:3]):
+        agreement.count("unreserve to HIGHATOMIC (count dropped, pageblocks kept)")
     # a merge refused at pageblock order: two free buddy pageblocks of order 9, one
     # HIGHATOMIC and one of another type, both on the free lists (counted when it appears)
     refused = _refused_merges(after) - _refused_merges(before)
@@ -905,6 +943,7 @@ def path_run(harness: PathHarness, config: StreamConfig, ops: Sequence[Op] | Ite
     index = -1
     op_text = "boot"
     klive: dict[int, int] = {}  # the kernel's allocated blocks, for its invariants
+    uncounted = False  # the kernel has unreserved pages to HIGHATOMIC (see ZoneState)
 
     def diverge(*lines: str) -> None:
         agreement.divergence = [f"{label}zone of {config.describe()}: operation #{index} "
@@ -991,6 +1030,7 @@ def path_run(harness: PathHarness, config: StreamConfig, ops: Sequence[Op] | Ite
                     name = "decay_pcp_high" if op.kind == "decay" else \
                         "unreserve_highatomic_pageblock"
                     diverge(f"{name} returned {bool(kres)} in the kernel, {bool(mres)} in kmem")
+                uncounted |= op.kind == "unreserve" and op.mt == MIGRATE_HIGHATOMIC and kres > 0
                 if effect is not None:
                     if effect[1] >= 0:
                         klive[effect[0]] = effect[1]
@@ -1006,7 +1046,8 @@ def path_run(harness: PathHarness, config: StreamConfig, ops: Sequence[Op] | Ite
                 before = after
                 if invariants and not agreement.violations and index % invariants == 0:
                     agreement.invariant_checks += 1
-                    found = kernel_invariants(kernel_zone_state(config, kstate, klive, era))
+                    found = kernel_invariants(kernel_zone_state(config, kstate, klive, era,
+                                                                uncounted=uncounted))
                     if found:
                         agreement.violations = [
                             f"{label}zone of {config.describe()}: after operation #{index} "
