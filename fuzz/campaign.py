@@ -332,7 +332,11 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
 
     from . import machine as machine_mod
 
-    rng = random.Random(seed * 1000003 + worker)
+    # each stage draws from its own generator, so that what one stage draws (how many
+    # turns it had: the load) never changes another's draws; the whole-path deck's is
+    # PathDeck.seeded's, the one the quality tier's path-mutant test deals from
+    rng = random.Random(seed * 1000003 + worker)  # the state machine's
+    bulk_rng = random.Random(f"kmem bulk {seed} {worker}")
     resolve(impl_names)  # fail early on a bad name
     cls = _machine_class(impl_names)
     db = open_database(db_spec)
@@ -340,7 +344,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
     start = time.monotonic()
     cpu0 = time.process_time()
     total_s = max(0.0, deadline - start)
-    streams = O.stream_chunks(rng.getrandbits(32), 0)
+    streams = O.stream_chunks(bulk_rng.getrandbits(32), 0)
     clock = _Clock(deadline)
     first: list[float] = []  # when the first failing check came: wall and CPU seconds
     hyp_messages: list[object] = []  # Hypothesis's own reports, kept out of the output
@@ -508,9 +512,9 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             now, cpu = time.monotonic(), time.process_time()
             if now >= stop:
                 return None
-            config = CAMPAIGN_CONFIGS[rng.randrange(len(CAMPAIGN_CONFIGS))]
+            config = CAMPAIGN_CONFIGS[bulk_rng.randrange(len(CAMPAIGN_CONFIGS))]
             if config.preset == "generic":
-                streams = O.stream_chunks(rng.getrandbits(32), config.size)
+                streams = O.stream_chunks(bulk_rng.getrandbits(32), config.size)
             label, stream = next(streams)
             # cut the stream to what the measured rate runs before the turn ends (any
             # prefix of a stream is a stream)
@@ -536,7 +540,7 @@ def worker_loop(worker: int, seed: int, deadline: float, impl_names: list[str],
             report(prog)
 
     path_rate = 100.0  # whole-path operations per second, measured as we go
-    path_deck = path_mod.PathDeck(rng)  # every stream shape once per round
+    path_deck = path_mod.PathDeck.seeded(seed, worker)  # every stream shape once per round
 
     def path_turn(stop: float) -> Failure | None:
         """Whole-path streams (:mod:`kmem.fuzz.path`) until the turn ends."""

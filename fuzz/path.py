@@ -972,9 +972,10 @@ PATH_DECK: tuple[tuple[str, str | None], ...] = (
     ("thp", "pcp"), ("reserving", "highatomic"), ("quick", "steal"), ("decaying", "pcp"),
     ("quick", "claim"), ("6.1-batch", "pcp"), ("nofragment", "nofragment"), ("any", None))
 
-#: the longest stream of the deck's first round (a longer prelude is kept whole): each
-#: first-round shape reaches its rule within its prelude, so that a loaded campaign
-#: deals the whole round in its first seconds; later rounds run the full length
+#: the length of every stream of the deck's first round, whatever the time left in the
+#: turn (a longer prelude is kept whole): each first-round shape reaches its rule within
+#: its prelude, so that a loaded campaign deals the whole round in its first seconds, the
+#: same streams at any load; later rounds run the full length
 FIRST_ROUND_OPS = 100
 
 
@@ -1016,6 +1017,12 @@ class PathDeck:
         self.hand: list[tuple[str, str | None]] = []
         self.rounds = 0
 
+    @classmethod
+    def seeded(cls, seed: int, worker: int = 0) -> PathDeck:
+        """The deck of a campaign's ``seed`` and ``worker``, with a generator of its own:
+        the streams it deals are the same whatever the other stages drew (the load)."""
+        return cls(random.Random(f"kmem path deck {seed} {worker}"))
+
     def draw(self) -> tuple[PathConfig, str | None]:
         """The next stream's machine and prelude (None: drawn with the stream)."""
         if not self.hand:
@@ -1031,7 +1038,7 @@ class PathDeck:
         """The next stream: a machine and ``n`` operations for it."""
         config, prelude = self.draw()
         if self.rounds == 1:
-            n = min(n, FIRST_ROUND_OPS)
+            n = FIRST_ROUND_OPS  # whatever the time left: the same streams at any load
         return config, path_stream_for(config, self.rng.getrandbits(32), n, prelude)
 
 

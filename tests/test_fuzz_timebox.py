@@ -130,3 +130,36 @@ def test_a_slow_first_example_does_not_starve_the_state_machine(cpu_clock, monke
                        reports.append, bulk=False, sweep=False, path=False)
     assert fail is None
     assert reports[-1].examples >= 2 and reports[-1].steps >= 2, reports[-1]
+
+
+def test_the_whole_path_deck_deals_the_same_streams_whatever_the_other_stages_drew(
+        cpu_clock, monkeypatch):
+    # the deck draws from a generator of its own (PathDeck.seeded): a seed's whole-path
+    # streams must not depend on how many turns the state machine and the bulk runner had
+    # in between (the load decides that), so a seed that catches a bug catches it again
+    from kmem.fuzz import path
+
+    real = path.path_stream_for
+
+    def dealt(**stages: bool) -> list[tuple]:
+        seen: list[tuple] = []
+
+        def record(config, seed, n, prelude=None):
+            seen.append((config, seed, prelude))
+            return real(config, seed, n, prelude)
+
+        def clean(config, ops, impls, **kw):  # no run: only what the deck deals counts
+            return path.PathReport(ops=len(ops), config=config)
+
+        monkeypatch.setattr(path, "path_stream_for", record)
+        monkeypatch.setattr(path, "run_path_stream", clean)
+        monkeypatch.setattr(campaign, "slice_seconds", lambda total: 0.1)  # many turns
+        fail = worker_loop(0, 9, time.process_time() + 1.0, ["model"], None, lambda p: None,
+                           sweep=False, **stages)
+        assert fail is None
+        return seen
+
+    mixed = dealt()  # the state machine and the bulk runner draw between the path turns
+    alone = dealt(stateful=False, bulk=False)
+    assert len(mixed) >= 2 * len(path.PATH_DECK)  # two rounds: the second one shuffled
+    assert alone[:len(mixed)] == mixed

@@ -5,8 +5,8 @@ Each mutant (:mod:`kmem.fuzz.mutants.path`) is a copy of one step of the model's
 ``MtZone``/``Machine`` or of fastimpl's compiled whole-path steps with one mistake,
 fuzzed side by side with the model. The budget is work, not wall time, so that the
 verdict is the same on a busy machine: the streams the campaign's whole-path stage deals
-(:class:`kmem.fuzz.path.PathDeck`, 200 operations each, the first round 100) from seeds
-1, 2 and 3, at most five rounds of the deck (``STREAMS``) each. The deck's first round
+(:meth:`kmem.fuzz.path.PathDeck.seeded`, 200 operations each, the first round 100) from
+seeds 1, 2 and 3, at most five rounds of the deck (``STREAMS``) each. The deck's first round
 holds every shape in a fixed order, so most mutants are caught in it; the steal and
 decay shapes reach their rule in about four streams of five, hence the margin. The time
 ``kmem fuzz --time 60`` takes to catch each is measured in the README, not asserted
@@ -37,7 +37,7 @@ def first_failing_stream(impl_names: str, seed: int = 1, streams: int = STREAMS)
     """The campaign's whole-path draws from ``seed``: (index, report) of the first stream
     that fails, or None after ``streams`` clean ones."""
     impls = path_impls(impl_names)
-    deck = PathDeck(random.Random(seed))
+    deck = PathDeck.seeded(seed)  # the campaign's deck of that seed (worker 0)
     for k in range(streams):
         config, ops = deck.stream(STREAM_OPS)
         rep = run_path_stream(config, ops, impls, shrink_seconds=0)
