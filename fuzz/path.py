@@ -281,11 +281,19 @@ def _prelude(rng: random.Random, nr_cpus: int, nofragment: bool = False,
         # half a pageblock (can_steal_fallback of the block's order, mm/page_alloc.c
         # 1882-1898 of 6.12.118): the smallest such block, whose split-off halves stay
         # on that type's lists (__rmqueue_steal, 2275-2285); an order-1 fill of another
-        # type leaves such blocks
+        # type leaves such blocks. The fill stops at the min watermark, whose pages lie
+        # in blocks large enough to claim (the movable requests would take those first,
+        # __rmqueue_claim 2220-2259): GFP_ATOMIC order-0 requests break them up (they go
+        # below min by a half and a quarter, ALLOC_MIN_RESERVE | ALLOC_NON_BLOCK,
+        # 3222-3233 and 4105-4119). The frees then leave order-1 blocks, on the buddy
+        # lists once drained, and enough movable requests follow to use up what a claim
+        # still takes on the stealing family's small pageblocks
         first = rng.choice((g.GFP_KERNEL, g.GFP_KERNEL | g.__GFP_RECLAIMABLE))
         out.append(("exhaust", first | NOWARN, 1, 4096))
-        out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(10, 120))]
-        out += [("alloc", g.GFP_HIGHUSER_MOVABLE | NOWARN, 0) for _ in range(20)]
+        out.append(("exhaust", g.GFP_ATOMIC | NOWARN, 0, 1 << 10))
+        out += [("free", rng.randrange(1 << 16)) for _ in range(rng.randint(10, 60))]
+        out.append(("drain",))
+        out += [("alloc", g.GFP_HIGHUSER_MOVABLE | NOWARN, 0) for _ in range(40)]
     elif kind == "pcp":
         # order-0 frees between the high-order ones keep free_high from flushing the
         # lists; the first two high-order blocks are THP-sized, one movable and one not:
@@ -961,7 +969,7 @@ def _booted(config: PathConfig) -> Any:
 #: :func:`random_stream`). Each shape reaches what random draws reach only now and then:
 #: THP-order pcp lists (the THP-sized zone), pcp lists decayed by the vmstat worker (a
 #: machine whose pcp->high decays, in chunks of one page), claims and steals on small
-#: pageblocks, steals of single blocks (movable requests from an order-1 fill), the
+#: pageblocks, steals of single blocks (movable requests after an order-1 fill, small pageblocks), the
 #: highatomic reserve (a machine whose zones reserve), 6.1's pcp refill of more than one
 #: block and its free_factor (a 6.1 zone whose pcp batch is above 1, pcp lists filled),
 #: ALLOC_NOFRAGMENT's retry (ZONE_NORMAL over a tiny DMA32); and one stream of any draw. The first round deals them in this
@@ -969,7 +977,7 @@ def _booted(config: PathConfig) -> Any:
 #: lists and the highatomic reserve within 1-5), the dearest streams (the 4160 MB
 #: machines, 1-5 CPU seconds where a quick machine's take 0.1-0.5) last.
 PATH_DECK: tuple[tuple[str, str | None], ...] = (
-    ("thp", "pcp"), ("reserving", "highatomic"), ("quick", "steal"), ("decaying", "pcp"),
+    ("thp", "pcp"), ("reserving", "highatomic"), ("stealing", "steal"), ("decaying", "pcp"),
     ("quick", "claim"), ("6.1-batch", "pcp"), ("nofragment", "nofragment"), ("any", None))
 
 #: the length of every stream of the deck's first round, whatever the time left in the
@@ -983,13 +991,26 @@ def deck_machines(family: str) -> tuple[PathConfig, ...]:
     """The machines of one family of :data:`PATH_DECK` (``"any"``: empty, drawn)."""
     if family == "quick":
         return PATH_CONFIGS[:8]
+    if family == "stealing":
+        # pageblocks of at most 32 pages: the steal prelude's 40 movable requests use up
+        # the blocks they may claim (half a pageblock and more, can_steal_fallback,
+        # mm/page_alloc.c 1882-1898 of 6.12.118) and go on to steal single blocks
+        # (__rmqueue_steal, 2269-2290) in every stream; on order-9 pageblocks (x86_64,
+        # numa: two zones, min watermarks of 52-122 pages) the prelude split a block in
+        # 9 and 8 streams of 12, on the 24576-page zone (order 6, pcp batch 7) in 1
+        return tuple(c for c in PATH_CONFIGS[:8] if all(
+            z.pageblock_order <= 5 for z in _booted(c).zones if z.managed_pages))
     if family == "decaying":
         # pcp->batch 1: every page a decay drains past the order-0 lists is a chunk of its
         # own that frees a whole block, so the chunking shows at the first high-order list
         # (decay_pcp_high, mm/page_alloc.c 2433-2441 of 6.12.118); a larger batch needs
         # more parked pages than the prelude parks, and a pcp->high_max below 64 pages
-        # drains them as they are freed (free_unref_page_commit, 2714), before any decay
+        # drains them as they are freed (free_unref_page_commit, 2714), before any decay;
+        # and one zone: on two (x86_64, numa) the prelude's blocks come from both, so
+        # that each zone's lists hold fewer and the decays reached the high-order lists
+        # in 20 of 24 streams (one zone: 24 of 24)
         return tuple(c for c in PATH_CONFIGS[:8] if pcp_decays(c)
+                     and sum(1 for z in _booted(c).zones if z.managed_pages) == 1
                      and all(p.batch == 1 and p.high_max >= 64
                              for z in _booted(c).zones for p in z.pcp))
     if family == "reserving":

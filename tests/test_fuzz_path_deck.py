@@ -128,7 +128,7 @@ def test_which_machines_decay_their_pcp_lists(config, decays):
     assert path.pcp_decays(config) is decays
 
 
-@pytest.mark.parametrize("config", [path.PATH_CONFIGS[0], path.PATH_CONFIGS[1]])
+@pytest.mark.parametrize("config", deck_machines("decaying"))
 def test_the_pcp_preludes_decays_drain_past_the_order_0_lists(config):
     # decay_pcp_high (mm/page_alloc.c 2412-2443 of 6.12.118) drains in chunks of
     # pcp->batch, each a free_pcppages_bulk whose round robin starts at pindex 0 (1232:
@@ -187,12 +187,45 @@ def test_the_steal_prelude_steals_single_blocks_from_the_fill_types_pageblocks()
     for seed in range(3):
         ops = path._prelude(random.Random(seed), config.nr_cpus, False, "steal", 4)
         runner = PathRunner(config, path_impls("model"))
-        for op in ops[:-20]:
+        for op in ops[:-40]:
             runner.apply(op)
         held = {h.pfn for h in runner.held}
-        for op in ops[-20:]:
+        for op in ops[-40:]:
             runner.apply(op)
         z = runner.lead.zones[0]
         stolen = [h.pfn for h in runner.held if h.pfn not in held
                   and z.get_pfnblock_migratetype(h.pfn) != migrate.MIGRATE_MOVABLE]
         assert len(stolen) >= 2, (seed, len(stolen))
+
+
+@pytest.mark.parametrize("config", deck_machines("stealing"))
+def test_the_steal_prelude_leaves_a_split_off_half_on_the_fill_types_list(config):
+    # __rmqueue_steal (mm/page_alloc.c 2269-2290 of 6.12.118) takes the smallest free
+    # block of a fallback type and puts the halves it splits off on that type's lists
+    # (page_del_and_expand(zone, page, order, current_order, fallback_mt), 2283): once a
+    # movable order-0 request of the prelude splits an order-1 block of the fill's type,
+    # the block's other page is free on the fill type's order-0 list, or, where a pcp
+    # refill asked for more than one page, on the pcp list (rmqueue_bulk's next
+    # __rmqueue, in RMQUEUE_STEAL mode, steals it from there: 2355-2361, 2376-2390). Every
+    # machine of the stealing family must get there within the prelude, in every stream.
+    from kmem.spec import gfp, migrate
+
+    for seed in range(3):
+        ops = path._prelude(random.Random(seed), config.nr_cpus, False, "steal",
+                            path._booted(config).zones[0].pageblock_order)
+        fill = (migrate.MIGRATE_RECLAIMABLE if ops[0][1] & gfp.__GFP_RECLAIMABLE
+                else migrate.MIGRATE_UNMOVABLE)
+        runner = PathRunner(config, path_impls("model"))
+        split = False
+        for op in ops:
+            held = {h.pfn for h in runner.held}
+            runner.apply(op)
+            if op[0] != "alloc" or op[1] & gfp.__GFP_MOVABLE == 0:
+                continue
+            z = runner.lead.zones[0]
+            got = [h.pfn for h in runner.held if h.pfn not in held]
+            parked = {pfn for p in z.pcp for lst in p.lists for pfn in lst}
+            if got and (got[0] ^ 1 in set(z.free_list_order(0, fill)) or got[0] ^ 1 in parked):
+                split = True
+                break
+        assert split, (config, seed)

@@ -7,8 +7,8 @@ fuzzed side by side with the model. The budget is work, not wall time, so that t
 verdict is the same on a busy machine: the streams the campaign's whole-path stage deals
 (:meth:`kmem.fuzz.path.PathDeck.seeded`, 200 operations each, the first round 100) from
 seeds 1, 2 and 3, at most five rounds of the deck (``STREAMS``) each. The deck's first round
-holds every shape in a fixed order, so most mutants are caught in it; the steal and
-decay shapes reach their rule in about four streams of five, hence the margin. The time
+holds every shape in a fixed order, so most mutants are caught in it (the steal and
+decay shapes at its third and fourth stream); the rounds after it are the margin. The time
 ``kmem fuzz --time 60`` takes to catch each is measured in the README, not asserted
 here.
 """
