@@ -219,7 +219,7 @@ class Zone:
 
     # -- views ------------------------------------------------------------------------------
     def nr_free(self) -> tuple[int, ...]:
-        return tuple(area.nr_free for area in self.free_area)
+        return tuple([area.nr_free for area in self.free_area])
 
     def free_list_order(self, order: int) -> list[int]:
         """The pfns on ``free_area[order]`` in the order they would be handed out."""
@@ -245,6 +245,9 @@ class Zone:
 
     def find_allocated(self, pfn: int) -> tuple[int, int] | None:
         """The allocated block (head pfn, order) that contains ``pfn``, if any."""
+        order = self.allocated.get(pfn)
+        if order is not None and not pfn % (1 << order):
+            return pfn, order  # what the walk below finds first (a head pfn: most callers)
         for order in range(NR_PAGE_ORDERS):
             head = pfn - pfn % (1 << order)
             if self.allocated.get(head) == order:

