@@ -331,11 +331,15 @@ def _highatomic_prelude(rng: random.Random) -> list[Op]:
     them with ALLOC_HIGHATOMIC (no __GFP_DIRECT_RECLAIM, order > 0: gfp_to_alloc_flags,
     mm/page_alloc.c 4108 of 6.12.118), so get_page_from_freelist reserves their
     pageblock (3565; reserve_highatomic_pageblock, 2069, where 1 % of the zone is at
-    least a pageblock)."""
+    least a pageblock); then frees every held block in one step."""
     first = rng.choice(EXHAUST_MASKS[:3]) | NOWARN
     out: list[Op] = [("exhaust", first, 8, 1 << 12), ("exhaust", first, 4, 1 << 12)]
     out += [("alloc", g.GFP_ATOMIC | NOWARN, rng.choice((1, 1, 2, 3)))
             for _ in range(rng.randint(4, 12))]
+    # then every held block at once: merges at pageblock order and above meet the
+    # reserved HIGHATOMIC pageblocks (no merge with another type) and pageblocks of the
+    # fill's type next to others (merged and retyped): __free_one_page, 842-854, 868-874
+    out.append(("release", 1, 0))
     return out
 
 
