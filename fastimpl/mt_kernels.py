@@ -35,6 +35,8 @@ each ``struct per_cpu_pages``' fields; ``W`` (int64, zone x ``W_*``) the waterma
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 
 from kmem.spec import alloc_flags as alloc_flags_spec
@@ -58,7 +60,17 @@ from kmem.spec.alloc_flags import (
 )
 from kmem.spec.constants import MAX_PAGE_ORDER, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER
 
-from .kernels import OP_ALLOC, OP_FREE, OP_GET, OP_PUT, ix, jit, jit_entry, jit_inline
+from .kernels import (
+    JIT_DISABLED,
+    OP_ALLOC,
+    OP_FREE,
+    OP_GET,
+    OP_PUT,
+    ix,
+    jit,
+    jit_entry,
+    jit_inline,
+)
 from .spec_jit import compile_spec, stamp_cache
 
 # the cached steps below call the spec's rules: a change there recompiles them
@@ -153,6 +165,44 @@ PG_COMP8 = PG_RESV8 + 1
 LINE = 64
 
 
+def rows2d(a, n, m):
+    """``a.reshape((n, m))`` of a contiguous 1-D ``a`` of ``n * m`` items (in
+    :func:`arena`, compiled, the view is built directly: :func:`_rows2d`)."""
+    return a.reshape((n, m))
+
+
+if not JIT_DISABLED:
+    from numba import types as _t
+    from numba.core import cgutils as _cgutils
+    from numba.extending import intrinsic as _intrinsic
+
+    @_intrinsic
+    def _rows2d(typingctx, a, n, m):  # noqa: ANN001, ANN202
+        """:func:`rows2d` without numba's ``reshape``, which calls a C helper
+        (``numba_attempt_nocopy_reshape``): about 150 instructions a view, four views in
+        every per-call entry (callgrind, the whole path's ``alloc_pages``)."""
+        if not (isinstance(a, _t.Array) and a.ndim == 1 and isinstance(n, _t.Integer)
+                and isinstance(m, _t.Integer)):
+            return None
+        ret = _t.Array(a.dtype, 2, "C")
+
+        def codegen(context, builder, signature, args):  # noqa: ANN001, ANN202
+            aty, nty, mty = signature.args
+            src = context.make_array(aty)(context, builder, args[0])
+            dst = context.make_array(ret)(context, builder)
+            item = context.get_constant(_t.intp, context.get_abi_sizeof(
+                context.get_data_type(aty.dtype)))
+            rows = context.cast(builder, args[1], nty, _t.intp)
+            cols = context.cast(builder, args[2], mty, _t.intp)
+            context.populate_array(
+                dst, data=src.data, shape=_cgutils.pack_array(builder, [rows, cols]),
+                strides=_cgutils.pack_array(builder, [builder.mul(cols, item), item]),
+                itemsize=item, meminfo=src.meminfo, parent=None)
+            return dst._getvalue()
+
+        return ret(a, n, m), codegen
+
+
 def arena_views(S):
     """The views of arena ``S``: (``A``, ``W``, ``ref``, ``resv``, ``comp``), in
     Python or compiled (:func:`arena`)."""
@@ -160,7 +210,7 @@ def arena_views(S):
     p = S[H_PAGES]
     pages = S[p:p + PAGE_WORDS * n]
     B = pages.view(np.int8)
-    P = B.reshape((n, PAGE_BYTES))[:, PG_P8:PG_P8 + NP].T
+    P = rows2d(B, n, PAGE_BYTES)[:, PG_P8:PG_P8 + NP].T
     flags = pages.view(np.bool_)
     ref = pages.view(np.int32)[PG_REF32::PAGE_BYTES // 4]
     resv = flags[PG_RESV8::PAGE_BYTES]
@@ -171,18 +221,26 @@ def arena_views(S):
     LT = S[lo + nl:lo + 2 * nl]
     LN = S[lo + 2 * nl:lo + 3 * nl]
     zo, nz = S[H_Z], S[H_NZ]
-    Z = S[zo:zo + nz * ZF].reshape((nz, ZF))
+    Z = rows2d(S[zo:zo + nz * ZF], nz, ZF)
     co, nc = S[H_C], S[H_NC]
-    C = S[co:co + nc * CF].reshape((nc, CF))
+    C = rows2d(S[co:co + nc * CF], nc, CF)
     wo = S[H_W]
-    W = S[wo:wo + nz * WF].reshape((nz, WF))
+    W = rows2d(S[wo:wo + nz * WF], nz, WF)
     bo = S[H_PB]
     PB = S[bo:bo + (S[H_NPB] + 7) // 8].view(np.int8)[:S[H_NPB]]
     A = (pages[0::PAGE_WORDS], pages[1::PAGE_WORDS], P, LH, LT, LN, Z, PB, C)
     return A, W, ref, resv, comp
 
 
-arena = jit_inline(arena_views)
+def _twin(fn, **names):  # noqa: ANN001, ANN202, ANN003
+    """``fn``'s code over its module's globals with ``names`` replaced (for numba)."""
+    g = {**fn.__globals__, **names}
+    twin = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
+    twin.__qualname__, twin.__module__ = fn.__qualname__, fn.__module__
+    return twin
+
+
+arena = jit_inline(arena_views if JIT_DISABLED else _twin(arena_views, rows2d=_rows2d))
 
 
 def build_arena(npfn, nlists, nz, nc, npb):
