@@ -154,7 +154,7 @@ def test_the_whole_path_deck_deals_the_same_streams_whatever_the_other_stages_dr
         monkeypatch.setattr(path, "path_stream_for", record)
         monkeypatch.setattr(path, "run_path_stream", clean)
         monkeypatch.setattr(campaign, "slice_seconds", lambda total: 0.1)  # many turns
-        fail = worker_loop(0, 9, time.process_time() + 1.0, ["model"], None, lambda p: None,
+        fail = worker_loop(0, 9, time.process_time() + 0.5, ["model"], None, lambda p: None,
                            sweep=False, **stages)
         assert fail is None
         return seen
