@@ -22,7 +22,7 @@ import numpy as np
 
 from kmem.spec.errors import InvalidArgument
 from kmem.spec.gfp import GFP_KERNEL
-from kmem.spec.workloads import DEFAULT_SEED, FNV_OFFSET, run_workload
+from kmem.spec.workloads import DEFAULT_SEED, FNV_OFFSET, refill_stopped, run_workload
 
 from . import kernels as K
 from .batch import OP_ALLOC, OP_FREE, run_ops, unpack_ops
@@ -209,8 +209,7 @@ def run_batch(m: Machine, name: str, *, n: int, seed: int = DEFAULT_SEED) -> Bat
         refill = res[npages:]
         if (refill < 0).any():
             got = int(np.argmax(refill < 0))
-            raise InvalidArgument(f"workload d: the refill stopped after {got} of the {npages} "
-                                  f"pages the fill took, with every page freed")
+            raise InvalidArgument(refill_stopped(got, npages))
         run_ops(m, _free_ops(refill))
         return BatchResult(name, n, npages, 2 * npages, _fold(h, refill), 1, secs)
     raise InvalidArgument(f"unknown workload {name!r}; expected a, b, c or d")

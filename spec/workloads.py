@@ -87,6 +87,13 @@ def _ok(p: int | None) -> bool:
     return p is not None and p >= 0
 
 
+
+def refill_stopped(got: int, total: int) -> str:
+    """Workload d's error when the refill of a zone whose every page was freed stops
+    short (every implementation's words)."""
+    return (f"workload d: the refill stopped after {got} of the {total} pages the fill "
+            f"took, with every page freed (does the allocator keep freed pages aside?)")
+
 def run_workload(name: str, alloc: Alloc, free: Free, *, n: int, npages: int,
                  seed: int = DEFAULT_SEED, observe: Observe | None = None) -> WorkloadResult:
     """Run workload ``name`` (a, b, c or d) on an allocator over one zone of ``npages``."""
@@ -163,9 +170,7 @@ def run_workload(name: str, alloc: Alloc, free: Free, *, n: int, npages: int,
         for j in range(len(pfns)):
             p = do_alloc(0)
             if p is None:
-                raise InvalidArgument(f"workload d: the refill stopped after {j} of the "
-                                      f"{len(pfns)} pages the fill took, with every page "
-                                      f"freed (does the allocator keep freed pages aside?)")
+                raise InvalidArgument(refill_stopped(j, len(pfns)))
             h = fnv_mix(h, p)
             pfns[j] = p
         for p in pfns:
