@@ -134,7 +134,7 @@ def test_a_slow_first_example_does_not_starve_the_state_machine(cpu_clock, monke
 
 def test_the_whole_path_deck_deals_the_same_streams_whatever_the_other_stages_drew(
         cpu_clock, monkeypatch):
-    # the deck draws from a generator of its own (PathDeck.seeded): a seed's whole-path
+    # the deck draws from a generator of its own (PathDeck.seeded): the whole-path
     # streams must not depend on how many turns the state machine and the bulk runner had
     # in between (the load decides that), so a seed that catches a bug catches it again
     from kmem.fuzz import path
