@@ -1,7 +1,7 @@
 """Instructions per operation of fastimpl's batch API and of the C reference, under callgrind.
 
     python bench/count_instructions.py [--npages 1048576] [--n 250000] [--workloads abcd]
-        [--c-source PATH/buddy_bench.c] [--per-call | --path [--cache-sim]]
+        [--c-source PATH/buddy_bench.c] [--cache-sim] [--per-call | --path]
 
 Instruction counts do not depend on the machine's load (timings on a shared machine
 do), so their ratio says how much more work fastimpl does per operation than C, apart
@@ -18,9 +18,10 @@ from cache misses. Needs valgrind. Each side counts only its timed part:
 ``--path``: instead of C, the whole allocation path's batch (``bench_fastimpl.py``'s
 ``PATH_CONFIGS``: migratetypes, + 1 CPU's pcp lists, + 4 CPUs; policy "linux"), each
 workload's count against the bare core "linux" of the same child (workloads a and b
-unless ``--workloads`` says otherwise). ``--cache-sim`` adds callgrind's simulated data
-cache misses per operation (first level and last level, reads + writes): the memory
-lines an operation touches, which a loaded machine's wall times do not show.
+unless ``--workloads`` says otherwise). ``--cache-sim`` (with C or ``--path``) adds
+callgrind's simulated data cache misses per operation (first level and last level, reads
++ writes): the memory lines an operation touches, which a loaded machine's wall times do
+not show.
 
 ``--per-call``: instead, instructions per call of the page API (``alloc_pages(GFP_KERNEL,
 0)`` and ``__free_pages(page, 0)``, ``--n`` pages held, after two warm-up rounds that
@@ -177,7 +178,7 @@ def main() -> int:
     ap.add_argument("--path", action="store_true",
                     help="the whole path's batch against the bare core 'linux' (no C)")
     ap.add_argument("--cache-sim", action="store_true",
-                    help="with --path: also callgrind's simulated data cache misses per op")
+                    help="also callgrind's simulated data cache misses (D1, LL) per op")
     args = ap.parse_args()
     if args.path:
         return path_main(args.npages, args.n,
@@ -193,30 +194,36 @@ def main() -> int:
         # compile natively into the generic cache (callgrind then loads it)
         subprocess.run([sys.executable, str(child), args.workloads, "4096", "100"], env=env,
                        check=True, capture_output=True)
-        c_ins, c_sum = {}, {}
+        events = ["Ir", *(name for name, _ in MISS_EVENTS)] if args.cache_sim else ["Ir"]
+        c_ev, c_sum = {}, {}
         for wl in args.workloads:
             prefix = Path(tmp) / f"c{wl}"
             line = callgrind([str(binary), wl, str(args.n), str(args.npages)],
-                             "clock_gettime*", prefix, env)
+                             "clock_gettime*", prefix, env, args.cache_sim)
             ops = int(re.search(r'"ops":(\d+)', line).group(1))  # type: ignore[union-attr]
             c_sum[wl] = re.search(r'"checksum":"(\w+)"', line).group(1)  # type: ignore[union-attr]
-            c_ins[wl] = totals(prefix)[2] / ops
+            c_ev[wl] = {e: totals(prefix, e)[2] / ops for e in events}
         prefix = Path(tmp) / "py"
         lines = callgrind([sys.executable, str(child), args.workloads, str(args.npages),
-                           str(args.n)], "getppid*", prefix, env).split()
-        dumps = totals(prefix)
+                           str(args.n)], "getppid*", prefix, env, args.cache_sim).split()
+        all_dumps = {e: totals(prefix, e) for e in events}
     # odd dumps end just before a timed call, even ones just after it (workload b takes
     # more than one timed call when an allocation fails)
     print(f"instructions per operation (callgrind), npages {args.npages}, n {args.n}")
     ok, dump = True, 0
     for k, wl in enumerate(args.workloads):
         ops, checksum, calls = int(lines[4 * k + 1]), lines[4 * k + 2], int(lines[4 * k + 3])
-        fast = sum(dumps[dump + 2 * c + 2] for c in range(calls)) / ops
+        fast = {e: sum(d[dump + 2 * c + 2] for c in range(calls)) / ops
+                for e, d in all_dumps.items()}
         dump += 2 * calls
         same = checksum == c_sum[wl]
         ok &= same
-        print(f"  {wl}: C {c_ins[wl]:7.1f}  fastimpl batch {fast:7.1f}  "
-              f"ratio {fast / c_ins[wl]:5.2f}  {'checksum = C' if same else 'CHECKSUM DIFFERS'}")
+        c_ins = c_ev[wl]["Ir"]
+        misses = "".join(f"  {e} misses C {c_ev[wl][e]:6.2f} batch {fast[e]:6.2f}"
+                         for e in events[1:])
+        print(f"  {wl}: C {c_ins:7.1f}  fastimpl batch {fast['Ir']:7.1f}  "
+              f"ratio {fast['Ir'] / c_ins:5.2f}  "
+              f"{'checksum = C' if same else 'CHECKSUM DIFFERS'}{misses}")
     return 0 if ok else 1
 
 

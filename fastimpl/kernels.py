@@ -498,19 +498,28 @@ def free_core(S, M, D, nxt, prv, pfn, order, lowest):
 
 
 @jit_inline
-def free_core_z(S, M, D, nxt, prv, zb, pfn, order, lowest):
-    """``free_core`` for a pfn of the zone at meta offset ``zb``."""
+def free_common(S, M, D, nxt, prv, zb, zend, pfn, order, lowest):
+    """``free_core_z``'s common case alone: the only reference to the head of a block
+    allocated at this order (not PageBuddy, not PG_reserved), aligned and inside the
+    zone (``zend``: its end pfn). Every guard of ``free_core_z`` passes for it (a block
+    head is nobody's tail) and the result is the same. Frees it and returns True; else
+    changes nothing and returns False."""
     r = D[ix(2 * pfn)]
     f = D[ix(2 * pfn + 1)]
-    # The common case first: the only reference to the head of a block allocated at this
-    # order (not PageBuddy, not PG_reserved), aligned and inside the zone. Every guard
-    # below passes for it (a block head is nobody's tail) and the result is the same.
     if (r == 1 and (f & np.int32(~F_COMP)) == np.int32(order + 1)
             and (pfn & ((np.int64(1) << order) - 1)) == 0
-            and pfn + (np.int64(1) << order) <= M[ix(zb + Z_END)]):
+            and pfn + (np.int64(1) << order) <= zend):
         D[ix(2 * pfn + 1)] = np.int32(0)
         D[ix(2 * pfn)] = np.int32(0)
         free_one(S, M, D, nxt, prv, zb, pfn, order, lowest)
+        return True
+    return False
+
+
+@jit_inline
+def free_core_z(S, M, D, nxt, prv, zb, pfn, order, lowest):
+    """``free_core`` for a pfn of the zone at meta offset ``zb``."""
+    if free_common(S, M, D, nxt, prv, zb, M[ix(zb + Z_END)], pfn, order, lowest):
         return 0
     head = compound_tail_head(M, D, zb, pfn)
     if head >= 0:
@@ -744,8 +753,30 @@ def op_x(ops, i, packed):
 
 
 @jit_inline
+def prefetch_ahead(ops, res, D, i, n, npfn, packed):
+    """Ask for the descriptor of the page op ``i + PREFETCH_AHEAD`` frees, if it frees one
+    (``run_ops`` knows the future; C's loop does not use that)."""
+    if i + PREFETCH_AHEAD < n:
+        if op_code(ops, i + PREFETCH_AHEAD, packed) != OP_ALLOC:
+            q = op_x(ops, i + PREFETCH_AHEAD, packed)
+            if q < 0 and ~q < i:
+                q = res[ix(~q)]
+            if 0 <= q < npfn:
+                prefetch(D, 2 * q)
+
+
+@jit_inline
 def run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, fails, lowest, packed):
-    """``k_run`` for one policy and op format (``lowest``, ``packed``: constants)."""
+    """``k_run`` for one policy and op format (``lowest``, ``packed``: constants).
+
+    Packed ops also run in two inner loops, each over a run of the same kind of op after
+    one that the general path ran: allocations of the same op word (so the same row:
+    its first try's zone, threshold and compound flag stay in registers), and frees
+    (common case only: the only reference to an allocated block head in the cached
+    zone). An op either inner loop does not take (any other case: a failing first try,
+    a bad reference, another zone, an uncommon descriptor) goes back to the general
+    path before anything changes, which then runs it with every check. Each inner
+    loop needs only its own values in registers (profiled: the one loop spilled them)."""
     M, D, nxt, prv = _views(S)
     n = ops.shape[0] if packed else ops.shape[0] // 3
     npfn = M[H_NPFN]
@@ -757,20 +788,16 @@ def run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, fails, lowest, pa
     zlo = np.int64(0)
     zhi = np.int64(0)
     zb = np.int64(ZONE0)
-    for i in range(start, n):
-        if i + PREFETCH_AHEAD < n:  # the descriptor of a page freed a few ops later
-            if op_code(ops, i + PREFETCH_AHEAD, packed) != OP_ALLOC:
-                q = op_x(ops, i + PREFETCH_AHEAD, packed)
-                if q < 0 and ~q < i:
-                    q = res[ix(~q)]
-                if 0 <= q < npfn:
-                    prefetch(D, 2 * q)
+    i = start
+    while i < n:
+        prefetch_ahead(ops, res, D, i, n, npfn, packed)
         if packed:
             w = ops[ix(i)]
             code = w & PK_CODE
             x = w >> PK_XSHIFT
             y = (w >> PK_YSHIFT) & PK_YMASK
         else:
+            w = np.int64(0)
             code = ops[ix(3 * i)]
             x = ops[ix(3 * i + 1)]
             y = ops[ix(3 * i + 2)]
@@ -803,8 +830,32 @@ def run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, fails, lowest, pa
                 M[H_NFAIL] = nf + 1
                 if stop_on_fail:
                     return i + 1
+                i += 1
+                continue
+            i += 1
+            if packed and i < n and ops[ix(i)] == w:
+                # the run of the same op word: alloc_core's first try with the row's
+                # values in registers; whatever it does not take (its first try fails)
+                # the general path runs, from the start of alloc_core
+                base = row * TROW
+                if y <= MAXO and T[ix(base + T_NZL)] > 0 and T[ix(base + T_NPASS)] > 0:
+                    fzb = ZONE0 + T[ix(base + T_ZL)] * ZSTRIDE
+                    no_wmark = T[ix(base + T_PASS)] != 0
+                    thr = T[ix(base + T_PASS + 1)] + ((np.int64(1) << y) - 1)
+                    comp = T[ix(base + T_COMP)]
+                    while i < n and ops[ix(i)] == w:
+                        if (M[ix(fzb + Z_NONEMPTY)] >> y) == 0 or not (
+                                no_wmark or M[ix(fzb + Z_FREE)] > thr):
+                            break
+                        prefetch_ahead(ops, res, D, i, n, npfn, packed)
+                        p = rmqueue_smallest(S, M, D, nxt, prv, fzb, y, lowest)
+                        prep_new_page(D, p, y, comp)
+                        res[ix(i)] = p
+                        i += 1
             continue
-        if code != OP_FREE and code != OP_GET and code != OP_PUT:
+        if code == OP_FREE:
+            pass
+        elif code != OP_GET and code != OP_PUT:
             M[H_ERRCODE] = E_BADOP
             return i
         pfn = x
@@ -842,6 +893,31 @@ def run_loop(S, T, keys, slots, ops, res, start, stop_on_fail, fails, lowest, pa
             M[H_ERRCODE] = e
             return i
         res[ix(i)] = 0
+        i += 1
+        if packed and code == OP_FREE:
+            # the run of frees: the common case in the cached zone (anything else, and
+            # a reference that is not to a page, goes back to the general path)
+            while i < n:
+                w = ops[ix(i)]
+                if (w & PK_CODE) != OP_FREE:
+                    break
+                x = w >> PK_XSHIFT
+                y = (w >> PK_YSHIFT) & PK_YMASK
+                pfn = x
+                if x < 0:
+                    j = ~x
+                    if j >= i:
+                        break
+                    pfn = res[ix(j)]
+                    if pfn <= 0:
+                        break
+                if not (zlo <= pfn < zhi) or y > MAXO:
+                    break
+                prefetch_ahead(ops, res, D, i, n, npfn, packed)
+                if not free_common(S, M, D, nxt, prv, zb, zhi, pfn, y, lowest):
+                    break
+                res[ix(i)] = 0
+                i += 1
     return n
 
 

@@ -216,6 +216,51 @@ def test_batch_equals_per_op_model(policy, size, packed):
     assert fm.read_page(5000, 0, 1) == mm.read_page(5000, 0, 1)
 
 
+@pytest.mark.parametrize("policy", ["lowest", "linux"])
+@pytest.mark.parametrize("packed", [False, True])
+def test_batch_runs_of_one_kind_equal_the_model(policy, packed):
+    """Long runs of one kind of op (packed ops take the loop's run paths) whose case changes
+    inside the run: allocations of one op word that leave the first zone (its watermark)
+    and then fail; frees by pfn and by reference over two zones, of compound, order > 0
+    and twice-referenced blocks. Against the model one call at a time; then a bad free
+    inside a run of frees stops the batch with the model's exception and state."""
+    def fresh():
+        return both(lambda M: M.x86_32(20, policy=policy))
+
+    form = pack_ops if packed else (lambda rows: rows)
+    plan, _ = fresh()
+    allocs = ([(OP_ALLOC, gfp.GFP_KERNEL, 0)] * 600 + [(OP_ALLOC, gfp.GFP_KERNEL | COMP, 2)] * 40
+              + [(OP_ALLOC, gfp.GFP_KERNEL, 1)] * 2600)
+    got = replay_per_op(plan, np.array(allocs, np.int64))
+    assert got.count(-1) > 100  # the run reached its failures
+    rng = np.random.default_rng(3)
+    ops, puts = list(allocs), []
+    for k, j in enumerate(rng.permutation([j for j, p in enumerate(got) if p >= 0]).tolist()):
+        if k % 97 == 5 and allocs[j][2] == 0:  # a second reference: this free only drops it
+            ops.append((OP_GET, ref(j), 0))
+            puts.append((OP_PUT, ref(j), 0))
+        ops.append((OP_FREE, ref(j) if k % 3 else got[j], allocs[j][2]))
+    ops = np.array(ops + puts, np.int64)
+    mm, fm = fresh()
+    want = replay_per_op(mm, ops)
+    assert run_ops(fm, form(ops)).tolist() == want
+    assert fm.state() == mm.state() and fm.dmesg == mm.dmesg
+    assert {p >= 4096 for p in got if p >= 0} == {False, True}  # ZONE_DMA: 16 MiB
+    prefix = [(OP_ALLOC, gfp.GFP_KERNEL, 0)] * 20 + [(OP_ALLOC, gfp.GFP_KERNEL | COMP, 2)] * 2
+    prefix += [(OP_FREE, ref(j), 0) for j in range(10)]
+    tail = replay_per_op(fresh()[0], np.array(prefix[:22], np.int64))[20] + 1
+    for bad in [(OP_FREE, ref(5), 0), (OP_FREE, ref(12), 1), (OP_FREE, 1 << 30, 0),
+                (OP_FREE, ref(20), 0), (OP_FREE, tail, 0), (OP_FREE, ref(21), 11)]:
+        ops = np.array(prefix + [bad] + prefix[20:], np.int64)
+        mm, fm = fresh()
+        with pytest.raises(errors.KmemError) as minfo:
+            replay_per_op(mm, ops)
+        with pytest.raises(type(minfo.value)) as info:
+            run_ops(fm, form(ops))
+        assert info.value.batch_index == len(prefix)
+        assert fm.state() == mm.state()
+
+
 @pytest.mark.parametrize("packed", [False, True])
 def test_batch_stops_at_a_bad_op_with_the_models_exception(packed):
     form = pack_ops if packed else (lambda rows: rows)
