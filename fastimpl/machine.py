@@ -382,8 +382,9 @@ class Machine(FastMachinePages[Zone, Page], MachineSurface[Zone, Page]):
         # the same rows by order, then gfp (the hot path builds no key tuple)
         self._rows_by_order: dict[int, dict[int, int]] = {}
         self._special: dict[tuple[int, int], tuple[int, AllocPrep]] = {}
-        # pfn -> its handle (see _page), made at boot as the kernel's mem_map: made on the
-        # first hand-out it fell inside the first timed batch (8 B/pfn, 32 MiB at 2^22)
+        # pfn -> its handle (see _page), made at boot as the kernel's mem_map: when the
+        # first hand-out made it, that fell inside the first timed batch (8 B/pfn, 32 MiB
+        # at 2^22 pages)
         self._pages: list[Page | None] = [None] * self._npfn
         self._stored = self.memory._pages  # the pages holding data (dirty_pages() > 0)
         self._populated = set(layout.managed_zones())

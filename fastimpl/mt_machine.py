@@ -1009,7 +1009,7 @@ class MtMachine(FastMachinePages[MtZone, Page], PathSurface[MtZone, Page]):
                     row = d.row
             if row is not None:  # one compiled call: the fast attempt
                 pfn = self._e_alloc(self._S, row, order, self._cpu)
-                if pfn < 0:
+                if pfn < 0:  # (a row from _hot is a one-node machine's: node 0)
                     return self._alloc_slow(gfp, order, d or self._decisions[gfp, order, 0])
                 self.last_failure = None
                 # zeroing is a no-op while no page holds data (as the bare core)

@@ -390,9 +390,8 @@ class Machine(PathSurface[Zone, Page]):
     def _unreserve_highatomic(self, zonelist: Sequence[Zone], mt: int, force: bool) -> bool:
         """``unreserve_highatomic_pageblock(ac, force)``: the first zone of the zonelist that
         gives a HIGHATOMIC block back to ``mt``."""
-        return any(isinstance(z, MtZone) and z.unreserve_highatomic_pageblock(
-            mt, force)
-            for z in zonelist)
+        return any(isinstance(z, MtZone) and z.unreserve_highatomic_pageblock(mt, force)
+                   for z in zonelist)
 
     def _get_page_from_freelist(self, zonelist: Sequence[Zone], order: int, alloc_flags: int,
                                 highest_idx: int, mt: int) -> tuple[Zone, int] | None:
